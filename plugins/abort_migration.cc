@@ -1,0 +1,27 @@
+// abort: cancel the migration; the guest keeps running on the source.
+#include "plugins/builtin_actions.h"
+
+namespace vc {
+namespace {
+
+class AbortMigration final : public Action {
+ public:
+  std::string_view name() const override { return "abort"; }
+  Status CheckPossible(const ActionContext& ctx) const override {
+    if (ctx.sample.in_postcopy()) {
+      // The destination already runs the guest: cancelling would lose it.
+      return Status::NotSupported("abort", "not possible here because the migration is in post-copy");
+    }
+    return Status::Ok();
+  }
+  Status Apply(ActionContext& ctx, int64_t) const override { return ctx.backend.Cancel(); }
+};
+
+}  // namespace
+
+const Action& AbortAction() {
+  static const AbortMigration kAction;
+  return kAction;
+}
+
+}  // namespace vc

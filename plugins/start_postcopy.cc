@@ -1,0 +1,32 @@
+// start-postcopy: switch a running pre-copy migration to post-copy. Only
+// possible when postcopy-ram was enabled on both sides before it started.
+#include "plugins/builtin_actions.h"
+
+namespace vc {
+namespace {
+
+class StartPostcopy final : public Action {
+ public:
+  std::string_view name() const override { return "start-postcopy"; }
+  Status CheckPossible(const ActionContext& ctx) const override {
+    if (!ctx.facts.postcopy_ram) {
+      return Status::NotSupported(
+          "start-postcopy",
+          "not possible here because the migration was started without postcopy-ram");
+    }
+    if (ctx.sample.in_postcopy()) {
+      return Status::NotSupported("start-postcopy", "not possible here because it is in post-copy already");
+    }
+    return Status::Ok();
+  }
+  Status Apply(ActionContext& ctx, int64_t) const override { return ctx.backend.StartPostcopy(); }
+};
+
+}  // namespace
+
+const Action& StartPostcopyAction() {
+  static const StartPostcopy kAction;
+  return kAction;
+}
+
+}  // namespace vc

@@ -1,0 +1,298 @@
+#include "src/attach/follower.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <systemd/sd-event.h>
+
+#include "plugins/action.h"
+#include "src/base/c_deleter.h"
+
+namespace vc {
+
+using EventPtr = CPtr<sd_event, sd_event_unref>;
+using SourcePtr = CPtr<sd_event_source, sd_event_source_disable_unref>;
+
+struct Follower::Loop {
+  EventPtr event;
+  SourcePtr sigint, sigterm, io, timer;
+};
+
+namespace {
+
+// C callbacks: no exception may cross them.
+template <typename F>
+int Guarded(F&& f) noexcept {
+  try {
+    f();
+  } catch (...) {
+    return -EIO;  // sd-event then ends the loop with this error
+  }
+  return 0;
+}
+
+}  // namespace
+
+Follower::Follower(MigrationBackend& backend, FollowOptions options, LiveView& view)
+    : backend_(backend), options_(options), view_(view), reaction_(options.reaction) {}
+
+Follower::~Follower() = default;
+
+int Follower::ExitCode(const MigrationSummary& s) {
+  if (s.outcome == "completed" || s.outcome == "completed-postcopy") return 0;
+  if (s.outcome == "lost") return 3;
+  if (s.outcome == "detached") return 4;
+  return 1;
+}
+
+MigrationSummary Follower::Run() {
+  sigset_t mask, old;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigprocmask(SIG_BLOCK, &mask, &old);
+
+  loop_ = std::make_unique<Loop>();
+  sd_event* e = nullptr;
+  int r = sd_event_new(&e);
+  if (r < 0) {
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+    GiveUp(Status::IoError("sd_event_new", -r));
+    return summary_;
+  }
+  loop_->event.reset(e);
+
+  auto on_signal = [](sd_event_source*, const signalfd_siginfo* si, void* self) -> int {
+    return Guarded([&] {
+      static_cast<Follower*>(self)->Detach(si->ssi_signo == SIGINT ? "interrupted (SIGINT)"
+                                                                   : "terminated (SIGTERM)");
+    });
+  };
+  sd_event_source* src = nullptr;
+  if (sd_event_add_signal(e, &src, SIGINT, on_signal, this) >= 0) loop_->sigint.reset(src);
+  if (sd_event_add_signal(e, &src, SIGTERM, on_signal, this) >= 0) loop_->sigterm.reset(src);
+
+  if (backend_.pollable_fd() >= 0) {
+    auto on_io = [](sd_event_source*, int, uint32_t, void* self) -> int {
+      return Guarded([&] { static_cast<Follower*>(self)->Tick(false); });
+    };
+    if (sd_event_add_io(e, &src, backend_.pollable_fd(), EPOLLIN, on_io, this) >= 0) {
+      loop_->io.reset(src);
+      sd_event_source_set_description(src, "backend-events");
+    }
+  }
+  auto on_timer = [](sd_event_source* s, uint64_t, void* self) -> int {
+    auto* f = static_cast<Follower*>(self);
+    sd_event_source_set_time_relative(s, static_cast<uint64_t>(f->options_.interval.count()) * 1000);
+    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+    return Guarded([&] { f->Tick(true); });
+  };
+  r = sd_event_add_time_relative(e, &src, CLOCK_MONOTONIC, 0, 1000, on_timer, this);
+  if (r < 0) {
+    loop_.reset();
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+    GiveUp(Status::IoError("sd_event_add_time_relative", -r));
+    return summary_;
+  }
+  loop_->timer.reset(src);
+  sd_event_source_set_description(src, "sample-timer");
+
+  r = sd_event_loop(e);
+  if (r < 0 && phase_ != Phase::kDone) GiveUp(Status::Internal("event loop", "a handler failed"));
+  loop_.reset();
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  view_.Finish();
+  return summary_;
+}
+
+void Follower::Done(MigrationSummary summary) {
+  if (phase_ == Phase::kDone) return;
+  phase_ = Phase::kDone;
+  summary.actions = actions_;
+  summary.postcopy = saw_postcopy_;
+  summary_ = std::move(summary);
+  if (loop_ && loop_->event) sd_event_exit(loop_->event.get(), 0);
+}
+
+void Follower::Tick(bool timer) {
+  if (phase_ == Phase::kDone) return;
+  bool want_sample = timer, after_sync = false;
+  std::vector<BackendEvent> events;
+  Status st = backend_.Poll(&events);
+  for (const BackendEvent& ev : events) {
+    if (ev.kind == BackendEvent::Kind::kPass) want_sample = after_sync = true;
+    if (ev.kind == BackendEvent::Kind::kStatus) want_sample = true;
+  }
+  if (!st.ok()) {
+    // Whatever arrived before the loss still counts (e.g. "completed").
+    if (!events.empty() && phase_ == Phase::kFollowing) {
+      for (const BackendEvent& ev : events) {
+        if (ev.kind == BackendEvent::Kind::kStatus && ev.status == "completed" && last_) {
+          MigrationSample s = *last_;
+          s.status = "completed";
+          Finish(s);
+          return;
+        }
+      }
+    }
+    Lose(st);
+    return;
+  }
+  if (!want_sample) return;
+  Result<MigrationSample> s = backend_.Sample();
+  if (!s.ok()) {
+    StatusCode c = s.status().code();
+    if (c == StatusCode::kClosed || c == StatusCode::kIoError || c == StatusCode::kTimeout) {
+      Lose(s.status());
+    } else {
+      GiveUp(s.status());
+    }
+    return;
+  }
+  if (phase_ == Phase::kWaiting) {
+    if (!s->running()) return;
+    StartFollowing(*s);
+    if (phase_ != Phase::kFollowing) return;
+  }
+  Follow(*s, after_sync);
+}
+
+void Follower::StartFollowing(const MigrationSample& s) {
+  Result<BackendFacts> f = backend_.Facts();
+  if (!f.ok()) return f.status().code() == StatusCode::kCommandFailed ? GiveUp(f.status()) : Lose(f.status());
+  facts_ = *f;
+  Result<MigrationTuning> t = backend_.Tuning();
+  if (!t.ok()) return Lose(t.status());
+  downtime_limit_ms_ = t->downtime_limit_ms.value_or(-1);
+  phase_ = Phase::kFollowing;
+  last_pass_ = s.pass;
+  view_.Message(std::string("following the migration on ") + backend_.Describe() + " (" +
+                facts_.hypervisor + ", postcopy-ram " + (facts_.postcopy_ram ? "on" : "off") +
+                ", auto-converge " + (facts_.auto_converge ? "on" : "off") + ", events " +
+                (facts_.events ? "on" : "off: sampling on a timer") + ")" +
+                (options_.dry_run ? " — dry run: observing only" : ""));
+}
+
+void Follower::Follow(const MigrationSample& s, bool after_sync) {
+  if (s.pass != last_pass_) after_sync = true;
+  last_pass_ = s.pass;
+  if (s.in_postcopy()) saw_postcopy_ = true;
+  last_ = s;
+  view_.Update(s, downtime_limit_ms_);
+  if (s.finished()) return Finish(s);
+  Decide(s, after_sync);
+}
+
+void Follower::Decide(const MigrationSample& s, bool after_sync) {
+  if (after_sync && !options_.dry_run) {
+    // Someone else may have changed it; decide on what QEMU really has.
+    Result<MigrationTuning> t = backend_.Tuning();
+    if (t.ok() && t->downtime_limit_ms) downtime_limit_ms_ = *t->downtime_limit_ms;
+  }
+  ReactionInputs in;
+  in.downtime_limit_ms = downtime_limit_ms_ < 0 ? 300 : downtime_limit_ms_;
+  in.postcopy_possible = facts_.postcopy_ram;
+  std::optional<Decision> d = reaction_.OnSample(s, after_sync, in);
+  if (!d) return;
+
+  ActionRecord rec{static_cast<double>(s.total_time_ms) / 1000, d->action, d->value, d->reason, ""};
+  const Action* action = FindAction(d->action);
+  Status st = Status::Ok();
+  if (!action) {
+    st = Status::Internal("decision", "no action named '" + d->action + "'");
+  } else {
+    ActionContext ctx{backend_, facts_, s};
+    st = action->CheckPossible(ctx);
+    if (st.ok() && !options_.dry_run) {
+      if (!original_) {
+        Result<MigrationTuning> t = backend_.Tuning();
+        if (t.ok()) original_ = *t;
+      }
+      st = action->Apply(ctx, d->value);
+    }
+  }
+  rec.result = !st.ok() ? st.ToString() : options_.dry_run ? "dry run: not applied" : "done";
+  if (st.ok() && d->action == "set-downtime") downtime_limit_ms_ = d->value;
+  if (st.ok() && d->action == "abort") abort_reason_ = d->reason;
+  reaction_.Applied(*d, st.ok());
+  actions_.push_back(rec);
+  char at[32];
+  std::snprintf(at, sizeof at, "%6.1fs", rec.at_s);
+  view_.Message(std::string(at) + " action " + d->action +
+                (d->action == "set-downtime" ? " " + std::to_string(d->value) + " ms" : "") + " [" +
+                rec.result + "]: " + d->reason);
+}
+
+void Follower::Finish(const MigrationSample& s) {
+  MigrationSummary sum;
+  sum.total_time_ms = s.total_time_ms;
+  sum.downtime_ms = s.downtime_ms;
+  sum.passes = s.pass;
+  sum.bytes_sent = s.ram_transferred;
+  sum.ram_total = s.ram_total;
+  if (s.status == "completed") {
+    sum.outcome = saw_postcopy_ ? "completed-postcopy" : "completed";
+    sum.detail = saw_postcopy_ ? "finished in post-copy" : "finished in pre-copy";
+  } else if (s.status == "cancelled" && !abort_reason_.empty()) {
+    sum.outcome = "aborted";
+    sum.detail = "aborted by virt-converge: " + abort_reason_;
+  } else if (s.status == "cancelled") {
+    sum.outcome = "cancelled";
+    sum.detail = "cancelled by someone else";
+  } else {
+    sum.outcome = "failed";
+    sum.detail = s.error.empty() ? "QEMU reports the migration failed" : "QEMU: " + s.error;
+  }
+  Done(std::move(sum));
+}
+
+void Follower::RestoreTuning() {
+  if (!original_ || options_.dry_run) return;
+  if (last_ && last_->in_postcopy()) return;
+  MigrationTuning back;
+  back.downtime_limit_ms = original_->downtime_limit_ms;
+  back.max_bandwidth = original_->max_bandwidth;
+  Status st = backend_.SetTuning(back);
+  view_.Message(st.ok() ? "restored QEMU's own settings (downtime-limit " +
+                              std::to_string(back.downtime_limit_ms.value_or(-1)) + " ms)"
+                        : "could not restore QEMU's settings: " + st.ToString());
+}
+
+void Follower::Detach(const std::string& why) {
+  if (phase_ == Phase::kFollowing) RestoreTuning();
+  MigrationSummary sum;
+  sum.outcome = phase_ == Phase::kFollowing ? "detached" : "no-migration";
+  sum.detail = why + (phase_ == Phase::kFollowing
+                          ? "; the migration goes on under QEMU's own settings"
+                          : "; no migration was running");
+  if (last_) {
+    sum.total_time_ms = last_->total_time_ms;
+    sum.passes = last_->pass;
+    sum.bytes_sent = last_->ram_transferred;
+    sum.ram_total = last_->ram_total;
+  }
+  if (phase_ != Phase::kFollowing) sum.outcome = "detached";
+  Done(std::move(sum));
+}
+
+void Follower::Lose(const Status& st) {
+  MigrationSummary sum;
+  sum.outcome = "lost";
+  sum.detail = "lost " + backend_.Describe() + ": " + st.ToString();
+  if (last_) {
+    sum.total_time_ms = last_->total_time_ms;
+    sum.passes = last_->pass;
+    sum.bytes_sent = last_->ram_transferred;
+  }
+  Done(std::move(sum));
+}
+
+void Follower::GiveUp(const Status& st) {
+  // Our fault or an answer we cannot use: leave the migration to QEMU.
+  RestoreTuning();
+  MigrationSummary sum;
+  sum.outcome = "lost";
+  sum.detail = "internal error, leaving the migration to QEMU's own settings: " + st.ToString();
+  Done(std::move(sum));
+}
+
+}  // namespace vc

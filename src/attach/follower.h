@@ -1,0 +1,75 @@
+// Follower: the loop of `attach`. Waits for a migration to start, follows
+// it to its end, samples it on every pass and on a timer, feeds the
+// reaction, applies its decisions through the plugins, and keeps the view
+// live. One owner: everything runs on one sd-event loop, on this thread.
+//
+// Nothing it does may harm the VM because of our own fault: when it cannot
+// go on (a bug, an unreadable reply) or is asked to stop (SIGINT/SIGTERM),
+// it puts back the parameters it changed and leaves the migration running
+// under QEMU's own settings.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "src/attach/live_view.h"
+#include "src/attach/summary.h"
+#include "src/backend/migration_backend.h"
+#include "src/control/default_reaction.h"
+
+namespace vc {
+
+struct FollowOptions {
+  bool dry_run = false;     // observe and say what it would do; change nothing
+  Millis interval{1000};    // sampling timer (the bulk pass has no events)
+  ReactionConfig reaction;
+};
+
+class Follower {
+ public:
+  Follower(MigrationBackend& backend, FollowOptions options, LiveView& view);
+  ~Follower();
+
+  /// Runs until the migration ends, a signal asks to detach, or the backend
+  /// is lost. Blocks SIGINT and SIGTERM while it runs.
+  MigrationSummary Run();
+
+  /// 0 completed, 1 failed/cancelled/aborted, 3 lost QEMU or protocol error,
+  /// 4 detached before the end.
+  static int ExitCode(const MigrationSummary& s);
+
+ private:
+  struct Loop;
+  enum class Phase { kWaiting, kFollowing, kDone };
+
+  void Tick(bool timer);
+  void StartFollowing(const MigrationSample& s);
+  void Follow(const MigrationSample& s, bool after_sync);
+  void Decide(const MigrationSample& s, bool after_sync);
+  void Finish(const MigrationSample& s);
+  void Detach(const std::string& why);
+  void Lose(const Status& st);
+  void GiveUp(const Status& st);   // our fault: restore and leave
+  void RestoreTuning();
+  void Done(MigrationSummary summary);
+
+  MigrationBackend& backend_;
+  FollowOptions options_;
+  LiveView& view_;
+  DefaultReaction reaction_;
+  std::unique_ptr<Loop> loop_;
+
+  Phase phase_ = Phase::kWaiting;
+  BackendFacts facts_;
+  std::optional<MigrationTuning> original_;  // before our first change
+  int64_t downtime_limit_ms_ = -1;
+  uint64_t last_pass_ = 0;
+  bool saw_postcopy_ = false;
+  std::optional<MigrationSample> last_;
+  std::vector<ActionRecord> actions_;
+  std::string abort_reason_;
+  MigrationSummary summary_;
+};
+
+}  // namespace vc

@@ -1,0 +1,36 @@
+// MigrationSummary: what attach reports when a migration ends (or it stops
+// following it).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qmp/json.h"
+
+namespace vc {
+
+struct ActionRecord {
+  double at_s = 0;          // migration time when decided
+  std::string action;
+  int64_t value = 0;
+  std::string reason;
+  std::string result;       // "done", "dry run", or the error
+};
+
+struct MigrationSummary {
+  /// completed | completed-postcopy | failed | cancelled | aborted |
+  /// detached | lost | no-migration
+  std::string outcome;
+  std::string detail;       // why, in words
+  std::optional<int64_t> total_time_ms, downtime_ms;
+  std::optional<uint64_t> passes, bytes_sent, ram_total;
+  bool postcopy = false;
+  std::vector<ActionRecord> actions;
+
+  std::string ToText() const;
+  qmp::Json ToJson() const;
+};
+
+}  // namespace vc

@@ -1,0 +1,92 @@
+// MigrationBackend: what the engine needs from "a migration", whoever runs it.
+//
+// QmpBackend drives a QEMU straight over its QMP socket; LibvirtBackend (to
+// come) uses libvirt's API. The engine and the plugins see only this header,
+// in units of bytes, bytes/s and milliseconds.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/base/status.h"
+#include "src/base/time.h"
+
+namespace vc {
+
+/// One observation of a migration (QMP query-migrate, libvirt job stats).
+struct MigrationSample {
+  Clock::time_point at{};
+  std::string status;          // QEMU's MigrationStatus name; "none" when idle
+  int64_t total_time_ms = 0;   // since the migration started
+  uint64_t ram_total = 0;      // guest RAM
+  uint64_t ram_transferred = 0;
+  uint64_t ram_remaining = 0;
+  double bandwidth = 0;        // measured, bytes/s
+  double dirty_rate = 0;       // bytes/s, updated at each dirty-bitmap sync
+  uint64_t pass = 0;           // dirty-bitmap syncs so far (1 during the bulk pass)
+  int64_t expected_downtime_ms = 0;
+  std::optional<int64_t> downtime_ms;  // the real one, known at the end
+  int throttle_percent = 0;    // auto-converge CPU throttle
+  uint64_t postcopy_requests = 0;
+  std::string error;           // QEMU's error-desc when failed
+
+  bool running() const;
+  bool finished() const;
+  bool in_postcopy() const;
+};
+
+/// The tunable parameters the engine reads and changes; unset = unchanged.
+struct MigrationTuning {
+  std::optional<int64_t> downtime_limit_ms;
+  std::optional<uint64_t> max_bandwidth;  // bytes/s
+  bool operator==(const MigrationTuning&) const = default;
+};
+
+/// What this QEMU/libvirt offers for the current migration.
+struct BackendFacts {
+  std::string hypervisor;      // "QEMU 7.2.22"
+  bool postcopy_ram = false;   // post-copy can be started
+  bool auto_converge = false;
+  bool events = false;         // MIGRATION / MIGRATION_PASS are delivered
+};
+
+/// An asynchronous notification from the backend.
+struct BackendEvent {
+  enum class Kind { kStatus, kPass, kGuestStopped, kGuestResumed } kind;
+  std::string status;  // kStatus
+  uint64_t pass = 0;   // kPass
+};
+
+/// How virt-converge starts a migration itself (capabilities can only be set
+/// before it starts).
+struct MigrationStart {
+  std::string uri;
+  bool postcopy = false;
+  bool auto_converge = false;
+  MigrationTuning tuning;
+};
+
+class MigrationBackend {
+ public:
+  virtual ~MigrationBackend() = default;
+  /// "QEMU at unix:/run/x.sock".
+  virtual std::string Describe() const = 0;
+  virtual Result<MigrationSample> Sample() = 0;
+  virtual Result<BackendFacts> Facts() = 0;
+  virtual Result<MigrationTuning> Tuning() = 0;
+  virtual Status SetTuning(const MigrationTuning& changes) = 0;
+  virtual Status StartPostcopy() = 0;
+  virtual Status Cancel() = 0;
+  virtual Status StartMigration(const MigrationStart& start) = 0;
+
+  /// A descriptor that becomes readable when events may be pending; -1 when
+  /// the backend has none (then the caller relies on its timer).
+  virtual int pollable_fd() const = 0;
+  /// Collects pending events without blocking; fails once the connection to
+  /// QEMU/libvirt is lost.
+  virtual Status Poll(std::vector<BackendEvent>* events) = 0;
+};
+
+}  // namespace vc

@@ -1,0 +1,127 @@
+#include "src/backend/qmp_backend.h"
+
+#include "qmp/commands.h"
+
+namespace vc {
+
+Result<std::unique_ptr<QmpBackend>> QmpBackend::Connect(const std::string& path, Options options) {
+  Result<std::unique_ptr<qmp::Transport>> t = qmp::ConnectUnixSocket(path);
+  if (!t.ok()) return t.status();
+  Result<std::unique_ptr<qmp::Session>> s = qmp::Session::Connect(std::move(*t));
+  if (!s.ok()) return s.status();
+  return Open(std::move(*s), options);
+}
+
+Result<std::unique_ptr<QmpBackend>> QmpBackend::Open(std::unique_ptr<qmp::Session> session,
+                                                     Options options) {
+  std::unique_ptr<QmpBackend> b(new QmpBackend(std::move(session)));
+  Result<std::map<std::string, bool>> caps = qmp::QueryMigrateCapabilities(*b->session_);
+  if (!caps.ok()) return caps.status();
+  b->events_ = caps->count("events") && caps->at("events");
+  if (!b->events_ && options.enable_events) {
+    Result<qmp::MigrationInfo> info = qmp::QueryMigrate(*b->session_);
+    if (!info.ok()) return info.status();
+    // Capabilities cannot change while a migration runs; then we poll.
+    if (!qmp::IsMigrationRunning(info->status.value_or("none"))) {
+      VC_RETURN_IF_ERROR(qmp::MigrateSetCapabilities(*b->session_, {{"events", true}}));
+      b->events_ = true;
+    }
+  }
+  return b;
+}
+
+std::string QmpBackend::Describe() const { return "QEMU at " + session_->Describe(); }
+
+Result<MigrationSample> QmpBackend::Sample() {
+  Result<qmp::MigrationInfo> r = qmp::QueryMigrate(*session_);
+  if (!r.ok()) return r.status();
+  const qmp::MigrationInfo& info = *r;
+  MigrationSample s;
+  s.at = Clock::now();
+  s.status = info.status.value_or("none");
+  s.total_time_ms = info.total_time.value_or(0);
+  if (info.ram) {
+    const qmp::MigrationStats& ram = *info.ram;
+    s.ram_total = ram.total.value_or(0);
+    s.ram_transferred = ram.transferred.value_or(0);
+    s.ram_remaining = ram.remaining.value_or(0);
+    s.bandwidth = ram.mbps.value_or(0) * 1e6 / 8;
+    s.dirty_rate = static_cast<double>(ram.dirty_pages_rate.value_or(0)) *
+                   static_cast<double>(ram.page_size.value_or(4096));
+    s.pass = ram.dirty_sync_count.value_or(0);
+    s.postcopy_requests = ram.postcopy_requests.value_or(0);
+  }
+  s.expected_downtime_ms = info.expected_downtime.value_or(0);
+  s.downtime_ms = info.downtime;
+  s.throttle_percent = static_cast<int>(info.cpu_throttle_percentage.value_or(0));
+  s.error = info.error_desc.value_or("");
+  return s;
+}
+
+Result<BackendFacts> QmpBackend::Facts() {
+  Result<std::map<std::string, bool>> caps = qmp::QueryMigrateCapabilities(*session_);
+  if (!caps.ok()) return caps.status();
+  auto on = [&](const char* name) { return caps->count(name) && caps->at(name); };
+  BackendFacts f;
+  f.hypervisor = "QEMU " + session_->version().ToString();
+  f.postcopy_ram = on("postcopy-ram");
+  f.auto_converge = on("auto-converge");
+  f.events = on("events");
+  return f;
+}
+
+Result<MigrationTuning> QmpBackend::Tuning() {
+  Result<qmp::MigrationParameters> p = qmp::QueryMigrateParameters(*session_);
+  if (!p.ok()) return p.status();
+  MigrationTuning t;
+  t.downtime_limit_ms = p->downtime_limit;
+  if (p->max_bandwidth) t.max_bandwidth = static_cast<uint64_t>(*p->max_bandwidth);
+  return t;
+}
+
+Status QmpBackend::SetTuning(const MigrationTuning& changes) {
+  qmp::MigrationParameters p;
+  p.downtime_limit = changes.downtime_limit_ms;
+  if (changes.max_bandwidth) p.max_bandwidth = static_cast<int64_t>(*changes.max_bandwidth);
+  return qmp::MigrateSetParameters(*session_, p);
+}
+
+Status QmpBackend::StartPostcopy() { return qmp::MigrateStartPostcopy(*session_); }
+Status QmpBackend::Cancel() { return qmp::MigrateCancel(*session_); }
+
+Status QmpBackend::StartMigration(const MigrationStart& start) {
+  Result<qmp::MigrationInfo> info = qmp::QueryMigrate(*session_);
+  if (!info.ok()) return info.status();
+  if (qmp::IsMigrationRunning(info->status.value_or("none"))) {
+    return Status::InvalidArgument(Describe(), "a migration is already running (status " +
+                                                   *info->status + ")");
+  }
+  std::map<std::string, bool> caps{{"events", true},
+                                   {"postcopy-ram", start.postcopy},
+                                   {"auto-converge", start.auto_converge}};
+  VC_RETURN_IF_ERROR(qmp::MigrateSetCapabilities(*session_, caps).WithContext("setting capabilities"));
+  events_ = true;
+  if (start.tuning.downtime_limit_ms || start.tuning.max_bandwidth) {
+    VC_RETURN_IF_ERROR(SetTuning(start.tuning).WithContext("setting parameters"));
+  }
+  return qmp::Migrate(*session_, start.uri);
+}
+
+Status QmpBackend::Poll(std::vector<BackendEvent>* events) {
+  Status s = session_->Poll();
+  while (session_->HasEvents()) {
+    qmp::Event e = session_->TakeEvent();
+    if (e.name == "MIGRATION") {
+      events->push_back({BackendEvent::Kind::kStatus, e.data.GetString("status").value_or(""), 0});
+    } else if (e.name == "MIGRATION_PASS") {
+      events->push_back({BackendEvent::Kind::kPass, "", e.data.GetUint("pass").value_or(0)});
+    } else if (e.name == "STOP") {
+      events->push_back({BackendEvent::Kind::kGuestStopped, "", 0});
+    } else if (e.name == "RESUME") {
+      events->push_back({BackendEvent::Kind::kGuestResumed, "", 0});
+    }
+  }
+  return s;
+}
+
+}  // namespace vc

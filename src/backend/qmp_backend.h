@@ -1,0 +1,44 @@
+// QmpBackend: a MigrationBackend over a direct QMP connection (plain QEMU).
+#pragma once
+
+#include <memory>
+
+#include "qmp/session.h"
+#include "src/backend/migration_backend.h"
+
+namespace vc {
+
+class QmpBackend final : public MigrationBackend {
+ public:
+  struct Options {
+    /// Turn on the "events" capability when no migration runs, so that
+    /// MIGRATION/MIGRATION_PASS arrive (libvirt does the same). Off for
+    /// observe-only use; the caller then relies on its timer.
+    bool enable_events = true;
+  };
+
+  /// Connects to the QMP socket at \a path.
+  static Result<std::unique_ptr<QmpBackend>> Connect(const std::string& path, Options options);
+  static Result<std::unique_ptr<QmpBackend>> Open(std::unique_ptr<qmp::Session> session,
+                                                  Options options);
+
+  std::string Describe() const override;
+  Result<MigrationSample> Sample() override;
+  Result<BackendFacts> Facts() override;
+  Result<MigrationTuning> Tuning() override;
+  Status SetTuning(const MigrationTuning& changes) override;
+  Status StartPostcopy() override;
+  Status Cancel() override;
+  Status StartMigration(const MigrationStart& start) override;
+  int pollable_fd() const override { return session_->pollable_fd(); }
+  Status Poll(std::vector<BackendEvent>* events) override;
+
+  qmp::Session& session() { return *session_; }
+
+ private:
+  explicit QmpBackend(std::unique_ptr<qmp::Session> session) : session_(std::move(session)) {}
+  std::unique_ptr<qmp::Session> session_;
+  bool events_ = false;
+};
+
+}  // namespace vc

@@ -1,0 +1,17 @@
+// Monotonic time as the whole project uses it.
+#pragma once
+
+#include <chrono>
+
+namespace vc {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+using Millis = std::chrono::milliseconds;
+
+/// Seconds between two monotonic instants, as a double.
+inline double SecondsBetween(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+}  // namespace vc

@@ -1,0 +1,185 @@
+// virt-converge: the command line. Subcommands are a table of CLI11
+// subcommands, each with its own Run function; no logic lives here beyond
+// turning arguments into options.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "qmp/commands.h"
+#include "src/attach/follower.h"
+#include "src/backend/qmp_backend.h"
+#include "src/base/units.h"
+
+namespace vc {
+namespace {
+
+constexpr int kExitUsage = 2;
+constexpr int kExitLost = 3;
+
+struct CommonOptions {
+  std::string qmp_socket;
+  bool dry_run = false;
+  std::string interval = "1s";
+  std::string max_downtime = "2s";
+  int stall_passes = 3;
+  std::string stall_time = "10s";
+  double budget_per_gib = 64;
+  std::string min_budget = "30s";
+  std::string summary_json;
+};
+
+void AddCommonOptions(CLI::App* cmd, CommonOptions* o) {
+  cmd->add_option("--qmp", o->qmp_socket, "QMP unix socket of the (source) QEMU")->required();
+  cmd->add_option("--interval", o->interval, "sampling interval besides every pass (default 1s)");
+  cmd->add_option("--max-downtime", o->max_downtime,
+                  "highest downtime-limit the reaction may set (default 2s)");
+  cmd->add_option("--stall-passes", o->stall_passes,
+                  "passes without a new minimum of remaining that make a stall (default 3)");
+  cmd->add_option("--stall-time", o->stall_time,
+                  "time without a new minimum of remaining that makes a stall (default 10s)");
+  cmd->add_option("--budget-per-gib", o->budget_per_gib,
+                  "time budget in seconds per GiB of guest RAM (default 64)");
+  cmd->add_option("--min-budget", o->min_budget, "the smallest time budget (default 30s)");
+  cmd->add_option("--summary-json", o->summary_json, "also write the summary as JSON to this file");
+}
+
+int Fail(const std::string& what, const Status& st, int code) {
+  std::fprintf(stderr, "virt-converge: %s: %s\n", what.c_str(), st.ToString().c_str());
+  return code;
+}
+
+Result<FollowOptions> MakeFollowOptions(const CommonOptions& o) {
+  FollowOptions f;
+  f.dry_run = o.dry_run;
+  Result<int64_t> interval = ParseMillis(o.interval);
+  if (!interval.ok()) return interval.status().WithContext("--interval");
+  if (*interval < 50) return Status::InvalidArgument("--interval", "'" + o.interval + "' is below 50ms");
+  f.interval = Millis(*interval);
+  Result<int64_t> max_downtime = ParseMillis(o.max_downtime);
+  if (!max_downtime.ok()) return max_downtime.status().WithContext("--max-downtime");
+  f.reaction.max_downtime_ms = *max_downtime;
+  if (o.stall_passes < 1) return Status::InvalidArgument("--stall-passes", "must be at least 1");
+  f.reaction.stall_passes = o.stall_passes;
+  Result<int64_t> stall_time = ParseMillis(o.stall_time);
+  if (!stall_time.ok()) return stall_time.status().WithContext("--stall-time");
+  f.reaction.stall_time = Millis(*stall_time);
+  if (o.budget_per_gib <= 0) return Status::InvalidArgument("--budget-per-gib", "must be positive");
+  f.reaction.budget_seconds_per_gib = o.budget_per_gib;
+  Result<int64_t> min_budget = ParseMillis(o.min_budget);
+  if (!min_budget.ok()) return min_budget.status().WithContext("--min-budget");
+  f.reaction.min_budget = Millis(*min_budget);
+  return f;
+}
+
+int FollowAndReport(MigrationBackend& backend, const FollowOptions& f, const CommonOptions& o) {
+  LiveView view(stdout, isatty(STDOUT_FILENO) != 0);
+  Follower follower(backend, f, view);
+  MigrationSummary summary = follower.Run();
+  std::printf("\n%s", summary.ToText().c_str());
+  if (!o.summary_json.empty()) {
+    std::ofstream out(o.summary_json);
+    out << summary.ToJson().Serialize(true) << "\n";
+    if (!out) std::fprintf(stderr, "virt-converge: cannot write %s\n", o.summary_json.c_str());
+  }
+  std::fflush(stdout);
+  return Follower::ExitCode(summary);
+}
+
+int RunAttach(const CommonOptions& o) {
+  Result<FollowOptions> f = MakeFollowOptions(o);
+  if (!f.ok()) return Fail("attach", f.status(), kExitUsage);
+  QmpBackend::Options bo;
+  bo.enable_events = !o.dry_run;
+  Result<std::unique_ptr<QmpBackend>> backend = QmpBackend::Connect(o.qmp_socket, bo);
+  if (!backend.ok()) return Fail("attach to " + o.qmp_socket, backend.status(), kExitLost);
+  std::printf("attached to %s\n", (*backend)->Describe().c_str());
+  std::fflush(stdout);
+  return FollowAndReport(**backend, *f, o);
+}
+
+struct MigrateOptions {
+  std::string uri;
+  bool postcopy = false;
+  bool auto_converge = false;
+  std::string dest_qmp;
+  std::string bandwidth;
+  std::string downtime;
+};
+
+int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
+  Result<FollowOptions> f = MakeFollowOptions(o);
+  if (!f.ok()) return Fail("migrate", f.status(), kExitUsage);
+  MigrationStart start;
+  start.uri = m.uri;
+  start.postcopy = m.postcopy;
+  start.auto_converge = m.auto_converge;
+  if (!m.bandwidth.empty()) {
+    Result<uint64_t> bw = ParseBytesPerSecond(m.bandwidth);
+    if (!bw.ok()) return Fail("migrate", bw.status().WithContext("--bandwidth"), kExitUsage);
+    start.tuning.max_bandwidth = *bw;
+  }
+  if (!m.downtime.empty()) {
+    Result<int64_t> dt = ParseMillis(m.downtime);
+    if (!dt.ok()) return Fail("migrate", dt.status().WithContext("--downtime"), kExitUsage);
+    start.tuning.downtime_limit_ms = *dt;
+  }
+  if (m.postcopy && !m.dest_qmp.empty()) {
+    // post-copy needs postcopy-ram on the destination too, before it starts.
+    Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(m.dest_qmp, {});
+    if (!dest.ok()) return Fail("connect to the destination " + m.dest_qmp, dest.status(), kExitLost);
+    Status st = qmp::MigrateSetCapabilities((*dest)->session(), {{"postcopy-ram", true}});
+    if (!st.ok()) return Fail("enable postcopy-ram on the destination", st, kExitLost);
+  } else if (m.postcopy) {
+    std::fprintf(stderr,
+                 "virt-converge: note: --postcopy needs postcopy-ram on the destination too; "
+                 "without --dest-qmp it must already be set there\n");
+  }
+  Result<std::unique_ptr<QmpBackend>> backend = QmpBackend::Connect(o.qmp_socket, {});
+  if (!backend.ok()) return Fail("connect to " + o.qmp_socket, backend.status(), kExitLost);
+  Status st = (*backend)->StartMigration(start);
+  if (!st.ok()) return Fail("start the migration", st, 1);
+  std::printf("started migration of %s to %s (postcopy-ram %s, auto-converge %s)\n",
+              (*backend)->Describe().c_str(), m.uri.c_str(), m.postcopy ? "on" : "off",
+              m.auto_converge ? "on" : "off");
+  std::fflush(stdout);
+  return FollowAndReport(**backend, *f, o);
+}
+
+}  // namespace
+}  // namespace vc
+
+int main(int argc, char** argv) {
+  CLI::App app{"virt-converge: makes QEMU/KVM live migrations finish"};
+  app.require_subcommand(1);
+
+  vc::CommonOptions attach_opts;
+  CLI::App* attach = app.add_subcommand(
+      "attach", "follow a live migration of a QEMU and make it converge");
+  vc::AddCommonOptions(attach, &attach_opts);
+  attach->add_flag("--dry-run", attach_opts.dry_run, "observe only: say what it would do");
+
+  vc::CommonOptions migrate_opts;
+  vc::MigrateOptions m;
+  CLI::App* migrate = app.add_subcommand(
+      "migrate", "start a plain-QEMU live migration with capabilities set, then attach");
+  vc::AddCommonOptions(migrate, &migrate_opts);
+  migrate->add_option("uri", m.uri, "migration URI, e.g. tcp:192.0.2.2:4444")->required();
+  migrate->add_flag("--postcopy", m.postcopy, "enable postcopy-ram so it can switch to post-copy");
+  migrate->add_flag("--auto-converge", m.auto_converge, "enable auto-converge CPU throttling");
+  migrate->add_option("--dest-qmp", m.dest_qmp,
+                      "QMP socket of the destination QEMU (to enable postcopy-ram there)");
+  migrate->add_option("--bandwidth", m.bandwidth, "max-bandwidth, e.g. 32MiB/s or 1Gbit/s");
+  migrate->add_option("--downtime", m.downtime, "initial downtime-limit, e.g. 300ms");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : vc::kExitUsage;
+  }
+  if (attach->parsed()) return vc::RunAttach(attach_opts);
+  if (migrate->parsed()) return vc::RunMigrate(migrate_opts, m);
+  return vc::kExitUsage;
+}

@@ -1,0 +1,102 @@
+#include "src/control/default_reaction.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "src/base/units.h"
+
+namespace vc {
+
+int64_t DefaultReaction::BudgetMs(uint64_t ram_bytes) const {
+  double gib = static_cast<double>(ram_bytes) / (1024.0 * 1024 * 1024);
+  return std::max<int64_t>(config_.min_budget.count(),
+                           std::llround(gib * config_.budget_seconds_per_gib * 1000));
+}
+
+std::string DefaultReaction::StallText(const MigrationSample& s) const {
+  return "no new minimum of remaining (" + FormatBytes(static_cast<double>(*min_remaining_)) +
+         " at pass " + std::to_string(min_pass_) + ") for " + std::to_string(passes_since_min_) +
+         " passes / " + FormatMillis(static_cast<double>(s.total_time_ms - min_at_ms_)) +
+         "; QEMU expects " + std::to_string(s.expected_downtime_ms) + " ms downtime";
+}
+
+std::optional<Decision> DefaultReaction::OnSample(const MigrationSample& s, bool after_sync,
+                                                  const ReactionInputs& in) {
+  if (!s.running() || s.in_postcopy() || postcopy_requested_ || aborted_) return std::nullopt;
+  const bool postcopy = in.postcopy_possible && !postcopy_failed_;
+
+  const int64_t budget = BudgetMs(s.ram_total);
+  if (s.total_time_ms >= budget) {
+    std::string why = "time budget " + FormatMillis(static_cast<double>(budget)) + " (" +
+                      std::to_string(std::lround(config_.budget_seconds_per_gib)) + " s/GiB × " +
+                      FormatBytes(static_cast<double>(s.ram_total)) + ", at least " +
+                      FormatMillis(static_cast<double>(config_.min_budget.count())) +
+                      ") used up after " + FormatMillis(static_cast<double>(s.total_time_ms)) +
+                      " without converging: remaining " +
+                      FormatBytes(static_cast<double>(s.ram_remaining)) + ", QEMU expects " +
+                      std::to_string(s.expected_downtime_ms) + " ms downtime, limit " +
+                      std::to_string(in.downtime_limit_ms) + " ms";
+    if (postcopy) {
+      postcopy_requested_ = true;
+      return Decision{"start-postcopy", 0, why + "; switching to post-copy"};
+    }
+    aborted_ = true;
+    return Decision{"abort", 0,
+                    why + "; aborting (post-copy not possible: " +
+                        (postcopy_failed_ ? "the switch failed" : "postcopy-ram is off") + ")"};
+  }
+
+  // Stall bookkeeping, from the end of the bulk pass on.
+  if (s.pass < 2) return std::nullopt;
+  if (after_sync && s.pass != last_pass_) {
+    const uint64_t passes = last_pass_ ? s.pass - last_pass_ : 1;
+    last_pass_ = s.pass;
+    const double bar = min_remaining_ ? static_cast<double>(*min_remaining_) *
+                                            (1.0 - config_.progress_tolerance)
+                                      : 0;
+    if (!min_remaining_ || static_cast<double>(s.ram_remaining) < bar) {
+      min_remaining_ = s.ram_remaining;
+      min_pass_ = s.pass;
+      min_at_ms_ = s.total_time_ms;
+      passes_since_min_ = 0;
+    } else {
+      passes_since_min_ += passes;
+    }
+  }
+  if (!min_remaining_) return std::nullopt;
+  const bool stalled = passes_since_min_ >= static_cast<uint64_t>(config_.stall_passes) ||
+                       s.total_time_ms - min_at_ms_ >= config_.stall_time.count();
+  if (!stalled) return std::nullopt;
+
+  const std::string why = StallText(s);
+  // Whatever we do next deserves a fresh window to show its effect.
+  passes_since_min_ = 0;
+  min_at_ms_ = s.total_time_ms;
+
+  if (in.downtime_limit_ms < config_.max_downtime_ms) {
+    int64_t next = std::llround(static_cast<double>(in.downtime_limit_ms) * config_.downtime_factor);
+    next = std::clamp<int64_t>(next, in.downtime_limit_ms + 1, config_.max_downtime_ms);
+    return Decision{"set-downtime", next,
+                    "stall: " + why + "; raising downtime-limit " +
+                        std::to_string(in.downtime_limit_ms) + " → " + std::to_string(next) + " ms"};
+  }
+  if (postcopy) {
+    postcopy_requested_ = true;
+    return Decision{"start-postcopy", 0,
+                    "stall: " + why + "; downtime-limit is at its maximum (" +
+                        std::to_string(config_.max_downtime_ms) + " ms); switching to post-copy"};
+  }
+  return std::nullopt;  // nothing left but waiting for the budget
+}
+
+void DefaultReaction::Applied(const Decision& d, bool ok) {
+  if (ok) return;
+  if (d.action == "start-postcopy") {
+    postcopy_requested_ = false;
+    postcopy_failed_ = true;
+  } else if (d.action == "abort") {
+    aborted_ = false;
+  }
+}
+
+}  // namespace vc

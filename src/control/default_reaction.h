@@ -1,0 +1,77 @@
+// DefaultReaction: the built-in reaction of `attach` until policy files (and
+// the full controller) take over.
+//
+// A stall is "no new minimum of the bytes remaining after a dirty-bitmap
+// sync for N passes or T seconds" (judged from pass 2 on: the bulk pass
+// proves nothing). On each stall it raises downtime-limit by a factor, up
+// to a maximum; at the maximum it switches to post-copy when postcopy-ram is
+// on. When the time budget (proportional to guest RAM) runs out it switches
+// to post-copy if it can, and otherwise aborts, saying why.
+//
+// Pure logic: samples in, decisions out. The caller applies them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "src/backend/migration_backend.h"
+#include "src/base/time.h"
+
+namespace vc {
+
+struct ReactionConfig {
+  int stall_passes = 3;                 // passes without a new minimum
+  Millis stall_time{10000};             // or this long without one
+  double progress_tolerance = 0.02;     // a new minimum must beat the old by 2 %
+  int64_t max_downtime_ms = 2000;       // the downtime-limit ladder stops here
+  double downtime_factor = 2.0;         // each step multiplies the limit
+  double budget_seconds_per_gib = 64;   // time budget per GiB of guest RAM...
+  Millis min_budget{30000};             // ...but at least this
+};
+
+/// What the controller asks for; \a action names a plugin.
+struct Decision {
+  std::string action;
+  int64_t value = 0;
+  std::string reason;
+};
+
+/// What the reaction needs to know besides the samples.
+struct ReactionInputs {
+  int64_t downtime_limit_ms = 300;  // QEMU's current downtime-limit
+  bool postcopy_possible = false;
+};
+
+class DefaultReaction {
+ public:
+  explicit DefaultReaction(ReactionConfig config) : config_(config) {}
+
+  /// Feeds one sample; \a after_sync is true when it was taken right after a
+  /// dirty-bitmap sync (a MIGRATION_PASS, or a change of pass count).
+  /// Returns at most one decision.
+  std::optional<Decision> OnSample(const MigrationSample& s, bool after_sync,
+                                   const ReactionInputs& in);
+  /// Reports the outcome of the last decision, so a failed post-copy switch
+  /// falls back to the next step.
+  void Applied(const Decision& d, bool ok);
+
+  /// The budget for a guest of \a ram_bytes, in ms.
+  int64_t BudgetMs(uint64_t ram_bytes) const;
+  const ReactionConfig& config() const { return config_; }
+
+ private:
+  std::string StallText(const MigrationSample& s) const;
+
+  ReactionConfig config_;
+  std::optional<uint64_t> min_remaining_;
+  uint64_t min_pass_ = 0;
+  int64_t min_at_ms_ = 0;       // total-time when the minimum was set (or reset)
+  uint64_t passes_since_min_ = 0;
+  uint64_t last_pass_ = 0;
+  bool postcopy_requested_ = false;
+  bool postcopy_failed_ = false;
+  bool aborted_ = false;
+};
+
+}  // namespace vc
