@@ -8,23 +8,6 @@
 
 namespace vc::qmp::testing {
 
-struct ReplayTransport::State {
-  struct Entry {
-    enum Kind { kCommand, kMessage, kRaw, kClose } kind;
-    Json json;
-    std::string raw;
-    int line = 0;
-  };
-  std::string name;
-  std::vector<Entry> entries;
-  size_t next = 0;           // the next entry to play
-  std::string outgoing;      // bytes queued for Read()
-  bool closed = false;       // @close reached and outgoing drained
-  bool close_pending = false;
-  std::string last_id;       // the id of the last command received
-  Status failure;            // the first unexpected command
-};
-
 ReplayTransport::ReplayTransport(std::shared_ptr<State> state) : state_(std::move(state)) {
   Emit();  // the greeting and anything before the first command
 }

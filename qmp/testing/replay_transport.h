@@ -18,15 +18,31 @@
 #include <string>
 #include <vector>
 
+#include "qmp/json.h"
 #include "qmp/transport.h"
 
 namespace vc::qmp::testing {
 
 class ReplayTransport final : public Transport {
  public:
-  /// What a test keeps to check the replay after the session took the
-  /// transport.
-  struct State;
+  /// The script and how far it has been played; a test keeps it to check
+  /// the replay after the session took the transport.
+  struct State {
+    struct Entry {
+      enum Kind { kCommand, kMessage, kRaw, kClose } kind;
+      Json json;
+      std::string raw;
+      int line = 0;
+    };
+    std::string name;
+    std::vector<Entry> entries;
+    size_t next = 0;         // the next entry to play
+    std::string outgoing;    // bytes queued for Read()
+    bool closed = false;     // @close reached and outgoing drained
+    bool close_pending = false;
+    std::string last_id;     // the id of the last command received
+    Status failure;          // the first unexpected command
+  };
 
   static Result<std::unique_ptr<ReplayTransport>> FromFile(const std::string& path);
   static Result<std::unique_ptr<ReplayTransport>> FromString(const std::string& text,

@@ -145,14 +145,10 @@ static void fill_page(uint32_t index, uint32_t code) {
 }
 
 static void write_next_page(void) {
-  uint32_t pos = status.position;
-  fill_page(pos, vc_guest_sweep_code(status.sweep));
-  if (++pos == status.wss_pages) {
-    pos = 0;
-    status.sweep = status.sweep + 1;
-  }
-  status.position = pos;
-  if (++status.written_lo == 0) status.written_hi = status.written_hi + 1;
+  uint32_t cursor = status.cursor;
+  uint32_t wss = status.wss_pages;
+  fill_page(cursor % wss, vc_guest_sweep_code(cursor / wss + 1));
+  status.cursor = cursor + 1;
 }
 
 void guest_main(uint32_t magic, const struct multiboot_info* info) {
@@ -183,8 +179,7 @@ void guest_main(uint32_t magic, const struct multiboot_info* info) {
   status.data_pages = data_kib / 4;
   status.wss_pages = wss_kib / 4;
   status.rate_kib_s = rate_kib;
-  status.sweep = 1;
-  status.position = 0;
+  status.cursor = 0;
   status.tsc_per_ms = calibrate_tsc_per_ms();
 
   status.state = VC_GUEST_FILLING;

@@ -9,10 +9,12 @@
  * Every 4 KiB page of the data region holds one 32-bit word repeated
  * 1024 times: (vc_guest_sweep_code(n) << 20) | page_index, where n is the
  * sweep that last wrote the page (0 = the initial fill). The guest rewrites
- * the first wss_pages pages in address order, sweep after sweep, so a
- * stopped guest has pages [0, position) at sweep n and [position, wss) at
- * sweep n-1; the page at position may be torn (a prefix of sweep n). Any
- * other content means a page was lost or corrupted. */
+ * the first wss_pages pages in address order, sweep after sweep, and counts
+ * finished page writes in `cursor` (one 32-bit store, so a stopped guest is
+ * never half-way through updating it). With n = cursor / wss + 1 and
+ * p = cursor % wss, a stopped guest has pages [0, p) at sweep n, page p at
+ * sweep n-1 or torn (a prefix already at sweep n), and (p, wss) at sweep
+ * n-1. Any other content means a page was lost or corrupted. */
 #ifndef VC_TESTS_GUEST_GUEST_ABI_H_
 #define VC_TESTS_GUEST_GUEST_ABI_H_
 
@@ -38,10 +40,7 @@ struct vc_guest_status {
   uint32_t wss_pages;    /* the hot working set: the first wss_pages pages */
   uint32_t rate_kib_s;   /* target dirty rate; 0 = as fast as it can */
   uint32_t tsc_per_ms;   /* calibrated against the PIT, for pacing */
-  uint32_t sweep;        /* full sweep count; 1 = first sweep */
-  uint32_t position;     /* next working-set page the guest will write */
-  uint32_t written_lo;   /* pages written since boot, 64-bit */
-  uint32_t written_hi;
+  uint32_t cursor;       /* working-set page writes finished since boot */
 };
 
 /* The 12-bit code stored in pages for sweep n. */

@@ -1,0 +1,111 @@
+// QemuVm: one QEMU running the test guest, with a control QMP session for
+// the test and a spare QMP socket for the program under test; MigrationPair:
+// a source and a destination (-incoming defer) on loopback.
+//
+// Accelerator: VC_TEST_ACCEL=kvm|tcg forces one. Otherwise KVM when
+// /dev/kvm works and runs guests natively; on KVM-PVM (a software-nested KVM
+// that runs non-PVM guests in its instruction emulator, see
+// shared/reference/test-environment.md) our guest dirties pages ~250x
+// slower than under TCG, so TCG is chosen there and the reason is printed.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qmp/commands.h"
+#include "qmp/session.h"
+#include "tests/guest/guest_abi.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace vc::testing {
+
+/// Waits are bounded so a broken QEMU fails a test instead of hanging it;
+/// generous because CI is a loaded 2-core machine.
+inline constexpr Millis kQemuStartTimeout{15000};
+inline constexpr Millis kGuestReadyTimeout{60000};
+
+struct Accel {
+  std::string name;    // "kvm" or "tcg"
+  std::string reason;  // why, for the test log
+};
+/// The accelerator tests use (see above).
+Accel ChooseAccel();
+/// True when KVM works at all here (for tests that exercise KVM on purpose).
+bool KvmUsable(std::string* why_not);
+/// The qemu-system-x86_64 binary, or "" when it is not installed.
+std::string QemuBinary();
+/// The test guest kernel (built by meson; VC_GUEST_ELF).
+std::string GuestKernel();
+
+struct GuestParams {
+  uint64_t ram_mib = 256;
+  std::string wss = "32M";   // hot working set
+  std::string rate = "0";    // bytes/s dirtied; "0" = flat out
+  std::string fill = "all";
+  std::string CommandLine() const;
+};
+
+struct VmOptions {
+  std::string name = "vm";
+  GuestParams guest;
+  bool incoming = false;     // destination: -incoming defer
+  std::string accel;         // "" = ChooseAccel()
+};
+
+class QemuVm {
+ public:
+  static Result<std::unique_ptr<QemuVm>> Start(const TempDir& dir, const VmOptions& options);
+  ~QemuVm();
+
+  /// The test's own QMP session.
+  qmp::Session& qmp() { return *qmp_; }
+  /// A second QMP socket, free for the program under test.
+  const std::string& spare_qmp_path() const { return spare_qmp_; }
+  const std::string& serial_path() const { return serial_; }
+  const std::string& name() const { return options_.name; }
+  const std::string& accel() const { return accel_; }
+  Subprocess& process() { return process_; }
+
+  /// Waits for \a text on the guest's serial port.
+  Status WaitSerial(const std::string& text, Millis timeout);
+  /// Reads guest-physical memory through pmemsave.
+  Result<std::vector<uint8_t>> ReadMemory(uint64_t addr, uint64_t size);
+  Result<vc_guest_status> GuestStatus();
+  /// Stops the guest, dumps its memory and checks the pattern.
+  Status StopAndCheckMemory();
+
+ private:
+  QemuVm(const TempDir& dir, VmOptions options);
+  const TempDir& dir_;
+  VmOptions options_;
+  std::string accel_, control_qmp_, spare_qmp_, serial_, log_;
+  Subprocess process_;
+  std::unique_ptr<qmp::Session> qmp_;
+  int dumps_ = 0;
+};
+
+class MigrationPair {
+ public:
+  /// Starts both QEMUs and waits until the source guest has filled its RAM.
+  static Result<std::unique_ptr<MigrationPair>> Start(const GuestParams& guest,
+                                                      const std::string& tag = "pair");
+  QemuVm& src() { return *src_; }
+  QemuVm& dst() { return *dst_; }
+  const TempDir& dir() const { return dir_; }
+  /// Sets \a caps on the destination and starts listening on loopback;
+  /// returns the URI to migrate to ("tcp:127.0.0.1:PORT").
+  Result<std::string> ListenIncoming(const std::map<std::string, bool>& caps = {});
+  /// Polls the source's query-migrate until its status is one of \a goals.
+  Result<qmp::MigrationInfo> WaitSourceStatus(const std::vector<std::string>& goals,
+                                              Millis timeout);
+
+ private:
+  explicit MigrationPair(const std::string& tag) : dir_(tag) {}
+  TempDir dir_;
+  std::unique_ptr<QemuVm> src_, dst_;
+};
+
+}  // namespace vc::testing

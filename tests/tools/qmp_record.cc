@@ -1,0 +1,127 @@
+// qmp-record: records QMP conversations with a real QEMU into replay files
+// (tests/data/qmp/<version>/<scenario>.replies) for the session unit tests.
+//
+//   qmp-record SCENARIO OUT.replies      (needs VC_GUEST_ELF and QEMU)
+//
+// Each scenario drives the test guest's source QEMU through the real
+// qmp::Session over a RecordingTransport, so the file holds exactly what
+// QEMU said, events interleaved where they arrived.
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <thread>
+
+#include "qmp/commands.h"
+#include "qmp/testing/replay_transport.h"
+#include "tests/support/qemu_vm.h"
+
+namespace vc::testing {
+namespace {
+
+using Scenario = std::function<Status(MigrationPair&, qmp::Session&)>;
+
+Status PollUntil(qmp::Session& s, const std::vector<std::string>& goals, Millis every, int max_polls) {
+  for (int i = 0; i < max_polls; i++) {
+    Result<qmp::MigrationInfo> info = qmp::QueryMigrate(s);
+    if (!info.ok()) return info.status();
+    for (const std::string& g : goals) {
+      if (info->status.value_or("") == g) return Status::Ok();
+    }
+    std::this_thread::sleep_for(every);
+  }
+  return Status::Timeout("record", "migration did not reach the goal");
+}
+
+Status Handshake(MigrationPair&, qmp::Session& s) {
+  if (auto r = qmp::QueryVersion(s); !r.ok()) return r.status();
+  if (auto r = qmp::QueryStatus(s); !r.ok()) return r.status();
+  if (auto r = qmp::QueryMigrateCapabilities(s); !r.ok()) return r.status();
+  if (auto r = qmp::QueryMigrateParameters(s); !r.ok()) return r.status();
+  if (auto r = qmp::QueryMigrate(s); !r.ok()) return r.status();
+  // An error reply: post-copy cannot start without a migration.
+  (void)qmp::MigrateStartPostcopy(s);
+  return Status::Ok();
+}
+
+Status Precopy(MigrationPair& pair, qmp::Session& s) {
+  Result<std::string> uri = pair.ListenIncoming();
+  if (!uri.ok()) return uri.status();
+  VC_RETURN_IF_ERROR(qmp::MigrateSetCapabilities(s, {{"events", true}}));
+  qmp::MigrationParameters p;
+  p.max_bandwidth = 64 << 20;
+  VC_RETURN_IF_ERROR(qmp::MigrateSetParameters(s, p));
+  VC_RETURN_IF_ERROR(qmp::Migrate(s, *uri));
+  return PollUntil(s, {"completed", "failed"}, Millis(700), 200);
+}
+
+Status Postcopy(MigrationPair& pair, qmp::Session& s) {
+  Result<std::string> uri = pair.ListenIncoming({{"postcopy-ram", true}});
+  if (!uri.ok()) return uri.status();
+  VC_RETURN_IF_ERROR(qmp::MigrateSetCapabilities(s, {{"events", true}, {"postcopy-ram", true}}));
+  qmp::MigrationParameters p;
+  p.max_bandwidth = 64 << 20;
+  VC_RETURN_IF_ERROR(qmp::MigrateSetParameters(s, p));
+  VC_RETURN_IF_ERROR(qmp::Migrate(s, *uri));
+  std::this_thread::sleep_for(Millis(1500));
+  VC_RETURN_IF_ERROR(qmp::MigrateStartPostcopy(s));
+  return PollUntil(s, {"completed", "failed"}, Millis(500), 200);
+}
+
+Status Cancel(MigrationPair& pair, qmp::Session& s) {
+  Result<std::string> uri = pair.ListenIncoming();
+  if (!uri.ok()) return uri.status();
+  VC_RETURN_IF_ERROR(qmp::MigrateSetCapabilities(s, {{"events", true}}));
+  qmp::MigrationParameters p;
+  p.max_bandwidth = 16 << 20;
+  VC_RETURN_IF_ERROR(qmp::MigrateSetParameters(s, p));
+  VC_RETURN_IF_ERROR(qmp::Migrate(s, *uri));
+  std::this_thread::sleep_for(Millis(1000));
+  (void)qmp::MigrateSetCapabilities(s, {{"auto-converge", true}});  // refused while running
+  VC_RETURN_IF_ERROR(qmp::MigrateCancel(s));
+  return PollUntil(s, {"cancelled"}, Millis(300), 100);
+}
+
+int Main(int argc, char** argv) {
+  const std::map<std::string, Scenario> scenarios = {
+      {"handshake", Handshake}, {"precopy", Precopy}, {"postcopy", Postcopy}, {"cancel", Cancel}};
+  if (argc != 3 || !scenarios.count(argv[1])) {
+    std::fprintf(stderr, "usage: qmp-record {handshake|precopy|postcopy|cancel} OUT.replies\n");
+    return 2;
+  }
+  GuestParams guest;
+  guest.ram_mib = 128;
+  guest.wss = "8M";
+  guest.rate = "16M";
+  Result<std::unique_ptr<MigrationPair>> pair = MigrationPair::Start(guest, "record");
+  if (!pair.ok()) {
+    std::fprintf(stderr, "qmp-record: %s\n", pair.status().ToString().c_str());
+    return 1;
+  }
+  Result<std::unique_ptr<qmp::Transport>> t = qmp::ConnectUnixSocket((*pair)->src().spare_qmp_path());
+  if (!t.ok()) return 1;
+  auto* recorder = new qmp::testing::RecordingTransport(std::move(*t), argv[2]);
+  std::unique_ptr<qmp::Transport> owned(recorder);
+  recorder->Comment(std::string("Recorded by tests/tools/qmp-record ") + argv[1] +
+                    " from the test guest's source QEMU (" +
+                    (*pair)->src().accel() + ").");
+  Result<std::unique_ptr<qmp::Session>> s = qmp::Session::Connect(std::move(owned));
+  if (!s.ok()) {
+    std::fprintf(stderr, "qmp-record: %s\n", s.status().ToString().c_str());
+    return 1;
+  }
+  Status st = scenarios.at(argv[1])(**pair, **s);
+  // Events that came after the last reply are part of the conversation too.
+  std::this_thread::sleep_for(Millis(300));
+  (void)(*s)->Poll();
+  s->reset();
+  if (!st.ok()) {
+    std::fprintf(stderr, "qmp-record: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace vc::testing
+
+int main(int argc, char** argv) { return vc::testing::Main(argc, argv); }
