@@ -4,6 +4,8 @@
 #include <sys/epoll.h>
 #include <systemd/sd-event.h>
 
+#include <thread>
+
 #include "plugins/action.h"
 #include "src/base/c_deleter.h"
 
@@ -172,7 +174,16 @@ void Follower::StartFollowing(const MigrationSample& s) {
                 (options_.dry_run ? " — dry run: observing only" : ""));
 }
 
-void Follower::Follow(const MigrationSample& s, bool after_sync) {
+void Follower::Follow(const MigrationSample& first, bool after_sync) {
+  MigrationSample s = first;
+  // QEMU sets "completed" a moment before it fills in total-time and
+  // downtime; the MIGRATION event makes us look right in that window.
+  for (int i = 0; i < 20 && s.status == "completed" && (s.total_time_ms == 0 || !s.downtime_ms); i++) {
+    std::this_thread::sleep_for(Millis(50));
+    Result<MigrationSample> again = backend_.Sample();
+    if (!again.ok()) break;
+    s = *again;
+  }
   if (s.pass != last_pass_) after_sync = true;
   last_pass_ = s.pass;
   if (s.in_postcopy()) saw_postcopy_ = true;

@@ -36,6 +36,13 @@ struct multiboot_info {
 __attribute__((section(".status"), used))
 static volatile struct vc_guest_status status;
 
+/* Where the guest is in its working set: pinned in two callee-saved
+ * registers for the whole kernel, so it migrates exactly with the vCPU
+ * state. In memory it would be a page written at every step (see
+ * guest_abi.h for why that matters). */
+register uint32_t position_page asm("ebx");
+register uint32_t position_code asm("esi");
+
 static uint8_t stack[8192] __attribute__((aligned(16), used));
 
 void guest_main(uint32_t magic, const struct multiboot_info* info);
@@ -134,21 +141,34 @@ static uint32_t calibrate_tsc_per_ms(void) {
   return ticks / 50 ? ticks / 50 : 1;
 }
 
+/* Drops the translation of \a addr, so TCG re-checks the page's dirty
+ * state at the next write (see guest_abi.h). */
+static inline void invlpg(uint32_t addr) {
+  __asm__ volatile("invlpg (%0)" : : "r"(addr) : "memory");
+}
+
 static void fill_page(uint32_t index, uint32_t code) {
-  uint32_t* page = (uint32_t*)(VC_GUEST_DATA_START + index * VC_GUEST_PAGE_SIZE);
+  uint32_t addr = VC_GUEST_DATA_START + index * VC_GUEST_PAGE_SIZE;
+  uint32_t* page = (uint32_t*)addr;
   uint32_t word = (code << VC_GUEST_INDEX_BITS) | index;
   uint32_t n = VC_GUEST_PAGE_SIZE / 4;
   __asm__ volatile("rep stosl"
                    : "+D"(page), "+c"(n)
                    : "a"(word)
                    : "memory");
+  invlpg(addr);
 }
 
-static void write_next_page(void) {
-  uint32_t cursor = status.cursor;
-  uint32_t wss = status.wss_pages;
-  fill_page(cursor % wss, vc_guest_sweep_code(cursor / wss + 1));
-  status.cursor = cursor + 1;
+static inline __attribute__((always_inline)) void write_next_page(void) {
+  fill_page(position_page, position_code);
+  if (++position_page == status.wss_pages) {
+    position_page = 0;
+    position_code = position_code == VC_GUEST_SWEEP_CODES ? 1 : position_code + 1;
+  }
+  if (position_page % VC_GUEST_PUBLISH_PAGES == 0) {
+    status.cursor = status.cursor + VC_GUEST_PUBLISH_PAGES;
+    invlpg(VC_GUEST_STATUS_ADDR);
+  }
 }
 
 void guest_main(uint32_t magic, const struct multiboot_info* info) {
@@ -195,6 +215,8 @@ void guest_main(uint32_t magic, const struct multiboot_info* info) {
   put_u32(status.tsc_per_ms);
   put_str("\n");
 
+  position_page = 0;
+  position_code = 1;
   if (rate_kib == 0) {
     for (;;) write_next_page();
   }

@@ -21,13 +21,14 @@ struct Image {
       std::memcpy(&data[page * VC_GUEST_PAGE_SIZE + i * 4], &w, 4);
     }
   }
-  // The memory of a guest stopped after `cursor` page writes.
+  // The memory of a guest stopped after `cursor` page writes. The status
+  // block's cursor is advisory (published now and then): the check must not
+  // need it, so it is left at 0.
   explicit Image(uint32_t cursor) {
     st.magic = VC_GUEST_MAGIC;
     st.state = VC_GUEST_RUNNING;
     st.data_pages = kPages;
     st.wss_pages = kWss;
-    st.cursor = cursor;
     for (uint32_t p = 0; p < kPages; p++) Fill(p, 0);
     for (uint32_t c = 0; c < cursor; c++) Fill(c % kWss, vc_guest_sweep_code(c / kWss + 1));
   }
@@ -47,7 +48,11 @@ TEST(GuestCheck, AcceptsTheTornPageOnly) {
   Image img(21);  // page 5 is next, sweep 2
   img.Fill(5, vc_guest_sweep_code(2));
   img.Fill(5, vc_guest_sweep_code(1), 300);  // stopped 300 words into it
-  EXPECT_EQ(img.Check().bad_pages, 0u);
+  EXPECT_EQ(img.Check().bad_pages, 0u) << img.Check().first_problems;
+  Image first(16);  // torn at page 0 of sweep 2
+  first.Fill(0, vc_guest_sweep_code(2));
+  first.Fill(0, vc_guest_sweep_code(1), 7);
+  EXPECT_EQ(first.Check().bad_pages, 0u) << first.Check().first_problems;
   img.Fill(6, vc_guest_sweep_code(2), 0);
   img.Fill(6, vc_guest_sweep_code(1), 10);  // a second torn page cannot be
   EXPECT_EQ(img.Check().bad_pages, 1u);
@@ -56,21 +61,26 @@ TEST(GuestCheck, AcceptsTheTornPageOnly) {
 TEST(GuestCheck, CatchesLostStaleAndMisplacedPages) {
   Image lost(40);
   std::memset(&lost.data[3 * VC_GUEST_PAGE_SIZE], 0, VC_GUEST_PAGE_SIZE);  // never arrived
-  EXPECT_EQ(lost.Check().bad_pages, 1u);
+  EXPECT_GE(lost.Check().bad_pages, 1u);
 
   Image stale(40);  // page 2 still holds the previous sweep
   stale.Fill(2, vc_guest_sweep_code(2));
+  // Without trusting the cursor, the stale page looks like the edge and the
+  // pages after it like a second one: detected, attributed to the edge.
   GuestCheckReport r = stale.Check();
-  EXPECT_EQ(r.bad_pages, 1u);
-  EXPECT_NE(r.first_problems.find("page 2:"), std::string::npos) << r.first_problems;
+  EXPECT_GE(r.bad_pages, 1u);
+  EXPECT_NE(r.first_problems.find("second edge"), std::string::npos) << r.first_problems;
 
   Image moved(40);  // a page's content landed at another address
   moved.Fill(30, 0, 0, 31);
-  EXPECT_EQ(moved.Check().bad_pages, 1u);
+  EXPECT_GE(moved.Check().bad_pages, 1u);
 
   Image half(40);  // a torn page far from the cursor
   half.Fill(40, 1, 512);
-  EXPECT_EQ(half.Check().bad_pages, 1u);
+  EXPECT_GE(half.Check().bad_pages, 1u);
+  Image two_sweeps(40);  // a page two sweeps old behind the edge
+  two_sweeps.Fill(12, vc_guest_sweep_code(1));
+  EXPECT_GE(two_sweeps.Check().bad_pages, 1u);
 }
 
 TEST(GuestCheck, ShortDumpIsAProblem) {

@@ -1,0 +1,286 @@
+// `virt-converge attach` and `migrate` on real QEMU migrations of the test
+// guest (issue #2, "what must be shown", points 2 to 5).
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <thread>
+
+#include "src/base/unique_fd.h"
+#include "tests/qemu/qemu_test_base.h"
+
+namespace vc::testing {
+namespace {
+
+constexpr int64_t kMiB = 1024 * 1024;
+/// Bounds on a whole migration: far above what a run takes, so only a hang
+/// or a regression hits them.
+constexpr Millis kMigrationTimeout{150000};
+constexpr Millis kExitTimeout{20000};
+
+/// A hot set that is rewritten much faster than the capped bandwidth: each
+/// pass leaves ~32 MiB dirty, ~1 s at 32 MiB/s, so QEMU's default 300 ms
+/// downtime-limit is never met.
+GuestParams HotSet() {
+  GuestParams g;
+  g.ram_mib = 256;
+  g.wss = "32M";
+  g.rate = "128M";
+  return g;
+}
+
+class AttachTest : public QemuTest {
+ protected:
+  /// Starts attach on the source's spare QMP socket and waits until it has
+  /// connected (and turned the events capability on).
+  VirtConvergeRun Attach(MigrationPair& pair, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"attach", "--qmp", pair.src().spare_qmp_path()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto run = StartVirtConverge(pair.dir(), "attach", args);
+    EXPECT_TRUE(run.ok()) << run.status().ToString();
+    EXPECT_TRUE(run->WaitOutput("attached to", Millis(10000))) << run->Output();
+    return std::move(*run);
+  }
+
+  /// Starts the migration "as someone else" would: over the test's own QMP.
+  std::string StartMigration(MigrationPair& pair, int64_t bandwidth) {
+    auto uri = pair.ListenIncoming();
+    EXPECT_TRUE(uri.ok()) << uri.status().ToString();
+    EXPECT_TRUE(CapBandwidth(pair.src().qmp(), bandwidth).ok());
+    EXPECT_TRUE(qmp::Migrate(pair.src().qmp(), *uri).ok());
+    return *uri;
+  }
+
+  /// The summary must report exactly what query-migrate says at the end.
+  void ExpectSummaryMatchesQemu(const qmp::Json& summary, qmp::Session& src) {
+    auto info = qmp::QueryMigrate(src);
+    ASSERT_TRUE(info.ok());
+    ASSERT_TRUE(info->ram);
+    EXPECT_EQ(summary.GetInt("total-time-ms"), info->total_time);
+    EXPECT_EQ(summary.GetInt("downtime-ms"), info->downtime);
+    EXPECT_EQ(summary.GetUint("passes"), info->ram->dirty_sync_count);
+    EXPECT_EQ(summary.GetUint("bytes-sent"), info->ram->transferred);
+  }
+};
+
+TEST_F(AttachTest, HotSetDoesNotFinishWithQemuDefaults) {
+  auto pair = MigrationPair::Start(HotSet(), "defaults");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  qmp::Session& src = (*pair)->src().qmp();
+  ASSERT_TRUE(qmp::MigrateSetCapabilities(src, {{"events", true}}).ok());
+  StartMigration(**pair, 32 * kMiB);
+  // Bounded: the physical lower bound is 8 s; give it more than three times that.
+  std::this_thread::sleep_for(Millis(26000));
+  auto info = qmp::QueryMigrate(src);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->status, "active") << "it finished: the case is too easy";
+  ASSERT_TRUE(info->ram);
+  EXPECT_GE(*info->ram->dirty_sync_count, 5u);
+  EXPECT_GT(*info->expected_downtime, 300) << "QEMU expects to meet its limit";
+  // Clean up as an operator would; the guest keeps running on the source.
+  ASSERT_TRUE(qmp::MigrateCancel(src).ok());
+  ASSERT_TRUE(WaitStatus(src, {"cancelled"}, Millis(20000)).ok());
+  auto rs = qmp::QueryStatus(src);
+  ASSERT_TRUE(rs.ok());
+  EXPECT_TRUE(rs->running);
+}
+
+TEST_F(AttachTest, AttachMakesTheHotSetConvergeInPrecopy) {
+  auto pair = MigrationPair::Start(HotSet(), "precopy");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  VirtConvergeRun attach = Attach(**pair);
+  StartMigration(**pair, 32 * kMiB);
+  int code = attach.WaitExit(kMigrationTimeout);
+  std::string out = attach.Output();
+  ASSERT_EQ(code, 0) << out;
+  auto summary = attach.Summary();
+  ASSERT_TRUE(summary) << out;
+  EXPECT_EQ(summary->GetString("outcome"), "completed") << out;
+  qmp::Json actions = *summary->Get("actions");
+  ASSERT_GE(actions.ArraySize(), 1u) << out;
+  EXPECT_EQ(actions.At(0).GetString("action"), "set-downtime");
+  EXPECT_EQ(actions.At(0).GetString("result"), "done");
+  EXPECT_NE(actions.At(0).GetString("reason")->find("no new minimum of remaining"), std::string::npos);
+  // Live progress was printed, one line per update (not a terminal).
+  EXPECT_NE(out.find("pass 2"), std::string::npos) << out;
+  EXPECT_NE(out.find("exp. downtime"), std::string::npos);
+  ExpectSummaryMatchesQemu(*summary, (*pair)->src().qmp());
+  ASSERT_TRUE(WaitStatus((*pair)->dst().qmp(), {"completed"}, Millis(30000)).ok());
+  Status check = (*pair)->dst().StopAndCheckMemory();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
+TEST_F(AttachTest, MigrateSwitchesToPostcopyWhenDowntimeCannotBeMet) {
+  // 96 MiB rewritten every pass at 64 MiB/s: 1.5 s of downtime, above the
+  // 600 ms we allow; only post-copy can finish it.
+  GuestParams g;
+  g.ram_mib = 256;
+  g.wss = "96M";
+  g.rate = "256M";
+  auto pair = MigrationPair::Start(g, "postcopy");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  auto uri = (*pair)->ListenIncoming();
+  ASSERT_TRUE(uri.ok());
+  auto run = StartVirtConverge((*pair)->dir(), "migrate",
+                               {"migrate", "--qmp", (*pair)->src().spare_qmp_path(), "--postcopy",
+                                "--dest-qmp", (*pair)->dst().spare_qmp_path(), "--bandwidth",
+                                "64MiB/s", "--max-downtime", "600ms", "--stall-passes", "2", *uri});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  int code = run->WaitExit(kMigrationTimeout);
+  std::string out = run->Output();
+  ASSERT_EQ(code, 0) << out;
+  auto summary = run->Summary();
+  ASSERT_TRUE(summary) << out;
+  EXPECT_EQ(summary->GetString("outcome"), "completed-postcopy") << out;
+  EXPECT_EQ(summary->GetBool("postcopy"), true);
+  qmp::Json actions = *summary->Get("actions");
+  ASSERT_GE(actions.ArraySize(), 2u) << out;
+  EXPECT_EQ(actions.At(actions.ArraySize() - 1).GetString("action"), "start-postcopy") << out;
+  ExpectSummaryMatchesQemu(*summary, (*pair)->src().qmp());
+  ASSERT_TRUE(WaitStatus((*pair)->dst().qmp(), {"completed"}, Millis(30000)).ok());
+  Status check = (*pair)->dst().StopAndCheckMemory();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
+TEST_F(AttachTest, IdleGuestMigratesUntouched) {
+  GuestParams g;
+  g.ram_mib = 128;
+  g.wss = "1M";
+  g.rate = "64K";
+  auto pair = MigrationPair::Start(g, "idle");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  VirtConvergeRun attach = Attach(**pair);
+  StartMigration(**pair, 128 * kMiB);
+  ASSERT_EQ(attach.WaitExit(kMigrationTimeout), 0) << attach.Output();
+  auto summary = attach.Summary();
+  ASSERT_TRUE(summary);
+  EXPECT_EQ(summary->GetString("outcome"), "completed");
+  EXPECT_EQ(summary->Get("actions")->ArraySize(), 0u) << attach.Output();
+  auto params = qmp::QueryMigrateParameters((*pair)->src().qmp());
+  ASSERT_TRUE(params.ok());
+  EXPECT_EQ(params->downtime_limit, 300);  // untouched
+  ExpectSummaryMatchesQemu(*summary, (*pair)->src().qmp());
+  ASSERT_TRUE(WaitStatus((*pair)->dst().qmp(), {"completed"}, Millis(30000)).ok());
+  EXPECT_TRUE((*pair)->dst().StopAndCheckMemory().ok());
+}
+
+TEST_F(AttachTest, SigtermDetachesAndTheMigrationStillCompletes) {
+  auto pair = MigrationPair::Start(HotSet(), "sigterm");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  VirtConvergeRun attach = Attach(**pair);
+  StartMigration(**pair, 32 * kMiB);
+  // Wait until it has changed something, so detaching has something to undo.
+  ASSERT_TRUE(attach.WaitOutput("action set-downtime", Millis(60000))) << attach.Output();
+  attach.process.Signal(SIGTERM);
+  EXPECT_EQ(attach.WaitExit(kExitTimeout), 4) << attach.Output();
+  auto summary = attach.Summary();
+  ASSERT_TRUE(summary) << attach.Output();
+  EXPECT_EQ(summary->GetString("outcome"), "detached");
+  qmp::Session& src = (*pair)->src().qmp();
+  auto info = qmp::QueryMigrate(src);
+  ASSERT_TRUE(info.ok());
+  // It may have converged right before the signal; usually it is still going.
+  if (info->status == "active") {
+    auto params = qmp::QueryMigrateParameters(src);
+    ASSERT_TRUE(params.ok());
+    EXPECT_EQ(params->downtime_limit, 300) << "QEMU's own setting was not restored";
+    // The operator lets it finish (QEMU's test recipe for "converge").
+    qmp::MigrationParameters converge;
+    converge.max_bandwidth = 1000000000;
+    converge.downtime_limit = 30000;
+    ASSERT_TRUE(qmp::MigrateSetParameters(src, converge).ok());
+  }
+  auto done = WaitStatus(src, {"completed", "failed", "cancelled"}, kMigrationTimeout);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->status, "completed");
+  ASSERT_TRUE(WaitStatus((*pair)->dst().qmp(), {"completed"}, Millis(30000)).ok());
+  Status check = (*pair)->dst().StopAndCheckMemory();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
+// A unix socket server that says \a banner (or nothing) to whoever connects.
+class FakeServer {
+ public:
+  FakeServer(const std::string& path, std::string banner) : banner_(std::move(banner)) {
+    fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    EXPECT_EQ(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(fd_.get(), 4), 0);
+    thread_ = std::thread([this] {
+      UniqueFd c(::accept(fd_.get(), nullptr, nullptr));
+      if (!banner_.empty()) (void)!::write(c.get(), banner_.data(), banner_.size());
+      // Hold the connection until the client gives up (read returns 0).
+      char buf[4096];
+      while (::read(c.get(), buf, sizeof buf) > 0) {
+      }
+    });
+  }
+  ~FakeServer() { thread_.join(); }
+
+ private:
+  UniqueFd fd_;
+  std::string banner_;
+  std::thread thread_;
+};
+
+TEST_F(AttachTest, NotAQmpSocketIsAClearErrorNotAHang) {
+  TempDir dir("notqmp");
+  struct Case {
+    std::string name, banner, expect;
+  } cases[] = {
+      {"ssh", "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n", "malformed JSON"},
+      {"json", "{\"hello\": \"world\"}\r\n", "not a QMP socket"},
+      {"silent", "", "no QMP greeting within 5000 ms"},
+  };
+  for (const Case& c : cases) {
+    std::string path = dir.File(c.name + ".sock");
+    FakeServer server(path, c.banner);
+    auto start = Clock::now();
+    auto run = StartVirtConverge(dir, c.name, {"attach", "--qmp", path});
+    ASSERT_TRUE(run.ok());
+    EXPECT_EQ(run->WaitExit(kExitTimeout), 3) << run->Output();
+    EXPECT_LT(SecondsBetween(start, Clock::now()), 8.0) << c.name;
+    EXPECT_NE(run->Output().find(c.expect), std::string::npos) << c.name << ": " << run->Output();
+  }
+  auto missing = StartVirtConverge(dir, "missing", {"attach", "--qmp", dir.File("none.sock")});
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->WaitExit(kExitTimeout), 3);
+  EXPECT_NE(missing->Output().find("No such file or directory"), std::string::npos) << missing->Output();
+}
+
+TEST_F(AttachTest, SourceQemuExitingMidMigrationEndsWithAClearError) {
+  auto pair = MigrationPair::Start(HotSet(), "srcexit");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  VirtConvergeRun attach = Attach(**pair);
+  StartMigration(**pair, 32 * kMiB);
+  ASSERT_TRUE(attach.WaitOutput("active", Millis(30000))) << attach.Output();
+  (*pair)->src().process().Kill();
+  auto start = Clock::now();
+  EXPECT_EQ(attach.WaitExit(kExitTimeout), 3) << attach.Output();
+  EXPECT_LT(SecondsBetween(start, Clock::now()), 5.0);
+  std::string out = attach.Output();
+  EXPECT_NE(out.find("outcome:    lost"), std::string::npos) << out;
+  EXPECT_NE(out.find("QEMU closed the QMP connection"), std::string::npos) << out;
+}
+
+TEST_F(AttachTest, DestinationQemuExitingFailsTheMigrationAndSaysSo) {
+  auto pair = MigrationPair::Start(HotSet(), "dstexit");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  VirtConvergeRun attach = Attach(**pair);
+  StartMigration(**pair, 32 * kMiB);
+  ASSERT_TRUE(attach.WaitOutput("active", Millis(30000))) << attach.Output();
+  (*pair)->dst().process().Kill();
+  EXPECT_EQ(attach.WaitExit(kMigrationTimeout), 1) << attach.Output();
+  auto summary = attach.Summary();
+  ASSERT_TRUE(summary);
+  EXPECT_EQ(summary->GetString("outcome"), "failed") << attach.Output();
+  // The source guest is unharmed and still running.
+  auto rs = qmp::QueryStatus((*pair)->src().qmp());
+  ASSERT_TRUE(rs.ok());
+  EXPECT_TRUE(rs->running) << rs->status;
+}
+
+}  // namespace
+}  // namespace vc::testing

@@ -1,0 +1,54 @@
+#include "tests/support/virt_converge_run.h"
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <thread>
+
+namespace vc::testing {
+
+std::string VirtConvergeBinary() {
+  const char* p = std::getenv("VC_BINARY");
+  return p ? p : "";
+}
+
+Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string& name,
+                                          const std::vector<std::string>& args) {
+  std::string bin = VirtConvergeBinary();
+  if (bin.empty()) return Status::NotFound("virt-converge", "VC_BINARY is not set");
+  VirtConvergeRun run;
+  run.log_path = dir.File(name + ".log");
+  run.summary_path = dir.File(name + ".json");
+  std::vector<std::string> argv = {bin};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back("--summary-json");
+  argv.push_back(run.summary_path);
+  Result<Subprocess> p = Subprocess::Start(argv, run.log_path);
+  if (!p.ok()) return p.status();
+  run.process = std::move(*p);
+  return run;
+}
+
+int VirtConvergeRun::WaitExit(Millis timeout) {
+  std::optional<int> st = process.Wait(timeout);
+  if (!st || !WIFEXITED(*st)) return -1;
+  return WEXITSTATUS(*st);
+}
+
+std::optional<qmp::Json> VirtConvergeRun::Summary() const {
+  Result<qmp::Json> j = qmp::Json::Parse(ReadFile(summary_path));
+  if (!j.ok()) return std::nullopt;
+  return *j;
+}
+
+bool VirtConvergeRun::WaitOutput(const std::string& text, Millis timeout) {
+  Deadline deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (Output().find(text) != std::string::npos) return true;
+    if (process.Wait(Millis(0))) return Output().find(text) != std::string::npos;
+    std::this_thread::sleep_for(Millis(100));
+  }
+  return false;
+}
+
+}  // namespace vc::testing

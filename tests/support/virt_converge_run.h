@@ -1,0 +1,35 @@
+// Runs the real virt-converge binary (VC_BINARY) as a child process, the way
+// an operator would, and reads its JSON summary.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qmp/json.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace vc::testing {
+
+struct VirtConvergeRun {
+  Subprocess process;
+  std::string log_path;
+  std::string summary_path;
+
+  /// Waits for the exit; returns the exit code, or -1 on timeout/signal.
+  int WaitExit(Millis timeout);
+  std::string Output() const { return ReadFile(log_path); }
+  /// The --summary-json file, parsed.
+  std::optional<qmp::Json> Summary() const;
+  /// Waits until \a text appears in the output.
+  bool WaitOutput(const std::string& text, Millis timeout);
+};
+
+/// Starts `virt-converge ARGS --summary-json DIR/NAME.json` with output to
+/// DIR/NAME.log.
+Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string& name,
+                                          const std::vector<std::string>& args);
+std::string VirtConvergeBinary();
+
+}  // namespace vc::testing
