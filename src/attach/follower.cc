@@ -110,6 +110,7 @@ void Follower::Done(MigrationSummary summary) {
   if (phase_ == Phase::kDone) return;
   phase_ = Phase::kDone;
   summary.actions = actions_;
+  summary.samples = series_;
   summary.postcopy = saw_postcopy_;
   summary_ = std::move(summary);
   if (loop_ && loop_->event) sd_event_exit(loop_->event.get(), 0);
@@ -188,6 +189,8 @@ void Follower::Follow(const MigrationSample& first, bool after_sync) {
   last_pass_ = s.pass;
   if (s.in_postcopy()) saw_postcopy_ = true;
   last_ = s;
+  series_.push_back({s.total_time_ms, s.status, s.pass, s.ram_remaining, s.ram_transferred,
+                     s.bandwidth, s.dirty_rate, s.expected_downtime_ms, s.throttle_percent});
   view_.Update(s, downtime_limit_ms_);
   if (s.finished()) return Finish(s);
   Decide(s, after_sync);

@@ -68,6 +68,7 @@ class Follower {
   bool saw_postcopy_ = false;
   std::optional<MigrationSample> last_;
   std::vector<ActionRecord> actions_;
+  std::vector<SamplePoint> series_;
   std::string abort_reason_;
   MigrationSummary summary_;
 };

@@ -47,6 +47,20 @@ qmp::Json MigrationSummary::ToJson() const {
                     .Set("result", Json::String(a.result)));
   }
   j.Set("actions", list);
+  Json series = Json::Array();
+  for (const SamplePoint& p : samples) {
+    series.Append(Json::Object()
+                      .Set("t-ms", Json::Int(p.t_ms))
+                      .Set("status", Json::String(p.status))
+                      .Set("pass", Json::Uint(p.pass))
+                      .Set("remaining", Json::Uint(p.remaining))
+                      .Set("transferred", Json::Uint(p.transferred))
+                      .Set("bandwidth", Json::Double(p.bandwidth))
+                      .Set("dirty-rate", Json::Double(p.dirty_rate))
+                      .Set("expected-downtime-ms", Json::Int(p.expected_downtime_ms))
+                      .Set("throttle-percent", Json::Int(p.throttle_percent)));
+  }
+  j.Set("samples", series);
   return j;
 }
 

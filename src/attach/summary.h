@@ -19,6 +19,16 @@ struct ActionRecord {
   std::string result;       // "done", "dry run", or the error
 };
 
+/// One point of the series attach keeps (every sample it took).
+struct SamplePoint {
+  int64_t t_ms = 0;             // QEMU's total-time
+  std::string status;
+  uint64_t pass = 0, remaining = 0, transferred = 0;
+  double bandwidth = 0, dirty_rate = 0;  // bytes/s
+  int64_t expected_downtime_ms = 0;
+  int throttle_percent = 0;
+};
+
 struct MigrationSummary {
   /// completed | completed-postcopy | failed | cancelled | aborted |
   /// detached | lost | no-migration
@@ -28,6 +38,7 @@ struct MigrationSummary {
   std::optional<uint64_t> passes, bytes_sent, ram_total;
   bool postcopy = false;
   std::vector<ActionRecord> actions;
+  std::vector<SamplePoint> samples;
 
   std::string ToText() const;
   qmp::Json ToJson() const;

@@ -198,6 +198,33 @@ TEST_F(AttachTest, SigtermDetachesAndTheMigrationStillCompletes) {
   EXPECT_TRUE(check.ok()) << check.ToString();
 }
 
+TEST_F(AttachTest, DryRunObservesOnlyAndReportsACancelBySomeoneElse) {
+  auto pair = MigrationPair::Start(HotSet(), "dryrun");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  qmp::Session& src = (*pair)->src().qmp();
+  VirtConvergeRun attach = Attach(**pair, {"--dry-run"});
+  auto caps = qmp::QueryMigrateCapabilities(src);
+  ASSERT_TRUE(caps.ok());
+  EXPECT_FALSE(caps->at("events")) << "a dry run must not even turn events on";
+  StartMigration(**pair, 32 * kMiB);
+  ASSERT_TRUE(attach.WaitOutput("[dry run: not applied]", Millis(60000))) << attach.Output();
+  auto params = qmp::QueryMigrateParameters(src);
+  ASSERT_TRUE(params.ok());
+  EXPECT_EQ(params->downtime_limit, 300);
+  // Its next proposal builds on the one it only pretended to make.
+  ASSERT_TRUE(attach.WaitOutput("600 → 1200 ms", Millis(60000))) << attach.Output();
+  ASSERT_TRUE(qmp::MigrateCancel(src).ok());
+  EXPECT_EQ(attach.WaitExit(kExitTimeout), 1) << attach.Output();
+  auto summary = attach.Summary();
+  ASSERT_TRUE(summary);
+  EXPECT_EQ(summary->GetString("outcome"), "cancelled");
+  EXPECT_EQ(summary->GetString("detail"), "cancelled by someone else");
+  EXPECT_GE(summary->Get("samples")->ArraySize(), 10u);  // the series it kept
+  params = qmp::QueryMigrateParameters(src);
+  ASSERT_TRUE(params.ok());
+  EXPECT_EQ(params->downtime_limit, 300);
+}
+
 // A unix socket server that says \a banner (or nothing) to whoever connects.
 class FakeServer {
  public:
