@@ -15,18 +15,10 @@
 namespace vc::testing {
 namespace {
 
-constexpr int64_t kBandwidth = 32 << 20;
+constexpr int64_t kBandwidth = kHotSetBandwidth;
 /// How long QEMU's defaults get at least: ~4x the physical lower bound
 /// (256 MiB at 32 MiB/s is 8 s).
 constexpr double kBaselineSeconds = 32;
-
-GuestParams DemoGuest() {
-  GuestParams g;
-  g.ram_mib = 256;
-  g.wss = "32M";
-  g.rate = "128M";
-  return g;
-}
 
 void Say(const char* who, const std::string& line) {
   std::printf("[%-13s] %s\n", who, line.c_str());
@@ -54,8 +46,8 @@ int Main() {
       FormatRate(kBandwidth).c_str(), accel.name.c_str(), accel.reason.c_str());
   std::fflush(stdout);
 
-  auto base = MigrationPair::Start(DemoGuest(), "demo-qemu");
-  auto ours = MigrationPair::Start(DemoGuest(), "demo-vc");
+  auto base = MigrationPair::Start(HotSetGuest(), "demo-qemu");
+  auto ours = MigrationPair::Start(HotSetGuest(), "demo-vc");
   if (!base.ok() || !ours.ok()) {
     std::fprintf(stderr, "vc-demo: %s\n",
                  (!base.ok() ? base.status() : ours.status()).ToString().c_str());
@@ -126,7 +118,7 @@ int Main() {
   std::optional<qmp::Json> summary = run->Summary();
   std::string check = "not run";
   if (vc_exit == 0) {
-    Status st = (*ours)->dst().StopAndCheckMemory();
+    Status st = (*ours)->CheckDestination();
     check = st.ok() ? "OK (every page)" : "FAILED: " + st.ToString();
   }
   auto field = [&](const char* key, const char* unit) -> std::string {

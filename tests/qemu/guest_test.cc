@@ -44,12 +44,12 @@ TEST_F(GuestTest, ConvergingMigrationLeavesConsistentMemory) {
   auto uri = (*pair)->ListenIncoming();
   ASSERT_TRUE(uri.ok()) << uri.status().ToString();
   ASSERT_TRUE(qmp::Migrate((*pair)->src().qmp(), *uri).ok());
-  auto done = WaitStatus((*pair)->src().qmp(), {"completed", "failed"}, Millis(120000));
+  auto done = WaitMigrationStatus((*pair)->src().qmp(), {"completed", "failed"}, Millis(120000));
   ASSERT_TRUE(done.ok()) << done.status().ToString();
   ASSERT_EQ(done->status, "completed");
   // The guest goes on running on the destination...
   QemuVm& dst = (*pair)->dst();
-  ASSERT_TRUE(WaitStatus(dst.qmp(), {"completed"}, Millis(30000)).ok());
+  ASSERT_TRUE(WaitMigrationStatus(dst.qmp(), {"completed"}, Millis(30000)).ok());
   auto a = dst.GuestStatus();
   std::this_thread::sleep_for(Millis(500));
   auto b = dst.GuestStatus();
@@ -78,10 +78,10 @@ TEST_F(GuestTest, RunsAndMigratesUnderKvm) {
   auto info = qmp::QueryMigrate((*dst)->qmp());
   ASSERT_TRUE(info.ok() && info->socket_address && !info->socket_address->empty());
   ASSERT_TRUE(qmp::Migrate((*src)->qmp(), "tcp:127.0.0.1:" + info->socket_address->front().port).ok());
-  auto done = WaitStatus((*src)->qmp(), {"completed", "failed"}, Millis(120000));
+  auto done = WaitMigrationStatus((*src)->qmp(), {"completed", "failed"}, Millis(120000));
   ASSERT_TRUE(done.ok()) << done.status().ToString();
   EXPECT_EQ(done->status, "completed");
-  ASSERT_TRUE(WaitStatus((*dst)->qmp(), {"completed"}, Millis(30000)).ok());
+  ASSERT_TRUE(WaitMigrationStatus((*dst)->qmp(), {"completed"}, Millis(30000)).ok());
   Status check = (*dst)->StopAndCheckMemory();
   EXPECT_TRUE(check.ok()) << check.ToString();
 }

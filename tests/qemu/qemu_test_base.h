@@ -26,23 +26,6 @@ class QemuTest : public ::testing::Test {
   }
 };
 
-/// Polls query-migrate on \a s until its status is one of \a goals.
-inline Result<qmp::MigrationInfo> WaitStatus(qmp::Session& s, const std::vector<std::string>& goals,
-                                             Millis timeout) {
-  Deadline deadline = Clock::now() + timeout;
-  for (;;) {
-    Result<qmp::MigrationInfo> info = qmp::QueryMigrate(s);
-    if (!info.ok()) return info.status();
-    for (const std::string& g : goals) {
-      if (info->status.value_or("none") == g) return info;
-    }
-    if (Clock::now() > deadline) {
-      return Status::Timeout("migration", "status still '" + info->status.value_or("none") + "'");
-    }
-    std::this_thread::sleep_for(Millis(100));
-  }
-}
-
 inline Status CapBandwidth(qmp::Session& s, int64_t bytes_per_second) {
   qmp::MigrationParameters p;
   p.max_bandwidth = bytes_per_second;

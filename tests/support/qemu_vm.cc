@@ -206,21 +206,35 @@ Result<std::string> MigrationPair::ListenIncoming(const std::map<std::string, bo
   return "tcp:127.0.0.1:" + info->socket_address->front().port;
 }
 
-Result<qmp::MigrationInfo> MigrationPair::WaitSourceStatus(const std::vector<std::string>& goals,
-                                                           Millis timeout) {
+Status MigrationPair::CheckDestination() {
+  Result<qmp::MigrationInfo> done = WaitMigrationStatus(dst_->qmp(), {"completed"}, Millis(30000));
+  if (!done.ok()) return done.status().WithContext("destination");
+  return dst_->StopAndCheckMemory();
+}
+
+GuestParams HotSetGuest() {
+  GuestParams g;
+  g.ram_mib = 256;
+  g.wss = "32M";
+  g.rate = "128M";
+  return g;
+}
+
+Result<qmp::MigrationInfo> WaitMigrationStatus(qmp::Session& s,
+                                               const std::vector<std::string>& goals,
+                                               Millis timeout, Millis every) {
   Deadline deadline = Clock::now() + timeout;
-  std::string last;
   for (;;) {
-    Result<qmp::MigrationInfo> info = qmp::QueryMigrate(src_->qmp());
+    Result<qmp::MigrationInfo> info = qmp::QueryMigrate(s);
     if (!info.ok()) return info.status();
-    last = info->status.value_or("none");
+    std::string status = info->status.value_or("none");
     for (const std::string& g : goals) {
-      if (last == g) return info;
+      if (status == g) return info;
     }
     if (Clock::now() > deadline) {
-      return Status::Timeout("source migration", "status still '" + last + "'");
+      return Status::Timeout("migration", "status still '" + status + "'");
     }
-    std::this_thread::sleep_for(Millis(100));
+    std::this_thread::sleep_for(every);
   }
 }
 

@@ -20,16 +20,9 @@ namespace {
 
 using Scenario = std::function<Status(MigrationPair&, qmp::Session&)>;
 
-Status PollUntil(qmp::Session& s, const std::vector<std::string>& goals, Millis every, int max_polls) {
-  for (int i = 0; i < max_polls; i++) {
-    Result<qmp::MigrationInfo> info = qmp::QueryMigrate(s);
-    if (!info.ok()) return info.status();
-    for (const std::string& g : goals) {
-      if (info->status.value_or("") == g) return Status::Ok();
-    }
-    std::this_thread::sleep_for(every);
-  }
-  return Status::Timeout("record", "migration did not reach the goal");
+Status PollUntil(qmp::Session& s, const std::vector<std::string>& goals, Millis every) {
+  // Sparse polling keeps the recordings short.
+  return WaitMigrationStatus(s, goals, Millis(120000), every).status();
 }
 
 Status Handshake(MigrationPair&, qmp::Session& s) {
@@ -51,7 +44,7 @@ Status Precopy(MigrationPair& pair, qmp::Session& s) {
   p.max_bandwidth = 64 << 20;
   VC_RETURN_IF_ERROR(qmp::MigrateSetParameters(s, p));
   VC_RETURN_IF_ERROR(qmp::Migrate(s, *uri));
-  return PollUntil(s, {"completed", "failed"}, Millis(700), 200);
+  return PollUntil(s, {"completed", "failed"}, Millis(700));
 }
 
 Status Postcopy(MigrationPair& pair, qmp::Session& s) {
@@ -64,7 +57,7 @@ Status Postcopy(MigrationPair& pair, qmp::Session& s) {
   VC_RETURN_IF_ERROR(qmp::Migrate(s, *uri));
   std::this_thread::sleep_for(Millis(1500));
   VC_RETURN_IF_ERROR(qmp::MigrateStartPostcopy(s));
-  return PollUntil(s, {"completed", "failed"}, Millis(500), 200);
+  return PollUntil(s, {"completed", "failed"}, Millis(500));
 }
 
 Status Cancel(MigrationPair& pair, qmp::Session& s) {
@@ -78,7 +71,7 @@ Status Cancel(MigrationPair& pair, qmp::Session& s) {
   std::this_thread::sleep_for(Millis(1000));
   (void)qmp::MigrateSetCapabilities(s, {{"auto-converge", true}});  // refused while running
   VC_RETURN_IF_ERROR(qmp::MigrateCancel(s));
-  return PollUntil(s, {"cancelled"}, Millis(300), 100);
+  return PollUntil(s, {"cancelled"}, Millis(300));
 }
 
 int Main(int argc, char** argv) {
