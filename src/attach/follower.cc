@@ -225,7 +225,10 @@ void Follower::Decide(const MigrationSample& s, bool after_sync) {
     }
   }
   rec.result = !st.ok() ? st.ToString() : options_.dry_run ? "dry run: not applied" : "done";
-  if (st.ok() && d->action == "set-downtime") downtime_limit_ms_ = d->value;
+  if (st.ok() && d->action == "set-downtime") {
+    downtime_limit_ms_ = d->value;
+    if (!options_.dry_run) ours_.downtime_limit_ms = d->value;
+  }
   if (st.ok() && d->action == "abort") abort_reason_ = d->reason;
   reaction_.Applied(*d, st.ok());
   actions_.push_back(rec);
@@ -262,12 +265,26 @@ void Follower::Finish(const MigrationSample& s) {
 void Follower::RestoreTuning() {
   if (!original_ || options_.dry_run) return;
   if (last_ && last_->in_postcopy()) return;
+  Result<MigrationTuning> now = backend_.Tuning();
+  if (!now.ok()) {
+    view_.Message("could not read QEMU's settings to restore them: " + now.status().ToString());
+    return;
+  }
   MigrationTuning back;
-  back.downtime_limit_ms = original_->downtime_limit_ms;
-  back.max_bandwidth = original_->max_bandwidth;
+  std::string what;
+  if (ours_.downtime_limit_ms && now->downtime_limit_ms == ours_.downtime_limit_ms &&
+      original_->downtime_limit_ms) {
+    back.downtime_limit_ms = original_->downtime_limit_ms;
+    what += "downtime-limit " + std::to_string(*back.downtime_limit_ms) + " ms";
+  }
+  if (ours_.max_bandwidth && now->max_bandwidth == ours_.max_bandwidth && original_->max_bandwidth) {
+    back.max_bandwidth = original_->max_bandwidth;
+    what += std::string(what.empty() ? "" : ", ") + "max-bandwidth " +
+            std::to_string(*back.max_bandwidth) + " B/s";
+  }
+  if (what.empty()) return;  // nothing of ours is left in force
   Status st = backend_.SetTuning(back);
-  view_.Message(st.ok() ? "restored QEMU's own settings (downtime-limit " +
-                              std::to_string(back.downtime_limit_ms.value_or(-1)) + " ms)"
+  view_.Message(st.ok() ? "restored QEMU's own settings: " + what
                         : "could not restore QEMU's settings: " + st.ToString());
 }
 

@@ -62,7 +62,10 @@ class Follower {
 
   Phase phase_ = Phase::kWaiting;
   BackendFacts facts_;
-  std::optional<MigrationTuning> original_;  // before our first change
+  // What QEMU had before our first change, and what we set last: on leaving
+  // we put back only what we changed and nobody changed after us.
+  std::optional<MigrationTuning> original_;
+  MigrationTuning ours_;
   int64_t downtime_limit_ms_ = -1;
   uint64_t last_pass_ = 0;
   bool saw_postcopy_ = false;

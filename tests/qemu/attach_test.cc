@@ -154,10 +154,14 @@ TEST_F(AttachTest, IdleGuestMigratesUntouched) {
 TEST_F(AttachTest, SigtermDetachesAndTheMigrationStillCompletes) {
   auto pair = MigrationPair::Start(HotSetGuest(), "sigterm");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
-  VirtConvergeRun attach = Attach(**pair);
+  // One step (300 -> 600 ms) cannot meet the ~1 s the hot set needs, so the
+  // migration is surely still running when the signal comes.
+  VirtConvergeRun attach = Attach(**pair, {"--max-downtime", "600ms"});
   StartMigration(**pair, kHotSetBandwidth);
   // Wait until it has changed something, so detaching has something to undo.
   ASSERT_TRUE(attach.WaitOutput("action set-downtime", Millis(60000))) << attach.Output();
+  // Meanwhile the operator changes something of their own: it must stay.
+  ASSERT_TRUE(CapBandwidth((*pair)->src().qmp(), 36 * kMiB).ok());
   attach.process.Signal(SIGTERM);
   EXPECT_EQ(attach.WaitExit(kExitTimeout), 4) << attach.Output();
   auto summary = attach.Summary();
@@ -166,11 +170,15 @@ TEST_F(AttachTest, SigtermDetachesAndTheMigrationStillCompletes) {
   qmp::Session& src = (*pair)->src().qmp();
   auto info = qmp::QueryMigrate(src);
   ASSERT_TRUE(info.ok());
-  // It may have converged right before the signal; usually it is still going.
-  if (info->status == "active") {
+  ASSERT_EQ(info->status, "active");
+  {
     auto params = qmp::QueryMigrateParameters(src);
     ASSERT_TRUE(params.ok());
     EXPECT_EQ(params->downtime_limit, 300) << "QEMU's own setting was not restored";
+    EXPECT_EQ(params->max_bandwidth, 36 * kMiB) << "the operator's change was undone";
+    EXPECT_NE(attach.Output().find("restored QEMU's own settings: downtime-limit 300 ms\n"),
+              std::string::npos)
+        << attach.Output();
     // The operator lets it finish (QEMU's test recipe for "converge").
     qmp::MigrationParameters converge;
     converge.max_bandwidth = 1000000000;
