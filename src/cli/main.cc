@@ -9,6 +9,7 @@
 #include <string>
 
 #include "qmp/commands.h"
+#include "src/cli/policy_command.h"
 #include "src/attach/follower.h"
 #include "src/backend/qmp_backend.h"
 #include "src/base/units.h"
@@ -174,6 +175,8 @@ int main(int argc, char** argv) {
   migrate->add_option("--bandwidth", m.bandwidth, "max-bandwidth, e.g. 32MiB/s or 1Gbit/s");
   migrate->add_option("--downtime", m.downtime, "initial downtime-limit, e.g. 300ms");
 
+  std::function<int()> run_policy = vc::AddPolicyCommand(&app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -181,5 +184,6 @@ int main(int argc, char** argv) {
   }
   if (attach->parsed()) return vc::RunAttach(attach_opts);
   if (migrate->parsed()) return vc::RunMigrate(migrate_opts, m);
+  if (app.got_subcommand("policy")) return run_policy();
   return vc::kExitUsage;
 }

@@ -1,0 +1,45 @@
+// Resolving the policy of one VM from the drop-ins, and checking them all.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "src/policy/diagnostics.h"
+#include "src/policy/ini.h"
+#include "src/policy/policy.h"
+
+namespace vc::policy {
+
+/// One shown setting: "Start.Bandwidth", "1Gbit/s", where it came from.
+struct ShownSetting {
+  std::string key, value;
+  Origin origin;
+};
+
+struct Resolved {
+  Policy policy;
+  std::vector<std::string> applied;      // files whose [Match] held (or had none)
+  std::vector<std::string> not_matched;  // files skipped by their [Match]
+  std::vector<std::string> masked;
+  Diagnostics diagnostics;
+};
+
+/// Merges, in file-name order, every drop-in under \a root whose [Match]
+/// holds for \a vm, then runs the cross-field checks.
+Resolved Resolve(const std::string& root, const VmFacts& vm);
+
+/// Parses every drop-in under \a root, whatever its [Match], and checks the
+/// merge of all of them. Returns every problem; \a files gets what was read.
+Diagnostics CheckAll(const std::string& root, std::vector<std::string>* files);
+
+/// Applies \a file's assignments (outside [Match]) to \a p.
+void ApplyFile(const IniFile& file, Policy* p, Diagnostics* diags);
+/// The [Match] section of \a file.
+Match ParseMatch(const IniFile& file, Diagnostics* diags);
+/// Cross-field checks after a merge; bad combinations fall back to safe
+/// defaults, with a warning naming the settings' origins.
+void Validate(Policy* p, Diagnostics* diags);
+/// Every setting, in the order of the man page, with value and origin.
+std::vector<ShownSetting> Show(const Policy& p);
+
+}  // namespace vc::policy
