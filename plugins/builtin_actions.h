@@ -8,5 +8,7 @@ namespace vc {
 const Action& SetDowntimeAction();
 const Action& StartPostcopyAction();
 const Action& AbortAction();
+const Action& SetBandwidthAction();
+const Action& PauseGuestAction();
 
 }  // namespace vc

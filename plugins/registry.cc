@@ -10,6 +10,8 @@ constexpr Accessor kActions[] = {
     &SetDowntimeAction,
     &StartPostcopyAction,
     &AbortAction,
+    &SetBandwidthAction,
+    &PauseGuestAction,
 };
 
 }  // namespace

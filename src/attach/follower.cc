@@ -1,12 +1,15 @@
 #include "src/attach/follower.h"
 
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/epoll.h>
 #include <systemd/sd-event.h>
 
 #include <thread>
 
 #include "plugins/action.h"
+#include "src/base/units.h"
+#include "src/policy/dropins.h"
 #include "src/base/c_deleter.h"
 
 namespace vc {
@@ -16,7 +19,8 @@ using SourcePtr = CPtr<sd_event_source, sd_event_source_disable_unref>;
 
 struct Follower::Loop {
   EventPtr event;
-  SourcePtr sigint, sigterm, io, timer;
+  SourcePtr sigint, sigterm, sighup, io, timer, reload_timer;
+  std::vector<SourcePtr> watches;
 };
 
 namespace {
@@ -35,7 +39,7 @@ int Guarded(F&& f) noexcept {
 }  // namespace
 
 Follower::Follower(MigrationBackend& backend, FollowOptions options, LiveView& view)
-    : backend_(backend), options_(options), view_(view), reaction_(options.reaction) {}
+    : backend_(backend), options_(options), view_(view) {}
 
 Follower::~Follower() = default;
 
@@ -51,6 +55,7 @@ MigrationSummary Follower::Run() {
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGHUP);
   sigprocmask(SIG_BLOCK, &mask, &old);
 
   loop_ = std::make_unique<Loop>();
@@ -72,6 +77,11 @@ MigrationSummary Follower::Run() {
   sd_event_source* src = nullptr;
   if (sd_event_add_signal(e, &src, SIGINT, on_signal, this) >= 0) loop_->sigint.reset(src);
   if (sd_event_add_signal(e, &src, SIGTERM, on_signal, this) >= 0) loop_->sigterm.reset(src);
+  auto on_hup = [](sd_event_source*, const signalfd_siginfo*, void* self) -> int {
+    return Guarded([&] { static_cast<Follower*>(self)->ReloadPolicy("SIGHUP"); });
+  };
+  if (sd_event_add_signal(e, &src, SIGHUP, on_hup, this) >= 0) loop_->sighup.reset(src);
+  WatchPolicyDirectories();
 
   if (backend_.pollable_fd() >= 0) {
     auto on_io = [](sd_event_source*, int, uint32_t, void* self) -> int {
@@ -168,11 +178,13 @@ void Follower::StartFollowing(const MigrationSample& s) {
   downtime_limit_ms_ = t->downtime_limit_ms.value_or(-1);
   phase_ = Phase::kFollowing;
   last_pass_ = s.pass;
+  ChooseReaction(s);
   view_.Message(std::string("following the migration on ") + backend_.Describe() + " (" +
                 facts_.hypervisor + ", postcopy-ram " + (facts_.postcopy_ram ? "on" : "off") +
                 ", auto-converge " + (facts_.auto_converge ? "on" : "off") + ", events " +
                 (facts_.events ? "on" : "off: sampling on a timer") + ")" +
-                (options_.dry_run ? " — dry run: observing only" : ""));
+                (options_.dry_run ? " — dry run: observing only" : "") + "; reacting with " +
+                reaction_->Describe());
 }
 
 void Follower::Follow(const MigrationSample& first, bool after_sync) {
@@ -205,14 +217,15 @@ void Follower::Decide(const MigrationSample& s, bool after_sync) {
   ReactionInputs in;
   in.downtime_limit_ms = downtime_limit_ms_ < 0 ? 300 : downtime_limit_ms_;
   in.postcopy_possible = facts_.postcopy_ram;
-  std::optional<Decision> d = reaction_.OnSample(s, after_sync, in);
-  if (!d) return;
+  for (const Decision& d : reaction_->Decide(s, after_sync, in)) Apply(s, d);
+}
 
-  ActionRecord rec{static_cast<double>(s.total_time_ms) / 1000, d->action, d->value, d->reason, ""};
-  const Action* action = FindAction(d->action);
+void Follower::Apply(const MigrationSample& s, const Decision& d) {
+  ActionRecord rec{static_cast<double>(s.total_time_ms) / 1000, d.action, d.value, d.reason, ""};
+  const Action* action = FindAction(d.action);
   Status st = Status::Ok();
   if (!action) {
-    st = Status::Internal("decision", "no action named '" + d->action + "'");
+    st = Status::NotSupported(d.action, "this version of virt-converge has no such action yet");
   } else {
     ActionContext ctx{backend_, facts_, s};
     st = action->CheckPossible(ctx);
@@ -221,25 +234,118 @@ void Follower::Decide(const MigrationSample& s, bool after_sync) {
         Result<MigrationTuning> t = backend_.Tuning();
         if (t.ok()) original_ = *t;
       }
-      st = action->Apply(ctx, d->value);
+      st = action->Apply(ctx, d.value);
     }
   }
   rec.result = !st.ok() ? st.ToString() : options_.dry_run ? "dry run: not applied" : "done";
-  if (st.ok() && d->action == "set-downtime") {
-    downtime_limit_ms_ = d->value;
-    if (!options_.dry_run) ours_.downtime_limit_ms = d->value;
+  if (st.ok() && d.action == "set-downtime") {
+    downtime_limit_ms_ = d.value;
+    if (!options_.dry_run) ours_.downtime_limit_ms = d.value;
   }
-  if (st.ok() && d->action == "abort") abort_reason_ = d->reason;
-  reaction_.Applied(*d, st.ok());
+  if (st.ok() && d.action == "set-bandwidth" && !options_.dry_run) {
+    ours_.max_bandwidth = static_cast<uint64_t>(d.value);
+  }
+  if (st.ok() && d.action == "pause-guest" && !options_.dry_run) paused_by_us_ = true;
+  if (st.ok() && d.action == "abort") abort_reason_ = d.reason;
+  reaction_->Applied(d, st.ok());
   actions_.push_back(rec);
   char at[32];
   std::snprintf(at, sizeof at, "%6.1fs", rec.at_s);
-  view_.Message(std::string(at) + " action " + d->action +
-                (d->action == "set-downtime" ? " " + std::to_string(d->value) + " ms" : "") + " [" +
-                rec.result + "]: " + d->reason);
+  view_.Message(std::string(at) + " action " + d.action +
+                (d.action == "set-downtime" ? " " + std::to_string(d.value) + " ms" : "") +
+                (d.action == "set-bandwidth" ? " " + FormatRate(static_cast<double>(d.value)) : "") +
+                " [" + rec.result + "]: " + d.reason);
+}
+
+void Follower::ChooseReaction(const MigrationSample& s) {
+  if (!options_.policy_root.empty()) {
+    policy::VmFacts vm;
+    vm.name = facts_.vm_name;
+    if (s.ram_total) vm.memory = s.ram_total;
+    policy::Resolved r = policy::Resolve(options_.policy_root, vm);
+    for (const policy::Diagnostic& d : r.diagnostics) view_.Message("policy warning: " + d.ToString());
+    if (!r.applied.empty()) {
+      std::string desc = "policy (" + std::to_string(r.applied.size()) + " file" +
+                         (r.applied.size() == 1 ? "" : "s") + " under " + options_.policy_root + ")";
+      for (const std::string& f : r.applied) view_.Message("policy file: " + f);
+      shown_policy_ = policy::Show(r.policy);
+      auto runner = std::make_unique<ScheduleRunner>(std::move(r.policy), desc);
+      runner_ = runner.get();
+      reaction_ = std::move(runner);
+      return;
+    }
+  }
+  reaction_ = std::make_unique<DefaultReaction>(options_.reaction);
+  runner_ = nullptr;
+}
+
+void Follower::ReloadPolicy(const std::string& why) {
+  if (phase_ != Phase::kFollowing || options_.policy_root.empty() || !last_) return;
+  policy::VmFacts vm;
+  vm.name = facts_.vm_name;
+  if (last_->ram_total) vm.memory = last_->ram_total;
+  policy::Resolved r = policy::Resolve(options_.policy_root, vm);
+  for (const policy::Diagnostic& d : r.diagnostics) view_.Message("policy warning: " + d.ToString());
+  if (r.applied.empty()) {
+    view_.Message("policy reloaded (" + why + "): no policy files apply any more; keeping the last one");
+    return;
+  }
+  std::vector<policy::ShownSetting> now = policy::Show(r.policy);
+  std::string changes;
+  for (size_t i = 0; i < now.size(); i++) {
+    const policy::ShownSetting* old = i < shown_policy_.size() ? &shown_policy_[i] : nullptr;
+    if (old && old->value == now[i].value) continue;
+    changes += "\n    " + now[i].key + ": " + (old ? old->value : "?") + " -> " + now[i].value + " (" +
+               now[i].origin.ToString() + ")";
+  }
+  shown_policy_ = now;
+  std::string desc = "policy (" + std::to_string(r.applied.size()) + " files under " + options_.policy_root + ")";
+  if (runner_) {
+    runner_->Reload(std::move(r.policy), desc);
+  } else {
+    auto runner = std::make_unique<ScheduleRunner>(std::move(r.policy), desc);
+    runner_ = runner.get();
+    reaction_ = std::move(runner);
+  }
+  view_.Message("policy reloaded (" + why + ")" + (changes.empty() ? ": nothing changed" : ":" + changes));
+}
+
+void Follower::WatchPolicyDirectories() {
+  if (options_.policy_root.empty() || !loop_) return;
+  auto on_change = [](sd_event_source*, const struct inotify_event*, void* self) -> int {
+    auto* f = static_cast<Follower*>(self);
+    // Editors write in bursts: reload once, a moment after the last event.
+    return Guarded([&] {
+      if (f->loop_->reload_timer) {
+        sd_event_source_set_time_relative(f->loop_->reload_timer.get(), 200000);
+        sd_event_source_set_enabled(f->loop_->reload_timer.get(), SD_EVENT_ONESHOT);
+      }
+    });
+  };
+  auto on_reload = [](sd_event_source*, uint64_t, void* self) -> int {
+    return Guarded([&] { static_cast<Follower*>(self)->ReloadPolicy("a policy file changed"); });
+  };
+  sd_event_source* src = nullptr;
+  if (sd_event_add_time_relative(loop_->event.get(), &src, CLOCK_MONOTONIC, 200000, 10000, on_reload,
+                                 this) >= 0) {
+    loop_->reload_timer.reset(src);
+    sd_event_source_set_enabled(src, SD_EVENT_OFF);
+  }
+  for (const std::string& dir : policy::PolicyDirectories(options_.policy_root)) {
+    if (sd_event_add_inotify(loop_->event.get(), &src, dir.c_str(),
+                             IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE,
+                             on_change, this) >= 0) {
+      loop_->watches.emplace_back(src);
+    }
+  }
 }
 
 void Follower::Finish(const MigrationSample& s) {
+  if (paused_by_us_ && s.status != "completed") {
+    Status st = backend_.ResumeGuest();
+    view_.Message(st.ok() ? "resumed the guest virt-converge had paused (the migration did not complete)"
+                          : "could not resume the guest virt-converge paused: " + st.ToString());
+  }
   MigrationSummary sum;
   sum.total_time_ms = s.total_time_ms;
   sum.downtime_ms = s.downtime_ms;
@@ -290,6 +396,11 @@ void Follower::RestoreTuning() {
 
 void Follower::Detach(const std::string& why) {
   if (phase_ == Phase::kFollowing) RestoreTuning();
+  if (paused_by_us_ && !options_.dry_run) {
+    Status st = backend_.ResumeGuest();
+    view_.Message(st.ok() ? "resumed the guest virt-converge had paused"
+                          : "could not resume the guest virt-converge paused: " + st.ToString());
+  }
   MigrationSummary sum;
   sum.outcome = phase_ == Phase::kFollowing ? "detached" : "no-migration";
   sum.detail = why + (phase_ == Phase::kFollowing

@@ -17,12 +17,17 @@
 #include "src/attach/summary.h"
 #include "src/backend/migration_backend.h"
 #include "src/control/default_reaction.h"
+#include "src/control/schedule_runner.h"
+#include "src/policy/resolve.h"
 
 namespace vc {
 
 struct FollowOptions {
   bool dry_run = false;     // observe and say what it would do; change nothing
   Millis interval{1000};    // sampling timer (the bulk pass has no events)
+  /// Policy drop-ins are looked for under this root; when there are none
+  /// the built-in reaction (\a reaction) runs. "" = built-in only.
+  std::string policy_root = "/";
   ReactionConfig reaction;
 };
 
@@ -47,6 +52,11 @@ class Follower {
   void StartFollowing(const MigrationSample& s);
   void Follow(const MigrationSample& s, bool after_sync);
   void Decide(const MigrationSample& s, bool after_sync);
+  void Apply(const MigrationSample& s, const Decision& d);
+  void ChooseReaction(const MigrationSample& s);
+  /// Re-reads the policy (SIGHUP, or a change in a policy directory).
+  void ReloadPolicy(const std::string& why);
+  void WatchPolicyDirectories();
   void Finish(const MigrationSample& s);
   void Detach(const std::string& why);
   void Lose(const Status& st);
@@ -57,7 +67,9 @@ class Follower {
   MigrationBackend& backend_;
   FollowOptions options_;
   LiveView& view_;
-  DefaultReaction reaction_;
+  std::unique_ptr<Reaction> reaction_;
+  ScheduleRunner* runner_ = nullptr;  // reaction_ when it runs a policy
+  std::vector<policy::ShownSetting> shown_policy_;
   std::unique_ptr<Loop> loop_;
 
   Phase phase_ = Phase::kWaiting;
@@ -73,6 +85,7 @@ class Follower {
   std::vector<ActionRecord> actions_;
   std::vector<SamplePoint> series_;
   std::string abort_reason_;
+  bool paused_by_us_ = false;
   MigrationSummary summary_;
 };
 

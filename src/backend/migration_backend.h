@@ -50,6 +50,7 @@ struct BackendFacts {
   bool postcopy_ram = false;   // post-copy can be started
   bool auto_converge = false;
   bool events = false;         // MIGRATION / MIGRATION_PASS are delivered
+  std::string vm_name;         // for policy matching; "" when unknown
 };
 
 /// An asynchronous notification from the backend.
@@ -79,6 +80,10 @@ class MigrationBackend {
   virtual Status SetTuning(const MigrationTuning& changes) = 0;
   virtual Status StartPostcopy() = 0;
   virtual Status Cancel() = 0;
+  /// Pauses the guest (the migration then finishes as a stop-and-copy).
+  virtual Status PauseGuest() = 0;
+  /// Resumes a guest paused by PauseGuest (when the migration did not finish).
+  virtual Status ResumeGuest() = 0;
   virtual Status StartMigration(const MigrationStart& start) = 0;
 
   /// A descriptor that becomes readable when events may be pending; -1 when

@@ -67,6 +67,9 @@ Result<BackendFacts> QmpBackend::Facts() {
   f.postcopy_ram = on("postcopy-ram");
   f.auto_converge = on("auto-converge");
   f.events = on("events");
+  // query-name answers {} when QEMU runs without -name.
+  Result<qmp::Json> name = session_->Execute("query-name");
+  if (name.ok()) f.vm_name = name->GetString("name").value_or("");
   return f;
 }
 
@@ -88,6 +91,8 @@ Status QmpBackend::SetTuning(const MigrationTuning& changes) {
 
 Status QmpBackend::StartPostcopy() { return qmp::MigrateStartPostcopy(*session_); }
 Status QmpBackend::Cancel() { return qmp::MigrateCancel(*session_); }
+Status QmpBackend::PauseGuest() { return qmp::Stop(*session_); }
+Status QmpBackend::ResumeGuest() { return qmp::Cont(*session_); }
 
 Status QmpBackend::StartMigration(const MigrationStart& start) {
   Result<qmp::MigrationInfo> info = qmp::QueryMigrate(*session_);

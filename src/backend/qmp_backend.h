@@ -29,6 +29,8 @@ class QmpBackend final : public MigrationBackend {
   Status SetTuning(const MigrationTuning& changes) override;
   Status StartPostcopy() override;
   Status Cancel() override;
+  Status PauseGuest() override;
+  Status ResumeGuest() override;
   Status StartMigration(const MigrationStart& start) override;
   int pollable_fd() const override { return session_->pollable_fd(); }
   Status Poll(std::vector<BackendEvent>* events) override;

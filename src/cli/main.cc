@@ -30,6 +30,8 @@ struct CommonOptions {
   double budget_per_gib = 64;
   std::string min_budget = "30s";
   std::string summary_json;
+  std::string policy_root = "/";
+  bool no_policy = false;
 };
 
 void AddCommonOptions(CLI::App* cmd, CommonOptions* o) {
@@ -45,6 +47,10 @@ void AddCommonOptions(CLI::App* cmd, CommonOptions* o) {
                   "time budget in seconds per GiB of guest RAM (default 64)");
   cmd->add_option("--min-budget", o->min_budget, "the smallest time budget (default 30s)");
   cmd->add_option("--summary-json", o->summary_json, "also write the summary as JSON to this file");
+  cmd->add_option("--policy-root", o->policy_root,
+                  "read policy drop-ins under this root (default /); with none there, or with "
+                  "--no-policy, the built-in reaction runs");
+  cmd->add_flag("--no-policy", o->no_policy, "ignore policy files: run the built-in reaction");
 }
 
 int Fail(const std::string& what, const Status& st, int code) {
@@ -55,6 +61,7 @@ int Fail(const std::string& what, const Status& st, int code) {
 Result<FollowOptions> MakeFollowOptions(const CommonOptions& o) {
   FollowOptions f;
   f.dry_run = o.dry_run;
+  f.policy_root = o.no_policy ? "" : o.policy_root;
   Result<int64_t> interval = ParseMillis(o.interval);
   if (!interval.ok()) return interval.status().WithContext("--interval");
   if (*interval < 50) return Status::InvalidArgument("--interval", "'" + o.interval + "' is below 50ms");

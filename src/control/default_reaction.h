@@ -17,6 +17,7 @@
 
 #include "src/backend/migration_backend.h"
 #include "src/base/time.h"
+#include "src/control/reaction.h"
 
 namespace vc {
 
@@ -30,20 +31,7 @@ struct ReactionConfig {
   Millis min_budget{30000};             // ...but at least this
 };
 
-/// What the controller asks for; \a action names a plugin.
-struct Decision {
-  std::string action;
-  int64_t value = 0;
-  std::string reason;
-};
-
-/// What the reaction needs to know besides the samples.
-struct ReactionInputs {
-  int64_t downtime_limit_ms = 300;  // QEMU's current downtime-limit
-  bool postcopy_possible = false;
-};
-
-class DefaultReaction {
+class DefaultReaction final : public Reaction {
  public:
   explicit DefaultReaction(ReactionConfig config) : config_(config) {}
 
@@ -54,7 +42,13 @@ class DefaultReaction {
                                    const ReactionInputs& in);
   /// Reports the outcome of the last decision, so a failed post-copy switch
   /// falls back to the next step.
-  void Applied(const Decision& d, bool ok);
+  void Applied(const Decision& d, bool ok) override;
+  std::vector<Decision> Decide(const MigrationSample& s, bool after_sync,
+                               const ReactionInputs& in) override {
+    std::optional<Decision> d = OnSample(s, after_sync, in);
+    return d ? std::vector<Decision>{*d} : std::vector<Decision>{};
+  }
+  std::string Describe() const override { return "the built-in reaction"; }
 
   /// The budget for a guest of \a ram_bytes, in ms.
   int64_t BudgetMs(uint64_t ram_bytes) const;

@@ -1,0 +1,34 @@
+// set-bandwidth: max-bandwidth in bytes/s. Takes effect at once (QEMU resets
+// its rate limiter); ignored in post-copy, where max-postcopy-bandwidth rules.
+#include "plugins/builtin_actions.h"
+
+namespace vc {
+namespace {
+
+class SetBandwidth final : public Action {
+ public:
+  std::string_view name() const override { return "set-bandwidth"; }
+  Status CheckPossible(const ActionContext& ctx) const override {
+    if (ctx.sample.in_postcopy()) {
+      return Status::NotSupported("set-bandwidth", "not possible here because the migration is in post-copy");
+    }
+    return Status::Ok();
+  }
+  Status Apply(ActionContext& ctx, int64_t bytes_per_second) const override {
+    if (bytes_per_second <= 0) {
+      return Status::InvalidArgument("set-bandwidth", std::to_string(bytes_per_second) + " B/s is not positive");
+    }
+    MigrationTuning t;
+    t.max_bandwidth = static_cast<uint64_t>(bytes_per_second);
+    return ctx.backend.SetTuning(t);
+  }
+};
+
+}  // namespace
+
+const Action& SetBandwidthAction() {
+  static const SetBandwidth kAction;
+  return kAction;
+}
+
+}  // namespace vc

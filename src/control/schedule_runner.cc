@@ -1,0 +1,174 @@
+#include "src/control/schedule_runner.h"
+
+#include <algorithm>
+
+#include "src/base/units.h"
+#include "src/policy/schedule.h"
+#include "src/policy/values.h"
+
+namespace vc {
+
+using policy::Condition;
+
+ScheduleRunner::ScheduleRunner(policy::Policy p, std::string description)
+    : p_(std::move(p)), description_(std::move(description)) {}
+
+void ScheduleRunner::Reload(policy::Policy p, std::string description) {
+  p_ = std::move(p);
+  description_ = std::move(description);
+}
+
+bool ScheduleRunner::UpdateStall(const MigrationSample& s, bool after_sync) {
+  if (s.pass < 2) return false;  // the bulk pass proves nothing
+  if (after_sync && s.pass != last_pass_) {
+    const uint64_t passes = last_pass_ ? s.pass - last_pass_ : 1;
+    last_pass_ = s.pass;
+    const double bar = min_remaining_ ? static_cast<double>(*min_remaining_) *
+                                            (1.0 - static_cast<double>(p_.tolerance.value) / 100)
+                                      : 0;
+    if (!min_remaining_ || static_cast<double>(s.ram_remaining) < bar) {
+      min_remaining_ = s.ram_remaining;
+      min_at_ms_ = s.total_time_ms;
+      passes_since_min_ = 0;
+      return false;
+    }
+    passes_since_min_ += passes;
+  }
+  if (!min_remaining_) return false;
+  const bool by_passes = passes_since_min_ >= static_cast<uint64_t>(p_.stall_passes.value);
+  const bool by_time = p_.stall_time.value > 0 && s.total_time_ms - min_at_ms_ >= p_.stall_time.value;
+  if (!by_passes && !by_time) return false;
+  passes_since_min_ = 0;  // a fresh window for whatever comes next
+  min_at_ms_ = s.total_time_ms;
+  return true;
+}
+
+void ScheduleRunner::Fire(const policy::Step& step, const std::string& why, const ReactionInputs& in,
+                          std::vector<Decision>* out) {
+  fired_.insert(step.ToString());
+  const std::string reason =
+      "policy step '" + step.ToString() + "' (" + step.origin.ToString() + "): " + why;
+  for (const policy::StepAction& a : step.actions) {
+    std::string action = a.name;
+    if (action == "postcopy-or-pause") action = in.postcopy_possible ? "start-postcopy" : "pause-guest";
+    out->push_back({action, a.value, reason});
+  }
+}
+
+void ScheduleRunner::FinalAction(const MigrationSample& s, int64_t budget, const ReactionInputs& in,
+                                 std::vector<Decision>* out) {
+  budget_fired_ = true;
+  std::string why = "budget " + FormatMillis(static_cast<double>(budget)) + " (" +
+                    policy::FormatMillisExact(p_.budget_per_gib.value) + "/GiB, " +
+                    p_.budget_per_gib.origin.ToString() + ") used up after " +
+                    FormatMillis(static_cast<double>(s.total_time_ms)) + ": remaining " +
+                    FormatBytes(static_cast<double>(s.ram_remaining)) + ", QEMU expects " +
+                    std::to_string(s.expected_downtime_ms) + " ms downtime";
+  switch (p_.final_action.value) {
+    case policy::FinalAction::kNone:
+      return;
+    case policy::FinalAction::kAbort:
+      out->push_back({"abort", 0, why + "; Budget.Action=abort"});
+      return;
+    case policy::FinalAction::kPause:
+      out->push_back({"pause-guest", 0, why + "; Budget.Action=pause"});
+      return;
+    case policy::FinalAction::kPostcopy:
+      if (in.postcopy_possible) {
+        out->push_back({"start-postcopy", 0, why + "; Budget.Action=postcopy"});
+      } else {
+        out->push_back({"abort", 0, why + "; Budget.Action=postcopy, but postcopy-ram is off: aborting"});
+      }
+      return;
+    case policy::FinalAction::kPostcopyOrPause:
+      out->push_back({in.postcopy_possible ? "start-postcopy" : "pause-guest", 0,
+                      why + "; Budget.Action=postcopy-or-pause"});
+      return;
+  }
+}
+
+std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool after_sync,
+                                             const ReactionInputs& in) {
+  std::vector<Decision> out;
+  if (!s.running() || s.in_postcopy() || ended_) return out;
+  if (!started_) {
+    started_ = true;
+    initial_pass_ = std::max<uint64_t>(1, s.pass);
+    last_iteration_pass_ = s.pass;
+    progress_at_ms_ = s.total_time_ms;
+  }
+  const bool stall = UpdateStall(s, after_sync);
+  if (stall) stalls_++;
+  bool no_progress_moved = !previous_remaining_ || s.ram_remaining < *previous_remaining_;
+  if (no_progress_moved) progress_at_ms_ = s.total_time_ms;
+  previous_remaining_ = s.ram_remaining;
+
+  const bool new_iteration = after_sync && s.pass > last_iteration_pass_;
+  if (new_iteration) last_iteration_pass_ = s.pass;
+  const uint64_t k = s.pass > initial_pass_ ? s.pass - initial_pass_ : 0;
+  const uint64_t ram = s.ram_total;
+  bool iteration_used = false;
+
+  for (const policy::Step& step : p_.steps.value) {
+    if (fired_.count(step.ToString())) continue;
+    const Condition& c = step.when;
+    switch (c.kind) {
+      case Condition::Kind::kStart:
+        Fire(step, "the migration started", in, &out);
+        break;
+      case Condition::Kind::kStall:
+        if (stalls_ >= static_cast<int>(c.count)) {
+          Fire(step, "stall " + std::to_string(stalls_) + ": no new minimum of remaining (" +
+                         FormatBytes(static_cast<double>(min_remaining_.value_or(0))) +
+                         ") for Stall.Passes=" + std::to_string(p_.stall_passes.value) +
+                         " passes or Stall.Time=" + policy::FormatMillisExact(p_.stall_time.value),
+               in, &out);
+        }
+        break;
+      case Condition::Kind::kIteration:
+        // In order: the first unfired iteration step blocks the later ones.
+        if (iteration_used) break;
+        iteration_used = true;
+        if (new_iteration && k > c.count) {
+          Fire(step, "new iteration " + std::to_string(k) + " > " + std::to_string(c.count), in, &out);
+        }
+        break;
+      case Condition::Kind::kElapsed: {
+        double factor = c.per_gib ? policy::DataSize(p_, ram, 0) : 1.0;
+        int64_t at = c.per_gib ? static_cast<int64_t>(static_cast<double>(c.ms) * factor) : c.ms;
+        if (s.total_time_ms >= at) {
+          Fire(step, FormatMillis(static_cast<double>(s.total_time_ms)) + " elapsed", in, &out);
+        }
+        break;
+      }
+      case Condition::Kind::kExpectedDowntime:
+        if (after_sync && s.pass >= 2 && s.expected_downtime_ms > c.ms) {
+          Fire(step, "QEMU expects " + std::to_string(s.expected_downtime_ms) + " ms of downtime", in, &out);
+        }
+        break;
+      case Condition::Kind::kNoProgress:
+        if (s.total_time_ms - progress_at_ms_ >= c.ms) {
+          Fire(step, "remaining has not dropped for " +
+                         FormatMillis(static_cast<double>(s.total_time_ms - progress_at_ms_)),
+               in, &out);
+        }
+        break;
+    }
+  }
+  std::optional<int64_t> budget = policy::BudgetMs(p_, ram, 0);
+  if (budget && !budget_fired_ && s.total_time_ms >= *budget) FinalAction(s, *budget, in, &out);
+  for (const Decision& d : out) {
+    if (d.action == "abort" || d.action == "start-postcopy" || d.action == "pause-guest") ended_ = true;
+  }
+  return out;
+}
+
+void ScheduleRunner::Applied(const Decision& d, bool ok) {
+  // A switch that did not work leaves the rest of the schedule to run, as
+  // VDSM moves on to its next item.
+  if (!ok && (d.action == "abort" || d.action == "start-postcopy" || d.action == "pause-guest")) {
+    ended_ = false;
+  }
+}
+
+}  // namespace vc

@@ -1,0 +1,65 @@
+// ScheduleRunner: runs a policy's [Schedule] and [Budget] on a live
+// migration, step by step, as policy.d files describe (virt-converge.policy(5)):
+//
+//   start              at the first sample of a running migration
+//   stall>=N           when the stall detector ([Stall]) has seen N stalls
+//   iteration>L        VDSM's rule: in file order, one per new pass, the
+//                      first new pass k > L (k counted from the first sample)
+//   elapsed>=T[/GiB]   when the migration has run T (times the data size)
+//   expected-downtime>T  at a pass end where QEMU predicts more than T
+//   no-progress>=T     when remaining has not dropped below the previous
+//                      sample for T (KubeVirt's progress timeout)
+//
+// Every step fires at most once; after abort, or a post-copy switch that
+// worked, nothing more fires. Reload() swaps the policy and keeps the
+// progress (stall count, steps already fired, matched by their text), so a
+// changed file takes effect at the next decision.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+
+#include "src/control/reaction.h"
+#include "src/policy/policy.h"
+
+namespace vc {
+
+class ScheduleRunner final : public Reaction {
+ public:
+  ScheduleRunner(policy::Policy p, std::string description);
+
+  /// Takes a new policy; progress so far is kept.
+  void Reload(policy::Policy p, std::string description);
+  std::vector<Decision> Decide(const MigrationSample& s, bool after_sync,
+                               const ReactionInputs& in) override;
+  void Applied(const Decision& d, bool ok) override;
+  std::string Describe() const override { return description_; }
+
+  int stalls() const { return stalls_; }
+
+ private:
+  bool UpdateStall(const MigrationSample& s, bool after_sync);
+  void Fire(const policy::Step& step, const std::string& why, const ReactionInputs& in,
+            std::vector<Decision>* out);
+  void FinalAction(const MigrationSample& s, int64_t budget, const ReactionInputs& in,
+                   std::vector<Decision>* out);
+
+  policy::Policy p_;
+  std::string description_;
+  std::set<std::string> fired_;  // steps by their text
+  bool started_ = false, ended_ = false, budget_fired_ = false;
+
+  // stall detector
+  std::optional<uint64_t> min_remaining_;
+  int64_t min_at_ms_ = 0;
+  uint64_t passes_since_min_ = 0, last_pass_ = 0;
+  int stalls_ = 0;
+  // VDSM iterations
+  uint64_t initial_pass_ = 0, last_iteration_pass_ = 0;
+  // KubeVirt progress
+  std::optional<uint64_t> previous_remaining_;
+  int64_t progress_at_ms_ = 0;
+};
+
+}  // namespace vc

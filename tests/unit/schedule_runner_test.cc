@@ -1,0 +1,136 @@
+// The schedule runner on synthetic samples: every condition kind, the
+// budget's final actions, and reloading a policy mid-migration.
+#include "src/control/schedule_runner.h"
+
+#include <gtest/gtest.h>
+
+namespace vc {
+namespace {
+
+constexpr uint64_t kMiB = 1 << 20;
+
+policy::Policy With(std::vector<std::string> steps) {
+  policy::Policy p;
+  p.budget_per_gib = policy::Setting<int64_t>(0);
+  p.budget_minimum = policy::Setting<int64_t>(0);
+  p.final_action = policy::Setting<policy::FinalAction>(policy::FinalAction::kNone);
+  for (const std::string& s : steps) {
+    auto step = policy::ParseStep(s);
+    EXPECT_TRUE(step.ok()) << s;
+    p.steps.value.push_back(*step);
+  }
+  return p;
+}
+
+MigrationSample At(int64_t ms, uint64_t pass, uint64_t remaining, uint64_t ram = 4096 * kMiB) {
+  MigrationSample s;
+  s.status = "active";
+  s.total_time_ms = ms;
+  s.pass = pass;
+  s.ram_remaining = remaining;
+  s.ram_total = ram;
+  s.expected_downtime_ms = 900;
+  return s;
+}
+
+std::string Names(const std::vector<Decision>& ds) {
+  std::string s;
+  for (const Decision& d : ds) s += (s.empty() ? "" : ",") + d.action + (d.value ? "=" + std::to_string(d.value) : "");
+  return s;
+}
+
+TEST(ScheduleRunner, VdsmIterationsOnePerNewPassInOrder) {
+  ScheduleRunner r(With({"start downtime=100ms", "iteration>1 downtime=150ms", "iteration>2 downtime=200ms",
+                         "iteration>6 downtime=500ms", "iteration>0 abort"}),
+                   "test");
+  ReactionInputs in;
+  std::vector<std::string> fired;
+  EXPECT_EQ(Names(r.Decide(At(0, 1, 100 * kMiB), false, in)), "set-downtime=100");
+  for (uint64_t pass = 2; pass <= 10; pass++) {
+    std::string got = Names(r.Decide(At(static_cast<int64_t>(pass) * 1000, pass, 50 * kMiB), true, in));
+    // A timer sample in between never fires an iteration step.
+    EXPECT_EQ(Names(r.Decide(At(static_cast<int64_t>(pass) * 1000 + 500, pass, 50 * kMiB), false, in)), "");
+    fired.push_back(got);
+  }
+  // k = pass - 1: k2 (pass 3) -> 150, k3 -> 200, k7 -> 500, k8 -> abort.
+  EXPECT_EQ(fired, (std::vector<std::string>{"", "set-downtime=150", "set-downtime=200", "", "", "",
+                                             "set-downtime=500", "abort", ""}));
+}
+
+TEST(ScheduleRunner, StallsElapsedPerGiBAndExpectedDowntime) {
+  policy::Policy p = With({"stall>=1 downtime=600ms", "stall>=2 bandwidth=1Gbit/s",
+                           "elapsed>=10s/GiB downtime=1s", "expected-downtime>800ms postcopy"});
+  p.stall_passes = policy::Setting<int64_t>(2);
+  ScheduleRunner r(p, "test");
+  ReactionInputs in;
+  in.postcopy_possible = true;
+  EXPECT_EQ(Names(r.Decide(At(1000, 1, 100 * kMiB), false, in)), "");
+  EXPECT_EQ(Names(r.Decide(At(2000, 2, 30 * kMiB), true, in)), "start-postcopy");  // expected 900 > 800
+  // After a post-copy switch nothing more fires...
+  EXPECT_EQ(Names(r.Decide(At(50000, 9, 30 * kMiB), true, in)), "");
+  // ...unless it failed; then the schedule goes on.
+  r.Applied({"start-postcopy", 0, ""}, false);
+  EXPECT_EQ(Names(r.Decide(At(51000, 10, 30 * kMiB), true, in)), "set-downtime=600,set-downtime=1000");
+  EXPECT_EQ(r.stalls(), 1);
+  EXPECT_EQ(Names(r.Decide(At(52000, 11, 30 * kMiB), true, in)), "");
+  EXPECT_EQ(Names(r.Decide(At(53000, 12, 30 * kMiB), true, in)), "set-bandwidth=125000000");
+}
+
+TEST(ScheduleRunner, NoProgressIsKubevirtsTimeout) {
+  ScheduleRunner r(With({"no-progress>=150s abort"}), "test");
+  ReactionInputs in;
+  EXPECT_EQ(Names(r.Decide(At(0, 1, 100 * kMiB), false, in)), "");
+  EXPECT_EQ(Names(r.Decide(At(100000, 5, 90 * kMiB), true, in)), "");  // it dropped: progress
+  EXPECT_EQ(Names(r.Decide(At(200000, 9, 95 * kMiB), true, in)), "");  // 100 s without
+  EXPECT_EQ(Names(r.Decide(At(250000, 12, 95 * kMiB), true, in)), "abort");
+}
+
+TEST(ScheduleRunner, BudgetActions) {
+  policy::Policy p = With({});
+  p.budget_per_gib = policy::Setting<int64_t>(10000);
+  p.final_action = policy::Setting<policy::FinalAction>(policy::FinalAction::kPostcopyOrPause);
+  ReactionInputs in;
+  {
+    ScheduleRunner r(p, "test");
+    EXPECT_EQ(Names(r.Decide(At(39000, 3, kMiB), true, in)), "");
+    auto d = r.Decide(At(40000, 3, kMiB), true, in);  // 10 s/GiB x 4 GiB
+    EXPECT_EQ(Names(d), "pause-guest");
+    EXPECT_NE(d[0].reason.find("budget 40.0 s"), std::string::npos) << d[0].reason;
+  }
+  p.final_action = policy::Setting<policy::FinalAction>(policy::FinalAction::kPostcopy);
+  {
+    ScheduleRunner r(p, "test");
+    auto d = r.Decide(At(40000, 3, kMiB), true, in);
+    EXPECT_EQ(Names(d), "abort");
+    EXPECT_NE(d[0].reason.find("postcopy-ram is off: aborting"), std::string::npos);
+  }
+}
+
+TEST(ScheduleRunner, ReloadKeepsProgressAndAddsNewSteps) {
+  policy::Policy p = With({"stall>=1 downtime=400ms"});
+  p.stall_passes = policy::Setting<int64_t>(1);
+  ScheduleRunner r(p, "v1");
+  ReactionInputs in;
+  r.Decide(At(1000, 1, 100 * kMiB), false, in);
+  r.Decide(At(2000, 2, 30 * kMiB), true, in);
+  EXPECT_EQ(Names(r.Decide(At(3000, 3, 30 * kMiB), true, in)), "set-downtime=400");
+  policy::Policy p2 = With({"stall>=1 downtime=400ms", "stall>=2 downtime=2s"});
+  p2.stall_passes = policy::Setting<int64_t>(1);
+  r.Reload(p2, "v2");
+  EXPECT_EQ(r.Describe(), "v2");
+  // The old step does not fire again; the new one at the next stall.
+  EXPECT_EQ(Names(r.Decide(At(4000, 4, 30 * kMiB), true, in)), "set-downtime=2000");
+}
+
+TEST(ScheduleRunner, NothingOutsideARunningPrecopy) {
+  ScheduleRunner r(With({"start downtime=100ms"}), "test");
+  ReactionInputs in;
+  MigrationSample s = At(0, 0, 0);
+  s.status = "none";
+  EXPECT_EQ(Names(r.Decide(s, false, in)), "");
+  s.status = "postcopy-active";
+  EXPECT_EQ(Names(r.Decide(s, false, in)), "");
+}
+
+}  // namespace
+}  // namespace vc
