@@ -351,5 +351,41 @@ TEST(PolicyCheck, CommandExitsNonZeroOnProblems) {
   EXPECT_NE(out.find("2 files checked, 1 problem"), std::string::npos) << out;
 }
 
+// Hostile files never crash or hang the command: binary junk, a 1 MB line,
+// 10k sections, NULs, links to /dev/zero and /dev/urandom, a FIFO.
+TEST(PolicyCheck, HostileFilesNeverCrashOrHangTheCommand) {
+  const char* bin = std::getenv("VC_BINARY");
+  if (!bin) GTEST_SKIP() << "VC_BINARY is not set (run through meson test)";
+  Tree t;
+  std::string junk;
+  for (int i = 0; i < 100000; i++) junk += static_cast<char>((i * 7919 + 13) % 256);
+  t.Write("etc", "10-junk.conf", junk);
+  t.Write("etc", "20-long.conf", "[Start]\nDowntime=" + std::string(1 << 20, '1') + "\n");
+  std::string sections;
+  for (int i = 0; i < 10000; i++) sections += "[Start]\nDowntime=" + std::to_string(i) + "ms\n";
+  t.Write("etc", "30-sections.conf", sections);
+  t.Write("etc", "40-nul.conf", std::string("[Start]\0\0\nDowntime=\0\n", 22));
+  std::string d = t.root() + "/etc/virt-converge/policy.d/";
+  fs::create_symlink("/dev/zero", d + "50-zero.conf");
+  fs::create_symlink("/dev/urandom", d + "51-random.conf");
+  fs::create_symlink(d + "52-loop.conf", d + "52-loop.conf");
+  ASSERT_EQ(mkfifo((d + "53-fifo.conf").c_str(), 0600), 0);
+  vc::testing::TempDir logs("check");
+  auto start = Clock::now();
+  auto run = vc::testing::Subprocess::Start({bin, "policy", "check", "--root", t.root()}, logs.File("out"));
+  ASSERT_TRUE(run.ok());
+  auto st = run->Wait(Millis(20000));
+  std::string out = vc::testing::ReadFile(logs.File("out"));
+  ASSERT_TRUE(st) << "policy check hung";
+  ASSERT_TRUE(WIFEXITED(*st)) << "policy check crashed:\n" << out.substr(0, 2000);
+  EXPECT_EQ(WEXITSTATUS(*st), 1);
+  EXPECT_LT(SecondsBetween(start, Clock::now()), 10.0);
+  for (const char* f : {"50-zero.conf: not a regular file", "51-random.conf: not a regular file",
+                        "53-fifo.conf: not a regular file", "52-loop.conf: cannot open",
+                        "20-long.conf: file is larger than 1048576 bytes"}) {
+    EXPECT_NE(out.find(f), std::string::npos) << f << "\n" << out.substr(0, 3000);
+  }
+}
+
 }  // namespace
 }  // namespace vc::policy
