@@ -51,6 +51,7 @@ struct BackendFacts {
   bool auto_converge = false;
   bool events = false;         // MIGRATION / MIGRATION_PASS are delivered
   std::string vm_name;         // for policy matching; "" when unknown
+  uint64_t guest_memory = 0;   // bytes; 0 when unknown
 };
 
 /// An asynchronous notification from the backend.
@@ -61,12 +62,19 @@ struct BackendEvent {
 };
 
 /// How virt-converge starts a migration itself (capabilities can only be set
-/// before it starts).
+/// before it starts). Unset members leave QEMU's/libvirt's values.
 struct MigrationStart {
   std::string uri;
   bool postcopy = false;
   bool auto_converge = false;
-  MigrationTuning tuning;
+  std::optional<int64_t> throttle_initial, throttle_increment, throttle_max;  // percent
+  std::optional<bool> throttle_tailslow;
+  std::string compression = "none";  // none, xbzrle, zlib, zstd
+  std::optional<uint64_t> xbzrle_cache;
+  std::optional<int64_t> compression_level;
+  int64_t multifd_channels = 0;      // 0 = no multifd
+  std::optional<uint64_t> postcopy_bandwidth;
+  MigrationTuning tuning;            // downtime-limit, max-bandwidth
 };
 
 class MigrationBackend {
@@ -84,7 +92,9 @@ class MigrationBackend {
   virtual Status PauseGuest() = 0;
   /// Resumes a guest paused by PauseGuest (when the migration did not finish).
   virtual Status ResumeGuest() = 0;
-  virtual Status StartMigration(const MigrationStart& start) = 0;
+  /// Sets what \a start asks for and starts the migration. A wish this
+  /// QEMU/libvirt cannot honour is skipped and described in \a not_honoured.
+  virtual Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) = 0;
 
   /// A descriptor that becomes readable when events may be pending; -1 when
   /// the backend has none (then the caller relies on its timer).

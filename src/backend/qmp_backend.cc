@@ -70,6 +70,8 @@ Result<BackendFacts> QmpBackend::Facts() {
   // query-name answers {} when QEMU runs without -name.
   Result<qmp::Json> name = session_->Execute("query-name");
   if (name.ok()) f.vm_name = name->GetString("name").value_or("");
+  Result<qmp::Json> memory = session_->Execute("query-memory-size-summary");
+  if (memory.ok()) f.guest_memory = memory->GetUint("base-memory").value_or(0);
   return f;
 }
 
@@ -94,21 +96,53 @@ Status QmpBackend::Cancel() { return qmp::MigrateCancel(*session_); }
 Status QmpBackend::PauseGuest() { return qmp::Stop(*session_); }
 Status QmpBackend::ResumeGuest() { return qmp::Cont(*session_); }
 
-Status QmpBackend::StartMigration(const MigrationStart& start) {
+Status QmpBackend::StartMigration(const MigrationStart& start,
+                                  std::vector<std::string>* not_honoured) {
   Result<qmp::MigrationInfo> info = qmp::QueryMigrate(*session_);
   if (!info.ok()) return info.status();
   if (qmp::IsMigrationRunning(info->status.value_or("none"))) {
     return Status::InvalidArgument(Describe(), "a migration is already running (status " +
                                                    *info->status + ")");
   }
-  std::map<std::string, bool> caps{{"events", true},
-                                   {"postcopy-ram", start.postcopy},
-                                   {"auto-converge", start.auto_converge}};
+  Result<std::map<std::string, bool>> known = qmp::QueryMigrateCapabilities(*session_);
+  if (!known.ok()) return known.status();
+  std::map<std::string, bool> wanted{{"events", true},
+                                     {"postcopy-ram", start.postcopy},
+                                     {"auto-converge", start.auto_converge},
+                                     {"xbzrle", start.compression == "xbzrle"},
+                                     {"multifd", start.multifd_channels > 0}};
+  std::map<std::string, bool> caps;
+  for (const auto& [name, on] : wanted) {
+    if (known->count(name)) {
+      caps[name] = on;
+    } else if (on) {
+      not_honoured->push_back(name + ": this QEMU has no such capability");
+    }
+  }
   VC_RETURN_IF_ERROR(qmp::MigrateSetCapabilities(*session_, caps).WithContext("setting capabilities"));
   events_ = true;
-  if (start.tuning.downtime_limit_ms || start.tuning.max_bandwidth) {
-    VC_RETURN_IF_ERROR(SetTuning(start.tuning).WithContext("setting parameters"));
+
+  qmp::MigrationParameters p;
+  p.downtime_limit = start.tuning.downtime_limit_ms;
+  if (start.tuning.max_bandwidth) p.max_bandwidth = static_cast<int64_t>(*start.tuning.max_bandwidth);
+  if (start.postcopy_bandwidth) p.max_postcopy_bandwidth = static_cast<int64_t>(*start.postcopy_bandwidth);
+  if (start.auto_converge) {
+    p.cpu_throttle_initial = start.throttle_initial;
+    p.cpu_throttle_increment = start.throttle_increment;
+    p.max_cpu_throttle = start.throttle_max;
+    p.cpu_throttle_tailslow = start.throttle_tailslow;
   }
+  if (start.compression == "xbzrle" && start.xbzrle_cache) {
+    p.xbzrle_cache_size = static_cast<int64_t>(*start.xbzrle_cache);
+  }
+  if (start.multifd_channels > 0) {
+    p.multifd_channels = start.multifd_channels;
+    if (start.compression == "zlib" || start.compression == "zstd") {
+      p.multifd_compression = start.compression;
+      (start.compression == "zlib" ? p.multifd_zlib_level : p.multifd_zstd_level) = start.compression_level;
+    }
+  }
+  VC_RETURN_IF_ERROR(qmp::MigrateSetParameters(*session_, p).WithContext("setting parameters"));
   return qmp::Migrate(*session_, start.uri);
 }
 

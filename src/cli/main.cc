@@ -10,6 +10,8 @@
 
 #include "qmp/commands.h"
 #include "src/cli/policy_command.h"
+#include "src/policy/resolve.h"
+#include "src/policy/values.h"
 #include "src/attach/follower.h"
 #include "src/backend/qmp_backend.h"
 #include "src/base/units.h"
@@ -117,13 +119,56 @@ struct MigrateOptions {
   std::string downtime;
 };
 
+/// The [Start] section of a policy as a start request.
+MigrationStart StartFromPolicy(const policy::Policy& p) {
+  MigrationStart start;
+  start.postcopy = p.postcopy.value;
+  start.auto_converge = p.auto_converge.value;
+  start.throttle_initial = p.throttle_initial.value;
+  start.throttle_increment = p.throttle_increment.value;
+  start.throttle_max = p.throttle_max.value;
+  start.throttle_tailslow = p.throttle_tailslow.value;
+  start.compression = policy::FormatCompression(p.compression.value);
+  start.xbzrle_cache = p.xbzrle_cache.value;
+  start.compression_level = p.compression_level.value;
+  start.multifd_channels = p.multifd_channels.value;
+  if (p.postcopy_bandwidth.value) start.postcopy_bandwidth = p.postcopy_bandwidth.value;
+  if (p.bandwidth.value) start.tuning.max_bandwidth = p.bandwidth.value;
+  start.tuning.downtime_limit_ms = p.downtime.value;
+  return start;
+}
+
 int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   Result<FollowOptions> f = MakeFollowOptions(o);
   if (!f.ok()) return Fail("migrate", f.status(), kExitUsage);
+  Result<std::unique_ptr<QmpBackend>> backend = QmpBackend::Connect(o.qmp_socket, {});
+  if (!backend.ok()) return Fail("connect to " + o.qmp_socket, backend.status(), kExitLost);
+
+  // The start settings: the policy's [Start] for this VM, then the flags.
   MigrationStart start;
+  if (!f->policy_root.empty()) {
+    Result<BackendFacts> facts = (*backend)->Facts();
+    if (!facts.ok()) return Fail("read " + o.qmp_socket, facts.status(), kExitLost);
+    policy::VmFacts vm;
+    vm.name = facts->vm_name;
+    if (facts->guest_memory) vm.memory = facts->guest_memory;
+    policy::Resolved r = policy::Resolve(f->policy_root, vm);
+    for (const policy::Diagnostic& d : r.diagnostics) {
+      std::fprintf(stderr, "virt-converge: policy warning: %s\n", d.ToString().c_str());
+    }
+    if (!r.applied.empty()) {
+      start = StartFromPolicy(r.policy);
+      std::printf("start settings from the policy for '%s':\n", vm.name.c_str());
+      for (const policy::ShownSetting& s : policy::Show(r.policy)) {
+        if (s.key.rfind("Start.", 0) == 0 && !s.origin.is_default()) {
+          std::printf("  %s=%s  # %s\n", s.key.c_str() + 6, s.value.c_str(), s.origin.ToString().c_str());
+        }
+      }
+    }
+  }
   start.uri = m.uri;
-  start.postcopy = m.postcopy;
-  start.auto_converge = m.auto_converge;
+  start.postcopy |= m.postcopy;
+  start.auto_converge |= m.auto_converge;
   if (!m.bandwidth.empty()) {
     Result<uint64_t> bw = ParseBytesPerSecond(m.bandwidth);
     if (!bw.ok()) return Fail("migrate", bw.status().WithContext("--bandwidth"), kExitUsage);
@@ -134,24 +179,32 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     if (!dt.ok()) return Fail("migrate", dt.status().WithContext("--downtime"), kExitUsage);
     start.tuning.downtime_limit_ms = *dt;
   }
-  if (m.postcopy && !m.dest_qmp.empty()) {
-    // post-copy needs postcopy-ram on the destination too, before it starts.
+  // post-copy and multifd need their capability on the destination too,
+  // before its incoming migration starts.
+  std::map<std::string, bool> dest_caps;
+  if (start.postcopy) dest_caps["postcopy-ram"] = true;
+  if (start.multifd_channels > 0) dest_caps["multifd"] = true;
+  if (!dest_caps.empty() && !m.dest_qmp.empty()) {
     Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(m.dest_qmp, {});
     if (!dest.ok()) return Fail("connect to the destination " + m.dest_qmp, dest.status(), kExitLost);
-    Status st = qmp::MigrateSetCapabilities((*dest)->session(), {{"postcopy-ram", true}});
-    if (!st.ok()) return Fail("enable postcopy-ram on the destination", st, kExitLost);
-  } else if (m.postcopy) {
+    Status st = qmp::MigrateSetCapabilities((*dest)->session(), dest_caps);
+    if (!st.ok()) return Fail("set capabilities on the destination", st, kExitLost);
+  } else if (!dest_caps.empty()) {
     std::fprintf(stderr,
-                 "virt-converge: note: --postcopy needs postcopy-ram on the destination too; "
-                 "without --dest-qmp it must already be set there\n");
+                 "virt-converge: note: %s%s%s must be on at the destination too; without --dest-qmp "
+                 "it must already be set there\n",
+                 start.postcopy ? "postcopy-ram" : "", dest_caps.size() > 1 ? " and " : "",
+                 start.multifd_channels > 0 ? "multifd" : "");
   }
-  Result<std::unique_ptr<QmpBackend>> backend = QmpBackend::Connect(o.qmp_socket, {});
-  if (!backend.ok()) return Fail("connect to " + o.qmp_socket, backend.status(), kExitLost);
-  Status st = (*backend)->StartMigration(start);
+  std::vector<std::string> not_honoured;
+  Status st = (*backend)->StartMigration(start, &not_honoured);
+  for (const std::string& n : not_honoured) {
+    std::printf("cannot honour here: %s\n", n.c_str());
+  }
   if (!st.ok()) return Fail("start the migration", st, 1);
-  std::printf("started migration of %s to %s (postcopy-ram %s, auto-converge %s)\n",
-              (*backend)->Describe().c_str(), m.uri.c_str(), m.postcopy ? "on" : "off",
-              m.auto_converge ? "on" : "off");
+  std::printf("started migration of %s to %s (postcopy-ram %s, auto-converge %s, compression %s)\n",
+              (*backend)->Describe().c_str(), m.uri.c_str(), start.postcopy ? "on" : "off",
+              start.auto_converge ? "on" : "off", start.compression.c_str());
   std::fflush(stdout);
   return FollowAndReport(**backend, *f, o);
 }

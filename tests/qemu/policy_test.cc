@@ -1,6 +1,8 @@
 // Policies on real QEMU migrations (issue #3, point 4): attach runs the
 // schedule of the drop-ins, and a file changed during the migration takes
 // effect at the next decision.
+#include <signal.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -64,6 +66,89 @@ TEST_F(PolicyTest, FileChangedDuringTheMigrationTakesEffectAtTheNextDecision) {
   auto summary = run->Summary();
   ASSERT_TRUE(summary);
   EXPECT_EQ(summary->GetString("outcome"), "completed");
+  Status check = (*pair)->CheckDestination();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
+TEST_F(PolicyTest, MigrateAppliesTheStartSettingsOfTheMatchingPolicy) {
+  GuestParams g;
+  g.ram_mib = 256;
+  g.wss = "8M";
+  g.rate = "64M";
+  auto pair = MigrationPair::Start(g, "start");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  TempDir root("root");
+  // Two files; only the one whose [Match] fits a 256 MiB guest applies.
+  WritePolicy(root.path(), "50-small.conf",
+              "[Match]\nMemory=..1GiB\n"
+              "[Start]\nAutoConverge=yes\nThrottleInitial=30%\nThrottleIncrement=15%\nThrottleMax=90%\n"
+              "Compression=xbzrle\nXbzrleCacheSize=32MiB\nPostcopy=yes\nPostcopyBandwidth=64MiB/s\n"
+              "Bandwidth=16MiB/s\nDowntime=250ms\n"
+              "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n");
+  WritePolicy(root.path(), "60-large.conf", "[Match]\nMemory=1GiB..\n[Start]\nDowntime=5s\n");
+  auto uri = (*pair)->ListenIncoming();
+  ASSERT_TRUE(uri.ok());
+  auto run = StartVirtConverge((*pair)->dir(), "migrate",
+                               {"migrate", "--qmp", (*pair)->src().spare_qmp_path(), "--dest-qmp",
+                                (*pair)->dst().spare_qmp_path(), "--policy-root", root.path(), *uri});
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE(run->WaitOutput("started migration", Millis(20000))) << run->Output();
+  qmp::Session& src = (*pair)->src().qmp();
+  auto caps = qmp::QueryMigrateCapabilities(src);
+  ASSERT_TRUE(caps.ok());
+  EXPECT_TRUE(caps->at("auto-converge"));
+  EXPECT_TRUE(caps->at("xbzrle"));
+  EXPECT_TRUE(caps->at("postcopy-ram"));
+  EXPECT_FALSE(caps->at("multifd"));
+  auto dcaps = qmp::QueryMigrateCapabilities((*pair)->dst().qmp());
+  ASSERT_TRUE(dcaps.ok());
+  EXPECT_TRUE(dcaps->at("postcopy-ram")) << "the destination needs it too";
+  auto params = qmp::QueryMigrateParameters(src);
+  ASSERT_TRUE(params.ok());
+  EXPECT_EQ(params->cpu_throttle_initial, 30);
+  EXPECT_EQ(params->cpu_throttle_increment, 15);
+  EXPECT_EQ(params->max_cpu_throttle, 90);
+  EXPECT_EQ(params->xbzrle_cache_size, 32 << 20);
+  EXPECT_EQ(params->max_postcopy_bandwidth, 64 << 20);
+  EXPECT_EQ(params->max_bandwidth, 16 << 20);
+  EXPECT_EQ(params->downtime_limit, 250);
+  std::string out = run->Output();
+  EXPECT_NE(out.find("start settings from the policy for 'src':"), std::string::npos) << out;
+  EXPECT_NE(out.find("  ThrottleInitial=30%  # " + root.path() + "/etc/virt-converge/policy.d/50-small.conf:5"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("Downtime=5s"), std::string::npos) << "the large-VM file must not apply";
+  ASSERT_TRUE(qmp::MigrateCancel(src).ok());
+  EXPECT_EQ(run->WaitExit(Millis(30000)), 1) << run->Output();
+}
+
+TEST_F(PolicyTest, SighupLoadsAPolicyThatAppearedLater) {
+  auto pair = MigrationPair::Start(HotSetGuest(), "sighup");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  TempDir root("root");  // no policy directories yet: nothing to watch
+  auto run = StartVirtConverge((*pair)->dir(), "attach",
+                               {"attach", "--qmp", (*pair)->src().spare_qmp_path(), "--policy-root",
+                                root.path(), "--max-downtime", "600ms"});
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE(run->WaitOutput("attached to", Millis(10000))) << run->Output();
+  auto uri = (*pair)->ListenIncoming();
+  ASSERT_TRUE(uri.ok());
+  ASSERT_TRUE(CapBandwidth((*pair)->src().qmp(), kHotSetBandwidth).ok());
+  ASSERT_TRUE(qmp::Migrate((*pair)->src().qmp(), *uri).ok());
+  // The built-in reaction runs (no files) and stops at 600 ms: not enough.
+  ASSERT_TRUE(run->WaitOutput("reacting with the built-in reaction", Millis(20000))) << run->Output();
+  ASSERT_TRUE(run->WaitOutput("action set-downtime 600 ms [done]", Millis(60000))) << run->Output();
+  WritePolicy(root.path(), "50-hup.conf",
+              "[Stall]\nPasses=2\n[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+              "[Schedule]\nStep=stall>=1 downtime=2s\n");
+  run->process.Signal(SIGHUP);
+  ASSERT_EQ(run->WaitExit(kMigrationTimeout), 0) << run->Output();
+  std::string out = run->Output();
+  size_t reloaded = out.find("policy reloaded (SIGHUP)");
+  ASSERT_NE(reloaded, std::string::npos) << out;
+  size_t applied = out.find("action set-downtime 2000 ms [done]: policy step 'stall>=1 downtime=2s'");
+  ASSERT_NE(applied, std::string::npos) << out;
+  EXPECT_GT(applied, reloaded);
   Status check = (*pair)->CheckDestination();
   EXPECT_TRUE(check.ok()) << check.ToString();
 }
