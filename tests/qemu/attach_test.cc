@@ -20,26 +20,6 @@ constexpr Millis kExitTimeout{20000};
 
 class AttachTest : public QemuTest {
  protected:
-  /// Starts attach on the source's spare QMP socket and waits until it has
-  /// connected (and turned the events capability on).
-  VirtConvergeRun Attach(MigrationPair& pair, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"attach", "--qmp", pair.src().spare_qmp_path()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto run = StartVirtConverge(pair.dir(), "attach", args);
-    EXPECT_TRUE(run.ok()) << run.status().ToString();
-    EXPECT_TRUE(run->WaitOutput("attached to", Millis(10000))) << run->Output();
-    return std::move(*run);
-  }
-
-  /// Starts the migration "as someone else" would: over the test's own QMP.
-  std::string StartMigration(MigrationPair& pair, int64_t bandwidth) {
-    auto uri = pair.ListenIncoming();
-    EXPECT_TRUE(uri.ok()) << uri.status().ToString();
-    EXPECT_TRUE(CapBandwidth(pair.src().qmp(), bandwidth).ok());
-    EXPECT_TRUE(qmp::Migrate(pair.src().qmp(), *uri).ok());
-    return *uri;
-  }
-
   /// The summary must report exactly what query-migrate says at the end.
   void ExpectSummaryMatchesQemu(const qmp::Json& summary, qmp::Session& src) {
     auto info = qmp::QueryMigrate(src);

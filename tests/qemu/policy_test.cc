@@ -34,25 +34,18 @@ TEST_F(PolicyTest, FileChangedDuringTheMigrationTakesEffectAtTheNextDecision) {
       "[Schedule]\n"
       "Step=stall>=1 downtime=400ms\n";  // line 9: not enough for the hot set (~1 s)
   WritePolicy(root.path(), "50-test.conf", base);
-  auto run = StartVirtConverge((*pair)->dir(), "attach",
-                               {"attach", "--qmp", (*pair)->src().spare_qmp_path(), "--policy-root",
-                                root.path()});
-  ASSERT_TRUE(run.ok());
-  ASSERT_TRUE(run->WaitOutput("attached to", Millis(10000))) << run->Output();
-  auto uri = (*pair)->ListenIncoming();
-  ASSERT_TRUE(uri.ok());
-  ASSERT_TRUE(CapBandwidth((*pair)->src().qmp(), kHotSetBandwidth).ok());
-  ASSERT_TRUE(qmp::Migrate((*pair)->src().qmp(), *uri).ok());
+  VirtConvergeRun attach = Attach(**pair, {"--policy-root", root.path()});
+  StartMigration(**pair, kHotSetBandwidth);
 
-  ASSERT_TRUE(run->WaitOutput("action set-downtime 400 ms [done]", Millis(60000))) << run->Output();
+  ASSERT_TRUE(attach.WaitOutput("action set-downtime 400 ms [done]", Millis(60000))) << attach.Output();
   // 400 ms cannot meet ~1 s: without the change it would never finish.
   auto info = qmp::QueryMigrate((*pair)->src().qmp());
   ASSERT_TRUE(info.ok());
   ASSERT_EQ(info->status, "active");
   WritePolicy(root.path(), "50-test.conf", base + "Step=stall>=2 downtime=2s\n");  // line 10
 
-  ASSERT_EQ(run->WaitExit(kMigrationTimeout), 0) << run->Output();
-  std::string out = run->Output();
+  ASSERT_EQ(attach.WaitExit(kMigrationTimeout), 0) << attach.Output();
+  std::string out = attach.Output();
   EXPECT_NE(out.find("reacting with policy (1 file under " + root.path() + ")"), std::string::npos) << out;
   size_t reloaded = out.find("policy reloaded (a policy file changed):");
   ASSERT_NE(reloaded, std::string::npos) << out;
@@ -63,7 +56,7 @@ TEST_F(PolicyTest, FileChangedDuringTheMigrationTakesEffectAtTheNextDecision) {
                            root.path() + "/etc/virt-converge/policy.d/50-test.conf:10)");
   ASSERT_NE(second, std::string::npos) << out;
   EXPECT_GT(second, reloaded) << "the new step fired before the reload";
-  auto summary = run->Summary();
+  auto summary = attach.Summary();
   ASSERT_TRUE(summary);
   EXPECT_EQ(summary->GetString("outcome"), "completed");
   Status check = (*pair)->CheckDestination();
@@ -126,24 +119,17 @@ TEST_F(PolicyTest, SighupLoadsAPolicyThatAppearedLater) {
   auto pair = MigrationPair::Start(HotSetGuest(), "sighup");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   TempDir root("root");  // no policy directories yet: nothing to watch
-  auto run = StartVirtConverge((*pair)->dir(), "attach",
-                               {"attach", "--qmp", (*pair)->src().spare_qmp_path(), "--policy-root",
-                                root.path(), "--max-downtime", "600ms"});
-  ASSERT_TRUE(run.ok());
-  ASSERT_TRUE(run->WaitOutput("attached to", Millis(10000))) << run->Output();
-  auto uri = (*pair)->ListenIncoming();
-  ASSERT_TRUE(uri.ok());
-  ASSERT_TRUE(CapBandwidth((*pair)->src().qmp(), kHotSetBandwidth).ok());
-  ASSERT_TRUE(qmp::Migrate((*pair)->src().qmp(), *uri).ok());
+  VirtConvergeRun attach = Attach(**pair, {"--policy-root", root.path(), "--max-downtime", "600ms"});
+  StartMigration(**pair, kHotSetBandwidth);
   // The built-in reaction runs (no files) and stops at 600 ms: not enough.
-  ASSERT_TRUE(run->WaitOutput("reacting with the built-in reaction", Millis(20000))) << run->Output();
-  ASSERT_TRUE(run->WaitOutput("action set-downtime 600 ms [done]", Millis(60000))) << run->Output();
+  ASSERT_TRUE(attach.WaitOutput("reacting with the built-in reaction", Millis(20000))) << attach.Output();
+  ASSERT_TRUE(attach.WaitOutput("action set-downtime 600 ms [done]", Millis(60000))) << attach.Output();
   WritePolicy(root.path(), "50-hup.conf",
               "[Stall]\nPasses=2\n[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
               "[Schedule]\nStep=stall>=1 downtime=2s\n");
-  run->process.Signal(SIGHUP);
-  ASSERT_EQ(run->WaitExit(kMigrationTimeout), 0) << run->Output();
-  std::string out = run->Output();
+  attach.process.Signal(SIGHUP);
+  ASSERT_EQ(attach.WaitExit(kMigrationTimeout), 0) << attach.Output();
+  std::string out = attach.Output();
   size_t reloaded = out.find("policy reloaded (SIGHUP)");
   ASSERT_NE(reloaded, std::string::npos) << out;
   size_t applied = out.find("action set-downtime 2000 ms [done]: policy step 'stall>=1 downtime=2s'");

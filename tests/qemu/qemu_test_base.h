@@ -24,12 +24,35 @@ class QemuTest : public ::testing::Test {
       told = true;
     }
   }
+
+  /// Starts attach on the source's spare QMP socket and waits until it has
+  /// connected (and turned the events capability on).
+  VirtConvergeRun Attach(MigrationPair& pair, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"attach", "--qmp", pair.src().spare_qmp_path()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto run = StartVirtConverge(pair.dir(), "attach", args);
+    EXPECT_TRUE(run.ok()) << run.status().ToString();
+    EXPECT_TRUE(run->WaitOutput("attached to", Millis(10000))) << run->Output();
+    return std::move(*run);
+  }
+
+  /// Starts the migration "as someone else" would: over the test's own QMP,
+  /// with max-bandwidth capped at \a bandwidth.
+  std::string StartMigration(MigrationPair& pair, int64_t bandwidth);
 };
 
 inline Status CapBandwidth(qmp::Session& s, int64_t bytes_per_second) {
   qmp::MigrationParameters p;
   p.max_bandwidth = bytes_per_second;
   return qmp::MigrateSetParameters(s, p);
+}
+
+inline std::string QemuTest::StartMigration(MigrationPair& pair, int64_t bandwidth) {
+  auto uri = pair.ListenIncoming();
+  EXPECT_TRUE(uri.ok()) << uri.status().ToString();
+  EXPECT_TRUE(CapBandwidth(pair.src().qmp(), bandwidth).ok());
+  EXPECT_TRUE(qmp::Migrate(pair.src().qmp(), *uri).ok());
+  return *uri;
 }
 
 }  // namespace vc::testing

@@ -5,20 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/samples.h"
+
 namespace vc {
 namespace {
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
 MigrationSample At(int64_t ms, uint64_t pass, uint64_t remaining, uint64_t ram = 256 * kMiB) {
-  MigrationSample s;
-  s.status = "active";
-  s.total_time_ms = ms;
-  s.pass = pass;
-  s.ram_remaining = remaining;
-  s.ram_total = ram;
-  s.expected_downtime_ms = 1000;
-  return s;
+  return testing::ActiveSample(ms, pass, remaining, ram, 1000);
 }
 
 // Feeds one sample per pass, a second apart, with the same remaining:

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/samples.h"
+
 namespace vc {
 namespace {
 
@@ -23,14 +25,7 @@ policy::Policy With(std::vector<std::string> steps) {
 }
 
 MigrationSample At(int64_t ms, uint64_t pass, uint64_t remaining, uint64_t ram = 4096 * kMiB) {
-  MigrationSample s;
-  s.status = "active";
-  s.total_time_ms = ms;
-  s.pass = pass;
-  s.ram_remaining = remaining;
-  s.ram_total = ram;
-  s.expected_downtime_ms = 900;
-  return s;
+  return testing::ActiveSample(ms, pass, remaining, ram, 900);
 }
 
 std::string Names(const std::vector<Decision>& ds) {
