@@ -10,5 +10,11 @@ const Action& StartPostcopyAction();
 const Action& AbortAction();
 const Action& SetBandwidthAction();
 const Action& PauseGuestAction();
+const Action& SetThrottleInitialAction();
+const Action& SetThrottleIncrementAction();
+const Action& SetThrottleMaxAction();
+const Action& SetThrottleTailslowAction();
+const Action& SetXbzrleCacheAction();
+const Action& SetDirtyLimitAction();
 
 }  // namespace vc

@@ -12,6 +12,12 @@ constexpr Accessor kActions[] = {
     &AbortAction,
     &SetBandwidthAction,
     &PauseGuestAction,
+    &SetThrottleInitialAction,
+    &SetThrottleIncrementAction,
+    &SetThrottleMaxAction,
+    &SetThrottleTailslowAction,
+    &SetXbzrleCacheAction,
+    &SetDirtyLimitAction,
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,17 +42,33 @@ struct MigrationSample {
 struct MigrationTuning {
   std::optional<int64_t> downtime_limit_ms;
   std::optional<uint64_t> max_bandwidth;  // bytes/s
+  // auto-converge's throttle, percent; read by QEMU at its next sync
+  std::optional<int64_t> throttle_initial, throttle_increment, throttle_max;
+  std::optional<bool> throttle_tailslow;
+  std::optional<uint64_t> xbzrle_cache;      // bytes, a power of two
+  std::optional<uint64_t> vcpu_dirty_limit;  // MiB/s per vCPU (QEMU 8.1+)
   bool operator==(const MigrationTuning&) const = default;
 };
 
 /// What this QEMU/libvirt offers for the current migration.
 struct BackendFacts {
   std::string hypervisor;      // "QEMU 7.2.22"
+  int qemu_major = 0, qemu_minor = 0;
+  /// Every migration capability QEMU knows, with its state.
+  std::map<std::string, bool> capabilities;
   bool postcopy_ram = false;   // post-copy can be started
   bool auto_converge = false;
   bool events = false;         // MIGRATION / MIGRATION_PASS are delivered
   std::string vm_name;         // for policy matching; "" when unknown
   uint64_t guest_memory = 0;   // bytes; 0 when unknown
+
+  bool QemuAtLeast(int major, int minor) const {
+    return qemu_major > major || (qemu_major == major && qemu_minor >= minor);
+  }
+  bool CapabilityOn(const std::string& name) const {
+    auto it = capabilities.find(name);
+    return it != capabilities.end() && it->second;
+  }
 };
 
 /// An asynchronous notification from the backend.

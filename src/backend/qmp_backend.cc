@@ -64,6 +64,9 @@ Result<BackendFacts> QmpBackend::Facts() {
   auto on = [&](const char* name) { return caps->count(name) && caps->at(name); };
   BackendFacts f;
   f.hypervisor = "QEMU " + session_->version().ToString();
+  f.qemu_major = session_->version().major;
+  f.qemu_minor = session_->version().minor;
+  f.capabilities = *caps;
   f.postcopy_ram = on("postcopy-ram");
   f.auto_converge = on("auto-converge");
   f.events = on("events");
@@ -81,6 +84,12 @@ Result<MigrationTuning> QmpBackend::Tuning() {
   MigrationTuning t;
   t.downtime_limit_ms = p->downtime_limit;
   if (p->max_bandwidth) t.max_bandwidth = static_cast<uint64_t>(*p->max_bandwidth);
+  t.throttle_initial = p->cpu_throttle_initial;
+  t.throttle_increment = p->cpu_throttle_increment;
+  t.throttle_max = p->max_cpu_throttle;
+  t.throttle_tailslow = p->cpu_throttle_tailslow;
+  if (p->xbzrle_cache_size) t.xbzrle_cache = static_cast<uint64_t>(*p->xbzrle_cache_size);
+  if (p->vcpu_dirty_limit) t.vcpu_dirty_limit = static_cast<uint64_t>(*p->vcpu_dirty_limit);
   return t;
 }
 
@@ -88,6 +97,12 @@ Status QmpBackend::SetTuning(const MigrationTuning& changes) {
   qmp::MigrationParameters p;
   p.downtime_limit = changes.downtime_limit_ms;
   if (changes.max_bandwidth) p.max_bandwidth = static_cast<int64_t>(*changes.max_bandwidth);
+  p.cpu_throttle_initial = changes.throttle_initial;
+  p.cpu_throttle_increment = changes.throttle_increment;
+  p.max_cpu_throttle = changes.throttle_max;
+  p.cpu_throttle_tailslow = changes.throttle_tailslow;
+  if (changes.xbzrle_cache) p.xbzrle_cache_size = static_cast<int64_t>(*changes.xbzrle_cache);
+  if (changes.vcpu_dirty_limit) p.vcpu_dirty_limit = static_cast<int64_t>(*changes.vcpu_dirty_limit);
   return qmp::MigrateSetParameters(*session_, p);
 }
 

@@ -190,6 +190,14 @@ std::string Step::ToString() const {
   return s;
 }
 
+std::vector<std::string> StepActionPlugins() {
+  std::vector<std::string> names;
+  for (const ActionSyntax& a : kActionSyntax) {
+    if (a.plugin != "postcopy-or-pause") names.emplace_back(a.plugin);
+  }
+  return names;
+}
+
 Result<Step> ParseStep(std::string_view text) {
   std::istringstream in{std::string(text)};
   std::string word;

@@ -134,4 +134,8 @@ struct Policy {
 /// Parses one Step= value ("stall>=2 downtime=200ms abort").
 Result<Step> ParseStep(std::string_view text);
 
+/// The plugin names Step= actions map to ("set-downtime", ..., "abort"),
+/// except "postcopy-or-pause", which the schedule resolves itself.
+std::vector<std::string> StepActionPlugins();
+
 }  // namespace vc::policy

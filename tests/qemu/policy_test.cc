@@ -139,5 +139,46 @@ TEST_F(PolicyTest, SighupLoadsAPolicyThatAppearedLater) {
   EXPECT_TRUE(check.ok()) << check.ToString();
 }
 
+// The mid-migration actions on a real QEMU 7.2: throttle parameters and the
+// xbzrle cache change at once; dirty-limit is detected as unavailable.
+TEST_F(PolicyTest, StepsTuneThrottleAndCacheWhileRunningAndSayWhatIsNotPossible) {
+  GuestParams g;
+  g.ram_mib = 256;
+  g.wss = "32M";
+  g.rate = "128M";
+  auto pair = MigrationPair::Start(g, "tune");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  TempDir root("root");
+  WritePolicy(root.path(), "50-tune.conf",
+              "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+              "[Schedule]\n"
+              "Step=start throttle-initial=30% throttle-increment=25% throttle-max=80% "
+              "throttle-tailslow=yes xbzrle-cache=128MiB dirty-limit=32MiB/s\n");
+  qmp::Session& src = (*pair)->src().qmp();
+  // Someone else starts it with auto-converge and xbzrle.
+  ASSERT_TRUE(qmp::MigrateSetCapabilities(src, {{"auto-converge", true}, {"xbzrle", true}}).ok());
+  VirtConvergeRun attach = Attach(**pair, {"--policy-root", root.path()});
+  StartMigration(**pair, kHotSetBandwidth);
+  ASSERT_TRUE(attach.WaitOutput("action set-dirty-limit", Millis(30000))) << attach.Output();
+  auto params = qmp::QueryMigrateParameters(src);
+  ASSERT_TRUE(params.ok());
+  EXPECT_EQ(params->cpu_throttle_initial, 30);
+  EXPECT_EQ(params->cpu_throttle_increment, 25);
+  EXPECT_EQ(params->max_cpu_throttle, 80);
+  EXPECT_EQ(params->cpu_throttle_tailslow, true);
+  EXPECT_EQ(params->xbzrle_cache_size, 128 << 20);
+  std::string out = attach.Output();
+  EXPECT_NE(out.find("action set-xbzrle-cache [done]"), std::string::npos) << out;
+  EXPECT_NE(out.find("action set-dirty-limit [Not supported: set-dirty-limit: not possible here because "
+                     "QEMU 7.2"),
+            std::string::npos)
+      << out;
+  auto info = qmp::QueryMigrate(src);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->status, "active") << "an impossible action must not harm the migration";
+  ASSERT_TRUE(qmp::MigrateCancel(src).ok());
+  EXPECT_EQ(attach.WaitExit(Millis(30000)), 1) << attach.Output();
+}
+
 }  // namespace
 }  // namespace vc::testing

@@ -1,0 +1,71 @@
+// set-throttle-initial / -increment / -max / -tailslow: auto-converge's CPU
+// throttle, changed while the migration runs. QEMU reads them at its next
+// dirty-bitmap sync, so they take effect then, not at once. Without the
+// auto-converge capability they would never engage: that is said, not done.
+#include "plugins/builtin_actions.h"
+
+namespace vc {
+namespace {
+
+enum class ThrottleField { kInitial, kIncrement, kMax, kTailslow };
+
+class SetThrottle final : public Action {
+ public:
+  SetThrottle(std::string_view name, ThrottleField field) : name_(name), field_(field) {}
+  std::string_view name() const override { return name_; }
+
+  Status CheckPossible(const ActionContext& ctx) const override {
+    if (!ctx.facts.CapabilityOn("auto-converge")) {
+      return Status::NotSupported(
+          name_, "not possible here because the migration runs without auto-converge, so QEMU "
+                 "never throttles (capabilities cannot change once it runs)");
+    }
+    if (field_ == ThrottleField::kTailslow && !ctx.facts.QemuAtLeast(5, 1)) {
+      return Status::NotSupported(name_, "not possible here because cpu-throttle-tailslow needs QEMU 5.1");
+    }
+    if (ctx.sample.in_postcopy()) {
+      return Status::NotSupported(name_, "not possible here because the migration is in post-copy");
+    }
+    return Status::Ok();
+  }
+
+  Status Apply(ActionContext& ctx, int64_t value) const override {
+    MigrationTuning t;
+    if (field_ == ThrottleField::kTailslow) {
+      t.throttle_tailslow = value != 0;
+      return ctx.backend.SetTuning(t);
+    }
+    if (value < 1 || value > 99) {
+      return Status::InvalidArgument(name_, std::to_string(value) + "% is outside 1%..99%");
+    }
+    (field_ == ThrottleField::kInitial     ? t.throttle_initial
+     : field_ == ThrottleField::kIncrement ? t.throttle_increment
+                                           : t.throttle_max) = value;
+    return ctx.backend.SetTuning(t);
+  }
+
+ private:
+  std::string_view name_;
+  ThrottleField field_;
+};
+
+}  // namespace
+
+const Action& SetThrottleInitialAction() {
+  static const SetThrottle kAction("set-throttle-initial", ThrottleField::kInitial);
+  return kAction;
+}
+const Action& SetThrottleIncrementAction() {
+  static const SetThrottle kAction("set-throttle-increment", ThrottleField::kIncrement);
+  return kAction;
+}
+const Action& SetThrottleMaxAction() {
+  static const SetThrottle kAction("set-throttle-max", ThrottleField::kMax);
+  return kAction;
+}
+const Action& SetThrottleTailslowAction() {
+  static const SetThrottle kAction("set-throttle-tailslow", ThrottleField::kTailslow);
+  return kAction;
+}
+
+}  // namespace vc

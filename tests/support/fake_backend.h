@@ -1,0 +1,54 @@
+// FakeBackend: a MigrationBackend in memory, for unit tests of the plugins
+// and the engine. It records what was asked of it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "src/backend/migration_backend.h"
+
+namespace vc::testing {
+
+class FakeBackend final : public MigrationBackend {
+ public:
+  BackendFacts facts;
+  MigrationTuning tuning;
+  std::vector<std::string> calls;  // "SetTuning", "StartPostcopy", ...
+
+  std::string Describe() const override { return "fake"; }
+  Result<MigrationSample> Sample() override { return MigrationSample{}; }
+  Result<BackendFacts> Facts() override { return facts; }
+  Result<MigrationTuning> Tuning() override { return tuning; }
+  Status SetTuning(const MigrationTuning& t) override {
+    calls.push_back("SetTuning");
+    auto take = [](auto& into, const auto& from) {
+      if (from) into = from;
+    };
+    take(tuning.downtime_limit_ms, t.downtime_limit_ms);
+    take(tuning.max_bandwidth, t.max_bandwidth);
+    take(tuning.throttle_initial, t.throttle_initial);
+    take(tuning.throttle_increment, t.throttle_increment);
+    take(tuning.throttle_max, t.throttle_max);
+    take(tuning.throttle_tailslow, t.throttle_tailslow);
+    take(tuning.xbzrle_cache, t.xbzrle_cache);
+    take(tuning.vcpu_dirty_limit, t.vcpu_dirty_limit);
+    return Status::Ok();
+  }
+  Status StartPostcopy() override { return Record("StartPostcopy"); }
+  Status Cancel() override { return Record("Cancel"); }
+  Status PauseGuest() override { return Record("PauseGuest"); }
+  Status ResumeGuest() override { return Record("ResumeGuest"); }
+  Status StartMigration(const MigrationStart&, std::vector<std::string>*) override {
+    return Record("StartMigration");
+  }
+  int pollable_fd() const override { return -1; }
+  Status Poll(std::vector<BackendEvent>*) override { return Status::Ok(); }
+
+ private:
+  Status Record(const char* what) {
+    calls.push_back(what);
+    return Status::Ok();
+  }
+};
+
+}  // namespace vc::testing

@@ -1,0 +1,113 @@
+// The convergence actions: each checks what it needs and says "not possible
+// here because ..." instead of failing; each changes only its parameter.
+#include "plugins/action.h"
+
+#include <gtest/gtest.h>
+
+#include "src/policy/policy.h"
+#include "tests/support/fake_backend.h"
+#include "tests/support/samples.h"
+
+namespace vc {
+namespace {
+
+using testing::FakeBackend;
+
+struct Bed {
+  FakeBackend backend;
+  MigrationSample sample = testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30);
+  Bed(int major, int minor, std::map<std::string, bool> caps) {
+    backend.facts.hypervisor = "QEMU " + std::to_string(major) + "." + std::to_string(minor) + ".0";
+    backend.facts.qemu_major = major;
+    backend.facts.qemu_minor = minor;
+    backend.facts.capabilities = std::move(caps);
+  }
+  Status Check(const char* name) {
+    ActionContext ctx{backend, backend.facts, sample};
+    return FindAction(name)->CheckPossible(ctx);
+  }
+  Status Apply(const char* name, int64_t value) {
+    ActionContext ctx{backend, backend.facts, sample};
+    return FindAction(name)->Apply(ctx, value);
+  }
+};
+
+TEST(Plugins, EveryActionAPolicyCanNameIsRegistered) {
+  for (const std::string& name : policy::StepActionPlugins()) {
+    EXPECT_NE(FindAction(name), nullptr) << name;
+  }
+  EXPECT_EQ(AllActions().size(), 11u);
+}
+
+TEST(Plugins, ThrottleNeedsAutoConverge) {
+  Bed off(7, 2, {{"auto-converge", false}});
+  Status st = off.Check("set-throttle-increment");
+  EXPECT_EQ(st.code(), StatusCode::kNotSupported);
+  EXPECT_NE(st.message().find("not possible here because the migration runs without auto-converge"),
+            std::string::npos)
+      << st.ToString();
+  Bed on(7, 2, {{"auto-converge", true}});
+  EXPECT_TRUE(on.Check("set-throttle-initial").ok());
+  EXPECT_TRUE(on.Apply("set-throttle-initial", 30).ok());
+  EXPECT_TRUE(on.Apply("set-throttle-increment", 25).ok());
+  EXPECT_TRUE(on.Apply("set-throttle-max", 80).ok());
+  EXPECT_TRUE(on.Apply("set-throttle-tailslow", 1).ok());
+  EXPECT_EQ(on.backend.tuning.throttle_initial, 30);
+  EXPECT_EQ(on.backend.tuning.throttle_increment, 25);
+  EXPECT_EQ(on.backend.tuning.throttle_max, 80);
+  EXPECT_EQ(on.backend.tuning.throttle_tailslow, true);
+  EXPECT_FALSE(on.backend.tuning.downtime_limit_ms);  // nothing else touched
+  EXPECT_EQ(on.Apply("set-throttle-max", 100).code(), StatusCode::kInvalidArgument);
+  Bed old(5, 0, {{"auto-converge", true}});
+  EXPECT_NE(old.Check("set-throttle-tailslow").message().find("needs QEMU 5.1"), std::string::npos);
+}
+
+TEST(Plugins, XbzrleCacheNeedsXbzrleAndAPowerOfTwo) {
+  Bed off(7, 2, {{"xbzrle", false}});
+  EXPECT_NE(off.Check("set-xbzrle-cache").message().find("without xbzrle"), std::string::npos);
+  Bed on(7, 2, {{"xbzrle", true}});
+  EXPECT_TRUE(on.Check("set-xbzrle-cache").ok());
+  EXPECT_EQ(on.Apply("set-xbzrle-cache", 100 << 20).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(on.Apply("set-xbzrle-cache", 256 << 20).ok());
+  EXPECT_EQ(on.backend.tuning.xbzrle_cache, 256u << 20);
+}
+
+TEST(Plugins, DirtyLimitIsDetected) {
+  Bed q72(7, 2, {{"auto-converge", true}});
+  Status st = q72.Check("set-dirty-limit");
+  EXPECT_EQ(st.message(), "set-dirty-limit: not possible here because QEMU 7.2.0 has no dirty-limit "
+                          "during migration (QEMU 8.1 and later)");
+  Bed no_ring(8, 2, {{"dirty-limit", false}});
+  EXPECT_NE(no_ring.Check("set-dirty-limit").message().find("needs KVM's dirty ring"), std::string::npos);
+  Bed ok(8, 2, {{"dirty-limit", true}});
+  EXPECT_TRUE(ok.Check("set-dirty-limit").ok());
+  EXPECT_TRUE(ok.Apply("set-dirty-limit", 32 << 20).ok());
+  EXPECT_EQ(ok.backend.tuning.vcpu_dirty_limit, 32u);
+  EXPECT_EQ(ok.Apply("set-dirty-limit", 1000).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Plugins, NothingButPostcopyControlsInPostcopy) {
+  Bed b(7, 2, {{"auto-converge", true}, {"xbzrle", true}, {"postcopy-ram", true}});
+  b.sample.status = "postcopy-active";
+  for (const char* name : {"set-downtime", "set-bandwidth", "set-throttle-initial", "abort",
+                           "pause-guest", "start-postcopy"}) {
+    EXPECT_EQ(b.Check(name).code(), StatusCode::kNotSupported) << name;
+  }
+  Bed no_pc(7, 2, {{"postcopy-ram", false}});
+  EXPECT_NE(no_pc.Check("start-postcopy").message().find("started without postcopy-ram"), std::string::npos);
+}
+
+TEST(Plugins, ActionsCallTheBackend) {
+  Bed b(7, 2, {{"postcopy-ram", true}});
+  EXPECT_TRUE(b.Apply("start-postcopy", 0).ok());
+  EXPECT_TRUE(b.Apply("pause-guest", 0).ok());
+  EXPECT_TRUE(b.Apply("abort", 0).ok());
+  EXPECT_TRUE(b.Apply("set-bandwidth", 1 << 30).ok());
+  EXPECT_EQ(b.Apply("set-bandwidth", 0).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(b.Apply("set-downtime", -1).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(b.backend.calls, (std::vector<std::string>{"StartPostcopy", "PauseGuest", "Cancel", "SetTuning"}));
+  EXPECT_EQ(b.backend.tuning.max_bandwidth, 1u << 30);
+}
+
+}  // namespace
+}  // namespace vc
