@@ -6,6 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include <thread>
+#include <type_traits>
 
 #include "plugins/action.h"
 #include "src/base/units.h"
@@ -238,12 +239,17 @@ void Follower::Apply(const MigrationSample& s, const Decision& d) {
     }
   }
   rec.result = !st.ok() ? st.ToString() : options_.dry_run ? "dry run: not applied" : "done";
-  if (st.ok() && d.action == "set-downtime") {
-    downtime_limit_ms_ = d.value;
-    if (!options_.dry_run) ours_.downtime_limit_ms = d.value;
-  }
-  if (st.ok() && d.action == "set-bandwidth" && !options_.dry_run) {
-    ours_.max_bandwidth = static_cast<uint64_t>(d.value);
+  if (st.ok() && d.action == "set-downtime") downtime_limit_ms_ = d.value;
+  if (st.ok() && !options_.dry_run) {
+    // Remember what we set, to put back only that when we leave.
+    if (d.action == "set-downtime") ours_.downtime_limit_ms = d.value;
+    if (d.action == "set-bandwidth") ours_.max_bandwidth = static_cast<uint64_t>(d.value);
+    if (d.action == "set-throttle-initial") ours_.throttle_initial = d.value;
+    if (d.action == "set-throttle-increment") ours_.throttle_increment = d.value;
+    if (d.action == "set-throttle-max") ours_.throttle_max = d.value;
+    if (d.action == "set-throttle-tailslow") ours_.throttle_tailslow = d.value != 0;
+    if (d.action == "set-xbzrle-cache") ours_.xbzrle_cache = static_cast<uint64_t>(d.value);
+    if (d.action == "set-dirty-limit") ours_.vcpu_dirty_limit = static_cast<uint64_t>(d.value >> 20);
   }
   if (st.ok() && d.action == "pause-guest" && !options_.dry_run) paused_by_us_ = true;
   if (st.ok() && d.action == "abort") abort_reason_ = d.reason;
@@ -378,16 +384,30 @@ void Follower::RestoreTuning() {
   }
   MigrationTuning back;
   std::string what;
-  if (ours_.downtime_limit_ms && now->downtime_limit_ms == ours_.downtime_limit_ms &&
-      original_->downtime_limit_ms) {
-    back.downtime_limit_ms = original_->downtime_limit_ms;
-    what += "downtime-limit " + std::to_string(*back.downtime_limit_ms) + " ms";
-  }
-  if (ours_.max_bandwidth && now->max_bandwidth == ours_.max_bandwidth && original_->max_bandwidth) {
-    back.max_bandwidth = original_->max_bandwidth;
-    what += std::string(what.empty() ? "" : ", ") + "max-bandwidth " +
-            std::to_string(*back.max_bandwidth) + " B/s";
-  }
+  // A field goes back when we set it, QEMU still holds our value, and we
+  // know what it was before.
+  auto restore = [&](auto MigrationTuning::*field, const char* name) {
+    const auto& ours = ours_.*field;
+    const auto& before = (*original_).*field;
+    if (ours && (*now).*field == ours && before) {
+      back.*field = before;
+      std::string value;
+      if constexpr (std::is_same_v<std::decay_t<decltype(*before)>, bool>) {
+        value = *before ? "on" : "off";
+      } else {
+        value = std::to_string(*before);
+      }
+      what += std::string(what.empty() ? "" : ", ") + name + "=" + value;
+    }
+  };
+  restore(&MigrationTuning::downtime_limit_ms, "downtime-limit");
+  restore(&MigrationTuning::max_bandwidth, "max-bandwidth");
+  restore(&MigrationTuning::throttle_initial, "cpu-throttle-initial");
+  restore(&MigrationTuning::throttle_increment, "cpu-throttle-increment");
+  restore(&MigrationTuning::throttle_max, "max-cpu-throttle");
+  restore(&MigrationTuning::throttle_tailslow, "cpu-throttle-tailslow");
+  restore(&MigrationTuning::xbzrle_cache, "xbzrle-cache-size");
+  restore(&MigrationTuning::vcpu_dirty_limit, "vcpu-dirty-limit");
   if (what.empty()) return;  // nothing of ours is left in force
   Status st = backend_.SetTuning(back);
   view_.Message(st.ok() ? "restored QEMU's own settings: " + what
@@ -402,7 +422,7 @@ void Follower::Detach(const std::string& why) {
                           : "could not resume the guest virt-converge paused: " + st.ToString());
   }
   MigrationSummary sum;
-  sum.outcome = phase_ == Phase::kFollowing ? "detached" : "no-migration";
+  sum.outcome = "detached";
   sum.detail = why + (phase_ == Phase::kFollowing
                           ? "; the migration goes on under QEMU's own settings"
                           : "; no migration was running");
@@ -412,7 +432,6 @@ void Follower::Detach(const std::string& why) {
     sum.bytes_sent = last_->ram_transferred;
     sum.ram_total = last_->ram_total;
   }
-  if (phase_ != Phase::kFollowing) sum.outcome = "detached";
   Done(std::move(sum));
 }
 

@@ -31,7 +31,7 @@ struct SamplePoint {
 
 struct MigrationSummary {
   /// completed | completed-postcopy | failed | cancelled | aborted |
-  /// detached | lost | no-migration
+  /// detached (also when no migration had started) | lost
   std::string outcome;
   std::string detail;       // why, in words
   std::optional<int64_t> total_time_ms, downtime_ms;
