@@ -414,13 +414,18 @@ void Follower::RestoreTuning() {
                         : "could not restore QEMU's settings: " + st.ToString());
 }
 
-void Follower::Detach(const std::string& why) {
-  if (phase_ == Phase::kFollowing) RestoreTuning();
+void Follower::LeaveToQemu() {
+  RestoreTuning();
   if (paused_by_us_ && !options_.dry_run) {
     Status st = backend_.ResumeGuest();
     view_.Message(st.ok() ? "resumed the guest virt-converge had paused"
                           : "could not resume the guest virt-converge paused: " + st.ToString());
+    paused_by_us_ = false;
   }
+}
+
+void Follower::Detach(const std::string& why) {
+  if (phase_ == Phase::kFollowing) LeaveToQemu();
   MigrationSummary sum;
   sum.outcome = "detached";
   sum.detail = why + (phase_ == Phase::kFollowing
@@ -449,7 +454,7 @@ void Follower::Lose(const Status& st) {
 
 void Follower::GiveUp(const Status& st) {
   // Our fault or an answer we cannot use: leave the migration to QEMU.
-  RestoreTuning();
+  LeaveToQemu();
   MigrationSummary sum;
   sum.outcome = "lost";
   sum.detail = "internal error, leaving the migration to QEMU's own settings: " + st.ToString();

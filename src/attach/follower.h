@@ -61,6 +61,9 @@ class Follower {
   void Detach(const std::string& why);
   void Lose(const Status& st);
   void GiveUp(const Status& st);   // our fault: restore and leave
+  /// Puts back what we changed and resumes a guest we paused: the
+  /// migration goes on as if we had never been there.
+  void LeaveToQemu();
   void RestoreTuning();
   void Done(MigrationSummary summary);
 

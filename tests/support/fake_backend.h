@@ -2,6 +2,7 @@
 // and the engine. It records what was asked of it.
 #pragma once
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -14,9 +15,16 @@ class FakeBackend final : public MigrationBackend {
   BackendFacts facts;
   MigrationTuning tuning;
   std::vector<std::string> calls;  // "SetTuning", "StartPostcopy", ...
+  /// What Sample() answers, in turn; the last one repeats.
+  std::deque<Result<MigrationSample>> samples;
 
   std::string Describe() const override { return "fake"; }
-  Result<MigrationSample> Sample() override { return MigrationSample{}; }
+  Result<MigrationSample> Sample() override {
+    if (samples.empty()) return MigrationSample{};
+    Result<MigrationSample> next = samples.front();
+    if (samples.size() > 1) samples.pop_front();
+    return next;
+  }
   Result<BackendFacts> Facts() override { return facts; }
   Result<MigrationTuning> Tuning() override { return tuning; }
   Status SetTuning(const MigrationTuning& t) override {

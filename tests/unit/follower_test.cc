@@ -1,0 +1,50 @@
+// The follower's way out on its own fault: whatever it changed is undone,
+// and a guest it paused is resumed (no VM is left paused because of us).
+#include "src/attach/follower.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/support/fake_backend.h"
+#include "tests/support/samples.h"
+#include "tests/support/temp_dir.h"
+
+namespace vc {
+namespace {
+
+TEST(Follower, AnInternalErrorResumesAGuestItPausedAndRestoresTuning) {
+  testing::TempDir root("follower");
+  std::string dir = root.path() + "/etc/virt-converge/policy.d";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/50-pause.conf") << "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+                                            "[Schedule]\nStep=start downtime=700ms pause\n";
+  testing::FakeBackend backend;
+  backend.facts.hypervisor = "QEMU 7.2.0";
+  backend.tuning.downtime_limit_ms = 300;
+  backend.samples.push_back(testing::ActiveSample(1000, 1, 100 << 20, 1ull << 30));
+  // Then an answer the follower cannot use: not a lost connection, its fault.
+  backend.samples.push_back(Status::ProtocolError("query-migrate", "nonsense"));
+
+  FollowOptions o;
+  o.interval = Millis(50);
+  o.policy_root = root.path();
+  FILE* out = tmpfile();
+  LiveView view(out, false);
+  Follower follower(backend, o, view);
+  MigrationSummary sum = follower.Run();
+  std::fclose(out);
+
+  EXPECT_EQ(sum.outcome, "lost");
+  EXPECT_NE(sum.detail.find("internal error, leaving the migration to QEMU's own settings"), std::string::npos)
+      << sum.detail;
+  ASSERT_EQ(sum.actions.size(), 2u);
+  EXPECT_EQ(sum.actions[1].action, "pause-guest");
+  // Paused by us, so resumed by us; and the downtime is QEMU's again.
+  EXPECT_EQ(backend.calls, (std::vector<std::string>{"SetTuning", "PauseGuest", "SetTuning", "ResumeGuest"}));
+  EXPECT_EQ(backend.tuning.downtime_limit_ms, 300);
+}
+
+}  // namespace
+}  // namespace vc
