@@ -13,12 +13,16 @@ int64_t DefaultReaction::BudgetMs(uint64_t ram_bytes) const {
                            std::llround(gib * config_.budget_seconds_per_gib * 1000));
 }
 
-std::string DefaultReaction::StallText(const MigrationSample& s) const {
-  return "no new minimum of remaining (" + FormatBytes(static_cast<double>(*min_remaining_)) +
-         " at pass " + std::to_string(min_pass_) + ") for " + std::to_string(passes_since_min_) +
-         " passes / " + FormatMillis(static_cast<double>(s.total_time_ms - min_at_ms_)) +
-         "; QEMU expects " + std::to_string(s.expected_downtime_ms) + " ms downtime";
+namespace {
+
+std::string StallText(const Stall& st, const MigrationSample& s) {
+  return "no new minimum of remaining (" + FormatBytes(static_cast<double>(st.min_remaining)) +
+         " at pass " + std::to_string(st.min_pass) + ") for " + std::to_string(st.passes) +
+         " passes / " + FormatMillis(static_cast<double>(st.ms)) + "; QEMU expects " +
+         std::to_string(s.expected_downtime_ms) + " ms downtime";
 }
+
+}  // namespace
 
 std::optional<Decision> DefaultReaction::OnSample(const MigrationSample& s, bool after_sync,
                                                   const ReactionInputs& in) {
@@ -46,32 +50,9 @@ std::optional<Decision> DefaultReaction::OnSample(const MigrationSample& s, bool
                         (postcopy_failed_ ? "the switch failed" : "postcopy-ram is off") + ")"};
   }
 
-  // Stall bookkeeping, from the end of the bulk pass on.
-  if (s.pass < 2) return std::nullopt;
-  if (after_sync && s.pass != last_pass_) {
-    const uint64_t passes = last_pass_ ? s.pass - last_pass_ : 1;
-    last_pass_ = s.pass;
-    const double bar = min_remaining_ ? static_cast<double>(*min_remaining_) *
-                                            (1.0 - config_.progress_tolerance)
-                                      : 0;
-    if (!min_remaining_ || static_cast<double>(s.ram_remaining) < bar) {
-      min_remaining_ = s.ram_remaining;
-      min_pass_ = s.pass;
-      min_at_ms_ = s.total_time_ms;
-      passes_since_min_ = 0;
-    } else {
-      passes_since_min_ += passes;
-    }
-  }
-  if (!min_remaining_) return std::nullopt;
-  const bool stalled = passes_since_min_ >= static_cast<uint64_t>(config_.stall_passes) ||
-                       s.total_time_ms - min_at_ms_ >= config_.stall_time.count();
-  if (!stalled) return std::nullopt;
-
-  const std::string why = StallText(s);
-  // Whatever we do next deserves a fresh window to show its effect.
-  passes_since_min_ = 0;
-  min_at_ms_ = s.total_time_ms;
+  std::optional<Stall> stall = stalls_.Update(s, after_sync);
+  if (!stall) return std::nullopt;
+  const std::string why = StallText(*stall, s);
 
   if (in.downtime_limit_ms < config_.max_downtime_ms) {
     int64_t next = std::llround(static_cast<double>(in.downtime_limit_ms) * config_.downtime_factor);

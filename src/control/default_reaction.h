@@ -18,12 +18,13 @@
 #include "src/backend/migration_backend.h"
 #include "src/base/time.h"
 #include "src/control/reaction.h"
+#include "src/control/stall_detector.h"
 
 namespace vc {
 
 struct ReactionConfig {
   int stall_passes = 3;                 // passes without a new minimum
-  Millis stall_time{10000};             // or this long without one
+  Millis stall_time{10000};             // or this long without one (0: passes only)
   double progress_tolerance = 0.02;     // a new minimum must beat the old by 2 %
   int64_t max_downtime_ms = 2000;       // the downtime-limit ladder stops here
   double downtime_factor = 2.0;         // each step multiplies the limit
@@ -33,7 +34,9 @@ struct ReactionConfig {
 
 class DefaultReaction final : public Reaction {
  public:
-  explicit DefaultReaction(ReactionConfig config) : config_(config) {}
+  explicit DefaultReaction(ReactionConfig config)
+      : config_(config),
+        stalls_({config.progress_tolerance, config.stall_passes, config.stall_time.count()}) {}
 
   /// Feeds one sample; \a after_sync is true when it was taken right after a
   /// dirty-bitmap sync (a MIGRATION_PASS, or a change of pass count).
@@ -55,14 +58,8 @@ class DefaultReaction final : public Reaction {
   const ReactionConfig& config() const { return config_; }
 
  private:
-  std::string StallText(const MigrationSample& s) const;
-
   ReactionConfig config_;
-  std::optional<uint64_t> min_remaining_;
-  uint64_t min_pass_ = 0;
-  int64_t min_at_ms_ = 0;       // total-time when the minimum was set (or reset)
-  uint64_t passes_since_min_ = 0;
-  uint64_t last_pass_ = 0;
+  StallDetector stalls_;
   bool postcopy_requested_ = false;
   bool postcopy_failed_ = false;
   bool aborted_ = false;

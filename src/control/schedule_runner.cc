@@ -10,37 +10,21 @@ namespace vc {
 
 using policy::Condition;
 
+namespace {
+
+StallConfig StallConfigOf(const policy::Policy& p) {
+  return {static_cast<double>(p.tolerance.value) / 100, p.stall_passes.value, p.stall_time.value};
+}
+
+}  // namespace
+
 ScheduleRunner::ScheduleRunner(policy::Policy p, std::string description)
-    : p_(std::move(p)), description_(std::move(description)) {}
+    : p_(std::move(p)), description_(std::move(description)), detector_(StallConfigOf(p_)) {}
 
 void ScheduleRunner::Reload(policy::Policy p, std::string description) {
   p_ = std::move(p);
   description_ = std::move(description);
-}
-
-bool ScheduleRunner::UpdateStall(const MigrationSample& s, bool after_sync) {
-  if (s.pass < 2) return false;  // the bulk pass proves nothing
-  if (after_sync && s.pass != last_pass_) {
-    const uint64_t passes = last_pass_ ? s.pass - last_pass_ : 1;
-    last_pass_ = s.pass;
-    const double bar = min_remaining_ ? static_cast<double>(*min_remaining_) *
-                                            (1.0 - static_cast<double>(p_.tolerance.value) / 100)
-                                      : 0;
-    if (!min_remaining_ || static_cast<double>(s.ram_remaining) < bar) {
-      min_remaining_ = s.ram_remaining;
-      min_at_ms_ = s.total_time_ms;
-      passes_since_min_ = 0;
-      return false;
-    }
-    passes_since_min_ += passes;
-  }
-  if (!min_remaining_) return false;
-  const bool by_passes = passes_since_min_ >= static_cast<uint64_t>(p_.stall_passes.value);
-  const bool by_time = p_.stall_time.value > 0 && s.total_time_ms - min_at_ms_ >= p_.stall_time.value;
-  if (!by_passes && !by_time) return false;
-  passes_since_min_ = 0;  // a fresh window for whatever comes next
-  min_at_ms_ = s.total_time_ms;
-  return true;
+  detector_.set_config(StallConfigOf(p_));
 }
 
 void ScheduleRunner::Fire(const policy::Step& step, const std::string& why, const ReactionInputs& in,
@@ -97,8 +81,7 @@ std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool afte
     last_iteration_pass_ = s.pass;
     progress_at_ms_ = s.total_time_ms;
   }
-  const bool stall = UpdateStall(s, after_sync);
-  if (stall) stalls_++;
+  if (detector_.Update(s, after_sync)) stalls_++;
   bool no_progress_moved = !previous_remaining_ || s.ram_remaining < *previous_remaining_;
   if (no_progress_moved) progress_at_ms_ = s.total_time_ms;
   previous_remaining_ = s.ram_remaining;
@@ -119,7 +102,7 @@ std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool afte
       case Condition::Kind::kStall:
         if (stalls_ >= static_cast<int>(c.count)) {
           Fire(step, "stall " + std::to_string(stalls_) + ": no new minimum of remaining (" +
-                         FormatBytes(static_cast<double>(min_remaining_.value_or(0))) +
+                         FormatBytes(static_cast<double>(detector_.min_remaining().value_or(0))) +
                          ") for Stall.Passes=" + std::to_string(p_.stall_passes.value) +
                          " passes or Stall.Time=" + policy::FormatMillisExact(p_.stall_time.value),
                in, &out);

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "src/control/reaction.h"
+#include "src/control/stall_detector.h"
 #include "src/policy/policy.h"
 
 namespace vc {
@@ -39,7 +40,6 @@ class ScheduleRunner final : public Reaction {
   int stalls() const { return stalls_; }
 
  private:
-  bool UpdateStall(const MigrationSample& s, bool after_sync);
   void Fire(const policy::Step& step, const std::string& why, const ReactionInputs& in,
             std::vector<Decision>* out);
   void FinalAction(const MigrationSample& s, int64_t budget, const ReactionInputs& in,
@@ -50,10 +50,7 @@ class ScheduleRunner final : public Reaction {
   std::set<std::string> fired_;  // steps by their text
   bool started_ = false, ended_ = false, budget_fired_ = false;
 
-  // stall detector
-  std::optional<uint64_t> min_remaining_;
-  int64_t min_at_ms_ = 0;
-  uint64_t passes_since_min_ = 0, last_pass_ = 0;
+  StallDetector detector_;
   int stalls_ = 0;
   // VDSM iterations
   uint64_t initial_pass_ = 0, last_iteration_pass_ = 0;
