@@ -263,13 +263,18 @@ void Follower::Apply(const MigrationSample& s, const Decision& d) {
                 " [" + rec.result + "]: " + d.reason);
 }
 
+policy::Resolved Follower::ResolvePolicy(uint64_t ram_total) {
+  policy::VmFacts vm;
+  vm.name = facts_.vm_name;
+  if (ram_total) vm.memory = ram_total;
+  policy::Resolved r = policy::Resolve(options_.policy_root, vm);
+  for (const policy::Diagnostic& d : r.diagnostics) view_.Message("policy warning: " + d.ToString());
+  return r;
+}
+
 void Follower::ChooseReaction(const MigrationSample& s) {
   if (!options_.policy_root.empty()) {
-    policy::VmFacts vm;
-    vm.name = facts_.vm_name;
-    if (s.ram_total) vm.memory = s.ram_total;
-    policy::Resolved r = policy::Resolve(options_.policy_root, vm);
-    for (const policy::Diagnostic& d : r.diagnostics) view_.Message("policy warning: " + d.ToString());
+    policy::Resolved r = ResolvePolicy(s.ram_total);
     if (!r.applied.empty()) {
       std::string desc = "policy (" + std::to_string(r.applied.size()) + " file" +
                          (r.applied.size() == 1 ? "" : "s") + " under " + options_.policy_root + ")";
@@ -287,11 +292,7 @@ void Follower::ChooseReaction(const MigrationSample& s) {
 
 void Follower::ReloadPolicy(const std::string& why) {
   if (phase_ != Phase::kFollowing || options_.policy_root.empty() || !last_) return;
-  policy::VmFacts vm;
-  vm.name = facts_.vm_name;
-  if (last_->ram_total) vm.memory = last_->ram_total;
-  policy::Resolved r = policy::Resolve(options_.policy_root, vm);
-  for (const policy::Diagnostic& d : r.diagnostics) view_.Message("policy warning: " + d.ToString());
+  policy::Resolved r = ResolvePolicy(last_->ram_total);
   if (r.applied.empty()) {
     view_.Message("policy reloaded (" + why + "): no policy files apply any more; keeping the last one");
     return;

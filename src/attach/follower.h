@@ -56,6 +56,8 @@ class Follower {
   void ChooseReaction(const MigrationSample& s);
   /// Re-reads the policy (SIGHUP, or a change in a policy directory).
   void ReloadPolicy(const std::string& why);
+  /// Resolves the policy for this VM (\a ram_total bytes), logging its warnings.
+  policy::Resolved ResolvePolicy(uint64_t ram_total);
   void WatchPolicyDirectories();
   void Finish(const MigrationSample& s);
   void Detach(const std::string& why);
