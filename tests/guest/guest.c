@@ -221,8 +221,10 @@ void guest_main(uint32_t magic, const struct multiboot_info* info) {
     for (;;) write_next_page();
   }
   /* Paced: every 10 ms slot earns rate/100 pages of credit, kept in
-   * hundredths of a page. Credit never exceeds one slot's worth, so a guest
-   * that was throttled or paused does not catch up with a burst. */
+   * hundredths of a page. Time lost while the vCPU did not run (QEMU's
+   * auto-converge throttle sleeps it in 10 ms slices; a pause stops it) is
+   * lost for good: the guest never catches up, so throttling by p slows it
+   * to (1 - p) of its rate, as it does a CPU-bound writer. */
   const uint32_t pages_per_s = rate_kib / 4 ? rate_kib / 4 : 1;
   const uint64_t slot = (uint64_t)status.tsc_per_ms * 10u;
   uint32_t credit = 0;
@@ -235,7 +237,7 @@ void guest_main(uint32_t magic, const struct multiboot_info* info) {
     uint64_t now = rdtsc();
     if (now < next && next - now > 2 * slot) next = now + slot; /* TSC moved back */
     while ((now = rdtsc()) < next) __asm__ volatile("pause");
-    if (now - next > 10 * slot) next = now; /* we were stopped: start afresh */
+    if (now - next > slot) next = now; /* we did not run: do not catch up */
     next += slot;
     credit += pages_per_s;
     if (credit > pages_per_s + 100) credit = pages_per_s + 100;
