@@ -6,9 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include <thread>
-#include <type_traits>
 
-#include "plugins/action.h"
 #include "src/base/units.h"
 #include "src/policy/dropins.h"
 #include "src/base/c_deleter.h"
@@ -120,7 +118,7 @@ MigrationSummary Follower::Run() {
 void Follower::Done(MigrationSummary summary) {
   if (phase_ == Phase::kDone) return;
   phase_ = Phase::kDone;
-  summary.actions = actions_;
+  if (controller_) summary.actions = controller_->actions();
   summary.samples = series_;
   summary.postcopy = saw_postcopy_;
   summary_ = std::move(summary);
@@ -176,10 +174,11 @@ void Follower::StartFollowing(const MigrationSample& s) {
   facts_ = *f;
   Result<MigrationTuning> t = backend_.Tuning();
   if (!t.ok()) return Lose(t.status());
-  downtime_limit_ms_ = t->downtime_limit_ms.value_or(-1);
   phase_ = Phase::kFollowing;
   last_pass_ = s.pass;
   ChooseReaction(s);
+  controller_ = std::make_unique<Controller>(backend_, facts_, reaction_.get(), options_.dry_run,
+                                             [this](const std::string& line) { view_.Message(line); });
   view_.Message(std::string("following the migration on ") + backend_.Describe() + " (" +
                 facts_.hypervisor + ", postcopy-ram " + (facts_.postcopy_ram ? "on" : "off") +
                 ", auto-converge " + (facts_.auto_converge ? "on" : "off") + ", events " +
@@ -204,63 +203,9 @@ void Follower::Follow(const MigrationSample& first, bool after_sync) {
   last_ = s;
   series_.push_back({s.total_time_ms, s.status, s.pass, s.ram_remaining, s.ram_transferred,
                      s.bandwidth, s.dirty_rate, s.expected_downtime_ms, s.throttle_percent});
-  view_.Update(s, downtime_limit_ms_);
+  view_.Update(s, controller_->downtime_limit_ms());
   if (s.finished()) return Finish(s);
-  Decide(s, after_sync);
-}
-
-void Follower::Decide(const MigrationSample& s, bool after_sync) {
-  if (after_sync && !options_.dry_run) {
-    // Someone else may have changed it; decide on what QEMU really has.
-    Result<MigrationTuning> t = backend_.Tuning();
-    if (t.ok() && t->downtime_limit_ms) downtime_limit_ms_ = *t->downtime_limit_ms;
-  }
-  ReactionInputs in;
-  in.downtime_limit_ms = downtime_limit_ms_ < 0 ? 300 : downtime_limit_ms_;
-  in.postcopy_possible = facts_.postcopy_ram;
-  for (const Decision& d : reaction_->Decide(s, after_sync, in)) Apply(s, d);
-}
-
-void Follower::Apply(const MigrationSample& s, const Decision& d) {
-  ActionRecord rec{static_cast<double>(s.total_time_ms) / 1000, d.action, d.value, d.reason, ""};
-  const Action* action = FindAction(d.action);
-  Status st = Status::Ok();
-  if (!action) {
-    st = Status::NotSupported(d.action, "this version of virt-converge has no such action yet");
-  } else {
-    ActionContext ctx{backend_, facts_, s};
-    st = action->CheckPossible(ctx);
-    if (st.ok() && !options_.dry_run) {
-      if (!original_) {
-        Result<MigrationTuning> t = backend_.Tuning();
-        if (t.ok()) original_ = *t;
-      }
-      st = action->Apply(ctx, d.value);
-    }
-  }
-  rec.result = !st.ok() ? st.ToString() : options_.dry_run ? "dry run: not applied" : "done";
-  if (st.ok() && d.action == "set-downtime") downtime_limit_ms_ = d.value;
-  if (st.ok() && !options_.dry_run) {
-    // Remember what we set, to put back only that when we leave.
-    if (d.action == "set-downtime") ours_.downtime_limit_ms = d.value;
-    if (d.action == "set-bandwidth") ours_.max_bandwidth = static_cast<uint64_t>(d.value);
-    if (d.action == "set-throttle-initial") ours_.throttle_initial = d.value;
-    if (d.action == "set-throttle-increment") ours_.throttle_increment = d.value;
-    if (d.action == "set-throttle-max") ours_.throttle_max = d.value;
-    if (d.action == "set-throttle-tailslow") ours_.throttle_tailslow = d.value != 0;
-    if (d.action == "set-xbzrle-cache") ours_.xbzrle_cache = static_cast<uint64_t>(d.value);
-    if (d.action == "set-dirty-limit") ours_.vcpu_dirty_limit = static_cast<uint64_t>(d.value >> 20);
-  }
-  if (st.ok() && d.action == "pause-guest" && !options_.dry_run) paused_by_us_ = true;
-  if (st.ok() && d.action == "abort") abort_reason_ = d.reason;
-  reaction_->Applied(d, st.ok());
-  actions_.push_back(rec);
-  char at[32];
-  std::snprintf(at, sizeof at, "%6.1fs", rec.at_s);
-  view_.Message(std::string(at) + " action " + d.action +
-                (d.action == "set-downtime" ? " " + std::to_string(d.value) + " ms" : "") +
-                (d.action == "set-bandwidth" ? " " + FormatRate(static_cast<double>(d.value)) : "") +
-                " [" + rec.result + "]: " + d.reason);
+  controller_->OnSample(s, after_sync);
 }
 
 policy::Resolved Follower::ResolvePolicy(uint64_t ram_total) {
@@ -280,14 +225,14 @@ void Follower::ChooseReaction(const MigrationSample& s) {
                          (r.applied.size() == 1 ? "" : "s") + " under " + options_.policy_root + ")";
       for (const std::string& f : r.applied) view_.Message("policy file: " + f);
       shown_policy_ = policy::Show(r.policy);
-      auto runner = std::make_unique<ScheduleRunner>(std::move(r.policy), desc);
-      runner_ = runner.get();
-      reaction_ = std::move(runner);
+      auto reaction = std::make_unique<PolicyReaction>(std::move(r.policy), desc);
+      policy_reaction_ = reaction.get();
+      reaction_ = std::move(reaction);
       return;
     }
   }
   reaction_ = std::make_unique<DefaultReaction>(options_.reaction);
-  runner_ = nullptr;
+  policy_reaction_ = nullptr;
 }
 
 void Follower::ReloadPolicy(const std::string& why) {
@@ -307,12 +252,13 @@ void Follower::ReloadPolicy(const std::string& why) {
   }
   shown_policy_ = now;
   std::string desc = "policy (" + std::to_string(r.applied.size()) + " files under " + options_.policy_root + ")";
-  if (runner_) {
-    runner_->Reload(std::move(r.policy), desc);
+  if (policy_reaction_) {
+    policy_reaction_->Reload(std::move(r.policy), desc);
   } else {
-    auto runner = std::make_unique<ScheduleRunner>(std::move(r.policy), desc);
-    runner_ = runner.get();
-    reaction_ = std::move(runner);
+    auto reaction = std::make_unique<PolicyReaction>(std::move(r.policy), desc);
+    policy_reaction_ = reaction.get();
+    reaction_ = std::move(reaction);
+    controller_->set_reaction(reaction_.get());
   }
   view_.Message("policy reloaded (" + why + ")" + (changes.empty() ? ": nothing changed" : ":" + changes));
 }
@@ -348,11 +294,7 @@ void Follower::WatchPolicyDirectories() {
 }
 
 void Follower::Finish(const MigrationSample& s) {
-  if (paused_by_us_ && s.status != "completed") {
-    Status st = backend_.ResumeGuest();
-    view_.Message(st.ok() ? "resumed the guest virt-converge had paused (the migration did not complete)"
-                          : "could not resume the guest virt-converge paused: " + st.ToString());
-  }
+  if (controller_) controller_->OnFinished(s);
   MigrationSummary sum;
   sum.total_time_ms = s.total_time_ms;
   sum.downtime_ms = s.downtime_ms;
@@ -362,9 +304,9 @@ void Follower::Finish(const MigrationSample& s) {
   if (s.status == "completed") {
     sum.outcome = saw_postcopy_ ? "completed-postcopy" : "completed";
     sum.detail = saw_postcopy_ ? "finished in post-copy" : "finished in pre-copy";
-  } else if (s.status == "cancelled" && !abort_reason_.empty()) {
+  } else if (s.status == "cancelled" && controller_ && !controller_->abort_reason().empty()) {
     sum.outcome = "aborted";
-    sum.detail = "aborted by virt-converge: " + abort_reason_;
+    sum.detail = "aborted by virt-converge: " + controller_->abort_reason();
   } else if (s.status == "cancelled") {
     sum.outcome = "cancelled";
     sum.detail = "cancelled by someone else";
@@ -375,54 +317,8 @@ void Follower::Finish(const MigrationSample& s) {
   Done(std::move(sum));
 }
 
-void Follower::RestoreTuning() {
-  if (!original_ || options_.dry_run) return;
-  if (last_ && last_->in_postcopy()) return;
-  Result<MigrationTuning> now = backend_.Tuning();
-  if (!now.ok()) {
-    view_.Message("could not read QEMU's settings to restore them: " + now.status().ToString());
-    return;
-  }
-  MigrationTuning back;
-  std::string what;
-  // A field goes back when we set it, QEMU still holds our value, and we
-  // know what it was before.
-  auto restore = [&](auto MigrationTuning::*field, const char* name) {
-    const auto& ours = ours_.*field;
-    const auto& before = (*original_).*field;
-    if (ours && (*now).*field == ours && before) {
-      back.*field = before;
-      std::string value;
-      if constexpr (std::is_same_v<std::decay_t<decltype(*before)>, bool>) {
-        value = *before ? "on" : "off";
-      } else {
-        value = std::to_string(*before);
-      }
-      what += std::string(what.empty() ? "" : ", ") + name + "=" + value;
-    }
-  };
-  restore(&MigrationTuning::downtime_limit_ms, "downtime-limit");
-  restore(&MigrationTuning::max_bandwidth, "max-bandwidth");
-  restore(&MigrationTuning::throttle_initial, "cpu-throttle-initial");
-  restore(&MigrationTuning::throttle_increment, "cpu-throttle-increment");
-  restore(&MigrationTuning::throttle_max, "max-cpu-throttle");
-  restore(&MigrationTuning::throttle_tailslow, "cpu-throttle-tailslow");
-  restore(&MigrationTuning::xbzrle_cache, "xbzrle-cache-size");
-  restore(&MigrationTuning::vcpu_dirty_limit, "vcpu-dirty-limit");
-  if (what.empty()) return;  // nothing of ours is left in force
-  Status st = backend_.SetTuning(back);
-  view_.Message(st.ok() ? "restored QEMU's own settings: " + what
-                        : "could not restore QEMU's settings: " + st.ToString());
-}
-
 void Follower::LeaveToQemu() {
-  RestoreTuning();
-  if (paused_by_us_ && !options_.dry_run) {
-    Status st = backend_.ResumeGuest();
-    view_.Message(st.ok() ? "resumed the guest virt-converge had paused"
-                          : "could not resume the guest virt-converge paused: " + st.ToString());
-    paused_by_us_ = false;
-  }
+  if (controller_) controller_->Leave(last_ && last_->in_postcopy());
 }
 
 void Follower::Detach(const std::string& why) {

@@ -16,8 +16,9 @@
 #include "src/attach/live_view.h"
 #include "src/attach/summary.h"
 #include "src/backend/migration_backend.h"
+#include "src/control/controller.h"
 #include "src/control/default_reaction.h"
-#include "src/control/schedule_runner.h"
+#include "src/control/policy_reaction.h"
 #include "src/policy/resolve.h"
 
 namespace vc {
@@ -51,8 +52,6 @@ class Follower {
   void Tick(bool timer);
   void StartFollowing(const MigrationSample& s);
   void Follow(const MigrationSample& s, bool after_sync);
-  void Decide(const MigrationSample& s, bool after_sync);
-  void Apply(const MigrationSample& s, const Decision& d);
   void ChooseReaction(const MigrationSample& s);
   /// Re-reads the policy (SIGHUP, or a change in a policy directory).
   void ReloadPolicy(const std::string& why);
@@ -66,31 +65,23 @@ class Follower {
   /// Puts back what we changed and resumes a guest we paused: the
   /// migration goes on as if we had never been there.
   void LeaveToQemu();
-  void RestoreTuning();
   void Done(MigrationSummary summary);
 
   MigrationBackend& backend_;
   FollowOptions options_;
   LiveView& view_;
   std::unique_ptr<Reaction> reaction_;
-  ScheduleRunner* runner_ = nullptr;  // reaction_ when it runs a policy
+  PolicyReaction* policy_reaction_ = nullptr;  // reaction_ when it runs a policy
+  std::unique_ptr<Controller> controller_;
   std::vector<policy::ShownSetting> shown_policy_;
   std::unique_ptr<Loop> loop_;
 
   Phase phase_ = Phase::kWaiting;
   BackendFacts facts_;
-  // What QEMU had before our first change, and what we set last: on leaving
-  // we put back only what we changed and nobody changed after us.
-  std::optional<MigrationTuning> original_;
-  MigrationTuning ours_;
-  int64_t downtime_limit_ms_ = -1;
   uint64_t last_pass_ = 0;
   bool saw_postcopy_ = false;
   std::optional<MigrationSample> last_;
-  std::vector<ActionRecord> actions_;
   std::vector<SamplePoint> series_;
-  std::string abort_reason_;
-  bool paused_by_us_ = false;
   MigrationSummary summary_;
 };
 

@@ -8,16 +8,9 @@
 #include <vector>
 
 #include "qmp/json.h"
+#include "src/control/controller.h"
 
 namespace vc {
-
-struct ActionRecord {
-  double at_s = 0;          // migration time when decided
-  std::string action;
-  int64_t value = 0;
-  std::string reason;
-  std::string result;       // "done", "dry run", or the error
-};
 
 /// One point of the series attach keeps (every sample it took).
 struct SamplePoint {

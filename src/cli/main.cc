@@ -10,6 +10,8 @@
 
 #include "qmp/commands.h"
 #include "src/cli/policy_command.h"
+#include "src/cli/simulate_command.h"
+#include "src/control/start_settings.h"
 #include "src/policy/resolve.h"
 #include "src/policy/values.h"
 #include "src/attach/follower.h"
@@ -120,24 +122,6 @@ struct MigrateOptions {
 };
 
 /// The [Start] section of a policy as a start request.
-MigrationStart StartFromPolicy(const policy::Policy& p) {
-  MigrationStart start;
-  start.postcopy = p.postcopy.value;
-  start.auto_converge = p.auto_converge.value;
-  start.throttle_initial = p.throttle_initial.value;
-  start.throttle_increment = p.throttle_increment.value;
-  start.throttle_max = p.throttle_max.value;
-  start.throttle_tailslow = p.throttle_tailslow.value;
-  start.compression = policy::FormatCompression(p.compression.value);
-  start.xbzrle_cache = p.xbzrle_cache.value;
-  start.compression_level = p.compression_level.value;
-  start.multifd_channels = p.multifd_channels.value;
-  if (p.postcopy_bandwidth.value) start.postcopy_bandwidth = p.postcopy_bandwidth.value;
-  if (p.bandwidth.value) start.tuning.max_bandwidth = p.bandwidth.value;
-  start.tuning.downtime_limit_ms = p.downtime.value;
-  return start;
-}
-
 int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   Result<FollowOptions> f = MakeFollowOptions(o);
   if (!f.ok()) return Fail("migrate", f.status(), kExitUsage);
@@ -236,6 +220,7 @@ int main(int argc, char** argv) {
   migrate->add_option("--downtime", m.downtime, "initial downtime-limit, e.g. 300ms");
 
   std::function<int()> run_policy = vc::AddPolicyCommand(&app);
+  std::function<int()> run_simulate = vc::AddSimulateCommand(&app);
 
   try {
     app.parse(argc, argv);
@@ -245,5 +230,6 @@ int main(int argc, char** argv) {
   if (attach->parsed()) return vc::RunAttach(attach_opts);
   if (migrate->parsed()) return vc::RunMigrate(migrate_opts, m);
   if (app.got_subcommand("policy")) return run_policy();
+  if (app.got_subcommand("simulate")) return run_simulate();
   return vc::kExitUsage;
 }

@@ -1,6 +1,7 @@
-// Reaction: what turns samples of a migration into decisions. Two kinds:
-// the built-in reaction (DefaultReaction) and a policy's schedule
-// (ScheduleRunner). Both are pure: the caller applies the decisions.
+// Reaction: what turns samples of a migration into decisions: the built-in
+// reaction (DefaultReaction), a policy's schedule (ScheduleRunner), and the
+// adaptive mode (AdaptiveReaction, which runs a schedule too). All are pure:
+// the Controller applies the decisions.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,9 @@ struct Decision {
 struct ReactionInputs {
   int64_t downtime_limit_ms = 300;  // QEMU's current downtime-limit
   bool postcopy_possible = false;
+  bool throttle_possible = false;     // the auto-converge capability is on
+  bool dirty_limit_possible = false;  // QEMU 8.1+ with the dirty-limit capability on
+  MigrationTuning tuning;             // QEMU's parameters as last read
 };
 
 class Reaction {

@@ -120,6 +120,17 @@ struct Policy {
   // [Schedule]
   Setting<std::vector<Step>> steps;
 
+  // [Adaptive]: the controller's own steps between the schedule's (off
+  // unless a file turns it on; the vendor default does).
+  Setting<bool> adaptive{false};
+  Setting<int64_t> adaptive_max_downtime{2000};  // ms of real downtime it may allow
+  Setting<uint64_t> switchover_bandwidth{0};      // bytes/s of the final copy; 0 = unknown
+  Setting<bool> adaptive_throttle{true};          // may raise auto-converge's throttle
+  Setting<int64_t> adaptive_max_throttle{90};     // percent
+  Setting<bool> adaptive_dirty_limit{true};       // may use dirty-limit (QEMU 8.1+)
+  Setting<int64_t> adaptive_patience{2};          // passes a step gets to show its effect
+  Setting<FinalAction> adaptive_escalate{FinalAction::kPostcopyOrPause};  // when no lever is left
+
   // [Control]
   Setting<bool> allow_passthrough{false};  // QMP passthrough taints a libvirt domain
 

@@ -120,6 +120,14 @@ const std::vector<Key>& Keys() {
             for (const Step& s : p.steps.value) v += (v.empty() ? "" : "; ") + s.ToString();
             return ShownSetting{"Schedule.Step", v, p.steps.origin};
           }},
+      Scalar("Adaptive", "Enabled", &Policy::adaptive, ParseBool, FormatBool),
+      Scalar("Adaptive", "MaxDowntime", &Policy::adaptive_max_downtime, Millis(1, 2000000), FormatMillisExact),
+      Scalar("Adaptive", "SwitchoverBandwidth", &Policy::switchover_bandwidth, Rate, FormatRateExact),
+      Scalar("Adaptive", "Throttle", &Policy::adaptive_throttle, ParseBool, FormatBool),
+      Scalar("Adaptive", "MaxThrottle", &Policy::adaptive_max_throttle, Percent(1, 99), ShowPercent),
+      Scalar("Adaptive", "DirtyLimit", &Policy::adaptive_dirty_limit, ParseBool, FormatBool),
+      Scalar("Adaptive", "Patience", &Policy::adaptive_patience, Count(1, 100), ShowCount),
+      Scalar("Adaptive", "Escalate", &Policy::adaptive_escalate, ParseFinalAction, FormatFinalAction),
       Scalar("Control", "AllowPassthrough", &Policy::allow_passthrough, ParseBool, FormatBool),
       Scalar("Host", "OutgoingBandwidth", &Policy::host_bandwidth, Rate, FormatRateExact),
       Scalar("Host", "CostBudget", &Policy::cost_budget, Count(1, 1000), ShowCount),

@@ -63,6 +63,13 @@ std::vector<PlannedStep> ExpandSchedule(const Policy& p, uint64_t ram_bytes, uin
     }
     out.push_back({when, acts});
   }
+  if (p.adaptive.value) {
+    std::string levers = "downtime<=" + FormatMillisExact(p.adaptive_max_downtime.value);
+    if (p.switchover_bandwidth.value) levers += " (switch-over at " + FormatRateExact(p.switchover_bandwidth.value) + ")";
+    if (p.adaptive_dirty_limit.value) levers += " dirty-limit";
+    if (p.adaptive_throttle.value) levers += " throttle<=" + std::to_string(p.adaptive_max_throttle.value) + "%";
+    out.push_back({"adaptive, at pass ends", levers + " then " + FormatFinalAction(p.adaptive_escalate.value)});
+  }
   std::optional<int64_t> budget = BudgetMs(p, ram_bytes, disk_bytes);
   if (budget && p.final_action.value != FinalAction::kNone) {
     out.push_back({"budget " + FormatMillisExact(*budget), FormatFinalAction(p.final_action.value)});

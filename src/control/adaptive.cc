@@ -1,0 +1,275 @@
+#include "src/control/adaptive.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "src/base/units.h"
+
+namespace vc {
+
+namespace {
+
+// Pre-copy is getting there by itself when each pass clearly leaves less
+// than the one before (and the forecast fits the budget).
+constexpr double kConvergingRatio = 0.9;
+// What a throttle or dirty limit aims at: a quarter of the bandwidth. A
+// harder, shorter throttle costs the guest less in all than a gentle, long
+// one (p / (1 - ratio) over the passes), and the downtime lever takes over
+// as soon as the floor fits MaxDowntime.
+constexpr double kTargetRatio = 0.25;
+// A throttle no longer needed: the throttled guest dirties this little
+// (well below the target).
+constexpr double kUndoRatio = 0.1;
+// Headroom on a computed downtime-limit, for the next pass's noise.
+constexpr double kLimitMargin = 1.25;
+// Plans must fit this share of the budget left.
+constexpr double kBudgetShare = 0.8;
+// Escalate this long before the budget would run out mid-pass.
+constexpr double kDeadlineSlackMs = 2000;
+// Below this ratio throttling would have to stop the guest: escalate.
+constexpr double kLeastTargetRatio = 0.1;
+
+int RoundUpTo5(double percent) { return static_cast<int>(std::ceil(percent / 5) * 5); }
+
+std::string Fixed2(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
+}  // namespace
+
+AdaptiveConfig AdaptiveConfig::From(const policy::Policy& p) {
+  AdaptiveConfig c;
+  c.base_downtime_ms = p.downtime.value;
+  c.max_downtime_ms = p.adaptive_max_downtime.value;
+  c.switchover_bandwidth = static_cast<double>(p.switchover_bandwidth.value);
+  c.throttle = p.adaptive_throttle.value;
+  c.max_throttle = static_cast<int>(p.adaptive_max_throttle.value);
+  c.dirty_limit = p.adaptive_dirty_limit.value;
+  c.patience = static_cast<uint64_t>(p.adaptive_patience.value);
+  c.escalate = p.adaptive_escalate.value;
+  return c;
+}
+
+std::string AdaptiveMode::Inputs(const ReactionInputs& in) const {
+  return estimator_.estimates().ToString() + ", downtime-limit " + std::to_string(in.downtime_limit_ms) + " ms";
+}
+
+std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_sync, const ReactionInputs& in,
+                                           std::optional<int64_t> budget_ms) {
+  std::vector<Decision> out;
+  if (ended_ || !s.running() || s.in_postcopy()) return out;
+  estimator_.Update(s, after_sync);
+  const Estimates& e = estimator_.estimates();
+  if (!e.valid || e.bandwidth <= 0) return out;
+  // The budget left, in ms; -1 = no budget.
+  const int64_t left = budget_ms ? std::max<int64_t>(0, *budget_ms - s.total_time_ms) : -1;
+  const std::optional<int64_t> converge = e.ConvergeMs(in.downtime_limit_ms);
+  const bool in_time = converge && (left < 0 || static_cast<double>(*converge) <= kBudgetShare * static_cast<double>(left));
+  if (!in_time && left >= 0) {
+    // The next pass end comes too late to act before the budget runs out
+    // (and the budget's own action is the last resort): escalate now.
+    const double pass_left_ms = static_cast<double>(s.ram_remaining) * 1000 / e.bandwidth;
+    if (static_cast<double>(left) < pass_left_ms + kDeadlineSlackMs) {
+      Escalate(s, in, "the budget ends in " + FormatMillis(static_cast<double>(left)) +
+                          ", before pre-copy can finish", &out);
+      return out;
+    }
+  }
+  if (!after_sync) return out;
+  if (!corrected_) Correct(s, in, &out);
+  if (s.pass < wait_until_pass_) return out;
+  if (in_time && e.ratio < kConvergingRatio && e.passes_at_floor <= config_.patience) {
+    UndoThrottle(s, in, &out);
+    return out;  // pre-copy gets there by itself, within the budget
+  }
+  std::string why;
+  if (e.passes_at_floor > config_.patience) {
+    why = "no new minimum for " + std::to_string(e.passes_at_floor) + " passes";
+  } else if (!converge) {
+    why = "pre-copy cannot converge at ratio " + Fixed2(e.ratio);
+  } else if (e.ratio >= kConvergingRatio) {
+    why = "each pass leaves " + Fixed2(e.ratio) + " of the one before: too slow to rely on";
+  } else {
+    why = "pre-copy would need " + FormatMillis(static_cast<double>(*converge)) + " but the budget has " +
+          FormatMillis(static_cast<double>(left)) + " left";
+  }
+  if (TryDowntime(in, why, &out)) return out;
+  if (throttle_target_ > 0 && s.throttle_percent < throttle_target_ &&
+      s.pass < throttle_asked_pass_ + 3 * config_.patience) {
+    return out;  // QEMU applies the throttle at its next trigger: wait for it
+  }
+  // The ratio to aim at: one half, or less when the budget is short (the
+  // passes then add up to remaining / bandwidth / (1 - ratio)).
+  double target = kTargetRatio;
+  if (left >= 0) {
+    const double need = static_cast<double>(e.remaining) / e.bandwidth * 1000 /
+                        std::max(1.0, kBudgetShare * static_cast<double>(left));
+    target = std::min(target, 1 - need);
+  }
+  if (target < kLeastTargetRatio) {
+    Escalate(s, in, why + "; too little budget is left for pre-copy to finish", &out);
+    return out;
+  }
+  if (TryDirtyLimit(in, target, &out) || TryThrottle(s, in, target, &out)) return out;
+  Escalate(s, in, why, &out);
+  return out;
+}
+
+void AdaptiveMode::Correct(const MigrationSample&, const ReactionInputs& in, std::vector<Decision>* out) {
+  // QEMU judges downtime at the rate-limited bandwidth, but copies the
+  // last bytes unthrottled: with a known faster link the same real
+  // downtime allows a larger limit, so QEMU switches over passes sooner.
+  corrected_ = true;
+  const Estimates& e = estimator_.estimates();
+  if (config_.switchover_bandwidth <= e.bandwidth * 1.2) return;
+  const int64_t limit = static_cast<int64_t>(static_cast<double>(config_.base_downtime_ms) *
+                                             config_.switchover_bandwidth / e.bandwidth);
+  if (limit <= in.downtime_limit_ms) return;
+  out->push_back({"set-downtime", limit,
+                  "adaptive: switch-over correction: " + FormatMillis(static_cast<double>(config_.base_downtime_ms)) +
+                      " of real downtime at the switch-over bandwidth " +
+                      FormatRate(config_.switchover_bandwidth) + " is a limit of " + std::to_string(limit) +
+                      " ms at the migration's " + FormatRate(e.bandwidth) + " (" + Inputs(in) + ")"});
+}
+
+bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why, std::vector<Decision>* out) {
+  const Estimates& e = estimator_.estimates();
+  const double scale = e.switchover_bandwidth / e.bandwidth;  // >= 1
+  const int64_t allowed = static_cast<int64_t>(static_cast<double>(config_.max_downtime_ms) * scale);
+  // QEMU switches over once remaining <= bandwidth x limit; aim at the floor.
+  int64_t need = static_cast<int64_t>(std::ceil(static_cast<double>(e.limit_for_floor_ms) * kLimitMargin));
+  if (need <= in.downtime_limit_ms) {
+    // The floor was a dip; aim at what remains now.
+    need = static_cast<int64_t>(std::ceil(static_cast<double>(e.remaining) * 1000 / e.bandwidth * kLimitMargin));
+  }
+  if (need <= in.downtime_limit_ms || need > allowed) return false;
+  out->push_back({"set-downtime", need,
+                  "adaptive: " + why + "; a limit of " + std::to_string(need) + " ms switches over at the floor with " +
+                      FormatMillis(static_cast<double>(e.floor_downtime_ms)) + " of real downtime, within MaxDowntime " +
+                      FormatMillis(static_cast<double>(config_.max_downtime_ms)) + " (" + Inputs(in) + ")"});
+  wait_until_pass_ = 0;  // QEMU acts on it at once
+  return true;
+}
+
+bool AdaptiveMode::TryDirtyLimit(const ReactionInputs& in, double target_ratio, std::vector<Decision>* out) {
+  if (!config_.dirty_limit || !in.dirty_limit_possible) return false;
+  const Estimates& e = estimator_.estimates();
+  // vcpu-dirty-limit is per vCPU and penalises only writers; aiming every
+  // vCPU at the whole target is right for one writer and mild for many.
+  const uint64_t target = std::max<uint64_t>(1ull << 20, static_cast<uint64_t>(e.bandwidth * target_ratio));
+  if (dirty_limit_ && target >= dirty_limit_ * 3 / 4) return false;  // no better than the last one
+  dirty_limit_ = target;
+  out->push_back({"set-dirty-limit", static_cast<int64_t>(target),
+                  "adaptive: downtime alone would exceed MaxDowntime; limiting writers to " + FormatRate(static_cast<double>(target)) +
+                      " (" + Fixed2(target_ratio) + " of the bandwidth) (" + Inputs(in) + ")"});
+  wait_until_pass_ = 0;
+  return true;
+}
+
+bool AdaptiveMode::TryThrottle(const MigrationSample& s, const ReactionInputs& in, double target_ratio,
+                               std::vector<Decision>* out) {
+  if (!config_.throttle || !in.throttle_possible) return false;
+  const Estimates& e = estimator_.estimates();
+  const int now = s.throttle_percent;
+  if (now >= config_.max_throttle) return false;
+  // Throttling by p scales a CPU-bound writer's rate by (1 - p). When the
+  // last level showed no effect, the guest rewrote its whole working set
+  // every pass even throttled, so the measured ratio is only a lower bound
+  // (QEMU counts a page once per period): the same formula, applied again
+  // from the new level, still moves towards what is needed.
+  const bool no_effect = throttle_target_ > 0 && now >= throttle_target_ && e.ratio > 0.8 * ratio_before_throttle_;
+  const double keep = std::min(1.0, target_ratio / std::max(e.ratio, 1e-9));
+  int level = RoundUpTo5(100 - (100 - now) * keep);
+  level = std::clamp(std::max(level, now + 10), 5, config_.max_throttle);
+  if (level <= now) return false;
+  std::string how = "throttle " + std::to_string(now) + "% -> " + std::to_string(level) + "% brings dirty/bandwidth from " +
+                    Fixed2(e.ratio) + " to about " + Fixed2(target_ratio);
+  if (no_effect) {
+    how = "the throttle at " + std::to_string(now) + "% showed no visible effect (ratio " +
+          Fixed2(ratio_before_throttle_) + " -> " + Fixed2(e.ratio) + ": the working set is rewritten every pass); " + how;
+  }
+  const std::string reason = "adaptive: downtime alone would exceed MaxDowntime " +
+                             FormatMillis(static_cast<double>(config_.max_downtime_ms)) + "; " + how + " (" +
+                             Inputs(in) + ")";
+  // max-cpu-throttle may never be below cpu-throttle-initial: raise it first.
+  out->push_back({"set-throttle-max", level, reason});
+  out->push_back({"set-throttle-initial", level, reason});
+  out->push_back({"set-throttle-increment", std::max(1, level - now), reason});
+  ratio_before_throttle_ = e.ratio;
+  throttle_target_ = level;
+  throttle_asked_pass_ = s.pass;
+  wait_until_pass_ = s.pass + config_.patience;
+  return true;
+}
+
+void AdaptiveMode::UndoThrottle(const MigrationSample& s, const ReactionInputs& in, std::vector<Decision>* out) {
+  const Estimates& e = estimator_.estimates();
+  // Judged on the last pass alone: the smoothed ratio lags a calmer guest.
+  if (throttle_target_ <= 5 || s.throttle_percent == 0 || e.last_ratio >= kUndoRatio) return;
+  // The level that would still give the target ratio, judged unthrottled.
+  const double unthrottled = e.last_ratio / (1 - std::min(99, s.throttle_percent) / 100.0);
+  const int level = std::max(
+      1, RoundUpTo5(100 * (1 - std::min(1.0, kTargetRatio / std::max(unthrottled, 1e-9)))));
+  if (level >= throttle_target_ - 5) return;
+  const std::string reason = "adaptive: the throttle is no longer needed (" + Inputs(in) + "); capping it at " +
+                             std::to_string(level) + "%: QEMU lowers it at its next throttle step";
+  out->push_back({"set-throttle-initial", level, reason});
+  out->push_back({"set-throttle-max", level, reason});
+  throttle_target_ = level;
+  wait_until_pass_ = s.pass + config_.patience;
+}
+
+void AdaptiveMode::Escalate(const MigrationSample& s, const ReactionInputs& in, const std::string& why,
+                            std::vector<Decision>* out) {
+  using policy::FinalAction;
+  const Estimates& e = estimator_.estimates();
+  std::string reason = "adaptive: " + why + ", and neither downtime within MaxDowntime " +
+                       FormatMillis(static_cast<double>(config_.max_downtime_ms)) + " nor " +
+                       (in.throttle_possible && config_.throttle
+                            ? "throttling (now " + std::to_string(s.throttle_percent) + "%, max " +
+                                  std::to_string(config_.max_throttle) + "%)"
+                            : std::string("throttling (auto-converge is off)")) +
+                       " can finish it (" + Inputs(in) + ")";
+  FinalAction a = config_.escalate;
+  if (a == FinalAction::kPostcopyOrPause) a = in.postcopy_possible ? FinalAction::kPostcopy : FinalAction::kPause;
+  ended_ = true;
+  switch (a) {
+    case FinalAction::kNone:
+      return;
+    case FinalAction::kPostcopy:
+      if (!in.postcopy_possible) {
+        ended_ = false;
+        wait_until_pass_ = s.pass + 10 * config_.patience;  // say it again later, not every pass
+        out->push_back({"start-postcopy", 0, reason + "; Escalate=postcopy, but postcopy-ram is off"});
+        return;
+      }
+      out->push_back({"start-postcopy", 0, reason + "; Escalate=postcopy"});
+      return;
+    case FinalAction::kPause: {
+      out->push_back({"pause-guest", 0, reason + "; Escalate=pause"});
+      // Paused, nothing dirties: let QEMU switch over at its next check.
+      const int64_t limit = static_cast<int64_t>(std::ceil(static_cast<double>(e.remaining) * 1000 / e.bandwidth * 2));
+      if (limit > in.downtime_limit_ms) {
+        out->push_back({"set-downtime", limit, "adaptive: the guest is paused; switch over at once"});
+      }
+      return;
+    }
+    case FinalAction::kAbort:
+      out->push_back({"abort", 0, reason + "; Escalate=abort"});
+      return;
+    case FinalAction::kPostcopyOrPause:
+      return;  // resolved above
+  }
+}
+
+void AdaptiveMode::Applied(const Decision& d, bool ok) {
+  if (ok) return;
+  if (d.action == "start-postcopy" || d.action == "pause-guest" || d.action == "abort") ended_ = false;
+  if (d.action == "set-throttle-max" || d.action == "set-throttle-initial") throttle_target_ = 0;
+  if (d.action == "set-dirty-limit") dirty_limit_ = 0;
+}
+
+}  // namespace vc

@@ -1,0 +1,85 @@
+// AdaptiveMode: the controller's own steps, taken between a policy's
+// scheduled ones ([Adaptive] in virt-converge.policy(5)).
+//
+// At every pass end it asks the estimator whether pre-copy will reach the
+// downtime limit by itself within the budget. When it will not, it takes the least disruptive
+// step that suffices, in this order:
+//
+//   1. a larger downtime-limit, as long as the real downtime it buys stays
+//      within MaxDowntime (the final copy runs at the switch-over
+//      bandwidth, so a limit in QEMU's terms may be larger than that);
+//   2. dirty-limit (QEMU 8.1+) or auto-converge's throttle at a level
+//      computed from the measured ratio (to bring it to one half, or lower
+//      when the budget is short), not QEMU's blind increments;
+//   3. Escalate= (post-copy, pause, abort), once throttling cannot help: at
+//      its maximum, without effect (a hot set rewritten within one throttle
+//      slice), or with too little budget left for pre-copy at all.
+//
+// It lowers its throttle again when the dirty rate has fallen so far that
+// the throttle is no longer needed. Each step waits Patience passes for its
+// effect. Every decision carries the estimates it was made from.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "src/control/estimator.h"
+#include "src/control/reaction.h"
+#include "src/policy/policy.h"
+
+namespace vc {
+
+struct AdaptiveConfig {
+  int64_t base_downtime_ms = 300;     // the downtime the admin accepts anyway
+  int64_t max_downtime_ms = 2000;     // real downtime the mode may allow
+  double switchover_bandwidth = 0;    // bytes/s; 0 = the migration bandwidth
+  bool throttle = true;
+  int max_throttle = 90;              // percent
+  bool dirty_limit = true;
+  uint64_t patience = 2;              // passes
+  policy::FinalAction escalate = policy::FinalAction::kPostcopyOrPause;
+
+  static AdaptiveConfig From(const policy::Policy& p);
+};
+
+class AdaptiveMode {
+ public:
+  explicit AdaptiveMode(AdaptiveConfig config)
+      : config_(config), estimator_(config.switchover_bandwidth) {}
+  /// New settings (a reloaded policy); what was learnt so far is kept.
+  void set_config(AdaptiveConfig config) { config_ = config; }
+
+  /// Feeds a sample and decides (at pass ends only). \a budget_ms: the
+  /// policy's time budget for this migration, if it has one.
+  std::vector<Decision> Decide(const MigrationSample& s, bool after_sync, const ReactionInputs& in,
+                               std::optional<int64_t> budget_ms);
+  /// Feeds a sample without deciding (the mode is off, or the migration
+  /// was ended by a scheduled step).
+  void Observe(const MigrationSample& s, bool after_sync) { estimator_.Update(s, after_sync); }
+  void Applied(const Decision& d, bool ok);
+  const Estimates& estimates() const { return estimator_.estimates(); }
+
+ private:
+  void Correct(const MigrationSample& s, const ReactionInputs& in, std::vector<Decision>* out);
+  bool TryDowntime(const ReactionInputs& in, const std::string& why, std::vector<Decision>* out);
+  bool TryThrottle(const MigrationSample& s, const ReactionInputs& in, double target_ratio,
+                   std::vector<Decision>* out);
+  bool TryDirtyLimit(const ReactionInputs& in, double target_ratio, std::vector<Decision>* out);
+  void UndoThrottle(const MigrationSample& s, const ReactionInputs& in, std::vector<Decision>* out);
+  void Escalate(const MigrationSample& s, const ReactionInputs& in, const std::string& why,
+                std::vector<Decision>* out);
+  std::string Inputs(const ReactionInputs& in) const;
+
+  AdaptiveConfig config_;
+  Estimator estimator_;
+  bool corrected_ = false;       // the switch-over correction was made
+  bool ended_ = false;           // escalated: nothing more to do
+  uint64_t wait_until_pass_ = 0; // patience after a step
+  int throttle_target_ = 0;      // the level we asked for; 0 = none
+  uint64_t throttle_asked_pass_ = 0;
+  double ratio_before_throttle_ = 0;
+  uint64_t dirty_limit_ = 0;     // bytes/s we asked for; 0 = none
+};
+
+}  // namespace vc

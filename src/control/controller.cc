@@ -1,0 +1,148 @@
+#include "src/control/controller.h"
+
+#include <cstdio>
+#include <type_traits>
+
+#include "plugins/action.h"
+#include "src/base/units.h"
+
+namespace vc {
+
+Controller::Controller(MigrationBackend& backend, BackendFacts facts, Reaction* reaction, bool dry_run,
+                       Say say)
+    : backend_(backend), facts_(std::move(facts)), reaction_(reaction), dry_run_(dry_run), say_(std::move(say)) {
+  Result<MigrationTuning> t = backend_.Tuning();
+  if (t.ok()) {
+    tuning_ = *t;
+    downtime_limit_ms_ = t->downtime_limit_ms.value_or(-1);
+  }
+}
+
+void Controller::OnSample(const MigrationSample& s, bool after_sync) {
+  if (after_sync && !dry_run_) {
+    // Someone else may have changed it; decide on what QEMU really has.
+    Result<MigrationTuning> t = backend_.Tuning();
+    if (t.ok()) {
+      tuning_ = *t;
+      if (t->downtime_limit_ms) downtime_limit_ms_ = *t->downtime_limit_ms;
+    }
+  }
+  ReactionInputs in;
+  in.downtime_limit_ms = downtime_limit_ms_ < 0 ? 300 : downtime_limit_ms_;
+  in.postcopy_possible = facts_.postcopy_ram;
+  in.throttle_possible = facts_.CapabilityOn("auto-converge");
+  in.dirty_limit_possible = facts_.QemuAtLeast(8, 1) && facts_.CapabilityOn("dirty-limit");
+  in.tuning = tuning_;
+  for (const Decision& d : reaction_->Decide(s, after_sync, in)) Apply(s, d);
+}
+
+void Controller::Apply(const MigrationSample& s, const Decision& d) {
+  ActionRecord rec{static_cast<double>(s.total_time_ms) / 1000, d.action, d.value, d.reason, ""};
+  const Action* action = FindAction(d.action);
+  Status st = Status::Ok();
+  if (!action) {
+    st = Status::NotSupported(d.action, "this version of virt-converge has no such action");
+  } else {
+    ActionContext ctx{backend_, facts_, s};
+    st = action->CheckPossible(ctx);
+    if (st.ok() && !dry_run_) {
+      if (!original_) {
+        Result<MigrationTuning> t = backend_.Tuning();
+        if (t.ok()) original_ = *t;
+      }
+      st = action->Apply(ctx, d.value);
+    }
+  }
+  rec.result = !st.ok() ? st.ToString() : dry_run_ ? "dry run: not applied" : "done";
+  if (st.ok() && d.action == "set-downtime") downtime_limit_ms_ = d.value;
+  if (st.ok() && !dry_run_) {
+    // Remember what we set, to put back only that when we leave.
+    auto remember = [&](auto MigrationTuning::*field, auto value) {
+      ours_.*field = value;
+      tuning_.*field = value;
+    };
+    if (d.action == "set-downtime") remember(&MigrationTuning::downtime_limit_ms, d.value);
+    if (d.action == "set-bandwidth") remember(&MigrationTuning::max_bandwidth, static_cast<uint64_t>(d.value));
+    if (d.action == "set-throttle-initial") remember(&MigrationTuning::throttle_initial, d.value);
+    if (d.action == "set-throttle-increment") remember(&MigrationTuning::throttle_increment, d.value);
+    if (d.action == "set-throttle-max") remember(&MigrationTuning::throttle_max, d.value);
+    if (d.action == "set-throttle-tailslow") remember(&MigrationTuning::throttle_tailslow, d.value != 0);
+    if (d.action == "set-xbzrle-cache") remember(&MigrationTuning::xbzrle_cache, static_cast<uint64_t>(d.value));
+    if (d.action == "set-dirty-limit") {
+      remember(&MigrationTuning::vcpu_dirty_limit, static_cast<uint64_t>(d.value >> 20));
+    }
+    if (d.action == "pause-guest") paused_by_us_ = true;
+  }
+  if (st.ok() && d.action == "abort") abort_reason_ = d.reason;
+  reaction_->Applied(d, st.ok());
+  actions_.push_back(rec);
+  char at[32];
+  std::snprintf(at, sizeof at, "%6.1fs", rec.at_s);
+  std::string value;
+  if (d.action == "set-downtime") value = " " + std::to_string(d.value) + " ms";
+  if (d.action == "set-bandwidth") value = " " + FormatRate(static_cast<double>(d.value));
+  if (d.action.rfind("set-throttle-", 0) == 0 && d.action != "set-throttle-tailslow") {
+    value = " " + std::to_string(d.value) + "%";
+  }
+  say_(std::string(at) + " action " + d.action + value + " [" + rec.result + "]: " + d.reason);
+}
+
+void Controller::OnFinished(const MigrationSample& s) {
+  if (paused_by_us_ && s.status != "completed") {
+    Status st = backend_.ResumeGuest();
+    say_(st.ok() ? "resumed the guest virt-converge had paused (the migration did not complete)"
+                 : "could not resume the guest virt-converge paused: " + st.ToString());
+    paused_by_us_ = false;
+  }
+}
+
+void Controller::RestoreTuning() {
+  if (!original_ || dry_run_) return;
+  Result<MigrationTuning> now = backend_.Tuning();
+  if (!now.ok()) {
+    say_("could not read QEMU's settings to restore them: " + now.status().ToString());
+    return;
+  }
+  MigrationTuning back;
+  std::string what;
+  // A field goes back when we set it, QEMU still holds our value, and we
+  // know what it was before.
+  auto restore = [&](auto MigrationTuning::*field, const char* name) {
+    const auto& ours = ours_.*field;
+    const auto& before = (*original_).*field;
+    if (ours && (*now).*field == ours && before) {
+      back.*field = before;
+      std::string value;
+      if constexpr (std::is_same_v<std::decay_t<decltype(*before)>, bool>) {
+        value = *before ? "on" : "off";
+      } else {
+        value = std::to_string(*before);
+      }
+      what += std::string(what.empty() ? "" : ", ") + name + "=" + value;
+    }
+  };
+  restore(&MigrationTuning::downtime_limit_ms, "downtime-limit");
+  restore(&MigrationTuning::max_bandwidth, "max-bandwidth");
+  // One migrate-set-parameters: QEMU checks the throttle's bounds together.
+  restore(&MigrationTuning::throttle_initial, "cpu-throttle-initial");
+  restore(&MigrationTuning::throttle_increment, "cpu-throttle-increment");
+  restore(&MigrationTuning::throttle_max, "max-cpu-throttle");
+  restore(&MigrationTuning::throttle_tailslow, "cpu-throttle-tailslow");
+  restore(&MigrationTuning::xbzrle_cache, "xbzrle-cache-size");
+  restore(&MigrationTuning::vcpu_dirty_limit, "vcpu-dirty-limit");
+  if (what.empty()) return;  // nothing of ours is left in force
+  Status st = backend_.SetTuning(back);
+  say_(st.ok() ? "restored QEMU's own settings: " + what : "could not restore QEMU's settings: " + st.ToString());
+}
+
+void Controller::Leave(bool in_postcopy) {
+  if (!in_postcopy) RestoreTuning();
+  if (paused_by_us_ && !dry_run_) {
+    Status st = backend_.ResumeGuest();
+    say_(st.ok() ? "resumed the guest virt-converge had paused"
+                 : "could not resume the guest virt-converge paused: " + st.ToString());
+    paused_by_us_ = false;
+  }
+}
+
+}  // namespace vc

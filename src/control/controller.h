@@ -1,0 +1,74 @@
+// Controller: where decisions meet a migration. It feeds each sample to the
+// reaction, applies what the reaction decides through the plugins (checking
+// first that each is possible here), remembers what it changed, and puts
+// that back when asked to leave. The follower (a real migration, on an
+// event loop) and the simulator (a modelled one, in virtual time) both run
+// it, so what `simulate` predicts is what `attach` does.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/backend/migration_backend.h"
+#include "src/control/reaction.h"
+
+namespace vc {
+
+/// One action taken (or attempted), for the summary and the history.
+struct ActionRecord {
+  double at_s = 0;       // seconds since the migration started
+  std::string action;
+  int64_t value = 0;
+  std::string reason;
+  std::string result;    // "done", "dry run: not applied", or why not
+};
+
+class Controller {
+ public:
+  using Say = std::function<void(const std::string&)>;
+
+  /// \a reaction must outlive the controller (the follower may swap it
+  /// with set_reaction on a policy reload). \a say receives one line per
+  /// action and per notable event.
+  Controller(MigrationBackend& backend, BackendFacts facts, Reaction* reaction, bool dry_run, Say say);
+
+  void set_reaction(Reaction* reaction) { reaction_ = reaction; }
+  /// QEMU's downtime-limit as last read or set; -1 when unknown.
+  void set_downtime_limit_ms(int64_t ms) { downtime_limit_ms_ = ms; }
+  int64_t downtime_limit_ms() const { return downtime_limit_ms_; }
+
+  /// Decides on one sample of a running migration and applies the decisions.
+  void OnSample(const MigrationSample& s, bool after_sync);
+  /// The migration ended (\a s is its last sample): resumes a guest we
+  /// paused when it did not complete.
+  void OnFinished(const MigrationSample& s);
+  /// Puts back every parameter we changed that nobody changed after us,
+  /// and resumes a guest we paused: the migration goes on as if we had
+  /// never been there. \a in_postcopy: parameters are left alone then.
+  void Leave(bool in_postcopy);
+
+  const std::vector<ActionRecord>& actions() const { return actions_; }
+  const std::string& abort_reason() const { return abort_reason_; }
+
+ private:
+  void Apply(const MigrationSample& s, const Decision& d);
+  void RestoreTuning();
+
+  MigrationBackend& backend_;
+  BackendFacts facts_;
+  Reaction* reaction_;
+  bool dry_run_;
+  Say say_;
+  int64_t downtime_limit_ms_ = -1;
+  MigrationTuning tuning_;  // as last read from QEMU, with our changes since
+  // What QEMU had before our first change, and what we set last.
+  std::optional<MigrationTuning> original_;
+  MigrationTuning ours_;
+  std::vector<ActionRecord> actions_;
+  std::string abort_reason_;
+  bool paused_by_us_ = false;
+};
+
+}  // namespace vc

@@ -1,0 +1,101 @@
+#include "src/control/estimator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "src/base/units.h"
+
+namespace vc {
+
+namespace {
+
+// Bandwidth follows bytes sent with a ~3 s time constant: long enough to
+// ride over QEMU's 100 ms windows, short enough to see a new cap at once.
+constexpr double kBandwidthTauMs = 3000;
+// Each sync's dirty rate is weighed half against the history.
+constexpr double kDirtyWeight = 0.5;
+
+int64_t MsFor(double bytes, double rate) {
+  if (rate <= 0) return bytes > 0 ? INT64_MAX / 4 : 0;
+  return static_cast<int64_t>(std::ceil(bytes * 1000.0 / rate));
+}
+
+}  // namespace
+
+void Estimator::Update(const MigrationSample& s, bool after_sync) {
+  if (!s.running() || s.in_postcopy()) return;
+  // Bandwidth: bytes really sent since the previous sample.
+  if (previous_ && s.total_time_ms > previous_->total_time_ms &&
+      s.ram_transferred >= previous_->ram_transferred) {
+    const double dt = static_cast<double>(s.total_time_ms - previous_->total_time_ms);
+    const double rate = static_cast<double>(s.ram_transferred - previous_->ram_transferred) * 1000 / dt;
+    const double w = 1 - std::exp(-dt / kBandwidthTauMs);
+    e_.bandwidth = measured_ ? e_.bandwidth + w * (rate - e_.bandwidth) : rate;
+    measured_ = true;
+  } else if (!measured_ && s.bandwidth > 0) {
+    e_.bandwidth = s.bandwidth;  // QEMU's 100 ms window, until we have our own
+  }
+  previous_ = s;
+  e_.throttle_percent = s.throttle_percent;
+
+  const bool new_sync = after_sync && s.pass >= 2 && s.pass != last_sync_pass_;
+  if (new_sync) {
+    const uint64_t passes = last_sync_pass_ >= 2 ? s.pass - last_sync_pass_ : 1;
+    last_sync_pass_ = s.pass;
+    e_.dirty_rate = e_.valid ? e_.dirty_rate + kDirtyWeight * (s.dirty_rate - e_.dirty_rate) : s.dirty_rate;
+    double r = 0;
+    if (last_sync_remaining_ > 0 && passes == 1) {
+      r = static_cast<double>(s.ram_remaining) / static_cast<double>(last_sync_remaining_);
+      e_.pass_ratio = e_.pass_ratio > 0 ? e_.pass_ratio + kDirtyWeight * (r - e_.pass_ratio) : r;
+    }
+    last_raw_ratio_ = std::max(r, e_.bandwidth > 0 ? s.dirty_rate / e_.bandwidth : 0);
+    last_sync_remaining_ = s.ram_remaining;
+    e_.remaining = s.ram_remaining;
+    if (!e_.valid || s.ram_remaining < e_.floor) {
+      e_.floor = s.ram_remaining;
+      e_.passes_at_floor = 0;
+    } else {
+      e_.passes_at_floor += passes;
+    }
+    e_.valid = true;
+  }
+  if (!e_.valid) return;
+  const double throttle = std::clamp(s.throttle_percent, 0, 99) / 100.0;
+  e_.unthrottled_dirty_rate = e_.dirty_rate / (1 - throttle);
+  e_.last_ratio = last_raw_ratio_;
+  e_.ratio = std::max(e_.bandwidth > 0 ? e_.dirty_rate / e_.bandwidth : 0, e_.pass_ratio);
+  e_.switchover_bandwidth = std::max(switchover_bandwidth_, e_.bandwidth);
+  e_.downtime_now_ms = MsFor(static_cast<double>(e_.remaining), e_.switchover_bandwidth);
+  e_.floor_downtime_ms = MsFor(static_cast<double>(e_.floor), e_.switchover_bandwidth);
+  e_.limit_for_floor_ms = MsFor(static_cast<double>(e_.floor), e_.bandwidth);
+}
+
+std::optional<int64_t> Estimates::ConvergeMs(int64_t limit_ms) const {
+  if (!valid || bandwidth <= 0) return std::nullopt;
+  const double goal = bandwidth * static_cast<double>(limit_ms) / 1000;
+  const double r = static_cast<double>(remaining);
+  if (r <= goal) return 0;
+  if (ratio >= 0.99) return std::nullopt;
+  // Pass k sends r*ratio^k; QEMU switches once that is below the goal.
+  const double passes = std::ceil(std::log(goal / r) / std::log(ratio));
+  return static_cast<int64_t>(r / bandwidth * (1 - std::pow(ratio, passes)) / (1 - ratio) * 1000);
+}
+
+std::string Estimates::ToString() const {
+  if (!valid) return "no estimates yet (bulk pass)";
+  char ratio_text[32];
+  std::snprintf(ratio_text, sizeof ratio_text, "%.2f", ratio);
+  std::string out = "bandwidth " + FormatRate(bandwidth) + ", dirty " + FormatRate(dirty_rate);
+  if (throttle_percent > 0) {
+    out += " at throttle " + std::to_string(throttle_percent) + "% (" + FormatRate(unthrottled_dirty_rate) +
+           " unthrottled)";
+  }
+  out += ", ratio " + std::string(ratio_text) + ", remaining " + FormatBytes(static_cast<double>(remaining)) +
+         ", floor " + FormatBytes(static_cast<double>(floor)) + " (" + std::to_string(passes_at_floor) +
+         " passes ago) = " + FormatMillis(static_cast<double>(floor_downtime_ms)) + " downtime at " +
+         FormatRate(switchover_bandwidth);
+  return out;
+}
+
+}  // namespace vc

@@ -1,0 +1,73 @@
+// Estimator: what the samples of a migration say about its future.
+//
+// QEMU's own numbers are noisy (mbps covers the last 100 ms) or stale
+// (dirty-pages-rate and remaining move only at a dirty-bitmap sync), so the
+// estimator smooths them: bandwidth from bytes actually sent between
+// samples, the dirty rate from each sync. From those it predicts what a
+// switch-over now would cost, and whether pre-copy can converge at all.
+//
+// The final stop-and-copy runs without QEMU's rate limit (see
+// reference/qemu-libvirt.md §1.5), so when the link is faster than
+// max-bandwidth the real downtime is remaining / link speed, not QEMU's
+// expected-downtime. The policy may state that speed (SwitchoverBandwidth=);
+// unknown, it is taken to be the migration bandwidth, the safe side.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "src/backend/migration_backend.h"
+
+namespace vc {
+
+struct Estimates {
+  bool valid = false;           // rates measured: a sync after the bulk pass
+  double bandwidth = 0;         // bytes/s, smoothed
+  double dirty_rate = 0;        // bytes/s as measured (under any throttle)
+  double unthrottled_dirty_rate = 0;  // what the guest would dirty unthrottled
+  /// How much of the remaining bytes each pass leaves: the larger of
+  /// dirty/bandwidth and what the last passes really left (QEMU's dirty
+  /// rate counts a page once per period, so over long passes it understates
+  /// the guest). Pre-copy converges only below 1.
+  double ratio = 0;
+  double pass_ratio = 0;        // remaining after a sync / after the one before
+  double last_ratio = 0;        // the same two measures at the last sync alone
+  uint64_t remaining = 0;       // bytes left after the last sync
+  uint64_t floor = 0;           // least remaining after a sync, from pass 2 on
+  uint64_t passes_at_floor = 0; // passes since the floor was last lowered
+  double switchover_bandwidth = 0;    // bytes/s of the final, unthrottled copy
+  int64_t downtime_now_ms = 0;  // real downtime if QEMU switched over now
+  int64_t floor_downtime_ms = 0;      // the same at the floor
+  /// The downtime-limit under which QEMU would switch over at the floor.
+  int64_t limit_for_floor_ms = 0;
+  int throttle_percent = 0;
+
+  /// Predicted time until QEMU switches over under \a limit_ms, if the
+  /// ratio holds; nullopt when it never will.
+  std::optional<int64_t> ConvergeMs(int64_t limit_ms) const;
+
+  /// "B 32.0 MiB/s, D 96.0 MiB/s (ρ 3.00), remaining 31.9 MiB, floor ..."
+  std::string ToString() const;
+};
+
+class Estimator {
+ public:
+  /// \a switchover_bandwidth bytes/s; 0 = unknown (= the migration bandwidth).
+  explicit Estimator(double switchover_bandwidth = 0) : switchover_bandwidth_(switchover_bandwidth) {}
+
+  /// Feeds one sample of a running migration.
+  void Update(const MigrationSample& s, bool after_sync);
+  const Estimates& estimates() const { return e_; }
+
+ private:
+  double switchover_bandwidth_;
+  Estimates e_;
+  std::optional<MigrationSample> previous_;
+  bool measured_ = false;  // bandwidth from bytes sent, not QEMU's window
+  uint64_t last_sync_pass_ = 0;
+  uint64_t last_sync_remaining_ = 0;
+  double last_raw_ratio_ = 0;
+};
+
+}  // namespace vc

@@ -1,0 +1,57 @@
+#include "src/control/policy_reaction.h"
+
+#include "src/policy/schedule.h"
+
+namespace vc {
+
+namespace {
+
+bool EndsMigration(const Decision& d) {
+  return d.action == "abort" || d.action == "start-postcopy" || d.action == "pause-guest";
+}
+
+}  // namespace
+
+PolicyReaction::PolicyReaction(policy::Policy p, std::string description)
+    : policy_(p),
+      adaptive_on_(p.adaptive.value),
+      schedule_(p, std::move(description)),
+      adaptive_(AdaptiveConfig::From(p)) {}
+
+void PolicyReaction::Reload(policy::Policy p, std::string description) {
+  policy_ = p;
+  adaptive_on_ = p.adaptive.value;
+  adaptive_.set_config(AdaptiveConfig::From(p));
+  schedule_.Reload(std::move(p), std::move(description));
+}
+
+std::string PolicyReaction::Describe() const {
+  return schedule_.Describe() + (adaptive_on_ ? ", adaptive" : "");
+}
+
+std::vector<Decision> PolicyReaction::Decide(const MigrationSample& s, bool after_sync, const ReactionInputs& in) {
+  std::vector<Decision> out = schedule_.Decide(s, after_sync, in);
+  for (const Decision& d : out) ended_ = ended_ || EndsMigration(d);
+  // The adaptive mode sees every sample (its estimates need them all) but
+  // acts only while the schedule has not ended the migration.
+  if (!adaptive_on_ || ended_) {
+    adaptive_.Observe(s, after_sync);
+  } else {
+    for (Decision& d : adaptive_.Decide(s, after_sync, in, policy::BudgetMs(policy_, s.ram_total, 0))) {
+      ended_ = ended_ || EndsMigration(d);
+      out.push_back(std::move(d));
+    }
+  }
+  return out;
+}
+
+void PolicyReaction::Applied(const Decision& d, bool ok) {
+  if (!ok && EndsMigration(d)) ended_ = false;
+  if (d.reason.rfind("adaptive:", 0) == 0) {
+    adaptive_.Applied(d, ok);
+  } else {
+    schedule_.Applied(d, ok);
+  }
+}
+
+}  // namespace vc

@@ -1,0 +1,201 @@
+// The adaptive mode (issue #4): its choices on crafted cases, run by the
+// controller on the simulator. Least disruptive first: nothing while
+// pre-copy gets there; downtime while the real downtime stays within
+// MaxDowntime; a computed throttle (or dirty-limit) next; then Escalate=.
+#include "src/control/adaptive.h"
+
+#include <gtest/gtest.h>
+
+#include "src/control/policy_reaction.h"
+#include "src/control/simulator.h"
+#include "src/control/start_settings.h"
+#include "src/policy/ini.h"
+#include "src/policy/resolve.h"
+
+namespace vc {
+namespace {
+
+constexpr uint64_t kMiB = 1ull << 20;
+constexpr uint64_t kGiB = 1ull << 30;
+
+/// The vendor default with \a extra (INI text) applied on top.
+policy::Policy DefaultWith(const std::string& extra = "") {
+  policy::Policy p;
+  policy::Diagnostics diags;
+  policy::ApplyFile(policy::ReadIni(std::string(VC_SOURCE_DIR) + "/policy.d/50-default.conf", &diags), &p, &diags);
+  policy::ApplyFile(policy::ParseIni(extra, "test.conf", &diags), &p, &diags);
+  policy::Validate(&p, &diags);
+  EXPECT_TRUE(diags.empty()) << diags.front().ToString();
+  return p;
+}
+
+struct Outcome {
+  SimResult result;
+  std::vector<std::string> actions;  // "set-downtime=630"
+  std::string Actions() const {
+    std::string s;
+    for (const std::string& a : actions) s += a + "\n";
+    return s;
+  }
+  bool Took(const std::string& action) const {
+    for (const std::string& a : actions) {
+      if (a.rfind(action, 0) == 0) return true;
+    }
+    return false;
+  }
+};
+
+Outcome Simulated(const policy::Policy& p, SimScenario sc) {
+  sc.Apply(StartFromPolicy(p));
+  PolicyReaction reaction(p, "test");
+  Outcome run;
+  run.result = Simulate(sc, reaction);
+  for (const ActionRecord& a : run.result.actions) {
+    EXPECT_EQ(a.result, "done") << a.action << ": " << a.reason;
+    // Every decision carries the estimates it was made from.
+    if (a.reason.rfind("adaptive:", 0) == 0 && a.action != "set-downtime") {
+      EXPECT_NE(a.reason.find("bandwidth "), std::string::npos) << a.reason;
+      EXPECT_NE(a.reason.find("ratio "), std::string::npos) << a.reason;
+    }
+    run.actions.push_back(a.action + "=" + std::to_string(a.value));
+  }
+  return run;
+}
+
+SimScenario Guest(uint64_t memory, uint64_t wss, double dirty, double link) {
+  SimScenario sc;
+  sc.memory = memory;
+  sc.working_set = wss;
+  sc.dirty_rate = dirty;
+  sc.link = link;
+  return sc;
+}
+
+TEST(Adaptive, LeavesAConvergingMigrationAlone) {
+  Outcome r = Simulated(DefaultWith(), Guest(1 * kGiB, 0, 8.0 * kMiB, 32.0 * kMiB));
+  EXPECT_EQ(r.result.outcome, "completed");
+  EXPECT_TRUE(r.actions.empty()) << r.Actions();
+  EXPECT_EQ(r.result.throttle_integral, 0);
+}
+
+TEST(Adaptive, RaisesDowntimeOnlyAsFarAsTheFloorNeeds) {
+  // A 16 MiB hot set at 32 MiB/s: about 500 ms at the floor, within 2 s.
+  Outcome r = Simulated(DefaultWith(), Guest(1 * kGiB, 16 * kMiB, 64.0 * kMiB, 32.0 * kMiB));
+  EXPECT_EQ(r.result.outcome, "completed");
+  ASSERT_EQ(r.actions.size(), 1u) << r.Actions();
+  EXPECT_EQ(r.actions[0].rfind("set-downtime=", 0), 0u);
+  const int64_t limit = std::stoll(r.actions[0].substr(13));
+  EXPECT_GT(limit, 300);
+  EXPECT_LE(limit, 1000);
+  EXPECT_LE(*r.result.downtime_ms, 2000);
+  EXPECT_EQ(r.result.throttle_integral, 0);
+}
+
+TEST(Adaptive, ThrottlesAtAComputedLevelWhenDowntimeCannotSuffice) {
+  // 96 MiB of a 128 MiB set rewritten at 2x the bandwidth: the floor needs
+  // seconds of downtime, so the throttle must bring the ratio down.
+  policy::Policy p = DefaultWith("[Budget]\nPerGiB=600s\n");
+  Outcome r = Simulated(p, Guest(512 * kMiB, 128 * kMiB, 64.0 * kMiB, 32.0 * kMiB));
+  EXPECT_EQ(r.result.outcome, "completed") << r.Actions();
+  ASSERT_TRUE(r.Took("set-throttle-max=")) << r.Actions();
+  // The first level is computed, not QEMU's 20% + 10% steps.
+  for (const std::string& a : r.actions) {
+    if (a.rfind("set-throttle-initial=", 0) == 0) {
+      EXPECT_GT(std::stoi(a.substr(21)), 20) << r.Actions();
+      break;
+    }
+  }
+  EXPECT_FALSE(r.Took("pause-guest")) << r.Actions();
+  EXPECT_LE(*r.result.downtime_ms, 2000);
+}
+
+TEST(Adaptive, ThrottlesLessThanQemusStockAutoConverge) {
+  SimScenario guest = Guest(512 * kMiB, 128 * kMiB, 64.0 * kMiB, 32.0 * kMiB);
+  Outcome ours = Simulated(DefaultWith("[Budget]\nPerGiB=600s\n"), guest);
+  policy::Policy stock = DefaultWith("[Adaptive]\nEnabled=no\n[Start]\nThrottleInitial=20%\nThrottleIncrement=10%\n"
+                                     "ThrottleMax=99%\n[Budget]\nPerGiB=600s\n");
+  Outcome qemu = Simulated(stock, guest);
+  ASSERT_EQ(ours.result.outcome, "completed");
+  ASSERT_EQ(qemu.result.outcome, "completed");
+  EXPECT_LE(ours.result.throttle_integral, 0.5 * qemu.result.throttle_integral)
+      << "ours " << ours.result.throttle_integral << " %s, stock " << qemu.result.throttle_integral << " %s";
+}
+
+TEST(Adaptive, UndoesAThrottleNoLongerNeeded) {
+  SimScenario guest = Guest(4 * kGiB, 2 * kGiB, 64.0 * kMiB, 32.0 * kMiB);
+  guest.calm_at_ms = 280000;  // just after the throttle took effect  // the workload calms down after the throttle went up
+  guest.calm_dirty_rate = 1.0 * kMiB;
+  Outcome r = Simulated(DefaultWith("[Budget]\nPerGiB=600s\n"), guest);
+  EXPECT_EQ(r.result.outcome, "completed");
+  bool raised = false, lowered = false;
+  for (const ActionRecord& a : r.result.actions) {
+    if (a.action == "set-throttle-max") {
+      (a.reason.find("no longer needed") != std::string::npos ? lowered : raised) = true;
+    }
+  }
+  EXPECT_TRUE(raised) << r.Actions();
+  EXPECT_TRUE(lowered) << r.Actions();
+}
+
+TEST(Adaptive, UsesDirtyLimitWhereQemuHasIt) {
+  SimScenario guest = Guest(512 * kMiB, 128 * kMiB, 64.0 * kMiB, 32.0 * kMiB);
+  guest.qemu_major = 8;
+  guest.qemu_minor = 1;
+  guest.dirty_limit = true;
+  guest.vcpu_dirty_limit = 1000;  // started with the limit out of the way
+  Outcome r = Simulated(DefaultWith("[Start]\nAutoConverge=no\n[Budget]\nPerGiB=600s\n"), guest);
+  EXPECT_TRUE(r.Took("set-dirty-limit=")) << r.Actions();
+  EXPECT_FALSE(r.Took("set-throttle")) << r.Actions();
+  EXPECT_EQ(r.result.outcome, "completed");
+}
+
+TEST(Adaptive, EscalatesToPostcopyWhenNothingElseCan) {
+  // A hot set rewritten faster than any throttle can slow, too big for 2 s.
+  policy::Policy p = DefaultWith("[Start]\nPostcopy=yes\n");
+  Outcome r = Simulated(p, Guest(1 * kGiB, 256 * kMiB, 1024.0 * kMiB, 32.0 * kMiB));
+  EXPECT_EQ(r.result.outcome, "completed-postcopy") << r.Actions();
+  EXPECT_TRUE(r.Took("start-postcopy")) << r.Actions();
+}
+
+TEST(Adaptive, EscalatesToPauseWithoutPostcopyAndSwitchesOverAtOnce) {
+  Outcome r = Simulated(DefaultWith(), Guest(1 * kGiB, 256 * kMiB, 1024.0 * kMiB, 32.0 * kMiB));
+  EXPECT_EQ(r.result.outcome, "completed") << r.Actions();
+  EXPECT_TRUE(r.Took("pause-guest")) << r.Actions();
+  EXPECT_GT(r.result.paused_ms, 0);
+  // Paused, QEMU is told to switch over at its next check.
+  EXPECT_EQ(r.actions.back().rfind("set-downtime=", 0), 0u) << r.Actions();
+}
+
+TEST(Adaptive, EscalateAbortAborts) {
+  Outcome r = Simulated(DefaultWith("[Adaptive]\nEscalate=abort\n"), Guest(1 * kGiB, 256 * kMiB, 1024.0 * kMiB, 32.0 * kMiB));
+  EXPECT_EQ(r.result.outcome, "aborted") << r.Actions();
+}
+
+TEST(Adaptive, WithoutAutoConvergeItSaysSoAndEscalates) {
+  Outcome r = Simulated(DefaultWith("[Start]\nAutoConverge=no\n[Adaptive]\nEscalate=abort\n"),
+                    Guest(512 * kMiB, 128 * kMiB, 64.0 * kMiB, 32.0 * kMiB));
+  EXPECT_FALSE(r.Took("set-throttle")) << r.Actions();
+  ASSERT_FALSE(r.result.actions.empty());
+  EXPECT_NE(r.result.actions.back().reason.find("auto-converge is off"), std::string::npos)
+      << r.result.actions.back().reason;
+}
+
+TEST(Adaptive, SwitchoverCorrectionRaisesTheLimitAtTheStart) {
+  // The link carries 1 GiB/s while QEMU is held to 32 MiB/s: 300 ms of real
+  // downtime is a limit of 9.6 s in QEMU's terms.
+  SimScenario guest = Guest(1 * kGiB, 16 * kMiB, 64.0 * kMiB, 1024.0 * kMiB);
+  guest.max_bandwidth = 32 * kMiB;
+  Outcome r = Simulated(DefaultWith("[Adaptive]\nSwitchoverBandwidth=1GiB/s\n"), guest);
+  ASSERT_FALSE(r.actions.empty());
+  EXPECT_EQ(r.actions[0], "set-downtime=9600") << r.Actions();
+  EXPECT_EQ(r.result.outcome, "completed");
+  EXPECT_LE(*r.result.downtime_ms, 300);
+}
+
+TEST(Adaptive, DisabledMeansOnlyTheSchedule) {
+  Outcome r = Simulated(DefaultWith("[Adaptive]\nEnabled=no\n"), Guest(1 * kGiB, 16 * kMiB, 64.0 * kMiB, 32.0 * kMiB));
+  for (const ActionRecord& a : r.result.actions) EXPECT_EQ(a.reason.rfind("adaptive:", 0), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vc

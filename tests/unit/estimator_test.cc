@@ -1,0 +1,91 @@
+// The estimator (issue #4, "estimates from the samples"): smoothed
+// bandwidth from bytes sent, the dirty rate and remaining only from syncs,
+// the pass ratio, the switch-over correction and the convergence forecast.
+#include "src/control/estimator.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/support/samples.h"
+
+namespace vc {
+namespace {
+
+using testing::ActiveSample;
+constexpr uint64_t kMiB = 1ull << 20;
+
+MigrationSample At(int64_t ms, uint64_t pass, uint64_t remaining, uint64_t transferred, double dirty) {
+  MigrationSample s = ActiveSample(ms, pass, remaining, 1024 * kMiB);
+  s.ram_transferred = transferred;
+  s.dirty_rate = dirty;
+  s.bandwidth = 999 * kMiB;  // QEMU's 100 ms window: noise the estimator must not follow
+  return s;
+}
+
+TEST(Estimator, NothingIsEstimatedDuringTheBulkPass) {
+  Estimator e;
+  e.Update(At(0, 1, 1024 * kMiB, 0, 0), true);
+  e.Update(At(1000, 1, 992 * kMiB, 32 * kMiB, 0), false);
+  EXPECT_FALSE(e.estimates().valid);
+  EXPECT_EQ(e.estimates().ToString(), "no estimates yet (bulk pass)");
+}
+
+TEST(Estimator, BandwidthComesFromBytesSentNotFromQemusWindow) {
+  Estimator e;
+  for (int i = 0; i <= 40; i++) {
+    e.Update(At(i * 1000, i < 32 ? 1 : 2, 100 * kMiB, static_cast<uint64_t>(i) * 32 * kMiB, 8.0 * kMiB), i == 32);
+  }
+  EXPECT_NEAR(e.estimates().bandwidth, 32.0 * kMiB, 0.01 * kMiB);
+  EXPECT_NEAR(e.estimates().dirty_rate, 8.0 * kMiB, 1);
+  EXPECT_NEAR(e.estimates().ratio, 0.25, 0.001);
+}
+
+TEST(Estimator, RemainingAndDirtyRateMoveOnlyAtSyncs) {
+  Estimator e;
+  e.Update(At(0, 1, 1024 * kMiB, 0, 0), true);
+  e.Update(At(32000, 2, 200 * kMiB, 1024 * kMiB, 6.0 * kMiB), true);
+  e.Update(At(33000, 2, 168 * kMiB, 1056 * kMiB, 50.0 * kMiB), false);  // mid-pass: ignored
+  EXPECT_EQ(e.estimates().remaining, 200 * kMiB);
+  EXPECT_NEAR(e.estimates().dirty_rate, 6.0 * kMiB, 1);
+  // The next sync is smoothed in at half weight, and gives a pass ratio.
+  e.Update(At(38250, 3, 100 * kMiB, 1224 * kMiB, 10.0 * kMiB), true);
+  EXPECT_NEAR(e.estimates().dirty_rate, 8.0 * kMiB, 1);
+  EXPECT_NEAR(e.estimates().pass_ratio, 0.5, 1e-9);
+  EXPECT_EQ(e.estimates().floor, 100 * kMiB);
+  EXPECT_EQ(e.estimates().passes_at_floor, 0u);
+  e.Update(At(41375, 4, 120 * kMiB, 1324 * kMiB, 10.0 * kMiB), true);
+  EXPECT_EQ(e.estimates().floor, 100 * kMiB);
+  EXPECT_EQ(e.estimates().passes_at_floor, 1u);
+  // ratio is the larger of dirty/bandwidth and what passes really left.
+  EXPECT_NEAR(e.estimates().ratio, e.estimates().pass_ratio, 1e-9);
+}
+
+TEST(Estimator, UnthrottledRateAndSwitchoverCorrection) {
+  Estimator e(1024.0 * kMiB);  // the final copy runs at 1 GiB/s
+  e.Update(At(0, 1, 1024 * kMiB, 0, 0), true);
+  MigrationSample s = At(32000, 2, 64 * kMiB, 1024 * kMiB, 16.0 * kMiB);
+  s.throttle_percent = 75;
+  e.Update(s, true);
+  const Estimates& x = e.estimates();
+  EXPECT_NEAR(x.unthrottled_dirty_rate, 64.0 * kMiB, 1);
+  EXPECT_EQ(x.switchover_bandwidth, 1024.0 * kMiB);
+  EXPECT_EQ(x.downtime_now_ms, 63);          // 64 MiB at 1 GiB/s (rounded up)
+  EXPECT_EQ(x.limit_for_floor_ms, 2000);     // what QEMU needs at 32 MiB/s
+  EXPECT_NE(x.ToString().find("at throttle 75% (64.0 MiB/s unthrottled)"), std::string::npos) << x.ToString();
+}
+
+TEST(Estimator, ConvergenceForecast) {
+  Estimates x;
+  x.valid = true;
+  x.bandwidth = 32.0 * kMiB;
+  x.remaining = 128 * kMiB;
+  x.ratio = 0.5;
+  // 128 -> 64 -> 32 -> 16 -> 8 MiB (<= 32 MiB/s x 300 ms): 4 passes of
+  // 4 + 2 + 1 + 0.5 s.
+  EXPECT_EQ(x.ConvergeMs(300), 7500);
+  EXPECT_EQ(x.ConvergeMs(4000), 0);  // fits already
+  x.ratio = 1.2;
+  EXPECT_FALSE(x.ConvergeMs(300).has_value());
+}
+
+}  // namespace
+}  // namespace vc
