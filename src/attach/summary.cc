@@ -44,6 +44,7 @@ qmp::Json MigrationSummary::ToJson() const {
                     .Set("action", Json::String(a.action))
                     .Set("value", Json::Int(a.value))
                     .Set("reason", Json::String(a.reason))
+                    .Set("latency-ms", Json::Double(a.latency_ms))
                     .Set("result", Json::String(a.result)));
   }
   j.Set("actions", list);

@@ -54,6 +54,7 @@ void Controller::Apply(const MigrationSample& s, const Decision& d) {
     }
   }
   rec.result = !st.ok() ? st.ToString() : dry_run_ ? "dry run: not applied" : "done";
+  if (s.at != Clock::time_point{}) rec.latency_ms = SecondsBetween(s.at, Clock::now()) * 1000;
   if (st.ok() && d.action == "set-downtime") downtime_limit_ms_ = d.value;
   if (st.ok() && !dry_run_) {
     // Remember what we set, to put back only that when we leave.

@@ -23,6 +23,9 @@ struct ActionRecord {
   int64_t value = 0;
   std::string reason;
   std::string result;    // "done", "dry run: not applied", or why not
+  /// From the sample the decision was made on (taken as soon as QEMU
+  /// reported the pass) until the action was applied.
+  double latency_ms = 0;
 };
 
 class Controller {
