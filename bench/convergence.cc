@@ -112,16 +112,22 @@ Result<policy::Policy> LoadPolicy(const std::vector<std::string>& files) {
   return p;
 }
 
-// ---- real QEMU ----
-
-RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s) {
+/// A result naming its run, to be filled in.
+RunResult Started(const Case& c, const PolicyChoice& pol, const std::string& where) {
   RunResult r;
   r.policy = pol.name;
   r.kase = c.Name();
-  r.where = "qemu";
+  r.where = where;
   r.ram = c.ram;
   r.bandwidth = c.bandwidth;
   r.workload = c.workload.name;
+  return r;
+}
+
+// ---- real QEMU ----
+
+RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s) {
+  RunResult r = Started(c, pol, "qemu");
   GuestParams g;
   g.ram_mib = c.ram / kMiB;
   g.wss = std::to_string(c.wss() / 1024) + "K";
@@ -199,13 +205,7 @@ RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s) {
 // ---- simulator ----
 
 RunResult RunOnSimulator(const Case& c, const PolicyChoice& pol, double link, double limit_s) {
-  RunResult r;
-  r.policy = pol.name;
-  r.kase = c.Name();
-  r.where = "sim";
-  r.ram = c.ram;
-  r.bandwidth = c.bandwidth;
-  r.workload = c.workload.name;
+  RunResult r = Started(c, pol, "sim");
   Result<policy::Policy> p = LoadPolicy(pol.files);
   if (!p.ok()) {
     r.outcome = "bench error: " + p.status().ToString();

@@ -26,6 +26,21 @@ std::string MigrationSummary::ToText() const {
   return out;
 }
 
+qmp::Json ActionsToJson(const std::vector<ActionRecord>& actions) {
+  using qmp::Json;
+  Json list = Json::Array();
+  for (const ActionRecord& a : actions) {
+    list.Append(Json::Object()
+                    .Set("at-s", Json::Double(a.at_s))
+                    .Set("action", Json::String(a.action))
+                    .Set("value", Json::Int(a.value))
+                    .Set("reason", Json::String(a.reason))
+                    .Set("latency-ms", Json::Double(a.latency_ms))
+                    .Set("result", Json::String(a.result)));
+  }
+  return list;
+}
+
 qmp::Json MigrationSummary::ToJson() const {
   using qmp::Json;
   Json j = Json::Object();
@@ -37,17 +52,7 @@ qmp::Json MigrationSummary::ToJson() const {
   if (bytes_sent) j.Set("bytes-sent", Json::Uint(*bytes_sent));
   if (ram_total) j.Set("ram-total", Json::Uint(*ram_total));
   j.Set("postcopy", Json::Bool(postcopy));
-  Json list = Json::Array();
-  for (const ActionRecord& a : actions) {
-    list.Append(Json::Object()
-                    .Set("at-s", Json::Double(a.at_s))
-                    .Set("action", Json::String(a.action))
-                    .Set("value", Json::Int(a.value))
-                    .Set("reason", Json::String(a.reason))
-                    .Set("latency-ms", Json::Double(a.latency_ms))
-                    .Set("result", Json::String(a.result)));
-  }
-  j.Set("actions", list);
+  j.Set("actions", ActionsToJson(actions));
   Json series = Json::Array();
   for (const SamplePoint& p : samples) {
     series.Append(Json::Object()

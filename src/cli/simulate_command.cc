@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "qmp/json.h"
+#include "src/attach/summary.h"
 #include "src/base/units.h"
 #include "src/control/default_reaction.h"
 #include "src/control/policy_reaction.h"
@@ -128,15 +129,6 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
     SimResult r = Simulate(sc, *reaction);
     if (o->json) {
       using qmp::Json;
-      Json actions = Json::Array();
-      for (const ActionRecord& a : r.actions) {
-        actions.Append(Json::Object()
-                           .Set("at-s", Json::Double(a.at_s))
-                           .Set("action", Json::String(a.action))
-                           .Set("value", Json::Int(a.value))
-                           .Set("reason", Json::String(a.reason))
-                           .Set("result", Json::String(a.result)));
-      }
       Json j = Json::Object()
                    .Set("scenario", Json::String(sc.ToString()))
                    .Set("reaction", Json::String(reaction->Describe()))
@@ -146,7 +138,7 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
                    .Set("bytes-sent", Json::Uint(r.bytes_sent))
                    .Set("throttle-percent-seconds", Json::Double(r.throttle_integral))
                    .Set("paused-ms", Json::Int(r.paused_ms))
-                   .Set("actions", actions);
+                   .Set("actions", ActionsToJson(r.actions));
       if (r.downtime_ms) j.Set("downtime-ms", Json::Int(*r.downtime_ms));
       std::printf("%s\n", j.Serialize(true).c_str());
       return r.outcome.rfind("completed", 0) == 0 ? 0 : 1;
