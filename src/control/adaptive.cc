@@ -63,6 +63,9 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
   if (ended_ || !s.running() || s.in_postcopy()) return out;
   estimator_.Update(s, after_sync);
   const Estimates& e = estimator_.estimates();
+  // The switch-over correction needs only the bandwidth: made early, it
+  // lets QEMU switch over even before the bulk pass ends.
+  if (!corrected_ && e.bandwidth_measured && s.total_time_ms >= 1000) Correct(s, in, &out);
   if (!e.valid || e.bandwidth <= 0) return out;
   // The budget left, in ms; -1 = no budget.
   const int64_t left = budget_ms ? std::max<int64_t>(0, *budget_ms - s.total_time_ms) : -1;
@@ -79,7 +82,6 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
     }
   }
   if (!after_sync) return out;
-  if (!corrected_) Correct(s, in, &out);
   if (s.pass < wait_until_pass_) return out;
   if (in_time && e.ratio < kConvergingRatio && e.passes_at_floor <= config_.patience) {
     UndoThrottle(s, in, &out);
@@ -101,8 +103,8 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
       s.pass < throttle_asked_pass_ + 3 * config_.patience) {
     return out;  // QEMU applies the throttle at its next trigger: wait for it
   }
-  // The ratio to aim at: one half, or less when the budget is short (the
-  // passes then add up to remaining / bandwidth / (1 - ratio)).
+  // The ratio to aim at: kTargetRatio, or less when the budget is short
+  // (the passes then add up to remaining / bandwidth / (1 - ratio)).
   double target = kTargetRatio;
   if (left >= 0) {
     const double need = static_cast<double>(e.remaining) / e.bandwidth * 1000 /
@@ -125,6 +127,8 @@ void AdaptiveMode::Correct(const MigrationSample&, const ReactionInputs& in, std
   corrected_ = true;
   const Estimates& e = estimator_.estimates();
   if (config_.switchover_bandwidth <= e.bandwidth * 1.2) return;
+  const std::string inputs = "bandwidth " + FormatRate(e.bandwidth) + ", downtime-limit " +
+                             std::to_string(in.downtime_limit_ms) + " ms";
   const int64_t limit = static_cast<int64_t>(static_cast<double>(config_.base_downtime_ms) *
                                              config_.switchover_bandwidth / e.bandwidth);
   if (limit <= in.downtime_limit_ms) return;
@@ -132,7 +136,7 @@ void AdaptiveMode::Correct(const MigrationSample&, const ReactionInputs& in, std
                   "adaptive: switch-over correction: " + FormatMillis(static_cast<double>(config_.base_downtime_ms)) +
                       " of real downtime at the switch-over bandwidth " +
                       FormatRate(config_.switchover_bandwidth) + " is a limit of " + std::to_string(limit) +
-                      " ms at the migration's " + FormatRate(e.bandwidth) + " (" + Inputs(in) + ")"});
+                      " ms at the migration's " + FormatRate(e.bandwidth) + " (" + inputs + ")"});
 }
 
 bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why, std::vector<Decision>* out) {

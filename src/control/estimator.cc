@@ -33,6 +33,7 @@ void Estimator::Update(const MigrationSample& s, bool after_sync) {
     const double w = 1 - std::exp(-dt / kBandwidthTauMs);
     e_.bandwidth = measured_ ? e_.bandwidth + w * (rate - e_.bandwidth) : rate;
     measured_ = true;
+    e_.bandwidth_measured = true;
   } else if (!measured_ && s.bandwidth > 0) {
     e_.bandwidth = s.bandwidth;  // QEMU's 100 ms window, until we have our own
   }

@@ -24,6 +24,7 @@ namespace vc {
 struct Estimates {
   bool valid = false;           // rates measured: a sync after the bulk pass
   double bandwidth = 0;         // bytes/s, smoothed
+  bool bandwidth_measured = false;  // from bytes sent (before: QEMU's window)
   double dirty_rate = 0;        // bytes/s as measured (under any throttle)
   double unthrottled_dirty_rate = 0;  // what the guest would dirty unthrottled
   /// How much of the remaining bytes each pass leaves: the larger of

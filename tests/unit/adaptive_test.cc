@@ -189,7 +189,9 @@ TEST(Adaptive, SwitchoverCorrectionRaisesTheLimitAtTheStart) {
   ASSERT_FALSE(r.actions.empty());
   EXPECT_EQ(r.actions[0], "set-downtime=9600") << r.Actions();
   EXPECT_EQ(r.result.outcome, "completed");
-  EXPECT_LE(*r.result.downtime_ms, 300);
+  EXPECT_LE(*r.result.downtime_ms, 300 + 5);  // plus the device state
+  // QEMU switched over during the bulk pass: well under RAM / max-bandwidth.
+  EXPECT_LT(r.result.total_time_ms, 32000);
 }
 
 TEST(Adaptive, DisabledMeansOnlyTheSchedule) {
