@@ -9,7 +9,7 @@
 //      within MaxDowntime (the final copy runs at the switch-over
 //      bandwidth, so a limit in QEMU's terms may be larger than that);
 //   2. dirty-limit (QEMU 8.1+) or auto-converge's throttle at a level
-//      computed from the measured ratio (to bring it to one half, or lower
+//      computed from the measured ratio (to bring it to 0.15, or lower
 //      when the budget is short), not QEMU's blind increments;
 //   3. Escalate= (post-copy, pause, abort), once throttling cannot help: at
 //      its maximum, without effect (a hot set rewritten within one throttle
