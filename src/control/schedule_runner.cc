@@ -117,6 +117,7 @@ std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool afte
         }
         break;
       case Condition::Kind::kElapsed: {
+        if (c.per_gib && ram == 0) break;  // the size is not known yet (setup)
         double factor = c.per_gib ? policy::DataSize(p_, ram, 0) : 1.0;
         int64_t at = c.per_gib ? static_cast<int64_t>(static_cast<double>(c.ms) * factor) : c.ms;
         if (s.total_time_ms >= at) {
@@ -138,7 +139,9 @@ std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool afte
         break;
     }
   }
-  std::optional<int64_t> budget = policy::BudgetMs(p_, ram, 0);
+  // QEMU reports no RAM figures during setup: a budget counted from 0 bytes
+  // would end the migration before it began.
+  std::optional<int64_t> budget = ram > 0 ? policy::BudgetMs(p_, ram, 0) : std::nullopt;
   if (budget && !budget_fired_ && s.total_time_ms >= *budget) FinalAction(s, *budget, in, &out);
   for (const Decision& d : out) {
     if (d.action == "abort" || d.action == "start-postcopy" || d.action == "pause-guest") ended_ = true;

@@ -129,3 +129,25 @@ TEST(ScheduleRunner, NothingOutsideARunningPrecopy) {
 
 }  // namespace
 }  // namespace vc
+
+namespace vc {
+namespace {
+
+// QEMU reports no RAM figures during setup. A budget or a per-GiB step
+// counted from 0 bytes would end the migration before it began (found by
+// the benchmark: KubeVirt's preset has Minimum=0 and aborted at 0 ms).
+TEST(ScheduleRunner, NothingSizedFiresBeforeTheSizeIsKnown) {
+  policy::Policy p = With({"start downtime=50ms", "elapsed>=75s/GiB downtime=95ms"});
+  p.budget_per_gib = policy::Setting<int64_t>(150000);
+  p.budget_minimum = policy::Setting<int64_t>(0);
+  p.final_action = policy::Setting<policy::FinalAction>(policy::FinalAction::kAbort);
+  ScheduleRunner r(p, "test");
+  ReactionInputs in;
+  MigrationSample setup;
+  setup.status = "setup";  // no ram figures yet
+  EXPECT_EQ(Names(r.Decide(setup, false, in)), "set-downtime=50");  // only the start step
+  EXPECT_EQ(Names(r.Decide(At(1000, 1, 4000 * kMiB), false, in)), "");
+}
+
+}  // namespace
+}  // namespace vc
