@@ -211,7 +211,13 @@ void Follower::Follow(const MigrationSample& first, bool after_sync) {
 policy::Resolved Follower::ResolvePolicy(uint64_t ram_total) {
   policy::VmFacts vm;
   vm.name = facts_.vm_name;
-  if (ram_total) vm.memory = ram_total;
+  // During setup QEMU reports no RAM figures; the guest's memory size
+  // (query-memory-size-summary) stands in.
+  if (ram_total) {
+    vm.memory = ram_total;
+  } else if (facts_.guest_memory) {
+    vm.memory = facts_.guest_memory;
+  }
   policy::Resolved r = policy::Resolve(options_.policy_root, vm);
   for (const policy::Diagnostic& d : r.diagnostics) view_.Message("policy warning: " + d.ToString());
   return r;

@@ -46,5 +46,41 @@ TEST(Follower, AnInternalErrorResumesAGuestItPausedAndRestoresTuning) {
   EXPECT_EQ(backend.tuning.downtime_limit_ms, 300);
 }
 
+
+// During setup QEMU reports no RAM figures: the policy is still matched on
+// the guest's memory size (query-memory-size-summary).
+TEST(Follower, MatchesThePolicyOnTheGuestsSizeDuringSetup) {
+  testing::TempDir root("follower");
+  std::string dir = root.path() + "/etc/virt-converge/policy.d";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/50-small.conf") << "[Match]\nMemory=..2GiB\n"
+                                           "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+                                           "[Schedule]\nStep=start downtime=700ms\n";
+  testing::FakeBackend backend;
+  backend.facts.hypervisor = "QEMU 7.2.0";
+  backend.facts.guest_memory = 1ull << 30;
+  backend.tuning.downtime_limit_ms = 300;
+  MigrationSample setup;
+  setup.status = "setup";
+  backend.samples.push_back(setup);
+  MigrationSample done = testing::ActiveSample(9000, 3, 0, 1ull << 30);
+  done.status = "completed";
+  done.downtime_ms = 20;
+  backend.samples.push_back(done);
+
+  FollowOptions o;
+  o.interval = Millis(20);
+  o.policy_root = root.path();
+  FILE* out = tmpfile();
+  LiveView view(out, false);
+  Follower follower(backend, o, view);
+  MigrationSummary sum = follower.Run();
+  std::fclose(out);
+  EXPECT_EQ(sum.outcome, "completed");
+  ASSERT_EQ(sum.actions.size(), 1u);
+  EXPECT_EQ(sum.actions[0].action, "set-downtime");
+  EXPECT_EQ(sum.actions[0].value, 700);
+}
+
 }  // namespace
 }  // namespace vc
