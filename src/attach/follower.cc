@@ -200,6 +200,7 @@ void Follower::Follow(const MigrationSample& first, bool after_sync) {
   if (s.pass != last_pass_) after_sync = true;
   last_pass_ = s.pass;
   if (s.in_postcopy()) saw_postcopy_ = true;
+  if (s.running()) last_running_ms_ = s.total_time_ms;
   last_ = s;
   series_.push_back({s.total_time_ms, s.status, s.pass, s.ram_remaining, s.ram_transferred,
                      s.bandwidth, s.dirty_rate, s.expected_downtime_ms, s.throttle_percent});
@@ -302,7 +303,8 @@ void Follower::WatchPolicyDirectories() {
 void Follower::Finish(const MigrationSample& s) {
   if (controller_) controller_->OnFinished(s);
   MigrationSummary sum;
-  sum.total_time_ms = s.total_time_ms;
+  // A cancelled or failed migration reports no total-time: keep the last.
+  sum.total_time_ms = s.total_time_ms ? s.total_time_ms : last_running_ms_;
   sum.downtime_ms = s.downtime_ms;
   sum.passes = s.pass;
   sum.bytes_sent = s.ram_transferred;

@@ -79,6 +79,7 @@ class Follower {
   Phase phase_ = Phase::kWaiting;
   BackendFacts facts_;
   uint64_t last_pass_ = 0;
+  int64_t last_running_ms_ = 0;  // total-time of the last running sample
   bool saw_postcopy_ = false;
   std::optional<MigrationSample> last_;
   std::vector<SamplePoint> series_;

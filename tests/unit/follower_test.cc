@@ -82,5 +82,28 @@ TEST(Follower, MatchesThePolicyOnTheGuestsSizeDuringSetup) {
   EXPECT_EQ(sum.actions[0].value, 700);
 }
 
+
+// QEMU reports no total-time for a cancelled migration: the summary keeps
+// the last one seen.
+TEST(Follower, ACancelledMigrationKeepsItsLastTotalTime) {
+  testing::FakeBackend backend;
+  backend.facts.hypervisor = "QEMU 7.2.0";
+  backend.tuning.downtime_limit_ms = 300;
+  backend.samples.push_back(testing::ActiveSample(5000, 2, 100 << 20, 1ull << 30));
+  MigrationSample cancelled;
+  cancelled.status = "cancelled";
+  backend.samples.push_back(cancelled);
+  FollowOptions o;
+  o.interval = Millis(20);
+  o.policy_root = "";
+  FILE* out = tmpfile();
+  LiveView view(out, false);
+  Follower follower(backend, o, view);
+  MigrationSummary sum = follower.Run();
+  std::fclose(out);
+  EXPECT_EQ(sum.outcome, "cancelled");
+  EXPECT_EQ(sum.total_time_ms, 5000);
+}
+
 }  // namespace
 }  // namespace vc
