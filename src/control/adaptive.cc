@@ -127,17 +127,21 @@ void AdaptiveMode::Correct(const MigrationSample&, const ReactionInputs& in, std
   // downtime allows a larger limit, so QEMU switches over passes sooner.
   corrected_ = true;
   const Estimates& e = estimator_.estimates();
-  if (config_.switchover_bandwidth <= e.bandwidth * 1.2) return;
-  const std::string inputs = "bandwidth " + FormatRate(e.bandwidth) + ", downtime-limit " +
-                             std::to_string(in.downtime_limit_ms) + " ms";
+  // QEMU holds the migration to max-bandwidth; early measurements swing
+  // both ways (setup, the first bursts), so the cap is the figure to use.
+  const double bandwidth =
+      in.tuning.max_bandwidth && *in.tuning.max_bandwidth > 0 ? static_cast<double>(*in.tuning.max_bandwidth) : e.bandwidth;
+  if (config_.switchover_bandwidth <= bandwidth * 1.2) return;
+  const std::string inputs = "max-bandwidth " + FormatRate(bandwidth) + ", measured " + FormatRate(e.bandwidth) +
+                             ", downtime-limit " + std::to_string(in.downtime_limit_ms) + " ms";
   const int64_t limit = static_cast<int64_t>(static_cast<double>(config_.base_downtime_ms) *
-                                             config_.switchover_bandwidth / e.bandwidth);
+                                             config_.switchover_bandwidth / bandwidth);
   if (limit <= in.downtime_limit_ms) return;
   out->push_back({"set-downtime", limit,
                   "adaptive: switch-over correction: " + FormatMillis(static_cast<double>(config_.base_downtime_ms)) +
                       " of real downtime at the switch-over bandwidth " +
                       FormatRate(config_.switchover_bandwidth) + " is a limit of " + std::to_string(limit) +
-                      " ms at the migration's " + FormatRate(e.bandwidth) + " (" + inputs + ")"});
+                      " ms at the migration's " + FormatRate(bandwidth) + " (" + inputs + ")"});
 }
 
 bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why, std::vector<Decision>* out) {
