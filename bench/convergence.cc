@@ -196,7 +196,12 @@ RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s) {
       r.throttle_integral += prev_throttle * std::max(0.0, t - prev_t);
       prev_t = t;
       prev_throttle = static_cast<int>(s.GetInt("throttle-percent").value_or(0));
-      r.remaining.emplace_back(t, s.GetUint("remaining").value_or(0));
+      // Only a running migration has bytes remaining (a finished or
+      // cancelled one reports 0 at time 0).
+      const std::string status = s.GetString("status").value_or("");
+      if (status == "active" || status.rfind("postcopy", 0) == 0) {
+        r.remaining.emplace_back(t, s.GetUint("remaining").value_or(0));
+      }
     }
   }
   return r;
@@ -362,6 +367,9 @@ int Main(int argc, char** argv) {
   std::string out = "bench-out", ram = "256MiB", bw = "32MiB/s", workloads = "idle,below,1.5x,3x,hotset";
   std::string policies, sim_ram = "64GiB,256GiB,1TiB", sim_bw = "1Gbit/s,10Gbit/s,100Gbit/s";
   std::string plot_case = "3x";
+  std::string plot_policies =
+      "qemu-defaults,qemu-auto-converge,kubevirt-defaults,nova-defaults,ovirt-postcopy,ovirt-very-large-vms,"
+      "virt-converge-default,vc-default+link";
   bool no_qemu = false, no_sim = false;
   double limit_factor = 12;
   app.add_option("--out", out, "output directory")->capture_default_str();
@@ -374,6 +382,7 @@ int Main(int argc, char** argv) {
   app.add_option("--limit-factor", limit_factor,
                  "a run still going after this many times RAM/bandwidth (plus 30 s) is stopped")->capture_default_str();
   app.add_option("--plot-case", plot_case, "the workload whose remaining bytes are plotted")->capture_default_str();
+  app.add_option("--plot-policies", plot_policies, "the policies plotted")->capture_default_str();
   app.add_flag("--no-qemu", no_qemu, "skip the real migrations");
   app.add_flag("--no-sim", no_sim, "skip the simulated grids");
   CLI11_PARSE(app, argc, argv);
@@ -476,6 +485,7 @@ int Main(int argc, char** argv) {
   std::ofstream dat(out + "/remaining.dat");
   for (const RunResult& r : plotted) {
     if (r.workload != plot_case) continue;
+    if (("," + plot_policies + ",").find("," + r.policy + ",") == std::string::npos) continue;
     if (plot_name.empty()) plot_name = r.kase;
     if (r.kase != plot_name) continue;
     dat << "\"" << r.policy << "\"\n";
