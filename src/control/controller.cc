@@ -14,6 +14,7 @@ Controller::Controller(MigrationBackend& backend, BackendFacts facts, Reaction* 
   Result<MigrationTuning> t = backend_.Tuning();
   if (t.ok()) {
     tuning_ = *t;
+    tuning_read_ = true;
     downtime_limit_ms_ = t->downtime_limit_ms.value_or(-1);
   }
 }
@@ -24,6 +25,7 @@ void Controller::OnSample(const MigrationSample& s, bool after_sync) {
     Result<MigrationTuning> t = backend_.Tuning();
     if (t.ok()) {
       tuning_ = *t;
+      tuning_read_ = true;
       if (t->downtime_limit_ms) downtime_limit_ms_ = *t->downtime_limit_ms;
     }
   }
@@ -46,10 +48,9 @@ void Controller::Apply(const MigrationSample& s, const Decision& d) {
     ActionContext ctx{backend_, facts_, s};
     st = action->CheckPossible(ctx);
     if (st.ok() && !dry_run_) {
-      if (!original_) {
-        Result<MigrationTuning> t = backend_.Tuning();
-        if (t.ok()) original_ = *t;
-      }
+      // What QEMU had, as last read (at the last sync): no extra round trip
+      // between the pass and the action.
+      if (!original_ && tuning_read_) original_ = tuning_;
       st = action->Apply(ctx, d.value);
     }
   }

@@ -66,6 +66,7 @@ class Controller {
   Say say_;
   int64_t downtime_limit_ms_ = -1;
   MigrationTuning tuning_;  // as last read from QEMU, with our changes since
+  bool tuning_read_ = false;
   // What QEMU had before our first change, and what we set last.
   std::optional<MigrationTuning> original_;
   MigrationTuning ours_;
