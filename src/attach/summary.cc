@@ -26,6 +26,8 @@ std::string MigrationSummary::ToText() const {
   return out;
 }
 
+namespace {
+
 qmp::Json ActionsToJson(const std::vector<ActionRecord>& actions) {
   using qmp::Json;
   Json list = Json::Array();
@@ -40,6 +42,8 @@ qmp::Json ActionsToJson(const std::vector<ActionRecord>& actions) {
   }
   return list;
 }
+
+}  // namespace
 
 qmp::Json MigrationSummary::ToJson() const {
   using qmp::Json;

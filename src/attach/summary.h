@@ -37,7 +37,4 @@ struct MigrationSummary {
   qmp::Json ToJson() const;
 };
 
-/// The actions as the summary JSON lists them (also `simulate --json`).
-qmp::Json ActionsToJson(const std::vector<ActionRecord>& actions);
-
 }  // namespace vc

@@ -128,18 +128,23 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
 
     SimResult r = Simulate(sc, *reaction);
     if (o->json) {
-      using qmp::Json;
-      Json j = Json::Object()
-                   .Set("scenario", Json::String(sc.ToString()))
-                   .Set("reaction", Json::String(reaction->Describe()))
-                   .Set("outcome", Json::String(r.outcome))
-                   .Set("total-time-ms", Json::Int(r.total_time_ms))
-                   .Set("passes", Json::Uint(r.passes))
-                   .Set("bytes-sent", Json::Uint(r.bytes_sent))
-                   .Set("throttle-percent-seconds", Json::Double(r.throttle_integral))
-                   .Set("paused-ms", Json::Int(r.paused_ms))
-                   .Set("actions", ActionsToJson(r.actions));
-      if (r.downtime_ms) j.Set("downtime-ms", Json::Int(*r.downtime_ms));
+      // The same form as attach's --summary-json, plus what only a
+      // simulation knows.
+      MigrationSummary sum;
+      sum.outcome = r.outcome;
+      sum.detail = "simulated";
+      sum.total_time_ms = r.total_time_ms;
+      sum.downtime_ms = r.downtime_ms;
+      sum.passes = r.passes;
+      sum.bytes_sent = r.bytes_sent;
+      sum.ram_total = sc.memory;
+      sum.postcopy = r.outcome == "completed-postcopy";
+      sum.actions = r.actions;
+      qmp::Json j = sum.ToJson();
+      j.Set("scenario", qmp::Json::String(sc.ToString()))
+          .Set("reaction", qmp::Json::String(reaction->Describe()))
+          .Set("throttle-percent-seconds", qmp::Json::Double(r.throttle_integral))
+          .Set("paused-ms", qmp::Json::Int(r.paused_ms));
       std::printf("%s\n", j.Serialize(true).c_str());
       return r.outcome.rfind("completed", 0) == 0 ? 0 : 1;
     }
