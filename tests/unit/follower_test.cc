@@ -14,6 +14,19 @@
 namespace vc {
 namespace {
 
+/// Runs a follower on \a backend, its view going nowhere.
+MigrationSummary Follow(testing::FakeBackend& backend, Millis interval, const std::string& policy_root) {
+  FollowOptions o;
+  o.interval = interval;
+  o.policy_root = policy_root;
+  FILE* out = tmpfile();
+  LiveView view(out, false);
+  Follower follower(backend, o, view);
+  MigrationSummary sum = follower.Run();
+  std::fclose(out);
+  return sum;
+}
+
 TEST(Follower, AnInternalErrorResumesAGuestItPausedAndRestoresTuning) {
   testing::TempDir root("follower");
   std::string dir = root.path() + "/etc/virt-converge/policy.d";
@@ -27,14 +40,7 @@ TEST(Follower, AnInternalErrorResumesAGuestItPausedAndRestoresTuning) {
   // Then an answer the follower cannot use: not a lost connection, its fault.
   backend.samples.push_back(Status::ProtocolError("query-migrate", "nonsense"));
 
-  FollowOptions o;
-  o.interval = Millis(50);
-  o.policy_root = root.path();
-  FILE* out = tmpfile();
-  LiveView view(out, false);
-  Follower follower(backend, o, view);
-  MigrationSummary sum = follower.Run();
-  std::fclose(out);
+  MigrationSummary sum = Follow(backend, Millis(50), root.path());
 
   EXPECT_EQ(sum.outcome, "lost");
   EXPECT_NE(sum.detail.find("internal error, leaving the migration to QEMU's own settings"), std::string::npos)
@@ -68,14 +74,7 @@ TEST(Follower, MatchesThePolicyOnTheGuestsSizeDuringSetup) {
   done.downtime_ms = 20;
   backend.samples.push_back(done);
 
-  FollowOptions o;
-  o.interval = Millis(20);
-  o.policy_root = root.path();
-  FILE* out = tmpfile();
-  LiveView view(out, false);
-  Follower follower(backend, o, view);
-  MigrationSummary sum = follower.Run();
-  std::fclose(out);
+  MigrationSummary sum = Follow(backend, Millis(20), root.path());
   EXPECT_EQ(sum.outcome, "completed");
   ASSERT_EQ(sum.actions.size(), 1u);
   EXPECT_EQ(sum.actions[0].action, "set-downtime");
@@ -93,14 +92,7 @@ TEST(Follower, ACancelledMigrationKeepsItsLastTotalTime) {
   MigrationSample cancelled;
   cancelled.status = "cancelled";
   backend.samples.push_back(cancelled);
-  FollowOptions o;
-  o.interval = Millis(20);
-  o.policy_root = "";
-  FILE* out = tmpfile();
-  LiveView view(out, false);
-  Follower follower(backend, o, view);
-  MigrationSummary sum = follower.Run();
-  std::fclose(out);
+  MigrationSummary sum = Follow(backend, Millis(20), "");
   EXPECT_EQ(sum.outcome, "cancelled");
   EXPECT_EQ(sum.total_time_ms, 5000);
 }
