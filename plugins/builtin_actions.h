@@ -13,6 +13,7 @@ const Action& PauseGuestAction();
 const Action& SetThrottleInitialAction();
 const Action& SetThrottleIncrementAction();
 const Action& SetThrottleMaxAction();
+const Action& SetThrottleLevelAction();
 const Action& SetThrottleTailslowAction();
 const Action& SetXbzrleCacheAction();
 const Action& SetDirtyLimitAction();

@@ -15,6 +15,7 @@ constexpr Accessor kActions[] = {
     &SetThrottleInitialAction,
     &SetThrottleIncrementAction,
     &SetThrottleMaxAction,
+    &SetThrottleLevelAction,
     &SetThrottleTailslowAction,
     &SetXbzrleCacheAction,
     &SetDirtyLimitAction,

@@ -1,5 +1,6 @@
-// set-throttle-initial / -increment / -max / -tailslow: auto-converge's CPU
-// throttle, changed while the migration runs. QEMU reads them at its next
+// set-throttle-initial / -increment / -max / -tailslow, and -level (all
+// three bounds at once, to hold the throttle at one level): auto-converge's
+// CPU throttle, changed while the migration runs. QEMU reads them at its next
 // dirty-bitmap sync, so they take effect then, not at once. Without the
 // auto-converge capability they would never engage: that is said, not done.
 #include "plugins/builtin_actions.h"
@@ -7,7 +8,7 @@
 namespace vc {
 namespace {
 
-enum class ThrottleField { kInitial, kIncrement, kMax, kTailslow };
+enum class ThrottleField { kInitial, kIncrement, kMax, kTailslow, kLevel };
 
 class SetThrottle final : public Action {
  public:
@@ -38,6 +39,13 @@ class SetThrottle final : public Action {
     if (value < 1 || value > 99) {
       return Status::InvalidArgument(name_, std::to_string(value) + "% is outside 1%..99%");
     }
+    if (field_ == ThrottleField::kLevel) {
+      // One migrate-set-parameters: QEMU's next throttle step goes to the
+      // level (initial when it starts, min(now + increment, max) after) and
+      // stays there.
+      t.throttle_initial = t.throttle_max = t.throttle_increment = value;
+      return ctx.backend.SetTuning(t);
+    }
     (field_ == ThrottleField::kInitial     ? t.throttle_initial
      : field_ == ThrottleField::kIncrement ? t.throttle_increment
                                            : t.throttle_max) = value;
@@ -61,6 +69,10 @@ const Action& SetThrottleIncrementAction() {
 }
 const Action& SetThrottleMaxAction() {
   static const SetThrottle kAction("set-throttle-max", ThrottleField::kMax);
+  return kAction;
+}
+const Action& SetThrottleLevelAction() {
+  static const SetThrottle kAction("set-throttle-level", ThrottleField::kLevel);
   return kAction;
 }
 const Action& SetThrottleTailslowAction() {

@@ -203,10 +203,9 @@ bool AdaptiveMode::TryThrottle(const MigrationSample& s, const ReactionInputs& i
   const std::string reason = "adaptive: downtime alone would exceed MaxDowntime " +
                              FormatMillis(static_cast<double>(config_.max_downtime_ms)) + "; " + how + " (" +
                              Inputs(in) + ")";
-  // max-cpu-throttle may never be below cpu-throttle-initial: raise it first.
-  out->push_back({"set-throttle-max", level, reason});
-  out->push_back({"set-throttle-initial", level, reason});
-  out->push_back({"set-throttle-increment", std::max(1, level - now), reason});
+  // One call sets all three bounds: no round trips between the pass and
+  // the throttle.
+  out->push_back({"set-throttle-level", level, reason});
   ratio_before_throttle_ = e.ratio;
   throttle_target_ = level;
   throttle_asked_pass_ = s.pass;
@@ -225,8 +224,7 @@ void AdaptiveMode::UndoThrottle(const MigrationSample& s, const ReactionInputs& 
   if (level >= throttle_target_ - 5) return;
   const std::string reason = "adaptive: the throttle is no longer needed (" + Inputs(in) + "); capping it at " +
                              std::to_string(level) + "%: QEMU lowers it at its next throttle step";
-  out->push_back({"set-throttle-initial", level, reason});
-  out->push_back({"set-throttle-max", level, reason});
+  out->push_back({"set-throttle-level", level, reason});
   throttle_target_ = level;
   wait_until_pass_ = s.pass + config_.patience;
 }
@@ -277,7 +275,7 @@ void AdaptiveMode::Escalate(const MigrationSample& s, const ReactionInputs& in, 
 void AdaptiveMode::Applied(const Decision& d, bool ok) {
   if (ok) return;
   if (d.action == "start-postcopy" || d.action == "pause-guest" || d.action == "abort") ended_ = false;
-  if (d.action == "set-throttle-max" || d.action == "set-throttle-initial") throttle_target_ = 0;
+  if (d.action == "set-throttle-level") throttle_target_ = 0;
   if (d.action == "set-dirty-limit") dirty_limit_ = 0;
 }
 

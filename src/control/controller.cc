@@ -68,6 +68,11 @@ void Controller::Apply(const MigrationSample& s, const Decision& d) {
     if (d.action == "set-throttle-initial") remember(&MigrationTuning::throttle_initial, d.value);
     if (d.action == "set-throttle-increment") remember(&MigrationTuning::throttle_increment, d.value);
     if (d.action == "set-throttle-max") remember(&MigrationTuning::throttle_max, d.value);
+    if (d.action == "set-throttle-level") {
+      remember(&MigrationTuning::throttle_initial, d.value);
+      remember(&MigrationTuning::throttle_increment, d.value);
+      remember(&MigrationTuning::throttle_max, d.value);
+    }
     if (d.action == "set-throttle-tailslow") remember(&MigrationTuning::throttle_tailslow, d.value != 0);
     if (d.action == "set-xbzrle-cache") remember(&MigrationTuning::xbzrle_cache, static_cast<uint64_t>(d.value));
     if (d.action == "set-dirty-limit") {

@@ -66,6 +66,7 @@ constexpr ActionSyntax kActionSyntax[] = {
     {"throttle-initial", "set-throttle-initial", ValueKind::kPercent},
     {"throttle-increment", "set-throttle-increment", ValueKind::kPercent},
     {"throttle-max", "set-throttle-max", ValueKind::kPercent},
+    {"throttle", "set-throttle-level", ValueKind::kPercent},
     {"throttle-tailslow", "set-throttle-tailslow", ValueKind::kBool},
     {"xbzrle-cache", "set-xbzrle-cache", ValueKind::kSize},
     {"dirty-limit", "set-dirty-limit", ValueKind::kRate},

@@ -87,7 +87,7 @@ TEST_F(AdaptiveTest, ThrottlesAtAComputedLevelThatQemuApplies) {
   for (const qmp::Json& a : Actions(*summary)) {
     EXPECT_EQ(a.GetString("result"), "done") << a.GetString("reason").value_or("");
     EXPECT_LT(a.GetDouble("latency-ms").value_or(1e9), 50.0) << a.GetString("reason").value_or("");
-    if (a.GetString("action") == "set-throttle-max" && !asked) asked = a.GetInt("value").value_or(0);
+    if (a.GetString("action") == "set-throttle-level" && !asked) asked = a.GetInt("value").value_or(0);
   }
   ASSERT_GT(asked, 20) << "the first level is computed, above QEMU's stock 20%:\n" << out;
   // QEMU really throttled at that level (cpu-throttle-percentage).

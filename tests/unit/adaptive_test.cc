@@ -97,11 +97,11 @@ TEST(Adaptive, ThrottlesAtAComputedLevelWhenDowntimeCannotSuffice) {
   policy::Policy p = DefaultWith("[Budget]\nPerGiB=600s\n");
   Outcome r = Simulated(p, Guest(512 * kMiB, 128 * kMiB, 64.0 * kMiB, 32.0 * kMiB));
   EXPECT_EQ(r.result.outcome, "completed") << r.Actions();
-  ASSERT_TRUE(r.Took("set-throttle-max=")) << r.Actions();
+  ASSERT_TRUE(r.Took("set-throttle-level=")) << r.Actions();
   // The first level is computed, not QEMU's 20% + 10% steps.
   for (const std::string& a : r.actions) {
-    if (a.rfind("set-throttle-initial=", 0) == 0) {
-      EXPECT_GT(std::stoi(a.substr(21)), 20) << r.Actions();
+    if (a.rfind("set-throttle-level=", 0) == 0) {
+      EXPECT_GT(std::stoi(a.substr(19)), 20) << r.Actions();
       break;
     }
   }
@@ -129,7 +129,7 @@ TEST(Adaptive, UndoesAThrottleNoLongerNeeded) {
   EXPECT_EQ(r.result.outcome, "completed");
   bool raised = false, lowered = false;
   for (const ActionRecord& a : r.result.actions) {
-    if (a.action == "set-throttle-max") {
+    if (a.action == "set-throttle-level") {
       (a.reason.find("no longer needed") != std::string::npos ? lowered : raised) = true;
     }
   }

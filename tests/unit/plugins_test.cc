@@ -36,7 +36,7 @@ TEST(Plugins, EveryActionAPolicyCanNameIsRegistered) {
   for (const std::string& name : policy::StepActionPlugins()) {
     EXPECT_NE(FindAction(name), nullptr) << name;
   }
-  EXPECT_EQ(AllActions().size(), 11u);
+  EXPECT_EQ(AllActions().size(), 12u);
 }
 
 TEST(Plugins, ThrottleNeedsAutoConverge) {
@@ -56,6 +56,13 @@ TEST(Plugins, ThrottleNeedsAutoConverge) {
   EXPECT_EQ(on.backend.tuning.throttle_increment, 25);
   EXPECT_EQ(on.backend.tuning.throttle_max, 80);
   EXPECT_EQ(on.backend.tuning.throttle_tailslow, true);
+  // -level: the three bounds in one call, so the throttle goes there and stays.
+  const size_t calls = on.backend.calls.size();
+  EXPECT_TRUE(on.Apply("set-throttle-level", 70).ok());
+  EXPECT_EQ(on.backend.calls.size(), calls + 1);
+  EXPECT_EQ(on.backend.tuning.throttle_initial, 70);
+  EXPECT_EQ(on.backend.tuning.throttle_increment, 70);
+  EXPECT_EQ(on.backend.tuning.throttle_max, 70);
   EXPECT_FALSE(on.backend.tuning.downtime_limit_ms);  // nothing else touched
   EXPECT_EQ(on.Apply("set-throttle-max", 100).code(), StatusCode::kInvalidArgument);
   Bed old(5, 0, {{"auto-converge", true}});
