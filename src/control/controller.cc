@@ -20,15 +20,6 @@ Controller::Controller(MigrationBackend& backend, BackendFacts facts, Reaction* 
 }
 
 void Controller::OnSample(const MigrationSample& s, bool after_sync) {
-  if (after_sync && !dry_run_) {
-    // Someone else may have changed it; decide on what QEMU really has.
-    Result<MigrationTuning> t = backend_.Tuning();
-    if (t.ok()) {
-      tuning_ = *t;
-      tuning_read_ = true;
-      if (t->downtime_limit_ms) downtime_limit_ms_ = *t->downtime_limit_ms;
-    }
-  }
   ReactionInputs in;
   in.downtime_limit_ms = downtime_limit_ms_ < 0 ? 300 : downtime_limit_ms_;
   in.postcopy_possible = facts_.postcopy_ram;
@@ -36,6 +27,17 @@ void Controller::OnSample(const MigrationSample& s, bool after_sync) {
   in.dirty_limit_possible = facts_.QemuAtLeast(8, 1) && facts_.CapabilityOn("dirty-limit");
   in.tuning = tuning_;
   for (const Decision& d : reaction_->Decide(s, after_sync, in)) Apply(s, d);
+  if (after_sync && !dry_run_) {
+    // Someone else may have changed a parameter: the next decision goes on
+    // what QEMU really has. Read after acting, not before, so no round trip
+    // stands between the pass and the action.
+    Result<MigrationTuning> t = backend_.Tuning();
+    if (t.ok()) {
+      tuning_ = *t;
+      tuning_read_ = true;
+      if (t->downtime_limit_ms) downtime_limit_ms_ = *t->downtime_limit_ms;
+    }
+  }
 }
 
 void Controller::Apply(const MigrationSample& s, const Decision& d) {
