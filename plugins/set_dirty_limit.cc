@@ -12,6 +12,9 @@ class SetDirtyLimit final : public Action {
  public:
   std::string_view name() const override { return "set-dirty-limit"; }
   Status CheckPossible(const ActionContext& ctx) const override {
+    if (!ctx.facts.passthrough_refusal.empty()) {
+      return Status::NotSupported("set-dirty-limit", ctx.facts.passthrough_refusal);
+    }
     if (!ctx.facts.QemuAtLeast(8, 1)) {
       return Status::NotSupported(
           "set-dirty-limit", "not possible here because " + ctx.facts.hypervisor +

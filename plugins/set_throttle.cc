@@ -16,6 +16,9 @@ class SetThrottle final : public Action {
   std::string_view name() const override { return name_; }
 
   Status CheckPossible(const ActionContext& ctx) const override {
+    if (!ctx.facts.passthrough_refusal.empty()) {
+      return Status::NotSupported(name_, ctx.facts.passthrough_refusal);
+    }
     if (!ctx.facts.CapabilityOn("auto-converge")) {
       return Status::NotSupported(
           name_, "not possible here because the migration runs without auto-converge, so QEMU "

@@ -59,10 +59,12 @@ MigrationSummary Follower::Run() {
 
   loop_ = std::make_unique<Loop>();
   sd_event* e = nullptr;
-  int r = sd_event_new(&e);
+  // The thread's default loop: libvirt's event hooks run on it too
+  // (src/backend/libvirt_event_loop.h).
+  int r = sd_event_default(&e);
   if (r < 0) {
     sigprocmask(SIG_SETMASK, &old, nullptr);
-    GiveUp(Status::IoError("sd_event_new", -r));
+    GiveUp(Status::IoError("sd_event_default", -r));
     return summary_;
   }
   loop_->event.reset(e);
@@ -172,11 +174,14 @@ void Follower::StartFollowing(const MigrationSample& s) {
   Result<BackendFacts> f = backend_.Facts();
   if (!f.ok()) return f.status().code() == StatusCode::kCommandFailed ? GiveUp(f.status()) : Lose(f.status());
   facts_ = *f;
+  ChooseReaction(s);
+  // The policy says whether QMP passthrough may be used (it taints a
+  // libvirt domain); what the backend can do depends on it.
+  if (!ApplyPassthroughPolicy()) return;
   Result<MigrationTuning> t = backend_.Tuning();
   if (!t.ok()) return Lose(t.status());
   phase_ = Phase::kFollowing;
   last_pass_ = s.pass;
-  ChooseReaction(s);
   controller_ = std::make_unique<Controller>(backend_, facts_, reaction_.get(), options_.dry_run,
                                              [this](const std::string& line) { view_.Message(line); });
   view_.Message(std::string("following the migration on ") + backend_.Describe() + " (" +
@@ -224,6 +229,19 @@ policy::Resolved Follower::ResolvePolicy(uint64_t ram_total) {
   return r;
 }
 
+bool Follower::ApplyPassthroughPolicy() {
+  bool allowed = policy_reaction_ && policy_reaction_->policy().allow_passthrough.value;
+  backend_.AllowPassthrough(allowed);
+  Result<BackendFacts> f = backend_.Facts();
+  if (!f.ok()) {
+    f.status().code() == StatusCode::kCommandFailed ? GiveUp(f.status()) : Lose(f.status());
+    return false;
+  }
+  facts_ = *f;
+  if (controller_) controller_->set_facts(facts_);
+  return true;
+}
+
 void Follower::ChooseReaction(const MigrationSample& s) {
   if (!options_.policy_root.empty()) {
     policy::Resolved r = ResolvePolicy(s.ram_total);
@@ -268,6 +286,7 @@ void Follower::ReloadPolicy(const std::string& why) {
     controller_->set_reaction(reaction_.get());
   }
   view_.Message("policy reloaded (" + why + ")" + (changes.empty() ? ": nothing changed" : ":" + changes));
+  ApplyPassthroughPolicy();
 }
 
 void Follower::WatchPolicyDirectories() {

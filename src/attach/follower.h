@@ -53,6 +53,9 @@ class Follower {
   void StartFollowing(const MigrationSample& s);
   void Follow(const MigrationSample& s, bool after_sync);
   void ChooseReaction(const MigrationSample& s);
+  /// Tells the backend whether the policy allows QMP passthrough and
+  /// re-reads its facts; false when it could not (the follower then ended).
+  bool ApplyPassthroughPolicy();
   /// Re-reads the policy (SIGHUP, or a change in a policy directory).
   void ReloadPolicy(const std::string& why);
   /// Resolves the policy for this VM (\a ram_total bytes), logging its warnings.

@@ -1,7 +1,7 @@
 // MigrationBackend: what the engine needs from "a migration", whoever runs it.
 //
-// QmpBackend drives a QEMU straight over its QMP socket; LibvirtBackend (to
-// come) uses libvirt's API. The engine and the plugins see only this header,
+// QmpBackend drives a QEMU straight over its QMP socket; LibvirtBackend uses
+// libvirt's API. The engine and the plugins see only this header,
 // in units of bytes, bytes/s and milliseconds.
 #pragma once
 
@@ -61,6 +61,9 @@ struct BackendFacts {
   bool events = false;         // MIGRATION / MIGRATION_PASS are delivered
   std::string vm_name;         // for policy matching; "" when unknown
   uint64_t guest_memory = 0;   // bytes; 0 when unknown
+  /// Non-empty when QEMU-only parameters (throttle, dirty-limit) cannot be
+  /// changed through this backend, saying why (libvirt without passthrough).
+  std::string passthrough_refusal;
 
   bool QemuAtLeast(int major, int minor) const {
     return qemu_major > major || (qemu_major == major && qemu_minor >= minor);
@@ -119,6 +122,10 @@ class MigrationBackend {
   /// Collects pending events without blocking; fails once the connection to
   /// QEMU/libvirt is lost.
   virtual Status Poll(std::vector<BackendEvent>* events) = 0;
+
+  /// Whether the policy lets the backend use QMP passthrough, for backends
+  /// where that has a cost (libvirt taints the domain). Direct QMP ignores it.
+  virtual void AllowPassthrough(bool /*allowed*/) {}
 };
 
 }  // namespace vc

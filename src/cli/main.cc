@@ -15,7 +15,11 @@
 #include "src/policy/resolve.h"
 #include "src/policy/values.h"
 #include "src/attach/follower.h"
+#include "src/attach/follow_lock.h"
+#include "src/backend/libvirt_backend.h"
+#include "src/backend/libvirt_event_loop.h"
 #include "src/backend/qmp_backend.h"
+#include "src/watch/watcher.h"
 #include "src/base/units.h"
 
 namespace vc {
@@ -26,6 +30,9 @@ constexpr int kExitLost = 3;
 
 struct CommonOptions {
   std::string qmp_socket;
+  std::string domain;        // attach: a libvirt domain (name, UUID or id)
+  std::string connect_uri;   // libvirt URI; "" = libvirt's default
+  std::string run_dir = "/run/virt-converge";
   bool dry_run = false;
   std::string interval = "1s";
   std::string max_downtime = "2s";
@@ -38,8 +45,9 @@ struct CommonOptions {
   bool no_policy = false;
 };
 
-void AddCommonOptions(CLI::App* cmd, CommonOptions* o) {
-  cmd->add_option("--qmp", o->qmp_socket, "QMP unix socket of the (source) QEMU")->required();
+void AddCommonOptions(CLI::App* cmd, CommonOptions* o, bool qmp_required = true) {
+  CLI::Option* qmp = cmd->add_option("--qmp", o->qmp_socket, "QMP unix socket of the (source) QEMU");
+  if (qmp_required) qmp->required();
   cmd->add_option("--interval", o->interval, "sampling interval besides every pass (default 1s)");
   cmd->add_option("--max-downtime", o->max_downtime,
                   "highest downtime-limit the reaction may set (default 2s)");
@@ -100,9 +108,43 @@ int FollowAndReport(MigrationBackend& backend, const FollowOptions& f, const Com
   return Follower::ExitCode(summary);
 }
 
+int RunAttachLibvirt(const CommonOptions& o, const FollowOptions& f) {
+  Status loop = RegisterLibvirtEventLoop();
+  if (!loop.ok()) return Fail("attach", loop, kExitLost);
+  LibvirtBackend::Options bo;
+  bo.note = [](const std::string& line) {
+    std::printf("note: %s\n", line.c_str());
+    std::fflush(stdout);
+  };
+  Result<std::unique_ptr<LibvirtBackend>> backend = LibvirtBackend::Connect(o.connect_uri, o.domain, bo);
+  if (!backend.ok()) return Fail("attach to " + o.domain, backend.status(), kExitLost);
+  char uuid[VIR_UUID_STRING_BUFLEN] = {};
+  if (virDomainGetUUIDString((*backend)->domain(), uuid) < 0) {
+    return Fail("attach to " + o.domain, LibvirtError("domain UUID"), kExitLost);
+  }
+  // One follower per migration, whoever starts it (watch, an operator).
+  Result<FollowLock> lock = FollowLock::Take(o.run_dir, uuid);
+  if (!lock.ok()) {
+    if (lock.status().code() == StatusCode::kCommandFailed) {
+      std::printf("%s: %s; leaving it to that one\n", (*backend)->Describe().c_str(),
+                  lock.status().message().c_str());
+      return 0;
+    }
+    return Fail("attach to " + o.domain, lock.status(), kExitLost);
+  }
+  std::printf("attached to %s\n", (*backend)->Describe().c_str());
+  std::fflush(stdout);
+  return FollowAndReport(**backend, f, o);
+}
+
 int RunAttach(const CommonOptions& o) {
   Result<FollowOptions> f = MakeFollowOptions(o);
   if (!f.ok()) return Fail("attach", f.status(), kExitUsage);
+  if (o.domain.empty() == o.qmp_socket.empty()) {
+    return Fail("attach", Status::InvalidArgument("usage", "give a libvirt DOMAIN or --qmp SOCKET, not both"),
+                kExitUsage);
+  }
+  if (!o.domain.empty()) return RunAttachLibvirt(o, *f);
   QmpBackend::Options bo;
   bo.enable_events = !o.dry_run;
   Result<std::unique_ptr<QmpBackend>> backend = QmpBackend::Connect(o.qmp_socket, bo);
@@ -203,7 +245,12 @@ int main(int argc, char** argv) {
   vc::CommonOptions attach_opts;
   CLI::App* attach = app.add_subcommand(
       "attach", "follow a live migration of a QEMU and make it converge");
-  vc::AddCommonOptions(attach, &attach_opts);
+  vc::AddCommonOptions(attach, &attach_opts, /*qmp_required=*/false);
+  attach->add_option("domain", attach_opts.domain, "libvirt domain (name, UUID or id) to follow");
+  attach->add_option("-c,--connect", attach_opts.connect_uri,
+                     "libvirt URI (default: libvirt's default, e.g. qemu:///system)");
+  attach->add_option("--run-dir", attach_opts.run_dir,
+                     "host-local state, e.g. the one-follower-per-migration locks (default /run/virt-converge)");
   attach->add_flag("--dry-run", attach_opts.dry_run, "observe only: say what it would do");
 
   vc::CommonOptions migrate_opts;
@@ -219,6 +266,14 @@ int main(int argc, char** argv) {
   migrate->add_option("--bandwidth", m.bandwidth, "max-bandwidth, e.g. 32MiB/s or 1Gbit/s");
   migrate->add_option("--downtime", m.downtime, "initial downtime-limit, e.g. 300ms");
 
+  vc::WatchOptions w;
+  CLI::App* watch = app.add_subcommand(
+      "watch", "notice every outgoing libvirt migration on this host and start a helper for each");
+  watch->add_option("-c,--connect", w.uri, "libvirt URI (default: libvirt's default)");
+  watch->add_option("--run-dir", w.run_dir, "host-local state and helpers' logs (default /run/virt-converge)");
+  watch->add_option("--helper-arg", w.helper_args,
+                    "an extra argument for each `attach` helper (repeatable), e.g. --helper-arg=--policy-root=/srv/p");
+
   std::function<int()> run_policy = vc::AddPolicyCommand(&app);
   std::function<int()> run_simulate = vc::AddSimulateCommand(&app);
 
@@ -229,6 +284,13 @@ int main(int argc, char** argv) {
   }
   if (attach->parsed()) return vc::RunAttach(attach_opts);
   if (migrate->parsed()) return vc::RunMigrate(migrate_opts, m);
+  if (watch->parsed()) {
+    vc::Watcher watcher(w, [](const std::string& line) {
+      std::printf("%s\n", line.c_str());
+      std::fflush(stdout);
+    });
+    return watcher.Run();
+  }
   if (app.got_subcommand("policy")) return run_policy();
   if (app.got_subcommand("simulate")) return run_simulate();
   return vc::kExitUsage;

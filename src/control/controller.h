@@ -38,6 +38,8 @@ class Controller {
   Controller(MigrationBackend& backend, BackendFacts facts, Reaction* reaction, bool dry_run, Say say);
 
   void set_reaction(Reaction* reaction) { reaction_ = reaction; }
+  /// What the backend offers changed (a policy reload allowed passthrough).
+  void set_facts(BackendFacts facts) { facts_ = std::move(facts); }
   /// QEMU's downtime-limit as last read or set; -1 when unknown.
   void set_downtime_limit_ms(int64_t ms) { downtime_limit_ms_ = ms; }
   int64_t downtime_limit_ms() const { return downtime_limit_ms_; }

@@ -22,6 +22,7 @@ class PolicyReaction final : public Reaction {
   void Applied(const Decision& d, bool ok) override;
   std::string Describe() const override;
 
+  const policy::Policy& policy() const { return policy_; }
   const ScheduleRunner& schedule() const { return schedule_; }
   const AdaptiveMode& adaptive() const { return adaptive_; }
 

@@ -1,0 +1,48 @@
+#include "src/attach/follow_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <string>
+
+namespace vc {
+namespace {
+
+std::string LockPath(const std::string& run_dir, const std::string& key) {
+  return run_dir + "/follow/" + key + ".lock";
+}
+
+}  // namespace
+
+Result<FollowLock> FollowLock::Take(const std::string& run_dir, const std::string& key) {
+  std::error_code ec;
+  std::filesystem::create_directories(run_dir + "/follow", ec);
+  std::string path = LockPath(run_dir, key);
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid()) return Status::IoError(path, errno);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) return Status::IoError(path, errno);
+    char buf[32] = {};
+    ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
+    std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return Status::CommandFailed(path, "busy", "already followed by virt-converge pid " + holder);
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
+    return Status::IoError(path, errno);
+  }
+  return FollowLock(std::move(fd), path);
+}
+
+bool FollowLock::Held(const std::string& run_dir, const std::string& key) {
+  UniqueFd fd(::open(LockPath(run_dir, key).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return false;
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return false;  // released when fd closes
+  return errno == EWOULDBLOCK;
+}
+
+}  // namespace vc

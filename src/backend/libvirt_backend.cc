@@ -1,0 +1,451 @@
+#include "src/backend/libvirt_backend.h"
+
+#include <libvirt/libvirt-qemu.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "qmp/commands.h"
+#include "qmp/json.h"
+#include "src/backend/libvirt_event_loop.h"
+
+namespace vc {
+namespace {
+
+constexpr uint64_t kMiB = 1ull << 20;
+
+// A malloc'ed C string from libvirt.
+using CString = CPtr<char, std::free>;
+
+void FillFromStats(const TypedParams& p, MigrationSample* s) {
+  s->total_time_ms = static_cast<int64_t>(p.ULLong(VIR_DOMAIN_JOB_TIME_ELAPSED).value_or(0));
+  s->ram_total = p.ULLong(VIR_DOMAIN_JOB_MEMORY_TOTAL).value_or(0);
+  s->ram_transferred = p.ULLong(VIR_DOMAIN_JOB_MEMORY_PROCESSED).value_or(0);
+  s->ram_remaining = p.ULLong(VIR_DOMAIN_JOB_MEMORY_REMAINING).value_or(0);
+  s->bandwidth = static_cast<double>(p.ULLong(VIR_DOMAIN_JOB_MEMORY_BPS).value_or(0));
+  // libvirt reports the dirty rate in pages per second.
+  uint64_t page = p.ULLong(VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE).value_or(4096);
+  s->dirty_rate = static_cast<double>(p.ULLong(VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE).value_or(0) * page);
+  s->pass = p.ULLong(VIR_DOMAIN_JOB_MEMORY_ITERATION).value_or(0);
+  s->throttle_percent = p.Int(VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE).value_or(0);
+  s->postcopy_requests = p.ULLong(VIR_DOMAIN_JOB_MEMORY_POSTCOPY_REQS).value_or(0);
+  if (auto d = p.ULLong(VIR_DOMAIN_JOB_DOWNTIME)) s->downtime_ms = static_cast<int64_t>(*d);
+  // libvirt does not pass on QEMU's expected-downtime; QEMU computes it the
+  // same way, remaining over the measured bandwidth.
+  if (s->bandwidth > 0) {
+    s->expected_downtime_ms = static_cast<int64_t>(s->ram_remaining / s->bandwidth * 1000);
+  }
+}
+
+std::string StatusOfJobType(int type) {
+  switch (type) {
+    case VIR_DOMAIN_JOB_COMPLETED: return "completed";
+    case VIR_DOMAIN_JOB_FAILED: return "failed";
+    case VIR_DOMAIN_JOB_CANCELLED: return "cancelled";
+    default: return "none";
+  }
+}
+
+}  // namespace
+
+LibvirtBackend::LibvirtBackend(ConnectPtr conn, DomainPtr dom, Options options)
+    : conn_(std::move(conn)), dom_(std::move(dom)), options_(std::move(options)) {}
+
+Result<std::unique_ptr<LibvirtBackend>> LibvirtBackend::Connect(const std::string& uri,
+                                                                const std::string& domain,
+                                                                Options options) {
+  SilenceLibvirtErrorPrinting();
+  ConnectPtr conn(virConnectOpen(uri.empty() ? nullptr : uri.c_str()));
+  if (!conn) return LibvirtError("connecting to libvirt at " + (uri.empty() ? "the default URI" : uri));
+  DomainPtr dom(virDomainLookupByName(conn.get(), domain.c_str()));
+  if (!dom) dom.reset(virDomainLookupByUUIDString(conn.get(), domain.c_str()));
+  if (!dom) {
+    char* end = nullptr;
+    long id = std::strtol(domain.c_str(), &end, 10);
+    if (end && *end == '\0' && !domain.empty()) dom.reset(virDomainLookupByID(conn.get(), static_cast<int>(id)));
+  }
+  if (!dom) {
+    virResetLastError();
+    return Status::NotFound(domain, "no such domain (by name, UUID or id) at " +
+                                        (uri.empty() ? std::string("the default URI") : uri));
+  }
+  std::unique_ptr<LibvirtBackend> b(new LibvirtBackend(std::move(conn), std::move(dom), std::move(options)));
+  const char* name = virDomainGetName(b->dom_.get());
+  b->name_ = name ? name : domain;
+  b->uri_ = uri.empty() ? "the default URI" : uri;
+  b->wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!b->wake_.valid()) return Status::IoError("eventfd", errno);
+  if (b->options_.events && LibvirtEventLoopRegistered()) {
+    VC_RETURN_IF_ERROR(b->RegisterEvents());
+  }
+  return b;
+}
+
+Status LibvirtBackend::RegisterEvents() {
+  auto add = [&](int id, virConnectDomainEventGenericCallback cb) -> Status {
+    int r = virConnectDomainEventRegisterAny(conn_.get(), dom_.get(), id, cb, this, nullptr);
+    if (r < 0) return LibvirtError("registering for domain events");
+    callback_ids_.push_back(r);
+    return Status::Ok();
+  };
+  VC_RETURN_IF_ERROR(add(VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(&OnLifecycle)));
+  VC_RETURN_IF_ERROR(add(VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, VIR_DOMAIN_EVENT_CALLBACK(&OnIteration)));
+  VC_RETURN_IF_ERROR(add(VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, VIR_DOMAIN_EVENT_CALLBACK(&OnJobCompleted)));
+  qemu_callback_id_ = virConnectDomainQemuMonitorEventRegister(conn_.get(), dom_.get(), "MIGRATION",
+                                                               &OnQemuEvent, this, nullptr, 0);
+  if (qemu_callback_id_ < 0) {
+    // Not fatal: libvirt's own events and the timer still tell the status.
+    virResetLastError();
+  }
+  if (virConnectRegisterCloseCallback(conn_.get(), &OnClose, this, nullptr) == 0) {
+    close_registered_ = true;
+  }
+  // Keepalives notice a libvirtd that died without closing the socket.
+  if (virConnectSetKeepAlive(conn_.get(), 5, 3) < 0) virResetLastError();
+  return Status::Ok();
+}
+
+LibvirtBackend::~LibvirtBackend() {
+  if (!conn_) return;
+  for (int id : callback_ids_) virConnectDomainEventDeregisterAny(conn_.get(), id);
+  if (qemu_callback_id_ >= 0) virConnectDomainQemuMonitorEventDeregister(conn_.get(), qemu_callback_id_);
+  if (close_registered_) virConnectUnregisterCloseCallback(conn_.get(), &OnClose);
+  virResetLastError();
+}
+
+std::string LibvirtBackend::Describe() const { return "domain " + name_ + " at " + uri_; }
+
+void LibvirtBackend::Push(BackendEvent event) {
+  queue_.push_back(std::move(event));
+  uint64_t one = 1;
+  ssize_t n = ::write(wake_.get(), &one, sizeof one);
+  (void)n;
+}
+
+void LibvirtBackend::OnLifecycle(virConnectPtr, virDomainPtr, int event, int detail, void* opaque) {
+  auto* self = static_cast<LibvirtBackend*>(opaque);
+  auto status = [&](const std::string& s) {
+    self->qemu_status_ = s;
+    self->Push({BackendEvent::Kind::kStatus, s, 0});
+  };
+  switch (event) {
+    case VIR_DOMAIN_EVENT_SUSPENDED:
+      if (detail == VIR_DOMAIN_EVENT_SUSPENDED_PAUSED) self->Push({BackendEvent::Kind::kGuestStopped, "", 0});
+      if (detail == VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY) status("postcopy-active");
+      if (detail == VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY_FAILED) status("postcopy-paused");
+      break;
+    case VIR_DOMAIN_EVENT_RESUMED:
+      if (detail == VIR_DOMAIN_EVENT_RESUMED_UNPAUSED) self->Push({BackendEvent::Kind::kGuestResumed, "", 0});
+      break;
+    case VIR_DOMAIN_EVENT_STOPPED:
+      if (detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED) {
+        // JOB_COMPLETED, with the final statistics, follows; it tells.
+        self->stopped_migrated_ = true;
+      } else {
+        self->stopped_reason_ = detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED   ? "crashed"
+                                : detail == VIR_DOMAIN_EVENT_STOPPED_DESTROYED ? "was destroyed"
+                                : detail == VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN  ? "shut down"
+                                                                               : "stopped";
+        status("failed");
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+void LibvirtBackend::OnIteration(virConnectPtr, virDomainPtr, int iteration, void* opaque) {
+  auto* self = static_cast<LibvirtBackend*>(opaque);
+  self->Push({BackendEvent::Kind::kPass, "", static_cast<uint64_t>(iteration)});
+}
+
+void LibvirtBackend::OnJobCompleted(virConnectPtr, virDomainPtr, virTypedParameterPtr params, int n,
+                                    void* opaque) {
+  auto* self = static_cast<LibvirtBackend*>(opaque);
+  // The parameters stay libvirt's; read them through a borrowed view.
+  MigrationSample s;
+  TypedParams view;
+  *view.out_params() = params;
+  *view.out_count() = n;
+  FillFromStats(view, &s);
+  *view.out_params() = nullptr;  // not ours to free
+  *view.out_count() = 0;
+  int op = 0;
+  if (virTypedParamsGetInt(params, n, VIR_DOMAIN_JOB_OPERATION, &op) == 1 &&
+      op != VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT) {
+    return;  // some other job of this domain (a dump, a save)
+  }
+  s.status = "completed";
+  s.at = Clock::now();
+  self->final_ = s;
+  self->qemu_status_ = "completed";
+  self->Push({BackendEvent::Kind::kStatus, "completed", 0});
+}
+
+void LibvirtBackend::OnQemuEvent(virConnectPtr, virDomainPtr, const char*, long long, unsigned int,
+                                 const char* details, void* opaque) {
+  auto* self = static_cast<LibvirtBackend*>(opaque);
+  if (!details) return;
+  Result<qmp::Json> data = qmp::Json::Parse(details);
+  if (!data.ok()) return;
+  std::optional<std::string> status = data->GetString("status");
+  if (!status) return;
+  self->qemu_status_ = *status;
+  self->Push({BackendEvent::Kind::kStatus, *status, 0});
+}
+
+void LibvirtBackend::OnClose(virConnectPtr, int, void* opaque) {
+  auto* self = static_cast<LibvirtBackend*>(opaque);
+  self->closed_ = true;
+  uint64_t one = 1;
+  ssize_t n = ::write(self->wake_.get(), &one, sizeof one);
+  (void)n;
+}
+
+Status LibvirtBackend::Poll(std::vector<BackendEvent>* events) {
+  uint64_t count;
+  ssize_t n = ::read(wake_.get(), &count, sizeof count);
+  (void)n;
+  for (BackendEvent& e : queue_) events->push_back(std::move(e));
+  queue_.clear();
+  if (closed_) return Status::Closed(Describe(), "the connection to libvirt closed");
+  return Status::Ok();
+}
+
+Result<MigrationSample> LibvirtBackend::Sample() {
+  if (closed_) return Status::Closed(Describe(), "the connection to libvirt closed");
+  if (final_) {
+    MigrationSample s = *final_;
+    s.at = Clock::now();
+    return s;
+  }
+  MigrationSample s;
+  s.at = Clock::now();
+  if (stopped_migrated_) return Completed();
+  if (!stopped_reason_.empty()) {
+    s.status = "failed";
+    s.error = "the domain " + stopped_reason_ + " during the migration";
+    return s;
+  }
+  int type = VIR_DOMAIN_JOB_NONE;
+  TypedParams p;
+  if (virDomainGetJobStats(dom_.get(), &type, p.out_params(), p.out_count(), 0) < 0) {
+    Status st = LibvirtError("job stats of " + name_);
+    if (!seen_active_ || virDomainIsActive(dom_.get()) == 1) return st;
+    virResetLastError();
+    // The domain left this host or stopped running while its migration
+    // ran, and no event said why yet. libvirt removes (transient) or stops
+    // (persistent) the source domain only once its migration completed; a
+    // failed one is resumed here, and a destroyed one would have sent a
+    // lifecycle event first.
+    return Completed();
+  }
+  if (type == VIR_DOMAIN_JOB_NONE) {
+    if (!seen_active_) {
+      s.status = "none";
+      return s;
+    }
+    // The job ended between two samples: libvirt keeps its final stats.
+    TypedParams done;
+    int done_type = VIR_DOMAIN_JOB_NONE;
+    if (virDomainGetJobStats(dom_.get(), &done_type, done.out_params(), done.out_count(),
+                             VIR_DOMAIN_JOB_STATS_COMPLETED) < 0) {
+      virResetLastError();
+    } else {
+      FillFromStats(done, &s);
+    }
+    s.status = StatusOfJobType(done_type);
+    if (s.status == "none") s.status = qemu_status_.empty() ? "failed" : qemu_status_;
+    if (s.status == "failed") s.error = "libvirt ended the migration job without completing it";
+    return s;
+  }
+  if (auto op = p.Int(VIR_DOMAIN_JOB_OPERATION);
+      op && *op != VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT && *op != VIR_DOMAIN_JOB_OPERATION_UNKNOWN) {
+    s.status = "none";  // another job (incoming, dump, save): not ours to steer
+    return s;
+  }
+  seen_active_ = true;
+  FillFromStats(p, &s);
+  last_running_ = s;
+  // QEMU's own status when its MIGRATION event told it; "completed" from
+  // QEMU while libvirt's job runs means libvirt is still finishing (the
+  // destination may yet fail): still active.
+  s.status = qmp::IsMigrationRunning(qemu_status_) ? qemu_status_ : "active";
+  int state = 0, reason = 0;
+  if (virDomainGetState(dom_.get(), &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED) {
+    if (reason == VIR_DOMAIN_PAUSED_POSTCOPY) s.status = "postcopy-active";
+    if (reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) s.status = "postcopy-paused";
+  }
+  virResetLastError();
+  return s;
+}
+
+MigrationSample LibvirtBackend::Completed() const {
+  // Without JOB_COMPLETED's statistics (not yet seen, or events off): the
+  // last running sample, all sent; the real downtime stays unknown.
+  MigrationSample s = last_running_.value_or(MigrationSample{});
+  s.at = Clock::now();
+  s.status = "completed";
+  s.ram_transferred += s.ram_remaining;
+  s.ram_remaining = 0;
+  return s;
+}
+
+Result<BackendFacts> LibvirtBackend::Facts() {
+  BackendFacts f;
+  unsigned long version = 0;
+  if (virConnectGetVersion(conn_.get(), &version) < 0) return LibvirtError("hypervisor version");
+  f.qemu_major = static_cast<int>(version / 1000000);
+  f.qemu_minor = static_cast<int>(version / 1000 % 1000);
+  f.hypervisor = "QEMU " + std::to_string(f.qemu_major) + "." + std::to_string(f.qemu_minor) + "." +
+                 std::to_string(version % 1000);
+  unsigned long lib = 0;
+  if (virConnectGetLibVersion(conn_.get(), &lib) == 0) {
+    f.hypervisor += " (libvirt " + std::to_string(lib / 1000000) + "." +
+                    std::to_string(lib / 1000 % 1000) + "." + std::to_string(lib % 1000) + ")";
+  }
+  f.vm_name = name_;
+  virDomainInfo info;
+  if (virDomainGetInfo(dom_.get(), &info) == 0) f.guest_memory = static_cast<uint64_t>(info.maxMem) * 1024;
+  f.events = !callback_ids_.empty();
+  f.passthrough_refusal = PassthroughRefusal();
+  if (f.passthrough_refusal.empty()) {
+    Result<std::string> caps = Passthrough(R"({"execute":"query-migrate-capabilities"})");
+    if (caps.ok()) {
+      Result<qmp::Json> j = qmp::Json::Parse(*caps);
+      if (j.ok() && j->Get("return")) {
+        qmp::Json list = *j->Get("return");
+        for (size_t i = 0; i < list.ArraySize(); ++i) {
+          qmp::Json c = list.At(i);
+          if (auto n = c.GetString("capability")) f.capabilities[*n] = c.GetBool("state").value_or(false);
+        }
+      }
+    }
+  }
+  if (!f.capabilities.empty()) {
+    f.postcopy_ram = f.CapabilityOn("postcopy-ram");
+    f.auto_converge = f.CapabilityOn("auto-converge");
+  } else {
+    // Without passthrough libvirt does not say how the migration was
+    // started; post-copy is tried and libvirt refuses when it was not
+    // allowed at the start.
+    f.postcopy_ram = true;
+  }
+  virResetLastError();
+  return f;
+}
+
+std::string LibvirtBackend::PassthroughRefusal() const {
+  if (options_.allow_passthrough) return "";
+  return "not allowed: the policy forbids QMP passthrough ([Control] AllowPassthrough=no), which "
+         "libvirt needs for this and which would mark domain " + name_ + " custom-monitor";
+}
+
+Result<std::string> LibvirtBackend::Passthrough(const std::string& command_json) {
+  std::string refusal = PassthroughRefusal();
+  if (!refusal.empty()) return Status::NotSupported(name_, refusal);
+  if (!tainted_noted_ && options_.note) {
+    options_.note("QMP passthrough (virDomainQemuMonitorCommand) is allowed by the policy and used "
+                  "now: libvirt marks domain " + name_ + " tainted \"custom-monitor\"");
+  }
+  tainted_noted_ = true;
+  char* raw = nullptr;
+  if (virDomainQemuMonitorCommand(dom_.get(), command_json.c_str(), &raw,
+                                  VIR_DOMAIN_QEMU_MONITOR_COMMAND_DEFAULT) < 0) {
+    return LibvirtError("QMP passthrough");
+  }
+  CString reply(raw);
+  std::string text = reply.get();
+  Result<qmp::Json> j = qmp::Json::Parse(text);
+  if (!j.ok()) return Status::ProtocolError("QMP passthrough", "unparsable reply: " + text);
+  if (auto err = j->Get("error")) {
+    return Status::CommandFailed("QMP passthrough", err->GetString("class").value_or("?"),
+                                 err->GetString("desc").value_or(text));
+  }
+  return text;
+}
+
+Result<MigrationTuning> LibvirtBackend::Tuning() {
+  MigrationTuning t;
+  unsigned long long downtime = 0;
+  if (virDomainMigrateGetMaxDowntime(dom_.get(), &downtime, 0) == 0) {
+    t.downtime_limit_ms = static_cast<int64_t>(downtime);
+  }
+  unsigned long speed = 0;  // MiB/s
+  if (virDomainMigrateGetMaxSpeed(dom_.get(), &speed, 0) == 0) t.max_bandwidth = speed * kMiB;
+  unsigned long long cache = 0;
+  if (virDomainMigrateGetCompressionCache(dom_.get(), &cache, 0) == 0) t.xbzrle_cache = cache;
+  virResetLastError();
+  if (PassthroughRefusal().empty()) {
+    Result<std::string> r = Passthrough(R"({"execute":"query-migrate-parameters"})");
+    if (r.ok()) {
+      Result<qmp::Json> j = qmp::Json::Parse(*r);
+      if (j.ok() && j->Get("return")) {
+        qmp::MigrationParameters p = qmp::ParseMigrationParameters(*j->Get("return"));
+        t.throttle_initial = p.cpu_throttle_initial;
+        t.throttle_increment = p.cpu_throttle_increment;
+        t.throttle_max = p.max_cpu_throttle;
+        t.throttle_tailslow = p.cpu_throttle_tailslow;
+        if (p.vcpu_dirty_limit) t.vcpu_dirty_limit = static_cast<uint64_t>(*p.vcpu_dirty_limit);
+      }
+    }
+  }
+  return t;
+}
+
+Status LibvirtBackend::SetTuning(const MigrationTuning& c) {
+  if (c.downtime_limit_ms &&
+      virDomainMigrateSetMaxDowntime(dom_.get(), static_cast<unsigned long long>(*c.downtime_limit_ms), 0) < 0) {
+    return LibvirtError("setting the downtime limit");
+  }
+  if (c.max_bandwidth) {
+    // libvirt 9.0 takes MiB/s: round to the nearest, never to 0 (unlimited).
+    unsigned long mib = static_cast<unsigned long>((*c.max_bandwidth + kMiB / 2) / kMiB);
+    if (mib == 0) mib = 1;
+    if (virDomainMigrateSetMaxSpeed(dom_.get(), mib, 0) < 0) return LibvirtError("setting the bandwidth");
+  }
+  if (c.xbzrle_cache && virDomainMigrateSetCompressionCache(dom_.get(), *c.xbzrle_cache, 0) < 0) {
+    return LibvirtError("setting the xbzrle cache");
+  }
+  qmp::MigrationParameters p;
+  p.cpu_throttle_initial = c.throttle_initial;
+  p.cpu_throttle_increment = c.throttle_increment;
+  p.max_cpu_throttle = c.throttle_max;
+  p.cpu_throttle_tailslow = c.throttle_tailslow;
+  if (c.vcpu_dirty_limit) p.vcpu_dirty_limit = static_cast<int64_t>(*c.vcpu_dirty_limit);
+  qmp::Json args = p.ToJson();
+  if (args.Keys().empty()) return Status::Ok();
+  qmp::Json cmd = qmp::Json::Object()
+                      .Set("execute", qmp::Json::String("migrate-set-parameters"))
+                      .Set("arguments", args);
+  Result<std::string> r = Passthrough(cmd.Serialize());
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status LibvirtBackend::StartPostcopy() {
+  if (virDomainMigrateStartPostCopy(dom_.get(), 0) < 0) return LibvirtError("switching to post-copy");
+  return Status::Ok();
+}
+
+Status LibvirtBackend::Cancel() {
+  if (virDomainAbortJob(dom_.get()) < 0) return LibvirtError("aborting the migration");
+  return Status::Ok();
+}
+
+Status LibvirtBackend::PauseGuest() {
+  if (virDomainSuspend(dom_.get()) < 0) return LibvirtError("pausing the guest");
+  return Status::Ok();
+}
+
+Status LibvirtBackend::ResumeGuest() {
+  if (virDomainResume(dom_.get()) < 0) return LibvirtError("resuming the guest");
+  return Status::Ok();
+}
+
+Status LibvirtBackend::StartMigration(const MigrationStart&, std::vector<std::string>*) {
+  return Status::NotSupported(name_, "a libvirt migration is started by `virt-converge migrate`");
+}
+
+}  // namespace vc

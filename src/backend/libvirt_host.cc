@@ -1,0 +1,102 @@
+#include "src/backend/libvirt_host.h"
+
+#include <libvirt/libvirt-qemu.h>
+
+#include <cstdlib>
+
+#include "qmp/json.h"
+
+namespace vc {
+namespace {
+
+std::string UuidOf(virDomainPtr dom) {
+  char uuid[VIR_UUID_STRING_BUFLEN] = {};
+  if (virDomainGetUUIDString(dom, uuid) < 0) return "";
+  return uuid;
+}
+
+}  // namespace
+
+void LibvirtHost::OnClose(virConnectPtr, int, void* self) { static_cast<LibvirtHost*>(self)->on_closed_(); }
+
+LibvirtHost::LibvirtHost(ConnectPtr conn, OnEvent on_event, OnClosed on_closed)
+    : conn_(std::move(conn)), on_event_(std::move(on_event)), on_closed_(std::move(on_closed)) {}
+
+Result<std::unique_ptr<LibvirtHost>> LibvirtHost::Connect(const std::string& uri, OnEvent on_event,
+                                                          OnClosed on_closed) {
+  SilenceLibvirtErrorPrinting();
+  ConnectPtr conn(virConnectOpen(uri.empty() ? nullptr : uri.c_str()));
+  if (!conn) return LibvirtError("connecting to libvirt at " + (uri.empty() ? std::string("the default URI") : uri));
+  std::unique_ptr<LibvirtHost> h(new LibvirtHost(std::move(conn), std::move(on_event), std::move(on_closed)));
+  // QEMU's MIGRATION event of every domain: the first sign of a migration
+  // (status "setup"), before a byte is copied.
+  auto on_qemu = [](virConnectPtr, virDomainPtr dom, const char*, long long, unsigned int,
+                    const char* details, void* self) {
+    Result<qmp::Json> data = qmp::Json::Parse(details ? details : "");
+    std::string status = data.ok() ? data->GetString("status").value_or("") : "";
+    if (status == "setup" || status == "active") {
+      static_cast<LibvirtHost*>(self)->on_event_(UuidOf(dom), "MIGRATION " + status);
+    }
+  };
+  h->qemu_callback_ = virConnectDomainQemuMonitorEventRegister(h->conn_.get(), nullptr, "MIGRATION",
+                                                               on_qemu, h.get(), nullptr, 0);
+  if (h->qemu_callback_ < 0) return LibvirtError("registering for QEMU's MIGRATION events");
+  auto on_iteration = [](virConnectPtr, virDomainPtr dom, int iteration, void* self) {
+    static_cast<LibvirtHost*>(self)->on_event_(UuidOf(dom), "pass " + std::to_string(iteration));
+  };
+  h->iteration_callback_ = virConnectDomainEventRegisterAny(
+      h->conn_.get(), nullptr, VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION,
+      VIR_DOMAIN_EVENT_CALLBACK(+on_iteration), h.get(), nullptr);
+  if (h->iteration_callback_ < 0) return LibvirtError("registering for MIGRATION_ITERATION events");
+  if (virConnectRegisterCloseCallback(h->conn_.get(), &LibvirtHost::OnClose, h.get(), nullptr) < 0) {
+    return LibvirtError("registering for the connection's close");
+  }
+  h->close_registered_ = true;
+  return h;
+}
+
+LibvirtHost::~LibvirtHost() {
+  if (!conn_) return;
+  if (qemu_callback_ >= 0) virConnectDomainQemuMonitorEventDeregister(conn_.get(), qemu_callback_);
+  if (iteration_callback_ >= 0) virConnectDomainEventDeregisterAny(conn_.get(), iteration_callback_);
+  if (close_registered_) virConnectUnregisterCloseCallback(conn_.get(), &LibvirtHost::OnClose);
+  virResetLastError();
+}
+
+bool LibvirtHost::IsOutgoing(virDomainPtr dom) {
+  int type = VIR_DOMAIN_JOB_NONE;
+  TypedParams p;
+  if (virDomainGetJobStats(dom, &type, p.out_params(), p.out_count(), 0) < 0) {
+    virResetLastError();
+    return false;
+  }
+  if (type == VIR_DOMAIN_JOB_NONE) return false;
+  return p.Int(VIR_DOMAIN_JOB_OPERATION).value_or(VIR_DOMAIN_JOB_OPERATION_UNKNOWN) ==
+         VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT;
+}
+
+Result<std::vector<OutgoingMigration>> LibvirtHost::Outgoing() {
+  virDomainPtr* list = nullptr;
+  int n = virConnectListAllDomains(conn_.get(), &list, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+  if (n < 0) return LibvirtError("listing domains");
+  std::vector<DomainPtr> domains;
+  for (int i = 0; i < n; i++) domains.emplace_back(list[i]);
+  std::free(list);
+  std::vector<OutgoingMigration> out;
+  for (const DomainPtr& d : domains) {
+    if (!IsOutgoing(d.get())) continue;
+    const char* name = virDomainGetName(d.get());
+    out.push_back({UuidOf(d.get()), name ? name : ""});
+  }
+  return out;
+}
+
+Result<bool> LibvirtHost::MigratingOut(const std::string& uuid, std::string* name) {
+  DomainPtr d(virDomainLookupByUUIDString(conn_.get(), uuid.c_str()));
+  if (!d) return LibvirtError("domain " + uuid);
+  const char* n = virDomainGetName(d.get());
+  if (name) *name = n ? n : "";
+  return IsOutgoing(d.get());
+}
+
+}  // namespace vc

@@ -1,0 +1,61 @@
+// Watcher: the loop of `virt-converge watch`, one per host. Notices every
+// outgoing migration of a libvirt domain, whoever started it, and starts one
+// `virt-converge attach` helper for it; adopts migrations already running at
+// start-up and after libvirtd comes back.
+//
+// Event-driven on sd-event (libvirt's loop runs on it): QEMU's MIGRATION
+// event for every domain (virConnectDomainQemuMonitorEventRegister with no
+// domain, which does not taint), and MIGRATION_ITERATION as a second
+// chance. Nothing wakes it while nothing migrates: no timers, no libvirt
+// keepalive (a local libvirtd that dies closes the socket, which is seen).
+//
+// Helpers: one per migration, guaranteed by the helper's own FollowLock
+// (src/attach/follow_lock.h), not by our memory, so a restarted watch never
+// starts a second one. Started with fork/exec in a session of their own:
+// they outlive a watch restart.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "src/base/status.h"
+#include "src/base/time.h"
+
+namespace vc {
+
+struct WatchOptions {
+  std::string uri;                          // libvirt URI; "" = default
+  std::string run_dir = "/run/virt-converge";
+  std::string helper = "/proc/self/exe";    // the virt-converge binary
+  std::vector<std::string> helper_args;     // appended to `attach DOMAIN -c URI --run-dir D`
+  Millis max_backoff{30000};                // reconnect backoff ceiling
+};
+
+class Watcher {
+ public:
+  Watcher(WatchOptions options, std::function<void(const std::string&)> log);
+  ~Watcher();
+
+  /// Runs until SIGINT/SIGTERM; 0 then, non-zero when it cannot start.
+  int Run();
+
+ private:
+  struct State;
+  void Connect();
+  void ScheduleReconnect();
+  void Adopt();
+  /// Starts a helper for \a uuid when it migrates out and nobody follows it.
+  void Consider(const std::string& uuid, const std::string& why);
+  void StartHelper(const std::string& uuid, const std::string& name);
+
+  WatchOptions options_;
+  std::function<void(const std::string&)> log_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace vc

@@ -1,0 +1,148 @@
+#include "tests/support/libvirt_bed.h"
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "tests/support/guest_check.h"
+#include "tests/support/process.h"
+
+namespace vc::testing {
+namespace {
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// Runs argv with output to \a log; the exit code, or -1 on timeout/signal.
+int RunTool(const std::vector<std::string>& argv, const std::string& log, Millis timeout) {
+  Result<Subprocess> p = Subprocess::Start(argv, log);
+  if (!p.ok()) return -1;
+  std::optional<int> st = p->Wait(timeout);
+  if (!st) {
+    p->Kill();
+    return -1;
+  }
+  return WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
+}
+
+std::string BedTool() {
+  const char* p = std::getenv("VC_LIBVIRT_BED");
+  return p ? p : "";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LibvirtBed>> LibvirtBed::Start() {
+  if (BedTool().empty()) return Status::NotSupported("libvirt bed", "VC_LIBVIRT_BED is not set (run through meson test)");
+  if (GuestKernel().empty()) return Status::NotSupported("libvirt bed", "VC_GUEST_ELF is not set");
+  std::unique_ptr<LibvirtBed> bed(new LibvirtBed());
+  std::string log = bed->dir_.File("bed-up.log");
+  int rc = RunTool({BedTool(), "up", bed->dir_.path() + "/hosts"}, log, Millis(120000));
+  if (rc == 77) return Status::NotSupported("libvirt bed", Trim(ReadFile(log)));
+  if (rc != 0) return Status::Internal("libvirt bed", "up failed (" + std::to_string(rc) + "): " + ReadFile(log));
+  bed->up_ = true;
+  return bed;
+}
+
+LibvirtBed::~LibvirtBed() {
+  if (up_) RunTool({BedTool(), "down", dir_.path() + "/hosts"}, dir_.File("bed-down.log"), Millis(60000));
+}
+
+std::string LibvirtBed::uri(char host) const {
+  return Trim(ReadFile(dir_.path() + "/hosts/" + host + "/uri"));
+}
+
+std::string LibvirtBed::address(char host) const {
+  return Trim(ReadFile(dir_.path() + "/hosts/" + host + "/address"));
+}
+
+std::string LibvirtBed::DaemonLog(char host) const {
+  return ReadFile(dir_.path() + "/hosts/" + host + "/log/libvirtd.log");
+}
+
+int LibvirtBed::Virsh(char host, const std::vector<std::string>& args, std::string* out, Millis timeout) {
+  std::vector<std::string> argv = {"virsh", "-q", "-c", uri(host)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  static int n = 0;
+  std::string log = dir_.File("virsh-" + std::to_string(n++) + ".log");
+  int rc = RunTool(argv, log, timeout);
+  if (out) *out = ReadFile(log);
+  return rc;
+}
+
+std::vector<std::string> LibvirtBed::MigrateArgs(const std::string& name, char to) const {
+  return {"migrate", "--live", name, uri(to), "--migrateuri", "tcp://" + address(to)};
+}
+
+Status LibvirtBed::StartGuest(char host, const std::string& name, const GuestParams& guest) {
+  std::string serial = dir_.File(name + "-serial.txt");
+  std::string xml = dir_.File(name + ".xml");
+  std::ofstream(xml) << "<domain type='qemu'>\n"
+                     << "  <name>" << name << "</name>\n"
+                     << "  <memory unit='MiB'>" << guest.ram_mib << "</memory>\n"
+                     << "  <vcpu>1</vcpu>\n"
+                     << "  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>" << GuestKernel()
+                     << "</kernel><cmdline>" << guest.CommandLine() << "</cmdline></os>\n"
+                     << "  <on_poweroff>destroy</on_poweroff>\n"
+                     << "  <devices>\n"
+                     << "    <emulator>" << QemuBinary() << "</emulator>\n"
+                     // Both hosts' QEMUs share the path: append, never truncate.
+                     << "    <serial type='file'><source path='" << serial
+                     << "' append='on'/><target port='0'/></serial>\n"
+                     << "    <memballoon model='none'/>\n"
+                     << "  </devices>\n"
+                     << "</domain>\n";
+  std::string out;
+  if (Virsh(host, {"create", xml}, &out) != 0) return Status::Internal("virsh create", out);
+  Deadline deadline = Clock::now() + kGuestReadyTimeout;
+  while (ReadFile(serial).find("vc-guest: ready") == std::string::npos) {
+    if (Clock::now() > deadline) return Status::Timeout(name, "the guest never said ready: " + ReadFile(serial));
+    std::this_thread::sleep_for(Millis(100));
+  }
+  return Status::Ok();
+}
+
+Status LibvirtBed::StopAndCheckGuest(char host, const std::string& name) {
+  // Through QMP passthrough: a test may taint its destination domain.
+  auto qmp = [&](const std::string& cmd) -> Status {
+    std::string out;
+    if (Virsh(host, {"qemu-monitor-command", name, cmd}, &out, Millis(120000)) != 0 ||
+        out.find("\"error\"") != std::string::npos) {
+      return Status::Internal("qemu-monitor-command " + cmd, out);
+    }
+    return Status::Ok();
+  };
+  auto dump = [&](uint64_t addr, uint64_t size, const std::string& file) {
+    return qmp("{\"execute\":\"pmemsave\",\"arguments\":{\"val\":" + std::to_string(addr) +
+               ",\"size\":" + std::to_string(size) + ",\"filename\":\"" + file + "\"}}");
+  };
+  VC_RETURN_IF_ERROR(qmp("{\"execute\":\"stop\"}"));
+  std::string status_file = dir_.File(name + "-status.bin");
+  VC_RETURN_IF_ERROR(dump(VC_GUEST_STATUS_ADDR, sizeof(vc_guest_status), status_file));
+  std::string raw = ReadFile(status_file);
+  if (raw.size() != sizeof(vc_guest_status)) return Status::Internal(name, "short status dump");
+  vc_guest_status st;
+  std::memcpy(&st, raw.data(), sizeof st);
+  if (st.magic != VC_GUEST_MAGIC) return Status::Internal(name, "no guest status block (bad magic)");
+  if (st.state != VC_GUEST_RUNNING) return Status::Internal(name, "guest not running its workload");
+  std::string data_file = dir_.File(name + "-data.bin");
+  uint64_t size = static_cast<uint64_t>(st.data_pages) * VC_GUEST_PAGE_SIZE;
+  VC_RETURN_IF_ERROR(dump(VC_GUEST_DATA_START, size, data_file));
+  std::string data = ReadFile(data_file);
+  std::remove(data_file.c_str());
+  if (data.size() != size) return Status::Internal(name, "short memory dump");
+  GuestCheckReport r = CheckGuestMemory(
+      st, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+  if (r.bad_pages) {
+    return Status::Internal(name, std::to_string(r.bad_pages) + " of " + std::to_string(r.pages_checked) +
+                                      " pages inconsistent: " + r.first_problems);
+  }
+  return Status::Ok();
+}
+
+}  // namespace vc::testing

@@ -1,0 +1,48 @@
+// LibvirtBed: the two-host test bed of suite `libvirt` (tests/tools/libvirt-bed:
+// two system-mode libvirtds, each in its own network and mount namespaces,
+// joined by a veth pair), plus the test guest as a libvirt domain and the
+// destination memory check done through libvirt.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "src/base/status.h"
+#include "src/base/time.h"
+#include "tests/support/qemu_vm.h"
+#include "tests/support/temp_dir.h"
+
+namespace vc::testing {
+
+class LibvirtBed {
+ public:
+  /// Brings both hosts up. kNotSupported (with the reason) when this machine
+  /// cannot run the bed: the test then skips, saying so.
+  static Result<std::unique_ptr<LibvirtBed>> Start();
+  ~LibvirtBed();  // always takes both hosts down
+
+  const TempDir& dir() const { return dir_; }
+  std::string uri(char host) const;      // 'A' or 'B'
+  std::string address(char host) const;  // its veth address
+  /// The libvirtd log of a host (taint messages, errors).
+  std::string DaemonLog(char host) const;
+
+  /// Starts the test guest on \a host as transient domain \a name and waits
+  /// until its fill is done.
+  Status StartGuest(char host, const std::string& name, const GuestParams& guest);
+  /// On \a host: stops \a name and checks every page of its memory.
+  Status StopAndCheckGuest(char host, const std::string& name);
+  /// `virsh -c URI ARGS...`; output in \a out; returns the exit code.
+  int Virsh(char host, const std::vector<std::string>& args, std::string* out = nullptr,
+            Millis timeout = Millis(300000));
+  /// virsh's arguments of a live migration of \a name to host \a to (run on
+  /// the other host), its data over the veth pair.
+  std::vector<std::string> MigrateArgs(const std::string& name, char to) const;
+
+ private:
+  LibvirtBed() : dir_("bed") {}
+  TempDir dir_;
+  bool up_ = false;
+};
+
+}  // namespace vc::testing
