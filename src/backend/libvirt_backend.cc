@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
@@ -75,6 +76,7 @@ Result<std::unique_ptr<LibvirtBackend>> LibvirtBackend::Connect(const std::strin
   const char* name = virDomainGetName(b->dom_.get());
   b->name_ = name ? name : domain;
   b->uri_ = uri.empty() ? "the default URI" : uri;
+  b->connect_uri_ = uri;
   b->wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!b->wake_.valid()) return Status::IoError("eventfd", errno);
   if (b->options_.events && LibvirtEventLoopRegistered()) {
@@ -108,6 +110,9 @@ Status LibvirtBackend::RegisterEvents() {
 }
 
 LibvirtBackend::~LibvirtBackend() {
+  // virDomainMigrate3 returns once libvirt's job ended; the follower only
+  // returns after that too, so this does not wait long.
+  if (migrate_thread_.joinable()) migrate_thread_.join();
   if (!conn_) return;
   for (int id : callback_ids_) virConnectDomainEventDeregisterAny(conn_.get(), id);
   if (qemu_callback_id_ >= 0) virConnectDomainQemuMonitorEventDeregister(conn_.get(), qemu_callback_id_);
@@ -233,7 +238,11 @@ Result<MigrationSample> LibvirtBackend::Sample() {
   TypedParams p;
   if (virDomainGetJobStats(dom_.get(), &type, p.out_params(), p.out_count(), 0) < 0) {
     Status st = LibvirtError("job stats of " + name_);
-    if (!seen_active_ || virDomainIsActive(dom_.get()) == 1) return st;
+    bool ours_done = migrate_done_ && [&] {
+      std::lock_guard lock(migrate_mu_);
+      return migrate_error_.empty();
+    }();
+    if ((!seen_active_ && !ours_done) || virDomainIsActive(dom_.get()) == 1) return st;
     virResetLastError();
     // The domain left this host or stopped running while its migration
     // ran, and no event said why yet. libvirt removes (transient) or stops
@@ -245,6 +254,14 @@ Result<MigrationSample> LibvirtBackend::Sample() {
   if (type == VIR_DOMAIN_JOB_NONE) {
     if (!seen_active_) {
       s.status = "none";
+      if (migrate_done_) {
+        // The migration we started failed before its job was ever seen.
+        std::lock_guard lock(migrate_mu_);
+        if (!migrate_error_.empty()) {
+          s.status = "failed";
+          s.error = migrate_error_;
+        }
+      }
       return s;
     }
     // The job ended between two samples: libvirt keeps its final stats.
@@ -258,7 +275,10 @@ Result<MigrationSample> LibvirtBackend::Sample() {
     }
     s.status = StatusOfJobType(done_type);
     if (s.status == "none") s.status = qemu_status_.empty() ? "failed" : qemu_status_;
-    if (s.status == "failed") s.error = "libvirt ended the migration job without completing it";
+    if (s.status == "failed") {
+      std::lock_guard lock(migrate_mu_);
+      s.error = migrate_error_.empty() ? "libvirt ended the migration job without completing it" : migrate_error_;
+    }
     return s;
   }
   if (auto op = p.Int(VIR_DOMAIN_JOB_OPERATION);
@@ -444,8 +464,74 @@ Status LibvirtBackend::ResumeGuest() {
   return Status::Ok();
 }
 
-Status LibvirtBackend::StartMigration(const MigrationStart&, std::vector<std::string>*) {
-  return Status::NotSupported(name_, "a libvirt migration is started by `virt-converge migrate`");
+Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) {
+  auto say = [&](const std::string& what) {
+    if (not_honoured) not_honoured->push_back(what);
+  };
+  unsigned int flags = VIR_MIGRATE_LIVE;
+  TypedParams params;
+  bool ok = true;
+  if (!start.data_uri.empty()) ok &= params.AddString(VIR_MIGRATE_PARAM_URI, start.data_uri);
+  if (start.tuning.max_bandwidth) {
+    ok &= params.AddULLong(VIR_MIGRATE_PARAM_BANDWIDTH, std::max<uint64_t>(1, (*start.tuning.max_bandwidth + kMiB / 2) / kMiB));
+  }
+  if (start.postcopy) {
+    flags |= VIR_MIGRATE_POSTCOPY;
+    if (start.postcopy_bandwidth) {
+      ok &= params.AddULLong(VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY,
+                             std::max<uint64_t>(1, (*start.postcopy_bandwidth + kMiB / 2) / kMiB));
+    }
+  }
+  if (start.auto_converge) {
+    flags |= VIR_MIGRATE_AUTO_CONVERGE;
+    if (start.throttle_initial) ok &= params.AddInt(VIR_MIGRATE_PARAM_AUTO_CONVERGE_INITIAL, static_cast<int>(*start.throttle_initial));
+    if (start.throttle_increment) ok &= params.AddInt(VIR_MIGRATE_PARAM_AUTO_CONVERGE_INCREMENT, static_cast<int>(*start.throttle_increment));
+  }
+  if (start.throttle_max || start.throttle_tailslow) {
+    say("the throttle's maximum and tailslow: libvirt has no migration parameter for them (the adaptive "
+        "mode or a schedule step can set them while it runs, through QMP passthrough if the policy allows it)");
+  }
+  if (start.compression == "xbzrle") {
+    flags |= VIR_MIGRATE_COMPRESSED;
+    ok &= params.AddString(VIR_MIGRATE_PARAM_COMPRESSION, "xbzrle");
+    if (start.xbzrle_cache) ok &= params.AddULLong(VIR_MIGRATE_PARAM_COMPRESSION_XBZRLE_CACHE, *start.xbzrle_cache);
+  } else if (start.compression == "zlib" || start.compression == "zstd") {
+    unsigned long lib = 0;
+    virConnectGetLibVersion(conn_.get(), &lib);
+    say("multifd " + start.compression + " compression: libvirt " + std::to_string(lib / 1000000) + "." +
+        std::to_string(lib / 1000 % 1000) + " cannot ask QEMU for it (libvirt 9.4 and later can); migrating uncompressed");
+  }
+  if (start.multifd_channels > 0) {
+    flags |= VIR_MIGRATE_PARALLEL;
+    ok &= params.AddInt(VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS, static_cast<int>(start.multifd_channels));
+  }
+  if (!ok) return Status::Internal(name_, "out of memory building migration parameters");
+  if (start.tuning.downtime_limit_ms &&
+      virDomainMigrateSetMaxDowntime(dom_.get(), static_cast<unsigned long long>(*start.tuning.downtime_limit_ms), 0) < 0) {
+    say("the initial downtime limit: " + LibvirtError("downtime").message());
+  }
+  // Both connections are the worker's own, opened before it goes, so that a
+  // wrong destination URI is reported here, not in a thread.
+  SilenceLibvirtErrorPrinting();
+  ConnectPtr src(virConnectOpen(connect_uri_.empty() ? nullptr : connect_uri_.c_str()));
+  if (!src) return LibvirtError("connecting to the source for the migration");
+  ConnectPtr dest(virConnectOpen(start.uri.c_str()));
+  if (!dest) return LibvirtError("connecting to the destination " + start.uri);
+  char uuid[VIR_UUID_STRING_BUFLEN] = {};
+  virDomainGetUUIDString(dom_.get(), uuid);
+  DomainPtr dom(virDomainLookupByUUIDString(src.get(), uuid));
+  if (!dom) return LibvirtError("domain " + name_);
+  migrate_thread_ = std::thread([this, src = std::move(src), dest = std::move(dest), dom = std::move(dom),
+                                 params = std::move(params), flags]() mutable {
+    DomainPtr moved(virDomainMigrate3(dom.get(), dest.get(), params.get(), static_cast<unsigned>(params.count()), flags));
+    if (!moved) {
+      Status st = LibvirtError("virDomainMigrate3");
+      std::lock_guard lock(migrate_mu_);
+      migrate_error_ = st.message();
+    }
+    migrate_done_ = true;
+  });
+  return Status::Ok();
 }
 
 }  // namespace vc

@@ -15,11 +15,14 @@
 // readable.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "src/backend/libvirt_handles.h"
 #include "src/backend/migration_backend.h"
@@ -89,6 +92,13 @@ class LibvirtBackend final : public MigrationBackend {
   Options options_;
   std::string name_;
   std::string uri_;
+  std::string connect_uri_;  // as given; "" = libvirt's default
+  // StartMigration: virDomainMigrate3 blocks until the end, so it runs in a
+  // worker with connections of its own; its error, if any, under mutex.
+  std::thread migrate_thread_;
+  std::mutex migrate_mu_;
+  std::string migrate_error_;
+  std::atomic<bool> migrate_done_{false};
   UniqueFd wake_;  // an eventfd: readable while events are queued
   std::deque<BackendEvent> queue_;
   std::vector<int> callback_ids_;

@@ -84,7 +84,8 @@ struct BackendEvent {
 /// How virt-converge starts a migration itself (capabilities can only be set
 /// before it starts). Unset members leave QEMU's/libvirt's values.
 struct MigrationStart {
-  std::string uri;
+  std::string uri;       // QMP: the migration URI; libvirt: the destination's libvirt URI
+  std::string data_uri;  // libvirt: where the data goes (VIR_MIGRATE_PARAM_URI); "" = libvirt's choice
   bool postcopy = false;
   bool auto_converge = false;
   std::optional<int64_t> throttle_initial, throttle_increment, throttle_max;  // percent

@@ -155,7 +155,8 @@ int RunAttach(const CommonOptions& o) {
 }
 
 struct MigrateOptions {
-  std::string uri;
+  std::vector<std::string> args;  // URI, or DOMAIN DEST-URI
+  std::string data_uri;
   bool postcopy = false;
   bool auto_converge = false;
   std::string dest_qmp;
@@ -167,14 +168,45 @@ struct MigrateOptions {
 int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   Result<FollowOptions> f = MakeFollowOptions(o);
   if (!f.ok()) return Fail("migrate", f.status(), kExitUsage);
-  Result<std::unique_ptr<QmpBackend>> backend = QmpBackend::Connect(o.qmp_socket, {});
-  if (!backend.ok()) return Fail("connect to " + o.qmp_socket, backend.status(), kExitLost);
+  // Plain QEMU: --qmp SOCKET URI. libvirt: DOMAIN DEST-URI.
+  const bool libvirt = o.qmp_socket.empty();
+  if (m.args.size() != (libvirt ? 2u : 1u)) {
+    return Fail("migrate", Status::InvalidArgument("usage", libvirt ? "migrate DOMAIN DEST-URI [-c URI], or migrate --qmp SOCKET URI"
+                                                                     : "migrate --qmp SOCKET URI"),
+                kExitUsage);
+  }
+  const std::string target = libvirt ? m.args[1] : m.args[0];
+  std::unique_ptr<MigrationBackend> backend_owner;
+  std::optional<FollowLock> lock;
+  if (libvirt) {
+    Status loop = RegisterLibvirtEventLoop();
+    if (!loop.ok()) return Fail("migrate", loop, kExitLost);
+    LibvirtBackend::Options bo;
+    bo.note = [](const std::string& line) {
+      std::printf("note: %s\n", line.c_str());
+      std::fflush(stdout);
+    };
+    Result<std::unique_ptr<LibvirtBackend>> lb = LibvirtBackend::Connect(o.connect_uri, m.args[0], bo);
+    if (!lb.ok()) return Fail("migrate " + m.args[0], lb.status(), kExitLost);
+    char uuid[VIR_UUID_STRING_BUFLEN] = {};
+    virDomainGetUUIDString((*lb)->domain(), uuid);
+    // Ours to follow: a watch on this host leaves it to us.
+    Result<FollowLock> l = FollowLock::Take(o.run_dir, uuid);
+    if (!l.ok()) return Fail("migrate " + m.args[0], l.status(), 1);
+    lock.emplace(std::move(*l));
+    backend_owner = std::move(*lb);
+  } else {
+    Result<std::unique_ptr<QmpBackend>> qb = QmpBackend::Connect(o.qmp_socket, {});
+    if (!qb.ok()) return Fail("connect to " + o.qmp_socket, qb.status(), kExitLost);
+    backend_owner = std::move(*qb);
+  }
+  MigrationBackend* backend = backend_owner.get();
 
   // The start settings: the policy's [Start] for this VM, then the flags.
   MigrationStart start;
   if (!f->policy_root.empty()) {
-    Result<BackendFacts> facts = (*backend)->Facts();
-    if (!facts.ok()) return Fail("read " + o.qmp_socket, facts.status(), kExitLost);
+    Result<BackendFacts> facts = backend->Facts();
+    if (!facts.ok()) return Fail("read " + backend->Describe(), facts.status(), kExitLost);
     policy::VmFacts vm;
     vm.name = facts->vm_name;
     if (facts->guest_memory) vm.memory = facts->guest_memory;
@@ -192,7 +224,8 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
       }
     }
   }
-  start.uri = m.uri;
+  start.uri = target;
+  start.data_uri = m.data_uri;
   start.postcopy |= m.postcopy;
   start.auto_converge |= m.auto_converge;
   if (!m.bandwidth.empty()) {
@@ -210,7 +243,9 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   std::map<std::string, bool> dest_caps;
   if (start.postcopy) dest_caps["postcopy-ram"] = true;
   if (start.multifd_channels > 0) dest_caps["multifd"] = true;
-  if (!dest_caps.empty() && !m.dest_qmp.empty()) {
+  if (libvirt) {
+    // libvirt sets them on both sides itself.
+  } else if (!dest_caps.empty() && !m.dest_qmp.empty()) {
     Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(m.dest_qmp, {});
     if (!dest.ok()) return Fail("connect to the destination " + m.dest_qmp, dest.status(), kExitLost);
     Status st = qmp::MigrateSetCapabilities((*dest)->session(), dest_caps);
@@ -223,16 +258,16 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
                  start.multifd_channels > 0 ? "multifd" : "");
   }
   std::vector<std::string> not_honoured;
-  Status st = (*backend)->StartMigration(start, &not_honoured);
+  Status st = backend->StartMigration(start, &not_honoured);
   for (const std::string& n : not_honoured) {
     std::printf("cannot honour here: %s\n", n.c_str());
   }
   if (!st.ok()) return Fail("start the migration", st, 1);
   std::printf("started migration of %s to %s (postcopy-ram %s, auto-converge %s, compression %s)\n",
-              (*backend)->Describe().c_str(), m.uri.c_str(), start.postcopy ? "on" : "off",
+              backend->Describe().c_str(), target.c_str(), start.postcopy ? "on" : "off",
               start.auto_converge ? "on" : "off", start.compression.c_str());
   std::fflush(stdout);
-  return FollowAndReport(**backend, *f, o);
+  return FollowAndReport(*backend, *f, o);
 }
 
 }  // namespace
@@ -256,9 +291,14 @@ int main(int argc, char** argv) {
   vc::CommonOptions migrate_opts;
   vc::MigrateOptions m;
   CLI::App* migrate = app.add_subcommand(
-      "migrate", "start a plain-QEMU live migration with capabilities set, then attach");
-  vc::AddCommonOptions(migrate, &migrate_opts);
-  migrate->add_option("uri", m.uri, "migration URI, e.g. tcp:192.0.2.2:4444")->required();
+      "migrate", "start a live migration (libvirt or plain QEMU) with the policy's start settings, then follow it");
+  vc::AddCommonOptions(migrate, &migrate_opts, /*qmp_required=*/false);
+  migrate->add_option("args", m.args,
+                      "libvirt: DOMAIN DEST-URI (e.g. vm1 qemu+ssh://host2/system); plain QEMU (--qmp): the "
+                      "migration URI, e.g. tcp:192.0.2.2:4444")->required();
+  migrate->add_option("-c,--connect", migrate_opts.connect_uri, "libvirt URI of this host (default: libvirt's default)");
+  migrate->add_option("--migrate-uri", m.data_uri, "libvirt: where the migration data goes, e.g. tcp://192.0.2.2");
+  migrate->add_option("--run-dir", migrate_opts.run_dir, "host-local state (default /run/virt-converge)");
   migrate->add_flag("--postcopy", m.postcopy, "enable postcopy-ram so it can switch to post-copy");
   migrate->add_flag("--auto-converge", m.auto_converge, "enable auto-converge CPU throttling");
   migrate->add_option("--dest-qmp", m.dest_qmp,

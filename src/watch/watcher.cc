@@ -90,6 +90,7 @@ void Watcher::Connect() {
     return;
   }
   state_->host = std::move(*host);
+  if (state_->backoff.count()) log_("connected to libvirt again");
   state_->backoff = Millis(0);
   Adopt();
 }

@@ -89,6 +89,22 @@ class LibvirtTest : public ::testing::Test {
     return run;
   }
 
+  /// Waits until \a path contains \a text.
+  static bool WaitFileText(const std::string& path, const std::string& text, Millis timeout) {
+    Deadline deadline = Clock::now() + timeout;
+    while (ReadFile(path).find(text) == std::string::npos) {
+      if (Clock::now() > deadline) return false;
+      std::this_thread::sleep_for(Millis(100));
+    }
+    return true;
+  }
+
+  static size_t Count(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) n++;
+    return n;
+  }
+
   static int ExitCode(const std::optional<int>& st) { return st && WIFEXITED(*st) ? WEXITSTATUS(*st) : -1; }
 
   static std::unique_ptr<LibvirtBed> bed_;
@@ -183,6 +199,139 @@ TEST_F(LibvirtTest, PassthroughOnlyWhenThePolicyAllowsIt) {
     EXPECT_TRUE(bed_->StopAndCheckGuest('B', name).ok());
     bed_->Virsh('B', {"destroy", name});
   }
+}
+
+// Issue 5, point 2: `virt-converge migrate` turns the policy's [Start] into
+// libvirt flags and parameters, says what libvirt cannot take, and the
+// policy's post-copy step ends it in post-copy. A watch running on
+// the host leaves it alone (migrate holds the follow lock).
+TEST_F(LibvirtTest, MigrateTurnsStartSettingsIntoLibvirtFlagsAndPostcopyCompletes) {
+  const std::string name = "mig";
+  Status started = bed_->StartGuest('A', name, HotSetGuest());
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  std::string run_dir = bed_->dir().File("run-mig");
+  std::optional<VirtConvergeRun> watch = StartWatch('A', run_dir, {});
+  ASSERT_TRUE(watch);
+  ASSERT_TRUE(watch->WaitOutput("watching outgoing migrations", Millis(20000)));
+  std::string root = bed_->dir().File("policy-mig");
+  fs::create_directories(root + "/etc/virt-converge/policy.d");
+  std::ofstream(root + "/etc/virt-converge/policy.d/50-mig.conf")
+      << "[Start]\nAutoConverge=yes\nThrottleInitial=5%\nThrottleIncrement=5%\nPostcopy=yes\n"
+         "Compression=xbzrle\nXbzrleCacheSize=32MiB\nBandwidth=32MiB/s\n"
+         "[Schedule]\nStep=iteration>2 postcopy\n";
+  auto migrate = StartVirtConverge(bed_->dir(), "migrate",
+                                   {"migrate", name, bed_->uri('B'), "--connect", bed_->uri('A'),
+                                    "--migrate-uri", "tcp://" + bed_->address('B'), "--run-dir", run_dir,
+                                    "--policy-root", root});
+  ASSERT_TRUE(migrate.ok());
+  ASSERT_TRUE(migrate->WaitOutput("started migration of", Millis(30000))) << migrate->Output();
+  // libvirt's job, not our (buffered) output, says when the copy runs.
+  std::string job;
+  Deadline deadline = Clock::now() + Millis(30000);
+  while (bed_->Virsh('A', {"domjobinfo", name}, &job) == 0 && job.find("Unbounded") == std::string::npos &&
+         Clock::now() < deadline) {
+    std::this_thread::sleep_for(Millis(100));
+  }
+  ASSERT_NE(job.find("Unbounded"), std::string::npos) << job << migrate->Output();
+
+  // Not yet checked here: the capabilities in QEMU on both sides. A
+  // qemu-monitor-command query waits for libvirt's migration job to end
+  // (it is a modify job), and by then libvirt has reset them.
+  EXPECT_NE(migrate->Output().find("(postcopy-ram on, auto-converge on, compression xbzrle)"), std::string::npos);
+  EXPECT_NE(migrate->Output().find("cannot honour here: the throttle's maximum"), std::string::npos);
+
+  EXPECT_EQ(migrate->WaitExit(Millis(180000)), 0) << migrate->Output();
+  std::string out = migrate->Output();
+  std::fprintf(stderr, "%s\n", out.c_str());
+  EXPECT_NE(out.find("action start-postcopy"), std::string::npos) << out;
+  EXPECT_NE(out.find("outcome:    completed-postcopy — finished in post-copy"), std::string::npos) << out;
+  EXPECT_EQ(watch->Output().find("starting a helper"), std::string::npos) << watch->Output();
+  EXPECT_TRUE(bed_->StopAndCheckGuest('B', name).ok());
+  bed_->Virsh('B', {"destroy", name});
+  watch->process.Signal(SIGTERM);
+  EXPECT_EQ(watch->WaitExit(Millis(10000)), 0);
+}
+
+// Issue 5, point 3 (watch): a migration already running when watch starts is
+// adopted; watch restarted while its helper follows starts no second one.
+TEST_F(LibvirtTest, WatchAdoptsRunningMigrationAndNeverStartsTwoHelpers) {
+  const std::string name = "adopt";
+  Status started = bed_->StartGuest('A', name, HotSetGuest());
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  std::string uuid = Uuid('A', name);
+  std::string run_dir = bed_->dir().File("run-adopt");
+  std::string helper_log = run_dir + "/follow/" + uuid + ".log";
+  std::string log = bed_->dir().File("virsh-adopt.log");
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "32"}, log);
+  std::this_thread::sleep_for(Millis(3000));  // well into the bulk pass
+  ASSERT_FALSE(virsh.Wait(Millis(0)).has_value()) << ReadFile(log);
+
+  std::vector<std::string> helper_args = {"--helper-arg=--policy-root=" + PolicyRoot("adopt")};
+  std::optional<VirtConvergeRun> first = StartWatch('A', run_dir, helper_args);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(first->WaitOutput("already migrating at start-up", Millis(20000))) << first->Output();
+  ASSERT_TRUE(WaitFileText(helper_log, "following the migration", Millis(20000))) << ReadFile(helper_log);
+  first->process.Signal(SIGTERM);
+  EXPECT_EQ(first->WaitExit(Millis(10000)), 0) << first->Output();
+
+  // The helper runs on without its watch; a new watch sees it follows.
+  std::optional<VirtConvergeRun> second = StartWatch('A', run_dir, helper_args);
+  ASSERT_TRUE(second);
+  ASSERT_TRUE(second->WaitOutput("watching outgoing migrations", Millis(20000)));
+  EXPECT_EQ(ExitCode(virsh.Wait(Millis(180000))), 0) << ReadFile(log);
+  ASSERT_TRUE(WaitFileText(helper_log, "outcome:", Millis(10000)));
+  std::string helper = ReadFile(helper_log);
+  std::fprintf(stderr, "[first watch]\n%s[second watch]\n%s[helper]\n%s\n", first->Output().c_str(),
+               second->Output().c_str(), helper.c_str());
+  EXPECT_EQ(Count(second->Output(), "starting a helper"), 0u);
+  EXPECT_EQ(Count(helper, "attached to"), 1u);
+  EXPECT_NE(helper.find("outcome:    completed"), std::string::npos);
+  EXPECT_TRUE(bed_->StopAndCheckGuest('B', name).ok());
+  bed_->Virsh('B', {"destroy", name});
+  second->process.Signal(SIGTERM);
+  EXPECT_EQ(second->WaitExit(Millis(10000)), 0);
+}
+
+// Issue 5, point 3 (libvirtd): restarted mid-migration, libvirt 9.0 cancels
+// the pre-copy migration and resumes the guest; the helper exits cleanly
+// (lost, leaving everything to libvirt), the guest runs on, and watch
+// reconnects.
+TEST_F(LibvirtTest, LibvirtdRestartMidMigrationHarmsNothing) {
+  const std::string name = "restart";
+  Status started = bed_->StartGuest('A', name, HotSetGuest());
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  std::string uuid = Uuid('A', name);
+  std::string run_dir = bed_->dir().File("run-restart");
+  std::string helper_log = run_dir + "/follow/" + uuid + ".log";
+  std::optional<VirtConvergeRun> watch = StartWatch('A', run_dir, {"--helper-arg=--policy-root=" + PolicyRoot("restart")});
+  ASSERT_TRUE(watch);
+  ASSERT_TRUE(watch->WaitOutput("watching outgoing migrations", Millis(20000)));
+  std::string log = bed_->dir().File("virsh-restart.log");
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "32"}, log);
+  ASSERT_TRUE(WaitFileText(helper_log, "following the migration", Millis(30000))) << watch->Output();
+  std::this_thread::sleep_for(Millis(2000));
+
+  ASSERT_TRUE(bed_->RestartDaemon('A').ok());
+  virsh.Wait(Millis(60000));
+  ASSERT_TRUE(WaitFileText(helper_log, "outcome:", Millis(30000))) << ReadFile(helper_log);
+  ASSERT_TRUE(watch->WaitOutput("connected to libvirt again", Millis(60000))) << watch->Output();
+  std::string helper = ReadFile(helper_log);
+  std::fprintf(stderr, "[watch]\n%s[helper]\n%s\n", watch->Output().c_str(), helper.c_str());
+  EXPECT_NE(helper.find("outcome:    lost"), std::string::npos);
+  EXPECT_EQ(helper.find("internal error"), std::string::npos) << "lost is not our fault";
+  // The guest: running on A, not paused, not killed, its migration job gone.
+  std::string out;
+  Deadline deadline = Clock::now() + Millis(30000);
+  do {
+    bed_->Virsh('A', {"domstate", name}, &out);
+    if (out.find("running") != std::string::npos) break;
+    std::this_thread::sleep_for(Millis(200));
+  } while (Clock::now() < deadline);
+  EXPECT_NE(out.find("running"), std::string::npos) << out;
+  EXPECT_NE(bed_->Virsh('B', {"domstate", name}, &out), 0) << "half-migrated to B: " << out;
+  bed_->Virsh('A', {"destroy", name});
+  watch->process.Signal(SIGTERM);
+  EXPECT_EQ(watch->WaitExit(Millis(10000)), 0);
 }
 
 }  // namespace

@@ -53,6 +53,13 @@ LibvirtBed::~LibvirtBed() {
   if (up_) RunTool({BedTool(), "down", dir_.path() + "/hosts"}, dir_.File("bed-down.log"), Millis(60000));
 }
 
+Status LibvirtBed::RestartDaemon(char host) {
+  std::string log = dir_.File(std::string("bed-restart-") + host + ".log");
+  int rc = RunTool({BedTool(), "restart", dir_.path() + "/hosts", std::string(1, host)}, log, Millis(120000));
+  if (rc != 0) return Status::Internal("libvirt bed", "restart failed: " + ReadFile(log));
+  return Status::Ok();
+}
+
 std::string LibvirtBed::uri(char host) const {
   return Trim(ReadFile(dir_.path() + "/hosts/" + host + "/uri"));
 }

@@ -24,6 +24,8 @@ class LibvirtBed {
   const TempDir& dir() const { return dir_; }
   std::string uri(char host) const;      // 'A' or 'B'
   std::string address(char host) const;  // its veth address
+  /// Stops \a host's libvirtd (its QEMUs run on) and starts it again.
+  Status RestartDaemon(char host);
   /// The libvirtd log of a host (taint messages, errors).
   std::string DaemonLog(char host) const;
 
