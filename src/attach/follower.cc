@@ -232,6 +232,8 @@ policy::Resolved Follower::ResolvePolicy(uint64_t ram_total) {
 bool Follower::ApplyPassthroughPolicy() {
   bool allowed = policy_reaction_ && policy_reaction_->policy().allow_passthrough.value;
   backend_.AllowPassthrough(allowed);
+  if (allowed == passthrough_allowed_) return true;  // the facts read stand
+  passthrough_allowed_ = allowed;
   Result<BackendFacts> f = backend_.Facts();
   if (!f.ok()) {
     f.status().code() == StatusCode::kCommandFailed ? GiveUp(f.status()) : Lose(f.status());

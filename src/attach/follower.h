@@ -53,8 +53,9 @@ class Follower {
   void StartFollowing(const MigrationSample& s);
   void Follow(const MigrationSample& s, bool after_sync);
   void ChooseReaction(const MigrationSample& s);
-  /// Tells the backend whether the policy allows QMP passthrough and
-  /// re-reads its facts; false when it could not (the follower then ended).
+  /// Tells the backend whether the policy allows QMP passthrough and, when
+  /// that changed, re-reads its facts; false when it could not (the
+  /// follower then ended).
   bool ApplyPassthroughPolicy();
   /// Re-reads the policy (SIGHUP, or a change in a policy directory).
   void ReloadPolicy(const std::string& why);
@@ -81,6 +82,7 @@ class Follower {
 
   Phase phase_ = Phase::kWaiting;
   BackendFacts facts_;
+  bool passthrough_allowed_ = false;  // as last told to the backend (its default)
   uint64_t last_pass_ = 0;
   int64_t last_running_ms_ = 0;  // total-time of the last running sample
   bool saw_postcopy_ = false;

@@ -20,7 +20,7 @@ constexpr uint64_t kMiB = 1ull << 20;
 // A malloc'ed C string from libvirt.
 using CString = CPtr<char, std::free>;
 
-void FillFromStats(const TypedParams& p, MigrationSample* s) {
+void FillFromStats(const TypedParamsView& p, MigrationSample* s) {
   s->total_time_ms = static_cast<int64_t>(p.ULLong(VIR_DOMAIN_JOB_TIME_ELAPSED).value_or(0));
   s->ram_total = p.ULLong(VIR_DOMAIN_JOB_MEMORY_TOTAL).value_or(0);
   s->ram_transferred = p.ULLong(VIR_DOMAIN_JOB_MEMORY_PROCESSED).value_or(0);
@@ -75,8 +75,10 @@ Result<std::unique_ptr<LibvirtBackend>> LibvirtBackend::Connect(const std::strin
   std::unique_ptr<LibvirtBackend> b(new LibvirtBackend(std::move(conn), std::move(dom), std::move(options)));
   const char* name = virDomainGetName(b->dom_.get());
   b->name_ = name ? name : domain;
-  b->uri_ = uri.empty() ? "the default URI" : uri;
   b->connect_uri_ = uri;
+  char uuid[VIR_UUID_STRING_BUFLEN] = {};
+  if (virDomainGetUUIDString(b->dom_.get(), uuid) < 0) return LibvirtError("the UUID of " + b->name_);
+  b->uuid_ = uuid;
   b->wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!b->wake_.valid()) return Status::IoError("eventfd", errno);
   if (b->options_.events && LibvirtEventLoopRegistered()) {
@@ -120,7 +122,9 @@ LibvirtBackend::~LibvirtBackend() {
   virResetLastError();
 }
 
-std::string LibvirtBackend::Describe() const { return "domain " + name_ + " at " + uri_; }
+std::string LibvirtBackend::Describe() const {
+  return "domain " + name_ + " at " + (connect_uri_.empty() ? "the default URI" : connect_uri_);
+}
 
 void LibvirtBackend::Push(BackendEvent event) {
   queue_.push_back(std::move(event));
@@ -169,19 +173,13 @@ void LibvirtBackend::OnIteration(virConnectPtr, virDomainPtr, int iteration, voi
 void LibvirtBackend::OnJobCompleted(virConnectPtr, virDomainPtr, virTypedParameterPtr params, int n,
                                     void* opaque) {
   auto* self = static_cast<LibvirtBackend*>(opaque);
-  // The parameters stay libvirt's; read them through a borrowed view.
-  MigrationSample s;
-  TypedParams view;
-  *view.out_params() = params;
-  *view.out_count() = n;
-  FillFromStats(view, &s);
-  *view.out_params() = nullptr;  // not ours to free
-  *view.out_count() = 0;
-  int op = 0;
-  if (virTypedParamsGetInt(params, n, VIR_DOMAIN_JOB_OPERATION, &op) == 1 &&
-      op != VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT) {
+  TypedParamsView stats(params, n);  // libvirt's; read, not kept
+  if (stats.Int(VIR_DOMAIN_JOB_OPERATION).value_or(VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT) !=
+      VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT) {
     return;  // some other job of this domain (a dump, a save)
   }
+  MigrationSample s;
+  FillFromStats(stats, &s);
   s.status = "completed";
   s.at = Clock::now();
   self->final_ = s;
@@ -271,7 +269,7 @@ Result<MigrationSample> LibvirtBackend::Sample() {
                              VIR_DOMAIN_JOB_STATS_COMPLETED) < 0) {
       virResetLastError();
     } else {
-      FillFromStats(done, &s);
+      FillFromStats(done.view(), &s);
     }
     s.status = StatusOfJobType(done_type);
     if (s.status == "none") s.status = qemu_status_.empty() ? "failed" : qemu_status_;
@@ -286,8 +284,15 @@ Result<MigrationSample> LibvirtBackend::Sample() {
     s.status = "none";  // another job (incoming, dump, save): not ours to steer
     return s;
   }
+  if (qemu_status_.empty() && !p.ULLong(VIR_DOMAIN_JOB_MEMORY_TOTAL)) {
+    // libvirt's job begins with its Begin and Prepare phases, before it sets
+    // the migration's capabilities in QEMU and QEMU's migration starts:
+    // nothing to follow yet, and facts read now would be wrong.
+    s.status = "none";
+    return s;
+  }
   seen_active_ = true;
-  FillFromStats(p, &s);
+  FillFromStats(p.view(), &s);
   last_running_ = s;
   // QEMU's own status when its MIGRATION event told it; "completed" from
   // QEMU while libvirt's job runs means libvirt is still finishing (the
@@ -517,9 +522,7 @@ Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<s
   if (!src) return LibvirtError("connecting to the source for the migration");
   ConnectPtr dest(virConnectOpen(start.uri.c_str()));
   if (!dest) return LibvirtError("connecting to the destination " + start.uri);
-  char uuid[VIR_UUID_STRING_BUFLEN] = {};
-  virDomainGetUUIDString(dom_.get(), uuid);
-  DomainPtr dom(virDomainLookupByUUIDString(src.get(), uuid));
+  DomainPtr dom(virDomainLookupByUUIDString(src.get(), uuid_.c_str()));
   if (!dom) return LibvirtError("domain " + name_);
   migrate_thread_ = std::thread([this, src = std::move(src), dest = std::move(dest), dom = std::move(dom),
                                  params = std::move(params), flags]() mutable {

@@ -66,6 +66,7 @@ class LibvirtBackend final : public MigrationBackend {
   virConnectPtr connection() const { return conn_.get(); }
   virDomainPtr domain() const { return dom_.get(); }
   const std::string& domain_name() const { return name_; }
+  const std::string& uuid() const { return uuid_; }
 
   /// Why QMP passthrough is refused now, or "" when allowed.
   std::string PassthroughRefusal() const;
@@ -91,7 +92,7 @@ class LibvirtBackend final : public MigrationBackend {
   DomainPtr dom_;
   Options options_;
   std::string name_;
-  std::string uri_;
+  std::string uuid_;
   std::string connect_uri_;  // as given; "" = libvirt's default
   // StartMigration: virDomainMigrate3 blocks until the end, so it runs in a
   // worker with connections of its own; its error, if any, under mutex.

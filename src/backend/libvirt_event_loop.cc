@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -164,6 +165,9 @@ class Loop {
   static void* IdTag(int id) { return reinterpret_cast<void*>(static_cast<intptr_t>(id)); }
   static int IdOf(void* tag) { return static_cast<int>(reinterpret_cast<intptr_t>(tag)); }
 
+  /// A copy of watch \a id taken under the lock (the callback then runs
+  /// without it), nullopt once removed; \a rearm: re-arms a timer first.
+  std::optional<Watch> Live(int id, bool rearm);
   static int OnIo(sd_event_source*, int fd, uint32_t revents, void* tag);
   static int OnTimer(sd_event_source*, uint64_t, void* tag);
   static int OnWake(sd_event_source*, int fd, uint32_t, void* self);
@@ -184,43 +188,33 @@ Loop& TheLoop() {
 }
 bool g_registered = false;
 
-int Loop::OnIo(sd_event_source*, int fd, uint32_t revents, void* tag) {
-  Loop& self = TheLoop();
-  int id = IdOf(tag);
-  virEventHandleCallback cb = nullptr;
-  void* opaque = nullptr;
-  {
-    std::lock_guard lock(self.mu_);
-    auto it = self.watches_.find(id);
-    if (it == self.watches_.end() || it->second.removed) return 0;
-    cb = it->second.on_io;
-    opaque = it->second.opaque;
+std::optional<Watch> Loop::Live(int id, bool rearm) {
+  std::lock_guard lock(mu_);
+  auto it = watches_.find(id);
+  if (it == watches_.end() || it->second.removed) return std::nullopt;
+  if (rearm) {
+    dirty_.insert(id);
+    SyncLocked();
   }
+  return it->second;
+}
+
+int Loop::OnIo(sd_event_source*, int fd, uint32_t revents, void* tag) {
+  std::optional<Watch> w = TheLoop().Live(IdOf(tag), false);
+  if (!w) return 0;
   int events = 0;
   if (revents & EPOLLIN) events |= VIR_EVENT_HANDLE_READABLE;
   if (revents & EPOLLOUT) events |= VIR_EVENT_HANDLE_WRITABLE;
   if (revents & EPOLLERR) events |= VIR_EVENT_HANDLE_ERROR;
   if (revents & EPOLLHUP) events |= VIR_EVENT_HANDLE_HANGUP;
-  cb(id, fd, events, opaque);
+  w->on_io(IdOf(tag), fd, events, w->opaque);
   return 0;
 }
 
 int Loop::OnTimer(sd_event_source*, uint64_t, void* tag) {
-  Loop& self = TheLoop();
-  int id = IdOf(tag);
-  virEventTimeoutCallback cb = nullptr;
-  void* opaque = nullptr;
-  {
-    std::lock_guard lock(self.mu_);
-    auto it = self.watches_.find(id);
-    if (it == self.watches_.end() || it->second.removed) return 0;
-    cb = it->second.on_timer;
-    opaque = it->second.opaque;
-    // Periodic: arm the next expiry before the callback, which may change it.
-    self.dirty_.insert(id);
-    self.SyncLocked();
-  }
-  cb(id, opaque);
+  // Periodic: the next expiry is armed before the callback, which may change it.
+  std::optional<Watch> w = TheLoop().Live(IdOf(tag), true);
+  if (w) w->on_timer(IdOf(tag), w->opaque);
   return 0;
 }
 

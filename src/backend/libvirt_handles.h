@@ -18,6 +18,27 @@ namespace vc {
 using ConnectPtr = CPtr<virConnect, virConnectClose>;
 using DomainPtr = CPtr<virDomain, virDomainFree>;
 
+/// Reads a virTypedParameter array someone else owns (libvirt's, in an
+/// event callback; or a TypedParams).
+class TypedParamsView {
+ public:
+  TypedParamsView(virTypedParameterPtr params, int count) : params_(params), count_(count) {}
+  std::optional<unsigned long long> ULLong(const char* name) const {
+    unsigned long long v;
+    if (virTypedParamsGetULLong(params_, count_, name, &v) == 1) return v;
+    return std::nullopt;
+  }
+  std::optional<int> Int(const char* name) const {
+    int v;
+    if (virTypedParamsGetInt(params_, count_, name, &v) == 1) return v;
+    return std::nullopt;
+  }
+
+ private:
+  virTypedParameterPtr params_;
+  int count_;
+};
+
 /// A virTypedParameter array owned (libvirt hands out a pointer and a count).
 class TypedParams {
  public:
@@ -34,17 +55,9 @@ class TypedParams {
   int* out_count() { return &count_; }
   virTypedParameterPtr get() const { return params_; }
   int count() const { return count_; }
-
-  std::optional<unsigned long long> ULLong(const char* name) const {
-    unsigned long long v;
-    if (virTypedParamsGetULLong(params_, count_, name, &v) == 1) return v;
-    return std::nullopt;
-  }
-  std::optional<int> Int(const char* name) const {
-    int v;
-    if (virTypedParamsGetInt(params_, count_, name, &v) == 1) return v;
-    return std::nullopt;
-  }
+  TypedParamsView view() const { return {params_, count_}; }
+  std::optional<unsigned long long> ULLong(const char* name) const { return view().ULLong(name); }
+  std::optional<int> Int(const char* name) const { return view().Int(name); }
 
   // Builders (for virDomainMigrate3); false when libvirt ran out of memory.
   bool AddString(const char* name, const std::string& value) {

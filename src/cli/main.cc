@@ -108,33 +108,37 @@ int FollowAndReport(MigrationBackend& backend, const FollowOptions& f, const Com
   return Follower::ExitCode(summary);
 }
 
-int RunAttachLibvirt(const CommonOptions& o, const FollowOptions& f) {
-  Status loop = RegisterLibvirtEventLoop();
-  if (!loop.ok()) return Fail("attach", loop, kExitLost);
+// A libvirt domain to follow, with this host's one-follower lock taken
+// (a watch, or another operator, then leaves it to us).
+struct LibvirtDomain {
+  std::unique_ptr<LibvirtBackend> backend;
+  FollowLock lock;
+};
+
+Result<LibvirtDomain> OpenLibvirtDomain(const CommonOptions& o, const std::string& domain) {
+  VC_RETURN_IF_ERROR(RegisterLibvirtEventLoop());
   LibvirtBackend::Options bo;
   bo.note = [](const std::string& line) {
     std::printf("note: %s\n", line.c_str());
     std::fflush(stdout);
   };
-  Result<std::unique_ptr<LibvirtBackend>> backend = LibvirtBackend::Connect(o.connect_uri, o.domain, bo);
-  if (!backend.ok()) return Fail("attach to " + o.domain, backend.status(), kExitLost);
-  char uuid[VIR_UUID_STRING_BUFLEN] = {};
-  if (virDomainGetUUIDString((*backend)->domain(), uuid) < 0) {
-    return Fail("attach to " + o.domain, LibvirtError("domain UUID"), kExitLost);
+  Result<std::unique_ptr<LibvirtBackend>> backend = LibvirtBackend::Connect(o.connect_uri, domain, bo);
+  if (!backend.ok()) return backend.status();
+  Result<FollowLock> lock = FollowLock::Take(o.run_dir, (*backend)->uuid());
+  if (!lock.ok()) return lock.status().WithContext((*backend)->Describe());
+  return LibvirtDomain{std::move(*backend), std::move(*lock)};
+}
+
+int RunAttachLibvirt(const CommonOptions& o, const FollowOptions& f) {
+  Result<LibvirtDomain> d = OpenLibvirtDomain(o, o.domain);
+  if (!d.ok() && d.status().code() == StatusCode::kCommandFailed) {
+    std::printf("%s; leaving it to that one\n", d.status().message().c_str());
+    return 0;
   }
-  // One follower per migration, whoever starts it (watch, an operator).
-  Result<FollowLock> lock = FollowLock::Take(o.run_dir, uuid);
-  if (!lock.ok()) {
-    if (lock.status().code() == StatusCode::kCommandFailed) {
-      std::printf("%s: %s; leaving it to that one\n", (*backend)->Describe().c_str(),
-                  lock.status().message().c_str());
-      return 0;
-    }
-    return Fail("attach to " + o.domain, lock.status(), kExitLost);
-  }
-  std::printf("attached to %s\n", (*backend)->Describe().c_str());
+  if (!d.ok()) return Fail("attach to " + o.domain, d.status(), kExitLost);
+  std::printf("attached to %s\n", d->backend->Describe().c_str());
   std::fflush(stdout);
-  return FollowAndReport(**backend, f, o);
+  return FollowAndReport(*d->backend, f, o);
 }
 
 int RunAttach(const CommonOptions& o) {
@@ -179,22 +183,10 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   std::unique_ptr<MigrationBackend> backend_owner;
   std::optional<FollowLock> lock;
   if (libvirt) {
-    Status loop = RegisterLibvirtEventLoop();
-    if (!loop.ok()) return Fail("migrate", loop, kExitLost);
-    LibvirtBackend::Options bo;
-    bo.note = [](const std::string& line) {
-      std::printf("note: %s\n", line.c_str());
-      std::fflush(stdout);
-    };
-    Result<std::unique_ptr<LibvirtBackend>> lb = LibvirtBackend::Connect(o.connect_uri, m.args[0], bo);
-    if (!lb.ok()) return Fail("migrate " + m.args[0], lb.status(), kExitLost);
-    char uuid[VIR_UUID_STRING_BUFLEN] = {};
-    virDomainGetUUIDString((*lb)->domain(), uuid);
-    // Ours to follow: a watch on this host leaves it to us.
-    Result<FollowLock> l = FollowLock::Take(o.run_dir, uuid);
-    if (!l.ok()) return Fail("migrate " + m.args[0], l.status(), 1);
-    lock.emplace(std::move(*l));
-    backend_owner = std::move(*lb);
+    Result<LibvirtDomain> d = OpenLibvirtDomain(o, m.args[0]);
+    if (!d.ok()) return Fail("migrate " + m.args[0], d.status(), d.status().code() == StatusCode::kCommandFailed ? 1 : kExitLost);
+    lock.emplace(std::move(d->lock));
+    backend_owner = std::move(d->backend);
   } else {
     Result<std::unique_ptr<QmpBackend>> qb = QmpBackend::Connect(o.qmp_socket, {});
     if (!qb.ok()) return Fail("connect to " + o.qmp_socket, qb.status(), kExitLost);
