@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "tests/support/guest_check.h"
@@ -70,6 +71,31 @@ std::string LibvirtBed::address(char host) const {
 
 std::string LibvirtBed::DaemonLog(char host) const {
   return ReadFile(dir_.path() + "/hosts/" + host + "/log/libvirtd.log");
+}
+
+Status LibvirtBed::QemuAccepted(char host, const std::string& command,
+                                const std::vector<std::string>& parts) const {
+  std::istringstream log(DaemonLog(host));
+  const std::string execute = "\"execute\":\"" + command + "\"";
+  std::vector<std::string> ids, seen;
+  for (std::string line; std::getline(log, line);) {
+    size_t at = line.find(execute);
+    if (at == std::string::npos) continue;
+    std::string sent = line.substr(at);
+    seen.push_back(sent);
+    bool all = true;
+    for (const std::string& p : parts) all = all && sent.find(p) != std::string::npos;
+    size_t id = sent.find("\"id\":\"");
+    if (all && id != std::string::npos) ids.push_back(sent.substr(id + 6, sent.find('"', id + 6) - id - 6));
+  }
+  std::string text = DaemonLog(host);
+  for (const std::string& id : ids) {
+    if (text.find("{\"return\": {}, \"id\": \"" + id + "\"}") != std::string::npos) return Status::Ok();
+  }
+  std::string what;
+  for (const std::string& s : seen) what += "\n  " + s;
+  return Status::NotFound(std::string("host ") + host + ": " + command,
+                          ids.empty() ? "never sent with those values; sent:" + what : "sent, but QEMU did not accept it");
 }
 
 int LibvirtBed::Virsh(char host, const std::vector<std::string>& args, std::string* out, Millis timeout) {

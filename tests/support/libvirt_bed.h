@@ -29,6 +29,13 @@ class LibvirtBed {
   /// The libvirtd log of a host (taint messages, errors).
   std::string DaemonLog(char host) const;
 
+  /// Whether libvirtd on \a host sent QEMU the QMP \a command with every
+  /// one of \a parts in its text, and QEMU answered {"return": {}}: what
+  /// really reached QEMU, read from the daemon's monitor log (a query of our
+  /// own would wait for libvirt's migration job on the destination). OK, or
+  /// NotFound saying what was seen.
+  Status QemuAccepted(char host, const std::string& command, const std::vector<std::string>& parts) const;
+
   /// Starts the test guest on \a host as transient domain \a name and waits
   /// until its fill is done.
   Status StartGuest(char host, const std::string& name, const GuestParams& guest);
