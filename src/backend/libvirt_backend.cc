@@ -284,10 +284,11 @@ Result<MigrationSample> LibvirtBackend::Sample() {
     s.status = "none";  // another job (incoming, dump, save): not ours to steer
     return s;
   }
-  if (qemu_status_.empty() && !p.ULLong(VIR_DOMAIN_JOB_MEMORY_TOTAL)) {
+  if (qemu_status_.empty() && p.ULLong(VIR_DOMAIN_JOB_MEMORY_TOTAL).value_or(0) == 0) {
     // libvirt's job begins with its Begin and Prepare phases, before it sets
     // the migration's capabilities in QEMU and QEMU's migration starts:
-    // nothing to follow yet, and facts read now would be wrong.
+    // nothing to follow yet, and facts read now would be wrong. (libvirt
+    // reports the memory total then, as 0.)
     s.status = "none";
     return s;
   }
