@@ -305,6 +305,13 @@ int main(int argc, char** argv) {
   watch->add_option("--run-dir", w.run_dir, "host-local state and helpers' logs (default /run/virt-converge)");
   watch->add_option("--helper-arg", w.helper_args,
                     "an extra argument for each `attach` helper (repeatable), e.g. --helper-arg=--policy-root=/srv/p");
+  watch->add_option("--helpers", w.helpers,
+                    "how helpers start: systemd (transient units), fork, or auto (systemd when booted with it)")
+      ->check(CLI::IsMember({"auto", "systemd", "fork"}))
+      ->capture_default_str();
+  watch->add_option("--systemd-address", w.systemd_address,
+                    "talk to a systemd manager at this D-Bus address (e.g. unix:path=/run/systemd/private) "
+                    "instead of the system bus; implies --helpers=systemd");
 
   std::function<int()> run_policy = vc::AddPolicyCommand(&app);
   std::function<int()> run_simulate = vc::AddSimulateCommand(&app);

@@ -1,10 +1,8 @@
 #include "src/watch/watcher.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +12,7 @@
 #include "src/attach/follow_lock.h"
 #include "src/backend/libvirt_event_loop.h"
 #include "src/backend/libvirt_host.h"
+#include "src/watch/helper_launcher.h"
 #include "src/base/c_deleter.h"
 
 namespace vc {
@@ -27,12 +26,7 @@ struct Watcher::State {
   std::unique_ptr<LibvirtHost> host;
   Millis backoff{0};
   bool reconnect_pending = false;
-  struct Helper {
-    pid_t pid;
-    std::string name;
-    SourcePtr source;
-  };
-  std::map<std::string, Helper> helpers;  // by domain UUID
+  std::unique_ptr<HelperLauncher> launcher;
 };
 
 Watcher::Watcher(WatchOptions options, std::function<void(const std::string&)> log)
@@ -68,8 +62,11 @@ int Watcher::Run() {
 
   std::error_code ec;
   std::filesystem::create_directories(options_.run_dir + "/follow", ec);
-  log_("watching outgoing migrations at " + (options_.uri.empty() ? std::string("the default URI") : options_.uri) +
-       "; helpers' logs under " + options_.run_dir + "/follow");
+  if (Status chosen = ChooseLauncher(); !chosen.ok()) {
+    log_("cannot start: " + chosen.ToString());
+    return 1;
+  }
+  log_("watching outgoing migrations at " + (options_.uri.empty() ? std::string("the default URI") : options_.uri));
   Connect();
   sd_event_loop(e);
   log_("stopping; running helpers go on following their migrations");
@@ -129,65 +126,56 @@ void Watcher::Adopt() {
 
 void Watcher::Consider(const std::string& uuid, const std::string& why) {
   if (uuid.empty() || !state_->host) return;
-  if (state_->helpers.count(uuid)) return;           // ours runs
-  if (FollowLock::Held(options_.run_dir, uuid)) return;  // another follower runs
+  if (FollowLock::Held(options_.run_dir, uuid)) return;  // a follower runs
   std::string name;
   Result<bool> out = state_->host->MigratingOut(uuid, &name);
   if (!out.ok() || !*out) return;  // incoming, another job, or gone again
-  log_("domain " + name + " (" + uuid + ") migrates out (" + why + "): starting a helper");
-  StartHelper(uuid, name);
+  StartHelper(uuid, name, why);
 }
 
-void Watcher::StartHelper(const std::string& uuid, const std::string& name) {
-  std::string log_path = options_.run_dir + "/follow/" + uuid + ".log";
-  std::vector<std::string> args = {options_.helper, "attach", uuid, "--run-dir", options_.run_dir};
+void Watcher::StartHelper(const std::string& uuid, const std::string& name, const std::string& why) {
+  HelperCommand cmd{uuid, name, {options_.helper, "attach", uuid, "--run-dir", options_.run_dir}};
   if (!options_.uri.empty()) {
-    args.push_back("--connect");
-    args.push_back(options_.uri);
+    cmd.argv.push_back("--connect");
+    cmd.argv.push_back(options_.uri);
   }
-  args.insert(args.end(), options_.helper_args.begin(), options_.helper_args.end());
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  cmd.argv.insert(cmd.argv.end(), options_.helper_args.begin(), options_.helper_args.end());
+  Result<std::string> started = state_->launcher->Start(cmd);
+  // Until the helper holds its follow lock, each event of the migration
+  // comes here again: a helper still starting is not news.
+  if (started.ok()) {
+    log_("domain " + name + " (" + uuid + ") migrates out (" + why + "): " + *started + " follows it");
+  } else if (started.status().error_class() != kHelperRuns) {
+    log_("cannot start a helper for " + name + ": " + started.status().ToString());
+  }
+}
 
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    log_("cannot start a helper for " + name + ": fork: " + std::strerror(errno));
-    return;
+Status Watcher::ChooseLauncher() {
+  // A unit's ExecStart runs in systemd, where /proc/self/exe is systemd.
+  std::error_code ec;
+  if (options_.helper == "/proc/self/exe") {
+    std::filesystem::path self = std::filesystem::read_symlink(options_.helper, ec);
+    if (ec) return Status::IoError("resolving /proc/self/exe", ec.value());
+    options_.helper = self.string();
   }
-  if (pid == 0) {
-    // The child: its own session (it outlives a watch restart), its output
-    // in its log, signals as a fresh process has them.
-    ::setsid();
-    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-    }
-    int null = ::open("/dev/null", O_RDONLY);
-    if (null >= 0) ::dup2(null, STDIN_FILENO);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
+  bool systemd = options_.helpers == "systemd" || !options_.systemd_address.empty() ||
+                 (options_.helpers == "auto" && sd_booted() > 0);
+  if (options_.helpers != "auto" && options_.helpers != "systemd" && options_.helpers != "fork") {
+    return Status::InvalidArgument("--helpers", "'" + options_.helpers + "': expected auto, systemd or fork");
   }
-  auto on_exit = [](sd_event_source*, const siginfo_t* si, void* self) -> int {
-    auto* w = static_cast<Watcher*>(self);
-    for (auto it = w->state_->helpers.begin(); it != w->state_->helpers.end(); ++it) {
-      if (it->second.pid != si->si_pid) continue;
-      std::string how = si->si_code == CLD_EXITED ? "exited with " + std::to_string(si->si_status)
-                                                  : "was killed by signal " + std::to_string(si->si_status);
-      w->log_("helper " + std::to_string(si->si_pid) + " for " + it->second.name + " " + how);
-      w->state_->helpers.erase(it);
-      break;
+  if (systemd && options_.helpers != "fork") {
+    Result<std::unique_ptr<SystemdLauncher>> l = SystemdLauncher::Connect(options_.systemd_address);
+    if (l.ok()) {
+      state_->launcher = std::move(*l);
+      log_("helpers run as transient systemd units virt-converge-follow-<uuid>.service");
+      return Status::Ok();
     }
-    return 0;
-  };
-  sd_event_source* src = nullptr;
-  if (sd_event_add_child(state_->event.get(), &src, pid, WEXITED, on_exit, this) < 0) src = nullptr;
-  state_->helpers[uuid] = State::Helper{pid, name, SourcePtr(src)};
-  log_("helper " + std::to_string(pid) + " follows " + name + " (log " + log_path + ")");
+    if (options_.helpers == "systemd") return l.status();
+    log_("systemd runs but cannot be reached (" + l.status().ToString() + "): helpers are forked");
+  }
+  state_->launcher = std::make_unique<ForkLauncher>(state_->event.get(), options_.run_dir, log_);
+  log_("helpers are forked; their logs under " + options_.run_dir + "/follow");
+  return Status::Ok();
 }
 
 }  // namespace vc

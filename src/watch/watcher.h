@@ -11,11 +11,10 @@
 //
 // Helpers: one per migration, guaranteed by the helper's own FollowLock
 // (src/attach/follow_lock.h), not by our memory, so a restarted watch never
-// starts a second one. Started with fork/exec in a session of their own:
-// they outlive a watch restart.
+// starts a second one. Started as transient systemd units where systemd
+// runs, else with fork/exec (src/watch/helper_launcher.h); either way they
+// outlive a watch restart.
 #pragma once
-
-#include <sys/types.h>
 
 #include <functional>
 #include <map>
@@ -34,6 +33,8 @@ struct WatchOptions {
   std::string helper = "/proc/self/exe";    // the virt-converge binary
   std::vector<std::string> helper_args;     // appended to `attach DOMAIN -c URI --run-dir D`
   Millis max_backoff{30000};                // reconnect backoff ceiling
+  std::string helpers = "auto";             // "systemd", "fork", or "auto": systemd when booted with it
+  std::string systemd_address;              // "" = the system bus
 };
 
 class Watcher {
@@ -51,7 +52,9 @@ class Watcher {
   void Adopt();
   /// Starts a helper for \a uuid when it migrates out and nobody follows it.
   void Consider(const std::string& uuid, const std::string& why);
-  void StartHelper(const std::string& uuid, const std::string& name);
+  void StartHelper(const std::string& uuid, const std::string& name, const std::string& why);
+  /// Picks the launcher options_.helpers asks for; an error when it cannot.
+  Status ChooseLauncher();
 
   WatchOptions options_;
   std::function<void(const std::string&)> log_;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/support/libvirt_bed.h"
+#include "tests/support/systemd_stub.h"
 #include "tests/support/virt_converge_run.h"
 
 namespace vc::testing {
@@ -140,7 +141,7 @@ TEST_F(LibvirtTest, WatchNoticesVirshMigrationAndMakesItConverge) {
   }
   std::string helper = ReadFile(helper_log);
   std::fprintf(stderr, "[watch]\n%s\n[helper]\n%s\n", watch->Output().c_str(), helper.c_str());
-  EXPECT_NE(watch->Output().find("domain hot (" + uuid + ") migrates out (MIGRATION"), std::string::npos);
+  EXPECT_EQ(Count(watch->Output(), "domain hot (" + uuid + ") migrates out (MIGRATION setup): helper "), 1u) << watch->Output();
   EXPECT_NE(helper.find("outcome:    completed"), std::string::npos);
   EXPECT_NE(helper.find("set-downtime"), std::string::npos) << "it converged without us?";
   EXPECT_TRUE(bed_->StopAndCheckGuest('B', name).ok());
@@ -161,6 +162,48 @@ TEST_F(LibvirtTest, WatchNoticesVirshMigrationAndMakesItConverge) {
   // Aborted by us, the test: the guest runs on where it was.
   EXPECT_EQ(bed_->Virsh('B', {"domstate", name}, &out), 0);
   EXPECT_NE(out.find("running"), std::string::npos) << out;
+  bed_->Virsh('B', {"destroy", name});
+  watch->process.Signal(SIGTERM);
+  EXPECT_EQ(watch->WaitExit(Millis(10000)), 0) << watch->Output();
+}
+
+// Issue 5 (watch): where systemd runs, each helper is a transient unit.
+// systemd is not PID 1 here, so watch talks to the manager API served on a
+// private socket by SystemdStub (as systemd serves /run/systemd/private);
+// the unit's command line is run as systemd would and follows the
+// migration for real.
+TEST_F(LibvirtTest, WatchStartsTheHelperAsATransientSystemdUnit) {
+  const std::string name = "unit";
+  Status started = bed_->StartGuest('A', name, HotSetGuest());
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  std::string uuid = Uuid('A', name);
+  std::string units_dir = bed_->dir().File("units");
+  fs::create_directories(units_dir);
+  Result<std::unique_ptr<SystemdStub>> manager = SystemdStub::Start(units_dir + "/private", units_dir);
+  ASSERT_TRUE(manager.ok()) << manager.status().ToString();
+  std::optional<VirtConvergeRun> watch =
+      StartWatch('A', bed_->dir().File("run-unit"),
+                 {"--systemd-address", (*manager)->address(), "--helper-arg=--policy-root=" + PolicyRoot("default")});
+  ASSERT_TRUE(watch);
+  ASSERT_TRUE(watch->WaitOutput("watching outgoing migrations", Millis(20000))) << watch->Output();
+  EXPECT_NE(watch->Output().find("helpers run as transient systemd units"), std::string::npos) << watch->Output();
+
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "32"}, bed_->dir().File("virsh-unit.log"));
+  const std::string unit = "virt-converge-follow-" + uuid + ".service";
+  std::string unit_log = units_dir + "/" + unit + ".log";
+  ASSERT_EQ(ExitCode(virsh.Wait(Millis(180000))), 0)
+      << ReadFile(bed_->dir().File("virsh-unit.log")) << watch->Output() << "[unit]\n" << ReadFile(unit_log);
+  ASSERT_TRUE(WaitFileText(unit_log, "outcome:", Millis(10000))) << ReadFile(unit_log) << watch->Output();
+  std::vector<SystemdStub::Unit> units = (*manager)->units();
+  ASSERT_EQ(units.size(), 1u) << watch->Output();
+  EXPECT_EQ(units[0].name, unit);
+  ASSERT_GE(units[0].exec_argv.size(), 3u);
+  EXPECT_EQ(units[0].exec_argv[1], "attach");
+  EXPECT_EQ(units[0].exec_argv[2], uuid);
+  EXPECT_EQ(Count(watch->Output(), ": unit " + unit + " (journalctl -u " + unit + ") follows it"), 1u)
+      << watch->Output();
+  EXPECT_NE(ReadFile(unit_log).find("outcome:    completed"), std::string::npos) << ReadFile(unit_log);
+  EXPECT_TRUE(bed_->StopAndCheckGuest('B', name).ok());
   bed_->Virsh('B', {"destroy", name});
   watch->process.Signal(SIGTERM);
   EXPECT_EQ(watch->WaitExit(Millis(10000)), 0) << watch->Output();
@@ -239,7 +282,7 @@ TEST_F(LibvirtTest, MigrateSetsStartSettingsInQemuOnBothSidesAndPostcopyComplete
   std::fprintf(stderr, "%s\n", out.c_str());
   EXPECT_NE(out.find("action start-postcopy"), std::string::npos) << out;
   EXPECT_NE(out.find("outcome:    completed-postcopy — finished in post-copy"), std::string::npos) << out;
-  EXPECT_EQ(watch->Output().find("starting a helper"), std::string::npos) << watch->Output();
+  EXPECT_EQ(watch->Output().find(") follows it"), std::string::npos) << watch->Output();
   // What reached QEMU, on both sides.
   auto on = [](const std::string& cap) { return "{\"capability\":\"" + cap + "\",\"state\":true}"; };
   Status src_caps = bed_->QemuAccepted('A', "migrate-set-capabilities", {on("auto-converge"), on("postcopy-ram"), on("xbzrle")});
@@ -287,7 +330,7 @@ TEST_F(LibvirtTest, WatchAdoptsRunningMigrationAndNeverStartsTwoHelpers) {
   std::string helper = ReadFile(helper_log);
   std::fprintf(stderr, "[first watch]\n%s[second watch]\n%s[helper]\n%s\n", first->Output().c_str(),
                second->Output().c_str(), helper.c_str());
-  EXPECT_EQ(Count(second->Output(), "starting a helper"), 0u);
+  EXPECT_EQ(Count(second->Output(), ") follows it"), 0u);
   EXPECT_EQ(Count(helper, "attached to"), 1u);
   EXPECT_NE(helper.find("outcome:    completed"), std::string::npos);
   EXPECT_TRUE(bed_->StopAndCheckGuest('B', name).ok());
