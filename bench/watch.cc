@@ -242,8 +242,13 @@ int Main(int argc, char** argv) {
     double delay = (*sampled - *event) * 1000;
     delays_ms.push_back(delay);
     baseline_ms.push_back(fresh_ms);
-    std::fprintf(stderr, "run %d: event→helper sample %.1f ms; fresh virsh domjobinfo %.1f ms; helper %s\n", i, delay,
-                 fresh_ms, ended ? "ended" : "still running");
+    std::string summary;  // the helper's account of the aborted migration
+    std::istringstream helper_out(ReadFile(helper_log).substr(helper_from));
+    for (std::string l; std::getline(helper_out, l);) {
+      if (l.rfind("outcome:", 0) == 0 || l.rfind("bytes sent:", 0) == 0) summary += "; " + l;
+    }
+    std::fprintf(stderr, "run %d: event→helper sample %.1f ms; fresh virsh domjobinfo %.1f ms; helper %s%s\n", i, delay,
+                 fresh_ms, ended ? "ended" : "still running", summary.c_str());
     std::this_thread::sleep_for(Millis(1000));
   }
   events->Kill();

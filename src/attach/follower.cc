@@ -24,6 +24,14 @@ struct Follower::Loop {
 
 namespace {
 
+// ", postcopy-ram on, auto-converge off"; libvirt without passthrough does
+// not say how its migration was started.
+std::string CapabilitiesText(const BackendFacts& f) {
+  if (f.capabilities.empty()) return ", capabilities unknown (post-copy is tried if needed)";
+  return std::string(", postcopy-ram ") + (f.postcopy_ram ? "on" : "off") + ", auto-converge " +
+         (f.auto_converge ? "on" : "off");
+}
+
 // C callbacks: no exception may cross them.
 template <typename F>
 int Guarded(F&& f) noexcept {
@@ -185,8 +193,7 @@ void Follower::StartFollowing(const MigrationSample& s) {
   controller_ = std::make_unique<Controller>(backend_, facts_, reaction_.get(), options_.dry_run,
                                              [this](const std::string& line) { view_.Message(line); });
   view_.Message(std::string("following the migration on ") + backend_.Describe() + " (" +
-                facts_.hypervisor + ", postcopy-ram " + (facts_.postcopy_ram ? "on" : "off") +
-                ", auto-converge " + (facts_.auto_converge ? "on" : "off") + ", events " +
+                facts_.hypervisor + CapabilitiesText(facts_) + ", events " +
                 (facts_.events ? "on" : "off: sampling on a timer") + ")" +
                 (options_.dry_run ? " — dry run: observing only" : "") + "; reacting with " +
                 reaction_->Describe());

@@ -271,6 +271,12 @@ Result<MigrationSample> LibvirtBackend::Sample() {
     } else {
       FillFromStats(done.view(), &s);
     }
+    if (s.ram_total == 0 && last_running_) {
+      // A cancelled or failed job leaves no final statistics: what it had
+      // done is what was last seen.
+      s = *last_running_;
+      s.at = Clock::now();
+    }
     s.status = StatusOfJobType(done_type);
     if (s.status == "none") s.status = qemu_status_.empty() ? "failed" : qemu_status_;
     if (s.status == "failed") {
@@ -350,13 +356,14 @@ Result<BackendFacts> LibvirtBackend::Facts() {
       }
     }
   }
+  if (f.capabilities.empty()) f.capabilities = started_capabilities_;
   if (!f.capabilities.empty()) {
     f.postcopy_ram = f.CapabilityOn("postcopy-ram");
     f.auto_converge = f.CapabilityOn("auto-converge");
   } else {
-    // Without passthrough libvirt does not say how the migration was
-    // started; post-copy is tried and libvirt refuses when it was not
-    // allowed at the start.
+    // Without passthrough libvirt does not say how a migration it runs
+    // for someone else was started; post-copy is tried and libvirt refuses
+    // when it was not allowed at the start.
     f.postcopy_ram = true;
   }
   virResetLastError();
@@ -525,6 +532,12 @@ Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<s
   if (!dest) return LibvirtError("connecting to the destination " + start.uri);
   DomainPtr dom(virDomainLookupByUUIDString(src.get(), uuid_.c_str()));
   if (!dom) return LibvirtError("domain " + name_);
+  // What libvirt will set in QEMU: known to us, not to Facts() without
+  // passthrough.
+  started_capabilities_ = {{"auto-converge", start.auto_converge},
+                           {"postcopy-ram", start.postcopy},
+                           {"xbzrle", start.compression == "xbzrle"},
+                           {"multifd", start.multifd_channels > 0}};
   migrate_thread_ = std::thread([this, src = std::move(src), dest = std::move(dest), dom = std::move(dom),
                                  params = std::move(params), flags]() mutable {
     DomainPtr moved(virDomainMigrate3(dom.get(), dest.get(), params.get(), static_cast<unsigned>(params.count()), flags));

@@ -19,6 +19,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -100,6 +101,7 @@ class LibvirtBackend final : public MigrationBackend {
   std::mutex migrate_mu_;
   std::string migrate_error_;
   std::atomic<bool> migrate_done_{false};
+  std::map<std::string, bool> started_capabilities_;  // set by StartMigration
   UniqueFd wake_;  // an eventfd: readable while events are queued
   std::deque<BackendEvent> queue_;
   std::vector<int> callback_ids_;

@@ -238,19 +238,23 @@ void AdaptiveMode::Escalate(const MigrationSample& s, const ReactionInputs& in, 
                        (in.throttle_possible && config_.throttle
                             ? "throttling (now " + std::to_string(s.throttle_percent) + "%, max " +
                                   std::to_string(config_.max_throttle) + "%)"
-                            : std::string("throttling (auto-converge is off)")) +
+                            : "throttling (" + (config_.throttle ? in.throttle_refusal : std::string("off in the policy")) +
+                                  ")") +
                        " can finish it (" + Inputs(in) + ")";
   FinalAction a = config_.escalate;
-  if (a == FinalAction::kPostcopyOrPause) a = in.postcopy_possible ? FinalAction::kPostcopy : FinalAction::kPause;
+  const bool postcopy_possible = in.postcopy_possible && !postcopy_refused_;
+  if (a == FinalAction::kPostcopyOrPause) a = postcopy_possible ? FinalAction::kPostcopy : FinalAction::kPause;
   ended_ = true;
   switch (a) {
     case FinalAction::kNone:
       return;
     case FinalAction::kPostcopy:
-      if (!in.postcopy_possible) {
+      if (!postcopy_possible) {
         ended_ = false;
         wait_until_pass_ = s.pass + 10 * config_.patience;  // say it again later, not every pass
-        out->push_back({"start-postcopy", 0, reason + "; Escalate=postcopy, but postcopy-ram is off"});
+        out->push_back({"start-postcopy", 0,
+                        reason + "; Escalate=postcopy, but " +
+                            (postcopy_refused_ ? "post-copy was refused before" : "postcopy-ram is off")});
         return;
       }
       out->push_back({"start-postcopy", 0, reason + "; Escalate=postcopy"});
@@ -275,6 +279,9 @@ void AdaptiveMode::Escalate(const MigrationSample& s, const ReactionInputs& in, 
 void AdaptiveMode::Applied(const Decision& d, bool ok) {
   if (ok) return;
   if (d.action == "start-postcopy" || d.action == "pause-guest" || d.action == "abort") ended_ = false;
+  // Refused (libvirt: the migration was not started with post-copy allowed,
+  // which it cannot tell beforehand): Escalate=postcopy-or-pause pauses next.
+  if (d.action == "start-postcopy") postcopy_refused_ = true;
   if (d.action == "set-throttle-level") throttle_target_ = 0;
   if (d.action == "set-dirty-limit") dirty_limit_ = 0;
 }

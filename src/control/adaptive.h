@@ -75,6 +75,7 @@ class AdaptiveMode {
   Estimator estimator_;
   bool corrected_ = false;       // the switch-over correction was made
   bool ended_ = false;           // escalated: nothing more to do
+  bool postcopy_refused_ = false;  // starting post-copy failed once
   uint64_t wait_until_pass_ = 0; // patience after a step
   int throttle_target_ = 0;      // the level we asked for; 0 = none
   uint64_t throttle_asked_pass_ = 0;

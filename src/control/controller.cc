@@ -23,7 +23,14 @@ void Controller::OnSample(const MigrationSample& s, bool after_sync) {
   ReactionInputs in;
   in.downtime_limit_ms = downtime_limit_ms_ < 0 ? 300 : downtime_limit_ms_;
   in.postcopy_possible = facts_.postcopy_ram;
-  in.throttle_possible = facts_.CapabilityOn("auto-converge");
+  // Without QMP passthrough libvirt can neither say whether auto-converge
+  // is on nor change the throttle: QEMU throttles by its own parameters.
+  in.throttle_possible = facts_.CapabilityOn("auto-converge") && facts_.passthrough_refusal.empty();
+  if (!facts_.passthrough_refusal.empty()) {
+    in.throttle_refusal = "its parameters need QMP passthrough, which the policy forbids";
+  } else if (facts_.capabilities.empty()) {
+    in.throttle_refusal = "auto-converge's state is unknown";
+  }
   in.dirty_limit_possible = facts_.QemuAtLeast(8, 1) && facts_.CapabilityOn("dirty-limit");
   in.tuning = tuning_;
   for (const Decision& d : reaction_->Decide(s, after_sync, in)) Apply(s, d);

@@ -23,7 +23,8 @@ struct Decision {
 struct ReactionInputs {
   int64_t downtime_limit_ms = 300;  // QEMU's current downtime-limit
   bool postcopy_possible = false;
-  bool throttle_possible = false;     // the auto-converge capability is on
+  bool throttle_possible = false;     // auto-converge on, and its parameters settable
+  std::string throttle_refusal = "auto-converge is off";  // why not, when not
   bool dirty_limit_possible = false;  // QEMU 8.1+ with the dirty-limit capability on
   MigrationTuning tuning;             // QEMU's parameters as last read
 };

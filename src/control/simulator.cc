@@ -196,6 +196,11 @@ Result<BackendFacts> SimulatedMigration::Facts() {
   if (tuning_.vcpu_dirty_limit) f.capabilities["dirty-limit"] = sc_.dirty_limit;
   f.postcopy_ram = sc_.postcopy_ram;
   f.auto_converge = sc_.auto_converge;
+  if (sc_.capabilities_unknown) {
+    f.capabilities.clear();
+    f.postcopy_ram = true;
+    f.auto_converge = false;
+  }
   f.events = true;
   f.vm_name = "simulated";
   f.guest_memory = sc_.memory;

@@ -34,6 +34,9 @@ struct SimScenario {
   uint64_t max_bandwidth = 0;       // QEMU's max-bandwidth; 0 = the link
   int64_t downtime_limit_ms = 300;  // QEMU's default
   bool postcopy_ram = false, auto_converge = false, dirty_limit = false;
+  /// As libvirt without QMP passthrough: Facts() knows no capabilities
+  /// and takes post-copy for possible; starting it fails unless postcopy_ram.
+  bool capabilities_unknown = false;
   int qemu_major = 7, qemu_minor = 2;
   int throttle_initial = 20, throttle_increment = 10, throttle_max = 99;
   bool throttle_tailslow = false;

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "src/control/policy_reaction.h"
 #include "src/control/simulator.h"
 #include "src/control/start_settings.h"
@@ -164,6 +166,26 @@ TEST(Adaptive, EscalatesToPauseWithoutPostcopyAndSwitchesOverAtOnce) {
   EXPECT_GT(r.result.paused_ms, 0);
   // Paused, QEMU is told to switch over at its next check.
   EXPECT_EQ(r.actions.back().rfind("set-downtime=", 0), 0u) << r.Actions();
+}
+
+// libvirt without passthrough cannot say whether a migration someone else
+// started allows post-copy: it is tried, and once refused, the guest is
+// paused instead — not post-copy again on every pass.
+TEST(Adaptive, PostcopyRefusedFallsBackToPauseOnce) {
+  policy::Policy p = DefaultWith();
+  SimScenario sc = Guest(1 * kGiB, 256 * kMiB, 1024.0 * kMiB, 32.0 * kMiB);
+  sc.Apply(StartFromPolicy(p));
+  sc.capabilities_unknown = true;
+  PolicyReaction reaction(p, "test");
+  SimResult r = Simulate(sc, reaction);
+  std::vector<std::string> seen;
+  for (const ActionRecord& a : r.actions) seen.push_back(a.action + " [" + a.result + "]");
+  std::string all;
+  for (const std::string& a : seen) all += a + "\n";
+  EXPECT_EQ(r.outcome, "completed") << all;
+  EXPECT_EQ(std::count_if(seen.begin(), seen.end(), [](const std::string& a) { return a.rfind("start-postcopy", 0) == 0; }), 1)
+      << all;
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "pause-guest [done]"), seen.end()) << all;
 }
 
 TEST(Adaptive, EscalateAbortAborts) {
