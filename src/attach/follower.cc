@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "src/attach/policy_facts.h"
 #include "src/base/units.h"
 #include "src/policy/dropins.h"
 #include "src/base/c_deleter.h"
@@ -222,15 +223,10 @@ void Follower::Follow(const MigrationSample& first, bool after_sync) {
 }
 
 policy::Resolved Follower::ResolvePolicy(uint64_t ram_total) {
-  policy::VmFacts vm;
-  vm.name = facts_.vm_name;
-  // During setup QEMU reports no RAM figures; the guest's memory size
-  // (query-memory-size-summary) stands in.
-  if (ram_total) {
-    vm.memory = ram_total;
-  } else if (facts_.guest_memory) {
-    vm.memory = facts_.guest_memory;
-  }
+  policy::VmFacts vm = PolicyFacts(facts_, [this](const std::string& line) { view_.Message("policy warning: " + line); });
+  // The migration's RAM total when QEMU reports it; during setup the
+  // guest's memory size (query-memory-size-summary, the domain XML) stands in.
+  if (ram_total) vm.memory = ram_total;
   policy::Resolved r = policy::Resolve(options_.policy_root, vm);
   for (const policy::Diagnostic& d : r.diagnostics) view_.Message("policy warning: " + d.ToString());
   return r;

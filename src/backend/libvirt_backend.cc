@@ -60,19 +60,9 @@ Result<std::unique_ptr<LibvirtBackend>> LibvirtBackend::Connect(const std::strin
   SilenceLibvirtErrorPrinting();
   ConnectPtr conn(virConnectOpen(uri.empty() ? nullptr : uri.c_str()));
   if (!conn) return LibvirtError("connecting to libvirt at " + (uri.empty() ? "the default URI" : uri));
-  DomainPtr dom(virDomainLookupByName(conn.get(), domain.c_str()));
-  if (!dom) dom.reset(virDomainLookupByUUIDString(conn.get(), domain.c_str()));
-  if (!dom) {
-    char* end = nullptr;
-    long id = std::strtol(domain.c_str(), &end, 10);
-    if (end && *end == '\0' && !domain.empty()) dom.reset(virDomainLookupByID(conn.get(), static_cast<int>(id)));
-  }
-  if (!dom) {
-    virResetLastError();
-    return Status::NotFound(domain, "no such domain (by name, UUID or id) at " +
-                                        (uri.empty() ? std::string("the default URI") : uri));
-  }
-  std::unique_ptr<LibvirtBackend> b(new LibvirtBackend(std::move(conn), std::move(dom), std::move(options)));
+  Result<DomainPtr> dom = LookupDomain(conn.get(), domain, uri);
+  if (!dom.ok()) return dom.status();
+  std::unique_ptr<LibvirtBackend> b(new LibvirtBackend(std::move(conn), std::move(*dom), std::move(options)));
   const char* name = virDomainGetName(b->dom_.get());
   b->name_ = name ? name : domain;
   b->connect_uri_ = uri;
@@ -339,6 +329,10 @@ Result<BackendFacts> LibvirtBackend::Facts() {
                     std::to_string(lib / 1000 % 1000) + "." + std::to_string(lib % 1000) + ")";
   }
   f.vm_name = name_;
+  if (char* xml = virDomainGetXMLDesc(dom_.get(), 0)) {
+    CString owned(xml);
+    f.domain_xml = owned.get();
+  }
   virDomainInfo info;
   if (virDomainGetInfo(dom_.get(), &info) == 0) f.guest_memory = static_cast<uint64_t>(info.maxMem) * 1024;
   f.events = !callback_ids_.empty();

@@ -1,5 +1,6 @@
 #include "src/backend/libvirt_handles.h"
 
+#include <cstdlib>
 #include <mutex>
 
 namespace vc {
@@ -31,6 +32,35 @@ void SilenceLibvirtErrorPrinting() {
   std::call_once(once, [] {
     virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
   });
+}
+
+Result<DomainPtr> LookupDomain(virConnectPtr conn, const std::string& domain, const std::string& uri) {
+  DomainPtr dom(virDomainLookupByName(conn, domain.c_str()));
+  if (!dom) dom.reset(virDomainLookupByUUIDString(conn, domain.c_str()));
+  if (!dom) {
+    char* end = nullptr;
+    long id = std::strtol(domain.c_str(), &end, 10);
+    if (end && *end == '\0' && !domain.empty()) dom.reset(virDomainLookupByID(conn, static_cast<int>(id)));
+  }
+  if (!dom) {
+    virResetLastError();
+    return Status::NotFound(domain, "no such domain (by name, UUID or id) at " +
+                                        (uri.empty() ? std::string("the default URI") : uri));
+  }
+  return dom;
+}
+
+Result<std::string> LibvirtDomainXml(const std::string& uri, const std::string& domain) {
+  SilenceLibvirtErrorPrinting();
+  ConnectPtr conn(virConnectOpenReadOnly(uri.empty() ? nullptr : uri.c_str()));
+  if (!conn) return LibvirtError("connecting to libvirt at " + (uri.empty() ? "the default URI" : uri));
+  Result<DomainPtr> dom = LookupDomain(conn.get(), domain, uri);
+  if (!dom.ok()) return dom.status();
+  char* xml = virDomainGetXMLDesc(dom->get(), 0);
+  if (!xml) return LibvirtError("the XML of domain " + domain);
+  std::string text = xml;
+  std::free(xml);
+  return text;
 }
 
 }  // namespace vc

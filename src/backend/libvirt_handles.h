@@ -81,6 +81,13 @@ class TypedParams {
 /// kNotFound for a missing domain, kCommandFailed otherwise.
 Status LibvirtError(std::string_view context);
 
+/// Finds \a domain on \a conn by name, UUID or id; NotFound naming \a uri
+/// (for the message) when it is none of them.
+Result<DomainPtr> LookupDomain(virConnectPtr conn, const std::string& domain, const std::string& uri);
+
+/// The XML of \a domain (name, UUID or id) at \a uri ("" = default).
+Result<std::string> LibvirtDomainXml(const std::string& uri, const std::string& domain);
+
 /// libvirt prints every error to stderr unless told otherwise; we report
 /// them ourselves. Called once before the first connection.
 void SilenceLibvirtErrorPrinting();

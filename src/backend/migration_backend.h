@@ -60,6 +60,7 @@ struct BackendFacts {
   bool auto_converge = false;
   bool events = false;         // MIGRATION / MIGRATION_PASS are delivered
   std::string vm_name;         // for policy matching; "" when unknown
+  std::string domain_xml;      // libvirt: the domain's XML (policy matching); "" otherwise
   uint64_t guest_memory = 0;   // bytes; 0 when unknown
   /// Non-empty when QEMU-only parameters (throttle, dirty-limit) cannot be
   /// changed through this backend, saying why (libvirt without passthrough).

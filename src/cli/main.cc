@@ -20,6 +20,7 @@
 #include "src/backend/libvirt_event_loop.h"
 #include "src/backend/qmp_backend.h"
 #include "src/watch/watcher.h"
+#include "src/attach/policy_facts.h"
 #include "src/base/units.h"
 
 namespace vc {
@@ -199,9 +200,9 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   if (!f->policy_root.empty()) {
     Result<BackendFacts> facts = backend->Facts();
     if (!facts.ok()) return Fail("read " + backend->Describe(), facts.status(), kExitLost);
-    policy::VmFacts vm;
-    vm.name = facts->vm_name;
-    if (facts->guest_memory) vm.memory = facts->guest_memory;
+    policy::VmFacts vm = PolicyFacts(*facts, [](const std::string& line) {
+      std::fprintf(stderr, "virt-converge: policy warning: %s\n", line.c_str());
+    });
     policy::Resolved r = policy::Resolve(f->policy_root, vm);
     for (const policy::Diagnostic& d : r.diagnostics) {
       std::fprintf(stderr, "virt-converge: policy warning: %s\n", d.ToString().c_str());

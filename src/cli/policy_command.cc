@@ -3,7 +3,10 @@
 #include <cstdio>
 
 #include "qmp/json.h"
+#include "src/backend/libvirt_handles.h"
 #include "src/base/units.h"
+#include "src/domain/domain_xml.h"
+#include "src/domain/vm_facts.h"
 #include "src/policy/resolve.h"
 #include "src/policy/values.h"
 
@@ -12,7 +15,8 @@ namespace {
 
 struct PolicyOptions {
   std::string root = "/";
-  std::string vm;  // a name, until libvirt lookups arrive
+  std::string vm;          // a libvirt domain (name, UUID or id), looked up
+  std::string connect_uri;  // its libvirt URI; "" = the default
   std::string name, uuid, memory;
   int64_t vcpus = -1;
   std::string pinned, numa, hugepages;
@@ -31,8 +35,18 @@ int RunCheck(const PolicyOptions& o) {
 
 Result<policy::VmFacts> Facts(const PolicyOptions& o) {
   policy::VmFacts f;
-  f.name = !o.name.empty() ? o.name : o.vm;
-  f.uuid = o.uuid;
+  if (!o.vm.empty()) {
+    // All the domain's XML says; the options below override it.
+    Result<std::string> xml = LibvirtDomainXml(o.connect_uri, o.vm);
+    if (!xml.ok()) {
+      return xml.status().WithContext("looking up VM " + o.vm + " in libvirt (describe a VM by hand with --name, --memory, ...)");
+    }
+    Result<DomainSpec> d = ParseDomainXml(*xml);
+    if (!d.ok()) return d.status().WithContext(o.vm);
+    f = VmFactsOf(*d);
+  }
+  if (!o.name.empty()) f.name = o.name;
+  if (!o.uuid.empty()) f.uuid = o.uuid;
   if (!o.memory.empty()) {
     Result<uint64_t> m = ParseBytes(o.memory);
     if (!m.ok()) return m.status().WithContext("--memory");
@@ -136,7 +150,8 @@ std::function<int()> AddPolicyCommand(CLI::App* app) {
   CLI::App* show = cmd->add_subcommand(
       "show", "print the merged policy for a VM, with the file:line each value came from");
   show->add_option("--root", o->root, "look under this directory instead of /");
-  show->add_option("vm", o->vm, "the VM's name");
+  show->add_option("vm", o->vm, "a libvirt domain (name, UUID or id): matched on all its XML says");
+  show->add_option("-c,--connect", o->connect_uri, "libvirt URI for VM (default: libvirt's default)");
   show->add_option("--name", o->name, "the VM's name");
   show->add_option("--uuid", o->uuid, "the VM's UUID");
   show->add_option("--memory", o->memory, "the VM's memory, e.g. 4GiB");

@@ -209,6 +209,47 @@ TEST_F(LibvirtTest, WatchStartsTheHelperAsATransientSystemdUnit) {
   EXPECT_EQ(watch->WaitExit(Millis(10000)), 0) << watch->Output();
 }
 
+// `policy show DOMAIN` looks the domain up in libvirt and matches on all
+// its XML says — pinning, NUMA, metadata — as attach does.
+TEST_F(LibvirtTest, PolicyShowMatchesOnTheDomainXml) {
+  std::string xml = bed_->dir().File("pinned.xml");
+  std::ofstream(xml) << R"(<domain type='qemu'>
+  <name>pinned</name>
+  <metadata><nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+    <nova:flavor name="m1.large"/></nova:instance></metadata>
+  <memory unit='MiB'>128</memory>
+  <vcpu>2</vcpu>
+  <cputune><vcpupin vcpu='0' cpuset='0'/><vcpupin vcpu='1' cpuset='1'/></cputune>
+  <os><type arch='x86_64'>hvm</type></os>
+</domain>)";
+  std::string out;
+  ASSERT_EQ(bed_->Virsh('A', {"define", xml}, &out), 0) << out;
+  std::string root = bed_->dir().File("policy-show");
+  fs::create_directories(root + "/etc/virt-converge/policy.d");
+  std::ofstream(root + "/etc/virt-converge/policy.d/70-pinned.conf")
+      << "[Match]\nPinned=yes\nMetadata=flavor@name=m1.large\nMemory=..1GiB\n[Control]\nAllowPassthrough=yes\n";
+  std::ofstream(root + "/etc/virt-converge/policy.d/71-small.conf")
+      << "[Match]\nMetadata=flavor@name=m1.small\n[Control]\nAllowPassthrough=no\n";
+  auto policy_show = [&](const std::string& domain, std::string* output) {
+    std::string log = bed_->dir().File("policy-show-" + domain + ".log");
+    Result<Subprocess> p = Subprocess::Start(
+        {VirtConvergeBinary(), "policy", "show", domain, "--connect", bed_->uri('A'), "--root", root}, log);
+    EXPECT_TRUE(p.ok());
+    int code = p.ok() ? ExitCode(p->Wait(Millis(30000))) : -1;
+    *output = ReadFile(log);
+    return code;
+  };
+  std::string shown;
+  EXPECT_EQ(policy_show("pinned", &shown), 0) << shown;
+  EXPECT_NE(shown.find("# applied:     " + root + "/etc/virt-converge/policy.d/70-pinned.conf"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("# not matched: " + root + "/etc/virt-converge/policy.d/71-small.conf"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("70-pinned.conf:6"), std::string::npos) << shown;  // AllowPassthrough=yes, from there
+  std::string missing;
+  EXPECT_EQ(policy_show("nosuch", &missing), 2) << missing;
+  EXPECT_NE(missing.find("nosuch: no such domain"), std::string::npos) << missing;
+  bed_->Virsh('A', {"undefine", "pinned"});
+}
+
 // Issue 5, point 4: without passthrough a throttle step says "not allowed"
 // and the domain stays untainted; with it, the step is applied and libvirt
 // marks the domain custom-monitor, which virt-converge says.
