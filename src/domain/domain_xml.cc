@@ -134,8 +134,53 @@ Result<DomainSpec> ParseDomainXml(std::string_view xml) {
     if (!n.ok()) return n.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(c)));
     d.vcpupins.push_back({static_cast<unsigned>(*n), Attr(c, "cpuset")});
   }
-  d.numatune = Child(root, "numatune") != nullptr;
-  d.hugepages = Child(Child(root, "memoryBacking"), "hugepages") != nullptr;
+  if (const xmlNode* v = Child(root, "vcpu")) d.vcpu_cpuset = Attr(v, "cpuset");
+  if (const xmlNode* cputune = Child(root, "cputune")) {
+    d.emulatorpin = Attr(Child(cputune, "emulatorpin"), "cpuset");
+    for (const xmlNode* c = cputune->children; c; c = c->next) {
+      if (!Is(c, "iothreadpin")) continue;
+      Result<uint64_t> n = Unsigned(Attr(c, "iothread"), "iothreadpin iothread");
+      if (!n.ok()) return n.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(c)));
+      d.iothreadpins.push_back({static_cast<unsigned>(*n), Attr(c, "cpuset")});
+    }
+  }
+  if (const xmlNode* nt = Child(root, "numatune")) {
+    d.numatune = true;
+    if (const xmlNode* m = Child(nt, "memory")) {
+      d.numa_mode = Attr(m, "mode");
+      d.numa_nodeset = Attr(m, "nodeset");
+    }
+    for (const xmlNode* c = nt->children; c; c = c->next) {
+      if (!Is(c, "memnode")) continue;
+      Result<uint64_t> n = Unsigned(Attr(c, "cellid"), "memnode cellid");
+      if (!n.ok()) return n.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(c)));
+      d.memnodes.push_back({static_cast<unsigned>(*n), Attr(c, "mode"), Attr(c, "nodeset")});
+    }
+  }
+  if (const xmlNode* cpu = Child(root, "cpu")) {
+    d.cpu_mode = Attr(cpu, "mode");
+    d.cpu_migratable = Attr(cpu, "migratable") != "off";
+    for (const xmlNode* c = Child(Child(cpu, "numa"), "cell"); c; c = c->next) {
+      if (!Is(c, "cell")) continue;
+      Result<uint64_t> id = Unsigned(Attr(c, "id"), "cell id");
+      if (!id.ok()) return id.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(c)));
+      Result<uint64_t> mem = LibvirtMemoryBytes(Attr(c, "memory"), Attr(c, "unit"));
+      if (!mem.ok()) return mem.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(c)));
+      d.cells.push_back({static_cast<unsigned>(*id), Attr(c, "cpus"), *mem});
+    }
+  }
+  if (const xmlNode* mb = Child(root, "memoryBacking")) {
+    d.memory_locked = Child(mb, "locked") != nullptr;
+    if (const xmlNode* hp = Child(mb, "hugepages")) {
+      d.hugepages = true;
+      for (const xmlNode* c = hp->children; c; c = c->next) {
+        if (!Is(c, "page")) continue;
+        Result<uint64_t> size = LibvirtMemoryBytes(Attr(c, "size"), Attr(c, "unit"));
+        if (!size.ok()) return size.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(c)));
+        d.hugepage_pages.push_back({*size / 1024, Attr(c, "nodeset")});
+      }
+    }
+  }
   if (const xmlNode* md = Child(root, "metadata")) Flatten(md, &d.metadata);
   return d;
 }

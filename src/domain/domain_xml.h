@@ -23,8 +23,32 @@ struct DomainSpec {
     std::string cpuset;  // libvirt's syntax: "0-3,^2,8"
   };
   std::vector<Pin> vcpupins;
-  bool numatune = false;   // <numatune> present
-  bool hugepages = false;  // <memoryBacking><hugepages/>
+  std::string vcpu_cpuset;         // <vcpu cpuset=...>: where unpinned vCPUs may run
+  std::string emulatorpin;         // cpuset; "" when not pinned
+  std::vector<Pin> iothreadpins;   // Pin::vcpu holds the iothread id
+  bool numatune = false;           // <numatune> present
+  std::string numa_mode;           // <numatune><memory mode=...> (strict, preferred, interleave, restrictive)
+  std::string numa_nodeset;        // <numatune><memory nodeset=...>
+  struct MemNode {
+    unsigned cell;
+    std::string mode, nodeset;
+  };
+  std::vector<MemNode> memnodes;   // <numatune><memnode>
+  struct Cell {
+    unsigned id;
+    std::string cpus;
+    uint64_t memory = 0;           // bytes
+  };
+  std::vector<Cell> cells;         // guest NUMA: <cpu><numa><cell>
+  bool hugepages = false;          // <memoryBacking><hugepages/>
+  struct HugepageRequest {
+    uint64_t size_kib = 0;         // 0: the host's default size
+    std::string nodeset;           // guest cells using it; "" = all
+  };
+  std::vector<HugepageRequest> hugepage_pages;  // its <page> elements
+  bool memory_locked = false;      // <memoryBacking><locked/>
+  std::string cpu_mode;            // <cpu mode=...>
+  bool cpu_migratable = true;      // <cpu migratable='off'> makes it false
   /// <metadata>, flattened: for every element below it, (local-name, its
   /// text) when it has text, and (local-name@attribute, value) for each
   /// attribute. Nova's <nova:flavor name="m1.large"> gives

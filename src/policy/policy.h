@@ -140,6 +140,7 @@ struct Policy {
   Setting<int64_t> incoming_max{2};
   Setting<int64_t> incoming_cost{4};
   Setting<DestinationMode> destination{DestinationMode::kRefuse};
+  Setting<bool> allow_non_migratable_cpu{false};  // accept <cpu migratable='off'> here
 };
 
 /// Parses one Step= value ("stall>=2 downtime=200ms abort").

@@ -134,6 +134,7 @@ const std::vector<Key>& Keys() {
       Scalar("Host", "IncomingMax", &Policy::incoming_max, Count(0, 1000), ShowCount),
       Scalar("Host", "IncomingCost", &Policy::incoming_cost, Count(0, 1000), ShowCount),
       Scalar("Host", "Destination", &Policy::destination, ParseDestinationMode, FormatDestinationMode),
+      Scalar("Host", "AllowNonMigratableCpu", &Policy::allow_non_migratable_cpu, ParseBool, FormatBool),
   };
   return keys;
 }

@@ -1,0 +1,138 @@
+#include "hooks/hook.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "src/domain/domain_xml.h"
+#include "src/domain/vm_facts.h"
+#include "src/hostfit/fitness.h"
+#include "src/hostfit/hook_records.h"
+#include "src/hostfit/host_picture.h"
+#include "src/policy/resolve.h"
+
+namespace vc {
+namespace {
+
+// A fault of ours: say it (libvirt logs stderr only on failure, so this is
+// for a person running the hook by hand) and let the operation go on.
+HookOutcome FailOpen(const std::string& why) { return {0, "", "virt-converge hook: " + why + "; not interfering\n"}; }
+
+HookOutcome Refuse(const std::string& why) { return {1, "", "virt-converge: " + why + "\n"}; }
+
+std::string HostName() {
+  char buf[256] = {};
+  return ::gethostname(buf, sizeof buf - 1) == 0 ? buf : "this host";
+}
+
+uint64_t MemAvailable(const std::string& root) {
+  std::ifstream in(root + "/proc/meminfo");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string t = ss.str();
+  size_t at = t.find("MemAvailable:");
+  return at == std::string::npos ? 0 : std::strtoull(t.c_str() + at + 13, nullptr, 10) * 1024;
+}
+
+std::string Join(const std::vector<std::string>& parts) {
+  std::string s;
+  for (const std::string& p : parts) s += (s.empty() ? "" : "; ") + p;
+  return s;
+}
+
+struct Checked {
+  HookOutcome outcome;  // set when the check ended the operation (or failed open)
+  bool done = false;
+  std::vector<HostClaims::Incoming> needs;
+};
+
+/// Fitness and admission for \a vm arriving here (a migration when
+/// \a incoming, else a start), under \a records' lock.
+Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& records, bool incoming) {
+  Checked c;
+  policy::Resolved resolved = policy::Resolve(r.policy_root, VmFactsOf(vm));
+  const policy::Policy& p = resolved.policy;
+  Result<HostClaims> claims = records.Load();
+  if (!claims.ok()) return {FailOpen("reading records: " + claims.status().ToString()), true, {}};
+  if (incoming && p.incoming_max.value > 0) {
+    int64_t others = 0;
+    std::string names;
+    for (const HostClaims::Incoming& in : claims->incoming) {
+      if (in.name == vm.name || names.find(" " + in.name + ",") != std::string::npos) continue;
+      names += " " + in.name + ",";
+      others++;
+    }
+    if (others >= p.incoming_max.value) {
+      return {Refuse(HostName() + " already receives " + std::to_string(others) + " migration" + (others == 1 ? "" : "s") +
+                     " (IncomingMax=" + std::to_string(p.incoming_max.value) + ", " +
+                     p.incoming_max.origin.ToString() + "); try again when one has finished"),
+              true,
+              {}};
+    }
+  }
+  if (p.destination.value == policy::DestinationMode::kIgnore) return c;
+  Result<HostPicture> host = ReadHostPicture(r.sysfs_root);
+  if (!host.ok()) return {FailOpen("reading the host: " + host.status().ToString()), true, {}};
+  FitnessOptions o;
+  o.memory_available = MemAvailable(r.sysfs_root);
+  o.allow_non_migratable_cpu = p.allow_non_migratable_cpu.value;
+  std::vector<std::string> problems = CheckFitness(vm, *host, *claims, o);
+  c.needs = HugepageNeeds(vm, *host, o);
+  if (problems.empty()) return c;
+  std::string what = "VM " + vm.name + " cannot run on " + HostName() + " as its XML asks: " + Join(problems);
+  if (p.destination.value == policy::DestinationMode::kAdapt) {
+    what += " (Destination=adapt: no placement adaptation is available yet, so it is refused)";
+  }
+  return {Refuse(what), true, {}};
+}
+
+}  // namespace
+
+HookOutcome RunHook(const HookRequest& r) {
+  if (r.args.size() < 2) return FailOpen("usage: DOMAIN OPERATION SUB-OPERATION EXTRA (as libvirt calls it)");
+  const std::string& name = r.args[0];
+  const std::string& op = r.args[1];
+  const bool known = op == "migrate" || op == "prepare" || op == "started" || op == "reconnect" ||
+                     op == "stopped" || op == "release";
+  if (!known) return {};  // restore, start, attach, ...: nothing of ours
+  if (r.xml.size() > kMaxDomainXml) return FailOpen("domain XML larger than " + std::to_string(kMaxDomainXml) + " bytes");
+  Result<DomainSpec> vm = ParseDomainXml(r.xml);
+  if (!vm.ok()) {
+    if (op == "stopped" || op == "release") {
+      // Forget the VM even without its XML.
+      if (Result<HookRecords> rec = HookRecords::Open(r.run_dir); rec.ok()) {
+        rec->DropRunning(name);
+        rec->DropIncoming(name);
+      }
+    }
+    return FailOpen(vm.status().ToString());
+  }
+  if (vm->name.empty()) vm->name = name;
+  if (!SafeRecordName(vm->name)) return FailOpen("domain name '" + vm->name + "' cannot name a record");
+  Result<HookRecords> records = HookRecords::Open(r.run_dir);
+  if (!records.ok()) return FailOpen(records.status().ToString());
+
+  if (op == "migrate" || (op == "prepare" && !records->HasIncoming(vm->name))) {
+    const bool incoming = op == "migrate";
+    Checked c = Check(r, *vm, *records, incoming);
+    if (c.done) return c.outcome;
+    if (incoming) {
+      // Its hugepages are ours until it has started (or failed).
+      if (Status s = records->SetIncoming(vm->name, c.needs); !s.ok()) return FailOpen(s.ToString());
+    }
+    return {};
+  }
+  if (op == "started" || op == "reconnect") {
+    records->DropIncoming(vm->name);
+    if (Status s = records->SetRunning(vm->name, DedicatedCpus(*vm)); !s.ok()) return FailOpen(s.ToString());
+    return {};
+  }
+  if (op == "stopped" || op == "release") {
+    records->DropRunning(vm->name);
+    records->DropIncoming(vm->name);
+  }
+  return {};
+}
+
+}  // namespace vc

@@ -1,0 +1,108 @@
+#include "src/hostfit/hook_records.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace vc {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Written whole to a temporary name, then renamed: a reader never sees half.
+Status WriteAtomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out.flush()) return Status::IoError(tmp, errno ? errno : EIO);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) < 0) return Status::IoError(path, errno);
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool SafeRecordName(const std::string& vm) {
+  return !vm.empty() && vm.front() != '.' && vm.find('/') == std::string::npos && vm.size() < 256;
+}
+
+Result<HookRecords> HookRecords::Open(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir + "/running", ec);
+  fs::create_directories(dir + "/incoming", ec);
+  if (ec) return Status::IoError(dir, ec.value());
+  UniqueFd fd(::open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd.valid()) return Status::IoError(dir + "/lock", errno);
+  if (::flock(fd.get(), LOCK_EX) < 0) return Status::IoError(dir + "/lock", errno);
+  return HookRecords(dir, std::move(fd));
+}
+
+Result<HostClaims> HookRecords::Load() const {
+  HostClaims claims;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir_ + "/running", ec)) {
+    std::string name = e.path().filename().string();
+    if (name.size() > 4 && name.substr(name.size() - 4) == ".tmp") continue;
+    std::ifstream in(e.path());
+    std::string word, cpus;
+    HostClaims::Running r{name, {}};
+    if (in >> word >> cpus && word == "dedicated") {
+      if (Result<CpuSet> s = ParseCpuSet(cpus); s.ok()) r.dedicated = *s;
+    }
+    claims.running.push_back(std::move(r));
+  }
+  for (const fs::directory_entry& e : fs::directory_iterator(dir_ + "/incoming", ec)) {
+    std::string name = e.path().filename().string();
+    if (name.size() > 4 && name.substr(name.size() - 4) == ".tmp") continue;
+    std::ifstream in(e.path());
+    size_t before = claims.incoming.size();
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream l(line);
+      std::string word, nodes;
+      HostClaims::Incoming c;
+      c.name = name;
+      if (!(l >> word >> c.page_kib >> nodes >> c.pages) || word != "claim") continue;
+      if (Result<CpuSet> s = ParseCpuSet(nodes); s.ok()) c.nodes = *s;
+      claims.incoming.push_back(std::move(c));
+    }
+    // A migration in flight that takes no hugepages still counts for admission.
+    if (claims.incoming.size() == before) claims.incoming.push_back({name, 0, {}, 0});
+  }
+  return claims;
+}
+
+Status HookRecords::SetRunning(const std::string& vm, const CpuSet& dedicated) {
+  if (!SafeRecordName(vm)) return Status::InvalidArgument("domain name", "'" + vm + "' cannot name a record");
+  return WriteAtomically(dir_ + "/running/" + vm, "dedicated " + (dedicated.empty() ? "-" : FormatCpuSet(dedicated)) + "\n");
+}
+
+Status HookRecords::SetIncoming(const std::string& vm, const std::vector<HostClaims::Incoming>& claims) {
+  if (!SafeRecordName(vm)) return Status::InvalidArgument("domain name", "'" + vm + "' cannot name a record");
+  std::string text;
+  for (const HostClaims::Incoming& c : claims) {
+    text += "claim " + std::to_string(c.page_kib) + " " + FormatCpuSet(c.nodes) + " " + std::to_string(c.pages) + "\n";
+  }
+  return WriteAtomically(dir_ + "/incoming/" + vm, text);
+}
+
+void HookRecords::DropRunning(const std::string& vm) {
+  if (SafeRecordName(vm)) ::unlink((dir_ + "/running/" + vm).c_str());
+}
+
+void HookRecords::DropIncoming(const std::string& vm) {
+  if (SafeRecordName(vm)) ::unlink((dir_ + "/incoming/" + vm).c_str());
+}
+
+bool HookRecords::HasIncoming(const std::string& vm) const {
+  std::error_code ec;
+  return SafeRecordName(vm) && fs::exists(dir_ + "/incoming/" + vm, ec);
+}
+
+}  // namespace vc

@@ -1,0 +1,153 @@
+// The libvirt hook (issue 6): its decisions on a fake 64-CPU, 4-node host,
+// the records it keeps between operations, admission, and the contract —
+// hostile input never crashes it, never fails an operation it has no
+// policy reason to fail.
+#include "hooks/hook.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "src/domain/domain_xml.h"
+#include "src/hostfit/cpuset.h"
+#include "tests/support/fake_host.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace vc {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ReadFile;
+using testing::TempDir;
+
+std::string PinnedVm(const std::string& name, const std::string& cpus) {
+  std::string pins;
+  Result<CpuSet> set = ParseCpuSet(cpus);
+  unsigned v = 0;
+  for (unsigned c : *set) pins += "<vcpupin vcpu='" + std::to_string(v++) + "' cpuset='" + std::to_string(c) + "'/>";
+  return "<domain type='kvm'><name>" + name + "</name><memory unit='GiB'>4</memory><vcpu>" + std::to_string(v) +
+         "</vcpu><cputune>" + pins + "</cputune></domain>";
+}
+
+class HookTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::WriteFakeHost(dir_.File("host"), {});
+    fs::create_directories(dir_.File("policy/etc/virt-converge/policy.d"));
+  }
+  HookOutcome Run(const std::vector<std::string>& args, const std::string& xml) {
+    HookRequest r;
+    r.args = args;
+    r.xml = xml;
+    r.sysfs_root = dir_.File("host");
+    r.policy_root = dir_.File("policy");
+    r.run_dir = dir_.File("run");
+    return RunHook(r);
+  }
+  void Policy(const std::string& text) { std::ofstream(dir_.File("policy/etc/virt-converge/policy.d/50-host.conf")) << text; }
+  TempDir dir_{"hook"};
+};
+
+TEST_F(HookTest, AFittingVmComesInAndItsPinningIsThenHeld) {
+  std::string db2 = PinnedVm("db2", "16-19");
+  HookOutcome in = Run({"db2", "migrate", "begin", "-"}, db2);
+  EXPECT_EQ(in.exit_code, 0) << in.err;
+  EXPECT_EQ(in.out, "");  // unchanged
+  EXPECT_TRUE(fs::exists(dir_.File("run/incoming/db2")));
+  EXPECT_EQ(Run({"db2", "prepare", "begin", "-"}, db2).exit_code, 0);
+  EXPECT_EQ(Run({"db2", "started", "begin", "-"}, db2).exit_code, 0);
+  EXPECT_FALSE(fs::exists(dir_.File("run/incoming/db2")));
+  EXPECT_EQ(ReadFile(dir_.File("run/running/db2")), "dedicated 16-19\n");
+
+  // A second VM pinned to one of db2's CPUs is refused, with the reason.
+  HookOutcome clash = Run({"db1", "migrate", "begin", "-"}, PinnedVm("db1", "12,17"));
+  EXPECT_EQ(clash.exit_code, 1);
+  EXPECT_NE(clash.err.find("VM db1 cannot run on "), std::string::npos) << clash.err;
+  EXPECT_NE(clash.err.find("as its XML asks: vcpu 1 pinned to host CPU 17: host CPU 17 is held by VM db2 (pinned 1:1) on this host"),
+            std::string::npos)
+      << clash.err;
+  EXPECT_FALSE(fs::exists(dir_.File("run/incoming/db1")));
+
+  // Once db2 has left, it fits.
+  EXPECT_EQ(Run({"db2", "release", "end", "-"}, db2).exit_code, 0);
+  EXPECT_EQ(Run({"db1", "migrate", "begin", "-"}, PinnedVm("db1", "12,17")).exit_code, 0);
+}
+
+TEST_F(HookTest, PolicyDecidesRefuseIgnoreOrAdapt) {
+  std::string far = PinnedVm("big", "70");
+  HookOutcome refused = Run({"big", "migrate", "begin", "-"}, far);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("vcpu 0 pinned to host CPU 70: this host has CPUs 0-63"), std::string::npos) << refused.err;
+  Policy("[Host]\nDestination=ignore\n");
+  EXPECT_EQ(Run({"big", "migrate", "begin", "-"}, far).exit_code, 0);
+  Policy("[Host]\nDestination=adapt\n");
+  HookOutcome adapt = Run({"big", "migrate", "begin", "-"}, far);
+  EXPECT_EQ(adapt.exit_code, 1);
+  EXPECT_NE(adapt.err.find("no placement adaptation is available yet"), std::string::npos) << adapt.err;
+}
+
+TEST_F(HookTest, AdmissionLimitsIncomingMigrationsInFlight) {
+  Policy("[Host]\nIncomingMax=1\n");
+  EXPECT_EQ(Run({"a", "migrate", "begin", "-"}, PinnedVm("a", "1")).exit_code, 0);
+  HookOutcome second = Run({"b", "migrate", "begin", "-"}, PinnedVm("b", "2"));
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("already receives 1 migration (IncomingMax=1, "), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("try again when one has finished"), std::string::npos) << second.err;
+  // a started: its slot is free.
+  EXPECT_EQ(Run({"a", "started", "begin", "-"}, PinnedVm("a", "1")).exit_code, 0);
+  EXPECT_EQ(Run({"b", "migrate", "begin", "-"}, PinnedVm("b", "2")).exit_code, 0);
+}
+
+TEST_F(HookTest, HugepagesClaimedByAMigrationInFlightCountAgainstTheNext) {
+  // 4 nodes x 4096 free 2 MiB pages = 32 GiB; two 24 GiB VMs do not both fit.
+  std::string vm = "<memory unit='GiB'>24</memory><memoryBacking><hugepages/></memoryBacking></domain>";
+  EXPECT_EQ(Run({"h1", "migrate", "begin", "-"}, "<domain><name>h1</name>" + vm).exit_code, 0);
+  HookOutcome second = Run({"h2", "migrate", "begin", "-"}, "<domain><name>h2</name>" + vm);
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("needs 12288 hugepages of 2 MiB on host nodes 0-3: 4096 free (12288 more are claimed by incoming migrations)"),
+            std::string::npos)
+      << second.err;
+  // h1 failed to arrive: its claim goes with it.
+  EXPECT_EQ(Run({"h1", "stopped", "end", "-"}, "<domain><name>h1</name>" + vm).exit_code, 0);
+  EXPECT_EQ(Run({"h2", "migrate", "begin", "-"}, "<domain><name>h2</name>" + vm).exit_code, 0);
+}
+
+// The contract, through the real binary: whatever comes in, no crash, no
+// hang, and exit 0 — no policy decision was made.
+TEST_F(HookTest, HostileInputNeverFailsAnOperation) {
+  const char* bin = std::getenv("VC_HOOK_BINARY");
+  if (!bin) GTEST_SKIP() << "VC_HOOK_BINARY is not set (run through meson test)";
+  std::string huge = "<domain><name>x</name><description>" + std::string(kMaxDomainXml, 'x') + "</description></domain>";
+  struct Case {
+    std::string args, input;
+  } cases[] = {
+      {"", ""},
+      {"vm", ""},
+      {"vm migrate begin -", ""},
+      {"vm migrate begin -", "not xml at all <<<"},
+      {"vm migrate begin -", huge},
+      {"vm reconnect begin -", "<domain><name>vm"},
+      {"vm started begin -", "<network/>"},
+      {"vm stopped end -", ""},
+      {"vm release end migrated", "\x01\x02\xff"},
+      {"vm frobnicate begin -", "<domain/>"},
+      {"../../etc migrate begin -", "<domain><name>../../etc</name></domain>"},
+  };
+  for (const Case& c : cases) {
+    std::ofstream(dir_.File("stdin")) << c.input;
+    std::string cmd = "VIRT_CONVERGE_SYSFS_ROOT=" + dir_.File("host") + " VIRT_CONVERGE_POLICY_ROOT=" + dir_.File("policy") +
+                      " VIRT_CONVERGE_HOOK_DIR=" + dir_.File("run") + " exec " + bin + " " + c.args + " < " + dir_.File("stdin");
+    Result<testing::Subprocess> p = testing::Subprocess::Start({"/bin/sh", "-c", cmd}, dir_.File("out"));
+    ASSERT_TRUE(p.ok());
+    std::optional<int> st = p->Wait(Millis(5000));
+    ASSERT_TRUE(st.has_value()) << "hung on: " << c.args;
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << c.args << ": " << ReadFile(dir_.File("out"));
+  }
+  EXPECT_FALSE(fs::exists(dir_.path() + "/etc"));
+}
+
+}  // namespace
+}  // namespace vc
