@@ -250,6 +250,36 @@ TEST_F(LibvirtTest, PolicyShowMatchesOnTheDomainXml) {
   bed_->Virsh('A', {"undefine", "pinned"});
 }
 
+// Issue 6, point 3 (first half): host B has given CPU 1 to a VM pinned
+// 1:1; a VM pinned to CPU 1 migrating from A is refused by B's hook before
+// a byte is copied, with our message shown by virsh, and runs on on A.
+TEST_F(LibvirtTest, HookRefusesAVmPinnedToACpuTheDestinationHasGivenAway) {
+  if (!std::getenv("VC_HOOK_BINARY")) GTEST_SKIP() << "VC_HOOK_BINARY is not set (run through meson test)";
+  const std::string pin = "  <cputune><vcpupin vcpu='0' cpuset='1'/></cputune>\n";
+  GuestParams quiet = HotSetGuest();
+  quiet.rate = std::to_string(1 << 20);
+  quiet.ram_mib = 128;
+  ASSERT_TRUE(bed_->StartGuest('B', "holder", quiet, pin).ok());
+  EXPECT_EQ(ReadFile(bed_->HookDir('B') + "/running/holder"), "dedicated 1\n");
+  ASSERT_TRUE(bed_->StartGuest('A', "mover", quiet, pin).ok());
+  std::string log = bed_->dir().File("virsh-mover.log");
+  Subprocess virsh = StartVirshMigrate("mover", 'B', {}, log);
+  EXPECT_NE(ExitCode(virsh.Wait(Millis(60000))), 0) << ReadFile(log);
+  std::string said = ReadFile(log);
+  std::fprintf(stderr, "[virsh migrate]\n%s\n", said.c_str());
+  EXPECT_NE(said.find("virt-converge: VM mover cannot run on"), std::string::npos) << said;
+  EXPECT_NE(said.find("vcpu 0 pinned to host CPU 1: host CPU 1 is held by VM holder (pinned 1:1) on this host"),
+            std::string::npos)
+      << said;
+  std::string out;
+  EXPECT_EQ(bed_->Virsh('A', {"domstate", "mover"}, &out), 0);
+  EXPECT_NE(out.find("running"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(bed_->HookDir('B') + "/incoming/mover"));
+  bed_->Virsh('A', {"destroy", "mover"});
+  bed_->Virsh('B', {"destroy", "holder"});
+  EXPECT_FALSE(std::filesystem::exists(bed_->HookDir('B') + "/running/holder"));
+}
+
 // Issue 5, point 4: without passthrough a throttle step says "not allowed"
 // and the domain stays untainted; with it, the step is applied and libvirt
 // marks the domain custom-monitor, which virt-converge says.

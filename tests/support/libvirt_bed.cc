@@ -43,6 +43,8 @@ Result<std::unique_ptr<LibvirtBed>> LibvirtBed::Start() {
   if (GuestKernel().empty()) return Status::NotSupported("libvirt bed", "VC_GUEST_ELF is not set");
   std::unique_ptr<LibvirtBed> bed(new LibvirtBed());
   std::string log = bed->dir_.File("bed-up.log");
+  // The destination hook, in both hosts' /etc/libvirt/hooks/qemu.d.
+  if (const char* hook = std::getenv("VC_HOOK_BINARY"); hook && *hook) setenv("VC_BED_HOOK", hook, 1);
   int rc = RunTool({BedTool(), "up", bed->dir_.path() + "/hosts"}, log, Millis(120000));
   if (rc == 77) return Status::NotSupported("libvirt bed", Trim(ReadFile(log)));
   if (rc != 0) return Status::Internal("libvirt bed", "up failed (" + std::to_string(rc) + "): " + ReadFile(log));
@@ -112,13 +114,15 @@ std::vector<std::string> LibvirtBed::MigrateArgs(const std::string& name, char t
   return {"migrate", "--live", name, uri(to), "--migrateuri", "tcp://" + address(to)};
 }
 
-Status LibvirtBed::StartGuest(char host, const std::string& name, const GuestParams& guest) {
+Status LibvirtBed::StartGuest(char host, const std::string& name, const GuestParams& guest,
+                              const std::string& extra_xml) {
   std::string serial = dir_.File(name + "-serial.txt");
   std::string xml = dir_.File(name + ".xml");
   std::ofstream(xml) << "<domain type='qemu'>\n"
                      << "  <name>" << name << "</name>\n"
                      << "  <memory unit='MiB'>" << guest.ram_mib << "</memory>\n"
                      << "  <vcpu>1</vcpu>\n"
+                     << extra_xml
                      << "  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>" << GuestKernel()
                      << "</kernel><cmdline>" << guest.CommandLine() << "</cmdline></os>\n"
                      << "  <on_poweroff>destroy</on_poweroff>\n"

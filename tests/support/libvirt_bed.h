@@ -26,6 +26,8 @@ class LibvirtBed {
   std::string address(char host) const;  // its veth address
   /// Stops \a host's libvirtd (its QEMUs run on) and starts it again.
   Status RestartDaemon(char host);
+  /// What \a host's destination hook keeps (/run/virt-converge/hook there).
+  std::string HookDir(char host) const { return dir_.path() + "/hosts/" + host + "/vc-run/hook"; }
   /// The libvirtd log of a host (taint messages, errors).
   std::string DaemonLog(char host) const;
 
@@ -37,8 +39,8 @@ class LibvirtBed {
   Status QemuAccepted(char host, const std::string& command, const std::vector<std::string>& parts) const;
 
   /// Starts the test guest on \a host as transient domain \a name and waits
-  /// until its fill is done.
-  Status StartGuest(char host, const std::string& name, const GuestParams& guest);
+  /// until its fill is done; \a extra_xml goes inside <domain> (pinning).
+  Status StartGuest(char host, const std::string& name, const GuestParams& guest, const std::string& extra_xml = "");
   /// On \a host: stops \a name and checks every page of its memory.
   Status StopAndCheckGuest(char host, const std::string& name);
   /// `virsh -c URI ARGS...`; output in \a out; returns the exit code.
