@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "src/domain/domain_xml.h"
+#include "src/domain/placement.h"
+#include "src/hostfit/adapt.h"
 #include "src/domain/vm_facts.h"
 #include "src/hostfit/fitness.h"
 #include "src/hostfit/hook_records.h"
@@ -45,7 +47,15 @@ struct Checked {
   HookOutcome outcome;  // set when the check ended the operation (or failed open)
   bool done = false;
   std::vector<HostClaims::Incoming> needs;
+  std::string xml;      // a replacement domain XML (adapted or restored); "" = unchanged
 };
+
+Checked Ended(HookOutcome outcome) {
+  Checked c;
+  c.outcome = std::move(outcome);
+  c.done = true;
+  return c;
+}
 
 /// Fitness and admission for \a vm arriving here (a migration when
 /// \a incoming, else a start), under \a records' lock.
@@ -54,7 +64,7 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
   policy::Resolved resolved = policy::Resolve(r.policy_root, VmFactsOf(vm));
   const policy::Policy& p = resolved.policy;
   Result<HostClaims> claims = records.Load();
-  if (!claims.ok()) return {FailOpen("reading records: " + claims.status().ToString()), true, {}};
+  if (!claims.ok()) return Ended(FailOpen("reading records: " + claims.status().ToString()));
   if (incoming && p.incoming_max.value > 0) {
     int64_t others = 0;
     std::string names;
@@ -64,27 +74,47 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
       others++;
     }
     if (others >= p.incoming_max.value) {
-      return {Refuse(HostName() + " already receives " + std::to_string(others) + " migration" + (others == 1 ? "" : "s") +
-                     " (IncomingMax=" + std::to_string(p.incoming_max.value) + ", " +
-                     p.incoming_max.origin.ToString() + "); try again when one has finished"),
-              true,
-              {}};
+      return Ended(Refuse(HostName() + " already receives " + std::to_string(others) + " migration" +
+                          (others == 1 ? "" : "s") + " (IncomingMax=" + std::to_string(p.incoming_max.value) + ", " +
+                          p.incoming_max.origin.ToString() + "); try again when one has finished"));
     }
   }
   if (p.destination.value == policy::DestinationMode::kIgnore) return c;
   Result<HostPicture> host = ReadHostPicture(r.sysfs_root);
-  if (!host.ok()) return {FailOpen("reading the host: " + host.status().ToString()), true, {}};
+  if (!host.ok()) return Ended(FailOpen("reading the host: " + host.status().ToString()));
   FitnessOptions o;
   o.memory_available = MemAvailable(r.sysfs_root);
   o.allow_non_migratable_cpu = p.allow_non_migratable_cpu.value;
+  // An adapted VM carries its original placement: back to it where it fits.
+  if (incoming) {
+    Result<std::optional<Placement>> original = RecordedPlacement(r.xml);
+    if (original.ok() && *original) {
+      DomainSpec as_it_was = WithPlacement(vm, **original);
+      if (CheckFitness(as_it_was, *host, *claims, o).empty()) {
+        Result<std::string> restored = RestorePlacement(r.xml);
+        if (!restored.ok()) return Ended(FailOpen("restoring the placement: " + restored.status().ToString()));
+        c.xml = *restored;
+        c.needs = HugepageNeeds(as_it_was, *host, o);
+        return c;
+      }
+    }
+  }
   std::vector<std::string> problems = CheckFitness(vm, *host, *claims, o);
   c.needs = HugepageNeeds(vm, *host, o);
   if (problems.empty()) return c;
   std::string what = "VM " + vm.name + " cannot run on " + HostName() + " as its XML asks: " + Join(problems);
   if (p.destination.value == policy::DestinationMode::kAdapt) {
-    what += " (Destination=adapt: no placement adaptation is available yet, so it is refused)";
+    if (!incoming) return Ended(Refuse(what + " (Destination=adapt changes the placement of incoming migrations only)"));
+    std::string why_not;
+    std::optional<Placement> placement = Adapt(vm, *host, *claims, o, &why_not);
+    if (!placement) return Ended(Refuse(what + " (Destination=adapt: " + why_not + ")"));
+    Result<std::string> adapted = RewritePlacement(r.xml, *placement, /*keep_original=*/true);
+    if (!adapted.ok()) return Ended(FailOpen("adapting: " + adapted.status().ToString()));
+    c.xml = *adapted;
+    c.needs = HugepageNeeds(WithPlacement(vm, *placement), *host, o);
+    return c;
   }
-  return {Refuse(what), true, {}};
+  return Ended(Refuse(what));
 }
 
 }  // namespace
@@ -121,7 +151,7 @@ HookOutcome RunHook(const HookRequest& r) {
       // Its hugepages are ours until it has started (or failed).
       if (Status s = records->SetIncoming(vm->name, c.needs); !s.ok()) return FailOpen(s.ToString());
     }
-    return {};
+    return {0, c.xml, ""};
   }
   if (op == "started" || op == "reconnect") {
     records->DropIncoming(vm->name);

@@ -106,6 +106,13 @@ class LibvirtTest : public ::testing::Test {
     return n;
   }
 
+  /// The CPU affinity `virsh vcpupin DOMAIN --vcpu 0` prints (" 0   1").
+  static std::string Vcpu0Affinity(const std::string& out) {
+    std::istringstream in(out);
+    std::string vcpu, affinity;
+    return in >> vcpu >> affinity && vcpu == "0" ? affinity : "";
+  }
+
   static int ExitCode(const std::optional<int>& st) { return st && WIFEXITED(*st) ? WEXITSTATUS(*st) : -1; }
 
   static std::unique_ptr<LibvirtBed> bed_;
@@ -250,10 +257,10 @@ TEST_F(LibvirtTest, PolicyShowMatchesOnTheDomainXml) {
   bed_->Virsh('A', {"undefine", "pinned"});
 }
 
-// Issue 6, point 3 (first half): host B has given CPU 1 to a VM pinned
-// 1:1; a VM pinned to CPU 1 migrating from A is refused by B's hook before
-// a byte is copied, with our message shown by virsh, and runs on on A.
-TEST_F(LibvirtTest, HookRefusesAVmPinnedToACpuTheDestinationHasGivenAway) {
+// Issue 6, point 3: host B has given CPU 1 to a VM pinned 1:1; a VM pinned
+// to CPU 1 migrating from A is refused by B's hook before a byte is copied,
+// with our message shown by virsh, and runs on on A. With adapt it moves.
+TEST_F(LibvirtTest, HookRefusesOrAdaptsAVmPinnedToACpuTheDestinationHasGivenAway) {
   if (!std::getenv("VC_HOOK_BINARY")) GTEST_SKIP() << "VC_HOOK_BINARY is not set (run through meson test)";
   const std::string pin = "  <cputune><vcpupin vcpu='0' cpuset='1'/></cputune>\n";
   GuestParams quiet = HotSetGuest();
@@ -275,9 +282,31 @@ TEST_F(LibvirtTest, HookRefusesAVmPinnedToACpuTheDestinationHasGivenAway) {
   EXPECT_EQ(bed_->Virsh('A', {"domstate", "mover"}, &out), 0);
   EXPECT_NE(out.find("running"), std::string::npos) << out;
   EXPECT_FALSE(std::filesystem::exists(bed_->HookDir('B') + "/incoming/mover"));
+
+  // Issue 6, point 3 (second half): with Destination=adapt, B gives it the
+  // free CPU 0; migrated back to A, where CPU 1 is free, it gets CPU 1 again.
+  std::string b_policy = bed_->PolicyDir('B') + "/50-adapt.conf";
+  std::ofstream(b_policy) << "[Host]\nDestination=adapt\n";
+  Subprocess adapted = StartVirshMigrate("mover", 'B', {}, bed_->dir().File("virsh-mover-adapt.log"));
+  ASSERT_EQ(ExitCode(adapted.Wait(Millis(120000))), 0) << ReadFile(bed_->dir().File("virsh-mover-adapt.log"));
+  EXPECT_EQ(bed_->Virsh('B', {"vcpupin", "mover", "--vcpu", "0"}, &out), 0);
+  std::fprintf(stderr, "[vcpupin on B]\n%s\n", out.c_str());
+  EXPECT_EQ(Vcpu0Affinity(out), "0") << out;
+  EXPECT_EQ(bed_->Virsh('B', {"dumpxml", "mover"}, &out), 0);
+  EXPECT_NE(out.find("virt-converge.org/xmlns/placement"), std::string::npos) << out;
+  EXPECT_EQ(ReadFile(bed_->HookDir('B') + "/running/mover"), "dedicated 0\n");
+  Subprocess back = StartVirshMigrate("mover", 'A', {}, bed_->dir().File("virsh-mover-back.log"));
+  ASSERT_EQ(ExitCode(back.Wait(Millis(120000))), 0) << ReadFile(bed_->dir().File("virsh-mover-back.log"));
+  EXPECT_EQ(bed_->Virsh('A', {"vcpupin", "mover", "--vcpu", "0"}, &out), 0);
+  std::fprintf(stderr, "[vcpupin back on A]\n%s\n", out.c_str());
+  EXPECT_EQ(Vcpu0Affinity(out), "1") << out;
+  EXPECT_EQ(bed_->Virsh('A', {"dumpxml", "mover"}, &out), 0);
+  EXPECT_EQ(out.find("virt-converge.org/xmlns/placement"), std::string::npos) << out;
+  EXPECT_TRUE(bed_->StopAndCheckGuest('A', "mover").ok());
   bed_->Virsh('A', {"destroy", "mover"});
   bed_->Virsh('B', {"destroy", "holder"});
   EXPECT_FALSE(std::filesystem::exists(bed_->HookDir('B') + "/running/holder"));
+  EXPECT_FALSE(std::filesystem::exists(bed_->HookDir('B') + "/running/mover"));
 }
 
 // Issue 5, point 4: without passthrough a throttle step says "not allowed"

@@ -28,6 +28,8 @@ class LibvirtBed {
   Status RestartDaemon(char host);
   /// What \a host's destination hook keeps (/run/virt-converge/hook there).
   std::string HookDir(char host) const { return dir_.path() + "/hosts/" + host + "/vc-run/hook"; }
+  /// \a host's /etc/virt-converge/policy.d (the hook's policy there).
+  std::string PolicyDir(char host) const { return dir_.path() + "/hosts/" + host + "/vc-etc/policy.d"; }
   /// The libvirtd log of a host (taint messages, errors).
   std::string DaemonLog(char host) const;
 

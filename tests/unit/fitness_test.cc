@@ -3,6 +3,8 @@
 // 1 GiB hugepages. Every check, every message.
 #include "src/hostfit/fitness.h"
 
+#include "src/hostfit/adapt.h"
+
 #include <gtest/gtest.h>
 
 #include "src/hostfit/cpuset.h"
@@ -170,6 +172,25 @@ TEST(Fitness, LockedMemoryAndNonMigratableCpu) {
   o.allow_non_migratable_cpu = true;
   o.memory_available = 300ull << 30;
   EXPECT_EQ(All(CheckFitness(vm, Host(), {}, o)), "");
+}
+
+TEST(Adapt, SaysWhyWhenNoNodeHasRoomForACell) {
+  HostClaims claims;
+  claims.running.push_back({"big", *ParseCpuSet("0-59")});  // 4 CPUs left, on node 3
+  DomainSpec vm = Vm("<vcpu>8</vcpu><cputune>"
+                     "<vcpupin vcpu='0' cpuset='0'/><vcpupin vcpu='1' cpuset='1'/><vcpupin vcpu='2' cpuset='2'/>"
+                     "<vcpupin vcpu='3' cpuset='3'/><vcpupin vcpu='4' cpuset='4'/><vcpupin vcpu='5' cpuset='5'/>"
+                     "<vcpupin vcpu='6' cpuset='6'/><vcpupin vcpu='7' cpuset='7'/></cputune>");
+  std::string why;
+  EXPECT_FALSE(Adapt(vm, Host(), claims, {}, &why).has_value());
+  EXPECT_EQ(why, "no host NUMA node has 8 free CPUs for guest cell 0");
+  // Four vCPUs fit in what is left.
+  vm.vcpupins.resize(4);
+  std::optional<Placement> p = Adapt(vm, Host(), claims, {}, &why);
+  ASSERT_TRUE(p.has_value()) << why;
+  CpuSet got;
+  for (const DomainSpec::Pin& pin : p->vcpupins) got.insert(static_cast<unsigned>(std::stoul(pin.cpuset)));
+  EXPECT_EQ(FormatCpuSet(got), "60-63");
 }
 
 }  // namespace

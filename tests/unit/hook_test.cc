@@ -9,9 +9,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "src/domain/domain_xml.h"
 #include "src/hostfit/cpuset.h"
+#include "src/hostfit/host_picture.h"
 #include "tests/support/fake_host.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
@@ -85,8 +87,90 @@ TEST_F(HookTest, PolicyDecidesRefuseIgnoreOrAdapt) {
   EXPECT_EQ(Run({"big", "migrate", "begin", "-"}, far).exit_code, 0);
   Policy("[Host]\nDestination=adapt\n");
   HookOutcome adapt = Run({"big", "migrate", "begin", "-"}, far);
-  EXPECT_EQ(adapt.exit_code, 1);
-  EXPECT_NE(adapt.err.find("no placement adaptation is available yet"), std::string::npos) << adapt.err;
+  EXPECT_EQ(adapt.exit_code, 0) << adapt.err;
+  Result<DomainSpec> adapted = ParseDomainXml(adapt.out);
+  ASSERT_TRUE(adapted.ok()) << adapt.out;
+  ASSERT_EQ(adapted->vcpupins.size(), 1u);
+  EXPECT_NE(adapted->vcpupins[0].cpuset, "70");
+  // What cannot be adapted is refused, saying why.
+  HookOutcome pages = Run({"pages", "migrate", "begin", "-"},
+                          "<domain><name>pages</name><memory unit='GiB'>4</memory><memoryBacking><hugepages>"
+                          "<page size='16' unit='G'/></hugepages></memoryBacking></domain>");
+  EXPECT_EQ(pages.exit_code, 1);
+  EXPECT_NE(pages.err.find("hugepages of 16 GiB: this host offers 2 MiB, 1 GiB pages only (Destination=adapt: no placement changes the page size)"),
+            std::string::npos)
+      << pages.err;
+}
+
+// Issue 6, adaptation: a VM pinned to CPUs another VM holds here is given
+// free ones, keeping its cells on one node each and its sibling pairs on
+// sibling threads; its original placement travels in <metadata>; on a host
+// where the original fits again, it is restored and the record dropped.
+TEST_F(HookTest, AdaptedPlacementTravelsWithTheVmAndIsRestoredWhereItFits) {
+  Policy("[Host]\nDestination=adapt\n");
+  // db2 holds all of node 1 (cores 8-15 and their siblings 40-47).
+  std::string holder = PinnedVm("db2", "8-15,40-47");
+  ASSERT_EQ(Run({"db2", "started", "begin", "-"}, holder).exit_code, 0);
+  // db1: two cells; cell 0 = vCPUs 0,1 on sibling threads 8,40 (node 1),
+  // cell 1 = vCPUs 2,3 on 16,48 (node 2).
+  const std::string db1 =
+      "<domain type='kvm'><name>db1</name><memory unit='GiB'>8</memory><vcpu>4</vcpu>"
+      "<cputune><vcpupin vcpu='0' cpuset='8'/><vcpupin vcpu='1' cpuset='40'/>"
+      "<vcpupin vcpu='2' cpuset='16'/><vcpupin vcpu='3' cpuset='48'/><emulatorpin cpuset='9'/></cputune>"
+      "<numatune><memory mode='strict' nodeset='1-2'/><memnode cellid='0' mode='strict' nodeset='1'/>"
+      "<memnode cellid='1' mode='strict' nodeset='2'/></numatune>"
+      "<cpu><numa><cell id='0' cpus='0-1' memory='4' unit='GiB'/><cell id='1' cpus='2-3' memory='4' unit='GiB'/></numa></cpu>"
+      "</domain>";
+  HookOutcome in = Run({"db1", "migrate", "begin", "-"}, db1);
+  ASSERT_EQ(in.exit_code, 0) << in.err;
+  ASSERT_FALSE(in.out.empty());
+  Result<DomainSpec> a = ParseDomainXml(in.out);
+  ASSERT_TRUE(a.ok()) << in.out;
+  HostPicture host = *ReadHostPicture(dir_.File("host"));
+  std::map<unsigned, unsigned> cpu;  // vcpu -> host CPU
+  for (const DomainSpec::Pin& p : a->vcpupins) cpu[p.vcpu] = static_cast<unsigned>(std::stoul(p.cpuset));
+  ASSERT_EQ(cpu.size(), 4u);
+  for (auto [v, c] : cpu) EXPECT_NE(host.cpus[c].node, 1) << "vcpu " << v << " on held node 1: CPU " << c;
+  // Each cell on one node, and the node its memnode now names.
+  EXPECT_EQ(host.cpus[cpu[0]].node, host.cpus[cpu[1]].node);
+  EXPECT_EQ(host.cpus[cpu[2]].node, host.cpus[cpu[3]].node);
+  ASSERT_EQ(a->memnodes.size(), 2u);
+  EXPECT_EQ(a->memnodes[0].nodeset, std::to_string(host.cpus[cpu[0]].node));
+  EXPECT_EQ(a->memnodes[1].nodeset, std::to_string(host.cpus[cpu[2]].node));
+  // The sibling pair stays a sibling pair.
+  EXPECT_EQ(host.cpus[cpu[0]].core, host.cpus[cpu[1]].core);
+  EXPECT_EQ(host.cpus[cpu[0]].socket, host.cpus[cpu[1]].socket);
+  EXPECT_NE(cpu[0], cpu[1]);
+  // The original placement rides along.
+  EXPECT_NE(in.out.find("https://virt-converge.org/xmlns/placement/1.0"), std::string::npos) << in.out;
+  EXPECT_NE(in.out.find("cpuset=\"40\""), std::string::npos) << in.out;
+
+  // Started here with the adapted pinning, it holds those CPUs.
+  ASSERT_EQ(Run({"db1", "started", "begin", "-"}, in.out).exit_code, 0);
+  std::string held = ReadFile(dir_.File("run/running/db1"));
+  ASSERT_EQ(held.rfind("dedicated ", 0), 0u) << held;
+  CpuSet held_cpus = *ParseCpuSet(held.substr(10));
+  EXPECT_EQ(held_cpus.size(), 4u) << held;
+  EXPECT_FALSE(held_cpus.count(8) || held_cpus.count(40)) << held;  // not its original CPUs
+
+  // Migrating on to a host (another run dir: nothing held) where the
+  // original fits: restored, record dropped.
+  HookRequest next;
+  next.args = {"db1", "migrate", "begin", "-"};
+  next.xml = in.out;
+  next.sysfs_root = dir_.File("host");
+  next.policy_root = dir_.File("policy");
+  next.run_dir = dir_.File("run-other-host");
+  HookOutcome back = RunHook(next);
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  Result<DomainSpec> r = ParseDomainXml(back.out);
+  ASSERT_TRUE(r.ok()) << back.out;
+  std::map<unsigned, std::string> restored;
+  for (const DomainSpec::Pin& p : r->vcpupins) restored[p.vcpu] = p.cpuset;
+  EXPECT_EQ(restored, (std::map<unsigned, std::string>{{0, "8"}, {1, "40"}, {2, "16"}, {3, "48"}}));
+  EXPECT_EQ(r->emulatorpin, "9");
+  EXPECT_EQ(r->memnodes[0].nodeset, "1");
+  EXPECT_EQ(back.out.find("virt-converge.org/xmlns/placement"), std::string::npos) << back.out;
 }
 
 TEST_F(HookTest, AdmissionLimitsIncomingMigrationsInFlight) {
