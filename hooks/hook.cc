@@ -80,7 +80,8 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
     }
   }
   if (p.destination.value == policy::DestinationMode::kIgnore) return c;
-  Result<HostPicture> host = ReadHostPicture(r.sysfs_root);
+  // Sockets and cores matter only when adapting: read them then.
+  Result<HostPicture> host = ReadHostPicture(r.sysfs_root, /*topology=*/false);
   if (!host.ok()) return Ended(FailOpen("reading the host: " + host.status().ToString()));
   FitnessOptions o;
   o.memory_available = MemAvailable(r.sysfs_root);
@@ -105,6 +106,8 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
   std::string what = "VM " + vm.name + " cannot run on " + HostName() + " as its XML asks: " + Join(problems);
   if (p.destination.value == policy::DestinationMode::kAdapt) {
     if (!incoming) return Ended(Refuse(what + " (Destination=adapt changes the placement of incoming migrations only)"));
+    host = ReadHostPicture(r.sysfs_root, /*topology=*/true);
+    if (!host.ok()) return Ended(FailOpen("reading the host: " + host.status().ToString()));
     std::string why_not;
     std::optional<Placement> placement = Adapt(vm, *host, *claims, o, &why_not);
     if (!placement) return Ended(Refuse(what + " (Destination=adapt: " + why_not + ")"));

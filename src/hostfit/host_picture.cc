@@ -67,13 +67,17 @@ Status ReadPools(const std::string& dir, std::map<uint64_t, HugepagePool>* pools
 
 }  // namespace
 
-Result<HostPicture> ReadHostPicture(const std::string& root) {
+Result<HostPicture> ReadHostPicture(const std::string& root, bool topology) {
   HostPicture h;
   const std::string sys = root + "/sys/devices/system";
   Result<CpuSet> online = ReadList(sys + "/cpu/online");
   if (!online.ok()) return online.status();
   h.online = *online;
   for (unsigned c : h.online) {
+    if (!topology) {
+      h.cpus[c] = HostCpu{};
+      continue;
+    }
     std::string topo = sys + "/cpu/cpu" + std::to_string(c) + "/topology/";
     HostCpu cpu;
     // Topology is missing in some containers: the CPU still counts.

@@ -39,6 +39,8 @@ struct HostPicture {
 /// Reads the host under \a root ("/" on a real host). A host without
 /// /sys/devices/system/node is one node 0 holding every CPU and all
 /// memory. IoError/InvalidArgument naming the file that could not be read.
-Result<HostPicture> ReadHostPicture(const std::string& root);
+/// Without \a topology each CPU's socket and core stay unknown (-1): two
+/// files fewer per CPU, for checks that need only the NUMA node.
+Result<HostPicture> ReadHostPicture(const std::string& root, bool topology = true);
 
 }  // namespace vc
