@@ -1,46 +1,12 @@
 #include "src/domain/domain_xml.h"
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-
 #include <charconv>
 #include <cstring>
 
-#include "src/base/c_deleter.h"
+#include "src/domain/xml_util.h"
 
 namespace vc {
 namespace {
-
-void FreeXmlString(xmlChar* s) { xmlFree(s); }
-using DocPtr = CPtr<xmlDoc, xmlFreeDoc>;
-using XmlString = CPtr<xmlChar, FreeXmlString>;
-
-const char* Name(const xmlNode* n) { return reinterpret_cast<const char*>(n->name); }
-
-bool Is(const xmlNode* n, const char* name) {
-  return n && n->type == XML_ELEMENT_NODE && std::strcmp(Name(n), name) == 0;
-}
-
-const xmlNode* Child(const xmlNode* parent, const char* name) {
-  for (const xmlNode* c = parent ? parent->children : nullptr; c; c = c->next) {
-    if (Is(c, name)) return c;
-  }
-  return nullptr;
-}
-
-std::string Text(const xmlNode* n) {
-  if (!n) return "";
-  XmlString s(xmlNodeGetContent(n));
-  std::string t = s ? reinterpret_cast<const char*>(s.get()) : "";
-  size_t b = t.find_first_not_of(" \t\r\n"), e = t.find_last_not_of(" \t\r\n");
-  return b == std::string::npos ? "" : t.substr(b, e - b + 1);
-}
-
-std::string Attr(const xmlNode* n, const char* name) {
-  if (!n) return "";
-  XmlString s(xmlGetProp(n, reinterpret_cast<const xmlChar*>(name)));
-  return s ? reinterpret_cast<const char*>(s.get()) : "";
-}
 
 Result<uint64_t> Unsigned(const std::string& text, const std::string& what) {
   uint64_t v = 0;
@@ -51,22 +17,27 @@ Result<uint64_t> Unsigned(const std::string& text, const std::string& what) {
   return v;
 }
 
-bool HasElementChildren(const xmlNode* n) {
-  for (const xmlNode* c = n->children; c; c = c->next) {
-    if (c->type == XML_ELEMENT_NODE) return true;
+std::string Attr(const pugi::xml_node& n, const char* name) { return n.attribute(name).value(); }
+
+bool HasElementChildren(const pugi::xml_node& n) {
+  for (pugi::xml_node c : n.children()) {
+    if (c.type() == pugi::node_element) return true;
   }
   return false;
 }
 
-void Flatten(const xmlNode* n, std::vector<std::pair<std::string, std::string>>* out) {
-  for (const xmlNode* c = n->children; c; c = c->next) {
-    if (c->type != XML_ELEMENT_NODE) continue;
-    std::string local = Name(c);
-    for (const xmlAttr* a = c->properties; a; a = a->next) {
-      out->emplace_back(local + "@" + reinterpret_cast<const char*>(a->name), Attr(c, reinterpret_cast<const char*>(a->name)));
+void Flatten(const pugi::xml_node& n, std::vector<std::pair<std::string, std::string>>* out) {
+  for (pugi::xml_node c : n.children()) {
+    if (c.type() != pugi::node_element) continue;
+    std::string local(xml::LocalName(c));
+    for (pugi::xml_attribute a : c.attributes()) {
+      std::string_view an = a.name();
+      if (an == "xmlns" || an.rfind("xmlns:", 0) == 0) continue;  // declarations, not data
+      size_t colon = an.find(':');
+      out->emplace_back(local + "@" + std::string(colon == std::string_view::npos ? an : an.substr(colon + 1)), a.value());
     }
     if (!HasElementChildren(c)) {
-      std::string t = Text(c);
+      std::string t = xml::Text(c);
       if (!t.empty()) out->emplace_back(local, t);
     }
     Flatten(c, out);
@@ -92,96 +63,77 @@ Result<uint64_t> LibvirtMemoryBytes(std::string_view value, std::string_view uni
   return Status::InvalidArgument("memory", "unknown unit '" + std::string(unit) + "'");
 }
 
-Result<DomainSpec> ParseDomainXml(std::string_view xml) {
-  if (xml.size() > kMaxDomainXml) {
-    return Status::InvalidArgument("domain XML", std::to_string(xml.size()) + " bytes, more than the " +
+Result<DomainSpec> ParseDomainXml(std::string_view text) {
+  if (text.size() > kMaxDomainXml) {
+    return Status::InvalidArgument("domain XML", std::to_string(text.size()) + " bytes, more than the " +
                                                      std::to_string(kMaxDomainXml) + " accepted");
   }
-  static const bool initialized = (xmlInitParser(), true);  // once, before threads share it
-  (void)initialized;
-  // No network, no entity substitution, no DTD loading: the XML may come
-  // from whoever started the migration.
-  xmlResetLastError();
-  DocPtr doc(xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "domain.xml", nullptr,
-                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS));
-  if (!doc) {
-    const xmlError* e = xmlGetLastError();
-    std::string why = e && e->message ? e->message : "not XML";
-    while (!why.empty() && why.back() == '\n') why.pop_back();
-    return Status::InvalidArgument("domain XML" + (e ? ":" + std::to_string(e->line) : std::string()), why);
-  }
-  const xmlNode* root = xmlDocGetRootElement(doc.get());
-  if (!Is(root, "domain")) {
-    return Status::InvalidArgument("domain XML", std::string("the root element is <") + (root ? Name(root) : "") +
-                                                     ">, not <domain>");
-  }
+  pugi::xml_document doc;
+  VC_RETURN_IF_ERROR(xml::ParseDomain(text, &doc));
+  const pugi::xml_node root = doc.document_element();
+  auto at = [&](const pugi::xml_node& n) { return "domain XML:" + std::to_string(xml::LineOf(text, n)); };
   DomainSpec d;
-  d.name = Text(Child(root, "name"));
-  d.uuid = Text(Child(root, "uuid"));
-  if (const xmlNode* m = Child(root, "memory")) {
-    Result<uint64_t> bytes = LibvirtMemoryBytes(Text(m), Attr(m, "unit"));
-    if (!bytes.ok()) return bytes.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(m)));
+  d.name = xml::Text(root.child("name"));
+  d.uuid = xml::Text(root.child("uuid"));
+  if (pugi::xml_node m = root.child("memory")) {
+    Result<uint64_t> bytes = LibvirtMemoryBytes(xml::Text(m), Attr(m, "unit"));
+    if (!bytes.ok()) return bytes.status().WithContext(at(m));
     d.memory = *bytes;
   }
-  if (const xmlNode* v = Child(root, "vcpu")) {
-    Result<uint64_t> n = Unsigned(Text(v), "vcpu");
-    if (!n.ok()) return n.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(v)));
+  if (pugi::xml_node v = root.child("vcpu")) {
+    Result<uint64_t> n = Unsigned(xml::Text(v), "vcpu");
+    if (!n.ok()) return n.status().WithContext(at(v));
     d.vcpus = *n;
+    d.vcpu_cpuset = Attr(v, "cpuset");
   }
-  for (const xmlNode* c = Child(Child(root, "cputune"), "vcpupin"); c; c = c->next) {
-    if (!Is(c, "vcpupin")) continue;
-    Result<uint64_t> n = Unsigned(Attr(c, "vcpu"), "vcpupin vcpu");
-    if (!n.ok()) return n.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(c)));
-    d.vcpupins.push_back({static_cast<unsigned>(*n), Attr(c, "cpuset")});
-  }
-  if (const xmlNode* v = Child(root, "vcpu")) d.vcpu_cpuset = Attr(v, "cpuset");
-  if (const xmlNode* cputune = Child(root, "cputune")) {
-    d.emulatorpin = Attr(Child(cputune, "emulatorpin"), "cpuset");
-    for (const xmlNode* c = cputune->children; c; c = c->next) {
-      if (!Is(c, "iothreadpin")) continue;
+  if (pugi::xml_node cputune = root.child("cputune")) {
+    for (pugi::xml_node c : cputune.children("vcpupin")) {
+      Result<uint64_t> n = Unsigned(Attr(c, "vcpu"), "vcpupin vcpu");
+      if (!n.ok()) return n.status().WithContext(at(c));
+      d.vcpupins.push_back({static_cast<unsigned>(*n), Attr(c, "cpuset")});
+    }
+    d.emulatorpin = Attr(cputune.child("emulatorpin"), "cpuset");
+    for (pugi::xml_node c : cputune.children("iothreadpin")) {
       Result<uint64_t> n = Unsigned(Attr(c, "iothread"), "iothreadpin iothread");
-      if (!n.ok()) return n.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(c)));
+      if (!n.ok()) return n.status().WithContext(at(c));
       d.iothreadpins.push_back({static_cast<unsigned>(*n), Attr(c, "cpuset")});
     }
   }
-  if (const xmlNode* nt = Child(root, "numatune")) {
+  if (pugi::xml_node nt = root.child("numatune")) {
     d.numatune = true;
-    if (const xmlNode* m = Child(nt, "memory")) {
+    if (pugi::xml_node m = nt.child("memory")) {
       d.numa_mode = Attr(m, "mode");
       d.numa_nodeset = Attr(m, "nodeset");
     }
-    for (const xmlNode* c = nt->children; c; c = c->next) {
-      if (!Is(c, "memnode")) continue;
+    for (pugi::xml_node c : nt.children("memnode")) {
       Result<uint64_t> n = Unsigned(Attr(c, "cellid"), "memnode cellid");
-      if (!n.ok()) return n.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(c)));
+      if (!n.ok()) return n.status().WithContext(at(c));
       d.memnodes.push_back({static_cast<unsigned>(*n), Attr(c, "mode"), Attr(c, "nodeset")});
     }
   }
-  if (const xmlNode* cpu = Child(root, "cpu")) {
+  if (pugi::xml_node cpu = root.child("cpu")) {
     d.cpu_mode = Attr(cpu, "mode");
     d.cpu_migratable = Attr(cpu, "migratable") != "off";
-    for (const xmlNode* c = Child(Child(cpu, "numa"), "cell"); c; c = c->next) {
-      if (!Is(c, "cell")) continue;
+    for (pugi::xml_node c : cpu.child("numa").children("cell")) {
       Result<uint64_t> id = Unsigned(Attr(c, "id"), "cell id");
-      if (!id.ok()) return id.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(c)));
+      if (!id.ok()) return id.status().WithContext(at(c));
       Result<uint64_t> mem = LibvirtMemoryBytes(Attr(c, "memory"), Attr(c, "unit"));
-      if (!mem.ok()) return mem.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(c)));
+      if (!mem.ok()) return mem.status().WithContext(at(c));
       d.cells.push_back({static_cast<unsigned>(*id), Attr(c, "cpus"), *mem});
     }
   }
-  if (const xmlNode* mb = Child(root, "memoryBacking")) {
-    d.memory_locked = Child(mb, "locked") != nullptr;
-    if (const xmlNode* hp = Child(mb, "hugepages")) {
+  if (pugi::xml_node mb = root.child("memoryBacking")) {
+    d.memory_locked = static_cast<bool>(mb.child("locked"));
+    if (pugi::xml_node hp = mb.child("hugepages")) {
       d.hugepages = true;
-      for (const xmlNode* c = hp->children; c; c = c->next) {
-        if (!Is(c, "page")) continue;
+      for (pugi::xml_node c : hp.children("page")) {
         Result<uint64_t> size = LibvirtMemoryBytes(Attr(c, "size"), Attr(c, "unit"));
-        if (!size.ok()) return size.status().WithContext("domain XML:" + std::to_string(xmlGetLineNo(c)));
+        if (!size.ok()) return size.status().WithContext(at(c));
         d.hugepage_pages.push_back({*size / 1024, Attr(c, "nodeset")});
       }
     }
   }
-  if (const xmlNode* md = Child(root, "metadata")) Flatten(md, &d.metadata);
+  if (pugi::xml_node md = root.child("metadata")) Flatten(md, &d.metadata);
   return d;
 }
 

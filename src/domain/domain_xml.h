@@ -1,7 +1,9 @@
 // DomainSpec: what virt-converge reads from a libvirt domain's XML — what
 // policies match on (name, UUID, size, pinning, NUMA, hugepages, metadata)
-// and what the destination hook checks. Parsed with libxml2, no network,
-// no entity expansion, bounded in size; tolerant of what it does not use.
+// and what the destination hook checks. Parsed with pugixml: no DTD, no
+// entity expansion, no network, bounded in size; tolerant of what it does
+// not use. (pugixml, not libxml2: the hook starts on every VM start and
+// migration, and Debian's libxml2 drags ICU into every process start.)
 #pragma once
 
 #include <cstdint>

@@ -78,6 +78,23 @@ TEST_F(HookTest, AFittingVmComesInAndItsPinningIsThenHeld) {
   EXPECT_EQ(Run({"db1", "migrate", "begin", "-"}, PinnedVm("db1", "12,17")).exit_code, 0);
 }
 
+// A plain start (prepare begin with no incoming migration behind it) is
+// checked too; adaptation is for incoming migrations only.
+TEST_F(HookTest, AStartIsCheckedToo) {
+  ASSERT_EQ(Run({"db2", "started", "begin", "-"}, PinnedVm("db2", "5")).exit_code, 0);
+  HookOutcome start = Run({"db1", "prepare", "begin", "-"}, PinnedVm("db1", "5"));
+  EXPECT_EQ(start.exit_code, 1);
+  EXPECT_NE(start.err.find("vcpu 0 pinned to host CPU 5: host CPU 5 is held by VM db2 (pinned 1:1) on this host"),
+            std::string::npos)
+      << start.err;
+  Policy("[Host]\nDestination=adapt\n");
+  start = Run({"db1", "prepare", "begin", "-"}, PinnedVm("db1", "5"));
+  EXPECT_EQ(start.exit_code, 1);
+  EXPECT_NE(start.err.find("(Destination=adapt changes the placement of incoming migrations only)"), std::string::npos)
+      << start.err;
+  EXPECT_EQ(Run({"db1", "prepare", "begin", "-"}, PinnedVm("db1", "6")).exit_code, 0);
+}
+
 TEST_F(HookTest, PolicyDecidesRefuseIgnoreOrAdapt) {
   std::string far = PinnedVm("big", "70");
   HookOutcome refused = Run({"big", "migrate", "begin", "-"}, far);
