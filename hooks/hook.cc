@@ -2,13 +2,12 @@
 
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
+#include <set>
 
 #include "src/domain/domain_xml.h"
 #include "src/domain/placement.h"
-#include "src/hostfit/adapt.h"
 #include "src/domain/vm_facts.h"
+#include "src/hostfit/adapt.h"
 #include "src/hostfit/fitness.h"
 #include "src/hostfit/hook_records.h"
 #include "src/hostfit/host_picture.h"
@@ -26,21 +25,6 @@ HookOutcome Refuse(const std::string& why) { return {1, "", "virt-converge: " + 
 std::string HostName() {
   char buf[256] = {};
   return ::gethostname(buf, sizeof buf - 1) == 0 ? buf : "this host";
-}
-
-uint64_t MemAvailable(const std::string& root) {
-  std::ifstream in(root + "/proc/meminfo");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string t = ss.str();
-  size_t at = t.find("MemAvailable:");
-  return at == std::string::npos ? 0 : std::strtoull(t.c_str() + at + 13, nullptr, 10) * 1024;
-}
-
-std::string Join(const std::vector<std::string>& parts) {
-  std::string s;
-  for (const std::string& p : parts) s += (s.empty() ? "" : "; ") + p;
-  return s;
 }
 
 struct Checked {
@@ -66,13 +50,11 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
   Result<HostClaims> claims = records.Load();
   if (!claims.ok()) return Ended(FailOpen("reading records: " + claims.status().ToString()));
   if (incoming && p.incoming_max.value > 0) {
-    int64_t others = 0;
-    std::string names;
+    std::set<std::string> arriving;  // a VM has one entry per claim
     for (const HostClaims::Incoming& in : claims->incoming) {
-      if (in.name == vm.name || names.find(" " + in.name + ",") != std::string::npos) continue;
-      names += " " + in.name + ",";
-      others++;
+      if (in.name != vm.name) arriving.insert(in.name);
     }
+    const int64_t others = static_cast<int64_t>(arriving.size());
     if (others >= p.incoming_max.value) {
       return Ended(Refuse(HostName() + " already receives " + std::to_string(others) + " migration" +
                           (others == 1 ? "" : "s") + " (IncomingMax=" + std::to_string(p.incoming_max.value) + ", " +
@@ -84,7 +66,6 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
   Result<HostPicture> host = ReadHostPicture(r.sysfs_root, /*topology=*/false);
   if (!host.ok()) return Ended(FailOpen("reading the host: " + host.status().ToString()));
   FitnessOptions o;
-  o.memory_available = MemAvailable(r.sysfs_root);
   o.allow_non_migratable_cpu = p.allow_non_migratable_cpu.value;
   // An adapted VM carries its original placement: back to it where it fits.
   if (incoming) {
@@ -100,10 +81,10 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
       }
     }
   }
-  std::vector<std::string> problems = CheckFitness(vm, *host, *claims, o);
+  std::vector<FitnessProblem> problems = CheckFitness(vm, *host, *claims, o);
   c.needs = HugepageNeeds(vm, *host, o);
   if (problems.empty()) return c;
-  std::string what = "VM " + vm.name + " cannot run on " + HostName() + " as its XML asks: " + Join(problems);
+  std::string what = "VM " + vm.name + " cannot run on " + HostName() + " as its XML asks: " + Describe(problems);
   if (p.destination.value == policy::DestinationMode::kAdapt) {
     if (!incoming) return Ended(Refuse(what + " (Destination=adapt changes the placement of incoming migrations only)"));
     host = ReadHostPicture(r.sysfs_root, /*topology=*/true);

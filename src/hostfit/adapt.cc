@@ -63,13 +63,10 @@ std::optional<Placement> Adapt(const DomainSpec& vm, const HostPicture& host, co
   unpinned.vcpu_cpuset.clear();
   unpinned.numa_nodeset.clear();
   unpinned.memnodes.clear();
-  for (const std::string& p : CheckFitness(unpinned, host, claims, options)) {
-    if (p.find("hugepages of") != std::string::npos && p.find("offers") != std::string::npos) {
-      *why_not = "no placement changes the page size";
-      return std::nullopt;
-    }
-    if (p.find("locked memory") != std::string::npos || p.find("migratable") != std::string::npos) {
-      *why_not = "no placement changes that";
+  for (const FitnessProblem& p : CheckFitness(unpinned, host, claims, options)) {
+    if (!p.PlacementCanFix()) {
+      *why_not = p.kind == FitnessProblem::Kind::kHugepageSize ? "no placement changes the page size"
+                                                                : "no placement changes that";
       return std::nullopt;
     }
   }
@@ -91,16 +88,15 @@ std::optional<Placement> Adapt(const DomainSpec& vm, const HostPicture& host, co
       if (free < cell.vcpus.size()) continue;
       if (!vm.memnodes.empty() && node.memory && cell.memory > node.memory) continue;
       if (vm.hugepages) {
-        DomainSpec probe = vm;
+        // The cell's memory alone, bound to this node: enough pages there?
+        DomainSpec probe = unpinned;
         probe.memory = cell.memory;
         probe.cells.clear();
-        probe.memnodes.clear();
         probe.numa_nodeset = std::to_string(id);
         probe.numa_mode = "strict";
         bool enough = true;
-        for (const std::string& problem : CheckFitness(
-                 WithPlacement(probe, {{}, "", {}, std::to_string(id), {}}), host, claims, options)) {
-          enough &= problem.find("hugepages") == std::string::npos;
+        for (const FitnessProblem& problem : CheckFitness(probe, host, claims, options)) {
+          enough &= problem.kind != FitnessProblem::Kind::kHugepages;
         }
         if (!enough) continue;
       }
@@ -138,9 +134,9 @@ std::optional<Placement> Adapt(const DomainSpec& vm, const HostPicture& host, co
   for (DomainSpec::MemNode& m : p.memnodes) {
     if (node_of_cell.count(m.cell)) m.nodeset = std::to_string(node_of_cell[m.cell]);
   }
-  std::vector<std::string> left = CheckFitness(WithPlacement(vm, p), host, claims, options);
+  std::vector<FitnessProblem> left = CheckFitness(WithPlacement(vm, p), host, claims, options);
   if (!left.empty()) {
-    *why_not = "the best placement found still fails: " + left.front();
+    *why_not = "the best placement found still fails: " + left.front().message;
     return std::nullopt;
   }
   return p;

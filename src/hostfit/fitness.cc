@@ -26,23 +26,24 @@ std::string Plural(size_t n, const std::string& one, const std::string& many) { 
 /// Checks one pinned thing (\a what: "vcpu 3", "the emulator") against the
 /// online CPUs and the CPUs other VMs hold.
 void CheckPin(const std::string& what, const std::string& cpuset, const HostPicture& host,
-              const std::map<unsigned, std::string>& held, std::vector<std::string>* problems) {
+              const std::map<unsigned, std::string>& held, std::vector<FitnessProblem>* problems) {
+  using K = FitnessProblem::Kind;
   Result<CpuSet> set = ParseCpuSet(cpuset);
   if (!set.ok()) {
-    problems->push_back(what + ": " + set.status().message());
+    problems->push_back({K::kPinning, what + ": " + set.status().message()});
     return;
   }
   std::string pinned = what + " pinned to host " + Plural(set->size(), "CPU ", "CPUs ") + FormatCpuSet(*set);
   if (auto missing = FirstMissing(*set, host.online)) {
-    problems->push_back(pinned + ": this host has CPUs " + FormatCpuSet(host.online) +
-                        (set->size() > 1 ? " (no CPU " + std::to_string(*missing) + ")" : ""));
+    problems->push_back({K::kPinning, pinned + ": this host has CPUs " + FormatCpuSet(host.online) +
+                                          (set->size() > 1 ? " (no CPU " + std::to_string(*missing) + ")" : "")});
     return;
   }
   for (unsigned c : *set) {
     auto it = held.find(c);
     if (it == held.end()) continue;
-    problems->push_back(pinned + ": host CPU " + std::to_string(c) + " is held by VM " + it->second +
-                        " (pinned 1:1) on this host");
+    problems->push_back({K::kPinning, pinned + ": host CPU " + std::to_string(c) + " is held by VM " + it->second +
+                                          " (pinned 1:1) on this host"});
     return;
   }
 }
@@ -114,9 +115,16 @@ std::vector<HostClaims::Incoming> HugepageNeeds(const DomainSpec& vm, const Host
   return needs;
 }
 
-std::vector<std::string> CheckFitness(const DomainSpec& vm, const HostPicture& host, const HostClaims& claims,
-                                      const FitnessOptions& options) {
-  std::vector<std::string> problems;
+std::string Describe(const std::vector<FitnessProblem>& problems) {
+  std::string s;
+  for (const FitnessProblem& p : problems) s += (s.empty() ? "" : "; ") + p.message;
+  return s;
+}
+
+std::vector<FitnessProblem> CheckFitness(const DomainSpec& vm, const HostPicture& host, const HostClaims& claims,
+                                         const FitnessOptions& options) {
+  using K = FitnessProblem::Kind;
+  std::vector<FitnessProblem> problems;
   std::map<unsigned, std::string> held;  // CPU -> the VM holding it
   for (const HostClaims::Running& r : claims.running) {
     if (r.name == vm.name) continue;
@@ -135,12 +143,12 @@ std::vector<std::string> CheckFitness(const DomainSpec& vm, const HostPicture& h
   auto check_nodes = [&](const std::string& what, const std::string& nodeset) -> std::optional<CpuSet> {
     Result<CpuSet> s = ParseCpuSet(nodeset);
     if (!s.ok()) {
-      problems.push_back(what + ": " + s.status().message());
+      problems.push_back({K::kNuma, what + ": " + s.status().message()});
       return std::nullopt;
     }
     if (auto missing = FirstMissing(*s, nodes)) {
-      problems.push_back(what + " " + FormatCpuSet(*s) + ": this host has NUMA " + Plural(nodes.size(), "node ", "nodes ") +
-                         FormatCpuSet(nodes));
+      problems.push_back({K::kNuma, what + " " + FormatCpuSet(*s) + ": this host has NUMA " +
+                                        Plural(nodes.size(), "node ", "nodes ") + FormatCpuSet(nodes)});
       return std::nullopt;
     }
     return *s;
@@ -156,9 +164,9 @@ std::vector<std::string> CheckFitness(const DomainSpec& vm, const HostPicture& h
       uint64_t have = 0;
       for (unsigned n : *bound) have += host.nodes.at(n).memory;
       if (have && cell.memory > have) {
-        problems.push_back("guest NUMA cell " + std::to_string(cell.id) + " needs " + SizeText(cell.memory) +
-                           ": host " + Plural(bound->size(), "node ", "nodes ") + FormatCpuSet(*bound) + " " +
-                           Plural(bound->size(), "has ", "have ") + SizeText(have));
+        problems.push_back({K::kNuma, "guest NUMA cell " + std::to_string(cell.id) + " needs " + SizeText(cell.memory) +
+                                          ": host " + Plural(bound->size(), "node ", "nodes ") + FormatCpuSet(*bound) +
+                                          " " + Plural(bound->size(), "has ", "have ") + SizeText(have)});
       }
     }
   }
@@ -168,31 +176,34 @@ std::vector<std::string> CheckFitness(const DomainSpec& vm, const HostPicture& h
       if (!host.hugepage_sizes_kib.count(need.page_kib)) {
         std::string offered;
         for (uint64_t k : host.hugepage_sizes_kib) offered += (offered.empty() ? "" : ", ") + PageSizeText(k);
-        problems.push_back("hugepages of " + PageSizeText(need.page_kib) + ": this host offers " +
-                           (offered.empty() ? std::string("no hugepages") : offered + " pages only"));
+        problems.push_back({K::kHugepageSize, "hugepages of " + PageSizeText(need.page_kib) + ": this host offers " +
+                                                  (offered.empty() ? std::string("no hugepages") : offered + " pages only")});
         break;
       }
       uint64_t claimed = 0;
       uint64_t free = FreeAfterClaims(host, claims, vm.name, need.page_kib, need.nodes, &claimed);
       if (free < need.pages) {
-        problems.push_back("needs " + std::to_string(need.pages) + " hugepages of " + PageSizeText(need.page_kib) +
-                           " on host " + Plural(need.nodes.size(), "node ", "nodes ") + FormatCpuSet(need.nodes) +
-                           ": " + std::to_string(free) + " free" +
-                           (claimed ? " (" + std::to_string(claimed) + " more are claimed by incoming migrations)" : ""));
+        problems.push_back({K::kHugepages, "needs " + std::to_string(need.pages) + " hugepages of " +
+                                               PageSizeText(need.page_kib) + " on host " +
+                                               Plural(need.nodes.size(), "node ", "nodes ") + FormatCpuSet(need.nodes) +
+                                               ": " + std::to_string(free) + " free" +
+                                               (claimed ? " (" + std::to_string(claimed) +
+                                                              " more are claimed by incoming migrations)"
+                                                        : "")});
       }
     }
   }
 
   // Locked memory must be there to lock.
-  if (vm.memory_locked && options.memory_available && vm.memory > options.memory_available) {
-    problems.push_back("locked memory of " + SizeText(vm.memory) + ": this host has " +
-                       SizeText(options.memory_available) + " available");
+  if (vm.memory_locked && host.memory_available && vm.memory > host.memory_available) {
+    problems.push_back({K::kLockedMemory, "locked memory of " + SizeText(vm.memory) + ": this host has " +
+                                              SizeText(host.memory_available) + " available"});
   }
   // A CPU that exposes non-migratable host features can only land on a host identical to its source.
   if (!vm.cpu_migratable && !options.allow_non_migratable_cpu) {
-    problems.push_back("CPU mode " + (vm.cpu_mode.empty() ? std::string("custom") : vm.cpu_mode) +
-                       " with migratable='off' exposes host features this host may lack "
-                       "([Host] AllowNonMigratableCpu=yes accepts it)");
+    problems.push_back({K::kCpuModel, "CPU mode " + (vm.cpu_mode.empty() ? std::string("custom") : vm.cpu_mode) +
+                                          " with migratable='off' exposes host features this host may lack "
+                                          "([Host] AllowNonMigratableCpu=yes accepts it)"});
   }
   return problems;
 }

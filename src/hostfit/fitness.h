@@ -34,9 +34,17 @@ struct HostClaims {
   std::vector<Incoming> incoming;  // migrations in flight (pages 0: none), pages not yet taken
 };
 
+/// One reason a VM cannot run here. The kind says what could fix it:
+/// another placement (pinning, NUMA) or nothing on this host.
+struct FitnessProblem {
+  enum class Kind { kPinning, kNuma, kHugepageSize, kHugepages, kLockedMemory, kCpuModel } kind;
+  std::string message;
+  /// Whether moving the VM's pinning and NUMA binding could fix it.
+  bool PlacementCanFix() const { return kind == Kind::kPinning || kind == Kind::kNuma || kind == Kind::kHugepages; }
+};
+
 struct FitnessOptions {
   uint64_t default_hugepage_kib = 2048;  // <hugepages/> without <page>
-  uint64_t memory_available = 0;         // bytes lockable now (MemAvailable); 0 = unknown
   bool allow_non_migratable_cpu = false;  // [Host] AllowNonMigratableCpu=
 };
 
@@ -49,8 +57,11 @@ std::vector<HostClaims::Incoming> HugepageNeeds(const DomainSpec& vm, const Host
 
 /// Every reason \a vm cannot run here as its XML asks; empty when it fits.
 /// Claims of a VM with \a vm's own name are ignored (it is the one coming).
-std::vector<std::string> CheckFitness(const DomainSpec& vm, const HostPicture& host, const HostClaims& claims,
-                                      const FitnessOptions& options);
+std::vector<FitnessProblem> CheckFitness(const DomainSpec& vm, const HostPicture& host, const HostClaims& claims,
+                                         const FitnessOptions& options);
+
+/// The problems' messages joined with "; ".
+std::string Describe(const std::vector<FitnessProblem>& problems);
 
 /// "2 MiB", "96 GiB": sizes for messages, exact when round.
 std::string SizeText(uint64_t bytes);

@@ -37,11 +37,12 @@ Result<CpuSet> ReadList(const std::string& path) {
   return s;
 }
 
-/// "Node 0 MemTotal:  16318748 kB" (node meminfo) or "MemTotal: ... kB".
-uint64_t MemTotal(const std::string& meminfo) {
-  size_t at = meminfo.find("MemTotal:");
+/// \a key's value in bytes from "Node 0 MemTotal:  16318748 kB" (node
+/// meminfo) or "MemAvailable: ... kB" (/proc/meminfo); 0 when absent.
+uint64_t MeminfoBytes(const std::string& meminfo, const std::string& key) {
+  size_t at = meminfo.find(key + ":");
   if (at == std::string::npos) return 0;
-  return std::strtoull(meminfo.c_str() + at + 9, nullptr, 10) * 1024;
+  return std::strtoull(meminfo.c_str() + at + key.size() + 1, nullptr, 10) * 1024;
 }
 
 /// hugepages-2048kB -> 2048
@@ -85,6 +86,9 @@ Result<HostPicture> ReadHostPicture(const std::string& root, bool topology) {
     if (Result<uint64_t> k = ReadNumber(topo + "core_id"); k.ok()) cpu.core = static_cast<int>(*k);
     h.cpus[c] = cpu;
   }
+  Result<std::string> read_meminfo = Read(root + "/proc/meminfo");
+  const std::string meminfo = read_meminfo.ok() ? *read_meminfo : "";
+  h.memory_available = MeminfoBytes(meminfo, "MemAvailable");
   std::error_code ec;
   if (fs::exists(sys + "/node/online", ec)) {
     Result<CpuSet> nodes = ReadList(sys + "/node/online");
@@ -97,7 +101,7 @@ Result<HostPicture> ReadHostPicture(const std::string& root, bool topology) {
       for (unsigned c : *cpus) {
         if (h.online.count(c)) node.cpus.insert(c);  // offline CPUs are listed too
       }
-      if (Result<std::string> mi = Read(dir + "/meminfo"); mi.ok()) node.memory = MemTotal(*mi);
+      if (Result<std::string> mi = Read(dir + "/meminfo"); mi.ok()) node.memory = MeminfoBytes(*mi, "MemTotal");
       VC_RETURN_IF_ERROR(ReadPools(dir + "/hugepages", &node.hugepages));
       for (unsigned c : node.cpus) h.cpus[c].node = static_cast<int>(n);
       h.nodes[n] = std::move(node);
@@ -105,7 +109,7 @@ Result<HostPicture> ReadHostPicture(const std::string& root, bool topology) {
   } else {
     HostNode node;
     node.cpus = h.online;
-    if (Result<std::string> mi = Read(root + "/proc/meminfo"); mi.ok()) node.memory = MemTotal(*mi);
+    node.memory = MeminfoBytes(meminfo, "MemTotal");
     VC_RETURN_IF_ERROR(ReadPools(root + "/sys/kernel/mm/hugepages", &node.hugepages));
     for (unsigned c : node.cpus) h.cpus[c].node = 0;
     h.nodes[0] = std::move(node);

@@ -34,6 +34,7 @@ struct HostPicture {
   std::map<unsigned, HostCpu> cpus;        // the online ones
   std::map<unsigned, HostNode> nodes;      // online NUMA nodes
   std::set<uint64_t> hugepage_sizes_kib;   // page sizes the kernel offers
+  uint64_t memory_available = 0;           // bytes (MemAvailable: what could be locked); 0 = unknown
 };
 
 /// Reads the host under \a root ("/" on a real host). A host without

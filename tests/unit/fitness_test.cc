@@ -33,9 +33,9 @@ DomainSpec Vm(const std::string& body, const std::string& name = "db1") {
   return d.ok() ? *d : DomainSpec{};
 }
 
-std::string All(const std::vector<std::string>& problems) {
+std::string All(const std::vector<FitnessProblem>& problems) {
   std::string s;
-  for (const std::string& p : problems) s += p + "\n";
+  for (const FitnessProblem& p : problems) s += p.message + "\n";
   return s;
 }
 
@@ -163,15 +163,19 @@ TEST(Fitness, HugepagesCountedOnTheBoundNodesMinusClaimsOfMigrationsInFlight) {
 TEST(Fitness, LockedMemoryAndNonMigratableCpu) {
   DomainSpec vm = Vm("<memory unit='GiB'>256</memory><memoryBacking><locked/></memoryBacking>"
                      "<cpu mode='host-passthrough' migratable='off'/>");
-  FitnessOptions o;
-  o.memory_available = 200ull << 30;
-  EXPECT_EQ(All(CheckFitness(vm, Host(), {}, o)),
+  FakeHostSpec spec;
+  spec.memory_available = 200ull << 30;
+  std::vector<FitnessProblem> problems = CheckFitness(vm, Host(spec), {}, {});
+  EXPECT_EQ(All(problems),
             "locked memory of 256 GiB: this host has 200 GiB available\n"
             "CPU mode host-passthrough with migratable='off' exposes host features this host may lack "
             "([Host] AllowNonMigratableCpu=yes accepts it)\n");
+  // No placement fixes these.
+  for (const FitnessProblem& p : problems) EXPECT_FALSE(p.PlacementCanFix()) << p.message;
+  FitnessOptions o;
   o.allow_non_migratable_cpu = true;
-  o.memory_available = 300ull << 30;
-  EXPECT_EQ(All(CheckFitness(vm, Host(), {}, o)), "");
+  spec.memory_available = 300ull << 30;
+  EXPECT_EQ(All(CheckFitness(vm, Host(spec), {}, o)), "");
 }
 
 TEST(Adapt, SaysWhyWhenNoNodeHasRoomForACell) {
