@@ -17,9 +17,6 @@ namespace {
 
 constexpr uint64_t kMiB = 1ull << 20;
 
-// A malloc'ed C string from libvirt.
-using CString = CPtr<char, std::free>;
-
 void FillFromStats(const TypedParamsView& p, MigrationSample* s) {
   s->total_time_ms = static_cast<int64_t>(p.ULLong(VIR_DOMAIN_JOB_TIME_ELAPSED).value_or(0));
   s->ram_total = p.ULLong(VIR_DOMAIN_JOB_MEMORY_TOTAL).value_or(0);

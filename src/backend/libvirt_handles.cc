@@ -1,6 +1,5 @@
 #include "src/backend/libvirt_handles.h"
 
-#include <cstdlib>
 #include <mutex>
 
 namespace vc {
@@ -56,11 +55,9 @@ Result<std::string> LibvirtDomainXml(const std::string& uri, const std::string& 
   if (!conn) return LibvirtError("connecting to libvirt at " + (uri.empty() ? "the default URI" : uri));
   Result<DomainPtr> dom = LookupDomain(conn.get(), domain, uri);
   if (!dom.ok()) return dom.status();
-  char* xml = virDomainGetXMLDesc(dom->get(), 0);
+  CString xml(virDomainGetXMLDesc(dom->get(), 0));
   if (!xml) return LibvirtError("the XML of domain " + domain);
-  std::string text = xml;
-  std::free(xml);
-  return text;
+  return std::string(xml.get());
 }
 
 }  // namespace vc

@@ -5,6 +5,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,8 @@ namespace vc {
 
 using ConnectPtr = CPtr<virConnect, virConnectClose>;
 using DomainPtr = CPtr<virDomain, virDomainFree>;
+/// A string libvirt returns for the caller to free (XML, QMP replies).
+using CString = CPtr<char, std::free>;
 
 /// Reads a virTypedParameter array someone else owns (libvirt's, in an
 /// event callback; or a TypedParams).

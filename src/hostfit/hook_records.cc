@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -58,9 +59,15 @@ Result<HostClaims> HookRecords::Load() const {
     }
     claims.running.push_back(std::move(r));
   }
+  const auto stale_before = fs::file_time_type::clock::now() - std::chrono::seconds(kIncomingStaleSeconds);
   for (const fs::directory_entry& e : fs::directory_iterator(dir_ + "/incoming", ec)) {
     std::string name = e.path().filename().string();
     if (name.size() > 4 && name.substr(name.size() - 4) == ".tmp") continue;
+    std::error_code time_ec;
+    if (fs::last_write_time(e.path(), time_ec) < stale_before && !time_ec) {
+      fs::remove(e.path(), time_ec);
+      continue;
+    }
     std::ifstream in(e.path());
     size_t before = claims.incoming.size();
     for (std::string line; std::getline(in, line);) {

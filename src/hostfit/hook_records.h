@@ -14,11 +14,19 @@
 
 namespace vc {
 
+/// An incoming record lives from `migrate begin` to `started` (QEMU up on
+/// this host, its hugepages taken) — seconds. One older than this was left
+/// by a migration that failed before any later hook ran here; it must not
+/// go on refusing migrations or holding pages.
+inline constexpr int64_t kIncomingStaleSeconds = 600;
+
 class HookRecords {
  public:
   /// Opens (creating) \a dir and takes its lock; released on destruction.
   static Result<HookRecords> Open(const std::string& dir);
 
+  /// The records; incoming ones older than kIncomingStaleSeconds are
+  /// removed instead.
   Result<HostClaims> Load() const;
   Status SetRunning(const std::string& vm, const CpuSet& dedicated);
   Status SetIncoming(const std::string& vm, const std::vector<HostClaims::Incoming>& claims);

@@ -7,12 +7,14 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
 
 #include "src/domain/domain_xml.h"
 #include "src/hostfit/cpuset.h"
+#include "src/hostfit/hook_records.h"
 #include "src/hostfit/host_picture.h"
 #include "tests/support/fake_host.h"
 #include "tests/support/process.h"
@@ -200,6 +202,19 @@ TEST_F(HookTest, AdmissionLimitsIncomingMigrationsInFlight) {
   // a started: its slot is free.
   EXPECT_EQ(Run({"a", "started", "begin", "-"}, PinnedVm("a", "1")).exit_code, 0);
   EXPECT_EQ(Run({"b", "migrate", "begin", "-"}, PinnedVm("b", "2")).exit_code, 0);
+}
+
+// A migration that failed before any later hook ran here leaves its
+// record behind; once stale it neither counts nor claims.
+TEST_F(HookTest, AStaleIncomingRecordIsForgotten) {
+  Policy("[Host]\nIncomingMax=1\n");
+  ASSERT_EQ(Run({"lost", "migrate", "begin", "-"}, PinnedVm("lost", "1")).exit_code, 0);
+  EXPECT_EQ(Run({"b", "migrate", "begin", "-"}, PinnedVm("b", "2")).exit_code, 1);
+  fs::last_write_time(dir_.File("run/incoming/lost"),
+                      fs::file_time_type::clock::now() - std::chrono::seconds(kIncomingStaleSeconds + 60));
+  HookOutcome b = Run({"b", "migrate", "begin", "-"}, PinnedVm("b", "2"));
+  EXPECT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_FALSE(fs::exists(dir_.File("run/incoming/lost")));
 }
 
 TEST_F(HookTest, HugepagesClaimedByAMigrationInFlightCountAgainstTheNext) {
