@@ -21,6 +21,7 @@ struct Follower::Loop {
   EventPtr event;
   SourcePtr sigint, sigterm, sighup, io, timer, reload_timer;
   std::vector<SourcePtr> watches;
+  SourcePtr shares_watch, resplit_timer;
 };
 
 namespace {
@@ -106,7 +107,11 @@ MigrationSummary Follower::Run() {
     auto* f = static_cast<Follower*>(self);
     sd_event_source_set_time_relative(s, static_cast<uint64_t>(f->options_.interval.count()) * 1000);
     sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-    return Guarded([&] { f->Tick(true); });
+    return Guarded([&] {
+      f->Tick(true);
+      // A holder killed while we were not looking shows only here.
+      f->Resplit();
+    });
   };
   r = sd_event_add_time_relative(e, &src, CLOCK_MONOTONIC, 0, 1000, on_timer, this);
   if (r < 0) {
@@ -129,6 +134,8 @@ MigrationSummary Follower::Run() {
 void Follower::Done(MigrationSummary summary) {
   if (phase_ == Phase::kDone) return;
   phase_ = Phase::kDone;
+  // Before anything else: the others get this migration's share at once.
+  DropShare();
   if (controller_) summary.actions = controller_->actions();
   summary.samples = series_;
   summary.postcopy = saw_postcopy_;
@@ -191,6 +198,7 @@ void Follower::StartFollowing(const MigrationSample& s) {
   if (!t.ok()) return Lose(t.status());
   phase_ = Phase::kFollowing;
   last_pass_ = s.pass;
+  last_ = s;
   controller_ = std::make_unique<Controller>(backend_, facts_, reaction_.get(), options_.dry_run,
                                              [this](const std::string& line) { view_.Message(line); });
   view_.Message(std::string("following the migration on ") + backend_.Describe() + " (" +
@@ -198,6 +206,82 @@ void Follower::StartFollowing(const MigrationSample& s) {
                 (facts_.events ? "on" : "off: sampling on a timer") + ")" +
                 (options_.dry_run ? " — dry run: observing only" : "") + "; reacting with " +
                 reaction_->Describe());
+  TakeShare();
+}
+
+void Follower::TakeShare() {
+  if (options_.run_dir.empty() || !policy_reaction_) return;
+  const policy::Policy& p = policy_reaction_->policy();
+  host_budget_ = p.host_bandwidth.value;
+  if (!host_budget_) return;
+  // A policy that states this VM's own bandwidth pins it; the others share
+  // what is left.
+  ShareEntry entry{options_.migration_id, p.bandwidth.origin.is_default() ? 0 : p.bandwidth.value};
+  shares_dir_ = options_.run_dir + "/shares";
+  Result<ShareHold> hold = ShareHold::Take(shares_dir_, entry);
+  if (!hold.ok()) {
+    // Without an entry the others do not count us: do not take a share.
+    view_.Message("not sharing the host's bandwidth: " + hold.status().ToString());
+    host_budget_ = 0;
+    return;
+  }
+  share_hold_.emplace(std::move(*hold));
+  if (loop_ && loop_->event) {
+    sd_event_source* src = nullptr;
+    // Entries come (create), go (delete) or lose their holder (the last
+    // close of a writable file — also when the kernel closes it for a
+    // killed process). The lock goes a moment after that close: look again
+    // a little later rather than at once.
+    auto on_change = [](sd_event_source*, const struct inotify_event*, void* self) -> int {
+      auto* f = static_cast<Follower*>(self);
+      return Guarded([&] {
+        if (f->loop_->resplit_timer) {
+          sd_event_source_set_time_relative(f->loop_->resplit_timer.get(), 20000);
+          sd_event_source_set_enabled(f->loop_->resplit_timer.get(), SD_EVENT_ONESHOT);
+        }
+      });
+    };
+    auto on_resplit = [](sd_event_source*, uint64_t, void* self) -> int {
+      return Guarded([&] { static_cast<Follower*>(self)->Resplit(); });
+    };
+    if (sd_event_add_time_relative(loop_->event.get(), &src, CLOCK_MONOTONIC, 20000, 1000, on_resplit, this) >= 0) {
+      loop_->resplit_timer.reset(src);
+      sd_event_source_set_enabled(src, SD_EVENT_OFF);
+    }
+    if (sd_event_add_inotify(loop_->event.get(), &src, shares_dir_.c_str(),
+                             IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_CLOSE_WRITE, on_change, this) >= 0) {
+      loop_->shares_watch.reset(src);
+    }
+  }
+  Resplit();
+}
+
+void Follower::Resplit() {
+  if (!share_hold_ || phase_ != Phase::kFollowing || !last_ || last_->in_postcopy()) return;
+  Result<std::vector<ShareEntry>> live = LiveShares(shares_dir_);
+  if (!live.ok()) return;  // keep the last share; the next look may do better
+  uint64_t share = ShareOf(*live, options_.migration_id, host_budget_);
+  if (share == 0 || share == share_bps_) return;
+  // The action is stamped with the migration's time now, not at the last
+  // pass (which may be long ago in the bulk pass).
+  Result<MigrationSample> now = backend_.Sample();
+  if (now.ok() && now->running()) last_ = *now;
+  share_bps_ = share;
+  sharing_with_ = live->size() - 1;
+  controller_->set_bandwidth_ceiling(share);
+  std::string why = sharing_with_ == 0 ? "the only migration leaving this host: all of its "
+                                       : "its share, with " + std::to_string(sharing_with_) + " other migration" +
+                                             (sharing_with_ == 1 ? "" : "s") + " leaving this host, of its ";
+  controller_->Impose(*last_, {"set-bandwidth", static_cast<int64_t>(share),
+                               why + FormatRate(static_cast<double>(host_budget_)) + " budget ([Host] OutgoingBandwidth)"});
+}
+
+void Follower::DropShare() {
+  if (loop_) {
+    loop_->shares_watch.reset();
+    loop_->resplit_timer.reset();
+  }
+  share_hold_.reset();
 }
 
 void Follower::Follow(const MigrationSample& first, bool after_sync) {
@@ -213,7 +297,7 @@ void Follower::Follow(const MigrationSample& first, bool after_sync) {
   if (s.pass != last_pass_) after_sync = true;
   last_pass_ = s.pass;
   if (s.in_postcopy()) saw_postcopy_ = true;
-  if (s.running()) last_running_ms_ = s.total_time_ms;
+  if (s.running()) last_running_ = s;
   last_ = s;
   series_.push_back({s.total_time_ms, s.status, s.pass, s.ram_remaining, s.ram_transferred,
                      s.bandwidth, s.dirty_rate, s.expected_downtime_ms, s.throttle_percent});
@@ -327,12 +411,13 @@ void Follower::WatchPolicyDirectories() {
 void Follower::Finish(const MigrationSample& s) {
   if (controller_) controller_->OnFinished(s);
   MigrationSummary sum;
-  // A cancelled or failed migration reports no total-time: keep the last.
-  sum.total_time_ms = s.total_time_ms ? s.total_time_ms : last_running_ms_;
+  // A cancelled or failed migration reports no statistics: keep the last.
+  const MigrationSample& stats = s.status != "completed" && s.pass == 0 && last_running_ ? *last_running_ : s;
+  sum.total_time_ms = s.total_time_ms ? s.total_time_ms : stats.total_time_ms;
   sum.downtime_ms = s.downtime_ms;
-  sum.passes = s.pass;
-  sum.bytes_sent = s.ram_transferred;
-  sum.ram_total = s.ram_total;
+  sum.passes = stats.pass;
+  sum.bytes_sent = stats.ram_transferred;
+  sum.ram_total = stats.ram_total;
   if (s.status == "completed") {
     sum.outcome = saw_postcopy_ ? "completed-postcopy" : "completed";
     sum.detail = saw_postcopy_ ? "finished in post-copy" : "finished in pre-copy";

@@ -19,6 +19,7 @@
 #include "src/control/controller.h"
 #include "src/control/default_reaction.h"
 #include "src/control/policy_reaction.h"
+#include "src/coord/shares.h"
 #include "src/policy/resolve.h"
 
 namespace vc {
@@ -30,6 +31,12 @@ struct FollowOptions {
   /// the built-in reaction (\a reaction) runs. "" = built-in only.
   std::string policy_root = "/";
   ReactionConfig reaction;
+  /// Host-local state shared with the host's other followers (bandwidth
+  /// shares under run_dir/shares); "" = this follower acts alone.
+  std::string run_dir;
+  /// Names this migration among the host's: the domain's UUID, or
+  /// "qmp-" and the socket path.
+  std::string migration_id;
 };
 
 class Follower {
@@ -62,6 +69,13 @@ class Follower {
   /// Resolves the policy for this VM (\a ram_total bytes), logging its warnings.
   policy::Resolved ResolvePolicy(uint64_t ram_total);
   void WatchPolicyDirectories();
+  /// With a host bandwidth budget in the policy: holds this migration's
+  /// share entry and watches the others'.
+  void TakeShare();
+  /// Sets max-bandwidth to this migration's share of the host's budget
+  /// when that changed (another migration came or went).
+  void Resplit();
+  void DropShare();
   void Finish(const MigrationSample& s);
   void Detach(const std::string& why);
   void Lose(const Status& st);
@@ -84,11 +98,17 @@ class Follower {
   BackendFacts facts_;
   bool passthrough_allowed_ = false;  // as last told to the backend (its default)
   uint64_t last_pass_ = 0;
-  int64_t last_running_ms_ = 0;  // total-time of the last running sample
+  std::optional<MigrationSample> last_running_;  // QEMU clears its stats on cancel/failure
   bool saw_postcopy_ = false;
   std::optional<MigrationSample> last_;
   std::vector<SamplePoint> series_;
   MigrationSummary summary_;
+
+  std::optional<ShareHold> share_hold_;
+  std::string shares_dir_;
+  uint64_t host_budget_ = 0;   // bytes/s
+  uint64_t share_bps_ = 0;     // as last applied (or decided, in a dry run)
+  size_t sharing_with_ = 0;    // other migrations at the last split
 };
 
 }  // namespace vc

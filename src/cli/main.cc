@@ -71,10 +71,21 @@ int Fail(const std::string& what, const Status& st, int code) {
   return code;
 }
 
+// Plain QEMU has no UUID we can count on: its QMP socket names it.
+std::string QmpMigrationId(const std::string& socket) {
+  std::string id = "qmp-" + socket;
+  for (char& c : id) {
+    if (c == '/') c = '_';
+  }
+  return id;
+}
+
 Result<FollowOptions> MakeFollowOptions(const CommonOptions& o) {
   FollowOptions f;
   f.dry_run = o.dry_run;
   f.policy_root = o.no_policy ? "" : o.policy_root;
+  f.run_dir = o.run_dir;
+  if (!o.qmp_socket.empty()) f.migration_id = QmpMigrationId(o.qmp_socket);
   Result<int64_t> interval = ParseMillis(o.interval);
   if (!interval.ok()) return interval.status().WithContext("--interval");
   if (*interval < 50) return Status::InvalidArgument("--interval", "'" + o.interval + "' is below 50ms");
@@ -139,7 +150,9 @@ int RunAttachLibvirt(const CommonOptions& o, const FollowOptions& f) {
   if (!d.ok()) return Fail("attach to " + o.domain, d.status(), kExitLost);
   std::printf("attached to %s\n", d->backend->Describe().c_str());
   std::fflush(stdout);
-  return FollowAndReport(*d->backend, f, o);
+  FollowOptions with_id = f;
+  with_id.migration_id = d->backend->uuid();
+  return FollowAndReport(*d->backend, with_id, o);
 }
 
 int RunAttach(const CommonOptions& o) {
@@ -187,6 +200,7 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     Result<LibvirtDomain> d = OpenLibvirtDomain(o, m.args[0]);
     if (!d.ok()) return Fail("migrate " + m.args[0], d.status(), d.status().code() == StatusCode::kCommandFailed ? 1 : kExitLost);
     lock.emplace(std::move(d->lock));
+    f->migration_id = d->backend->uuid();
     backend_owner = std::move(d->backend);
   } else {
     Result<std::unique_ptr<QmpBackend>> qb = QmpBackend::Connect(o.qmp_socket, {});

@@ -33,7 +33,7 @@ void Controller::OnSample(const MigrationSample& s, bool after_sync) {
   }
   in.dirty_limit_possible = facts_.QemuAtLeast(8, 1) && facts_.CapabilityOn("dirty-limit");
   in.tuning = tuning_;
-  for (const Decision& d : reaction_->Decide(s, after_sync, in)) Apply(s, d);
+  for (const Decision& d : reaction_->Decide(s, after_sync, in)) Apply(s, d, /*from_reaction=*/true);
   if (after_sync && !dry_run_) {
     // Someone else may have changed a parameter: the next decision goes on
     // what QEMU really has. Read after acting, not before, so no round trip
@@ -47,7 +47,13 @@ void Controller::OnSample(const MigrationSample& s, bool after_sync) {
   }
 }
 
-void Controller::Apply(const MigrationSample& s, const Decision& d) {
+void Controller::Impose(const MigrationSample& s, const Decision& d) { Apply(s, d, /*from_reaction=*/false); }
+
+void Controller::Apply(const MigrationSample& s, Decision d, bool from_reaction) {
+  if (d.action == "set-bandwidth" && bandwidth_ceiling_ && static_cast<uint64_t>(d.value) > bandwidth_ceiling_) {
+    d.value = static_cast<int64_t>(bandwidth_ceiling_);
+    d.reason += " (cut to this migration's share of the host's bandwidth)";
+  }
   ActionRecord rec{static_cast<double>(s.total_time_ms) / 1000, d.action, d.value, d.reason, ""};
   const Action* action = FindAction(d.action);
   Status st = Status::Ok();
@@ -90,7 +96,7 @@ void Controller::Apply(const MigrationSample& s, const Decision& d) {
     if (d.action == "pause-guest") paused_by_us_ = true;
   }
   if (st.ok() && d.action == "abort") abort_reason_ = d.reason;
-  reaction_->Applied(d, st.ok());
+  if (from_reaction) reaction_->Applied(d, st.ok());
   actions_.push_back(rec);
   char at[32];
   std::snprintf(at, sizeof at, "%6.1fs", rec.at_s);

@@ -46,6 +46,12 @@ class Controller {
 
   /// Decides on one sample of a running migration and applies the decisions.
   void OnSample(const MigrationSample& s, bool after_sync);
+  /// Applies \a d, decided outside the reaction (the host's bandwidth
+  /// share), on the latest sample \a s; the reaction is not told.
+  void Impose(const MigrationSample& s, const Decision& d);
+  /// The host's share for this migration, bytes/s (0 = none): a
+  /// set-bandwidth the reaction decides above it is cut down to it.
+  void set_bandwidth_ceiling(uint64_t bytes_per_second) { bandwidth_ceiling_ = bytes_per_second; }
   /// The migration ended (\a s is its last sample): resumes a guest we
   /// paused when it did not complete.
   void OnFinished(const MigrationSample& s);
@@ -58,7 +64,7 @@ class Controller {
   const std::string& abort_reason() const { return abort_reason_; }
 
  private:
-  void Apply(const MigrationSample& s, const Decision& d);
+  void Apply(const MigrationSample& s, Decision d, bool from_reaction);
   void RestoreTuning();
 
   MigrationBackend& backend_;
@@ -75,6 +81,7 @@ class Controller {
   std::vector<ActionRecord> actions_;
   std::string abort_reason_;
   bool paused_by_us_ = false;
+  uint64_t bandwidth_ceiling_ = 0;
 };
 
 }  // namespace vc

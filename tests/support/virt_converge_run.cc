@@ -25,10 +25,18 @@ Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string&
   argv.push_back(run.summary_path);
   // The built-in reaction unless the test names a policy root: policies
   // installed on the machine must not change what a test proves.
-  bool has_root = false;
-  for (const std::string& a : args) has_root |= a == "--policy-root";
-  if (!has_root && !args.empty() && (args[0] == "attach" || args[0] == "migrate")) {
-    argv.push_back("--no-policy");
+  bool has_root = false, has_run_dir = false;
+  for (const std::string& a : args) {
+    has_root |= a == "--policy-root";
+    has_run_dir |= a == "--run-dir";
+  }
+  const bool follows = !args.empty() && (args[0] == "attach" || args[0] == "migrate");
+  if (!has_root && follows) argv.push_back("--no-policy");
+  // Nor may the host's /run/virt-converge: a test's migrations share only
+  // with the migrations the test runs.
+  if (!has_run_dir && follows) {
+    argv.push_back("--run-dir");
+    argv.push_back(dir.File("vc-run"));
   }
   Result<Subprocess> p = Subprocess::Start(argv, run.log_path);
   if (!p.ok()) return p.status();
