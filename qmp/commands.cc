@@ -238,6 +238,11 @@ Status MigrateIncoming(Session& s, const std::string& uri) {
   return ExpectEmpty(s.Execute("migrate-incoming", Json::Object().Set("uri", Json::String(uri))));
 }
 
+Status MigrateRecover(Session& s, const std::string& uri) {
+  return ExpectEmpty(s.Execute("migrate-recover", Json::Object().Set("uri", Json::String(uri))));
+}
+Status MigratePause(Session& s) { return ExpectEmpty(s.Execute("migrate-pause")); }
+
 Status MigrateCancel(Session& s) { return ExpectEmpty(s.Execute("migrate_cancel")); }
 Status MigrateStartPostcopy(Session& s) { return ExpectEmpty(s.Execute("migrate-start-postcopy")); }
 Status Stop(Session& s) { return ExpectEmpty(s.Execute("stop")); }

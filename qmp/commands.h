@@ -93,6 +93,11 @@ Result<std::map<std::string, bool>> QueryMigrateCapabilities(Session& s);
 Status MigrateSetCapabilities(Session& s, const std::map<std::string, bool>& caps);
 Status Migrate(Session& s, const std::string& uri, bool resume = false);
 Status MigrateIncoming(Session& s, const std::string& uri);
+/// Destination of a post-copy whose connection broke: listen at \a uri
+/// for the source's `migrate resume=true`.
+Status MigrateRecover(Session& s, const std::string& uri);
+/// Breaks a post-copy migration's connection on purpose (postcopy-paused).
+Status MigratePause(Session& s);
 Status MigrateCancel(Session& s);
 Status MigrateStartPostcopy(Session& s);
 Status Stop(Session& s);

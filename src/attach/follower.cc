@@ -5,6 +5,9 @@
 #include <sys/epoll.h>
 #include <systemd/sd-event.h>
 
+#include <time.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include "src/attach/policy_facts.h"
@@ -25,6 +28,12 @@ struct Follower::Loop {
 };
 
 namespace {
+
+double WallSeconds() {
+  struct timespec ts {};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
 
 // ", postcopy-ram on, auto-converge off"; libvirt without passthrough does
 // not say how its migration was started.
@@ -125,6 +134,7 @@ MigrationSummary Follower::Run() {
 
   r = sd_event_loop(e);
   if (r < 0 && phase_ != Phase::kDone) GiveUp(Status::Internal("event loop", "a handler failed"));
+  control_.reset();
   loop_.reset();
   sigprocmask(SIG_SETMASK, &old, nullptr);
   view_.Finish();
@@ -140,6 +150,22 @@ void Follower::Done(MigrationSummary summary) {
   summary.samples = series_;
   summary.postcopy = saw_postcopy_;
   summary_ = std::move(summary);
+  if (writer_) {
+    // QEMU clears its statistics on cancel or failure: the history keeps
+    // the last ones it reported.
+    if (const MigrationSample* s = last_ && last_->status == "completed" ? &*last_
+                                   : last_running_                       ? &*last_running_
+                                                                         : nullptr) {
+      Record(s);
+    }
+    if (summary_.total_time_ms) record_.elapsed_ms = *summary_.total_time_ms;
+    record_.status = summary_.outcome;
+    record_.samples = series_;
+    record_.outcome = summary_;
+    Status st = writer_->Finish(record_);
+    if (!st.ok()) view_.Message("could not write the history record: " + st.ToString());
+    writer_.reset();
+  }
   if (loop_ && loop_->event) sd_event_exit(loop_->event.get(), 0);
 }
 
@@ -206,7 +232,97 @@ void Follower::StartFollowing(const MigrationSample& s) {
                 (facts_.events ? "on" : "off: sampling on a timer") + ")" +
                 (options_.dry_run ? " — dry run: observing only" : "") + "; reacting with " +
                 reaction_->Describe());
+  if (!options_.run_dir.empty() && !options_.migration_id.empty()) {
+    writer_.emplace(options_.run_dir, options_.state_dir, options_.migration_id);
+    record_.id = options_.migration_id;
+    record_.vm = facts_.vm_name;
+    record_.uuid = options_.uuid;
+    record_.peer = options_.peer;
+    record_.backend = backend_.Describe();
+    record_.policy = reaction_->Describe();
+    record_.pid = getpid();
+    record_.started_at = WallSeconds() - static_cast<double>(s.total_time_ms) / 1000;
+    Record(&s);
+    std::string path = options_.run_dir + "/migrations/" + options_.migration_id + ".sock";
+    Result<ControlSocket> c = ControlSocket::Listen(loop_->event.get(), path, [this](const std::string& request) {
+      return HandleRequest(request);
+    });
+    if (c.ok()) {
+      control_.emplace(std::move(*c));
+    } else {
+      view_.Message("no control socket (cancel/postcopy/resume must go through libvirt): " + c.status().ToString());
+    }
+  }
   TakeShare();
+}
+
+std::string Follower::HandleRequest(const std::string& request) {
+  if (phase_ != Phase::kFollowing || !last_) return "error: the migration is not running";
+  Result<MigrationSample> now = backend_.Sample();
+  if (now.ok() && now->running()) last_ = *now;
+  const MigrationSample& s = *last_;
+  auto result = [&]() { return controller_->actions().back().result; };
+  std::string reply;
+  if (request == "cancel") {
+    view_.Message("the operator asks to cancel");
+    controller_->Impose(s, {"abort", 0, "the operator asked (virt-converge cancel)"});
+    reply = "abort: " + result();
+  } else if (request == "postcopy") {
+    view_.Message("the operator asks to complete now");
+    if (s.in_postcopy()) return "already in post-copy (" + s.status + ")";
+    // Post-copy when QEMU can (or libvirt cannot say), else pause: the
+    // migration then ends as a stop-and-copy.
+    bool try_postcopy = facts_.postcopy_ram || facts_.capabilities.empty();
+    if (try_postcopy) {
+      controller_->Impose(s, {"start-postcopy", 0, "the operator asked to complete now (virt-converge postcopy)"});
+      reply = "start-postcopy: " + result();
+      if (result() == "done" || result().rfind("dry run", 0) == 0) {
+        Record(nullptr);
+        return reply;
+      }
+    }
+    controller_->Impose(s, {"pause-guest", 0,
+                            std::string("the operator asked to complete now (virt-converge postcopy) and post-copy ") +
+                                (try_postcopy ? "failed" : "is off")});
+    reply += (reply.empty() ? "" : "; ") + std::string("pause-guest: ") + result();
+  } else if (request.rfind("resume ", 0) == 0) {
+    std::string uri = request.substr(7);
+    view_.Message("the operator asks to resume post-copy over " + uri);
+    Status st = options_.dry_run ? Status::Ok() : backend_.ResumePostcopy(uri);
+    reply = st.ok() ? (options_.dry_run ? "resume: dry run: not applied" : "resume: done") : "resume: " + st.ToString();
+    view_.Message(reply);
+  } else {
+    return "error: unknown request '" + request + "' (cancel, postcopy, resume URI)";
+  }
+  Record(nullptr);
+  return reply;
+}
+
+void Follower::Record(const MigrationSample* s) {
+  if (!writer_) return;
+  if (s) {
+    record_.status = s->status;
+    record_.elapsed_ms = s->total_time_ms;
+    record_.ram_total = s->ram_total;
+    record_.remaining = s->ram_remaining;
+    record_.transferred = s->ram_transferred;
+    record_.pass = s->pass;
+    record_.bandwidth = s->bandwidth;
+    record_.dirty_rate = s->dirty_rate;
+    record_.expected_downtime_ms = s->expected_downtime_ms;
+    record_.throttle_percent = s->throttle_percent;
+  }
+  record_.share = share_bps_;
+  record_.updated_at = WallSeconds();
+  if (controller_) {
+    record_.downtime_limit_ms = controller_->downtime_limit_ms();
+    record_.actions = controller_->actions();
+  }
+  Status st = writer_->Update(record_);
+  if (!st.ok() && !record_warned_) {
+    view_.Message("could not write the live record (list/status will not show this migration): " + st.ToString());
+    record_warned_ = true;
+  }
 }
 
 void Follower::TakeShare() {
@@ -274,6 +390,7 @@ void Follower::Resplit() {
                                              (sharing_with_ == 1 ? "" : "s") + " leaving this host, of its ";
   controller_->Impose(*last_, {"set-bandwidth", static_cast<int64_t>(share),
                                why + FormatRate(static_cast<double>(host_budget_)) + " budget ([Host] OutgoingBandwidth)"});
+  Record(nullptr);
 }
 
 void Follower::DropShare() {
@@ -302,8 +419,10 @@ void Follower::Follow(const MigrationSample& first, bool after_sync) {
   series_.push_back({s.total_time_ms, s.status, s.pass, s.ram_remaining, s.ram_transferred,
                      s.bandwidth, s.dirty_rate, s.expected_downtime_ms, s.throttle_percent});
   view_.Update(s, controller_->downtime_limit_ms());
+  if (writer_) (void)writer_->AppendSample(series_.back());  // the live record says if /run is broken
   if (s.finished()) return Finish(s);
   controller_->OnSample(s, after_sync);
+  Record(&s);
 }
 
 policy::Resolved Follower::ResolvePolicy(uint64_t ram_total) {

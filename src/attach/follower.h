@@ -13,7 +13,9 @@
 #include <optional>
 #include <vector>
 
+#include "src/attach/control_socket.h"
 #include "src/attach/live_view.h"
+#include "src/attach/migration_record.h"
 #include "src/attach/summary.h"
 #include "src/backend/migration_backend.h"
 #include "src/control/controller.h"
@@ -37,6 +39,10 @@ struct FollowOptions {
   /// Names this migration among the host's: the domain's UUID, or
   /// "qmp-" and the socket path.
   std::string migration_id;
+  std::string uuid;        // the domain's, when libvirt runs it
+  std::string peer;        // the destination, when known (we started it)
+  /// Where the history record goes (<state_dir>/history); "" = nowhere.
+  std::string state_dir;
 };
 
 class Follower {
@@ -76,6 +82,11 @@ class Follower {
   /// when that changed (another migration came or went).
   void Resplit();
   void DropShare();
+  /// An operator's request through the control socket: cancel, postcopy
+  /// (force-complete: post-copy when possible, else pause), resume URI.
+  std::string HandleRequest(const std::string& request);
+  /// Refreshes the live record from \a s (when there is a run dir).
+  void Record(const MigrationSample* s);
   void Finish(const MigrationSample& s);
   void Detach(const std::string& why);
   void Lose(const Status& st);
@@ -109,6 +120,11 @@ class Follower {
   uint64_t host_budget_ = 0;   // bytes/s
   uint64_t share_bps_ = 0;     // as last applied (or decided, in a dry run)
   size_t sharing_with_ = 0;    // other migrations at the last split
+
+  std::optional<RecordWriter> writer_;
+  MigrationRecord record_;
+  bool record_warned_ = false;
+  std::optional<ControlSocket> control_;
 };
 
 }  // namespace vc

@@ -26,24 +26,55 @@ std::string MigrationSummary::ToText() const {
   return out;
 }
 
-namespace {
-
-qmp::Json ActionsToJson(const std::vector<ActionRecord>& actions) {
+qmp::Json ActionRecordToJson(const ActionRecord& a) {
   using qmp::Json;
-  Json list = Json::Array();
-  for (const ActionRecord& a : actions) {
-    list.Append(Json::Object()
-                    .Set("at-s", Json::Double(a.at_s))
-                    .Set("action", Json::String(a.action))
-                    .Set("value", Json::Int(a.value))
-                    .Set("reason", Json::String(a.reason))
-                    .Set("latency-ms", Json::Double(a.latency_ms))
-                    .Set("result", Json::String(a.result)));
-  }
-  return list;
+  return Json::Object()
+      .Set("at-s", Json::Double(a.at_s))
+      .Set("action", Json::String(a.action))
+      .Set("value", Json::Int(a.value))
+      .Set("reason", Json::String(a.reason))
+      .Set("latency-ms", Json::Double(a.latency_ms))
+      .Set("result", Json::String(a.result));
 }
 
-}  // namespace
+ActionRecord ActionRecordFromJson(const qmp::Json& j) {
+  ActionRecord a;
+  a.at_s = j.GetDouble("at-s").value_or(0);
+  a.action = j.GetString("action").value_or("");
+  a.value = j.GetInt("value").value_or(0);
+  a.reason = j.GetString("reason").value_or("");
+  a.latency_ms = j.GetDouble("latency-ms").value_or(0);
+  a.result = j.GetString("result").value_or("");
+  return a;
+}
+
+qmp::Json SamplePointToJson(const SamplePoint& p) {
+  using qmp::Json;
+  return Json::Object()
+      .Set("t-ms", Json::Int(p.t_ms))
+      .Set("status", Json::String(p.status))
+      .Set("pass", Json::Uint(p.pass))
+      .Set("remaining", Json::Uint(p.remaining))
+      .Set("transferred", Json::Uint(p.transferred))
+      .Set("bandwidth", Json::Double(p.bandwidth))
+      .Set("dirty-rate", Json::Double(p.dirty_rate))
+      .Set("expected-downtime-ms", Json::Int(p.expected_downtime_ms))
+      .Set("throttle-percent", Json::Int(p.throttle_percent));
+}
+
+SamplePoint SamplePointFromJson(const qmp::Json& j) {
+  SamplePoint p;
+  p.t_ms = j.GetInt("t-ms").value_or(0);
+  p.status = j.GetString("status").value_or("");
+  p.pass = j.GetUint("pass").value_or(0);
+  p.remaining = j.GetUint("remaining").value_or(0);
+  p.transferred = j.GetUint("transferred").value_or(0);
+  p.bandwidth = j.GetDouble("bandwidth").value_or(0);
+  p.dirty_rate = j.GetDouble("dirty-rate").value_or(0);
+  p.expected_downtime_ms = j.GetInt("expected-downtime-ms").value_or(0);
+  p.throttle_percent = static_cast<int>(j.GetInt("throttle-percent").value_or(0));
+  return p;
+}
 
 qmp::Json MigrationSummary::ToJson() const {
   using qmp::Json;
@@ -56,22 +87,32 @@ qmp::Json MigrationSummary::ToJson() const {
   if (bytes_sent) j.Set("bytes-sent", Json::Uint(*bytes_sent));
   if (ram_total) j.Set("ram-total", Json::Uint(*ram_total));
   j.Set("postcopy", Json::Bool(postcopy));
-  j.Set("actions", ActionsToJson(actions));
+  Json list = Json::Array();
+  for (const ActionRecord& a : actions) list.Append(ActionRecordToJson(a));
+  j.Set("actions", list);
   Json series = Json::Array();
-  for (const SamplePoint& p : samples) {
-    series.Append(Json::Object()
-                      .Set("t-ms", Json::Int(p.t_ms))
-                      .Set("status", Json::String(p.status))
-                      .Set("pass", Json::Uint(p.pass))
-                      .Set("remaining", Json::Uint(p.remaining))
-                      .Set("transferred", Json::Uint(p.transferred))
-                      .Set("bandwidth", Json::Double(p.bandwidth))
-                      .Set("dirty-rate", Json::Double(p.dirty_rate))
-                      .Set("expected-downtime-ms", Json::Int(p.expected_downtime_ms))
-                      .Set("throttle-percent", Json::Int(p.throttle_percent)));
-  }
+  for (const SamplePoint& p : samples) series.Append(SamplePointToJson(p));
   j.Set("samples", series);
   return j;
+}
+
+MigrationSummary MigrationSummary::FromJson(const qmp::Json& j) {
+  MigrationSummary s;
+  s.outcome = j.GetString("outcome").value_or("");
+  s.detail = j.GetString("detail").value_or("");
+  s.total_time_ms = j.GetInt("total-time-ms");
+  s.downtime_ms = j.GetInt("downtime-ms");
+  s.passes = j.GetUint("passes");
+  s.bytes_sent = j.GetUint("bytes-sent");
+  s.ram_total = j.GetUint("ram-total");
+  s.postcopy = j.GetBool("postcopy").value_or(false);
+  if (std::optional<qmp::Json> a = j.Get("actions")) {
+    for (size_t i = 0; i < a->ArraySize(); i++) s.actions.push_back(ActionRecordFromJson(a->At(i)));
+  }
+  if (std::optional<qmp::Json> p = j.Get("samples")) {
+    for (size_t i = 0; i < p->ArraySize(); i++) s.samples.push_back(SamplePointFromJson(p->At(i)));
+  }
+  return s;
 }
 
 }  // namespace vc

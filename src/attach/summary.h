@@ -35,6 +35,12 @@ struct MigrationSummary {
 
   std::string ToText() const;
   qmp::Json ToJson() const;
+  static MigrationSummary FromJson(const qmp::Json& j);
 };
+
+qmp::Json SamplePointToJson(const SamplePoint& p);
+SamplePoint SamplePointFromJson(const qmp::Json& j);
+qmp::Json ActionRecordToJson(const ActionRecord& a);
+ActionRecord ActionRecordFromJson(const qmp::Json& j);
 
 }  // namespace vc

@@ -91,6 +91,45 @@ Result<std::vector<OutgoingMigration>> LibvirtHost::Outgoing() {
   return out;
 }
 
+Result<std::vector<LibvirtMigrationJob>> LibvirtMigrationJobs(const std::string& uri) {
+  ConnectPtr conn(virConnectOpen(uri.empty() ? nullptr : uri.c_str()));
+  if (!conn) return LibvirtError("connecting to libvirt at " + (uri.empty() ? "the default URI" : uri));
+  virDomainPtr* list = nullptr;
+  int n = virConnectListAllDomains(conn.get(), &list, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+  if (n < 0) return LibvirtError("listing domains");
+  std::vector<DomainPtr> domains;
+  for (int i = 0; i < n; i++) domains.emplace_back(list[i]);
+  std::free(list);
+  std::vector<LibvirtMigrationJob> jobs;
+  for (const DomainPtr& d : domains) {
+    int type = VIR_DOMAIN_JOB_NONE;
+    TypedParams p;
+    if (virDomainGetJobStats(d.get(), &type, p.out_params(), p.out_count(), 0) < 0) {
+      virResetLastError();
+      continue;
+    }
+    int op = p.Int(VIR_DOMAIN_JOB_OPERATION).value_or(VIR_DOMAIN_JOB_OPERATION_UNKNOWN);
+    if (type == VIR_DOMAIN_JOB_NONE ||
+        (op != VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT && op != VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN)) {
+      continue;
+    }
+    const char* name = virDomainGetName(d.get());
+    LibvirtMigrationJob j;
+    j.uuid = UuidOf(d.get());
+    j.name = name ? name : "";
+    j.incoming = op == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN;
+    j.elapsed_ms = static_cast<int64_t>(p.ULLong(VIR_DOMAIN_JOB_TIME_ELAPSED).value_or(0));
+    j.memory_total = p.ULLong(VIR_DOMAIN_JOB_MEMORY_TOTAL).value_or(0);
+    j.memory_remaining = p.ULLong(VIR_DOMAIN_JOB_MEMORY_REMAINING).value_or(0);
+    j.memory_bps = p.ULLong(VIR_DOMAIN_JOB_MEMORY_BPS).value_or(0);
+    j.dirty_rate = p.ULLong(VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE).value_or(0) * static_cast<uint64_t>(
+        p.ULLong(VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE).value_or(4096));
+    j.iteration = p.ULLong(VIR_DOMAIN_JOB_MEMORY_ITERATION).value_or(0);
+    jobs.push_back(std::move(j));
+  }
+  return jobs;
+}
+
 Result<bool> LibvirtHost::MigratingOut(const std::string& uuid, std::string* name) {
   DomainPtr d(virDomainLookupByUUIDString(conn_.get(), uuid.c_str()));
   if (!d) return LibvirtError("domain " + uuid);

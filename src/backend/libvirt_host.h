@@ -18,6 +18,18 @@ struct OutgoingMigration {
   std::string name;
 };
 
+/// A domain with a migration job, in or out, as libvirt's job stats show it.
+struct LibvirtMigrationJob {
+  std::string uuid, name;
+  bool incoming = false;
+  int64_t elapsed_ms = 0;
+  uint64_t memory_total = 0, memory_remaining = 0, memory_bps = 0, dirty_rate = 0, iteration = 0;
+};
+
+/// Every domain of \a uri ("" = default) migrating now, in or out. Connects
+/// for this call only, registers for no events, taints nothing.
+Result<std::vector<LibvirtMigrationJob>> LibvirtMigrationJobs(const std::string& uri);
+
 class LibvirtHost {
  public:
   /// \a on_event: a domain may have started migrating (QEMU's MIGRATION

@@ -118,6 +118,13 @@ class MigrationBackend {
   /// QEMU/libvirt cannot honour is skipped and described in \a not_honoured.
   virtual Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) = 0;
 
+  /// Resumes a post-copy migration whose connection broke (status
+  /// postcopy-paused) over \a uri, where the destination now listens
+  /// (QEMU: migrate-recover there first).
+  virtual Status ResumePostcopy(const std::string& uri) {
+    return Status::NotSupported("resume", "not possible here because " + Describe() + " cannot resume post-copy (" + uri + ")");
+  }
+
   /// A descriptor that becomes readable when events may be pending; -1 when
   /// the backend has none (then the caller relies on its timer).
   virtual int pollable_fd() const = 0;

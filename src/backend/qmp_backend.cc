@@ -111,6 +111,16 @@ Status QmpBackend::Cancel() { return qmp::MigrateCancel(*session_); }
 Status QmpBackend::PauseGuest() { return qmp::Stop(*session_); }
 Status QmpBackend::ResumeGuest() { return qmp::Cont(*session_); }
 
+Status QmpBackend::ResumePostcopy(const std::string& uri) {
+  Result<qmp::MigrationInfo> info = qmp::QueryMigrate(*session_);
+  if (!info.ok()) return info.status();
+  if (info->status.value_or("none") != "postcopy-paused") {
+    return Status::InvalidArgument("resume", "the migration is " + info->status.value_or("none") +
+                                                 ", not postcopy-paused: there is nothing to recover");
+  }
+  return qmp::Migrate(*session_, uri, /*resume=*/true);
+}
+
 Status QmpBackend::StartMigration(const MigrationStart& start,
                                   std::vector<std::string>* not_honoured) {
   Result<qmp::MigrationInfo> info = qmp::QueryMigrate(*session_);

@@ -31,6 +31,7 @@ class QmpBackend final : public MigrationBackend {
   Status Cancel() override;
   Status PauseGuest() override;
   Status ResumeGuest() override;
+  Status ResumePostcopy(const std::string& uri) override;
   Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) override;
   int pollable_fd() const override { return session_->pollable_fd(); }
   Status Poll(std::vector<BackendEvent>* events) override;

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "qmp/commands.h"
+#include "src/cli/control_command.h"
+#include "src/cli/list_command.h"
 #include "src/cli/policy_command.h"
 #include "src/cli/simulate_command.h"
 #include "src/control/start_settings.h"
@@ -34,6 +36,7 @@ struct CommonOptions {
   std::string domain;        // attach: a libvirt domain (name, UUID or id)
   std::string connect_uri;   // libvirt URI; "" = libvirt's default
   std::string run_dir = "/run/virt-converge";
+  std::string state_dir = "/var/lib/virt-converge";
   bool dry_run = false;
   std::string interval = "1s";
   std::string max_downtime = "2s";
@@ -64,6 +67,8 @@ void AddCommonOptions(CLI::App* cmd, CommonOptions* o, bool qmp_required = true)
                   "read policy drop-ins under this root (default /); with none there, or with "
                   "--no-policy, the built-in reaction runs");
   cmd->add_flag("--no-policy", o->no_policy, "ignore policy files: run the built-in reaction");
+  cmd->add_option("--state-dir", o->state_dir,
+                  "where history records go, under history/ (default /var/lib/virt-converge)");
 }
 
 int Fail(const std::string& what, const Status& st, int code) {
@@ -85,6 +90,7 @@ Result<FollowOptions> MakeFollowOptions(const CommonOptions& o) {
   f.dry_run = o.dry_run;
   f.policy_root = o.no_policy ? "" : o.policy_root;
   f.run_dir = o.run_dir;
+  f.state_dir = o.state_dir;
   if (!o.qmp_socket.empty()) f.migration_id = QmpMigrationId(o.qmp_socket);
   Result<int64_t> interval = ParseMillis(o.interval);
   if (!interval.ok()) return interval.status().WithContext("--interval");
@@ -151,7 +157,7 @@ int RunAttachLibvirt(const CommonOptions& o, const FollowOptions& f) {
   std::printf("attached to %s\n", d->backend->Describe().c_str());
   std::fflush(stdout);
   FollowOptions with_id = f;
-  with_id.migration_id = d->backend->uuid();
+  with_id.migration_id = with_id.uuid = d->backend->uuid();
   return FollowAndReport(*d->backend, with_id, o);
 }
 
@@ -163,6 +169,12 @@ int RunAttach(const CommonOptions& o) {
                 kExitUsage);
   }
   if (!o.domain.empty()) return RunAttachLibvirt(o, *f);
+  Result<FollowLock> lock = FollowLock::Take(o.run_dir, f->migration_id);
+  if (!lock.ok() && lock.status().code() == StatusCode::kCommandFailed) {
+    std::printf("%s; leaving it to that one\n", lock.status().message().c_str());
+    return 0;
+  }
+  if (!lock.ok()) return Fail("attach to " + o.qmp_socket, lock.status(), kExitLost);
   QmpBackend::Options bo;
   bo.enable_events = !o.dry_run;
   Result<std::unique_ptr<QmpBackend>> backend = QmpBackend::Connect(o.qmp_socket, bo);
@@ -200,9 +212,12 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     Result<LibvirtDomain> d = OpenLibvirtDomain(o, m.args[0]);
     if (!d.ok()) return Fail("migrate " + m.args[0], d.status(), d.status().code() == StatusCode::kCommandFailed ? 1 : kExitLost);
     lock.emplace(std::move(d->lock));
-    f->migration_id = d->backend->uuid();
+    f->migration_id = f->uuid = d->backend->uuid();
     backend_owner = std::move(d->backend);
   } else {
+    Result<FollowLock> l = FollowLock::Take(o.run_dir, f->migration_id);
+    if (!l.ok()) return Fail("migrate " + o.qmp_socket, l.status(), l.status().code() == StatusCode::kCommandFailed ? 1 : kExitLost);
+    lock.emplace(std::move(*l));
     Result<std::unique_ptr<QmpBackend>> qb = QmpBackend::Connect(o.qmp_socket, {});
     if (!qb.ok()) return Fail("connect to " + o.qmp_socket, qb.status(), kExitLost);
     backend_owner = std::move(*qb);
@@ -232,6 +247,7 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     }
   }
   start.uri = target;
+  f->peer = target;
   start.data_uri = m.data_uri;
   start.postcopy |= m.postcopy;
   start.auto_converge |= m.auto_converge;
@@ -329,6 +345,8 @@ int main(int argc, char** argv) {
                     "instead of the system bus; implies --helpers=systemd");
 
   std::function<int()> run_policy = vc::AddPolicyCommand(&app);
+  std::function<int()> run_list = vc::AddListCommands(&app);
+  std::function<int()> run_control = vc::AddControlCommands(&app);
   std::function<int()> run_simulate = vc::AddSimulateCommand(&app);
 
   try {
@@ -346,6 +364,8 @@ int main(int argc, char** argv) {
     return watcher.Run();
   }
   if (app.got_subcommand("policy")) return run_policy();
+  if (int code = run_list(); code >= 0) return code;
+  if (int code = run_control(); code >= 0) return code;
   if (app.got_subcommand("simulate")) return run_simulate();
   return vc::kExitUsage;
 }

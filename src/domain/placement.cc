@@ -98,6 +98,17 @@ Status Parse(std::string_view text, pugi::xml_document* doc) {
 
 }  // namespace
 
+std::string DescribePlacement(const Placement& p) {
+  std::string out;
+  auto add = [&](const std::string& part) { out += (out.empty() ? "" : ", ") + part; };
+  for (const DomainSpec::Pin& v : p.vcpupins) add("vcpu " + std::to_string(v.vcpu) + " on CPU " + v.cpuset);
+  if (!p.emulatorpin.empty()) add("emulator on CPU " + p.emulatorpin);
+  for (const DomainSpec::Pin& t : p.iothreadpins) add("iothread " + std::to_string(t.vcpu) + " on CPU " + t.cpuset);
+  if (!p.numa_nodeset.empty()) add("memory on node " + p.numa_nodeset);
+  for (const DomainSpec::MemNode& m : p.memnodes) add("cell " + std::to_string(m.cell) + " on node " + m.nodeset);
+  return out.empty() ? "unpinned" : out;
+}
+
 Placement PlacementOf(const DomainSpec& d) {
   return {d.vcpupins, d.emulatorpin, d.iothreadpins, d.numa_nodeset, d.memnodes};
 }

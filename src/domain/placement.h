@@ -26,6 +26,9 @@ struct Placement {
 };
 
 Placement PlacementOf(const DomainSpec& d);
+/// "vcpu 0 on CPU 1, vcpu 1 on CPU 2, emulator on CPU 0-3, memory on node 0";
+/// "unpinned" when it binds nothing.
+std::string DescribePlacement(const Placement& p);
 /// \a d as it would be with placement \a p.
 DomainSpec WithPlacement(DomainSpec d, const Placement& p);
 

@@ -21,8 +21,6 @@ Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string&
   run.summary_path = dir.File(name + ".json");
   std::vector<std::string> argv = {bin};
   argv.insert(argv.end(), args.begin(), args.end());
-  argv.push_back("--summary-json");
-  argv.push_back(run.summary_path);
   // The built-in reaction unless the test names a policy root: policies
   // installed on the machine must not change what a test proves.
   bool has_root = false, has_run_dir = false;
@@ -31,6 +29,10 @@ Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string&
     has_run_dir |= a == "--run-dir";
   }
   const bool follows = !args.empty() && (args[0] == "attach" || args[0] == "migrate");
+  if (follows) {
+    argv.push_back("--summary-json");
+    argv.push_back(run.summary_path);
+  }
   if (!has_root && follows) argv.push_back("--no-policy");
   // Nor may the host's /run/virt-converge: a test's migrations share only
   // with the migrations the test runs.

@@ -1,0 +1,220 @@
+#include "src/attach/migration_record.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "src/attach/follow_lock.h"
+
+namespace vc {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Write, then rename: a reader sees the old file or the new one, whole.
+Status WriteAtomically(const std::string& path, const std::string& text) {
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (ec) return Status::IoError(fs::path(path).parent_path().string(), ec.value());
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out.flush()) return Status::IoError(tmp, errno);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) < 0) return Status::IoError(path, errno);
+  return Status::Ok();
+}
+
+bool Names(const MigrationRecord& r, const std::string& vm) {
+  return r.vm == vm || r.uuid == vm || r.id == vm;
+}
+
+std::vector<SamplePoint> ReadSamples(const std::string& path) {
+  std::vector<SamplePoint> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    Result<qmp::Json> j = qmp::Json::Parse(line);
+    if (j.ok()) out.push_back(SamplePointFromJson(*j));  // a torn last line is skipped
+  }
+  return out;
+}
+
+std::string StartStamp(double started_at) {
+  time_t t = static_cast<time_t>(started_at);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+double MigrationRecord::progress() const {
+  if (ram_total == 0) return 0;
+  if (status == "completed") return 100;
+  return 100.0 * static_cast<double>(ram_total - std::min(remaining, ram_total)) / static_cast<double>(ram_total);
+}
+
+qmp::Json MigrationRecord::ToJson() const {
+  using qmp::Json;
+  Json j = Json::Object();
+  j.Set("id", Json::String(id))
+      .Set("vm", Json::String(vm))
+      .Set("uuid", Json::String(uuid))
+      .Set("direction", Json::String(direction))
+      .Set("peer", Json::String(peer))
+      .Set("backend", Json::String(backend))
+      .Set("policy", Json::String(policy))
+      .Set("pid", Json::Int(pid))
+      .Set("started-at", Json::Double(started_at))
+      .Set("updated-at", Json::Double(updated_at))
+      .Set("status", Json::String(status))
+      .Set("elapsed-ms", Json::Int(elapsed_ms))
+      .Set("ram-total", Json::Uint(ram_total))
+      .Set("remaining", Json::Uint(remaining))
+      .Set("transferred", Json::Uint(transferred))
+      .Set("progress", Json::Double(progress()))
+      .Set("pass", Json::Uint(pass))
+      .Set("bandwidth", Json::Double(bandwidth))
+      .Set("dirty-rate", Json::Double(dirty_rate))
+      .Set("share", Json::Uint(share))
+      .Set("expected-downtime-ms", Json::Int(expected_downtime_ms))
+      .Set("downtime-limit-ms", Json::Int(downtime_limit_ms))
+      .Set("throttle-percent", Json::Int(throttle_percent));
+  Json list = Json::Array();
+  for (const ActionRecord& a : actions) list.Append(ActionRecordToJson(a));
+  j.Set("actions", list);
+  if (!samples.empty()) {
+    Json series = Json::Array();
+    for (const SamplePoint& p : samples) series.Append(SamplePointToJson(p));
+    j.Set("samples", series);
+  }
+  if (outcome) {
+    // The samples and actions are the record's own.
+    MigrationSummary brief = *outcome;
+    brief.samples.clear();
+    brief.actions.clear();
+    j.Set("outcome", brief.ToJson());
+  }
+  if (stale) j.Set("stale", Json::Bool(true));
+  return j;
+}
+
+MigrationRecord MigrationRecord::FromJson(const qmp::Json& j) {
+  MigrationRecord r;
+  r.id = j.GetString("id").value_or("");
+  r.vm = j.GetString("vm").value_or("");
+  r.uuid = j.GetString("uuid").value_or("");
+  r.direction = j.GetString("direction").value_or("out");
+  r.peer = j.GetString("peer").value_or("");
+  r.backend = j.GetString("backend").value_or("");
+  r.policy = j.GetString("policy").value_or("");
+  r.pid = j.GetInt("pid").value_or(0);
+  r.started_at = j.GetDouble("started-at").value_or(0);
+  r.updated_at = j.GetDouble("updated-at").value_or(0);
+  r.status = j.GetString("status").value_or("");
+  r.elapsed_ms = j.GetInt("elapsed-ms").value_or(0);
+  r.ram_total = j.GetUint("ram-total").value_or(0);
+  r.remaining = j.GetUint("remaining").value_or(0);
+  r.transferred = j.GetUint("transferred").value_or(0);
+  r.pass = j.GetUint("pass").value_or(0);
+  r.bandwidth = j.GetDouble("bandwidth").value_or(0);
+  r.dirty_rate = j.GetDouble("dirty-rate").value_or(0);
+  r.share = j.GetUint("share").value_or(0);
+  r.expected_downtime_ms = j.GetInt("expected-downtime-ms").value_or(0);
+  r.downtime_limit_ms = j.GetInt("downtime-limit-ms").value_or(-1);
+  r.throttle_percent = static_cast<int>(j.GetInt("throttle-percent").value_or(0));
+  if (std::optional<qmp::Json> a = j.Get("actions")) {
+    for (size_t i = 0; i < a->ArraySize(); i++) r.actions.push_back(ActionRecordFromJson(a->At(i)));
+  }
+  if (std::optional<qmp::Json> s = j.Get("samples")) {
+    for (size_t i = 0; i < s->ArraySize(); i++) r.samples.push_back(SamplePointFromJson(s->At(i)));
+  }
+  if (std::optional<qmp::Json> o = j.Get("outcome")) r.outcome = MigrationSummary::FromJson(*o);
+  r.stale = j.GetBool("stale").value_or(false);
+  return r;
+}
+
+RecordWriter::RecordWriter(std::string run_dir, std::string state_dir, const std::string& id)
+    : live_(run_dir + "/migrations/" + id + ".json"),
+      samples_(run_dir + "/migrations/" + id + ".samples"),
+      history_dir_(state_dir.empty() ? "" : state_dir + "/history") {}
+
+Status RecordWriter::Update(const MigrationRecord& r) { return WriteAtomically(live_, r.ToJson().Serialize() + "\n"); }
+
+Status RecordWriter::AppendSample(const SamplePoint& p) {
+  std::ofstream out(samples_, std::ios::app);
+  out << SamplePointToJson(p).Serialize() << "\n";
+  return out.flush() ? Status::Ok() : Status::IoError(samples_, errno);
+}
+
+Status RecordWriter::Finish(const MigrationRecord& r) {
+  Status st = Status::Ok();
+  if (!history_dir_.empty()) {
+    std::string path = history_dir_ + "/" + StartStamp(r.started_at) + "-" + r.id + ".json";
+    st = WriteAtomically(path, r.ToJson().Serialize(true) + "\n");
+  }
+  std::error_code ec;
+  fs::remove(live_, ec);
+  fs::remove(samples_, ec);
+  return st;
+}
+
+std::vector<MigrationRecord> ReadLiveRecords(const std::string& run_dir) {
+  std::vector<MigrationRecord> out;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(run_dir + "/migrations", ec)) {
+    if (e.path().extension() != ".json") continue;
+    Result<qmp::Json> j = qmp::Json::Parse(Slurp(e.path().string()));
+    if (!j.ok()) continue;  // removed or being replaced meanwhile
+    MigrationRecord r = MigrationRecord::FromJson(*j);
+    r.stale = !FollowLock::Held(run_dir, r.id);
+    out.push_back(std::move(r));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const MigrationRecord& a, const MigrationRecord& b) { return a.started_at < b.started_at; });
+  return out;
+}
+
+std::optional<MigrationRecord> FindLiveRecord(const std::string& run_dir, const std::string& vm) {
+  for (MigrationRecord& r : ReadLiveRecords(run_dir)) {
+    if (!Names(r, vm)) continue;
+    r.samples = ReadSamples(run_dir + "/migrations/" + r.id + ".samples");
+    return r;
+  }
+  return std::nullopt;
+}
+
+Result<MigrationRecord> FindHistoryRecord(const std::string& state_dir, const std::string& vm) {
+  // Names start with the start time: the last match in name order is the latest.
+  std::vector<std::string> paths;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(state_dir + "/history", ec)) {
+    if (e.path().extension() == ".json") paths.push_back(e.path().string());
+  }
+  std::sort(paths.rbegin(), paths.rend());
+  for (const std::string& p : paths) {
+    Result<qmp::Json> j = qmp::Json::Parse(Slurp(p));
+    if (!j.ok()) continue;
+    MigrationRecord r = MigrationRecord::FromJson(*j);
+    if (Names(r, vm)) return r;
+  }
+  return Status::NotFound(vm, "no migration of it is running or recorded under " + state_dir + "/history");
+}
+
+}  // namespace vc

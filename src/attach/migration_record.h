@@ -1,0 +1,76 @@
+// MigrationRecord: what a follower tells the rest of the host about the
+// migration it follows — for `list` and `status` while it runs, and as the
+// history record once it has ended.
+//
+// Files, one writer each (the follower), readers anywhere:
+//   <run>/migrations/<id>.json      the latest state, replaced atomically
+//   <run>/migrations/<id>.samples   every sample, one JSON object per line
+//   <state>/history/<started>-<id>.json   the whole record with its outcome
+// A live record whose follower no longer holds its FollowLock is stale (the
+// follower died) and is shown as such, never as a running migration.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/attach/summary.h"
+#include "src/base/status.h"
+
+namespace vc {
+
+struct MigrationRecord {
+  std::string id;          // the FollowLock key: domain UUID, or qmp-<socket path>
+  std::string vm, uuid;
+  std::string direction = "out";
+  std::string peer;        // destination, when known ("" otherwise)
+  std::string backend;     // "QEMU at unix:…", "libvirt domain vm1 at qemu:///system"
+  std::string policy;      // what reacts: "policy (2 files under /)", "the built-in reaction"
+  int64_t pid = 0;         // the follower
+  double started_at = 0;   // wall clock, seconds since the epoch
+  double updated_at = 0;
+
+  // The latest sample and what the follower did.
+  std::string status;
+  uint64_t ram_total = 0, remaining = 0, transferred = 0, pass = 0;
+  double bandwidth = 0, dirty_rate = 0;  // bytes/s
+  uint64_t share = 0;                    // bytes/s of the host's budget; 0 = not sharing
+  int64_t expected_downtime_ms = 0, downtime_limit_ms = -1, elapsed_ms = 0;
+  int throttle_percent = 0;
+  std::vector<ActionRecord> actions;
+
+  /// Filled from the .samples file, or in a history record.
+  std::vector<SamplePoint> samples;
+  std::optional<MigrationSummary> outcome;  // history only
+  bool stale = false;                       // live record, follower gone
+
+  /// Percent of RAM sent, by QEMU's count of what remains.
+  double progress() const;
+
+  qmp::Json ToJson() const;
+  static MigrationRecord FromJson(const qmp::Json& j);
+};
+
+/// Writes a follower's record files. Failures are reported, never fatal:
+/// a full /run must not stop a migration from being helped.
+class RecordWriter {
+ public:
+  RecordWriter(std::string run_dir, std::string state_dir, const std::string& id);
+  Status Update(const MigrationRecord& r);
+  Status AppendSample(const SamplePoint& p);
+  /// Writes the history record and removes the live files.
+  Status Finish(const MigrationRecord& r);
+
+ private:
+  std::string live_, samples_, history_dir_;
+};
+
+/// The live records under \a run_dir, oldest first, stale ones marked.
+std::vector<MigrationRecord> ReadLiveRecords(const std::string& run_dir);
+/// The live record of \a vm (name, UUID or record id), with its samples.
+std::optional<MigrationRecord> FindLiveRecord(const std::string& run_dir, const std::string& vm);
+/// The latest history record of \a vm (name, UUID or record id).
+Result<MigrationRecord> FindHistoryRecord(const std::string& state_dir, const std::string& vm);
+
+}  // namespace vc

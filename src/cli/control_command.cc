@@ -1,0 +1,102 @@
+#include "src/cli/control_command.h"
+
+#include <cstdio>
+
+#include "qmp/commands.h"
+#include "src/attach/control_socket.h"
+#include "src/attach/migration_record.h"
+#include "src/backend/libvirt_backend.h"
+#include "src/backend/qmp_backend.h"
+
+namespace vc {
+namespace {
+
+// A request may wait for QEMU/libvirt (post-copy start, pause).
+constexpr Millis kReplyTimeout{30000};
+
+struct ControlOptions {
+  std::string vm;
+  std::string run_dir = "/run/virt-converge";
+  std::string connect_uri;
+  std::string uri;       // resume: where the destination listens
+  std::string dest_qmp;  // resume, plain QEMU: the destination's QMP socket
+};
+
+int Fail(const std::string& what, const std::string& why) {
+  std::fprintf(stderr, "virt-converge: %s: %s\n", what.c_str(), why.c_str());
+  return 1;
+}
+
+// A reply names each action with its result; anything not "done" failed.
+int Report(const std::string& reply) {
+  std::printf("%s\n", reply.c_str());
+  bool done = reply.find(": done") != std::string::npos && reply.rfind("error", 0) != 0;
+  return done ? 0 : 1;
+}
+
+// Without a follower: libvirt's own API, for a libvirt migration.
+int AskLibvirt(const ControlOptions& o, const std::string& request) {
+  Result<std::unique_ptr<LibvirtBackend>> b = LibvirtBackend::Connect(o.connect_uri, o.vm, {});
+  if (!b.ok()) return Fail(request + " " + o.vm, b.status().ToString());
+  if (request == "cancel") {
+    Status st = (*b)->Cancel();
+    return Report(st.ok() ? "abort (libvirt, not followed here): done" : "abort: " + st.ToString());
+  }
+  Status st = (*b)->StartPostcopy();
+  if (st.ok()) return Report("start-postcopy (libvirt, not followed here): done");
+  std::string reply = "start-postcopy: " + st.ToString();
+  st = (*b)->PauseGuest();
+  return Report(reply + "; pause-guest: " + (st.ok() ? "done" : st.ToString()));
+}
+
+int Run(const ControlOptions& o, const std::string& request) {
+  std::optional<MigrationRecord> r = FindLiveRecord(o.run_dir, o.vm);
+  if (r && !r->stale) {
+    Result<std::string> reply =
+        SendControlRequest(o.run_dir + "/migrations/" + r->id + ".sock", request, kReplyTimeout);
+    if (!reply.ok()) return Fail(request + " " + o.vm, reply.status().ToString());
+    return Report(*reply);
+  }
+  if (!o.connect_uri.empty() && request.rfind("resume", 0) != 0) return AskLibvirt(o, request);
+  return Fail(request + " " + o.vm, "no virt-converge follows a migration of it on this host" +
+                                        std::string(o.connect_uri.empty() ? " (give -c URI to ask libvirt)" : ""));
+}
+
+int RunResume(const ControlOptions& o) {
+  if (!o.dest_qmp.empty()) {
+    // Plain QEMU: the destination listens again first.
+    Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(o.dest_qmp, {});
+    if (!dest.ok()) return Fail("resume " + o.vm, "the destination's QMP: " + dest.status().ToString());
+    Status st = qmp::MigrateRecover((*dest)->session(), o.uri);
+    if (!st.ok()) return Fail("resume " + o.vm, "migrate-recover on the destination: " + st.ToString());
+    std::printf("the destination listens at %s\n", o.uri.c_str());
+  }
+  return Run(o, "resume " + o.uri);
+}
+
+}  // namespace
+
+std::function<int()> AddControlCommands(CLI::App* app) {
+  auto o = std::make_shared<ControlOptions>();
+  CLI::App* cancel = app->add_subcommand("cancel", "cancel a VM's migration; the VM goes on running here");
+  CLI::App* postcopy = app->add_subcommand(
+      "postcopy", "complete a VM's migration now: switch to post-copy when possible, else pause the guest");
+  CLI::App* resume = app->add_subcommand("resume", "recover a post-copy migration whose connection broke");
+  for (CLI::App* c : {cancel, postcopy, resume}) {
+    c->add_option("vm", o->vm, "VM name, UUID, or record id (see `virt-converge list`)")->required();
+    c->add_option("--run-dir", o->run_dir, "the followers' live records (default /run/virt-converge)");
+  }
+  for (CLI::App* c : {cancel, postcopy}) {
+    c->add_option("-c,--connect", o->connect_uri, "when nobody here follows it: ask libvirt at this URI");
+  }
+  resume->add_option("uri", o->uri, "where the destination listens, e.g. tcp:192.0.2.2:4445")->required();
+  resume->add_option("--dest-qmp", o->dest_qmp, "plain QEMU: the destination's QMP socket (runs migrate-recover there)");
+  return [o, cancel, postcopy, resume]() -> int {
+    if (cancel->parsed()) return Run(*o, "cancel");
+    if (postcopy->parsed()) return Run(*o, "postcopy");
+    if (resume->parsed()) return RunResume(*o);
+    return -1;
+  };
+}
+
+}  // namespace vc

@@ -1,0 +1,229 @@
+#include "src/cli/list_command.h"
+
+#include <time.h>
+
+#include <cstdio>
+#include <set>
+
+#include "src/attach/migration_record.h"
+#include "src/backend/libvirt_handles.h"
+#include "src/backend/libvirt_host.h"
+#include "src/base/units.h"
+#include "src/domain/domain_xml.h"
+#include "src/domain/placement.h"
+
+namespace vc {
+namespace {
+
+struct ListOptions {
+  std::string run_dir = "/run/virt-converge";
+  std::string state_dir = "/var/lib/virt-converge";
+  std::string connect_uri;   // libvirt; asked only when given
+  std::string vm;            // status
+  bool json = false;
+};
+
+double Now() {
+  struct timespec ts {};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+std::string LocalTime(double t) {
+  if (t <= 0) return "-";
+  time_t s = static_cast<time_t>(t);
+  struct tm tm {};
+  localtime_r(&s, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string LastAction(const MigrationRecord& r) {
+  if (r.actions.empty()) return "-";
+  const ActionRecord& a = r.actions.back();
+  std::string value;
+  if (a.action == "set-downtime") value = " " + std::to_string(a.value) + " ms";
+  if (a.action == "set-bandwidth") value = " " + FormatRate(static_cast<double>(a.value));
+  if (a.action.rfind("set-throttle-", 0) == 0 && a.action != "set-throttle-tailslow") {
+    value = " " + std::to_string(a.value) + "%";
+  }
+  return a.action + value + (a.result == "done" ? "" : " [" + a.result + "]");
+}
+
+/// A record for a libvirt job nobody here follows.
+MigrationRecord FromJob(const LibvirtMigrationJob& j, double now) {
+  MigrationRecord r;
+  r.id = j.uuid;
+  r.vm = j.name;
+  r.uuid = j.uuid;
+  r.direction = j.incoming ? "in" : "out";
+  r.policy = j.incoming ? "-" : "not followed";
+  r.status = "active";
+  r.elapsed_ms = j.elapsed_ms;
+  r.started_at = now - static_cast<double>(j.elapsed_ms) / 1000;
+  r.ram_total = j.memory_total;
+  r.remaining = j.memory_remaining;
+  r.bandwidth = static_cast<double>(j.memory_bps);
+  r.dirty_rate = static_cast<double>(j.dirty_rate);
+  r.pass = j.iteration;
+  return r;
+}
+
+struct Listing {
+  std::vector<MigrationRecord> records;
+  std::string libvirt_error;  // "" when libvirt was not asked or answered
+};
+
+Listing Gather(const ListOptions& o) {
+  Listing l;
+  l.records = ReadLiveRecords(o.run_dir);
+  if (o.connect_uri.empty()) return l;
+  Result<std::vector<LibvirtMigrationJob>> jobs = LibvirtMigrationJobs(o.connect_uri);
+  if (!jobs.ok()) {
+    l.libvirt_error = jobs.status().ToString();
+    return l;
+  }
+  std::set<std::string> followed;
+  for (const MigrationRecord& r : l.records) {
+    if (!r.stale) followed.insert(r.uuid);
+  }
+  const double now = Now();
+  for (const LibvirtMigrationJob& j : *jobs) {
+    if (!j.incoming && followed.count(j.uuid)) continue;
+    l.records.push_back(FromJob(j, now));
+  }
+  return l;
+}
+
+std::string Elapsed(const MigrationRecord& r) { return FormatMillis(static_cast<double>(r.elapsed_ms)); }
+
+int RunList(const ListOptions& o) {
+  Listing l = Gather(o);
+  if (!l.libvirt_error.empty()) {
+    std::fprintf(stderr, "virt-converge: libvirt not asked: %s\n", l.libvirt_error.c_str());
+  }
+  if (o.json) {
+    qmp::Json list = qmp::Json::Array();
+    for (const MigrationRecord& r : l.records) {
+      qmp::Json j = r.ToJson();
+      j.Set("last-action", qmp::Json::String(LastAction(r)));
+      list.Append(j);
+    }
+    std::printf("%s\n", list.Serialize(true).c_str());
+    return 0;
+  }
+  std::printf("%-16s %-3s %-22s %-19s %8s %6s %10s %11s %11s %4s %9s %5s  %-28s %s\n", "VM", "DIR", "PEER",
+              "STARTED", "ELAPSED", "DONE", "REMAINING", "SHARE", "DIRTY", "PASS", "EXP.DOWN", "THRTL", "POLICY",
+              "LAST ACTION");
+  for (const MigrationRecord& r : l.records) {
+    char progress[16];
+    std::snprintf(progress, sizeof progress, "%.1f%%", r.progress());
+    std::string status_note = r.stale ? " (follower gone)" : r.status != "active" ? " (" + r.status + ")" : "";
+    std::printf("%-16s %-3s %-22s %-19s %8s %6s %10s %11s %11s %4llu %9s %4d%%  %-28s %s%s\n",
+                (r.vm.empty() ? r.id : r.vm).c_str(), r.direction.c_str(), r.peer.empty() ? "-" : r.peer.c_str(),
+                LocalTime(r.started_at).c_str(), Elapsed(r).c_str(), progress,
+                FormatBytes(static_cast<double>(r.remaining)).c_str(),
+                r.share ? FormatRate(static_cast<double>(r.share)).c_str() : "-",
+                FormatRate(r.dirty_rate).c_str(), static_cast<unsigned long long>(r.pass),
+                (std::to_string(r.expected_downtime_ms) + " ms").c_str(), r.throttle_percent,
+                r.policy.c_str(), LastAction(r).c_str(), status_note.c_str());
+  }
+  if (l.records.empty()) std::printf("(no migration on this host)\n");
+  return 0;
+}
+
+// The placement part of `status`: only libvirt knows the domain's XML.
+std::string PlacementText(const ListOptions& o, const std::string& vm) {
+  Result<std::string> xml = LibvirtDomainXml(o.connect_uri, vm);
+  if (!xml.ok()) return "";
+  Result<std::optional<Placement>> original = RecordedPlacement(*xml);
+  Result<DomainSpec> now = ParseDomainXml(*xml);
+  if (!original.ok() || !now.ok()) return "";
+  if (!*original) return "placement:  as the VM's own XML asks (" + DescribePlacement(PlacementOf(*now)) + ")\n";
+  return "placement:  ADAPTED to this host by the destination hook: " + DescribePlacement(PlacementOf(*now)) +
+         "\n            original (restored on a host where it fits): " + DescribePlacement(**original) + "\n";
+}
+
+int RunStatus(const ListOptions& o) {
+  std::optional<MigrationRecord> r = FindLiveRecord(o.run_dir, o.vm);
+  bool live = r.has_value();
+  if (!r) {
+    Result<MigrationRecord> h = FindHistoryRecord(o.state_dir, o.vm);
+    if (h.ok()) r = std::move(*h);
+  }
+  std::string placement = o.connect_uri.empty() ? "" : PlacementText(o, o.vm);
+  if (!r && placement.empty()) {
+    std::fprintf(stderr, "virt-converge: status %s: no migration of it is running here or recorded under %s/history\n",
+                 o.vm.c_str(), o.state_dir.c_str());
+    return 1;
+  }
+  if (o.json) {
+    qmp::Json j = r ? r->ToJson() : qmp::Json::Object();
+    j.Set("live", qmp::Json::Bool(live));
+    if (!placement.empty()) j.Set("placement", qmp::Json::String(placement));
+    std::printf("%s\n", j.Serialize(true).c_str());
+    return 0;
+  }
+  if (r) {
+    std::printf("vm:         %s%s\n", r->vm.c_str(), r->uuid.empty() ? "" : (" (" + r->uuid + ")").c_str());
+    std::printf("migration:  %s, %s%s\n", r->direction.c_str(), r->peer.empty() ? "destination not known" : ("to " + r->peer).c_str(),
+                live ? (r->stale ? " — its follower is gone" : " — running") : " — ended");
+    std::printf("through:    %s; follower pid %lld\n", r->backend.c_str(), static_cast<long long>(r->pid));
+    std::printf("started:    %s, %s %s\n", LocalTime(r->started_at).c_str(), live ? "elapsed" : "took",
+                Elapsed(*r).c_str());
+    std::printf("reacting:   %s\n", r->policy.c_str());
+    std::printf("now:        %s pass %llu, %.1f%% of %s sent, %s remaining, bw %s%s, dirty %s, expected downtime "
+                "%lld ms (limit %lld ms), throttle %d%%\n",
+                r->status.c_str(), static_cast<unsigned long long>(r->pass), r->progress(),
+                FormatBytes(static_cast<double>(r->ram_total)).c_str(),
+                FormatBytes(static_cast<double>(r->remaining)).c_str(), FormatRate(r->bandwidth).c_str(),
+                r->share ? (" (share " + FormatRate(static_cast<double>(r->share)) + ")").c_str() : "",
+                FormatRate(r->dirty_rate).c_str(), static_cast<long long>(r->expected_downtime_ms),
+                static_cast<long long>(r->downtime_limit_ms), r->throttle_percent);
+    if (r->outcome) std::printf("outcome:    %s — %s\n", r->outcome->outcome.c_str(), r->outcome->detail.c_str());
+  }
+  std::printf("%s", placement.c_str());
+  if (!r) return 0;
+  std::printf("actions:    %zu\n", r->actions.size());
+  for (const ActionRecord& a : r->actions) {
+    std::printf("  %7.1fs %s%s [%s]: %s\n", a.at_s, a.action.c_str(),
+                a.action == "set-bandwidth" ? (" " + FormatRate(static_cast<double>(a.value))).c_str()
+                : a.action == "set-downtime" ? (" " + std::to_string(a.value) + " ms").c_str()
+                                             : "",
+                a.result.c_str(), a.reason.c_str());
+  }
+  std::printf("samples:    %zu\n", r->samples.size());
+  for (const SamplePoint& p : r->samples) {
+    std::printf("  %7.1fs %-14s pass %-4llu remaining %-10s bw %-11s dirty %-11s exp. downtime %lld ms, throttle %d%%\n",
+                static_cast<double>(p.t_ms) / 1000, p.status.c_str(), static_cast<unsigned long long>(p.pass),
+                FormatBytes(static_cast<double>(p.remaining)).c_str(), FormatRate(p.bandwidth).c_str(),
+                FormatRate(p.dirty_rate).c_str(), static_cast<long long>(p.expected_downtime_ms), p.throttle_percent);
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> AddListCommands(CLI::App* app) {
+  auto o = std::make_shared<ListOptions>();
+  CLI::App* list = app->add_subcommand("list", "every migration on this host: in and out, followed or not");
+  CLI::App* status = app->add_subcommand(
+      "status", "one VM's migration: progress, every sample and action with its reason (running or from history), "
+                "and its placement");
+  for (CLI::App* c : {list, status}) {
+    c->add_option("--run-dir", o->run_dir, "the followers' live records (default /run/virt-converge)");
+    c->add_option("-c,--connect", o->connect_uri,
+                  "also ask libvirt at this URI (migrations nobody follows, incoming ones, the placement)");
+    c->add_flag("--json", o->json, "print JSON");
+  }
+  status->add_option("vm", o->vm, "VM name, UUID, or record id")->required();
+  status->add_option("--state-dir", o->state_dir, "where history records are (default /var/lib/virt-converge)");
+  return [o, list, status]() -> int {
+    if (list->parsed()) return RunList(*o);
+    if (status->parsed()) return RunStatus(*o);
+    return -1;
+  };
+}
+
+}  // namespace vc

@@ -1,0 +1,202 @@
+// The operator's commands on real QEMU migrations (issue #7, operator CLI):
+// list and status while a migration runs and from its history record
+// after; cancel; postcopy (force-complete); resume of a post-copy whose
+// connection broke.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/qemu/qemu_test_base.h"
+
+namespace vc::testing {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr Millis kMigrationTimeout{150000};
+
+class OperatorTest : public QemuTest {
+ protected:
+  void SetUp() override {
+    QemuTest::SetUp();
+    if (IsSkipped()) return;
+    // No reaction of its own: what happens is what the operator asks.
+    std::string dir = root_.path() + "/etc/virt-converge/policy.d";
+    fs::create_directories(dir);
+    std::ofstream(dir + "/50-hands-off.conf") << "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n";
+  }
+
+  std::vector<std::string> Dirs() const {
+    return {"--run-dir", run_.path(), "--state-dir", state_.path(), "--policy-root", root_.path()};
+  }
+
+  // Runs a short-lived virt-converge command to its end.
+  struct Done {
+    int code;
+    std::string out;
+  };
+  Done Command(std::vector<std::string> args, const std::string& name) {
+    args.push_back("--run-dir");
+    args.push_back(run_.path());
+    auto run = StartVirtConverge(root_, name, args);
+    if (!run.ok()) return {-1, run.status().ToString()};
+    int code = run->WaitExit(Millis(60000));
+    return {code, run->Output()};
+  }
+
+  // A guest that never converges at the test's 32 MiB/s with a 50 ms limit.
+  static GuestParams Guest() {
+    GuestParams g;
+    g.ram_mib = 128;
+    g.wss = "32M";
+    g.rate = "32M";
+    return g;
+  }
+
+  TempDir root_{"op-root"};
+  TempDir run_{"op-run"};
+  TempDir state_{"op-state"};
+};
+
+// Waits until the migration has done \a passes dirty-bitmap syncs.
+bool WaitForPass(qmp::Session& s, uint64_t passes) {
+  Deadline end = Clock::now() + Millis(60000);
+  while (Clock::now() < end) {
+    auto info = qmp::QueryMigrate(s);
+    if (info.ok() && info->ram && info->ram->dirty_sync_count.value_or(0) >= passes) return true;
+    std::this_thread::sleep_for(Millis(100));
+  }
+  return false;
+}
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST_F(OperatorTest, ListStatusCancelAndTheHistoryRecord) {
+  auto pair = MigrationPair::Start(Guest(), "op-cancel");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  std::vector<std::string> args = Dirs();
+  VirtConvergeRun attach = Attach(**pair, args);
+  qmp::MigrationParameters p;
+  p.downtime_limit = 50;
+  ASSERT_TRUE(qmp::MigrateSetParameters((*pair)->src().qmp(), p).ok());
+  StartMigration(**pair, kHotSetBandwidth);
+  ASSERT_TRUE(attach.WaitOutput("following the migration", Millis(20000))) << attach.Output();
+  ASSERT_TRUE(WaitForPass((*pair)->src().qmp(), 3));
+
+  Done list = Command({"list"}, "list");
+  ASSERT_EQ(list.code, 0) << list.out;
+  EXPECT_NE(list.out.find("VM "), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find(" out "), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("policy (1 file under " + root_.path() + ")"), std::string::npos) << list.out;
+
+  Done json = Command({"list", "--json"}, "list-json");
+  ASSERT_EQ(json.code, 0) << json.out;
+  auto parsed = qmp::Json::Parse(json.out);
+  ASSERT_TRUE(parsed.ok()) << json.out;
+  ASSERT_EQ(parsed->ArraySize(), 1u) << json.out;
+  qmp::Json m = parsed->At(0);
+  EXPECT_EQ(m.GetString("direction"), "out");
+  EXPECT_EQ(m.GetString("status"), "active");
+  EXPECT_GE(m.GetUint("pass").value_or(0), 3u) << json.out;
+  EXPECT_GT(m.GetDouble("progress").value_or(0), 0) << json.out;
+  EXPECT_GT(m.GetInt("elapsed-ms").value_or(0), 0) << json.out;
+  EXPECT_GT(m.GetDouble("dirty-rate").value_or(0), 0) << json.out;
+  EXPECT_EQ(m.GetInt("downtime-limit-ms"), 50) << json.out;
+  EXPECT_NEAR(m.GetDouble("started-at").value_or(0), static_cast<double>(time(nullptr)), 120) << json.out;
+  const std::string id = *m.GetString("id");
+
+  Done status = Command({"status", id}, "status");
+  ASSERT_EQ(status.code, 0) << status.out;
+  EXPECT_NE(status.out.find("— running"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("samples:"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find(" active "), std::string::npos) << status.out;
+
+  Done cancel = Command({"cancel", id}, "cancel");
+  EXPECT_EQ(cancel.code, 0) << cancel.out;
+  EXPECT_NE(cancel.out.find("abort: done"), std::string::npos) << cancel.out;
+  ASSERT_EQ(attach.WaitExit(Millis(20000)), 1) << attach.Output();
+  auto summary = attach.Summary();
+  ASSERT_TRUE(summary);
+  EXPECT_EQ(summary->GetString("outcome"), "aborted");
+  EXPECT_EQ(summary->GetString("detail"), "aborted by virt-converge: the operator asked (virt-converge cancel)");
+  // The VM goes on where it was, with the parameters it had.
+  auto run_state = qmp::QueryStatus((*pair)->src().qmp());
+  ASSERT_TRUE(run_state.ok());
+  EXPECT_EQ(run_state->status, "running");
+
+  // Gone from the list; its history record tells the story.
+  Done after = Command({"list"}, "list-after");
+  EXPECT_NE(after.out.find("(no migration on this host)"), std::string::npos) << after.out;
+  Done history = Command({"status", id, "--state-dir", state_.path()}, "status-after");
+  ASSERT_EQ(history.code, 0) << history.out;
+  EXPECT_NE(history.out.find("— ended"), std::string::npos) << history.out;
+  EXPECT_NE(history.out.find("outcome:    aborted — aborted by virt-converge: the operator asked"), std::string::npos)
+      << history.out;
+  EXPECT_NE(history.out.find("abort [done]: the operator asked (virt-converge cancel)"), std::string::npos)
+      << history.out;
+  EXPECT_EQ(Command({"cancel", id}, "cancel-again").code, 1);
+}
+
+TEST_F(OperatorTest, PostcopyForceCompletesAndResumeRecoversABrokenPostcopy) {
+  auto pair = MigrationPair::Start(Guest(), "op-postcopy");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  std::vector<std::string> args = Dirs();
+  VirtConvergeRun attach = Attach(**pair, args);
+  qmp::MigrationParameters p;
+  p.downtime_limit = 50;
+  p.max_postcopy_bandwidth = 8 << 20;  // slow enough to break it on the way
+  ASSERT_TRUE(qmp::MigrateSetParameters((*pair)->src().qmp(), p).ok());
+  ASSERT_TRUE(qmp::MigrateSetCapabilities((*pair)->src().qmp(), {{"postcopy-ram", true}}).ok());
+  auto uri = (*pair)->ListenIncoming({{"postcopy-ram", true}});
+  ASSERT_TRUE(uri.ok());
+  ASSERT_TRUE(CapBandwidth((*pair)->src().qmp(), kHotSetBandwidth).ok());
+  ASSERT_TRUE(qmp::Migrate((*pair)->src().qmp(), *uri).ok());
+  ASSERT_TRUE(attach.WaitOutput("following the migration", Millis(20000))) << attach.Output();
+  ASSERT_TRUE(WaitForPass((*pair)->src().qmp(), 2));
+
+  Done force = Command({"postcopy", (*pair)->src().name()}, "postcopy");
+  if (force.code != 0) {
+    // By name when QEMU has one, else by the record's id.
+    auto listing = qmp::Json::Parse(Command({"list", "--json"}, "list").out);
+    ASSERT_TRUE(listing.ok() && listing->ArraySize() == 1u);
+    force = Command({"postcopy", *listing->At(0).GetString("id")}, "postcopy-by-id");
+  }
+  ASSERT_EQ(force.code, 0) << force.out;
+  EXPECT_NE(force.out.find("start-postcopy: done"), std::string::npos) << force.out;
+  ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"postcopy-active"}, Millis(20000)).ok());
+
+  // The connection breaks.
+  ASSERT_TRUE(qmp::MigratePause((*pair)->src().qmp()).ok());
+  ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"postcopy-paused"}, Millis(20000)).ok());
+  ASSERT_TRUE(WaitMigrationStatus((*pair)->dst().qmp(), {"postcopy-paused"}, Millis(20000)).ok());
+
+  auto listing = qmp::Json::Parse(Command({"list", "--json"}, "list-paused").out);
+  ASSERT_TRUE(listing.ok() && listing->ArraySize() == 1u);
+  EXPECT_EQ(listing->At(0).GetString("status"), "postcopy-paused");
+  const std::string id = *listing->At(0).GetString("id");
+  const std::string again = "tcp:127.0.0.1:" + std::to_string(FreePort());
+  Done resume = Command({"resume", id, again, "--dest-qmp", (*pair)->dst().spare_qmp_path()}, "resume");
+  ASSERT_EQ(resume.code, 0) << resume.out;
+  EXPECT_NE(resume.out.find("resume: done"), std::string::npos) << resume.out;
+
+  ASSERT_EQ(attach.WaitExit(kMigrationTimeout), 0) << attach.Output();
+  auto summary = attach.Summary();
+  ASSERT_TRUE(summary);
+  EXPECT_EQ(summary->GetString("outcome"), "completed-postcopy") << attach.Output();
+  Status check = (*pair)->CheckDestination();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
+}  // namespace
+}  // namespace vc::testing
