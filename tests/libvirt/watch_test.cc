@@ -295,6 +295,21 @@ TEST_F(LibvirtTest, HookRefusesOrAdaptsAVmPinnedToACpuTheDestinationHasGivenAway
   EXPECT_EQ(bed_->Virsh('B', {"dumpxml", "mover"}, &out), 0);
   EXPECT_NE(out.find("virt-converge.org/xmlns/placement"), std::string::npos) << out;
   EXPECT_EQ(ReadFile(bed_->HookDir('B') + "/running/mover"), "dedicated 0\n");
+  // `virt-converge status` says it runs adapted, and what it had.
+  auto status = [&](char host, const std::string& tag) {
+    std::string status_log = bed_->dir().File("status-mover-" + tag + ".log");
+    Result<Subprocess> p = Subprocess::Start({VirtConvergeBinary(), "status", "mover", "--connect", bed_->uri(host),
+                                              "--run-dir", bed_->dir().File("status-run"), "--state-dir",
+                                              bed_->dir().File("status-state")},
+                                             status_log);
+    EXPECT_TRUE(p.ok());
+    EXPECT_EQ(p.ok() ? ExitCode(p->Wait(Millis(30000))) : -1, 0) << ReadFile(status_log);
+    return ReadFile(status_log);
+  };
+  std::string shown = status('B', "adapted");
+  EXPECT_NE(shown.find("placement:  ADAPTED to this host by the destination hook: vcpu 0 on CPU 0"), std::string::npos)
+      << shown;
+  EXPECT_NE(shown.find("original (restored on a host where it fits): vcpu 0 on CPU 1"), std::string::npos) << shown;
   Subprocess back = StartVirshMigrate("mover", 'A', {}, bed_->dir().File("virsh-mover-back.log"));
   ASSERT_EQ(ExitCode(back.Wait(Millis(120000))), 0) << ReadFile(bed_->dir().File("virsh-mover-back.log"));
   EXPECT_EQ(bed_->Virsh('A', {"vcpupin", "mover", "--vcpu", "0"}, &out), 0);
@@ -302,6 +317,8 @@ TEST_F(LibvirtTest, HookRefusesOrAdaptsAVmPinnedToACpuTheDestinationHasGivenAway
   EXPECT_EQ(Vcpu0Affinity(out), "1") << out;
   EXPECT_EQ(bed_->Virsh('A', {"dumpxml", "mover"}, &out), 0);
   EXPECT_EQ(out.find("virt-converge.org/xmlns/placement"), std::string::npos) << out;
+  shown = status('A', "restored");
+  EXPECT_NE(shown.find("placement:  as the VM's own XML asks (vcpu 0 on CPU 1"), std::string::npos) << shown;
   EXPECT_TRUE(bed_->StopAndCheckGuest('A', "mover").ok());
   bed_->Virsh('A', {"destroy", "mover"});
   bed_->Virsh('B', {"destroy", "holder"});
