@@ -1,0 +1,117 @@
+// Live and history records, and the control socket, without QEMU: what
+// `list`, `status` and `cancel` rely on when followers come and go.
+#include "src/attach/migration_record.h"
+
+#include <gtest/gtest.h>
+#include <systemd/sd-event.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "src/attach/control_socket.h"
+#include "src/attach/follow_lock.h"
+#include "tests/support/temp_dir.h"
+
+namespace vc {
+namespace {
+
+using testing::TempDir;
+
+MigrationRecord Sample(const std::string& id, double started_at) {
+  MigrationRecord r;
+  r.id = id;
+  r.vm = "vm-" + id;
+  r.uuid = id;
+  r.peer = "qemu+ssh://b/system";
+  r.started_at = started_at;
+  r.status = "active";
+  r.ram_total = 1000;
+  r.remaining = 250;
+  r.share = 32 << 20;
+  r.actions.push_back({1.5, "set-downtime", 500, "stall 1", "done", 3});
+  return r;
+}
+
+TEST(MigrationRecordTest, JsonRoundTripKeepsEverythingListAndStatusShow) {
+  MigrationRecord r = Sample("u1", 1000.5);
+  r.samples.push_back({900, "active", 2, 250, 750, 1e6, 2e5, 300, 20});
+  MigrationSummary s;
+  s.outcome = "completed";
+  s.detail = "finished in pre-copy";
+  s.total_time_ms = 4200;
+  r.outcome = s;
+  MigrationRecord back = MigrationRecord::FromJson(r.ToJson());
+  EXPECT_EQ(back.ToJson(), r.ToJson());
+  EXPECT_DOUBLE_EQ(back.progress(), 75);
+  ASSERT_EQ(back.actions.size(), 1u);
+  EXPECT_EQ(back.actions[0].reason, "stall 1");
+  ASSERT_TRUE(back.outcome);
+  EXPECT_EQ(back.outcome->total_time_ms, 4200);
+}
+
+TEST(MigrationRecordTest, AFollowerThatDiedLeavesAStaleRecordNotARunningOne) {
+  TempDir run("rec-run");
+  TempDir state("rec-state");
+  {
+    Result<FollowLock> lock = FollowLock::Take(run.path(), "u1");
+    ASSERT_TRUE(lock.ok());
+    RecordWriter w(run.path(), state.path(), "u1");
+    ASSERT_TRUE(w.Update(Sample("u1", 10)).ok());
+    ASSERT_TRUE(w.AppendSample({100, "active", 1, 900, 100, 1, 0, 0, 0}).ok());
+    std::vector<MigrationRecord> live = ReadLiveRecords(run.path());
+    ASSERT_EQ(live.size(), 1u);
+    EXPECT_FALSE(live[0].stale);
+    std::optional<MigrationRecord> found = FindLiveRecord(run.path(), "vm-u1");
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->samples.size(), 1u);
+  }  // the follower is gone, its record not removed
+  std::vector<MigrationRecord> live = ReadLiveRecords(run.path());
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_TRUE(live[0].stale);
+}
+
+TEST(MigrationRecordTest, FinishMovesTheRecordToHistoryAndStatusFindsTheLatest) {
+  TempDir run("rec-run");
+  TempDir state("rec-state");
+  for (double started : {100.0, 5000.0}) {
+    RecordWriter w(run.path(), state.path(), "u1");
+    MigrationRecord r = Sample("u1", started);
+    ASSERT_TRUE(w.Update(r).ok());
+    r.outcome = MigrationSummary{};
+    r.outcome->outcome = started < 1000 ? "failed" : "completed";
+    ASSERT_TRUE(w.Finish(r).ok());
+  }
+  EXPECT_TRUE(ReadLiveRecords(run.path()).empty());
+  Result<MigrationRecord> h = FindHistoryRecord(state.path(), "vm-u1");
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ(h->outcome->outcome, "completed");
+  EXPECT_EQ(FindHistoryRecord(state.path(), "other").status().code(), StatusCode::kNotFound);
+}
+
+TEST(ControlSocketTest, OneRequestOneReplyOnTheOwnersLoop) {
+  TempDir run("ctl");
+  sd_event* e = nullptr;
+  ASSERT_GE(sd_event_new(&e), 0);
+  std::string seen;
+  Result<ControlSocket> sock = ControlSocket::Listen(e, run.File("m.sock"), [&](const std::string& req) {
+    seen = req;
+    return req == "cancel" ? std::string("abort: done") : "error: unknown request '" + req + "'";
+  });
+  ASSERT_TRUE(sock.ok()) << sock.status().ToString();
+  EXPECT_EQ(std::filesystem::status(run.File("m.sock")).permissions() & std::filesystem::perms::others_all,
+            std::filesystem::perms::none);
+  Result<std::string> reply = Status::Internal("client", "did not run");
+  std::thread client([&] { reply = SendControlRequest(run.File("m.sock"), "cancel", Millis(5000)); });
+  for (int i = 0; i < 50 && seen.empty(); i++) sd_event_run(e, 100000);
+  client.join();
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(*reply, "abort: done");
+  EXPECT_EQ(seen, "cancel");
+  sock = Status::NotFound("socket", "dropped");  // closes and removes it
+  EXPECT_FALSE(std::filesystem::exists(run.File("m.sock")));
+  EXPECT_FALSE(SendControlRequest(run.File("m.sock"), "cancel", Millis(100)).ok());
+  sd_event_unref(e);
+}
+
+}  // namespace
+}  // namespace vc
