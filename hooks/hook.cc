@@ -10,6 +10,7 @@
 #include "src/hostfit/adapt.h"
 #include "src/hostfit/fitness.h"
 #include "src/hostfit/hook_records.h"
+#include "src/hostfit/incoming_cost.h"
 #include "src/hostfit/host_picture.h"
 #include "src/policy/resolve.h"
 
@@ -31,6 +32,7 @@ struct Checked {
   HookOutcome outcome;  // set when the check ended the operation (or failed open)
   bool done = false;
   std::vector<HostClaims::Incoming> needs;
+  int64_t cost = 1;     // IncomingCost of this migration
   std::string xml;      // a replacement domain XML (adapted or restored); "" = unchanged
 };
 
@@ -59,6 +61,30 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
       return Ended(Refuse(HostName() + " already receives " + std::to_string(others) + " migration" +
                           (others == 1 ? "" : "s") + " (IncomingMax=" + std::to_string(p.incoming_max.value) + ", " +
                           p.incoming_max.origin.ToString() + "); try again when one has finished"));
+    }
+  }
+  if (incoming) {
+    IncomingCost mine = CostOf(vm, r.sysfs_root);
+    c.cost = mine.total;
+    int64_t others = 0;
+    std::set<std::string> counted;
+    for (const HostClaims::Incoming& in : claims->incoming) {
+      if (in.name == vm.name || !counted.insert(in.name).second) continue;
+      auto it = claims->incoming_cost.find(in.name);
+      others += it == claims->incoming_cost.end() ? 1 : it->second;
+    }
+    // One migration is always let in, whatever it costs: a budget below a
+    // VM's own cost must not keep it out for ever.
+    if (p.incoming_cost.value > 0 && others > 0 && others + mine.total > p.incoming_cost.value) {
+      std::string disks;
+      for (const std::string& d : mine.copied) disks += (disks.empty() ? "" : ", ") + d;
+      return Ended(Refuse(
+          "VM " + vm.name + " would cost " + std::to_string(mine.total) + " on " + HostName() + " (1" +
+          (mine.copied.empty() ? "" : " + " + std::to_string(mine.copied.size()) + " disk" +
+                                          (mine.copied.size() == 1 ? "" : "s") + " to copy: " + disks) +
+          ") and migrations costing " + std::to_string(others) + " are arriving already (IncomingCost=" +
+          std::to_string(p.incoming_cost.value) + ", " + p.incoming_cost.origin.ToString() +
+          "); try again when one has finished"));
     }
   }
   if (p.destination.value == policy::DestinationMode::kIgnore) return c;
@@ -133,7 +159,7 @@ HookOutcome RunHook(const HookRequest& r) {
     if (c.done) return c.outcome;
     if (incoming) {
       // Its hugepages are ours until it has started (or failed).
-      if (Status s = records->SetIncoming(vm->name, c.needs); !s.ok()) return FailOpen(s.ToString());
+      if (Status s = records->SetIncoming(vm->name, c.needs, c.cost); !s.ok()) return FailOpen(s.ToString());
     }
     return {0, c.xml, ""};
   }

@@ -133,6 +133,17 @@ Result<DomainSpec> ParseDomainXml(std::string_view text) {
       }
     }
   }
+  for (pugi::xml_node disk : root.child("devices").children("disk")) {
+    DomainSpec::Disk k;
+    k.type = Attr(disk, "type");
+    k.device = Attr(disk, "device");
+    if (k.device.empty()) k.device = "disk";
+    pugi::xml_node src = disk.child("source");
+    k.source = !Attr(src, "file").empty() ? Attr(src, "file") : Attr(src, "dev");
+    k.readonly = static_cast<bool>(disk.child("readonly"));
+    k.shareable = static_cast<bool>(disk.child("shareable"));
+    d.disks.push_back(std::move(k));
+  }
   if (pugi::xml_node md = root.child("metadata")) Flatten(md, &d.metadata);
   return d;
 }

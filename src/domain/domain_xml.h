@@ -49,6 +49,13 @@ struct DomainSpec {
   };
   std::vector<HugepageRequest> hugepage_pages;  // its <page> elements
   bool memory_locked = false;      // <memoryBacking><locked/>
+  struct Disk {
+    std::string type;              // file, block, network, volume, ...
+    std::string device;            // disk, cdrom, floppy, lun
+    std::string source;            // file= or dev=; "" for network/volume
+    bool readonly = false, shareable = false;
+  };
+  std::vector<Disk> disks;         // <devices><disk>
   std::string cpu_mode;            // <cpu mode=...>
   bool cpu_migratable = true;      // <cpu migratable='off'> makes it false
   /// <metadata>, flattened: for every element below it, (local-name, its

@@ -32,6 +32,7 @@ struct HostClaims {
   };
   std::vector<Running> running;
   std::vector<Incoming> incoming;  // migrations in flight (pages 0: none), pages not yet taken
+  std::map<std::string, int64_t> incoming_cost;  // by VM; 1 when not recorded
 };
 
 /// One reason a VM cannot run here. The kind says what could fix it:

@@ -75,6 +75,11 @@ Result<HostClaims> HookRecords::Load() const {
       std::string word, nodes;
       HostClaims::Incoming c;
       c.name = name;
+      if (line.rfind("cost ", 0) == 0) {
+        int64_t cost = 1;
+        if (l >> word >> cost && cost >= 1) claims.incoming_cost[name] = cost;
+        continue;
+      }
       if (!(l >> word >> c.page_kib >> nodes >> c.pages) || word != "claim") continue;
       if (Result<CpuSet> s = ParseCpuSet(nodes); s.ok()) c.nodes = *s;
       claims.incoming.push_back(std::move(c));
@@ -90,9 +95,10 @@ Status HookRecords::SetRunning(const std::string& vm, const CpuSet& dedicated) {
   return WriteAtomically(dir_ + "/running/" + vm, "dedicated " + (dedicated.empty() ? "-" : FormatCpuSet(dedicated)) + "\n");
 }
 
-Status HookRecords::SetIncoming(const std::string& vm, const std::vector<HostClaims::Incoming>& claims) {
+Status HookRecords::SetIncoming(const std::string& vm, const std::vector<HostClaims::Incoming>& claims,
+                                int64_t cost) {
   if (!SafeRecordName(vm)) return Status::InvalidArgument("domain name", "'" + vm + "' cannot name a record");
-  std::string text;
+  std::string text = "cost " + std::to_string(cost) + "\n";
   for (const HostClaims::Incoming& c : claims) {
     text += "claim " + std::to_string(c.page_kib) + " " + FormatCpuSet(c.nodes) + " " + std::to_string(c.pages) + "\n";
   }

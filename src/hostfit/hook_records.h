@@ -29,7 +29,7 @@ class HookRecords {
   /// removed instead.
   Result<HostClaims> Load() const;
   Status SetRunning(const std::string& vm, const CpuSet& dedicated);
-  Status SetIncoming(const std::string& vm, const std::vector<HostClaims::Incoming>& claims);
+  Status SetIncoming(const std::string& vm, const std::vector<HostClaims::Incoming>& claims, int64_t cost = 1);
   /// Forgets \a vm's running record and its incoming claims.
   void DropRunning(const std::string& vm);
   void DropIncoming(const std::string& vm);

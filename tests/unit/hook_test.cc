@@ -204,6 +204,48 @@ TEST_F(HookTest, AdmissionLimitsIncomingMigrationsInFlight) {
   EXPECT_EQ(Run({"b", "migrate", "begin", "-"}, PinnedVm("b", "2")).exit_code, 0);
 }
 
+// A VM with these disks: each "copied:PATH" has no source here yet (it
+// comes with the migration), each "shared:PATH" has one.
+std::string VmWithDisks(const std::string& name, const std::vector<std::string>& disks) {
+  std::string devices;
+  for (const std::string& d : disks) {
+    std::string path = d.substr(d.find(':') + 1);
+    devices += "<disk type='file' device='disk'><source file='" + path + "'/><target dev='vda'/></disk>";
+  }
+  // A CD-ROM and a read-only disk are never copied.
+  devices += "<disk type='file' device='cdrom'><source file='/iso/missing.iso'/><readonly/></disk>";
+  devices += "<disk type='network' device='disk'><source protocol='rbd' name='pool/img'/></disk>";
+  return "<domain type='kvm'><name>" + name + "</name><memory unit='GiB'>1</memory><vcpu>1</vcpu><devices>" +
+         devices + "</devices></domain>";
+}
+
+TEST_F(HookTest, AdmissionByCostCountsTheDisksAMigrationCopies) {
+  Policy("[Host]\nIncomingMax=10\nIncomingCost=3\n");
+  fs::create_directories(dir_.File("host/srv/shared"));
+  std::ofstream(dir_.File("host/srv/shared/c.img")) << "x";
+  // db1 brings two disks: 3, the whole budget — let in, as the only one.
+  HookOutcome db1 = Run({"db1", "migrate", "begin", "-"},
+                        VmWithDisks("db1", {"copied:/var/lib/libvirt/images/db1-a.qcow2", "copied:/var/lib/libvirt/images/db1-b.qcow2"}));
+  ASSERT_EQ(db1.exit_code, 0) << db1.err;
+  EXPECT_NE(ReadFile(dir_.File("run/incoming/db1")).find("cost 3\n"), std::string::npos);
+  // web1's disk is on shared storage here: it costs 1, still over 3.
+  HookOutcome web1 = Run({"web1", "migrate", "begin", "-"}, VmWithDisks("web1", {"shared:/srv/shared/c.img"}));
+  EXPECT_EQ(web1.exit_code, 1);
+  EXPECT_NE(web1.err.find("VM web1 would cost 1 on "), std::string::npos) << web1.err;
+  EXPECT_NE(web1.err.find("migrations costing 3 are arriving already (IncomingCost=3, "), std::string::npos) << web1.err;
+  EXPECT_NE(web1.err.find("try again when one has finished"), std::string::npos) << web1.err;
+  EXPECT_FALSE(fs::exists(dir_.File("run/incoming/web1")));
+  // A disk to copy is named in the refusal.
+  HookOutcome db2 = Run({"db2", "migrate", "begin", "-"}, VmWithDisks("db2", {"copied:/images/db2.raw"}));
+  EXPECT_NE(db2.err.find("would cost 2 on "), std::string::npos) << db2.err;
+  EXPECT_NE(db2.err.find("(1 + 1 disk to copy: /images/db2.raw)"), std::string::npos) << db2.err;
+  // db1 has started here: its cost is freed, and web1 comes in.
+  ASSERT_EQ(Run({"db1", "started", "begin", "-"}, VmWithDisks("db1", {})).exit_code, 0);
+  web1 = Run({"web1", "migrate", "begin", "-"}, VmWithDisks("web1", {"shared:/srv/shared/c.img"}));
+  EXPECT_EQ(web1.exit_code, 0) << web1.err;
+  EXPECT_NE(ReadFile(dir_.File("run/incoming/web1")).find("cost 1\n"), std::string::npos);
+}
+
 // A migration that failed before any later hook ran here leaves its
 // record behind; once stale it neither counts nor claims.
 TEST_F(HookTest, AStaleIncomingRecordIsForgotten) {
