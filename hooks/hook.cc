@@ -2,7 +2,7 @@
 
 #include <unistd.h>
 
-#include <set>
+#include <map>
 
 #include "src/domain/domain_xml.h"
 #include "src/domain/placement.h"
@@ -43,6 +43,18 @@ Checked Ended(HookOutcome outcome) {
   return c;
 }
 
+/// The migrations arriving here besides \a vm's, each with its cost (a VM
+/// has one entry per hugepage claim; its cost is recorded once).
+std::map<std::string, int64_t> ArrivingBesides(const HostClaims& claims, const std::string& vm) {
+  std::map<std::string, int64_t> arriving;
+  for (const HostClaims::Incoming& in : claims.incoming) {
+    if (in.name == vm) continue;
+    auto cost = claims.incoming_cost.find(in.name);
+    arriving.emplace(in.name, cost == claims.incoming_cost.end() ? 1 : cost->second);
+  }
+  return arriving;
+}
+
 /// Fitness and admission for \a vm arriving here (a migration when
 /// \a incoming, else a start), under \a records' lock.
 Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& records, bool incoming) {
@@ -51,28 +63,18 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
   const policy::Policy& p = resolved.policy;
   Result<HostClaims> claims = records.Load();
   if (!claims.ok()) return Ended(FailOpen("reading records: " + claims.status().ToString()));
-  if (incoming && p.incoming_max.value > 0) {
-    std::set<std::string> arriving;  // a VM has one entry per claim
-    for (const HostClaims::Incoming& in : claims->incoming) {
-      if (in.name != vm.name) arriving.insert(in.name);
-    }
-    const int64_t others = static_cast<int64_t>(arriving.size());
-    if (others >= p.incoming_max.value) {
-      return Ended(Refuse(HostName() + " already receives " + std::to_string(others) + " migration" +
-                          (others == 1 ? "" : "s") + " (IncomingMax=" + std::to_string(p.incoming_max.value) + ", " +
+  if (incoming) {
+    const std::map<std::string, int64_t> arriving = ArrivingBesides(*claims, vm.name);
+    const int64_t count = static_cast<int64_t>(arriving.size());
+    if (p.incoming_max.value > 0 && count >= p.incoming_max.value) {
+      return Ended(Refuse(HostName() + " already receives " + std::to_string(count) + " migration" +
+                          (count == 1 ? "" : "s") + " (IncomingMax=" + std::to_string(p.incoming_max.value) + ", " +
                           p.incoming_max.origin.ToString() + "); try again when one has finished"));
     }
-  }
-  if (incoming) {
     IncomingCost mine = CostOf(vm, r.sysfs_root);
     c.cost = mine.total;
     int64_t others = 0;
-    std::set<std::string> counted;
-    for (const HostClaims::Incoming& in : claims->incoming) {
-      if (in.name == vm.name || !counted.insert(in.name).second) continue;
-      auto it = claims->incoming_cost.find(in.name);
-      others += it == claims->incoming_cost.end() ? 1 : it->second;
-    }
+    for (const auto& [name, cost] : arriving) others += cost;
     // One migration is always let in, whatever it costs: a budget below a
     // VM's own cost must not keep it out for ever.
     if (p.incoming_cost.value > 0 && others > 0 && others + mine.total > p.incoming_cost.value) {

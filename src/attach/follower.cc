@@ -5,9 +5,9 @@
 #include <sys/epoll.h>
 #include <systemd/sd-event.h>
 
-#include <time.h>
 #include <unistd.h>
 
+#include <functional>
 #include <thread>
 
 #include "src/attach/policy_facts.h"
@@ -20,28 +20,7 @@ namespace vc {
 using EventPtr = CPtr<sd_event, sd_event_unref>;
 using SourcePtr = CPtr<sd_event_source, sd_event_source_disable_unref>;
 
-struct Follower::Loop {
-  EventPtr event;
-  SourcePtr sigint, sigterm, sighup, io, timer, reload_timer;
-  std::vector<SourcePtr> watches;
-  SourcePtr shares_watch, resplit_timer;
-};
-
 namespace {
-
-double WallSeconds() {
-  struct timespec ts {};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-// ", postcopy-ram on, auto-converge off"; libvirt without passthrough does
-// not say how its migration was started.
-std::string CapabilitiesText(const BackendFacts& f) {
-  if (f.capabilities.empty()) return ", capabilities unknown (post-copy is tried if needed)";
-  return std::string(", postcopy-ram ") + (f.postcopy_ram ? "on" : "off") + ", auto-converge " +
-         (f.auto_converge ? "on" : "off");
-}
 
 // C callbacks: no exception may cross them.
 template <typename F>
@@ -52,6 +31,57 @@ int Guarded(F&& f) noexcept {
     return -EIO;  // sd-event then ends the loop with this error
   }
   return 0;
+}
+
+// Directories whose changes call \a fire once, \a settle after the last
+// event of a burst (editors and dying processes change files in bursts).
+// Reset to stop watching.
+struct DirectoryWatch {
+  std::function<void()> fire;
+  uint64_t settle_us = 0;
+  SourcePtr timer;
+  std::vector<SourcePtr> watches;
+
+  void Start(sd_event* e, const std::vector<std::string>& dirs, uint32_t mask, uint64_t settle, std::function<void()> f) {
+    fire = std::move(f);
+    settle_us = settle;
+    auto on_timer = [](sd_event_source*, uint64_t, void* self) -> int {
+      return Guarded([&] { static_cast<DirectoryWatch*>(self)->fire(); });
+    };
+    auto on_change = [](sd_event_source*, const struct inotify_event*, void* self) -> int {
+      auto* w = static_cast<DirectoryWatch*>(self);
+      if (!w->timer) return 0;
+      sd_event_source_set_time_relative(w->timer.get(), w->settle_us);
+      sd_event_source_set_enabled(w->timer.get(), SD_EVENT_ONESHOT);
+      return 0;
+    };
+    sd_event_source* src = nullptr;
+    if (sd_event_add_time_relative(e, &src, CLOCK_MONOTONIC, settle_us, settle_us / 20, on_timer, this) < 0) return;
+    timer.reset(src);
+    sd_event_source_set_enabled(src, SD_EVENT_OFF);
+    for (const std::string& dir : dirs) {
+      if (sd_event_add_inotify(e, &src, dir.c_str(), mask, on_change, this) >= 0) watches.emplace_back(src);
+    }
+  }
+};
+
+}  // namespace
+
+struct Follower::Loop {
+  EventPtr event;
+  SourcePtr sigint, sigterm, sighup, io, timer;
+  // Both hold `this` of their own in sd-event: never moved once started.
+  DirectoryWatch policy_files, shares;
+};
+
+namespace {
+
+// ", postcopy-ram on, auto-converge off"; libvirt without passthrough does
+// not say how its migration was started.
+std::string CapabilitiesText(const BackendFacts& f) {
+  if (f.capabilities.empty()) return ", capabilities unknown (post-copy is tried if needed)";
+  return std::string(", postcopy-ram ") + (f.postcopy_ram ? "on" : "off") + ", auto-converge " +
+         (f.auto_converge ? "on" : "off");
 }
 
 }  // namespace
@@ -151,13 +181,7 @@ void Follower::Done(MigrationSummary summary) {
   summary.postcopy = saw_postcopy_;
   summary_ = std::move(summary);
   if (writer_) {
-    // QEMU clears its statistics on cancel or failure: the history keeps
-    // the last ones it reported.
-    if (const MigrationSample* s = last_ && last_->status == "completed" ? &*last_
-                                   : last_running_                       ? &*last_running_
-                                                                         : nullptr) {
-      Record(s);
-    }
+    if (last_) Record(&StatisticsOf(*last_));
     if (summary_.total_time_ms) record_.elapsed_ms = *summary_.total_time_ms;
     record_.status = summary_.outcome;
     record_.samples = series_;
@@ -241,7 +265,7 @@ void Follower::StartFollowing(const MigrationSample& s) {
     record_.backend = backend_.Describe();
     record_.policy = reaction_->Describe();
     record_.pid = getpid();
-    record_.started_at = WallSeconds() - static_cast<double>(s.total_time_ms) / 1000;
+    record_.started_at = WallClockSeconds() - static_cast<double>(s.total_time_ms) / 1000;
     Record(&s);
     std::string path = options_.run_dir + "/migrations/" + options_.migration_id + ".sock";
     Result<ControlSocket> c = ControlSocket::Listen(loop_->event.get(), path, [this](const std::string& request) {
@@ -313,7 +337,7 @@ void Follower::Record(const MigrationSample* s) {
     record_.throttle_percent = s->throttle_percent;
   }
   record_.share = share_bps_;
-  record_.updated_at = WallSeconds();
+  record_.updated_at = WallClockSeconds();
   if (controller_) {
     record_.downtime_limit_ms = controller_->downtime_limit_ms();
     record_.actions = controller_->actions();
@@ -343,31 +367,12 @@ void Follower::TakeShare() {
   }
   share_hold_.emplace(std::move(*hold));
   if (loop_ && loop_->event) {
-    sd_event_source* src = nullptr;
     // Entries come (create), go (delete) or lose their holder (the last
     // close of a writable file — also when the kernel closes it for a
     // killed process). The lock goes a moment after that close: look again
     // a little later rather than at once.
-    auto on_change = [](sd_event_source*, const struct inotify_event*, void* self) -> int {
-      auto* f = static_cast<Follower*>(self);
-      return Guarded([&] {
-        if (f->loop_->resplit_timer) {
-          sd_event_source_set_time_relative(f->loop_->resplit_timer.get(), 20000);
-          sd_event_source_set_enabled(f->loop_->resplit_timer.get(), SD_EVENT_ONESHOT);
-        }
-      });
-    };
-    auto on_resplit = [](sd_event_source*, uint64_t, void* self) -> int {
-      return Guarded([&] { static_cast<Follower*>(self)->Resplit(); });
-    };
-    if (sd_event_add_time_relative(loop_->event.get(), &src, CLOCK_MONOTONIC, 20000, 1000, on_resplit, this) >= 0) {
-      loop_->resplit_timer.reset(src);
-      sd_event_source_set_enabled(src, SD_EVENT_OFF);
-    }
-    if (sd_event_add_inotify(loop_->event.get(), &src, shares_dir_.c_str(),
-                             IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_CLOSE_WRITE, on_change, this) >= 0) {
-      loop_->shares_watch.reset(src);
-    }
+    loop_->shares.Start(loop_->event.get(), {shares_dir_}, IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_CLOSE_WRITE,
+                        20000, [this] { Resplit(); });
   }
   Resplit();
 }
@@ -394,10 +399,7 @@ void Follower::Resplit() {
 }
 
 void Follower::DropShare() {
-  if (loop_) {
-    loop_->shares_watch.reset();
-    loop_->resplit_timer.reset();
-  }
+  if (loop_) loop_->shares = DirectoryWatch{};
   share_hold_.reset();
 }
 
@@ -499,39 +501,19 @@ void Follower::ReloadPolicy(const std::string& why) {
 
 void Follower::WatchPolicyDirectories() {
   if (options_.policy_root.empty() || !loop_) return;
-  auto on_change = [](sd_event_source*, const struct inotify_event*, void* self) -> int {
-    auto* f = static_cast<Follower*>(self);
-    // Editors write in bursts: reload once, a moment after the last event.
-    return Guarded([&] {
-      if (f->loop_->reload_timer) {
-        sd_event_source_set_time_relative(f->loop_->reload_timer.get(), 200000);
-        sd_event_source_set_enabled(f->loop_->reload_timer.get(), SD_EVENT_ONESHOT);
-      }
-    });
-  };
-  auto on_reload = [](sd_event_source*, uint64_t, void* self) -> int {
-    return Guarded([&] { static_cast<Follower*>(self)->ReloadPolicy("a policy file changed"); });
-  };
-  sd_event_source* src = nullptr;
-  if (sd_event_add_time_relative(loop_->event.get(), &src, CLOCK_MONOTONIC, 200000, 10000, on_reload,
-                                 this) >= 0) {
-    loop_->reload_timer.reset(src);
-    sd_event_source_set_enabled(src, SD_EVENT_OFF);
-  }
-  for (const std::string& dir : policy::PolicyDirectories(options_.policy_root)) {
-    if (sd_event_add_inotify(loop_->event.get(), &src, dir.c_str(),
-                             IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE,
-                             on_change, this) >= 0) {
-      loop_->watches.emplace_back(src);
-    }
-  }
+  loop_->policy_files.Start(loop_->event.get(), policy::PolicyDirectories(options_.policy_root),
+                            IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE, 200000,
+                            [this] { ReloadPolicy("a policy file changed"); });
+}
+
+const MigrationSample& Follower::StatisticsOf(const MigrationSample& end) const {
+  return end.status != "completed" && end.pass == 0 && last_running_ ? *last_running_ : end;
 }
 
 void Follower::Finish(const MigrationSample& s) {
   if (controller_) controller_->OnFinished(s);
   MigrationSummary sum;
-  // A cancelled or failed migration reports no statistics: keep the last.
-  const MigrationSample& stats = s.status != "completed" && s.pass == 0 && last_running_ ? *last_running_ : s;
+  const MigrationSample& stats = StatisticsOf(s);
   sum.total_time_ms = s.total_time_ms ? s.total_time_ms : stats.total_time_ms;
   sum.downtime_ms = s.downtime_ms;
   sum.passes = stats.pass;

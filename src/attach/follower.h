@@ -88,6 +88,9 @@ class Follower {
   /// Refreshes the live record from \a s (when there is a run dir).
   void Record(const MigrationSample* s);
   void Finish(const MigrationSample& s);
+  /// \a end, or when QEMU cleared its statistics there (a cancelled or
+  /// failed migration reports none), the last running sample.
+  const MigrationSample& StatisticsOf(const MigrationSample& end) const;
   void Detach(const std::string& why);
   void Lose(const Status& st);
   void GiveUp(const Status& st);   // our fault: restore and leave

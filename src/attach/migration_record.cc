@@ -96,14 +96,8 @@ qmp::Json MigrationRecord::ToJson() const {
       .Set("expected-downtime-ms", Json::Int(expected_downtime_ms))
       .Set("downtime-limit-ms", Json::Int(downtime_limit_ms))
       .Set("throttle-percent", Json::Int(throttle_percent));
-  Json list = Json::Array();
-  for (const ActionRecord& a : actions) list.Append(ActionRecordToJson(a));
-  j.Set("actions", list);
-  if (!samples.empty()) {
-    Json series = Json::Array();
-    for (const SamplePoint& p : samples) series.Append(SamplePointToJson(p));
-    j.Set("samples", series);
-  }
+  j.Set("actions", ActionsToJson(actions));
+  if (!samples.empty()) j.Set("samples", SamplesToJson(samples));
   if (outcome) {
     // The samples and actions are the record's own.
     MigrationSummary brief = *outcome;
@@ -139,12 +133,8 @@ MigrationRecord MigrationRecord::FromJson(const qmp::Json& j) {
   r.expected_downtime_ms = j.GetInt("expected-downtime-ms").value_or(0);
   r.downtime_limit_ms = j.GetInt("downtime-limit-ms").value_or(-1);
   r.throttle_percent = static_cast<int>(j.GetInt("throttle-percent").value_or(0));
-  if (std::optional<qmp::Json> a = j.Get("actions")) {
-    for (size_t i = 0; i < a->ArraySize(); i++) r.actions.push_back(ActionRecordFromJson(a->At(i)));
-  }
-  if (std::optional<qmp::Json> s = j.Get("samples")) {
-    for (size_t i = 0; i < s->ArraySize(); i++) r.samples.push_back(SamplePointFromJson(s->At(i)));
-  }
+  r.actions = ActionsFromJson(j);
+  r.samples = SamplesFromJson(j);
   if (std::optional<qmp::Json> o = j.Get("outcome")) r.outcome = MigrationSummary::FromJson(*o);
   r.stale = j.GetBool("stale").value_or(false);
   return r;

@@ -87,12 +87,8 @@ qmp::Json MigrationSummary::ToJson() const {
   if (bytes_sent) j.Set("bytes-sent", Json::Uint(*bytes_sent));
   if (ram_total) j.Set("ram-total", Json::Uint(*ram_total));
   j.Set("postcopy", Json::Bool(postcopy));
-  Json list = Json::Array();
-  for (const ActionRecord& a : actions) list.Append(ActionRecordToJson(a));
-  j.Set("actions", list);
-  Json series = Json::Array();
-  for (const SamplePoint& p : samples) series.Append(SamplePointToJson(p));
-  j.Set("samples", series);
+  j.Set("actions", ActionsToJson(actions));
+  j.Set("samples", SamplesToJson(samples));
   return j;
 }
 
@@ -106,13 +102,37 @@ MigrationSummary MigrationSummary::FromJson(const qmp::Json& j) {
   s.bytes_sent = j.GetUint("bytes-sent");
   s.ram_total = j.GetUint("ram-total");
   s.postcopy = j.GetBool("postcopy").value_or(false);
-  if (std::optional<qmp::Json> a = j.Get("actions")) {
-    for (size_t i = 0; i < a->ArraySize(); i++) s.actions.push_back(ActionRecordFromJson(a->At(i)));
-  }
-  if (std::optional<qmp::Json> p = j.Get("samples")) {
-    for (size_t i = 0; i < p->ArraySize(); i++) s.samples.push_back(SamplePointFromJson(p->At(i)));
-  }
+  s.actions = ActionsFromJson(j);
+  s.samples = SamplesFromJson(j);
   return s;
+}
+
+qmp::Json ActionsToJson(const std::vector<ActionRecord>& actions) {
+  qmp::Json list = qmp::Json::Array();
+  for (const ActionRecord& a : actions) list.Append(ActionRecordToJson(a));
+  return list;
+}
+
+qmp::Json SamplesToJson(const std::vector<SamplePoint>& samples) {
+  qmp::Json list = qmp::Json::Array();
+  for (const SamplePoint& p : samples) list.Append(SamplePointToJson(p));
+  return list;
+}
+
+std::vector<ActionRecord> ActionsFromJson(const qmp::Json& parent) {
+  std::vector<ActionRecord> out;
+  if (std::optional<qmp::Json> a = parent.Get("actions")) {
+    for (size_t i = 0; i < a->ArraySize(); i++) out.push_back(ActionRecordFromJson(a->At(i)));
+  }
+  return out;
+}
+
+std::vector<SamplePoint> SamplesFromJson(const qmp::Json& parent) {
+  std::vector<SamplePoint> out;
+  if (std::optional<qmp::Json> p = parent.Get("samples")) {
+    for (size_t i = 0; i < p->ArraySize(); i++) out.push_back(SamplePointFromJson(p->At(i)));
+  }
+  return out;
 }
 
 }  // namespace vc

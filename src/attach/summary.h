@@ -42,5 +42,11 @@ qmp::Json SamplePointToJson(const SamplePoint& p);
 SamplePoint SamplePointFromJson(const qmp::Json& j);
 qmp::Json ActionRecordToJson(const ActionRecord& a);
 ActionRecord ActionRecordFromJson(const qmp::Json& j);
+/// The "actions" and "samples" lists of a summary or a record.
+qmp::Json ActionsToJson(const std::vector<ActionRecord>& actions);
+qmp::Json SamplesToJson(const std::vector<SamplePoint>& samples);
+/// \a parent's "actions" / "samples"; empty when it has none.
+std::vector<ActionRecord> ActionsFromJson(const qmp::Json& parent);
+std::vector<SamplePoint> SamplesFromJson(const qmp::Json& parent);
 
 }  // namespace vc

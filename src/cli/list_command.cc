@@ -8,7 +8,9 @@
 #include "src/attach/migration_record.h"
 #include "src/backend/libvirt_handles.h"
 #include "src/backend/libvirt_host.h"
+#include "src/base/time.h"
 #include "src/base/units.h"
+#include "src/control/controller.h"
 #include "src/domain/domain_xml.h"
 #include "src/domain/placement.h"
 
@@ -23,12 +25,6 @@ struct ListOptions {
   bool json = false;
 };
 
-double Now() {
-  struct timespec ts {};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
 std::string LocalTime(double t) {
   if (t <= 0) return "-";
   time_t s = static_cast<time_t>(t);
@@ -42,13 +38,7 @@ std::string LocalTime(double t) {
 std::string LastAction(const MigrationRecord& r) {
   if (r.actions.empty()) return "-";
   const ActionRecord& a = r.actions.back();
-  std::string value;
-  if (a.action == "set-downtime") value = " " + std::to_string(a.value) + " ms";
-  if (a.action == "set-bandwidth") value = " " + FormatRate(static_cast<double>(a.value));
-  if (a.action.rfind("set-throttle-", 0) == 0 && a.action != "set-throttle-tailslow") {
-    value = " " + std::to_string(a.value) + "%";
-  }
-  return a.action + value + (a.result == "done" ? "" : " [" + a.result + "]");
+  return a.action + ActionValueText(a.action, a.value) + (a.result == "done" ? "" : " [" + a.result + "]");
 }
 
 /// A record for a libvirt job nobody here follows.
@@ -88,7 +78,7 @@ Listing Gather(const ListOptions& o) {
   for (const MigrationRecord& r : l.records) {
     if (!r.stale) followed.insert(r.uuid);
   }
-  const double now = Now();
+  const double now = WallClockSeconds();
   for (const LibvirtMigrationJob& j : *jobs) {
     if (!j.incoming && followed.count(j.uuid)) continue;
     l.records.push_back(FromJob(j, now));
@@ -187,10 +177,7 @@ int RunStatus(const ListOptions& o) {
   if (!r) return 0;
   std::printf("actions:    %zu\n", r->actions.size());
   for (const ActionRecord& a : r->actions) {
-    std::printf("  %7.1fs %s%s [%s]: %s\n", a.at_s, a.action.c_str(),
-                a.action == "set-bandwidth" ? (" " + FormatRate(static_cast<double>(a.value))).c_str()
-                : a.action == "set-downtime" ? (" " + std::to_string(a.value) + " ms").c_str()
-                                             : "",
+    std::printf("  %7.1fs %s%s [%s]: %s\n", a.at_s, a.action.c_str(), ActionValueText(a.action, a.value).c_str(),
                 a.result.c_str(), a.reason.c_str());
   }
   std::printf("samples:    %zu\n", r->samples.size());

@@ -8,6 +8,15 @@
 
 namespace vc {
 
+std::string ActionValueText(const std::string& action, int64_t value) {
+  if (action == "set-downtime") return " " + std::to_string(value) + " ms";
+  if (action == "set-bandwidth") return " " + FormatRate(static_cast<double>(value));
+  if (action.rfind("set-throttle-", 0) == 0 && action != "set-throttle-tailslow") {
+    return " " + std::to_string(value) + "%";
+  }
+  return "";
+}
+
 Controller::Controller(MigrationBackend& backend, BackendFacts facts, Reaction* reaction, bool dry_run,
                        Say say)
     : backend_(backend), facts_(std::move(facts)), reaction_(reaction), dry_run_(dry_run), say_(std::move(say)) {
@@ -100,13 +109,8 @@ void Controller::Apply(const MigrationSample& s, Decision d, bool from_reaction)
   actions_.push_back(rec);
   char at[32];
   std::snprintf(at, sizeof at, "%6.1fs", rec.at_s);
-  std::string value;
-  if (d.action == "set-downtime") value = " " + std::to_string(d.value) + " ms";
-  if (d.action == "set-bandwidth") value = " " + FormatRate(static_cast<double>(d.value));
-  if (d.action.rfind("set-throttle-", 0) == 0 && d.action != "set-throttle-tailslow") {
-    value = " " + std::to_string(d.value) + "%";
-  }
-  say_(std::string(at) + " action " + d.action + value + " [" + rec.result + "]: " + d.reason);
+  say_(std::string(at) + " action " + d.action + ActionValueText(d.action, d.value) + " [" + rec.result + "]: " +
+       d.reason);
 }
 
 void Controller::OnFinished(const MigrationSample& s) {

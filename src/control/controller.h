@@ -28,6 +28,10 @@ struct ActionRecord {
   double latency_ms = 0;
 };
 
+/// How an action's value reads after its name: " 400 ms", " 32.0 MiB/s",
+/// " 30%"; "" for actions without one.
+std::string ActionValueText(const std::string& action, int64_t value);
+
 class Controller {
  public:
   using Say = std::function<void(const std::string&)>;

@@ -238,13 +238,10 @@ TEST_F(LibvirtTest, PolicyShowMatchesOnTheDomainXml) {
   std::ofstream(root + "/etc/virt-converge/policy.d/71-small.conf")
       << "[Match]\nMetadata=flavor@name=m1.small\n[Control]\nAllowPassthrough=no\n";
   auto policy_show = [&](const std::string& domain, std::string* output) {
-    std::string log = bed_->dir().File("policy-show-" + domain + ".log");
-    Result<Subprocess> p = Subprocess::Start(
-        {VirtConvergeBinary(), "policy", "show", domain, "--connect", bed_->uri('A'), "--root", root}, log);
-    EXPECT_TRUE(p.ok());
-    int code = p.ok() ? ExitCode(p->Wait(Millis(30000))) : -1;
-    *output = ReadFile(log);
-    return code;
+    CommandOutcome r = RunVirtConverge(bed_->dir(), "policy-show-" + domain,
+                                       {"policy", "show", domain, "--connect", bed_->uri('A'), "--root", root});
+    *output = r.out;
+    return r.code;
   };
   std::string shown;
   EXPECT_EQ(policy_show("pinned", &shown), 0) << shown;
@@ -297,14 +294,11 @@ TEST_F(LibvirtTest, HookRefusesOrAdaptsAVmPinnedToACpuTheDestinationHasGivenAway
   EXPECT_EQ(ReadFile(bed_->HookDir('B') + "/running/mover"), "dedicated 0\n");
   // `virt-converge status` says it runs adapted, and what it had.
   auto status = [&](char host, const std::string& tag) {
-    std::string status_log = bed_->dir().File("status-mover-" + tag + ".log");
-    Result<Subprocess> p = Subprocess::Start({VirtConvergeBinary(), "status", "mover", "--connect", bed_->uri(host),
-                                              "--run-dir", bed_->dir().File("status-run"), "--state-dir",
-                                              bed_->dir().File("status-state")},
-                                             status_log);
-    EXPECT_TRUE(p.ok());
-    EXPECT_EQ(p.ok() ? ExitCode(p->Wait(Millis(30000))) : -1, 0) << ReadFile(status_log);
-    return ReadFile(status_log);
+    CommandOutcome r = RunVirtConverge(bed_->dir(), "status-mover-" + tag,
+                                       {"status", "mover", "--connect", bed_->uri(host), "--run-dir",
+                                        bed_->dir().File("status-run"), "--state-dir", bed_->dir().File("status-state")});
+    EXPECT_EQ(r.code, 0) << r.out;
+    return r.out;
   };
   std::string shown = status('B', "adapted");
   EXPECT_NE(shown.find("placement:  ADAPTED to this host by the destination hook: vcpu 0 on CPU 0"), std::string::npos)

@@ -31,27 +31,11 @@ class OperatorTest : public QemuTest {
     return {"--run-dir", run_.path(), "--state-dir", state_.path(), "--policy-root", root_.path()};
   }
 
-  // Runs a short-lived virt-converge command to its end.
-  struct Done {
-    int code;
-    std::string out;
-  };
-  Done Command(std::vector<std::string> args, const std::string& name) {
+  // Runs a short-lived virt-converge command on this test's run dir.
+  CommandOutcome Command(std::vector<std::string> args, const std::string& name) {
     args.push_back("--run-dir");
     args.push_back(run_.path());
-    auto run = StartVirtConverge(root_, name, args);
-    if (!run.ok()) return {-1, run.status().ToString()};
-    int code = run->WaitExit(Millis(60000));
-    return {code, run->Output()};
-  }
-
-  // A guest that never converges at the test's 32 MiB/s with a 50 ms limit.
-  static GuestParams Guest() {
-    GuestParams g;
-    g.ram_mib = 128;
-    g.wss = "32M";
-    g.rate = "32M";
-    return g;
+    return RunVirtConverge(root_, name, args);
   }
 
   TempDir root_{"op-root"};
@@ -83,7 +67,7 @@ int FreePort() {
 }
 
 TEST_F(OperatorTest, ListStatusCancelAndTheHistoryRecord) {
-  auto pair = MigrationPair::Start(Guest(), "op-cancel");
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "op-cancel");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   std::vector<std::string> args = Dirs();
   VirtConvergeRun attach = Attach(**pair, args);
@@ -94,13 +78,13 @@ TEST_F(OperatorTest, ListStatusCancelAndTheHistoryRecord) {
   ASSERT_TRUE(attach.WaitOutput("following the migration", Millis(20000))) << attach.Output();
   ASSERT_TRUE(WaitForPass((*pair)->src().qmp(), 3));
 
-  Done list = Command({"list"}, "list");
+  CommandOutcome list = Command({"list"}, "list");
   ASSERT_EQ(list.code, 0) << list.out;
   EXPECT_NE(list.out.find("VM "), std::string::npos) << list.out;
   EXPECT_NE(list.out.find(" out "), std::string::npos) << list.out;
   EXPECT_NE(list.out.find("policy (1 file under " + root_.path() + ")"), std::string::npos) << list.out;
 
-  Done json = Command({"list", "--json"}, "list-json");
+  CommandOutcome json = Command({"list", "--json"}, "list-json");
   ASSERT_EQ(json.code, 0) << json.out;
   auto parsed = qmp::Json::Parse(json.out);
   ASSERT_TRUE(parsed.ok()) << json.out;
@@ -116,13 +100,13 @@ TEST_F(OperatorTest, ListStatusCancelAndTheHistoryRecord) {
   EXPECT_NEAR(m.GetDouble("started-at").value_or(0), static_cast<double>(time(nullptr)), 120) << json.out;
   const std::string id = *m.GetString("id");
 
-  Done status = Command({"status", id}, "status");
+  CommandOutcome status = Command({"status", id}, "status");
   ASSERT_EQ(status.code, 0) << status.out;
   EXPECT_NE(status.out.find("— running"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("samples:"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find(" active "), std::string::npos) << status.out;
 
-  Done cancel = Command({"cancel", id}, "cancel");
+  CommandOutcome cancel = Command({"cancel", id}, "cancel");
   EXPECT_EQ(cancel.code, 0) << cancel.out;
   EXPECT_NE(cancel.out.find("abort: done"), std::string::npos) << cancel.out;
   ASSERT_EQ(attach.WaitExit(Millis(20000)), 1) << attach.Output();
@@ -136,9 +120,9 @@ TEST_F(OperatorTest, ListStatusCancelAndTheHistoryRecord) {
   EXPECT_EQ(run_state->status, "running");
 
   // Gone from the list; its history record tells the story.
-  Done after = Command({"list"}, "list-after");
+  CommandOutcome after = Command({"list"}, "list-after");
   EXPECT_NE(after.out.find("(no migration on this host)"), std::string::npos) << after.out;
-  Done history = Command({"status", id, "--state-dir", state_.path()}, "status-after");
+  CommandOutcome history = Command({"status", id, "--state-dir", state_.path()}, "status-after");
   ASSERT_EQ(history.code, 0) << history.out;
   EXPECT_NE(history.out.find("— ended"), std::string::npos) << history.out;
   EXPECT_NE(history.out.find("outcome:    aborted — aborted by virt-converge: the operator asked"), std::string::npos)
@@ -149,7 +133,7 @@ TEST_F(OperatorTest, ListStatusCancelAndTheHistoryRecord) {
 }
 
 TEST_F(OperatorTest, PostcopyForceCompletesAndResumeRecoversABrokenPostcopy) {
-  auto pair = MigrationPair::Start(Guest(), "op-postcopy");
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "op-postcopy");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   std::vector<std::string> args = Dirs();
   VirtConvergeRun attach = Attach(**pair, args);
@@ -165,13 +149,8 @@ TEST_F(OperatorTest, PostcopyForceCompletesAndResumeRecoversABrokenPostcopy) {
   ASSERT_TRUE(attach.WaitOutput("following the migration", Millis(20000))) << attach.Output();
   ASSERT_TRUE(WaitForPass((*pair)->src().qmp(), 2));
 
-  Done force = Command({"postcopy", (*pair)->src().name()}, "postcopy");
-  if (force.code != 0) {
-    // By name when QEMU has one, else by the record's id.
-    auto listing = qmp::Json::Parse(Command({"list", "--json"}, "list").out);
-    ASSERT_TRUE(listing.ok() && listing->ArraySize() == 1u);
-    force = Command({"postcopy", *listing->At(0).GetString("id")}, "postcopy-by-id");
-  }
+  // By the VM's name (QEMU's -name).
+  CommandOutcome force = Command({"postcopy", (*pair)->src().name()}, "postcopy");
   ASSERT_EQ(force.code, 0) << force.out;
   EXPECT_NE(force.out.find("start-postcopy: done"), std::string::npos) << force.out;
   ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"postcopy-active"}, Millis(20000)).ok());
@@ -186,7 +165,7 @@ TEST_F(OperatorTest, PostcopyForceCompletesAndResumeRecoversABrokenPostcopy) {
   EXPECT_EQ(listing->At(0).GetString("status"), "postcopy-paused");
   const std::string id = *listing->At(0).GetString("id");
   const std::string again = "tcp:127.0.0.1:" + std::to_string(FreePort());
-  Done resume = Command({"resume", id, again, "--dest-qmp", (*pair)->dst().spare_qmp_path()}, "resume");
+  CommandOutcome resume = Command({"resume", id, again, "--dest-qmp", (*pair)->dst().spare_qmp_path()}, "resume");
   ASSERT_EQ(resume.code, 0) << resume.out;
   EXPECT_NE(resume.out.find("resume: done"), std::string::npos) << resume.out;
 

@@ -41,6 +41,17 @@ class QemuTest : public ::testing::Test {
   std::string StartMigration(MigrationPair& pair, int64_t bandwidth);
 };
 
+/// A guest that never converges at the tests' bandwidths once its
+/// downtime-limit is 50 ms: a 32 MiB hot set rewritten every second. For
+/// tests where only what they do (share, cancel, post-copy) may end it.
+inline GuestParams NeverConvergingGuest() {
+  GuestParams g;
+  g.ram_mib = 128;
+  g.wss = "32M";
+  g.rate = "32M";
+  return g;
+}
+
 inline Status CapBandwidth(qmp::Session& s, int64_t bytes_per_second) {
   qmp::MigrationParameters p;
   p.max_bandwidth = bytes_per_second;

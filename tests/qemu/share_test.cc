@@ -22,16 +22,6 @@ constexpr Millis kResplitWithin{5000};
 
 class ShareTest : public QemuTest {
  protected:
-  // A guest that never converges: a 32 MiB hot set rewritten every second
-  // against a 50 ms downtime limit, at any bandwidth given here.
-  static GuestParams Guest() {
-    GuestParams g;
-    g.ram_mib = 128;
-    g.wss = "32M";
-    g.rate = "32M";
-    return g;
-  }
-
   void SetUp() override {
     QemuTest::SetUp();
     if (IsSkipped()) return;
@@ -80,9 +70,9 @@ class ShareTest : public QemuTest {
 };
 
 TEST_F(ShareTest, TwoMigrationsGetHalfEachAndTheSurvivorGetsAllAtOnce) {
-  auto a = MigrationPair::Start(Guest(), "share-a");
+  auto a = MigrationPair::Start(NeverConvergingGuest(), "share-a");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
-  auto b = MigrationPair::Start(Guest(), "share-b");
+  auto b = MigrationPair::Start(NeverConvergingGuest(), "share-b");
   ASSERT_TRUE(b.ok()) << b.status().ToString();
 
   // B alone: all of the budget.

@@ -46,6 +46,14 @@ Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string&
   return run;
 }
 
+CommandOutcome RunVirtConverge(const TempDir& dir, const std::string& name, const std::vector<std::string>& args,
+                               Millis timeout) {
+  Result<VirtConvergeRun> run = StartVirtConverge(dir, name, args);
+  if (!run.ok()) return {-1, run.status().ToString()};
+  int code = run->WaitExit(timeout);
+  return {code, run->Output()};
+}
+
 int VirtConvergeRun::WaitExit(Millis timeout) {
   std::optional<int> st = process.Wait(timeout);
   if (!st || !WIFEXITED(*st)) return -1;

@@ -32,4 +32,13 @@ Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string&
                                           const std::vector<std::string>& args);
 std::string VirtConvergeBinary();
 
+/// A short-lived command (list, status, cancel, policy show, ...) run to
+/// its end: its exit code (-1 on timeout or signal) and its output.
+struct CommandOutcome {
+  int code = -1;
+  std::string out;
+};
+CommandOutcome RunVirtConverge(const TempDir& dir, const std::string& name, const std::vector<std::string>& args,
+                               Millis timeout = Millis(60000));
+
 }  // namespace vc::testing
