@@ -3,6 +3,7 @@
 #include <libvirt/libvirt-qemu.h>
 
 #include <cstdlib>
+#include <optional>
 
 #include "qmp/json.h"
 
@@ -13,6 +14,53 @@ std::string UuidOf(virDomainPtr dom) {
   char uuid[VIR_UUID_STRING_BUFLEN] = {};
   if (virDomainGetUUIDString(dom, uuid) < 0) return "";
   return uuid;
+}
+
+Result<std::vector<DomainPtr>> ActiveDomains(virConnectPtr conn) {
+  virDomainPtr* list = nullptr;
+  int n = virConnectListAllDomains(conn, &list, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+  if (n < 0) return LibvirtError("listing domains");
+  std::vector<DomainPtr> domains;
+  for (int i = 0; i < n; i++) domains.emplace_back(list[i]);
+  std::free(list);
+  return domains;
+}
+
+// The migration job of \a dom, in or out, from its job stats (which taint
+// nothing); nullopt when it has none.
+std::optional<LibvirtMigrationJob> MigrationJobOf(virDomainPtr dom) {
+  int type = VIR_DOMAIN_JOB_NONE;
+  TypedParams p;
+  if (virDomainGetJobStats(dom, &type, p.out_params(), p.out_count(), 0) < 0) {
+    virResetLastError();
+    type = VIR_DOMAIN_JOB_NONE;
+  }
+  int op = type == VIR_DOMAIN_JOB_NONE ? VIR_DOMAIN_JOB_OPERATION_UNKNOWN
+                                       : p.Int(VIR_DOMAIN_JOB_OPERATION).value_or(VIR_DOMAIN_JOB_OPERATION_UNKNOWN);
+  if (op != VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT && op != VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN) {
+    // libvirt 9.0 refuses job stats on the destination ("available only
+    // on the source host"): there the domain waits, paused for "migration".
+    int state = VIR_DOMAIN_NOSTATE, reason = 0;
+    if (virDomainGetState(dom, &state, &reason, 0) < 0) {
+      virResetLastError();
+      return std::nullopt;
+    }
+    if (state != VIR_DOMAIN_PAUSED || reason != VIR_DOMAIN_PAUSED_MIGRATION) return std::nullopt;
+    op = VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN;
+  }
+  const char* name = virDomainGetName(dom);
+  LibvirtMigrationJob j;
+  j.uuid = UuidOf(dom);
+  j.name = name ? name : "";
+  j.incoming = op == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN;
+  j.elapsed_ms = static_cast<int64_t>(p.ULLong(VIR_DOMAIN_JOB_TIME_ELAPSED).value_or(0));
+  j.memory_total = p.ULLong(VIR_DOMAIN_JOB_MEMORY_TOTAL).value_or(0);
+  j.memory_remaining = p.ULLong(VIR_DOMAIN_JOB_MEMORY_REMAINING).value_or(0);
+  j.memory_bps = p.ULLong(VIR_DOMAIN_JOB_MEMORY_BPS).value_or(0);
+  j.dirty_rate = p.ULLong(VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE).value_or(0) *
+                 p.ULLong(VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE).value_or(4096);
+  j.iteration = p.ULLong(VIR_DOMAIN_JOB_MEMORY_ITERATION).value_or(0);
+  return j;
 }
 
 }  // namespace
@@ -64,26 +112,15 @@ LibvirtHost::~LibvirtHost() {
 }
 
 bool LibvirtHost::IsOutgoing(virDomainPtr dom) {
-  int type = VIR_DOMAIN_JOB_NONE;
-  TypedParams p;
-  if (virDomainGetJobStats(dom, &type, p.out_params(), p.out_count(), 0) < 0) {
-    virResetLastError();
-    return false;
-  }
-  if (type == VIR_DOMAIN_JOB_NONE) return false;
-  return p.Int(VIR_DOMAIN_JOB_OPERATION).value_or(VIR_DOMAIN_JOB_OPERATION_UNKNOWN) ==
-         VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT;
+  std::optional<LibvirtMigrationJob> job = MigrationJobOf(dom);
+  return job && !job->incoming;
 }
 
 Result<std::vector<OutgoingMigration>> LibvirtHost::Outgoing() {
-  virDomainPtr* list = nullptr;
-  int n = virConnectListAllDomains(conn_.get(), &list, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
-  if (n < 0) return LibvirtError("listing domains");
-  std::vector<DomainPtr> domains;
-  for (int i = 0; i < n; i++) domains.emplace_back(list[i]);
-  std::free(list);
+  Result<std::vector<DomainPtr>> domains = ActiveDomains(conn_.get());
+  if (!domains.ok()) return domains.status();
   std::vector<OutgoingMigration> out;
-  for (const DomainPtr& d : domains) {
+  for (const DomainPtr& d : *domains) {
     if (!IsOutgoing(d.get())) continue;
     const char* name = virDomainGetName(d.get());
     out.push_back({UuidOf(d.get()), name ? name : ""});
@@ -92,40 +129,15 @@ Result<std::vector<OutgoingMigration>> LibvirtHost::Outgoing() {
 }
 
 Result<std::vector<LibvirtMigrationJob>> LibvirtMigrationJobs(const std::string& uri) {
-  ConnectPtr conn(virConnectOpen(uri.empty() ? nullptr : uri.c_str()));
+  SilenceLibvirtErrorPrinting();
+  // Job stats need only read access: an observer asks for no more.
+  ConnectPtr conn(virConnectOpenReadOnly(uri.empty() ? nullptr : uri.c_str()));
   if (!conn) return LibvirtError("connecting to libvirt at " + (uri.empty() ? "the default URI" : uri));
-  virDomainPtr* list = nullptr;
-  int n = virConnectListAllDomains(conn.get(), &list, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
-  if (n < 0) return LibvirtError("listing domains");
-  std::vector<DomainPtr> domains;
-  for (int i = 0; i < n; i++) domains.emplace_back(list[i]);
-  std::free(list);
+  Result<std::vector<DomainPtr>> domains = ActiveDomains(conn.get());
+  if (!domains.ok()) return domains.status();
   std::vector<LibvirtMigrationJob> jobs;
-  for (const DomainPtr& d : domains) {
-    int type = VIR_DOMAIN_JOB_NONE;
-    TypedParams p;
-    if (virDomainGetJobStats(d.get(), &type, p.out_params(), p.out_count(), 0) < 0) {
-      virResetLastError();
-      continue;
-    }
-    int op = p.Int(VIR_DOMAIN_JOB_OPERATION).value_or(VIR_DOMAIN_JOB_OPERATION_UNKNOWN);
-    if (type == VIR_DOMAIN_JOB_NONE ||
-        (op != VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT && op != VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN)) {
-      continue;
-    }
-    const char* name = virDomainGetName(d.get());
-    LibvirtMigrationJob j;
-    j.uuid = UuidOf(d.get());
-    j.name = name ? name : "";
-    j.incoming = op == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN;
-    j.elapsed_ms = static_cast<int64_t>(p.ULLong(VIR_DOMAIN_JOB_TIME_ELAPSED).value_or(0));
-    j.memory_total = p.ULLong(VIR_DOMAIN_JOB_MEMORY_TOTAL).value_or(0);
-    j.memory_remaining = p.ULLong(VIR_DOMAIN_JOB_MEMORY_REMAINING).value_or(0);
-    j.memory_bps = p.ULLong(VIR_DOMAIN_JOB_MEMORY_BPS).value_or(0);
-    j.dirty_rate = p.ULLong(VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE).value_or(0) * static_cast<uint64_t>(
-        p.ULLong(VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE).value_or(4096));
-    j.iteration = p.ULLong(VIR_DOMAIN_JOB_MEMORY_ITERATION).value_or(0);
-    jobs.push_back(std::move(j));
+  for (const DomainPtr& d : *domains) {
+    if (std::optional<LibvirtMigrationJob> j = MigrationJobOf(d.get())) jobs.push_back(std::move(*j));
   }
   return jobs;
 }

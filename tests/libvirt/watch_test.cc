@@ -423,12 +423,31 @@ TEST_F(LibvirtTest, WatchAdoptsRunningMigrationAndNeverStartsTwoHelpers) {
   Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "32"}, log);
   std::this_thread::sleep_for(Millis(3000));  // well into the bulk pass
   ASSERT_FALSE(virsh.Wait(Millis(0)).has_value()) << ReadFile(log);
+  // Nobody follows it yet: `list -c` shows it from libvirt's job, on both
+  // sides (issue 7, operator CLI).
+  CommandOutcome out_a = RunVirtConverge(bed_->dir(), "list-a", {"list", "--json", "-c", bed_->uri('A'), "--run-dir", run_dir});
+  auto listed = qmp::Json::Parse(out_a.out);
+  ASSERT_TRUE(listed.ok() && listed->ArraySize() == 1u) << out_a.out;
+  EXPECT_EQ(listed->At(0).GetString("vm"), name);
+  EXPECT_EQ(listed->At(0).GetString("direction"), "out");
+  EXPECT_EQ(listed->At(0).GetString("policy"), "not followed");
+  EXPECT_GT(listed->At(0).GetUint("ram-total").value_or(0), 0u) << out_a.out;
+  CommandOutcome in_b = RunVirtConverge(bed_->dir(), "list-b", {"list", "-c", bed_->uri('B'), "--run-dir", run_dir});
+  EXPECT_EQ(in_b.code, 0) << in_b.out;
+  EXPECT_NE(in_b.out.find(name + " "), std::string::npos) << in_b.out;
+  EXPECT_NE(in_b.out.find(" in "), std::string::npos) << in_b.out;
 
   std::vector<std::string> helper_args = {"--helper-arg=--policy-root=" + PolicyRoot("adopt")};
   std::optional<VirtConvergeRun> first = StartWatch('A', run_dir, helper_args);
   ASSERT_TRUE(first);
   ASSERT_TRUE(first->WaitOutput("already migrating at start-up", Millis(20000))) << first->Output();
   ASSERT_TRUE(WaitFileText(helper_log, "following the migration", Millis(20000))) << ReadFile(helper_log);
+  // Now followed: listed once, from the helper's record.
+  out_a = RunVirtConverge(bed_->dir(), "list-a-followed", {"list", "--json", "-c", bed_->uri('A'), "--run-dir", run_dir});
+  listed = qmp::Json::Parse(out_a.out);
+  ASSERT_TRUE(listed.ok() && listed->ArraySize() == 1u) << out_a.out;
+  EXPECT_NE(listed->At(0).GetString("policy").value_or(""), "not followed") << out_a.out;
+  EXPECT_EQ(listed->At(0).GetString("uuid"), uuid);
   first->process.Signal(SIGTERM);
   EXPECT_EQ(first->WaitExit(Millis(10000)), 0) << first->Output();
 
