@@ -248,6 +248,18 @@ Status MigrateStartPostcopy(Session& s) { return ExpectEmpty(s.Execute("migrate-
 Status Stop(Session& s) { return ExpectEmpty(s.Execute("stop")); }
 Status Cont(Session& s) { return ExpectEmpty(s.Execute("cont")); }
 
+Result<std::vector<BlockJob>> QueryBlockJobs(Session& s) {
+  Result<Json> r = s.Execute("query-block-jobs");
+  if (!r.ok()) return r.status();
+  std::vector<BlockJob> jobs;
+  for (size_t i = 0; i < r->ArraySize(); i++) {
+    Json j = r->At(i);
+    jobs.push_back({j.GetString("device").value_or(""), j.GetString("type").value_or(""),
+                    j.GetUint("offset").value_or(0), j.GetUint("len").value_or(0), j.GetBool("ready").value_or(false)});
+  }
+  return jobs;
+}
+
 Result<RunState> QueryStatus(Session& s) {
   Result<Json> r = s.Execute("query-status");
   if (!r.ok()) return r.status();

@@ -103,6 +103,16 @@ Status MigrateStartPostcopy(Session& s);
 Status Stop(Session& s);
 Status Cont(Session& s);
 
+/// One entry of query-block-jobs (a drive-mirror of a storage migration, a
+/// backup, ...).
+struct BlockJob {
+  std::string device;  // the job's id (libvirt: "drive-virtio-disk0", or a node name)
+  std::string type;    // "mirror", "commit", "stream", "backup"
+  uint64_t offset = 0, len = 0;
+  bool ready = false;  // mirror: synchronised; only new writes follow
+};
+Result<std::vector<BlockJob>> QueryBlockJobs(Session& s);
+
 struct RunState {
   bool running = false;
   std::string status;  // "running", "paused", "postmigrate", "inmigrate", ...

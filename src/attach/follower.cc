@@ -7,10 +7,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <thread>
 
 #include "src/attach/policy_facts.h"
+#include "src/domain/domain_xml.h"
 #include "src/base/units.h"
 #include "src/policy/dropins.h"
 #include "src/base/c_deleter.h"
@@ -174,8 +176,10 @@ MigrationSummary Follower::Run() {
 void Follower::Done(MigrationSummary summary) {
   if (phase_ == Phase::kDone) return;
   phase_ = Phase::kDone;
-  // Before anything else: the others get this migration's share at once.
+  // Before anything else: the others get this migration's share and its
+  // place in the cost budget at once.
   DropShare();
+  admission_.reset();
   if (controller_) summary.actions = controller_->actions();
   summary.samples = series_;
   summary.postcopy = saw_postcopy_;
@@ -234,6 +238,7 @@ void Follower::Tick(bool timer) {
     if (phase_ != Phase::kFollowing) return;
   }
   Follow(*s, after_sync);
+  if (phase_ == Phase::kFollowing) ReleaseCopiedDisks();
 }
 
 void Follower::StartFollowing(const MigrationSample& s) {
@@ -278,6 +283,51 @@ void Follower::StartFollowing(const MigrationSample& s) {
     }
   }
   TakeShare();
+  EnterAdmission();
+}
+
+void Follower::EnterAdmission() {
+  if (!facts_.domain_xml.empty()) {
+    Result<DomainSpec> spec = ParseDomainXml(facts_.domain_xml);
+    if (spec.ok()) {
+      for (const DomainSpec::Disk& d : spec->disks) {
+        if (d.CopiedByStorageMigration() && !d.target.empty()) copied_disks_.push_back(d.target);
+      }
+    }
+  }
+  if (admission_ || options_.run_dir.empty() || options_.migration_id.empty() || options_.dry_run) return;
+  Result<std::vector<DiskCopy>> copies = backend_.DiskCopies(copied_disks_);
+  AdmissionEntry entry;
+  entry.id = options_.migration_id;
+  entry.vm = facts_.vm_name.empty() ? options_.migration_id : facts_.vm_name;
+  entry.peer = options_.peer;
+  entry.running = true;
+  if (copies.ok()) {
+    for (const DiskCopy& c : *copies) entry.cost += c.ready ? 0 : 1;
+  }
+  Result<AdmissionTicket> t = AdmissionTicket::Enter(options_.run_dir + "/admission", entry);
+  if (!t.ok()) {
+    view_.Message("not counted in the host's cost budget: " + t.status().ToString());
+    return;
+  }
+  admission_.emplace(std::move(*t));
+}
+
+void Follower::ReleaseCopiedDisks() {
+  if (!admission_ || admission_->entry().cost <= 1) return;
+  Result<std::vector<DiskCopy>> copies = backend_.DiskCopies(copied_disks_);
+  if (!copies.ok()) return;  // asked again at the next tick
+  bool changed = false;
+  for (const DiskCopy& c : *copies) {
+    if (!c.ready || std::find(disks_ready_.begin(), disks_ready_.end(), c.disk) != disks_ready_.end()) continue;
+    disks_ready_.push_back(c.disk);
+    changed = true;
+    Status st = admission_->SetCost(admission_->entry().cost - 1);
+    view_.Message("disk " + c.disk + " copied (" + FormatBytes(static_cast<double>(c.total)) +
+                  ", mirror ready): this migration now costs " + std::to_string(admission_->entry().cost) +
+                  " of the host's budget" + (st.ok() ? "" : " (could not say so: " + st.ToString() + ")"));
+  }
+  if (changed) Record(nullptr);
 }
 
 std::string Follower::HandleRequest(const std::string& request) {
@@ -352,27 +402,34 @@ void Follower::Record(const MigrationSample* s) {
 void Follower::TakeShare() {
   if (options_.run_dir.empty() || !policy_reaction_) return;
   const policy::Policy& p = policy_reaction_->policy();
-  host_budget_ = p.host_bandwidth.value;
-  if (!host_budget_) return;
+  split_.budget = p.host_bandwidth.value;
+  if (!split_.budget) return;
+  split_.mode = p.bandwidth_split.value == policy::BandwidthSplit::kClosestFirst ? SplitMode::kClosestFirst
+                : p.bandwidth_split.value == policy::BandwidthSplit::kStatic    ? SplitMode::kStatic
+                                                                                : SplitMode::kEqual;
+  split_.slots = static_cast<int>(p.cost_budget.value);
   // A policy that states this VM's own bandwidth pins it; the others share
   // what is left.
-  ShareEntry entry{options_.migration_id, p.bandwidth.origin.is_default() ? 0 : p.bandwidth.value};
+  ShareEntry entry{options_.migration_id, p.bandwidth.origin.is_default() ? 0 : p.bandwidth.value,
+                   last_ ? last_->ram_remaining : 0};
   shares_dir_ = options_.run_dir + "/shares";
   Result<ShareHold> hold = ShareHold::Take(shares_dir_, entry);
   if (!hold.ok()) {
     // Without an entry the others do not count us: do not take a share.
     view_.Message("not sharing the host's bandwidth: " + hold.status().ToString());
-    host_budget_ = 0;
+    split_.budget = 0;
     return;
   }
   share_hold_.emplace(std::move(*hold));
   if (loop_ && loop_->event) {
-    // Entries come (create), go (delete) or lose their holder (the last
+    // Entries come (create), go (delete), lose their holder (the last
     // close of a writable file — also when the kernel closes it for a
-    // killed process). The lock goes a moment after that close: look again
-    // a little later rather than at once.
-    loop_->shares.Start(loop_->event.get(), {shares_dir_}, IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_CLOSE_WRITE,
-                        20000, [this] { Resplit(); });
+    // killed process) or say how much they have left (modify). The lock
+    // goes a moment after that close: look again a little later rather
+    // than at once.
+    loop_->shares.Start(loop_->event.get(), {shares_dir_},
+                        IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_MODIFY, 20000,
+                        [this] { Resplit(); });
   }
   Resplit();
 }
@@ -381,7 +438,7 @@ void Follower::Resplit() {
   if (!share_hold_ || phase_ != Phase::kFollowing || !last_ || last_->in_postcopy()) return;
   Result<std::vector<ShareEntry>> live = LiveShares(shares_dir_);
   if (!live.ok()) return;  // keep the last share; the next look may do better
-  uint64_t share = ShareOf(*live, options_.migration_id, host_budget_);
+  uint64_t share = ShareOf(*live, options_.migration_id, split_);
   if (share == 0 || share == share_bps_) return;
   // The action is stamped with the migration's time now, not at the last
   // pass (which may be long ago in the bulk pass).
@@ -391,10 +448,11 @@ void Follower::Resplit() {
   sharing_with_ = live->size() - 1;
   controller_->set_bandwidth_ceiling(share);
   std::string why = sharing_with_ == 0 ? "the only migration leaving this host: all of its "
-                                       : "its share, with " + std::to_string(sharing_with_) + " other migration" +
+                                       : "its " + std::string(SplitModeName(split_.mode)) + " share, with " +
+                                             std::to_string(sharing_with_) + " other migration" +
                                              (sharing_with_ == 1 ? "" : "s") + " leaving this host, of its ";
   controller_->Impose(*last_, {"set-bandwidth", static_cast<int64_t>(share),
-                               why + FormatRate(static_cast<double>(host_budget_)) + " budget ([Host] OutgoingBandwidth)"});
+                               why + FormatRate(static_cast<double>(split_.budget)) + " budget ([Host] OutgoingBandwidth)"});
   Record(nullptr);
 }
 
@@ -423,6 +481,9 @@ void Follower::Follow(const MigrationSample& first, bool after_sync) {
   view_.Update(s, controller_->downtime_limit_ms());
   if (writer_) (void)writer_->AppendSample(series_.back());  // the live record says if /run is broken
   if (s.finished()) return Finish(s);
+  // Closest-first needs everyone's bytes left; the others' watches see
+  // the change and split again.
+  if (share_hold_ && split_.mode == SplitMode::kClosestFirst) (void)share_hold_->SetRemaining(s.ram_remaining);
   controller_->OnSample(s, after_sync);
   Record(&s);
 }

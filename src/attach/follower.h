@@ -21,6 +21,7 @@
 #include "src/control/controller.h"
 #include "src/control/default_reaction.h"
 #include "src/control/policy_reaction.h"
+#include "src/coord/admission.h"
 #include "src/coord/shares.h"
 #include "src/policy/resolve.h"
 
@@ -54,6 +55,12 @@ class Follower {
   /// is lost. Blocks SIGINT and SIGTERM while it runs.
   MigrationSummary Run();
 
+  /// The place `migrate` took in the host's cost budget: held until the
+  /// migration ends, each copied disk's unit given back when its copy is
+  /// ready. Without one, a followed migration enters itself (as running)
+  /// under the run dir's admission directory.
+  void HoldAdmission(AdmissionTicket ticket) { admission_.emplace(std::move(ticket)); }
+
   /// 0 completed, 1 failed/cancelled/aborted, 3 lost QEMU or protocol error,
   /// 4 detached before the end.
   static int ExitCode(const MigrationSummary& s);
@@ -82,6 +89,11 @@ class Follower {
   /// when that changed (another migration came or went).
   void Resplit();
   void DropShare();
+  /// A migration someone else started counts in the host's cost budget
+  /// from the moment we follow it: 1, plus its disks still being copied.
+  void EnterAdmission();
+  /// Gives back the unit of each disk whose copy got ready.
+  void ReleaseCopiedDisks();
   /// An operator's request through the control socket: cancel, postcopy
   /// (force-complete: post-copy when possible, else pause), resume URI.
   std::string HandleRequest(const std::string& request);
@@ -120,9 +132,13 @@ class Follower {
 
   std::optional<ShareHold> share_hold_;
   std::string shares_dir_;
-  uint64_t host_budget_ = 0;   // bytes/s
+  SplitRule split_;            // budget 0: not sharing
   uint64_t share_bps_ = 0;     // as last applied (or decided, in a dry run)
   size_t sharing_with_ = 0;    // other migrations at the last split
+
+  std::optional<AdmissionTicket> admission_;
+  std::vector<std::string> copied_disks_;   // what a storage migration copies (domain XML)
+  std::vector<std::string> disks_ready_;    // their copies found ready
 
   std::optional<RecordWriter> writer_;
   MigrationRecord record_;

@@ -458,6 +458,21 @@ Status LibvirtBackend::Cancel() {
   return Status::Ok();
 }
 
+Result<std::vector<DiskCopy>> LibvirtBackend::DiskCopies(const std::vector<std::string>& disks) {
+  // A storage migration's mirror is the disk's block job (type copy) for
+  // as long as the migration runs. libvirt keeps cur one short of end
+  // until QEMU says the mirror is ready, so cur == end means ready.
+  std::vector<DiskCopy> copies;
+  for (const std::string& disk : disks) {
+    virDomainBlockJobInfo info{};
+    int rc = virDomainGetBlockJobInfo(dom_.get(), disk.c_str(), &info, 0);
+    if (rc < 0) return LibvirtError("reading the block job of " + disk);
+    if (rc == 0 || info.type != VIR_DOMAIN_BLOCK_JOB_TYPE_COPY) continue;
+    copies.push_back({disk, info.cur, info.end, info.end > 0 && info.cur == info.end});
+  }
+  return copies;
+}
+
 Status LibvirtBackend::PauseGuest() {
   if (virDomainSuspend(dom_.get()) < 0) return LibvirtError("pausing the guest");
   return Status::Ok();
@@ -505,6 +520,7 @@ Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<s
     say("multifd " + start.compression + " compression: libvirt " + std::to_string(lib / 1000000) + "." +
         std::to_string(lib / 1000 % 1000) + " cannot ask QEMU for it (libvirt 9.4 and later can); migrating uncompressed");
   }
+  if (start.copy_storage) flags |= VIR_MIGRATE_NON_SHARED_DISK;
   if (start.multifd_channels > 0) {
     flags |= VIR_MIGRATE_PARALLEL;
     ok &= params.AddInt(VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS, static_cast<int>(start.multifd_channels));

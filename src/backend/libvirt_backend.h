@@ -60,6 +60,7 @@ class LibvirtBackend final : public MigrationBackend {
   Status PauseGuest() override;
   Status ResumeGuest() override;
   Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) override;
+  Result<std::vector<DiskCopy>> DiskCopies(const std::vector<std::string>& disks) override;
   int pollable_fd() const override { return wake_.get(); }
   Status Poll(std::vector<BackendEvent>* events) override;
   void AllowPassthrough(bool allowed) override { options_.allow_passthrough = allowed; }

@@ -84,6 +84,13 @@ struct BackendEvent {
 
 /// How virt-converge starts a migration itself (capabilities can only be set
 /// before it starts). Unset members leave QEMU's/libvirt's values.
+/// A disk copied along with the migration (a storage migration's mirror).
+struct DiskCopy {
+  std::string disk;  // libvirt: the target (vda); QEMU: the job's device
+  uint64_t done = 0, total = 0;
+  bool ready = false;  // synchronised: from now on only new writes follow
+};
+
 struct MigrationStart {
   std::string uri;       // QMP: the migration URI; libvirt: the destination's libvirt URI
   std::string data_uri;  // libvirt: where the data goes (VIR_MIGRATE_PARAM_URI); "" = libvirt's choice
@@ -95,6 +102,7 @@ struct MigrationStart {
   std::optional<uint64_t> xbzrle_cache;
   std::optional<int64_t> compression_level;
   int64_t multifd_channels = 0;      // 0 = no multifd
+  bool copy_storage = false;         // libvirt: copy non-shared disks (VIR_MIGRATE_NON_SHARED_DISK)
   std::optional<uint64_t> postcopy_bandwidth;
   MigrationTuning tuning;            // downtime-limit, max-bandwidth
 };
@@ -123,6 +131,13 @@ class MigrationBackend {
   /// (QEMU: migrate-recover there first).
   virtual Status ResumePostcopy(const std::string& uri) {
     return Status::NotSupported("resume", "not possible here because " + Describe() + " cannot resume post-copy (" + uri + ")");
+  }
+
+  /// The disk copies under way with this migration. \a disks names those
+  /// the domain XML says a storage migration copies (libvirt is asked per
+  /// disk); plain QEMU lists its mirror jobs whatever \a disks says.
+  virtual Result<std::vector<DiskCopy>> DiskCopies(const std::vector<std::string>& /*disks*/) {
+    return std::vector<DiskCopy>{};
   }
 
   /// A descriptor that becomes readable when events may be pending; -1 when

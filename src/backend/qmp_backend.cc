@@ -111,6 +111,16 @@ Status QmpBackend::Cancel() { return qmp::MigrateCancel(*session_); }
 Status QmpBackend::PauseGuest() { return qmp::Stop(*session_); }
 Status QmpBackend::ResumeGuest() { return qmp::Cont(*session_); }
 
+Result<std::vector<DiskCopy>> QmpBackend::DiskCopies(const std::vector<std::string>& /*disks*/) {
+  Result<std::vector<qmp::BlockJob>> jobs = qmp::QueryBlockJobs(*session_);
+  if (!jobs.ok()) return jobs.status();
+  std::vector<DiskCopy> copies;
+  for (const qmp::BlockJob& j : *jobs) {
+    if (j.type == "mirror") copies.push_back({j.device, j.offset, j.len, j.ready});
+  }
+  return copies;
+}
+
 Status QmpBackend::ResumePostcopy(const std::string& uri) {
   Result<qmp::MigrationInfo> info = qmp::QueryMigrate(*session_);
   if (!info.ok()) return info.status();

@@ -140,12 +140,19 @@ Result<DomainSpec> ParseDomainXml(std::string_view text) {
     if (k.device.empty()) k.device = "disk";
     pugi::xml_node src = disk.child("source");
     k.source = !Attr(src, "file").empty() ? Attr(src, "file") : Attr(src, "dev");
+    k.target = Attr(disk.child("target"), "dev");
     k.readonly = static_cast<bool>(disk.child("readonly"));
     k.shareable = static_cast<bool>(disk.child("shareable"));
     d.disks.push_back(std::move(k));
   }
   if (pugi::xml_node md = root.child("metadata")) Flatten(md, &d.metadata);
   return d;
+}
+
+bool DomainSpec::Disk::CopiedByStorageMigration() const {
+  if (device != "disk" && device != "lun") return false;
+  if (readonly || shareable || source.empty()) return false;
+  return type == "file" || type == "block";
 }
 
 }  // namespace vc

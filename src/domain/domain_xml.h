@@ -53,7 +53,12 @@ struct DomainSpec {
     std::string type;              // file, block, network, volume, ...
     std::string device;            // disk, cdrom, floppy, lun
     std::string source;            // file= or dev=; "" for network/volume
+    std::string target;            // <target dev=>: vda, sdb, ...
     bool readonly = false, shareable = false;
+    /// Whether a storage migration (libvirt's --copy-storage-all) copies
+    /// it: a writable, unshared file or block disk. CD-ROMs, read-only
+    /// and network or pool storage stay where they are.
+    bool CopiedByStorageMigration() const;
   };
   std::vector<Disk> disks;         // <devices><disk>
   std::string cpu_mode;            // <cpu mode=...>

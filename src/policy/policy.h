@@ -28,6 +28,8 @@ struct Setting {
 enum class Compression { kNone, kXbzrle, kZlib, kZstd };
 enum class FinalAction { kNone, kAbort, kPostcopy, kPause, kPostcopyOrPause };
 enum class DestinationMode { kRefuse, kAdapt, kIgnore };
+/// How [Host] OutgoingBandwidth is split (src/coord/shares.h says how each works).
+enum class BandwidthSplit { kEqual, kClosestFirst, kStatic };
 enum class DataUnit { kGiB, kGBRoundedUp };  // KubeVirt counts decimal GB, rounded up
 
 /// When a schedule step fires.
@@ -134,9 +136,10 @@ struct Policy {
   // [Control]
   Setting<bool> allow_passthrough{false};  // QMP passthrough taints a libvirt domain
 
-  // [Host]: host-wide; used by later parts (sharing, the destination hook).
+  // [Host]: host-wide: sharing among outgoing migrations, and the destination hook.
   Setting<uint64_t> host_bandwidth{0};      // outgoing budget, bytes/s; 0 = unlimited
-  Setting<int64_t> cost_budget{4};
+  Setting<BandwidthSplit> bandwidth_split{BandwidthSplit::kEqual};
+  Setting<int64_t> cost_budget{4};          // outgoing: a VM costs 1 plus 1 per disk it copies
   Setting<int64_t> incoming_max{2};
   Setting<int64_t> incoming_cost{4};
   Setting<DestinationMode> destination{DestinationMode::kRefuse};

@@ -130,6 +130,7 @@ const std::vector<Key>& Keys() {
       Scalar("Adaptive", "Escalate", &Policy::adaptive_escalate, ParseFinalAction, FormatFinalAction),
       Scalar("Control", "AllowPassthrough", &Policy::allow_passthrough, ParseBool, FormatBool),
       Scalar("Host", "OutgoingBandwidth", &Policy::host_bandwidth, Rate, FormatRateExact),
+      Scalar("Host", "BandwidthSplit", &Policy::bandwidth_split, ParseBandwidthSplit, FormatBandwidthSplit),
       Scalar("Host", "CostBudget", &Policy::cost_budget, Count(1, 1000), ShowCount),
       Scalar("Host", "IncomingMax", &Policy::incoming_max, Count(0, 1000), ShowCount),
       Scalar("Host", "IncomingCost", &Policy::incoming_cost, Count(0, 1000), ShowCount),

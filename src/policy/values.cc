@@ -36,6 +36,10 @@ constexpr std::pair<std::string_view, FinalAction> kFinalActions[] = {
     {"postcopy", FinalAction::kPostcopy},
     {"pause", FinalAction::kPause},
     {"postcopy-or-pause", FinalAction::kPostcopyOrPause}};
+constexpr std::pair<std::string_view, BandwidthSplit> kBandwidthSplits[] = {
+    {"equal", BandwidthSplit::kEqual},
+    {"closest-first", BandwidthSplit::kClosestFirst},
+    {"static", BandwidthSplit::kStatic}};
 constexpr std::pair<std::string_view, DestinationMode> kDestinationModes[] = {
     {"refuse", DestinationMode::kRefuse},
     {"adapt", DestinationMode::kAdapt},
@@ -101,12 +105,16 @@ Result<FinalAction> ParseFinalAction(std::string_view v) { return ParseEnum(v, k
 Result<DestinationMode> ParseDestinationMode(std::string_view v) {
   return ParseEnum(v, kDestinationModes, "destination mode");
 }
+Result<BandwidthSplit> ParseBandwidthSplit(std::string_view v) {
+  return ParseEnum(v, kBandwidthSplits, "bandwidth split");
+}
 Result<DataUnit> ParseDataUnit(std::string_view v) { return ParseEnum(v, kDataUnits, "data unit"); }
 
 std::string FormatBool(bool v) { return v ? "yes" : "no"; }
 std::string FormatCompression(Compression c) { return FormatEnum(c, kCompressions); }
 std::string FormatFinalAction(FinalAction a) { return FormatEnum(a, kFinalActions); }
 std::string FormatDestinationMode(DestinationMode m) { return FormatEnum(m, kDestinationModes); }
+std::string FormatBandwidthSplit(BandwidthSplit b) { return FormatEnum(b, kBandwidthSplits); }
 std::string FormatDataUnit(DataUnit u) { return FormatEnum(u, kDataUnits); }
 
 std::string FormatSizeExact(uint64_t b) {

@@ -17,12 +17,14 @@ Result<Range> ParseRange(std::string_view v, bool bytes);  // "1GiB..64GiB", "4.
 Result<Compression> ParseCompression(std::string_view v);
 Result<FinalAction> ParseFinalAction(std::string_view v);
 Result<DestinationMode> ParseDestinationMode(std::string_view v);
+Result<BandwidthSplit> ParseBandwidthSplit(std::string_view v);
 Result<DataUnit> ParseDataUnit(std::string_view v);
 
 std::string FormatBool(bool v);
 std::string FormatCompression(Compression c);
 std::string FormatFinalAction(FinalAction a);
 std::string FormatDestinationMode(DestinationMode m);
+std::string FormatBandwidthSplit(BandwidthSplit b);
 std::string FormatDataUnit(DataUnit u);
 /// Exact forms that parse back: "64MiB", "1500ms", "32MiB/s".
 std::string FormatSizeExact(uint64_t bytes);

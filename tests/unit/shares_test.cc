@@ -19,6 +19,10 @@ namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
 
+uint64_t ShareOf(const std::vector<ShareEntry>& live, const std::string& id, uint64_t budget) {
+  return vc::ShareOf(live, id, SplitRule{SplitMode::kEqual, budget, 1});
+}
+
 TEST(Shares, EqualPartsAfterWhatIsPinned) {
   std::vector<ShareEntry> live = {{"a", 0}, {"b", 0}, {"c", 100 * kMiB}, {"d", 0}};
   EXPECT_EQ(ShareOf(live, "a", 400 * kMiB), 100 * kMiB);
@@ -27,6 +31,38 @@ TEST(Shares, EqualPartsAfterWhatIsPinned) {
   EXPECT_EQ(ShareOf(live, "gone", 400 * kMiB), 0u);
   // Pinned over the budget: the others keep a floor.
   EXPECT_EQ(ShareOf({{"a", 0}, {"p", 500 * kMiB}}, "a", 400 * kMiB), kMiB);
+}
+
+TEST(Shares, ClosestFirstGivesAllButTheFloorsToTheFewestBytesLeft) {
+  SplitRule rule{SplitMode::kClosestFirst, 100 * kMiB, 1};
+  std::vector<ShareEntry> live = {{"a", 0, 500 * kMiB}, {"b", 0, 80 * kMiB}, {"c", 0, 0}, {"p", 20 * kMiB, 1}};
+  EXPECT_EQ(vc::ShareOf(live, "b", rule), 78 * kMiB);  // 100 - 20 pinned - a floor each for a and c
+  EXPECT_EQ(vc::ShareOf(live, "a", rule), kMiB);
+  EXPECT_EQ(vc::ShareOf(live, "c", rule), kMiB);       // not known yet: farthest
+  EXPECT_EQ(vc::ShareOf(live, "p", rule), 20 * kMiB);  // pinned stays pinned
+  // Ties go by id, the same answer in every process.
+  std::vector<ShareEntry> tie = {{"y", 0, 8 * kMiB}, {"x", 0, 8 * kMiB}};
+  EXPECT_EQ(vc::ShareOf(tie, "x", rule), 99 * kMiB);
+  EXPECT_EQ(vc::ShareOf(tie, "y", rule), kMiB);
+}
+
+TEST(Shares, StaticSplitsByTheSlotsWhoeverRuns) {
+  SplitRule rule{SplitMode::kStatic, 120 * kMiB, 4};
+  EXPECT_EQ(vc::ShareOf({{"a", 0}}, "a", rule), 30 * kMiB);
+  EXPECT_EQ(vc::ShareOf({{"a", 0}, {"b", 0}}, "b", rule), 30 * kMiB);
+  EXPECT_EQ(ParseSplitMode("closest-first"), SplitMode::kClosestFirst);
+  EXPECT_FALSE(ParseSplitMode("fair"));
+}
+
+TEST(Shares, RemainingIsPublishedToTheOthers) {
+  testing::TempDir dir("shares");
+  Result<ShareHold> a = ShareHold::Take(dir.path(), {"vm1", 0, 0});
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(a->SetRemaining(123456789).ok());
+  Result<std::vector<ShareEntry>> live = LiveShares(dir.path());
+  ASSERT_TRUE(live.ok());
+  ASSERT_EQ(live->size(), 1u);
+  EXPECT_EQ((*live)[0].remaining, 123456789u);
 }
 
 TEST(Shares, OneHolderPerIdAndTheEntryGoesWithIt) {
