@@ -221,6 +221,9 @@ void Follower::Tick(bool timer) {
     Lose(st);
     return;
   }
+  // libvirt copies the disks before the RAM: their units come back as
+  // each gets ready, whatever the phase.
+  ReleaseCopiedDisks();
   if (!want_sample) return;
   Result<MigrationSample> s = backend_.Sample();
   if (!s.ok()) {
@@ -233,12 +236,20 @@ void Follower::Tick(bool timer) {
     return;
   }
   if (phase_ == Phase::kWaiting) {
+    if (options_.started_here && s->status == "failed") {
+      // The migration we were started for failed before it ran (the
+      // destination refused it, ...): nothing moved, the VM runs on here.
+      MigrationSummary never;
+      never.outcome = "not-started";
+      never.detail = "the migration never started: " + (s->error.empty() ? std::string("QEMU says failed") : s->error);
+      view_.Message(never.detail);
+      return Done(std::move(never));
+    }
     if (!s->running()) return;
     StartFollowing(*s);
     if (phase_ != Phase::kFollowing) return;
   }
   Follow(*s, after_sync);
-  if (phase_ == Phase::kFollowing) ReleaseCopiedDisks();
 }
 
 void Follower::StartFollowing(const MigrationSample& s) {
@@ -287,6 +298,7 @@ void Follower::StartFollowing(const MigrationSample& s) {
 }
 
 void Follower::EnterAdmission() {
+  if (admission_ || options_.run_dir.empty() || options_.migration_id.empty() || options_.dry_run) return;
   if (!facts_.domain_xml.empty()) {
     Result<DomainSpec> spec = ParseDomainXml(facts_.domain_xml);
     if (spec.ok()) {
@@ -295,7 +307,6 @@ void Follower::EnterAdmission() {
       }
     }
   }
-  if (admission_ || options_.run_dir.empty() || options_.migration_id.empty() || options_.dry_run) return;
   Result<std::vector<DiskCopy>> copies = backend_.DiskCopies(copied_disks_);
   AdmissionEntry entry;
   entry.id = options_.migration_id;

@@ -42,6 +42,9 @@ struct FollowOptions {
   std::string migration_id;
   std::string uuid;        // the domain's, when libvirt runs it
   std::string peer;        // the destination, when known (we started it)
+  /// We started the migration (`migrate`): a failure before it ran is
+  /// its end (outcome "not-started"), not an old status to wait past.
+  bool started_here = false;
   /// Where the history record goes (<state_dir>/history); "" = nowhere.
   std::string state_dir;
 };
@@ -56,10 +59,14 @@ class Follower {
   MigrationSummary Run();
 
   /// The place `migrate` took in the host's cost budget: held until the
-  /// migration ends, each copied disk's unit given back when its copy is
-  /// ready. Without one, a followed migration enters itself (as running)
-  /// under the run dir's admission directory.
-  void HoldAdmission(AdmissionTicket ticket) { admission_.emplace(std::move(ticket)); }
+  /// migration ends, each copied disk's unit (\a copied_disks, the targets
+  /// it counted) given back as soon as its copy is ready, even before the
+  /// RAM is under way. Without one, a followed migration enters itself (as
+  /// running) under the run dir's admission directory.
+  void HoldAdmission(AdmissionTicket ticket, std::vector<std::string> copied_disks) {
+    admission_.emplace(std::move(ticket));
+    copied_disks_ = std::move(copied_disks);
+  }
 
   /// 0 completed, 1 failed/cancelled/aborted, 3 lost QEMU or protocol error,
   /// 4 detached before the end.

@@ -1,5 +1,6 @@
 #include "src/attach/live_view.h"
 
+#include <algorithm>
 #include <cinttypes>
 
 #include "src/base/units.h"
@@ -24,10 +25,17 @@ std::string LiveView::Format(const MigrationSample& s, int64_t downtime_limit_ms
   return line;
 }
 
+std::string LiveView::Bar(double percent, int width) {
+  percent = std::clamp(percent, 0.0, 100.0);
+  int full = static_cast<int>(percent / 100.0 * width + 0.5);
+  return "[" + std::string(static_cast<size_t>(full), '#') + std::string(static_cast<size_t>(width - full), '.') + "]";
+}
+
 void LiveView::Update(const MigrationSample& s, int64_t downtime_limit_ms) {
   std::string line = Format(s, downtime_limit_ms);
   if (tty_) {
-    std::fprintf(out_, "\r%s\033[K", line.c_str());
+    double percent = s.ram_total ? 100.0 * (1.0 - static_cast<double>(s.ram_remaining) / static_cast<double>(s.ram_total)) : 0;
+    std::fprintf(out_, "\r%s %s\033[K", Bar(percent, 20).c_str(), line.c_str());
     status_shown_ = true;
   } else {
     std::fprintf(out_, "%s\n", line.c_str());

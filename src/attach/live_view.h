@@ -1,5 +1,5 @@
-// LiveView: progress of one migration on a terminal (a redrawn status line)
-// or in a log (one line per update).
+// LiveView: progress of one migration on a terminal (a redrawn status line
+// with a progress bar) or in a log (one plain line per update).
 #pragma once
 
 #include <cstdio>
@@ -22,6 +22,8 @@ class LiveView {
 
   /// The text of a progress line, without time prefix (for tests).
   static std::string Format(const MigrationSample& s, int64_t downtime_limit_ms);
+  /// "[#######.............]" for \a percent (0..100), \a width cells inside.
+  static std::string Bar(double percent, int width);
 
  private:
   FILE* out_;

@@ -1,5 +1,7 @@
 #include "src/backend/libvirt_host.h"
 
+#include <algorithm>
+
 #include <libvirt/libvirt-qemu.h>
 
 #include <cstdlib>
@@ -140,6 +142,22 @@ Result<std::vector<LibvirtMigrationJob>> LibvirtMigrationJobs(const std::string&
     if (std::optional<LibvirtMigrationJob> j = MigrationJobOf(d.get())) jobs.push_back(std::move(*j));
   }
   return jobs;
+}
+
+Result<std::vector<std::string>> LibvirtResidentDomains(const std::string& uri) {
+  SilenceLibvirtErrorPrinting();
+  ConnectPtr conn(virConnectOpenReadOnly(uri.empty() ? nullptr : uri.c_str()));
+  if (!conn) return LibvirtError("connecting to libvirt at " + (uri.empty() ? "the default URI" : uri));
+  Result<std::vector<DomainPtr>> domains = ActiveDomains(conn.get());
+  if (!domains.ok()) return domains.status();
+  std::vector<std::string> names;
+  for (const DomainPtr& d : *domains) {
+    if (MigrationJobOf(d.get())) continue;
+    const char* name = virDomainGetName(d.get());
+    if (name) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 Result<bool> LibvirtHost::MigratingOut(const std::string& uuid, std::string* name) {

@@ -30,6 +30,10 @@ struct LibvirtMigrationJob {
 /// for this call only, registers for no events, taints nothing.
 Result<std::vector<LibvirtMigrationJob>> LibvirtMigrationJobs(const std::string& uri);
 
+/// The names of the domains of \a uri running here and not migrating (in
+/// or out): what an evacuation moves. Read-only, taints nothing.
+Result<std::vector<std::string>> LibvirtResidentDomains(const std::string& uri);
+
 class LibvirtHost {
  public:
   /// \a on_event: a domain may have started migrating (QEMU's MIGRATION

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "src/attach/migration_record.h"
@@ -10,6 +11,7 @@
 #include "src/backend/libvirt_host.h"
 #include "src/base/time.h"
 #include "src/base/units.h"
+#include "src/coord/admission.h"
 #include "src/control/controller.h"
 #include "src/domain/domain_xml.h"
 #include "src/domain/placement.h"
@@ -62,12 +64,32 @@ MigrationRecord FromJob(const LibvirtMigrationJob& j, double now) {
 
 struct Listing {
   std::vector<MigrationRecord> records;
+  std::map<std::string, int64_t> cost;  // by record id: queued ones' place in the budget
   std::string libvirt_error;  // "" when libvirt was not asked or answered
 };
 
 Listing Gather(const ListOptions& o) {
   Listing l;
   l.records = ReadLiveRecords(o.run_dir);
+  // `migrate`s waiting for room in the host's cost budget, in the order
+  // they will start.
+  if (Result<std::vector<AdmissionEntry>> q = LiveAdmissions(o.run_dir + "/admission"); q.ok()) {
+    int place = 0;
+    for (const AdmissionEntry& e : *q) {
+      if (e.running) continue;
+      MigrationRecord r;
+      r.id = e.id;
+      r.vm = e.vm;
+      r.peer = e.peer;
+      r.direction = "out";
+      place++;
+      r.status = "queued, #" + std::to_string(place) + " in line, cost " + std::to_string(e.cost) + (e.priority ? ", priority " + std::to_string(e.priority) : "");
+      r.started_at = static_cast<double>(e.arrival_ns) / 1e9;
+      r.elapsed_ms = static_cast<int64_t>((WallClockSeconds() - r.started_at) * 1000);
+      l.cost[r.id] = e.cost;
+      l.records.push_back(std::move(r));
+    }
+  }
   if (o.connect_uri.empty()) return l;
   Result<std::vector<LibvirtMigrationJob>> jobs = LibvirtMigrationJobs(o.connect_uri);
   if (!jobs.ok()) {
@@ -98,6 +120,7 @@ int RunList(const ListOptions& o) {
     for (const MigrationRecord& r : l.records) {
       qmp::Json j = r.ToJson();
       j.Set("last-action", qmp::Json::String(LastAction(r)));
+      if (auto c = l.cost.find(r.id); c != l.cost.end()) j.Set("cost", qmp::Json::Int(c->second));
       list.Append(j);
     }
     std::printf("%s\n", list.Serialize(true).c_str());

@@ -10,6 +10,7 @@
 
 #include "qmp/commands.h"
 #include "src/cli/control_command.h"
+#include "src/cli/evacuate_command.h"
 #include "src/cli/list_command.h"
 #include "src/cli/policy_command.h"
 #include "src/cli/simulate_command.h"
@@ -24,6 +25,8 @@
 #include "src/watch/watcher.h"
 #include "src/attach/policy_facts.h"
 #include "src/base/units.h"
+#include "src/coord/admission.h"
+#include "src/domain/domain_xml.h"
 
 namespace vc {
 namespace {
@@ -112,9 +115,17 @@ Result<FollowOptions> MakeFollowOptions(const CommonOptions& o) {
   return f;
 }
 
-int FollowAndReport(MigrationBackend& backend, const FollowOptions& f, const CommonOptions& o) {
+// A migration's place in the host's cost budget, once taken.
+struct Admission {
+  AdmissionTicket ticket;
+  std::vector<std::string> copied_disks;  // what counted in its cost
+};
+
+int FollowAndReport(MigrationBackend& backend, const FollowOptions& f, const CommonOptions& o,
+                    std::optional<Admission> admission = std::nullopt) {
   LiveView view(stdout, isatty(STDOUT_FILENO) != 0);
   Follower follower(backend, f, view);
+  if (admission) follower.HoldAdmission(std::move(admission->ticket), std::move(admission->copied_disks));
   MigrationSummary summary = follower.Run();
   std::printf("\n%s", summary.ToText().c_str());
   if (!o.summary_json.empty()) {
@@ -192,7 +203,65 @@ struct MigrateOptions {
   std::string dest_qmp;
   std::string bandwidth;
   std::string downtime;
+  bool copy_storage = false;
+  int64_t priority = 0;
 };
+
+// The host's cost budget ([Host] CostBudget): waits in the queue under the
+// run dir until this migration fits. nullopt when it need not wait (no
+// policy here, no run dir) — then it acts alone, as before.
+Result<std::optional<Admission>> WaitForAdmission(const CommonOptions& o, const FollowOptions& f,
+                                                        MigrationBackend& backend, const policy::Policy& p,
+                                                        const MigrateOptions& m, const std::string& vm,
+                                                        bool copy_storage) {
+  if (o.run_dir.empty()) return std::optional<Admission>{};
+  AdmissionEntry entry;
+  entry.id = f.migration_id;
+  entry.vm = vm;
+  entry.peer = f.peer;
+  entry.priority = m.priority;
+  std::vector<std::string> targets;
+  if (copy_storage) {
+    // libvirt copies every writable, unshared file or block disk.
+    Result<BackendFacts> facts = backend.Facts();
+    if (!facts.ok()) return facts.status();
+    Result<DomainSpec> spec = ParseDomainXml(facts->domain_xml);
+    if (!spec.ok()) return spec.status().WithContext("the domain XML");
+    for (const DomainSpec::Disk& d : spec->disks) {
+      if (!d.CopiedByStorageMigration()) continue;
+      entry.cost++;
+      targets.push_back(d.target);
+    }
+  } else if (Result<std::vector<DiskCopy>> copies = backend.DiskCopies({}); copies.ok()) {
+    // Plain QEMU: mirrors someone set up before the migration.
+    for (const DiskCopy& c : *copies) {
+      if (c.ready) continue;
+      entry.cost++;
+      targets.push_back(c.disk);
+    }
+  }
+  const int64_t budget = p.cost_budget.value;
+  Result<AdmissionTicket> ticket = AdmissionTicket::Enter(o.run_dir + "/admission", entry);
+  if (!ticket.ok()) return ticket.status();
+  std::string disks;
+  for (const std::string& t : targets) disks += (disks.empty() ? "" : ", ") + t;
+  const std::string cost = "cost " + std::to_string(entry.cost) +
+                           (disks.empty() ? " (the VM)" : " (the VM + " + disks + ")");
+  Clock::time_point queued_at = Clock::now();
+  bool waited = false;
+  Status st = ticket->WaitTurn(budget, [&](const AdmissionVerdict& v) {
+    std::printf("queued: %s ([Host] CostBudget=%lld, %s)\n", v.Describe(ticket->entry(), budget).c_str(),
+                static_cast<long long>(budget), p.cost_budget.origin.ToString().c_str());
+    std::fflush(stdout);
+    waited = true;
+  });
+  if (!st.ok()) return st;
+  double secs = std::chrono::duration<double>(Clock::now() - queued_at).count();
+  std::printf("admitted: %s within the host's budget of %lld%s\n", cost.c_str(), static_cast<long long>(budget),
+              waited ? (" after " + FormatMillis(secs * 1000) + " in the queue").c_str() : "");
+  std::fflush(stdout);
+  return std::optional<Admission>(Admission{std::move(*ticket), std::move(targets)});
+}
 
 /// The [Start] section of a policy as a start request.
 int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
@@ -226,6 +295,8 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
 
   // The start settings: the policy's [Start] for this VM, then the flags.
   MigrationStart start;
+  std::optional<policy::Policy> host_policy;
+  std::string vm_name = libvirt ? m.args[0] : o.qmp_socket;
   if (!f->policy_root.empty()) {
     Result<BackendFacts> facts = backend->Facts();
     if (!facts.ok()) return Fail("read " + backend->Describe(), facts.status(), kExitLost);
@@ -236,7 +307,9 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     for (const policy::Diagnostic& d : r.diagnostics) {
       std::fprintf(stderr, "virt-converge: policy warning: %s\n", d.ToString().c_str());
     }
+    if (!vm.name.empty()) vm_name = vm.name;
     if (!r.applied.empty()) {
+      host_policy = r.policy;
       start = StartFromPolicy(r.policy);
       std::printf("start settings from the policy for '%s':\n", vm.name.c_str());
       for (const policy::ShownSetting& s : policy::Show(r.policy)) {
@@ -248,9 +321,16 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   }
   start.uri = target;
   f->peer = target;
+  f->started_here = true;
   start.data_uri = m.data_uri;
   start.postcopy |= m.postcopy;
   start.auto_converge |= m.auto_converge;
+  start.copy_storage = m.copy_storage;
+  if (m.copy_storage && !libvirt) {
+    return Fail("migrate", Status::InvalidArgument("--copy-storage", "is for libvirt; plain QEMU copies disks with "
+                                                                     "drive-mirror jobs set up before the migration"),
+                kExitUsage);
+  }
   if (!m.bandwidth.empty()) {
     Result<uint64_t> bw = ParseBytesPerSecond(m.bandwidth);
     if (!bw.ok()) return Fail("migrate", bw.status().WithContext("--bandwidth"), kExitUsage);
@@ -280,6 +360,14 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
                  start.postcopy ? "postcopy-ram" : "", dest_caps.size() > 1 ? " and " : "",
                  start.multifd_channels > 0 ? "multifd" : "");
   }
+  // Wait for room in the host's cost budget (the policy's [Host]).
+  std::optional<Admission> admission;
+  if (host_policy) {
+    Result<std::optional<Admission>> t =
+        WaitForAdmission(o, *f, *backend, *host_policy, m, vm_name, start.copy_storage);
+    if (!t.ok()) return Fail("queue " + vm_name + " for the host's cost budget", t.status(), kExitLost);
+    admission = std::move(*t);
+  }
   std::vector<std::string> not_honoured;
   Status st = backend->StartMigration(start, &not_honoured);
   for (const std::string& n : not_honoured) {
@@ -290,7 +378,7 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
               backend->Describe().c_str(), target.c_str(), start.postcopy ? "on" : "off",
               start.auto_converge ? "on" : "off", start.compression.c_str());
   std::fflush(stdout);
-  return FollowAndReport(*backend, *f, o);
+  return FollowAndReport(*backend, *f, o, std::move(admission));
 }
 
 }  // namespace
@@ -328,6 +416,11 @@ int main(int argc, char** argv) {
                       "QMP socket of the destination QEMU (to enable postcopy-ram there)");
   migrate->add_option("--bandwidth", m.bandwidth, "max-bandwidth, e.g. 32MiB/s or 1Gbit/s");
   migrate->add_option("--downtime", m.downtime, "initial downtime-limit, e.g. 300ms");
+  migrate->add_flag("--copy-storage", m.copy_storage,
+                    "libvirt: copy the VM's non-shared disks too (a storage migration; each costs 1 in the "
+                    "host's budget until its copy is ready)");
+  migrate->add_option("--priority", m.priority,
+                      "place in the host's queue: higher starts first, then first come (default 0)");
 
   vc::WatchOptions w;
   CLI::App* watch = app.add_subcommand(
@@ -348,6 +441,7 @@ int main(int argc, char** argv) {
   std::function<int()> run_list = vc::AddListCommands(&app);
   std::function<int()> run_control = vc::AddControlCommands(&app);
   std::function<int()> run_simulate = vc::AddSimulateCommand(&app);
+  std::function<int()> run_evacuate = vc::AddEvacuateCommand(&app);
 
   try {
     app.parse(argc, argv);
@@ -366,6 +460,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("policy")) return run_policy();
   if (int code = run_list(); code >= 0) return code;
   if (int code = run_control(); code >= 0) return code;
+  if (int code = run_evacuate(); code >= 0) return code;
   if (app.got_subcommand("simulate")) return run_simulate();
   return vc::kExitUsage;
 }

@@ -2,7 +2,9 @@
 
 #include <sys/wait.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -13,6 +15,8 @@
 
 namespace vc::testing {
 namespace {
+
+namespace fs = std::filesystem;
 
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -114,8 +118,30 @@ std::vector<std::string> LibvirtBed::MigrateArgs(const std::string& name, char t
   return {"migrate", "--live", name, uri(to), "--migrateuri", "tcp://" + address(to)};
 }
 
+Result<std::string> LibvirtBed::MakeDisk(char host, const std::string& file, const std::string& target, uint64_t mib) {
+  char other = host == 'A' ? 'B' : 'A';
+  std::error_code ec;
+  fs::create_directories(dir_.path() + "/hosts/" + host + "/lib/images", ec);
+  fs::create_directories(dir_.path() + "/hosts/" + other + "/lib/images", ec);
+  {
+    std::ifstream random("/dev/urandom", std::ios::binary);
+    std::ofstream out(DiskPath(host, file), std::ios::binary | std::ios::trunc);
+    std::vector<char> block(1 << 20);
+    for (uint64_t i = 0; i < mib; i++) {
+      random.read(block.data(), static_cast<std::streamsize>(block.size()));
+      out.write(block.data(), static_cast<std::streamsize>(block.size()));
+    }
+    if (!out) return Status::IoError(DiskPath(host, file), errno);
+  }
+  std::ofstream(DiskPath(other, file), std::ios::trunc).close();
+  fs::resize_file(DiskPath(other, file), mib << 20, ec);
+  if (ec) return Status::IoError(DiskPath(other, file), ec.value());
+  return "    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='/var/lib/libvirt/images/" +
+         file + "'/><target dev='" + target + "' bus='virtio'/></disk>\n";
+}
+
 Status LibvirtBed::StartGuest(char host, const std::string& name, const GuestParams& guest,
-                              const std::string& extra_xml) {
+                              const std::string& extra_xml, const std::string& extra_devices) {
   std::string serial = dir_.File(name + "-serial.txt");
   std::string xml = dir_.File(name + ".xml");
   std::ofstream(xml) << "<domain type='qemu'>\n"
@@ -132,6 +158,7 @@ Status LibvirtBed::StartGuest(char host, const std::string& name, const GuestPar
                      << "    <serial type='file'><source path='" << serial
                      << "' append='on'/><target port='0'/></serial>\n"
                      << "    <memballoon model='none'/>\n"
+                     << extra_devices
                      << "  </devices>\n"
                      << "</domain>\n";
   std::string out;

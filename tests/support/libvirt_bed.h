@@ -42,7 +42,18 @@ class LibvirtBed {
 
   /// Starts the test guest on \a host as transient domain \a name and waits
   /// until its fill is done; \a extra_xml goes inside <domain> (pinning).
-  Status StartGuest(char host, const std::string& name, const GuestParams& guest, const std::string& extra_xml = "");
+  Status StartGuest(char host, const std::string& name, const GuestParams& guest, const std::string& extra_xml = "",
+                    const std::string& extra_devices = "");
+  /// A raw disk of \a mib MiB of random data, /var/lib/libvirt/images/\a file
+  /// as \a host sees it (each host has its own /var/lib/libvirt: the disk is
+  /// not shared), and an empty one of the same size on the other host for a
+  /// storage migration to copy into. Returns the <disk> element (\a target:
+  /// vda, vdb, ...).
+  Result<std::string> MakeDisk(char host, const std::string& file, const std::string& target, uint64_t mib);
+  /// The path on this machine of \a host's /var/lib/libvirt/images/\a file.
+  std::string DiskPath(char host, const std::string& file) const {
+    return dir_.path() + "/hosts/" + host + "/lib/images/" + file;
+  }
   /// On \a host: stops \a name and checks every page of its memory.
   Status StopAndCheckGuest(char host, const std::string& name);
   /// `virsh -c URI ARGS...`; output in \a out; returns the exit code.

@@ -1,0 +1,444 @@
+#include "src/cli/evacuate_command.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "qmp/json.h"
+#include "src/attach/live_view.h"
+#include "src/attach/migration_record.h"
+#include "src/backend/libvirt_host.h"
+#include "src/base/time.h"
+#include "src/base/units.h"
+#include "src/coord/admission.h"
+
+extern char** environ;
+
+namespace vc {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct EvacuateOptions {
+  std::vector<std::string> destinations;
+  std::vector<std::string> data_uris;  // the i-th goes with the i-th destination
+  std::vector<std::string> vms;        // "" = every VM running here
+  std::string connect_uri;
+  std::string run_dir = "/run/virt-converge";
+  std::string state_dir = "/var/lib/virt-converge";
+  std::string policy_root = "/";
+  bool no_policy = false;
+  bool copy_storage = false;
+  std::string report_json;
+  int attempts = 5;
+  std::string retry_after = "5s";
+};
+
+// One try of one VM on one destination.
+struct Try {
+  size_t destination = 0;
+  std::string result;  // "completed", "refused: …", "try again: …", "failed: …"
+};
+
+struct VmMove {
+  std::string vm;
+  enum class State { kWaiting, kRunning, kDone } state = State::kWaiting;
+  size_t destination = 0;
+  std::set<size_t> struck;  // destinations that turned it away
+  std::vector<Try> tries;
+  pid_t pid = -1;
+  std::string log, summary;
+  Clock::time_point not_before{};
+  double started_at = 0, ended_at = 0;
+  std::string outcome = "not started", detail;
+  std::optional<int64_t> total_ms, downtime_ms;
+  std::string shown;  // the state last printed (plain output)
+};
+
+std::string SelfExe() {
+  std::error_code ec;
+  fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "virt-converge" : p.string();
+}
+
+// What a destination said, without libvirt's wrapping of a hook's refusal
+// ("Hook script execution failed: … unexpected exit status 1: <message>").
+std::string Unwrapped(std::string why) {
+  if (size_t hook = why.find("Hook script"); hook != std::string::npos) {
+    size_t at = why.find("unexpected exit status ", hook);
+    if (at != std::string::npos && (at = why.find(": ", at)) != std::string::npos) {
+      why = why.substr(0, hook) + "the destination hook refused it: " + why.substr(at + 2);
+    }
+  }
+  while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+  return why;
+}
+
+// The last "virt-converge: …" line a child printed: why it stopped.
+std::string LastError(const std::string& log) {
+  std::istringstream in(log);
+  std::string last;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("virt-converge: ", 0) == 0 && line.find("policy warning") == std::string::npos) last = line;
+  }
+  return last.empty() ? "it ended without saying why" : last.substr(15);
+}
+
+Result<pid_t> Spawn(const std::vector<std::string>& args, const std::string& log) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return Status::IoError("starting " + args[0], rc);
+  return pid;
+}
+
+class Evacuation {
+ public:
+  Evacuation(EvacuateOptions o, std::vector<std::string> vms, Millis retry_after)
+      : o_(std::move(o)), retry_after_(retry_after), tty_(isatty(STDOUT_FILENO) != 0) {
+    for (std::string& v : vms) {
+      VmMove m;
+      m.vm = std::move(v);
+      moves_.push_back(std::move(m));
+    }
+    load_.assign(o_.destinations.size(), 0);
+    work_dir_ = o_.run_dir + "/evacuate/" + std::to_string(getpid());
+  }
+
+  int Run() {
+    std::error_code ec;
+    fs::create_directories(work_dir_, ec);
+    if (ec) {
+      std::fprintf(stderr, "virt-converge: evacuate: %s: %s\n", work_dir_.c_str(), ec.message().c_str());
+      return 3;
+    }
+    started_ = WallClockSeconds();
+    std::printf("evacuating %zu VM%s from %s to %zu destination%s under the host's cost budget\n", moves_.size(),
+                moves_.size() == 1 ? "" : "s", o_.connect_uri.empty() ? "libvirt's default" : o_.connect_uri.c_str(),
+                o_.destinations.size(), o_.destinations.size() == 1 ? "" : "s");
+    std::fflush(stdout);
+    while (std::any_of(moves_.begin(), moves_.end(), [](const VmMove& m) { return m.state != VmMove::State::kDone; })) {
+      for (VmMove& m : moves_) {
+        if (m.state == VmMove::State::kWaiting && Clock::now() >= m.not_before) Launch(m);
+        if (m.state == VmMove::State::kRunning) Reap(m);
+      }
+      Show();
+      std::this_thread::sleep_for(Millis(250));
+    }
+    Show();
+    ended_ = WallClockSeconds();
+    Report();
+    bool all = std::all_of(moves_.begin(), moves_.end(), [](const VmMove& m) { return m.outcome.rfind("completed", 0) == 0; });
+    return all ? 0 : 1;
+  }
+
+ private:
+  // The destination with the fewest VMs sent there, among those that have
+  // not turned \a m away; the first such in the list on a tie.
+  std::optional<size_t> Choose(const VmMove& m) const {
+    std::optional<size_t> best;
+    for (size_t d = 0; d < o_.destinations.size(); d++) {
+      if (m.struck.count(d)) continue;
+      if (!best || load_[d] < load_[*best]) best = d;
+    }
+    return best;
+  }
+
+  void Launch(VmMove& m) {
+    std::optional<size_t> d = Choose(m);
+    if (!d || static_cast<int>(m.tries.size()) >= o_.attempts) {
+      std::string why = !d ? "every destination turned it away" : "turned away " + std::to_string(m.tries.size()) + " times";
+      return Finish(m, "refused", why + "; it runs on here");
+    }
+    m.destination = *d;
+    load_[*d]++;
+    std::string base = work_dir_ + "/" + m.vm + "-" + std::to_string(m.tries.size() + 1);
+    m.log = base + ".log";
+    m.summary = base + ".json";
+    std::vector<std::string> args = {SelfExe(), "migrate", m.vm, o_.destinations[*d], "--run-dir", o_.run_dir,
+                                     "--state-dir", o_.state_dir, "--summary-json", m.summary};
+    if (!o_.connect_uri.empty()) args.insert(args.end(), {"--connect", o_.connect_uri});
+    if (*d < o_.data_uris.size() && !o_.data_uris[*d].empty()) args.insert(args.end(), {"--migrate-uri", o_.data_uris[*d]});
+    if (o_.no_policy) {
+      args.push_back("--no-policy");
+    } else {
+      args.insert(args.end(), {"--policy-root", o_.policy_root});
+    }
+    if (o_.copy_storage) args.push_back("--copy-storage");
+    Result<pid_t> pid = Spawn(args, m.log);
+    if (!pid.ok()) {
+      load_[*d]--;
+      return Finish(m, "failed", pid.status().ToString());
+    }
+    m.pid = *pid;
+    m.tries.push_back({*d, "running"});
+    m.state = VmMove::State::kRunning;
+    if (m.started_at == 0) m.started_at = WallClockSeconds();
+  }
+
+  void Reap(VmMove& m) {
+    int st = 0;
+    pid_t done = ::waitpid(m.pid, &st, WNOHANG);
+    if (done == 0) return;
+    m.pid = -1;
+    const std::string log = ReadWhole(m.log);
+    const std::string& dest = o_.destinations[m.destination];
+    Result<qmp::Json> j = qmp::Json::Parse(ReadWhole(m.summary));
+    std::optional<MigrationSummary> summary;
+    if (j.ok() && j->is_object()) summary = MigrationSummary::FromJson(*j);
+    if (summary ? summary->outcome == "not-started" : log.find("started migration of") == std::string::npos) {
+      // Turned away before a byte moved: the VM runs on here untouched.
+      load_[m.destination]--;
+      std::string why = Unwrapped(summary ? summary->detail : LastError(log));
+      bool later = why.find("try again") != std::string::npos;
+      m.tries.back().result = (later ? "try again: " : "refused: ") + why;
+      if (later) {
+        m.not_before = Clock::now() + retry_after_;
+      } else {
+        m.struck.insert(m.destination);
+      }
+      m.state = VmMove::State::kWaiting;
+      m.detail = dest + ": " + why;
+      Say(m, (later ? "turned away for now by " : "turned away by ") + dest + ": " + why);
+      return;
+    }
+    if (summary) {
+      m.total_ms = summary->total_time_ms;
+      m.downtime_ms = summary->downtime_ms;
+      Finish(m, summary->outcome, summary->detail);
+    } else {
+      Finish(m, "lost", "its migrate process ended (" + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : -1) +
+                            ") with no summary: " + LastError(log));
+    }
+    m.tries.back().result = m.outcome + (m.detail.empty() ? "" : ": " + m.detail);
+  }
+
+  void Finish(VmMove& m, const std::string& outcome, const std::string& detail) {
+    m.state = VmMove::State::kDone;
+    m.outcome = outcome;
+    if (!detail.empty() || outcome.rfind("completed", 0) == 0) m.detail = detail;
+    m.ended_at = WallClockSeconds();
+    Say(m, outcome + (m.detail.empty() ? "" : " — " + m.detail));
+  }
+
+  static std::string ReadWhole(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  // A plain line (not on a terminal, where the table is redrawn instead).
+  void Say(VmMove& m, const std::string& what) {
+    if (tty_) return;
+    std::printf("%s: %s\n", m.vm.c_str(), what.c_str());
+    std::fflush(stdout);
+  }
+
+  std::string StateText(const VmMove& m, const std::map<std::string, MigrationRecord>& live,
+                        const std::map<std::string, AdmissionEntry>& queued, const std::map<std::string, int>& place,
+                        double* percent) const {
+    *percent = -1;
+    switch (m.state) {
+      case VmMove::State::kDone:
+        *percent = m.outcome.rfind("completed", 0) == 0 ? 100 : -1;
+        return m.outcome + (m.total_ms ? " in " + FormatMillis(static_cast<double>(*m.total_ms)) : "") +
+               (m.downtime_ms ? ", downtime " + std::to_string(*m.downtime_ms) + " ms" : "");
+      case VmMove::State::kWaiting:
+        return m.tries.empty() ? "waiting" : "waiting to try again";
+      case VmMove::State::kRunning:
+        break;
+    }
+    if (auto q = queued.find(m.vm); q != queued.end()) {
+      return "queued (#" + std::to_string(place.at(m.vm)) + " in line, cost " + std::to_string(q->second.cost) + ")";
+    }
+    if (auto r = live.find(m.vm); r != live.end()) {
+      *percent = r->second.progress();
+      return "migrating, pass " + std::to_string(r->second.pass) + ", " + FormatRate(r->second.bandwidth) + ", " +
+             FormatBytes(static_cast<double>(r->second.remaining)) + " left";
+    }
+    return "starting";
+  }
+
+  void Show() {
+    std::map<std::string, MigrationRecord> live;
+    for (MigrationRecord& r : ReadLiveRecords(o_.run_dir)) live[r.vm] = std::move(r);
+    std::map<std::string, AdmissionEntry> queued;
+    std::map<std::string, int> place;
+    if (Result<std::vector<AdmissionEntry>> q = LiveAdmissions(o_.run_dir + "/admission"); q.ok()) {
+      int n = 0;
+      for (const AdmissionEntry& e : *q) {
+        if (e.running) continue;
+        place[e.vm] = ++n;
+        queued[e.vm] = e;
+      }
+    }
+    size_t done = 0, moved = 0, running = 0, waiting = 0;
+    std::vector<std::string> lines;
+    for (VmMove& m : moves_) {
+      double percent = -1;
+      std::string state = StateText(m, live, queued, place, &percent);
+      done += m.state == VmMove::State::kDone;
+      moved += m.outcome.rfind("completed", 0) == 0;
+      running += m.state == VmMove::State::kRunning;
+      waiting += m.state == VmMove::State::kWaiting;
+      std::string dest = m.tries.empty() ? "-" : o_.destinations[m.destination];
+      char line[512];
+      std::snprintf(line, sizeof line, "  %-16s %s %5s  %-30.30s  %s", m.vm.c_str(),
+                    LiveView::Bar(std::max(0.0, percent), 20).c_str(),
+                    percent >= 0 ? (std::to_string(static_cast<int>(percent)) + "%").c_str() : "", dest.c_str(),
+                    state.c_str());
+      lines.push_back(line);
+      // Plain output: a line when the state word changes (not its numbers).
+      std::string word = state.substr(0, state.find_first_of(" ("));
+      if (!tty_ && word != m.shown && m.state == VmMove::State::kRunning) {
+        m.shown = word;
+        Say(m, word == "queued" || word == "starting" ? state + " → " + dest : state);
+      }
+    }
+    char total[160];
+    std::snprintf(total, sizeof total, "%zu of %zu done (%zu moved), %zu running, %zu waiting — %s", done,
+                  moves_.size(), moved, running, waiting,
+                  FormatMillis((WallClockSeconds() - started_) * 1000).c_str());
+    if (!tty_) return;
+    if (drawn_) std::printf("\033[%zuA", drawn_);
+    for (const std::string& l : lines) std::printf("\r%s\033[K\n", l.c_str());
+    std::printf("\r%s\033[K\n", total);
+    drawn_ = lines.size() + 1;
+    std::fflush(stdout);
+  }
+
+  void Report() {
+    size_t moved = 0;
+    for (const VmMove& m : moves_) moved += m.outcome.rfind("completed", 0) == 0;
+    std::printf("\nevacuation: %zu of %zu VM%s moved in %s\n", moved, moves_.size(), moves_.size() == 1 ? "" : "s",
+                FormatMillis((ended_ - started_) * 1000).c_str());
+    std::printf("%-16s %-8s %-18s %8s %10s  %s\n", "VM", "ATTEMPTS", "OUTCOME", "TIME", "DOWNTIME",
+                "DESTINATION / WHY");
+    qmp::Json vms = qmp::Json::Array();
+    for (const VmMove& m : moves_) {
+      bool ok = m.outcome.rfind("completed", 0) == 0;
+      std::string where = ok ? o_.destinations[m.destination] : m.detail;
+      std::printf("%-16s %-8zu %-18s %8s %10s  %s\n", m.vm.c_str(), m.tries.size(), m.outcome.c_str(),
+                  m.total_ms ? FormatMillis(static_cast<double>(*m.total_ms)).c_str() : "-",
+                  m.downtime_ms ? (std::to_string(*m.downtime_ms) + " ms").c_str() : "-", where.c_str());
+      qmp::Json tries = qmp::Json::Array();
+      for (const Try& t : m.tries) {
+        tries.Append(qmp::Json::Object()
+                         .Set("destination", qmp::Json::String(o_.destinations[t.destination]))
+                         .Set("result", qmp::Json::String(t.result)));
+        if (!ok || &t != &m.tries.back()) {
+          std::printf("%-16s   tried %s: %s\n", "", o_.destinations[t.destination].c_str(), t.result.c_str());
+        }
+      }
+      qmp::Json j = qmp::Json::Object();
+      j.Set("vm", qmp::Json::String(m.vm))
+          .Set("outcome", qmp::Json::String(m.outcome))
+          .Set("detail", qmp::Json::String(m.detail))
+          .Set("destination", ok ? qmp::Json::String(o_.destinations[m.destination]) : qmp::Json())
+          .Set("attempts", qmp::Json::Int(static_cast<int64_t>(m.tries.size())))
+          .Set("started-at", qmp::Json::Double(m.started_at))
+          .Set("ended-at", qmp::Json::Double(m.ended_at))
+          .Set("tries", tries);
+      if (m.total_ms) j.Set("total-time-ms", qmp::Json::Int(*m.total_ms));
+      if (m.downtime_ms) j.Set("downtime-ms", qmp::Json::Int(*m.downtime_ms));
+      vms.Append(j);
+    }
+    std::fflush(stdout);
+    if (o_.report_json.empty()) return;
+    qmp::Json report = qmp::Json::Object();
+    report.Set("source", qmp::Json::String(o_.connect_uri))
+        .Set("started-at", qmp::Json::Double(started_))
+        .Set("ended-at", qmp::Json::Double(ended_))
+        .Set("moved", qmp::Json::Int(static_cast<int64_t>(moved)))
+        .Set("vms", vms);
+    std::ofstream out(o_.report_json);
+    out << report.Serialize(true) << "\n";
+    if (!out) std::fprintf(stderr, "virt-converge: cannot write %s\n", o_.report_json.c_str());
+  }
+
+  EvacuateOptions o_;
+  Millis retry_after_;
+  bool tty_;
+  std::vector<VmMove> moves_;
+  std::vector<int> load_;  // VMs sent to each destination (and not turned away)
+  std::string work_dir_;
+  double started_ = 0, ended_ = 0;
+  size_t drawn_ = 0;
+};
+
+int RunEvacuate(const EvacuateOptions& o) {
+  auto fail = [](const std::string& what) {
+    std::fprintf(stderr, "virt-converge: evacuate: %s\n", what.c_str());
+    return 2;
+  };
+  if (o.data_uris.size() > o.destinations.size()) return fail("more --migrate-uri than destinations");
+  if (o.attempts < 1) return fail("--attempts must be at least 1");
+  Result<int64_t> retry = ParseMillis(o.retry_after);
+  if (!retry.ok()) return fail("--retry-after: " + retry.status().ToString());
+  std::vector<std::string> vms = o.vms;
+  Result<std::vector<std::string>> resident = LibvirtResidentDomains(o.connect_uri);
+  if (!resident.ok()) {
+    std::fprintf(stderr, "virt-converge: evacuate: %s\n", resident.status().ToString().c_str());
+    return 3;
+  }
+  if (vms.empty()) {
+    vms = *resident;
+  } else {
+    for (const std::string& v : vms) {
+      if (std::find(resident->begin(), resident->end(), v) == resident->end()) {
+        return fail("'" + v + "' is not a VM running here (or it is migrating already)");
+      }
+    }
+  }
+  if (vms.empty()) {
+    std::printf("no VM runs here: nothing to evacuate\n");
+    return 0;
+  }
+  return Evacuation(o, std::move(vms), Millis(*retry)).Run();
+}
+
+}  // namespace
+
+std::function<int()> AddEvacuateCommand(CLI::App* app) {
+  auto o = std::make_shared<EvacuateOptions>();
+  CLI::App* c = app->add_subcommand(
+      "evacuate", "migrate every VM running on this host (or those given with --vm) to the destinations, under the "
+                  "host's cost budget, and report on each");
+  c->add_option("destinations", o->destinations, "libvirt URIs of the destination hosts")->required();
+  c->add_option("-c,--connect", o->connect_uri, "libvirt URI of this host (default: libvirt's default)");
+  c->add_option("--vm", o->vms, "only this VM (repeatable)");
+  c->add_option("--migrate-uri", o->data_uris,
+                "where the migration data goes, per destination in the same order (repeatable), e.g. tcp://192.0.2.2");
+  c->add_option("--run-dir", o->run_dir, "host-local state (default /run/virt-converge)");
+  c->add_option("--state-dir", o->state_dir, "where history records go (default /var/lib/virt-converge)");
+  c->add_option("--policy-root", o->policy_root, "read policy drop-ins under this root (default /)");
+  c->add_flag("--no-policy", o->no_policy, "ignore policy files (no cost budget: all start at once)");
+  c->add_flag("--copy-storage", o->copy_storage, "copy the VMs' non-shared disks too (storage migration)");
+  c->add_option("--attempts", o->attempts, "tries per VM, over all destinations (default 5)");
+  c->add_option("--retry-after", o->retry_after,
+                "wait this long before trying a VM again that a destination turned away for now (default 5s)");
+  c->add_option("--report-json", o->report_json, "also write the final report as JSON to this file");
+  return [c, o]() { return c->parsed() ? RunEvacuate(*o) : -1; };
+}
+
+}  // namespace vc
