@@ -61,15 +61,23 @@ TEST(LiveView, LogGetsOneLinePerUpdate) {
 
 TEST(LiveView, TerminalRedrawsOneLine) {
   std::string out = Capture(true);
-  // Each update rewrites the line in place; a message clears it first and
-  // stays above; Finish ends the last status line.
-  EXPECT_EQ(out.rfind("\r  12.3s active", 0), 0u) << out;
-  EXPECT_NE(out.find("\033[K\r  12.3s active"), std::string::npos);
+  // Each update rewrites the line in place, a progress bar first; a message
+  // clears it first and stays above; Finish ends the last status line.
+  EXPECT_EQ(out.rfind("\r[", 0), 0u) << out;
+  EXPECT_NE(out.find("]   12.3s active"), std::string::npos) << out;
+  EXPECT_NE(out.find("\033[K\r["), std::string::npos) << out;
   EXPECT_NE(out.find("\r\033[K  12.3s action set-downtime 1200 ms [done]: stall\n"), std::string::npos);
   EXPECT_EQ(out.back(), '\n');
   size_t lines = 0;
   for (char c : out) lines += c == '\n';
   EXPECT_EQ(lines, 2u);
+}
+
+TEST(LiveView, BarFillsInProportion) {
+  EXPECT_EQ(LiveView::Bar(0, 10), "[..........]");
+  EXPECT_EQ(LiveView::Bar(50, 10), "[#####.....]");
+  EXPECT_EQ(LiveView::Bar(100, 10), "[##########]");
+  EXPECT_EQ(LiveView::Bar(250, 4), "[####]");
 }
 
 TEST(Summary, JsonCarriesOutcomeActionsAndSeries) {
