@@ -371,13 +371,19 @@ std::string Follower::HandleRequest(const std::string& request) {
                                 (try_postcopy ? "failed" : "is off")});
     reply += (reply.empty() ? "" : "; ") + std::string("pause-guest: ") + result();
   } else if (request.rfind("resume ", 0) == 0) {
-    std::string uri = request.substr(7);
-    view_.Message("the operator asks to resume post-copy over " + uri);
-    Status st = options_.dry_run ? Status::Ok() : backend_.ResumePostcopy(uri);
+    // "resume URI [DATA-URI]": libvirt takes the destination's URI and
+    // where the data goes; QEMU only the latter, as URI.
+    std::string uri = request.substr(7), data_uri;
+    if (size_t sp = uri.find(' '); sp != std::string::npos) {
+      data_uri = uri.substr(sp + 1);
+      uri.resize(sp);
+    }
+    view_.Message("the operator asks to resume post-copy over " + uri + (data_uri.empty() ? "" : " (data " + data_uri + ")"));
+    Status st = options_.dry_run ? Status::Ok() : backend_.ResumePostcopy(uri, data_uri);
     reply = st.ok() ? (options_.dry_run ? "resume: dry run: not applied" : "resume: done") : "resume: " + st.ToString();
     view_.Message(reply);
   } else {
-    return "error: unknown request '" + request + "' (cancel, postcopy, resume URI)";
+    return "error: unknown request '" + request + "' (cancel, postcopy, resume URI [DATA-URI])";
   }
   Record(nullptr);
   return reply;

@@ -458,6 +458,32 @@ Status LibvirtBackend::Cancel() {
   return Status::Ok();
 }
 
+Status LibvirtBackend::ResumePostcopy(const std::string& uri, const std::string& data_uri) {
+  int state = 0, reason = 0;
+  if (virDomainGetState(dom_.get(), &state, &reason, 0) < 0) return LibvirtError("the state of " + name_);
+  if (state != VIR_DOMAIN_PAUSED || reason != VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) {
+    return Status::InvalidArgument("resume", name_ + " is not in a broken post-copy migration (paused, post-copy "
+                                             "failed): there is nothing to recover");
+  }
+  if (migrate_thread_.joinable() && !migrate_done_) {
+    return Status::CommandFailed("resume", "busy", "the migration call of " + name_ + " has not returned yet; try again");
+  }
+  TypedParams params;
+  if (!data_uri.empty() && !params.AddString(VIR_MIGRATE_PARAM_URI, data_uri)) {
+    return Status::Internal(name_, "out of memory building migration parameters");
+  }
+  Status st = RunMigrateWorker(uri, std::move(params), VIR_MIGRATE_LIVE | VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME);
+  if (!st.ok()) return st;
+  // A refusal comes at once (the destination is not there, or libvirt
+  // will not resume): say it to the operator rather than in a later sample.
+  for (int i = 0; i < 20 && !migrate_done_; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (migrate_done_) {
+    std::lock_guard lock(migrate_mu_);
+    if (!migrate_error_.empty()) return Status::CommandFailed("resume", "refused", migrate_error_);
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<DiskCopy>> LibvirtBackend::DiskCopies(const std::vector<std::string>& disks) {
   // A storage migration's mirror is the disk's block job (type copy) for
   // as long as the migration runs. libvirt keeps cur one short of end
@@ -530,21 +556,31 @@ Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<s
       virDomainMigrateSetMaxDowntime(dom_.get(), static_cast<unsigned long long>(*start.tuning.downtime_limit_ms), 0) < 0) {
     say("the initial downtime limit: " + LibvirtError("downtime").message());
   }
-  // Both connections are the worker's own, opened before it goes, so that a
-  // wrong destination URI is reported here, not in a thread.
-  SilenceLibvirtErrorPrinting();
-  ConnectPtr src(virConnectOpen(connect_uri_.empty() ? nullptr : connect_uri_.c_str()));
-  if (!src) return LibvirtError("connecting to the source for the migration");
-  ConnectPtr dest(virConnectOpen(start.uri.c_str()));
-  if (!dest) return LibvirtError("connecting to the destination " + start.uri);
-  DomainPtr dom(virDomainLookupByUUIDString(src.get(), uuid_.c_str()));
-  if (!dom) return LibvirtError("domain " + name_);
   // What libvirt will set in QEMU: known to us, not to Facts() without
   // passthrough.
   started_capabilities_ = {{"auto-converge", start.auto_converge},
                            {"postcopy-ram", start.postcopy},
                            {"xbzrle", start.compression == "xbzrle"},
                            {"multifd", start.multifd_channels > 0}};
+  return RunMigrateWorker(start.uri, std::move(params), flags);
+}
+
+Status LibvirtBackend::RunMigrateWorker(const std::string& dest_uri, TypedParams params, unsigned int flags) {
+  // Both connections are the worker's own, opened before it goes, so that a
+  // wrong destination URI is reported here, not in a thread.
+  SilenceLibvirtErrorPrinting();
+  ConnectPtr src(virConnectOpen(connect_uri_.empty() ? nullptr : connect_uri_.c_str()));
+  if (!src) return LibvirtError("connecting to the source for the migration");
+  ConnectPtr dest(virConnectOpen(dest_uri.c_str()));
+  if (!dest) return LibvirtError("connecting to the destination " + dest_uri);
+  DomainPtr dom(virDomainLookupByUUIDString(src.get(), uuid_.c_str()));
+  if (!dom) return LibvirtError("domain " + name_);
+  if (migrate_thread_.joinable()) migrate_thread_.join();  // the previous call ended (post-copy broke)
+  {
+    std::lock_guard lock(migrate_mu_);
+    migrate_error_.clear();
+  }
+  migrate_done_ = false;
   migrate_thread_ = std::thread([this, src = std::move(src), dest = std::move(dest), dom = std::move(dom),
                                  params = std::move(params), flags]() mutable {
     DomainPtr moved(virDomainMigrate3(dom.get(), dest.get(), params.get(), static_cast<unsigned>(params.count()), flags));

@@ -61,6 +61,8 @@ class LibvirtBackend final : public MigrationBackend {
   Status ResumeGuest() override;
   Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) override;
   Result<std::vector<DiskCopy>> DiskCopies(const std::vector<std::string>& disks) override;
+  /// virDomainMigrate3 with VIR_MIGRATE_POSTCOPY_RESUME (libvirt 8.5+).
+  Status ResumePostcopy(const std::string& uri, const std::string& data_uri = "") override;
   int pollable_fd() const override { return wake_.get(); }
   Status Poll(std::vector<BackendEvent>* events) override;
   void AllowPassthrough(bool allowed) override { options_.allow_passthrough = allowed; }
@@ -76,6 +78,9 @@ class LibvirtBackend final : public MigrationBackend {
  private:
   LibvirtBackend(ConnectPtr conn, DomainPtr dom, Options options);
   Status RegisterEvents();
+  /// Runs virDomainMigrate3 to \a dest_uri in the worker thread (it blocks
+  /// until the migration ends); its error, if any, in migrate_error_.
+  Status RunMigrateWorker(const std::string& dest_uri, TypedParams params, unsigned int flags);
   void Push(BackendEvent event);
   MigrationSample Completed() const;
   /// Runs one QMP command through libvirt (the domain gets tainted).

@@ -127,9 +127,10 @@ class MigrationBackend {
   virtual Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) = 0;
 
   /// Resumes a post-copy migration whose connection broke (status
-  /// postcopy-paused) over \a uri, where the destination now listens
-  /// (QEMU: migrate-recover there first).
-  virtual Status ResumePostcopy(const std::string& uri) {
+  /// postcopy-paused). QEMU: over \a uri, where the destination now listens
+  /// (migrate-recover there first). libvirt: \a uri is the destination's
+  /// libvirt URI, \a data_uri where the data goes ("" = libvirt's choice).
+  virtual Status ResumePostcopy(const std::string& uri, const std::string& /*data_uri*/ = "") {
     return Status::NotSupported("resume", "not possible here because " + Describe() + " cannot resume post-copy (" + uri + ")");
   }
 

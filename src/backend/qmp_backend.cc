@@ -121,7 +121,7 @@ Result<std::vector<DiskCopy>> QmpBackend::DiskCopies(const std::vector<std::stri
   return copies;
 }
 
-Status QmpBackend::ResumePostcopy(const std::string& uri) {
+Status QmpBackend::ResumePostcopy(const std::string& uri, const std::string& /*data_uri*/) {
   Result<qmp::MigrationInfo> info = qmp::QueryMigrate(*session_);
   if (!info.ok()) return info.status();
   if (info->status.value_or("none") != "postcopy-paused") {

@@ -31,7 +31,7 @@ class QmpBackend final : public MigrationBackend {
   Status Cancel() override;
   Status PauseGuest() override;
   Status ResumeGuest() override;
-  Status ResumePostcopy(const std::string& uri) override;
+  Status ResumePostcopy(const std::string& uri, const std::string& data_uri = "") override;
   Result<std::vector<DiskCopy>> DiskCopies(const std::vector<std::string>& disks) override;
   Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) override;
   int pollable_fd() const override { return session_->pollable_fd(); }

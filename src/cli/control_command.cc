@@ -20,6 +20,7 @@ struct ControlOptions {
   std::string connect_uri;
   std::string uri;       // resume: where the destination listens
   std::string dest_qmp;  // resume, plain QEMU: the destination's QMP socket
+  std::string data_uri;  // resume, libvirt: where the data goes
 };
 
 int Fail(const std::string& what, const std::string& why) {
@@ -71,7 +72,7 @@ int RunResume(const ControlOptions& o) {
     if (!st.ok()) return Fail("resume " + o.vm, "migrate-recover on the destination: " + st.ToString());
     std::printf("the destination listens at %s\n", o.uri.c_str());
   }
-  return Run(o, "resume " + o.uri);
+  return Run(o, "resume " + o.uri + (o.data_uri.empty() ? "" : " " + o.data_uri));
 }
 
 }  // namespace
@@ -89,7 +90,11 @@ std::function<int()> AddControlCommands(CLI::App* app) {
   for (CLI::App* c : {cancel, postcopy}) {
     c->add_option("-c,--connect", o->connect_uri, "when nobody here follows it: ask libvirt at this URI");
   }
-  resume->add_option("uri", o->uri, "where the destination listens, e.g. tcp:192.0.2.2:4445")->required();
+  resume->add_option("uri", o->uri,
+                     "plain QEMU: where the destination listens, e.g. tcp:192.0.2.2:4445; libvirt: the destination's "
+                     "libvirt URI, e.g. qemu+ssh://host2/system")
+      ->required();
+  resume->add_option("--migrate-uri", o->data_uri, "libvirt: where the migration data goes, e.g. tcp://192.0.2.2");
   resume->add_option("--dest-qmp", o->dest_qmp, "plain QEMU: the destination's QMP socket (runs migrate-recover there)");
   return [o, cancel, postcopy, resume]() -> int {
     if (cancel->parsed()) return Run(*o, "cancel");

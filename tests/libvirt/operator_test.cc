@@ -1,0 +1,76 @@
+// Suite 'libvirt', issue 7 (operator CLI): `postcopy` and `resume` through
+// libvirt on the two-host bed. libvirt breaks the post-copy on purpose
+// (`virsh domjobabort --postcopy`, QEMU's migrate-pause), and
+// `virt-converge resume` recovers it with VIR_MIGRATE_POSTCOPY_RESUME; the
+// guest's memory on B is then checked page by page.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "tests/libvirt/libvirt_test_base.h"
+#include "tests/support/libvirt_bed.h"
+#include "tests/support/virt_converge_run.h"
+
+namespace vc::testing {
+namespace {
+
+bool WaitDomState(LibvirtBed& bed, char host, const std::string& name, const std::string& state, Millis timeout) {
+  Deadline deadline = Clock::now() + timeout;
+  std::string out;
+  while (Clock::now() < deadline) {
+    bed.Virsh(host, {"domstate", "--reason", name}, &out);
+    if (out.find(state) != std::string::npos) return true;
+    std::this_thread::sleep_for(Millis(200));
+  }
+  std::fprintf(stderr, "domstate of %s on %c: %s\n", name.c_str(), host, out.c_str());
+  return false;
+}
+
+TEST_F(LibvirtTest, ResumeRecoversAPostcopyLibvirtBroke) {
+  const std::string name = "pcr";
+  GuestParams guest;  // rewrites 32 MiB flat out: never converges at 8 MiB/s
+  guest.ram_mib = 128;
+  guest.wss = "32M";
+  guest.rate = "0";
+  ASSERT_TRUE(bed_->StartGuest('A', name, guest).ok());
+  // Post-copy crawls at 4 MiB/s, so it is still running when it is broken.
+  std::string root = PolicyRoot("resume", "[Start]\nPostcopy=yes\nPostcopyBandwidth=4MiB/s\nBandwidth=8MiB/s\n"
+                                          "[Adaptive]\nEnabled=no\n[Budget]\nAction=none\n");
+  std::string run_dir = bed_->dir().File("run-resume");
+  auto migrate = StartVirtConverge(bed_->dir(), "migrate-pcr",
+                                   {"migrate", name, bed_->uri('B'), "--connect", bed_->uri('A'), "--migrate-uri",
+                                    "tcp://" + bed_->address('B'), "--run-dir", run_dir, "--policy-root", root});
+  ASSERT_TRUE(migrate.ok());
+  ASSERT_TRUE(migrate->WaitOutput("following the migration", Millis(60000))) << migrate->Output();
+
+  CommandOutcome force = RunVirtConverge(bed_->dir(), "postcopy-pcr", {"postcopy", name, "--run-dir", run_dir});
+  ASSERT_EQ(force.code, 0) << force.out;
+  EXPECT_NE(force.out.find("start-postcopy: done"), std::string::npos) << force.out;
+  ASSERT_TRUE(WaitDomState(*bed_, 'A', name, "paused (post-copy)", Millis(30000)));
+
+  // libvirt breaks it: both sides wait, the source paused "post-copy failed".
+  std::string out;
+  ASSERT_EQ(bed_->Virsh('A', {"domjobabort", "--postcopy", name}, &out), 0) << out;
+  ASSERT_TRUE(WaitDomState(*bed_, 'A', name, "paused (post-copy failed)", Millis(30000)));
+  ASSERT_TRUE(migrate->WaitOutput("postcopy-paused", Millis(30000))) << migrate->Output();
+
+  // virt-converge resume: libvirt resumes it, and it completes in post-copy.
+  CommandOutcome resume = RunVirtConverge(bed_->dir(), "resume-pcr",
+                                          {"resume", name, bed_->uri('B'), "--migrate-uri",
+                                           "tcp://" + bed_->address('B'), "--run-dir", run_dir});
+  ASSERT_EQ(resume.code, 0) << resume.out << migrate->Output();
+  EXPECT_NE(resume.out.find("resume: done"), std::string::npos) << resume.out;
+  ASSERT_EQ(migrate->WaitExit(Millis(300000)), 0) << migrate->Output();
+  std::string said = migrate->Output();
+  std::fprintf(stderr, "%s\n", said.c_str());
+  EXPECT_NE(said.find("the operator asks to resume post-copy over " + bed_->uri('B')), std::string::npos) << said;
+  EXPECT_NE(said.find("outcome:    completed-postcopy"), std::string::npos) << said;
+  Status checked = bed_->StopAndCheckGuest('B', name);
+  EXPECT_TRUE(checked.ok()) << checked.ToString();
+  bed_->Virsh('B', {"destroy", name});
+}
+
+}  // namespace
+}  // namespace vc::testing
