@@ -1,7 +1,8 @@
 // Sharing the host's outgoing bandwidth on real QEMU migrations (issue #7,
 // point 2): two migrations leaving one host each get half of
 // [Host] OutgoingBandwidth in QEMU's max-bandwidth, and the one left gets
-// all of it as soon as the other ends, or its follower dies.
+// all of it as soon as the other ends, or its follower dies; and the cost
+// budget counts migrations started by others.
 #include <signal.h>
 
 #include <filesystem>
@@ -85,7 +86,7 @@ TEST_F(ShareTest, TwoMigrationsGetHalfEachAndTheSurvivorGetsAllAtOnce) {
   StartUnshared(**a);
   ASSERT_TRUE(WaitBandwidth(**a, kBudget / 2)) << Bandwidth(**a) << "\n" << follow_a.Output();
   ASSERT_TRUE(WaitBandwidth(**b, kBudget / 2)) << Bandwidth(**b) << "\n" << follow_b.Output();
-  EXPECT_TRUE(follow_b.WaitOutput("action set-bandwidth 32.0 MiB/s [done]: its share, with 1 other migration "
+  EXPECT_TRUE(follow_b.WaitOutput("action set-bandwidth 32.0 MiB/s [done]: its equal share, with 1 other migration "
                                   "leaving this host, of its 64.0 MiB/s budget",
                                   Millis(1000)))
       << follow_b.Output();
@@ -117,6 +118,46 @@ TEST_F(ShareTest, TwoMigrationsGetHalfEachAndTheSurvivorGetsAllAtOnce) {
   ASSERT_TRUE(qmp::MigrateCancel((*b)->src().qmp()).ok());
   EXPECT_EQ(follow_b.WaitExit(Millis(10000)), 1) << follow_b.Output();
   EXPECT_TRUE(fs::is_empty(run_.path() + "/shares"));
+}
+
+// The cost budget counts a migration someone else started as soon as it is
+// followed: with CostBudget=1 a `migrate` waits behind it, `list` shows it
+// queued, and it starts the moment the other migration ends.
+TEST_F(ShareTest, AFollowedMigrationCountsAndTheQueuedMigrateStartsWhenItEnds) {
+  std::ofstream(root_.path() + "/etc/virt-converge/policy.d/60-cost.conf") << "[Host]\nCostBudget=1\n";
+  auto a = MigrationPair::Start(NeverConvergingGuest(), "cost-a");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto b = MigrationPair::Start(NeverConvergingGuest(), "cost-b");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+
+  VirtConvergeRun follow_a = Follow(**a);
+  StartUnshared(**a);
+  ASSERT_TRUE(follow_a.WaitOutput("following the migration", Millis(20000))) << follow_a.Output();
+
+  auto uri_b = (*b)->ListenIncoming();
+  ASSERT_TRUE(uri_b.ok());
+  auto migrate_b = StartVirtConverge((*b)->dir(), "migrate-b",
+                                     {"migrate", "--qmp", (*b)->src().spare_qmp_path(), "--policy-root", root_.path(),
+                                      "--run-dir", run_.path(), "--interval", kSlowInterval, *uri_b});
+  ASSERT_TRUE(migrate_b.ok());
+  ASSERT_TRUE(migrate_b->WaitOutput("queued: cost 1; 1 of 1 in use (", Millis(20000))) << migrate_b->Output();
+  CommandOutcome list = RunVirtConverge((*b)->dir(), "list-cost", {"list", "--run-dir", run_.path(), "--json"});
+  EXPECT_NE(list.out.find("\"status\": \"queued, #1 in line, cost 1\""), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("\"cost\": 1"), std::string::npos) << list.out;
+  // Still queued a while later: nothing else frees the budget.
+  std::this_thread::sleep_for(Millis(1500));
+  EXPECT_EQ(migrate_b->Output().find("admitted:"), std::string::npos) << migrate_b->Output();
+  auto st = qmp::QueryMigrate((*b)->src().qmp());
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->status.value_or("none"), "none") << "B's migration started while queued";
+
+  ASSERT_TRUE(qmp::MigrateCancel((*a)->src().qmp()).ok());
+  EXPECT_EQ(follow_a.WaitExit(Millis(10000)), 1) << follow_a.Output();
+  ASSERT_TRUE(migrate_b->WaitOutput("admitted: cost 1 (the VM) within the host's budget of 1 after", Millis(10000)))
+      << migrate_b->Output();
+  ASSERT_TRUE(migrate_b->WaitOutput("following the migration", Millis(20000))) << migrate_b->Output();
+  ASSERT_TRUE(qmp::MigrateCancel((*b)->src().qmp()).ok());
+  EXPECT_EQ(migrate_b->WaitExit(Millis(10000)), 1) << migrate_b->Output();
 }
 
 }  // namespace
