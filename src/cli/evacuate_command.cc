@@ -276,7 +276,8 @@ class Evacuation {
       return "migrating, pass " + std::to_string(r->second.pass) + ", " + FormatRate(r->second.bandwidth) + ", " +
              FormatBytes(static_cast<double>(r->second.remaining)) + " left";
     }
-    return "starting";
+    // Not queued, no live record: before its migration, or just after.
+    return ReadWhole(m.log).find("\noutcome:") != std::string::npos ? "ending" : "starting";
   }
 
   void Show() {

@@ -220,6 +220,14 @@ GuestParams HotSetGuest() {
   return g;
 }
 
+GuestParams QuietGuest() {
+  GuestParams g = HotSetGuest();
+  g.ram_mib = 128;
+  g.wss = "8M";
+  g.rate = "4M";
+  return g;
+}
+
 Result<qmp::MigrationInfo> WaitMigrationStatus(qmp::Session& s,
                                                const std::vector<std::string>& goals,
                                                Millis timeout, Millis every) {

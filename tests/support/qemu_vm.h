@@ -52,6 +52,9 @@ struct GuestParams {
 /// hot set is rewritten at 128 MiB/s. At 32 MiB/s each pass leaves ~32 MiB
 /// dirty, ~1 s of downtime, so QEMU's default 300 ms limit is never met.
 GuestParams HotSetGuest();
+/// A guest that converges by itself at a few MiB/s: 128 MiB, 8 MiB
+/// rewritten at 4 MiB/s.
+GuestParams QuietGuest();
 inline constexpr int64_t kHotSetBandwidth = 32 << 20;
 
 /// Polls query-migrate on \a s every \a every until its status is one of

@@ -1,0 +1,106 @@
+#include "src/cli/follow_common.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "src/attach/live_view.h"
+#include "src/backend/libvirt_event_loop.h"
+#include "src/base/units.h"
+
+namespace vc {
+
+void AddCommonOptions(CLI::App* cmd, CommonOptions* o, bool qmp_required) {
+  CLI::Option* qmp = cmd->add_option("--qmp", o->qmp_socket, "QMP unix socket of the (source) QEMU");
+  if (qmp_required) qmp->required();
+  cmd->add_option("--interval", o->interval, "sampling interval besides every pass (default 1s)");
+  cmd->add_option("--max-downtime", o->max_downtime,
+                  "highest downtime-limit the reaction may set (default 2s)");
+  cmd->add_option("--stall-passes", o->stall_passes,
+                  "passes without a new minimum of remaining that make a stall (default 3)");
+  cmd->add_option("--stall-time", o->stall_time,
+                  "time without a new minimum of remaining that makes a stall (default 10s)");
+  cmd->add_option("--budget-per-gib", o->budget_per_gib,
+                  "time budget in seconds per GiB of guest RAM (default 64)");
+  cmd->add_option("--min-budget", o->min_budget, "the smallest time budget (default 30s)");
+  cmd->add_option("--summary-json", o->summary_json, "also write the summary as JSON to this file");
+  cmd->add_option("--policy-root", o->policy_root,
+                  "read policy drop-ins under this root (default /); with none there, or with "
+                  "--no-policy, the built-in reaction runs");
+  cmd->add_flag("--no-policy", o->no_policy, "ignore policy files: run the built-in reaction");
+  cmd->add_option("--state-dir", o->state_dir,
+                  "where history records go, under history/ (default /var/lib/virt-converge)");
+}
+
+int Fail(const std::string& what, const Status& st, int code) {
+  std::fprintf(stderr, "virt-converge: %s: %s\n", what.c_str(), st.ToString().c_str());
+  return code;
+}
+
+std::string QmpMigrationId(const std::string& socket) {
+  std::string id = "qmp-" + socket;
+  for (char& c : id) {
+    if (c == '/') c = '_';
+  }
+  return id;
+}
+
+Result<FollowOptions> MakeFollowOptions(const CommonOptions& o) {
+  FollowOptions f;
+  f.dry_run = o.dry_run;
+  f.policy_root = o.no_policy ? "" : o.policy_root;
+  f.run_dir = o.run_dir;
+  f.state_dir = o.state_dir;
+  if (!o.qmp_socket.empty()) f.migration_id = QmpMigrationId(o.qmp_socket);
+  Result<int64_t> interval = ParseMillis(o.interval);
+  if (!interval.ok()) return interval.status().WithContext("--interval");
+  if (*interval < 50) return Status::InvalidArgument("--interval", "'" + o.interval + "' is below 50ms");
+  f.interval = Millis(*interval);
+  Result<int64_t> max_downtime = ParseMillis(o.max_downtime);
+  if (!max_downtime.ok()) return max_downtime.status().WithContext("--max-downtime");
+  f.reaction.max_downtime_ms = *max_downtime;
+  if (o.stall_passes < 1) return Status::InvalidArgument("--stall-passes", "must be at least 1");
+  f.reaction.stall_passes = o.stall_passes;
+  Result<int64_t> stall_time = ParseMillis(o.stall_time);
+  if (!stall_time.ok()) return stall_time.status().WithContext("--stall-time");
+  f.reaction.stall_time = Millis(*stall_time);
+  if (o.budget_per_gib <= 0) return Status::InvalidArgument("--budget-per-gib", "must be positive");
+  f.reaction.budget_seconds_per_gib = o.budget_per_gib;
+  Result<int64_t> min_budget = ParseMillis(o.min_budget);
+  if (!min_budget.ok()) return min_budget.status().WithContext("--min-budget");
+  f.reaction.min_budget = Millis(*min_budget);
+  return f;
+}
+
+int FollowAndReport(MigrationBackend& backend, const FollowOptions& f, const CommonOptions& o,
+                    std::optional<Admission> admission) {
+  LiveView view(stdout, isatty(STDOUT_FILENO) != 0);
+  Follower follower(backend, f, view);
+  if (admission) follower.HoldAdmission(std::move(admission->ticket), std::move(admission->copied_disks));
+  MigrationSummary summary = follower.Run();
+  std::printf("\n%s", summary.ToText().c_str());
+  if (!o.summary_json.empty()) {
+    std::ofstream out(o.summary_json);
+    out << summary.ToJson().Serialize(true) << "\n";
+    if (!out) std::fprintf(stderr, "virt-converge: cannot write %s\n", o.summary_json.c_str());
+  }
+  std::fflush(stdout);
+  return Follower::ExitCode(summary);
+}
+
+Result<LibvirtDomain> OpenLibvirtDomain(const CommonOptions& o, const std::string& domain) {
+  VC_RETURN_IF_ERROR(RegisterLibvirtEventLoop());
+  LibvirtBackend::Options bo;
+  bo.note = [](const std::string& line) {
+    std::printf("note: %s\n", line.c_str());
+    std::fflush(stdout);
+  };
+  Result<std::unique_ptr<LibvirtBackend>> backend = LibvirtBackend::Connect(o.connect_uri, domain, bo);
+  if (!backend.ok()) return backend.status();
+  Result<FollowLock> lock = FollowLock::Take(o.run_dir, (*backend)->uuid());
+  if (!lock.ok()) return lock.status().WithContext((*backend)->Describe());
+  return LibvirtDomain{std::move(*backend), std::move(*lock)};
+}
+
+}  // namespace vc

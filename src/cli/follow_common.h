@@ -1,0 +1,68 @@
+// What `attach` and `migrate` (and so `evacuate`'s children) share: the
+// options that tune the follower, opening a libvirt domain with this
+// host's one-follower lock, and following a migration to its end with the
+// live view and the summary.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/attach/follow_lock.h"
+#include "src/attach/follower.h"
+#include "src/backend/libvirt_backend.h"
+#include "src/base/status.h"
+#include "src/coord/admission.h"
+
+namespace vc {
+
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitLost = 3;
+
+struct CommonOptions {
+  std::string qmp_socket;
+  std::string domain;        // attach: a libvirt domain (name, UUID or id)
+  std::string connect_uri;   // libvirt URI; "" = libvirt's default
+  std::string run_dir = "/run/virt-converge";
+  std::string state_dir = "/var/lib/virt-converge";
+  bool dry_run = false;
+  std::string interval = "1s";
+  std::string max_downtime = "2s";
+  int stall_passes = 3;
+  std::string stall_time = "10s";
+  double budget_per_gib = 64;
+  std::string min_budget = "30s";
+  std::string summary_json;
+  std::string policy_root = "/";
+  bool no_policy = false;
+};
+
+/// The follower's tuning options, on \a cmd.
+void AddCommonOptions(CLI::App* cmd, CommonOptions* o, bool qmp_required = true);
+/// Prints "virt-converge: WHAT: STATUS" and returns \a code.
+int Fail(const std::string& what, const Status& st, int code);
+/// Plain QEMU has no UUID we can count on: its QMP socket names it.
+std::string QmpMigrationId(const std::string& socket);
+Result<FollowOptions> MakeFollowOptions(const CommonOptions& o);
+
+/// A migration's place in the host's cost budget, once taken.
+struct Admission {
+  AdmissionTicket ticket;
+  std::vector<std::string> copied_disks;  // what counted in its cost
+};
+
+/// Follows the migration on \a backend to its end; the exit code.
+int FollowAndReport(MigrationBackend& backend, const FollowOptions& f, const CommonOptions& o,
+                    std::optional<Admission> admission = std::nullopt);
+
+/// A libvirt domain to follow, with this host's one-follower lock taken
+/// (a watch, or another operator, then leaves it to us).
+struct LibvirtDomain {
+  std::unique_ptr<LibvirtBackend> backend;
+  FollowLock lock;
+};
+Result<LibvirtDomain> OpenLibvirtDomain(const CommonOptions& o, const std::string& domain);
+
+}  // namespace vc
