@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "qmp/json.h"
-#include "src/attach/live_view.h"
+#include "src/attach/board_view.h"
 #include "src/attach/migration_record.h"
 #include "src/backend/libvirt_host.h"
 #include "src/base/time.h"
@@ -63,7 +63,6 @@ struct VmMove {
   double started_at = 0, ended_at = 0;
   std::string outcome = "not started", detail;
   std::optional<int64_t> total_ms, downtime_ms;
-  std::string shown;  // the state last printed (plain output)
 };
 
 std::string SelfExe() {
@@ -114,7 +113,7 @@ Result<pid_t> Spawn(const std::vector<std::string>& args, const std::string& log
 class Evacuation {
  public:
   Evacuation(EvacuateOptions o, std::vector<std::string> vms, Millis retry_after)
-      : o_(std::move(o)), retry_after_(retry_after), tty_(isatty(STDOUT_FILENO) != 0) {
+      : o_(std::move(o)), retry_after_(retry_after), view_(stdout, isatty(STDOUT_FILENO) != 0) {
     for (std::string& v : vms) {
       VmMove m;
       m.vm = std::move(v);
@@ -237,7 +236,6 @@ class Evacuation {
     m.outcome = outcome;
     if (!detail.empty() || outcome.rfind("completed", 0) == 0) m.detail = detail;
     m.ended_at = WallClockSeconds();
-    Say(m, outcome + (m.detail.empty() ? "" : " — " + m.detail));
   }
 
   static std::string ReadWhole(const std::string& path) {
@@ -247,12 +245,7 @@ class Evacuation {
     return ss.str();
   }
 
-  // A plain line (not on a terminal, where the table is redrawn instead).
-  void Say(VmMove& m, const std::string& what) {
-    if (tty_) return;
-    std::printf("%s: %s\n", m.vm.c_str(), what.c_str());
-    std::fflush(stdout);
-  }
+  void Say(VmMove& m, const std::string& what) { view_.Event(m.vm, what); }
 
   std::string StateText(const VmMove& m, const std::map<std::string, MigrationRecord>& live,
                         const std::map<std::string, AdmissionEntry>& queued, const std::map<std::string, int>& place,
@@ -262,7 +255,8 @@ class Evacuation {
       case VmMove::State::kDone:
         *percent = m.outcome.rfind("completed", 0) == 0 ? 100 : -1;
         return m.outcome + (m.total_ms ? " in " + FormatMillis(static_cast<double>(*m.total_ms)) : "") +
-               (m.downtime_ms ? ", downtime " + std::to_string(*m.downtime_ms) + " ms" : "");
+               (m.downtime_ms ? ", downtime " + std::to_string(*m.downtime_ms) + " ms" : "") +
+               (m.detail.empty() ? "" : " — " + m.detail);
       case VmMove::State::kWaiting:
         return m.tries.empty() ? "waiting" : "waiting to try again";
       case VmMove::State::kRunning:
@@ -294,38 +288,23 @@ class Evacuation {
       }
     }
     size_t done = 0, moved = 0, running = 0, waiting = 0;
-    std::vector<std::string> lines;
+    std::vector<BoardRow> rows;
     for (VmMove& m : moves_) {
-      double percent = -1;
-      std::string state = StateText(m, live, queued, place, &percent);
+      BoardRow row;
+      row.name = m.vm;
+      row.where = m.tries.empty() ? "-" : o_.destinations[m.destination];
+      row.state = StateText(m, live, queued, place, &row.percent);
       done += m.state == VmMove::State::kDone;
       moved += m.outcome.rfind("completed", 0) == 0;
       running += m.state == VmMove::State::kRunning;
       waiting += m.state == VmMove::State::kWaiting;
-      std::string dest = m.tries.empty() ? "-" : o_.destinations[m.destination];
-      char line[512];
-      std::snprintf(line, sizeof line, "  %-16s %s %5s  %-30.30s  %s", m.vm.c_str(),
-                    LiveView::Bar(std::max(0.0, percent), 20).c_str(),
-                    percent >= 0 ? (std::to_string(static_cast<int>(percent)) + "%").c_str() : "", dest.c_str(),
-                    state.c_str());
-      lines.push_back(line);
-      // Plain output: a line when the state word changes (not its numbers).
-      std::string word = state.substr(0, state.find_first_of(" ("));
-      if (!tty_ && word != m.shown && m.state == VmMove::State::kRunning) {
-        m.shown = word;
-        Say(m, word == "queued" || word == "starting" ? state + " → " + dest : state);
-      }
+      rows.push_back(std::move(row));
     }
     char total[160];
     std::snprintf(total, sizeof total, "%zu of %zu done (%zu moved), %zu running, %zu waiting — %s", done,
                   moves_.size(), moved, running, waiting,
                   FormatMillis((WallClockSeconds() - started_) * 1000).c_str());
-    if (!tty_) return;
-    if (drawn_) std::printf("\033[%zuA", drawn_);
-    for (const std::string& l : lines) std::printf("\r%s\033[K\n", l.c_str());
-    std::printf("\r%s\033[K\n", total);
-    drawn_ = lines.size() + 1;
-    std::fflush(stdout);
+    view_.Update(rows, total);
   }
 
   void Report() {
@@ -379,12 +358,11 @@ class Evacuation {
 
   EvacuateOptions o_;
   Millis retry_after_;
-  bool tty_;
+  BoardView view_;
   std::vector<VmMove> moves_;
   std::vector<int> load_;  // VMs sent to each destination (and not turned away)
   std::string work_dir_;
   double started_ = 0, ended_ = 0;
-  size_t drawn_ = 0;
 };
 
 int RunEvacuate(const EvacuateOptions& o) {
