@@ -72,6 +72,10 @@ struct DirectoryWatch {
 struct Follower::Loop {
   EventPtr event;
   SourcePtr sigint, sigterm, sighup, io, timer;
+  // Events a command read along with its reply sit in the backend's queue
+  // with nothing left on the descriptor: after every dispatch `after` looks,
+  // and `queued` ticks for them on the next iteration.
+  SourcePtr after, queued;
   // Both hold `this` of their own in sd-event: never moved once started.
   DirectoryWatch policy_files, shares;
 };
@@ -143,6 +147,22 @@ MigrationSummary Follower::Run() {
       loop_->io.reset(src);
       sd_event_source_set_description(src, "backend-events");
     }
+  }
+  auto on_queued = [](sd_event_source*, void* self) -> int {
+    return Guarded([&] { static_cast<Follower*>(self)->Tick(false); });
+  };
+  if (sd_event_add_defer(e, &src, on_queued, this) >= 0) {
+    loop_->queued.reset(src);
+    sd_event_source_set_enabled(src, SD_EVENT_OFF);
+    sd_event_source_set_description(src, "queued-events");
+    auto on_after = [](sd_event_source*, void* self) -> int {
+      auto* f = static_cast<Follower*>(self);
+      if (f->phase_ != Phase::kDone && f->backend_.has_queued_events()) {
+        sd_event_source_set_enabled(f->loop_->queued.get(), SD_EVENT_ONESHOT);
+      }
+      return 0;
+    };
+    if (sd_event_add_post(e, &src, on_after, this) >= 0) loop_->after.reset(src);
   }
   auto on_timer = [](sd_event_source* s, uint64_t, void* self) -> int {
     auto* f = static_cast<Follower*>(self);

@@ -147,6 +147,9 @@ class MigrationBackend {
   /// Collects pending events without blocking; fails once the connection to
   /// QEMU/libvirt is lost.
   virtual Status Poll(std::vector<BackendEvent>* events) = 0;
+  /// True when events already read off pollable_fd() wait for Poll(): a
+  /// command's reply can carry them in, and the descriptor will not say so.
+  virtual bool has_queued_events() const { return false; }
 
   /// Whether the policy lets the backend use QMP passthrough, for backends
   /// where that has a cost (libvirt taints the domain). Direct QMP ignores it.

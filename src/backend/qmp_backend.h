@@ -36,6 +36,7 @@ class QmpBackend final : public MigrationBackend {
   Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) override;
   int pollable_fd() const override { return session_->pollable_fd(); }
   Status Poll(std::vector<BackendEvent>* events) override;
+  bool has_queued_events() const override { return session_->HasEvents(); }
 
   qmp::Session& session() { return *session_; }
 

@@ -17,9 +17,16 @@ class FakeBackend final : public MigrationBackend {
   std::vector<std::string> calls;  // "SetTuning", "StartPostcopy", ...
   /// What Sample() answers, in turn; the last one repeats.
   std::deque<Result<MigrationSample>> samples;
+  /// Events that come in with each Sample()'s reply, in turn: queued for
+  /// Poll() without pollable_fd() saying so, as QMP's do.
+  std::deque<std::vector<BackendEvent>> events_with_samples;
 
   std::string Describe() const override { return "fake"; }
   Result<MigrationSample> Sample() override {
+    if (!events_with_samples.empty()) {
+      queued_.insert(queued_.end(), events_with_samples.front().begin(), events_with_samples.front().end());
+      events_with_samples.pop_front();
+    }
     if (samples.empty()) return MigrationSample{};
     Result<MigrationSample> next = samples.front();
     if (samples.size() > 1) samples.pop_front();
@@ -50,13 +57,19 @@ class FakeBackend final : public MigrationBackend {
     return Record("StartMigration");
   }
   int pollable_fd() const override { return -1; }
-  Status Poll(std::vector<BackendEvent>*) override { return Status::Ok(); }
+  Status Poll(std::vector<BackendEvent>* events) override {
+    events->insert(events->end(), queued_.begin(), queued_.end());
+    queued_.clear();
+    return Status::Ok();
+  }
+  bool has_queued_events() const override { return !queued_.empty(); }
 
  private:
   Status Record(const char* what) {
     calls.push_back(what);
     return Status::Ok();
   }
+  std::vector<BackendEvent> queued_;
 };
 
 }  // namespace vc::testing

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <fstream>
 
 #include "tests/support/fake_backend.h"
@@ -95,6 +97,30 @@ TEST(Follower, ACancelledMigrationKeepsItsLastTotalTime) {
   MigrationSummary sum = Follow(backend, Millis(20), "");
   EXPECT_EQ(sum.outcome, "cancelled");
   EXPECT_EQ(sum.total_time_ms, 5000);
+}
+
+// QEMU's "cancelled" event can arrive with the reply to our query-migrate:
+// it is then read and queued, and the socket stays quiet. The follower must
+// still see it at once, not at its next timer (here an hour away).
+TEST(Follower, AnEventThatCameWithAReplyIsHandledWithoutWaitingForTheTimer) {
+  testing::FakeBackend backend;
+  backend.facts.hypervisor = "QEMU 7.2.0";
+  backend.tuning.downtime_limit_ms = 300;
+  MigrationSample cancelling = testing::ActiveSample(5000, 2, 100 << 20, 1ull << 30);
+  cancelling.status = "cancelling";
+  backend.samples.push_back(cancelling);
+  backend.events_with_samples.push_back({{BackendEvent::Kind::kStatus, "cancelled", 0}});
+  MigrationSample cancelled;
+  cancelled.status = "cancelled";
+  backend.samples.push_back(cancelled);
+
+  std::future<MigrationSummary> sum =
+      std::async(std::launch::async, [&] { return Follow(backend, Millis(3600 * 1000), ""); });
+  if (sum.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    ADD_FAILURE() << "the follower waits for its timer: the queued event was not seen";
+    std::_Exit(1);  // the follower's thread cannot be stopped from here
+  }
+  EXPECT_EQ(sum.get().outcome, "cancelled");
 }
 
 }  // namespace
