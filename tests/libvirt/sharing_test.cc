@@ -96,8 +96,9 @@ std::map<std::string, std::string> HistoryOutcomes(const std::string& state_dir)
 // Point 4: four VMs leave A under a budget of two, spread over two
 // destinations — B, and A itself, which libvirt turns away ("the same
 // host"), so those VMs are tried on B next. A fifth VM, pinned to a CPU B
-// has given away, is refused by B's hook: it runs on on A and the report
-// says why. The report matches what libvirt and the history records say.
+// has given away, is refused by B's hook: it runs on A and the report
+// says why. A sixth, not selected (--vm), stays. The report matches what
+// libvirt and the history records say.
 TEST_F(LibvirtTest, EvacuateMovesFourVmsTwoAtATimeAndReportsTheOneRefused) {
   if (!std::getenv("VC_HOOK_BINARY")) GTEST_SKIP() << "VC_HOOK_BINARY is not set (run through meson test)";
   const std::string pin = "  <cputune><vcpupin vcpu='0' cpuset='1'/></cputune>\n";
@@ -107,6 +108,10 @@ TEST_F(LibvirtTest, EvacuateMovesFourVmsTwoAtATimeAndReportsTheOneRefused) {
   const std::vector<std::string> names = {"ev1", "ev2", "ev3", "ev4"};
   for (const std::string& name : names) ASSERT_TRUE(bed_->StartGuest('A', name, guest).ok()) << name;
   ASSERT_TRUE(bed_->StartGuest('A', "evpin", guest, pin).ok());
+  // Not in the selection: it stays.
+  GuestParams small = guest;
+  small.ram_mib = 64;
+  ASSERT_TRUE(bed_->StartGuest('A', "stay", small).ok());
 
   std::string root = PolicyRoot("evacuate", "[Host]\nCostBudget=2\n");
   std::string run_dir = bed_->dir().File("run-evacuate"), state_dir = bed_->dir().File("state-evacuate");
@@ -115,7 +120,8 @@ TEST_F(LibvirtTest, EvacuateMovesFourVmsTwoAtATimeAndReportsTheOneRefused) {
       bed_->dir(), "evacuate",
       {"evacuate", bed_->uri('B'), bed_->uri('A'), "--connect", bed_->uri('A'), "--migrate-uri",
        "tcp://" + bed_->address('B'), "--migrate-uri", "tcp://" + bed_->address('A'), "--run-dir", run_dir,
-       "--state-dir", state_dir, "--policy-root", root, "--report-json", report_path, "--retry-after", "1s"});
+       "--state-dir", state_dir, "--policy-root", root, "--report-json", report_path, "--retry-after", "1s",
+       "--vm", "ev1", "--vm", "ev2", "--vm", "ev3", "--vm", "ev4", "--vm", "evpin"});
   ASSERT_TRUE(ev.ok()) << ev.status().ToString();
   // The budget, as the host's admission directory holds it while it runs:
   // never more than two running, and two at some point.
@@ -190,7 +196,11 @@ TEST_F(LibvirtTest, EvacuateMovesFourVmsTwoAtATimeAndReportsTheOneRefused) {
     bed_->Virsh('B', {"destroy", name});
   }
   bed_->Virsh('B', {"destroy", "holder"});
+  std::string stay_state;
+  EXPECT_EQ(bed_->Virsh('A', {"domstate", "stay"}, &stay_state), 0) << stay_state;
+  EXPECT_NE(stay_state.find("running"), std::string::npos) << "stay was not selected: " << stay_state;
   bed_->Virsh('A', {"destroy", "evpin"});
+  bed_->Virsh('A', {"destroy", "stay"});
 }
 
 }  // namespace
