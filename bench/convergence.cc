@@ -43,6 +43,9 @@ constexpr int64_t kDowntimeLimitMs = 2000;
 struct PolicyChoice {
   std::string name;
   std::vector<std::string> files;  // applied in order, as drop-ins are
+  /// The policy's own host state, kept across its cases as on a host (what
+  /// LearnSwitchoverBandwidth= learns), empty at the start of the run.
+  std::string state_dir = {};
 };
 
 struct Workload {
@@ -150,7 +153,8 @@ RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s) {
   auto run = testing::StartVirtConverge((*pair)->dir(), "vc",
                                         {"migrate", "--qmp", (*pair)->src().spare_qmp_path(), "--dest-qmp",
                                          (*pair)->dst().spare_qmp_path(), "--bandwidth",
-                                         std::to_string(c.bandwidth) + "B/s", "--policy-root", root, *uri});
+                                         std::to_string(c.bandwidth) + "B/s", "--policy-root", root, "--state-dir",
+                                         pol.state_dir, *uri});
   if (!run.ok()) {
     r.outcome = "bench error: " + run.status().ToString();
     return r;
@@ -411,6 +415,11 @@ int Main(int argc, char** argv) {
     if (("," + workloads + ",").find("," + w.name + ",") != std::string::npos) wl.push_back(w);
   }
   fs::create_directories(out);
+  for (PolicyChoice& p : chosen) {
+    p.state_dir = fs::absolute(out).string() + "/state/" + p.name;
+    fs::remove_all(p.state_dir);
+    fs::create_directories(p.state_dir);
+  }
 
   std::vector<RunResult> qemu_runs, sim_small, sim_large;
   if (!no_qemu) {

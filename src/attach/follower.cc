@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <functional>
 #include <thread>
 
 #include "src/attach/policy_facts.h"
+#include "src/attach/switchover_memory.h"
 #include "src/domain/domain_xml.h"
 #include "src/base/units.h"
 #include "src/policy/dropins.h"
@@ -512,6 +514,7 @@ void Follower::Follow(const MigrationSample& first, bool after_sync) {
   last_pass_ = s.pass;
   if (s.in_postcopy()) saw_postcopy_ = true;
   if (s.running()) last_running_ = s;
+  if (s.running() && after_sync) last_sync_ = s;
   last_ = s;
   series_.push_back({s.total_time_ms, s.status, s.pass, s.ram_remaining, s.ram_transferred,
                      s.bandwidth, s.dirty_rate, s.expected_downtime_ms, s.throttle_percent});
@@ -532,7 +535,51 @@ policy::Resolved Follower::ResolvePolicy(uint64_t ram_total) {
   if (ram_total) vm.memory = ram_total;
   policy::Resolved r = policy::Resolve(options_.policy_root, vm);
   for (const policy::Diagnostic& d : r.diagnostics) view_.Message("policy warning: " + d.ToString());
+  ApplyLearnedSwitchover(&r.policy);
   return r;
+}
+
+void Follower::ApplyLearnedSwitchover(policy::Policy* p) {
+  if (!p->learn_switchover.value || p->switchover_bandwidth.value || options_.state_dir.empty()) return;
+  const std::string key = SwitchoverMemory::KeyOf(options_.peer);
+  std::optional<LearnedSwitchover> learned =
+      SwitchoverMemory(options_.state_dir).Recall(key, static_cast<int64_t>(std::time(nullptr)));
+  if (!learned) {
+    if (!told_learned_) view_.Message("switch-over bandwidth: nothing learned yet for " + key);
+    told_learned_ = true;
+    return;
+  }
+  // Half: the link may be shared at the moment this one switches over.
+  p->switchover_bandwidth.Set(static_cast<uint64_t>(learned->rate / 2), {learned->path, 0});
+  if (!told_learned_) {
+    view_.Message("switch-over bandwidth: " + FormatRate(learned->rate / 2) + ", half the lowest of " +
+                  std::to_string(learned->observations) + " final cop" + (learned->observations == 1 ? "y" : "ies") +
+                  " to " + key + " (" + learned->path + ")");
+  }
+  told_learned_ = true;
+}
+
+void Follower::RememberSwitchover(const MigrationSample& end) {
+  // QEMU switches over right after a sync and syncs once more on stopping
+  // the guest. A sample taken after either (the pass before the end's, or
+  // the end's own) knows what the final copy had to send; an earlier one
+  // would count capped bytes of a pass as the final copy's.
+  if (options_.state_dir.empty() || saw_postcopy_ || !end.downtime_ms || !last_sync_ ||
+      end.pass > last_sync_->pass + 1 || end.ram_transferred <= last_sync_->ram_transferred) {
+    return;
+  }
+  SwitchoverObservation o;
+  o.unix_seconds = static_cast<int64_t>(std::time(nullptr));
+  o.bytes = std::min(last_sync_->ram_remaining, end.ram_transferred - last_sync_->ram_transferred);
+  o.downtime_ms = *end.downtime_ms;
+  const std::string key = SwitchoverMemory::KeyOf(options_.peer);
+  Status st = SwitchoverMemory(options_.state_dir).Remember(key, o);
+  if (!st.ok()) {
+    view_.Message("could not remember the switch-over speed: " + st.ToString());
+  } else if (o.bytes >= SwitchoverMemory::kLeastBytes && o.downtime_ms >= SwitchoverMemory::kLeastDowntimeMs) {
+    view_.Message("switch-over: " + FormatBytes(o.bytes) + " in " + std::to_string(o.downtime_ms) + " ms (" +
+                  FormatRate(o.rate()) + "), remembered for " + key);
+  }
 }
 
 bool Follower::ApplyPassthroughPolicy() {
@@ -618,6 +665,7 @@ void Follower::Finish(const MigrationSample& s) {
   sum.bytes_sent = stats.ram_transferred;
   sum.ram_total = stats.ram_total;
   if (s.status == "completed") {
+    RememberSwitchover(s);
     sum.outcome = saw_postcopy_ ? "completed-postcopy" : "completed";
     sum.detail = saw_postcopy_ ? "finished in post-copy" : "finished in pre-copy";
   } else if (s.status == "cancelled" && controller_ && !controller_->abort_reason().empty()) {

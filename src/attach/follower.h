@@ -88,6 +88,10 @@ class Follower {
   void ReloadPolicy(const std::string& why);
   /// Resolves the policy for this VM (\a ram_total bytes), logging its warnings.
   policy::Resolved ResolvePolicy(uint64_t ram_total);
+  /// LearnSwitchoverBandwidth=: fills SwitchoverBandwidth from this host's
+  /// earlier migrations to the same destination.
+  void ApplyLearnedSwitchover(policy::Policy* p);
+  void RememberSwitchover(const MigrationSample& end);
   void WatchPolicyDirectories();
   /// With a host bandwidth budget in the policy: holds this migration's
   /// share entry and watches the others'.
@@ -131,8 +135,10 @@ class Follower {
   BackendFacts facts_;
   bool passthrough_allowed_ = false;  // as last told to the backend (its default)
   uint64_t last_pass_ = 0;
+  std::optional<MigrationSample> last_sync_;  // the last running sample after a sync
   std::optional<MigrationSample> last_running_;  // QEMU clears its stats on cancel/failure
   bool saw_postcopy_ = false;
+  bool told_learned_ = false;  // the learned switch-over speed is said once
   std::optional<MigrationSample> last_;
   std::vector<SamplePoint> series_;
   MigrationSummary summary_;

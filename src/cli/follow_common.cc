@@ -30,7 +30,8 @@ void AddCommonOptions(CLI::App* cmd, CommonOptions* o, bool qmp_required) {
                   "--no-policy, the built-in reaction runs");
   cmd->add_flag("--no-policy", o->no_policy, "ignore policy files: run the built-in reaction");
   cmd->add_option("--state-dir", o->state_dir,
-                  "where history records go, under history/ (default /var/lib/virt-converge)");
+                  "where history records go, under history/, and what the host learned of its "
+                  "switch-over speeds, under switchover/ (default /var/lib/virt-converge)");
 }
 
 int Fail(const std::string& what, const Status& st, int code) {

@@ -127,6 +127,9 @@ struct Policy {
   Setting<bool> adaptive{false};
   Setting<int64_t> adaptive_max_downtime{2000};  // ms of real downtime it may allow
   Setting<uint64_t> switchover_bandwidth{0};      // bytes/s of the final copy; 0 = unknown
+  /// With SwitchoverBandwidth unknown, use half the speed this host's
+  /// earlier final copies to the same destination reached (attach/switchover_memory.h).
+  Setting<bool> learn_switchover{false};
   Setting<bool> adaptive_throttle{true};          // may raise auto-converge's throttle
   Setting<int64_t> adaptive_max_throttle{90};     // percent
   Setting<bool> adaptive_dirty_limit{true};       // may use dirty-limit (QEMU 8.1+)

@@ -123,6 +123,7 @@ const std::vector<Key>& Keys() {
       Scalar("Adaptive", "Enabled", &Policy::adaptive, ParseBool, FormatBool),
       Scalar("Adaptive", "MaxDowntime", &Policy::adaptive_max_downtime, Millis(1, 2000000), FormatMillisExact),
       Scalar("Adaptive", "SwitchoverBandwidth", &Policy::switchover_bandwidth, Rate, FormatRateExact),
+      Scalar("Adaptive", "LearnSwitchoverBandwidth", &Policy::learn_switchover, ParseBool, FormatBool),
       Scalar("Adaptive", "Throttle", &Policy::adaptive_throttle, ParseBool, FormatBool),
       Scalar("Adaptive", "MaxThrottle", &Policy::adaptive_max_throttle, Percent(1, 99), ShowPercent),
       Scalar("Adaptive", "DirtyLimit", &Policy::adaptive_dirty_limit, ParseBool, FormatBool),

@@ -3,7 +3,9 @@
 // installed. The hot set is finished by raising downtime-limit just enough;
 // a working set dirtied faster than the link is throttled at a computed
 // level that QEMU really applies; every action lands within 50 ms of the
-// sample that triggered it.
+// sample that triggered it; the next migration to a destination uses the
+// switch-over speed the one before measured.
+#include <cstdio>
 #include <filesystem>
 
 #include "tests/qemu/qemu_test_base.h"
@@ -18,16 +20,17 @@ class AdaptiveTest : public QemuTest {
  protected:
   /// Runs `migrate` with the vendor default as the only policy file.
   std::optional<qmp::Json> MigrateWithVendorDefault(MigrationPair& pair, const std::string& bandwidth,
-                                                    std::string* out) {
+                                                    std::string* out, const std::string& state_dir = "") {
     const std::string root = pair.dir().path() + "/root";
     fs::create_directories(root + "/usr/lib/virt-converge/policy.d");
     fs::copy_file(std::string(VC_SOURCE_DIR) + "/policy.d/50-default.conf",
                   root + "/usr/lib/virt-converge/policy.d/50-default.conf");
     auto uri = pair.ListenIncoming();
     EXPECT_TRUE(uri.ok()) << uri.status().ToString();
-    auto run = StartVirtConverge(pair.dir(), "migrate",
-                                 {"migrate", "--qmp", pair.src().spare_qmp_path(), "--dest-qmp",
-                                  pair.dst().spare_qmp_path(), "--bandwidth", bandwidth, "--policy-root", root, *uri});
+    std::vector<std::string> args = {"migrate", "--qmp", pair.src().spare_qmp_path(), "--dest-qmp",
+                                     pair.dst().spare_qmp_path(), "--bandwidth", bandwidth, "--policy-root", root, *uri};
+    if (!state_dir.empty()) args.insert(args.end() - 1, {"--state-dir", state_dir});
+    auto run = StartVirtConverge(pair.dir(), "migrate", args);
     EXPECT_TRUE(run.ok()) << run.status().ToString();
     int code = run->WaitExit(kMigrationTimeout);
     *out = run->Output();
@@ -98,6 +101,56 @@ TEST_F(AdaptiveTest, ThrottlesAtAComputedLevelThatQemuApplies) {
   }
   EXPECT_GE(seen, asked) << out;
   Status check = (*pair)->CheckDestination();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
+// LearnSwitchoverBandwidth=yes (the vendor default): the first migration to
+// a destination measures its final copy, which QEMU runs without the cap;
+// the next one starts from half that speed and raises QEMU's downtime-limit
+// so the same real downtime is allowed at the cap.
+TEST_F(AdaptiveTest, TheNextMigrationUsesTheSwitchoverSpeedTheFirstOneMeasured) {
+  TempDir state("adaptive-learn");
+  GuestParams g;
+  g.ram_mib = 128;
+  g.wss = "32M";
+  g.rate = "12M";  // below the cap: pre-copy converges on its own
+  auto first = MigrationPair::Start(g, "adaptive-learn-1");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  std::string out1;
+  std::optional<qmp::Json> sum1 = MigrateWithVendorDefault(**first, "32MiB/s", &out1, state.path());
+  ASSERT_TRUE(sum1) << out1;
+  ASSERT_EQ(sum1->GetString("outcome"), "completed") << out1;
+  EXPECT_NE(out1.find("switch-over bandwidth: nothing learned yet for 127.0.0.1"), std::string::npos) << out1;
+  ASSERT_NE(out1.find(", remembered for 127.0.0.1"), std::string::npos) << out1;
+  for (const qmp::Json& a : Actions(*sum1)) {
+    EXPECT_EQ(a.GetString("reason").value_or("").find("switch-over correction"), std::string::npos) << out1;
+  }
+  ASSERT_TRUE(fs::exists(state.path() + "/switchover/127.0.0.1"));
+  first->reset();
+
+  auto next = MigrationPair::Start(g, "adaptive-learn-2");
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  std::string out2;
+  std::optional<qmp::Json> sum2 = MigrateWithVendorDefault(**next, "32MiB/s", &out2, state.path());
+  ASSERT_TRUE(sum2) << out2;
+  EXPECT_EQ(sum2->GetString("outcome"), "completed") << out2;
+  EXPECT_NE(out2.find("half the lowest of 1 final copy to 127.0.0.1"), std::string::npos) << out2;
+  int64_t raised = 0;
+  for (const qmp::Json& a : Actions(*sum2)) {
+    const std::string reason = a.GetString("reason").value_or("");
+    if (reason.find("switch-over correction") == std::string::npos) continue;
+    EXPECT_EQ(a.GetString("result"), "done") << reason;
+    raised = a.GetInt("value").value_or(0);
+  }
+  EXPECT_GT(raised, 300) << out2;
+  std::fprintf(stderr, "[learn] first %.1f s, downtime %lld ms; next %.1f s, limit %lld ms, downtime %lld ms\n",
+               static_cast<double>(sum1->GetInt("total-time-ms").value_or(0)) / 1000,
+               static_cast<long long>(sum1->GetInt("downtime-ms").value_or(-1)),
+               static_cast<double>(sum2->GetInt("total-time-ms").value_or(0)) / 1000, static_cast<long long>(raised),
+               static_cast<long long>(sum2->GetInt("downtime-ms").value_or(-1)));
+  // The real downtime stays within the policy's MaxDowntime.
+  EXPECT_LE(sum2->GetInt("downtime-ms").value_or(99999), 2000) << out2;
+  Status check = (*next)->CheckDestination();
   EXPECT_TRUE(check.ok()) << check.ToString();
 }
 

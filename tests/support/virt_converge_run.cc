@@ -23,10 +23,11 @@ Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string&
   argv.insert(argv.end(), args.begin(), args.end());
   // The built-in reaction unless the test names a policy root: policies
   // installed on the machine must not change what a test proves.
-  bool has_root = false, has_run_dir = false;
+  bool has_root = false, has_run_dir = false, has_state_dir = false;
   for (const std::string& a : args) {
     has_root |= a == "--policy-root";
     has_run_dir |= a == "--run-dir";
+    has_state_dir |= a == "--state-dir";
   }
   const bool follows = !args.empty() && (args[0] == "attach" || args[0] == "migrate");
   if (follows) {
@@ -39,6 +40,11 @@ Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string&
   if (!has_run_dir && follows) {
     argv.push_back("--run-dir");
     argv.push_back(dir.File("vc-run"));
+  }
+  // Nor what the host learned (the switch-over speed) or its history.
+  if (!has_state_dir && follows) {
+    argv.push_back("--state-dir");
+    argv.push_back(dir.File("vc-state"));
   }
   Result<Subprocess> p = Subprocess::Start(argv, run.log_path);
   if (!p.ok()) return p.status();

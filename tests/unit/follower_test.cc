@@ -123,5 +123,77 @@ TEST(Follower, AnEventThatCameWithAReplyIsHandledWithoutWaitingForTheTimer) {
   EXPECT_EQ(sum.get().outcome, "cancelled");
 }
 
+// LearnSwitchoverBandwidth=: a migration that switched over right after a
+// sync leaves its final copy's speed; the next one to the same destination
+// starts from half of it and raises QEMU's downtime-limit to match.
+TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
+  testing::TempDir root("follower");
+  std::string dir = root.path() + "/etc/virt-converge/policy.d";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/50-learn.conf") << "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+                                           "[Adaptive]\nEnabled=yes\nLearnSwitchoverBandwidth=yes\n";
+  const std::string state = root.path() + "/state";
+  auto run = [&](testing::FakeBackend& backend) {
+    FollowOptions o;
+    o.interval = Millis(20);
+    o.policy_root = root.path();
+    o.state_dir = state;
+    o.peer = "tcp:10.0.0.2:49152";
+    FILE* out = tmpfile();
+    LiveView view(out, false);
+    MigrationSummary sum = Follower(backend, o, view).Run();
+    std::rewind(out);
+    std::string text;
+    for (int c; (c = std::fgetc(out)) != EOF;) text += static_cast<char>(c);
+    std::fclose(out);
+    return std::make_pair(sum, text);
+  };
+  auto sample = [](int64_t ms, uint64_t pass, uint64_t remaining, uint64_t sent) {
+    MigrationSample s = testing::ActiveSample(ms, pass, remaining, 1ull << 30);
+    s.ram_transferred = sent;
+    return s;
+  };
+  const uint64_t MiB = 1 << 20;
+
+  // First: nothing learned. It switches over after pass 3's sync with 16 MiB
+  // left, and the final copy takes 40 ms: 400 MiB/s.
+  testing::FakeBackend first;
+  first.facts.hypervisor = "QEMU 7.2.0";
+  first.tuning.downtime_limit_ms = 300;
+  first.tuning.max_bandwidth = 32 * MiB;
+  first.samples.push_back(sample(1000, 1, 900 * MiB, 32 * MiB));
+  first.samples.push_back(sample(2000, 3, 16 * MiB, 1100 * MiB));
+  MigrationSample done = sample(2100, 4, 0, 1116 * MiB);
+  done.status = "completed";
+  done.downtime_ms = 40;
+  first.samples.push_back(done);
+  auto [sum1, out1] = run(first);
+  EXPECT_EQ(sum1.outcome, "completed");
+  EXPECT_NE(out1.find("switch-over bandwidth: nothing learned yet for 10.0.0.2"), std::string::npos) << out1;
+  EXPECT_NE(out1.find("switch-over: 16.0 MiB in 40 ms (400.0 MiB/s), remembered for 10.0.0.2"), std::string::npos)
+      << out1;
+  ASSERT_TRUE(std::filesystem::exists(state + "/switchover/10.0.0.2"));
+
+  // Next: 200 MiB/s at the switch-over against a 32 MiB/s cap is a 6.25x
+  // larger limit for the same 300 ms of real downtime.
+  testing::FakeBackend next;
+  next.facts.hypervisor = "QEMU 7.2.0";
+  next.tuning.downtime_limit_ms = 300;
+  next.tuning.max_bandwidth = 32 * MiB;
+  next.samples.push_back(sample(1000, 1, 900 * MiB, 32 * MiB));
+  next.samples.push_back(sample(2000, 1, 868 * MiB, 64 * MiB));
+  MigrationSample cancelled;
+  cancelled.status = "cancelled";
+  next.samples.push_back(cancelled);
+  auto [sum2, out2] = run(next);
+  EXPECT_NE(out2.find("switch-over bandwidth: 200.0 MiB/s, half the lowest of 1 final copy to 10.0.0.2"),
+            std::string::npos)
+      << out2;
+  ASSERT_FALSE(sum2.actions.empty()) << out2;
+  EXPECT_EQ(sum2.actions[0].action, "set-downtime");
+  EXPECT_EQ(sum2.actions[0].value, 1875) << sum2.actions[0].reason;
+  EXPECT_NE(sum2.actions[0].reason.find("switch-over correction"), std::string::npos) << sum2.actions[0].reason;
+}
+
 }  // namespace
 }  // namespace vc

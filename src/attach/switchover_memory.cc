@@ -1,0 +1,99 @@
+#include "src/attach/switchover_memory.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+namespace vc {
+namespace {
+
+std::vector<SwitchoverObservation> ReadAll(const std::string& path) {
+  std::vector<SwitchoverObservation> all;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    SwitchoverObservation o;
+    int64_t bytes = 0;  // signed: "-5" must not read as 2^64-5
+    if (!(fields >> o.unix_seconds >> bytes >> o.downtime_ms)) continue;
+    if (o.unix_seconds <= 0 || o.downtime_ms <= 0 || bytes <= 0) continue;
+    o.bytes = static_cast<uint64_t>(bytes);
+    all.push_back(o);
+  }
+  return all;
+}
+
+}  // namespace
+
+std::string SwitchoverMemory::KeyOf(const std::string& peer) {
+  std::string rest = peer;
+  if (size_t scheme = rest.find("://"); scheme != std::string::npos) {
+    rest = rest.substr(scheme + 3);
+    if (size_t at = rest.find('@'); at != std::string::npos && at < rest.find('/')) rest = rest.substr(at + 1);
+  } else if (size_t colon = rest.find(':'); colon != std::string::npos) {
+    if (rest.compare(0, colon, "unix") == 0 || rest.compare(0, colon, "exec") == 0 ||
+        rest.compare(0, colon, "fd") == 0) {
+      return "local";  // no link in between
+    }
+    rest = rest.substr(colon + 1);  // QEMU's "tcp:host:port", "rdma:host:port"
+  }
+  std::string host;
+  if (!rest.empty() && rest[0] == '[') {
+    size_t close = rest.find(']');
+    host = rest.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+  } else {
+    host = rest.substr(0, rest.find_first_of(":/?"));
+  }
+  for (char& c : host) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') c = '_';
+  }
+  if (host.empty() || host.find_first_not_of('.') == std::string::npos) return "unknown-destination";
+  return host;
+}
+
+Status SwitchoverMemory::Remember(const std::string& key, const SwitchoverObservation& o) const {
+  if (o.bytes < kLeastBytes || o.downtime_ms < kLeastDowntimeMs) return Status::Ok();
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return Status::IoError(dir_, ec.value());
+  const std::string path = dir_ + "/" + key;
+  std::vector<SwitchoverObservation> all = ReadAll(path);
+  all.push_back(o);
+  if (all.size() > static_cast<size_t>(kKeep)) all.erase(all.begin(), all.end() - kKeep);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const SwitchoverObservation& x : all) out << x.unix_seconds << ' ' << x.bytes << ' ' << x.downtime_ms << '\n';
+    out.flush();
+    if (!out) {
+      std::filesystem::remove(tmp, ec);
+      return Status::IoError(tmp, EIO);
+    }
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    return Status::IoError(path, ec.value());
+  }
+  return Status::Ok();
+}
+
+std::optional<LearnedSwitchover> SwitchoverMemory::Recall(const std::string& key, int64_t now) const {
+  LearnedSwitchover learned;
+  learned.path = dir_ + "/" + key;
+  for (const SwitchoverObservation& o : ReadAll(learned.path)) {
+    if (o.unix_seconds < now - kMaxAgeSeconds || o.unix_seconds > now + 60) continue;
+    learned.rate = learned.observations == 0 ? o.rate() : std::min(learned.rate, o.rate());
+    learned.observations++;
+  }
+  if (learned.observations == 0) return std::nullopt;
+  return learned;
+}
+
+}  // namespace vc

@@ -1,0 +1,84 @@
+// What the host remembers of its final copies: per destination host, the
+// lowest recent speed, tolerant of a file it did not write.
+#include "src/attach/switchover_memory.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/support/temp_dir.h"
+
+namespace vc {
+namespace {
+
+constexpr int64_t kNow = 1'800'000'000;
+
+TEST(SwitchoverMemory, KeysAreTheDestinationHost) {
+  EXPECT_EQ(SwitchoverMemory::KeyOf("tcp:10.0.0.2:49152"), "10.0.0.2");
+  EXPECT_EQ(SwitchoverMemory::KeyOf("tcp://b.example.org:49152"), "b.example.org");
+  EXPECT_EQ(SwitchoverMemory::KeyOf("qemu+ssh://root@b/system"), "b");
+  EXPECT_EQ(SwitchoverMemory::KeyOf("qemu+tcp://[fd00::2]:16509/system"), "fd00__2");
+  EXPECT_EQ(SwitchoverMemory::KeyOf("rdma:192.168.1.2:4444"), "192.168.1.2");
+  EXPECT_EQ(SwitchoverMemory::KeyOf("unix:/run/dst.sock"), "local");
+  EXPECT_EQ(SwitchoverMemory::KeyOf(""), "unknown-destination");
+  EXPECT_EQ(SwitchoverMemory::KeyOf("tcp://../x"), "unknown-destination");
+}
+
+TEST(SwitchoverMemory, RecallsTheLowestRecentSpeed) {
+  testing::TempDir state("switchover");
+  SwitchoverMemory memory(state.path());
+  EXPECT_FALSE(memory.Recall("b", kNow));
+  // 64 MiB in 100 ms, then 64 MiB in 200 ms (a busy moment), then one of
+  // two months ago, slower still, which no longer counts.
+  ASSERT_TRUE(memory.Remember("b", {kNow - 100, 64u << 20, 100}).ok());
+  ASSERT_TRUE(memory.Remember("b", {kNow - 50, 64u << 20, 200}).ok());
+  ASSERT_TRUE(memory.Remember("b", {kNow - 60 * 24 * 3600, 64u << 20, 6400}).ok());
+  std::optional<LearnedSwitchover> learned = memory.Recall("b", kNow);
+  ASSERT_TRUE(learned);
+  EXPECT_EQ(learned->observations, 2);
+  EXPECT_DOUBLE_EQ(learned->rate, 320.0 * (1 << 20));
+  EXPECT_EQ(learned->path, state.path() + "/switchover/b");
+  EXPECT_FALSE(memory.Recall("c", kNow)) << "another destination has learned nothing";
+}
+
+TEST(SwitchoverMemory, KeepsTheLastEightAndSkipsWhatMeansNothing) {
+  testing::TempDir state("switchover");
+  SwitchoverMemory memory(state.path());
+  // Fixed costs dominate these: not kept.
+  ASSERT_TRUE(memory.Remember("b", {kNow, 512u << 10, 50}).ok());
+  ASSERT_TRUE(memory.Remember("b", {kNow, 64u << 20, 2}).ok());
+  EXPECT_FALSE(memory.Recall("b", kNow));
+  // The slowest first, then nine fast ones: it falls out.
+  ASSERT_TRUE(memory.Remember("b", {kNow, 8u << 20, 1000}).ok());
+  for (int i = 0; i < 8; i++) ASSERT_TRUE(memory.Remember("b", {kNow, 100u << 20, 100}).ok());
+  std::optional<LearnedSwitchover> learned = memory.Recall("b", kNow);
+  ASSERT_TRUE(learned);
+  EXPECT_EQ(learned->observations, SwitchoverMemory::kKeep);
+  EXPECT_DOUBLE_EQ(learned->rate, 1000.0 * (1 << 20));
+}
+
+TEST(SwitchoverMemory, SkipsLinesItCannotRead) {
+  testing::TempDir state("switchover");
+  std::filesystem::create_directories(state.path() + "/switchover");
+  std::ofstream(state.path() + "/switchover/b") << "garbage\n"
+                                                 << kNow << " 67108864 100\n"
+                                                 << kNow << " -5 100\n"
+                                                 << kNow << " 67108864 0\n"
+                                                 << kNow << " 671088";  // torn
+  std::optional<LearnedSwitchover> learned = SwitchoverMemory(state.path()).Recall("b", kNow);
+  ASSERT_TRUE(learned);
+  EXPECT_EQ(learned->observations, 1);
+  EXPECT_DOUBLE_EQ(learned->rate, 640.0 * (1 << 20));
+}
+
+TEST(SwitchoverMemory, AnUnwritableStateDirIsAnErrorNotACrash) {
+  testing::TempDir state("switchover");
+  std::ofstream(state.path() + "/switchover") << "a file where the directory goes\n";
+  Status st = SwitchoverMemory(state.path()).Remember("b", {kNow, 64u << 20, 100});
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.ToString().find(state.path() + "/switchover"), std::string::npos) << st.ToString();
+}
+
+}  // namespace
+}  // namespace vc
