@@ -549,10 +549,10 @@ void Follower::ApplyLearnedSwitchover(policy::Policy* p) {
     told_learned_ = true;
     return;
   }
-  // Half: the link may be shared at the moment this one switches over.
+  // Half: the link may be busier when this one switches over.
   p->switchover_bandwidth.Set(static_cast<uint64_t>(learned->rate / 2), {learned->path, 0});
   if (!told_learned_) {
-    view_.Message("switch-over bandwidth: " + FormatRate(learned->rate / 2) + ", half the lowest of " +
+    view_.Message("switch-over bandwidth: " + FormatRate(learned->rate / 2) + ", half the fastest of " +
                   std::to_string(learned->observations) + " final cop" + (learned->observations == 1 ? "y" : "ies") +
                   " to " + key + " (" + learned->path + ")");
   }

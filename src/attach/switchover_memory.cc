@@ -89,7 +89,7 @@ std::optional<LearnedSwitchover> SwitchoverMemory::Recall(const std::string& key
   learned.path = dir_ + "/" + key;
   for (const SwitchoverObservation& o : ReadAll(learned.path)) {
     if (o.unix_seconds < now - kMaxAgeSeconds || o.unix_seconds > now + 60) continue;
-    learned.rate = learned.observations == 0 ? o.rate() : std::min(learned.rate, o.rate());
+    learned.rate = std::max(learned.rate, o.rate());
     learned.observations++;
   }
   if (learned.observations == 0) return std::nullopt;

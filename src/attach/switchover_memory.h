@@ -5,10 +5,11 @@
 // §1.5), so a migration capped at 32 MiB/s may stop the guest for a tenth of
 // what QEMU's expected-downtime says. The adaptive mode can use the real
 // speed (SwitchoverBandwidth=) but an operator rarely knows it; the host
-// does, after one migration: bytes of the final copy / QEMU's downtime. That
-// figure is a lower bound (the downtime also covers device state and the
-// restart on the destination), and the recall takes the lowest of the recent
-// ones, so a slow moment counts more than a fast one.
+// does, after one migration: bytes of the final copy / QEMU's downtime. Each
+// such figure is a lower bound of the link's speed (the downtime also covers
+// stopping the guest, device state and the restart on the destination, which
+// weigh most in a small copy), so the recall takes the highest recent one;
+// the follower then assumes half of it, for a link busier than it was.
 //
 // Files: <state>/switchover/<destination host>, a line per completed
 // migration, "<unix seconds> <bytes> <downtime ms>", the last kKeep kept.
@@ -32,7 +33,7 @@ struct SwitchoverObservation {
 };
 
 struct LearnedSwitchover {
-  double rate = 0;        // bytes/s: the lowest recent observation
+  double rate = 0;        // bytes/s: the highest recent observation
   int observations = 0;   // how many were recent
   std::string path;       // where they are
 };
@@ -59,7 +60,7 @@ class SwitchoverMemory {
   /// may keep only one of their lines, which costs one observation.
   Status Remember(const std::string& key, const SwitchoverObservation& o) const;
 
-  /// The lowest rate among \a key's observations of the last
+  /// The highest rate among \a key's observations of the last
   /// kMaxAgeSeconds before \a now; nullopt when there is none.
   std::optional<LearnedSwitchover> Recall(const std::string& key, int64_t now) const;
 

@@ -127,8 +127,8 @@ struct Policy {
   Setting<bool> adaptive{false};
   Setting<int64_t> adaptive_max_downtime{2000};  // ms of real downtime it may allow
   Setting<uint64_t> switchover_bandwidth{0};      // bytes/s of the final copy; 0 = unknown
-  /// With SwitchoverBandwidth unknown, use half the speed this host's
-  /// earlier final copies to the same destination reached (attach/switchover_memory.h).
+  /// With SwitchoverBandwidth unknown, use half the best speed this host's
+  /// recent final copies to the same destination reached (attach/switchover_memory.h).
   Setting<bool> learn_switchover{false};
   Setting<bool> adaptive_throttle{true};          // may raise auto-converge's throttle
   Setting<int64_t> adaptive_max_throttle{90};     // percent

@@ -134,7 +134,7 @@ TEST_F(AdaptiveTest, TheNextMigrationUsesTheSwitchoverSpeedTheFirstOneMeasured) 
   std::optional<qmp::Json> sum2 = MigrateWithVendorDefault(**next, "32MiB/s", &out2, state.path());
   ASSERT_TRUE(sum2) << out2;
   EXPECT_EQ(sum2->GetString("outcome"), "completed") << out2;
-  EXPECT_NE(out2.find("half the lowest of 1 final copy to 127.0.0.1"), std::string::npos) << out2;
+  EXPECT_NE(out2.find("half the fastest of 1 final copy to 127.0.0.1"), std::string::npos) << out2;
   int64_t raised = 0;
   for (const qmp::Json& a : Actions(*sum2)) {
     const std::string reason = a.GetString("reason").value_or("");

@@ -186,7 +186,7 @@ TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
   cancelled.status = "cancelled";
   next.samples.push_back(cancelled);
   auto [sum2, out2] = run(next);
-  EXPECT_NE(out2.find("switch-over bandwidth: 200.0 MiB/s, half the lowest of 1 final copy to 10.0.0.2"),
+  EXPECT_NE(out2.find("switch-over bandwidth: 200.0 MiB/s, half the fastest of 1 final copy to 10.0.0.2"),
             std::string::npos)
       << out2;
   ASSERT_FALSE(sum2.actions.empty()) << out2;

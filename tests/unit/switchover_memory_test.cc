@@ -1,5 +1,5 @@
 // What the host remembers of its final copies: per destination host, the
-// lowest recent speed, tolerant of a file it did not write.
+// fastest recent speed, tolerant of a file it did not write.
 #include "src/attach/switchover_memory.h"
 
 #include <gtest/gtest.h>
@@ -25,19 +25,21 @@ TEST(SwitchoverMemory, KeysAreTheDestinationHost) {
   EXPECT_EQ(SwitchoverMemory::KeyOf("tcp://../x"), "unknown-destination");
 }
 
-TEST(SwitchoverMemory, RecallsTheLowestRecentSpeed) {
+// Every observation is a lower bound of the link (fixed costs weigh most in
+// a small copy): the tightest is the fastest.
+TEST(SwitchoverMemory, RecallsTheFastestRecentSpeed) {
   testing::TempDir state("switchover");
   SwitchoverMemory memory(state.path());
   EXPECT_FALSE(memory.Recall("b", kNow));
-  // 64 MiB in 100 ms, then 64 MiB in 200 ms (a busy moment), then one of
-  // two months ago, slower still, which no longer counts.
-  ASSERT_TRUE(memory.Remember("b", {kNow - 100, 64u << 20, 100}).ok());
-  ASSERT_TRUE(memory.Remember("b", {kNow - 50, 64u << 20, 200}).ok());
-  ASSERT_TRUE(memory.Remember("b", {kNow - 60 * 24 * 3600, 64u << 20, 6400}).ok());
+  // 8 MiB in 30 ms (a small copy), then 64 MiB in 100 ms, then one of two
+  // months ago, faster still, which no longer counts.
+  ASSERT_TRUE(memory.Remember("b", {kNow - 100, 8u << 20, 32}).ok());
+  ASSERT_TRUE(memory.Remember("b", {kNow - 50, 64u << 20, 100}).ok());
+  ASSERT_TRUE(memory.Remember("b", {kNow - 60 * 24 * 3600, 64u << 20, 10}).ok());
   std::optional<LearnedSwitchover> learned = memory.Recall("b", kNow);
   ASSERT_TRUE(learned);
   EXPECT_EQ(learned->observations, 2);
-  EXPECT_DOUBLE_EQ(learned->rate, 320.0 * (1 << 20));
+  EXPECT_DOUBLE_EQ(learned->rate, 640.0 * (1 << 20));
   EXPECT_EQ(learned->path, state.path() + "/switchover/b");
   EXPECT_FALSE(memory.Recall("c", kNow)) << "another destination has learned nothing";
 }
@@ -49,8 +51,8 @@ TEST(SwitchoverMemory, KeepsTheLastEightAndSkipsWhatMeansNothing) {
   ASSERT_TRUE(memory.Remember("b", {kNow, 512u << 10, 50}).ok());
   ASSERT_TRUE(memory.Remember("b", {kNow, 64u << 20, 2}).ok());
   EXPECT_FALSE(memory.Recall("b", kNow));
-  // The slowest first, then nine fast ones: it falls out.
-  ASSERT_TRUE(memory.Remember("b", {kNow, 8u << 20, 1000}).ok());
+  // The fastest first, then eight slower ones: it falls out.
+  ASSERT_TRUE(memory.Remember("b", {kNow, 800u << 20, 100}).ok());
   for (int i = 0; i < 8; i++) ASSERT_TRUE(memory.Remember("b", {kNow, 100u << 20, 100}).ok());
   std::optional<LearnedSwitchover> learned = memory.Recall("b", kNow);
   ASSERT_TRUE(learned);
