@@ -154,6 +154,15 @@ bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why,
     // The floor was a dip; aim at what remains now.
     need = static_cast<int64_t>(std::ceil(static_cast<double>(e.remaining) * 1000 / e.bandwidth * kLimitMargin));
   }
+  // What remains already fits under the limit QEMU has: it switches over at
+  // its next check (every 100 ms), and a raise now would only wait for the
+  // reply until its stop-and-copy is done. Once per limit: if QEMU's own
+  // bandwidth figure is lower than ours and it does not, the next pass acts.
+  const double now_ms = static_cast<double>(e.remaining) * 1000 / e.bandwidth;
+  if (now_ms <= static_cast<double>(in.downtime_limit_ms) && waited_at_limit_ != in.downtime_limit_ms) {
+    waited_at_limit_ = in.downtime_limit_ms;
+    return true;
+  }
   if (need <= in.downtime_limit_ms || need > allowed) return false;
   out->push_back({"set-downtime", need,
                   "adaptive: " + why + "; a limit of " + std::to_string(need) + " ms switches over at the floor with " +

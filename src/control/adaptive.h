@@ -81,6 +81,7 @@ class AdaptiveMode {
   uint64_t throttle_asked_pass_ = 0;
   double ratio_before_throttle_ = 0;
   uint64_t dirty_limit_ = 0;     // bytes/s we asked for; 0 = none
+  int64_t waited_at_limit_ = -1; // the limit under which a switch-over was awaited
 };
 
 }  // namespace vc

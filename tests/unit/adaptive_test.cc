@@ -216,6 +216,45 @@ TEST(Adaptive, SwitchoverCorrectionRaisesTheLimitAtTheStart) {
   EXPECT_LT(r.result.total_time_ms, 32000);
 }
 
+// Samples crafted by hand: a pass every second at 32 MiB/s, each leaving
+// what it was given (ratio 1). Once the raised limit covers what remains,
+// QEMU switches over at its next check, and a raise then would only queue
+// behind the stop-and-copy (seen on QEMU 7.2 as a 500 ms "latency"): the
+// mode waits, once per limit, and acts at the next pass if QEMU did not go.
+TEST(Adaptive, WaitsOncePerLimitWhileWhatRemainsAlreadyFits) {
+  AdaptiveConfig config;
+  AdaptiveMode mode(config);
+  ReactionInputs in;
+  in.throttle_possible = true;
+  uint64_t n = 0, sent = 0;
+  auto pass = [&](uint64_t remaining) {
+    MigrationSample s;
+    s.status = "active";
+    s.total_time_ms = static_cast<int64_t>(++n) * 1000;
+    s.pass = n;
+    s.ram_total = 256 * kMiB;
+    s.ram_remaining = remaining;
+    s.ram_transferred = sent += 32 * kMiB;
+    s.dirty_rate = 32.0 * kMiB;
+    return mode.Decide(s, /*after_sync=*/true, in, std::nullopt);
+  };
+  EXPECT_TRUE(pass(200 * kMiB).empty());
+  std::vector<Decision> d;
+  while (d.empty() && n < 8) d = pass(40 * kMiB);
+  ASSERT_EQ(d.size(), 1u);
+  ASSERT_EQ(d[0].action, "set-downtime") << d[0].reason;
+  EXPECT_EQ(d[0].value, 1563) << "40 MiB at 32 MiB/s, x1.25";
+  in.downtime_limit_ms = d[0].value;
+  // A pass with a little more left (42 MiB: 1.3 s < 1.56 s): QEMU goes.
+  d = pass(42 * kMiB);
+  EXPECT_TRUE(d.empty()) << d[0].action << " " << d[0].value << ": " << d[0].reason;
+  // It did not (its own bandwidth figure was lower): the raise comes now.
+  d = pass(42 * kMiB);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].action, "set-downtime") << d[0].reason;
+  EXPECT_GT(d[0].value, 1563);
+}
+
 TEST(Adaptive, DisabledMeansOnlyTheSchedule) {
   Outcome r = Simulated(DefaultWith("[Adaptive]\nEnabled=no\n"), Guest(1 * kGiB, 16 * kMiB, 64.0 * kMiB, 32.0 * kMiB));
   for (const ActionRecord& a : r.result.actions) EXPECT_EQ(a.reason.rfind("adaptive:", 0), std::string::npos);
