@@ -77,8 +77,11 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
     // (and the budget's own action is the last resort): escalate now.
     const double pass_left_ms = static_cast<double>(s.ram_remaining) * 1000 / e.bandwidth;
     if (static_cast<double>(left) < pass_left_ms + kDeadlineSlackMs) {
-      Escalate(s, in, "the budget ends in " + FormatMillis(static_cast<double>(left)) +
-                          ", before pre-copy can finish", &out);
+      const std::string why =
+          "the budget ends in " + FormatMillis(static_cast<double>(left)) + ", before pre-copy can finish";
+      // A switch-over now may still fit MaxDowntime (the final copy runs
+      // at the switch-over bandwidth): that costs less than Escalate=.
+      if (!TryDowntime(in, why, /*now=*/true, &out)) Escalate(s, in, why, &out);
       return out;
     }
   }
@@ -99,7 +102,7 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
     why = "pre-copy would need " + FormatMillis(static_cast<double>(*converge)) + " but the budget has " +
           FormatMillis(static_cast<double>(left)) + " left";
   }
-  if (TryDowntime(in, why, &out)) return out;
+  if (TryDowntime(in, why, /*now=*/false, &out)) return out;
   if (throttle_target_ > 0 && s.throttle_percent < throttle_target_ &&
       s.pass < throttle_asked_pass_ + 3 * config_.patience) {
     return out;  // QEMU applies the throttle at its next trigger: wait for it
@@ -144,15 +147,20 @@ void AdaptiveMode::Correct(const MigrationSample&, const ReactionInputs& in, std
                       " ms at the migration's " + FormatRate(bandwidth) + " (" + inputs + ")"});
 }
 
-bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why, std::vector<Decision>* out) {
+bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why, bool now,
+                               std::vector<Decision>* out) {
   const Estimates& e = estimator_.estimates();
   const double scale = e.switchover_bandwidth / e.bandwidth;  // >= 1
   const int64_t allowed = static_cast<int64_t>(static_cast<double>(config_.max_downtime_ms) * scale);
   // QEMU switches over once remaining <= bandwidth x limit; aim at the floor.
-  int64_t need = static_cast<int64_t>(std::ceil(static_cast<double>(e.limit_for_floor_ms) * kLimitMargin));
+  int64_t need = now ? 0 : static_cast<int64_t>(std::ceil(static_cast<double>(e.limit_for_floor_ms) * kLimitMargin));
+  int64_t real_ms = e.floor_downtime_ms;
   if (need <= in.downtime_limit_ms) {
-    // The floor was a dip; aim at what remains now.
+    // The floor was a dip, or there is no time to wait for it: aim at what
+    // remains now.
     need = static_cast<int64_t>(std::ceil(static_cast<double>(e.remaining) * 1000 / e.bandwidth * kLimitMargin));
+    real_ms = e.downtime_now_ms;
+    now = true;
   }
   // What remains already fits under the limit QEMU has: it switches over at
   // its next check (every 100 ms), and a raise now would only wait for the
@@ -165,8 +173,9 @@ bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why,
   }
   if (need <= in.downtime_limit_ms || need > allowed) return false;
   out->push_back({"set-downtime", need,
-                  "adaptive: " + why + "; a limit of " + std::to_string(need) + " ms switches over at the floor with " +
-                      FormatMillis(static_cast<double>(e.floor_downtime_ms)) + " of real downtime, within MaxDowntime " +
+                  "adaptive: " + why + "; a limit of " + std::to_string(need) + " ms switches over " +
+                      (now ? "now" : "at the floor") + " with " + FormatMillis(static_cast<double>(real_ms)) +
+                      " of real downtime, within MaxDowntime " +
                       FormatMillis(static_cast<double>(config_.max_downtime_ms)) + " (" + Inputs(in) + ")"});
   wait_until_pass_ = 0;  // QEMU acts on it at once
   return true;

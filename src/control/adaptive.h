@@ -8,6 +8,8 @@
 //   1. a larger downtime-limit, as long as the real downtime it buys stays
 //      within MaxDowntime (the final copy runs at the switch-over
 //      bandwidth, so a limit in QEMU's terms may be larger than that);
+//      when the budget is too short to wait for the next pass, one that
+//      switches over now;
 //   2. dirty-limit (QEMU 8.1+) or auto-converge's throttle at a level
 //      computed from the measured ratio (to bring it to 0.15, or lower
 //      when the budget is short), not QEMU's blind increments;
@@ -62,7 +64,10 @@ class AdaptiveMode {
 
  private:
   void Correct(const MigrationSample& s, const ReactionInputs& in, std::vector<Decision>* out);
-  bool TryDowntime(const ReactionInputs& in, const std::string& why, std::vector<Decision>* out);
+  /// A larger downtime-limit, if the real downtime it buys fits
+  /// MaxDowntime: one that switches over at the floor, or \a now. True when
+  /// that is the step (taken, or awaited from QEMU).
+  bool TryDowntime(const ReactionInputs& in, const std::string& why, bool now, std::vector<Decision>* out);
   bool TryThrottle(const MigrationSample& s, const ReactionInputs& in, double target_ratio,
                    std::vector<Decision>* out);
   bool TryDirtyLimit(const ReactionInputs& in, double target_ratio, std::vector<Decision>* out);

@@ -255,6 +255,42 @@ TEST(Adaptive, WaitsOncePerLimitWhileWhatRemainsAlreadyFits) {
   EXPECT_GT(d[0].value, 1563);
 }
 
+// Seen on QEMU 7.2 with a learned switch-over speed: 1.1 s into a 30 s
+// budget, a slow start (9 MiB/s measured) forecasts the pass to end too
+// late. A switch-over now costs 180 ms of real downtime at 1.36 GiB/s, so
+// the step is a limit that lets QEMU go now, not Escalate=pause.
+TEST(Adaptive, ShortBudgetSwitchesOverNowWhenThatFitsMaxDowntime) {
+  AdaptiveConfig config;
+  config.switchover_bandwidth = 1.36 * kGiB;
+  AdaptiveMode mode(config);
+  ReactionInputs in;
+  in.throttle_possible = true;
+  in.tuning.max_bandwidth = 32 * kMiB;
+  auto sample = [&](int64_t ms, uint64_t pass, uint64_t remaining, uint64_t sent) {
+    MigrationSample s;
+    s.status = "active";
+    s.total_time_ms = ms;
+    s.pass = pass;
+    s.ram_total = 256 * kMiB;
+    s.ram_remaining = remaining;
+    s.ram_transferred = sent;
+    s.dirty_rate = 29.0 * kMiB;
+    return s;
+  };
+  EXPECT_TRUE(mode.Decide(sample(500, 1, 252 * kMiB, 9 * kMiB / 2), false, in, 30000).empty());
+  std::vector<Decision> d = mode.Decide(sample(1000, 1, 252 * kMiB, 9 * kMiB), false, in, 30000);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_NE(d[0].reason.find("switch-over correction"), std::string::npos) << d[0].reason;
+  in.downtime_limit_ms = d[0].value;
+  d = mode.Decide(sample(1100, 2, 251 * kMiB, 9 * kMiB + 9 * kMiB / 10), true, in, 30000);
+  ASSERT_EQ(d.size(), 1u) << d.back().action;
+  EXPECT_EQ(d[0].action, "set-downtime") << d[0].reason;
+  EXPECT_NE(d[0].reason.find("the budget ends in 28.9 s"), std::string::npos) << d[0].reason;
+  EXPECT_NE(d[0].reason.find("switches over now with 18"), std::string::npos) << d[0].reason;
+  // In QEMU's terms what remains at the bandwidth measured, with margin.
+  EXPECT_GT(d[0].value, 251 * 1000 / 9);
+}
+
 TEST(Adaptive, DisabledMeansOnlyTheSchedule) {
   Outcome r = Simulated(DefaultWith("[Adaptive]\nEnabled=no\n"), Guest(1 * kGiB, 16 * kMiB, 64.0 * kMiB, 32.0 * kMiB));
   for (const ActionRecord& a : r.result.actions) EXPECT_EQ(a.reason.rfind("adaptive:", 0), std::string::npos);
