@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "qmp/json.h"
@@ -155,7 +156,19 @@ TEST_F(LibvirtTest, EvacuateMovesFourVmsTwoAtATimeAndReportsTheOneRefused) {
       EXPECT_EQ(v.GetString("outcome").value_or(""), "refused");
       std::string detail = v.GetString("detail").value_or("");
       EXPECT_EQ(detail, "every destination turned it away; it runs on here");
-      EXPECT_EQ(v.GetInt("attempts").value_or(0), 2) << "tried on B and on A";
+      // Tried on B and on A. A's hook counts the others' attempts on A as
+      // arriving until libvirt's release hook clears them, so A may first
+      // say "try again" (IncomingMax) before libvirt refuses the same host.
+      const int64_t attempts = v.GetInt("attempts").value_or(0);
+      EXPECT_TRUE(attempts == 2 || attempts == 3) << attempts;
+      std::set<std::string> tried;
+      for (size_t t = 0; t < v.Get("tries")->ArraySize(); t++) {
+        qmp::Json one = v.Get("tries")->At(t);
+        tried.insert(one.GetString("destination").value_or(""));
+        const std::string result = one.GetString("result").value_or("");
+        EXPECT_TRUE(result.rfind("refused: ", 0) == 0 || result.rfind("try again: ", 0) == 0) << result;
+      }
+      EXPECT_EQ(tried, (std::set<std::string>{bed_->uri('A'), bed_->uri('B')}));
       // B's hook said why, in its own words.
       std::string on_b = v.Get("tries")->At(0).GetString("result").value_or("");
       EXPECT_EQ(v.Get("tries")->At(0).GetString("destination").value_or(""), bed_->uri('B'));
@@ -170,13 +183,18 @@ TEST_F(LibvirtTest, EvacuateMovesFourVmsTwoAtATimeAndReportsTheOneRefused) {
     }
     EXPECT_EQ(v.GetString("outcome").value_or(""), "completed") << vm;
     EXPECT_EQ(v.GetString("destination").value_or(""), bed_->uri('B')) << vm;
-    int64_t attempts = v.GetInt("attempts").value_or(0);
-    EXPECT_TRUE(attempts == 1 || attempts == 2) << vm << ": " << attempts;
-    if (attempts == 2) {
-      tried_a_first++;
-      std::string first = v.Get("tries")->At(0).GetString("result").value_or("");
-      EXPECT_NE(first.find("refused: "), std::string::npos) << first;
+    // On B at once, or on A first (refused, perhaps after a "try again"
+    // there, as above); the last try is B's.
+    const int64_t attempts = v.GetInt("attempts").value_or(0);
+    EXPECT_TRUE(attempts >= 1 && attempts <= 3) << vm << ": " << attempts;
+    bool on_a = false;
+    for (int64_t t = 0; t + 1 < attempts; t++) {
+      qmp::Json one = v.Get("tries")->At(static_cast<size_t>(t));
+      on_a = on_a || one.GetString("destination").value_or("") == bed_->uri('A');
+      const std::string result = one.GetString("result").value_or("");
+      EXPECT_TRUE(result.rfind("refused: ", 0) == 0 || result.rfind("try again: ", 0) == 0) << vm << ": " << result;
     }
+    if (on_a) tried_a_first++;
     EXPECT_GT(v.GetInt("total-time-ms").value_or(0), 0) << vm;
     // libvirt agrees: it runs on B, not on A.
     EXPECT_EQ(bed_->Virsh('B', {"domstate", vm}, &out), 0) << vm;
