@@ -152,25 +152,24 @@ bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why,
   const Estimates& e = estimator_.estimates();
   const double scale = e.switchover_bandwidth / e.bandwidth;  // >= 1
   const int64_t allowed = static_cast<int64_t>(static_cast<double>(config_.max_downtime_ms) * scale);
-  // QEMU switches over once remaining <= bandwidth x limit; aim at the floor.
-  int64_t need = now ? 0 : static_cast<int64_t>(std::ceil(static_cast<double>(e.limit_for_floor_ms) * kLimitMargin));
-  int64_t real_ms = e.floor_downtime_ms;
-  if (need <= in.downtime_limit_ms) {
-    // The floor was a dip, or there is no time to wait for it: aim at what
-    // remains now.
-    need = static_cast<int64_t>(std::ceil(static_cast<double>(e.remaining) * 1000 / e.bandwidth * kLimitMargin));
-    real_ms = e.downtime_now_ms;
-    now = true;
-  }
+  const double now_ms = static_cast<double>(e.remaining) * 1000 / e.bandwidth;
   // What remains already fits under the limit QEMU has: it switches over at
   // its next check (every 100 ms), and a raise now would only wait for the
   // reply until its stop-and-copy is done. Once per limit: if QEMU's own
   // bandwidth figure is lower than ours and it does not, the next pass acts.
-  const double now_ms = static_cast<double>(e.remaining) * 1000 / e.bandwidth;
   if (now_ms <= static_cast<double>(in.downtime_limit_ms) && waited_at_limit_ != in.downtime_limit_ms) {
     waited_at_limit_ = in.downtime_limit_ms;
     return true;
   }
+  // QEMU switches over once remaining <= bandwidth x limit; aim at the
+  // floor, or at what remains now when the floor was a dip or there is no
+  // time to wait for it.
+  int64_t need = static_cast<int64_t>(std::ceil(static_cast<double>(e.limit_for_floor_ms) * kLimitMargin));
+  if (now || need <= in.downtime_limit_ms) {
+    need = static_cast<int64_t>(std::ceil(now_ms * kLimitMargin));
+    now = true;
+  }
+  const int64_t real_ms = now ? e.downtime_now_ms : e.floor_downtime_ms;
   std::string disagreed;
   if (need <= in.downtime_limit_ms) {
     // Waited, and QEMU did not go: it measures less bandwidth than we do

@@ -13,6 +13,7 @@
 #include "src/control/start_settings.h"
 #include "src/policy/ini.h"
 #include "src/policy/resolve.h"
+#include "tests/support/samples.h"
 
 namespace vc {
 namespace {
@@ -232,12 +233,8 @@ TEST(Adaptive, WaitsOncePerLimitWhileWhatRemainsAlreadyFits) {
   in.throttle_possible = true;
   uint64_t n = 0, sent = 0;
   auto pass = [&](uint64_t remaining) {
-    MigrationSample s;
-    s.status = "active";
-    s.total_time_ms = static_cast<int64_t>(++n) * 1000;
-    s.pass = n;
-    s.ram_total = 256 * kMiB;
-    s.ram_remaining = remaining;
+    n++;
+    MigrationSample s = testing::ActiveSample(static_cast<int64_t>(n) * 1000, n, remaining, 256 * kMiB);
     s.ram_transferred = sent += 32 * kMiB;
     s.dirty_rate = 32.0 * kMiB;
     return mode.Decide(s, /*after_sync=*/true, in, std::nullopt);
@@ -280,12 +277,7 @@ TEST(Adaptive, ShortBudgetSwitchesOverNowWhenThatFitsMaxDowntime) {
   in.throttle_possible = true;
   in.tuning.max_bandwidth = 32 * kMiB;
   auto sample = [&](int64_t ms, uint64_t pass, uint64_t remaining, uint64_t sent) {
-    MigrationSample s;
-    s.status = "active";
-    s.total_time_ms = ms;
-    s.pass = pass;
-    s.ram_total = 256 * kMiB;
-    s.ram_remaining = remaining;
+    MigrationSample s = testing::ActiveSample(ms, pass, remaining, 256 * kMiB);
     s.ram_transferred = sent;
     s.dirty_rate = 29.0 * kMiB;
     return s;
