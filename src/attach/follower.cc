@@ -535,28 +535,26 @@ policy::Resolved Follower::ResolvePolicy(uint64_t ram_total) {
   if (ram_total) vm.memory = ram_total;
   policy::Resolved r = policy::Resolve(options_.policy_root, vm);
   for (const policy::Diagnostic& d : r.diagnostics) view_.Message("policy warning: " + d.ToString());
-  ApplyLearnedSwitchover(&r.policy);
   return r;
 }
 
-void Follower::ApplyLearnedSwitchover(policy::Policy* p) {
-  if (!p->learn_switchover.value || p->switchover_bandwidth.value || options_.state_dir.empty()) return;
+SwitchoverSpeed Follower::LearnedSwitchoverSpeed(const policy::Policy& p) {
+  if (!p.learn_switchover.value || p.switchover_bandwidth.value || options_.state_dir.empty()) return {};
   const std::string key = SwitchoverMemory::KeyOf(options_.peer);
   std::optional<LearnedSwitchover> learned =
       SwitchoverMemory(options_.state_dir).Recall(key, static_cast<int64_t>(std::time(nullptr)));
   if (!learned) {
     if (!told_learned_) view_.Message("switch-over bandwidth: nothing learned yet for " + key);
     told_learned_ = true;
-    return;
+    return {};
   }
-  // Half: the link may be busier when this one switches over.
-  p->switchover_bandwidth.Set(static_cast<uint64_t>(learned->rate / 2), {learned->path, 0});
+  SwitchoverSpeed speed = SwitchoverSpeed::Learned(learned->copies);
   if (!told_learned_) {
-    view_.Message("switch-over bandwidth: " + FormatRate(learned->rate / 2) + ", half the fastest of " +
-                  std::to_string(learned->observations) + " final cop" + (learned->observations == 1 ? "y" : "ies") +
-                  " to " + key + " (" + learned->path + ")");
+    view_.Message("switch-over bandwidth: " + speed.Describe() + " to " + key + " (" + learned->path +
+                  "): half the slowest of those at least a quarter a copy's size");
   }
   told_learned_ = true;
+  return speed;
 }
 
 void Follower::RememberSwitchover(const MigrationSample& end) {
@@ -570,15 +568,16 @@ void Follower::RememberSwitchover(const MigrationSample& end) {
   }
   SwitchoverObservation o;
   o.unix_seconds = static_cast<int64_t>(std::time(nullptr));
-  o.bytes = std::min(last_sync_->ram_remaining, end.ram_transferred - last_sync_->ram_transferred);
-  o.downtime_ms = *end.downtime_ms;
+  o.copy.bytes = std::min(last_sync_->ram_remaining, end.ram_transferred - last_sync_->ram_transferred);
+  o.copy.downtime_ms = *end.downtime_ms;
   const std::string key = SwitchoverMemory::KeyOf(options_.peer);
   Status st = SwitchoverMemory(options_.state_dir).Remember(key, o);
   if (!st.ok()) {
     view_.Message("could not remember the switch-over speed: " + st.ToString());
-  } else if (o.bytes >= SwitchoverMemory::kLeastBytes && o.downtime_ms >= SwitchoverMemory::kLeastDowntimeMs) {
-    view_.Message("switch-over: " + FormatBytes(o.bytes) + " in " + std::to_string(o.downtime_ms) + " ms (" +
-                  FormatRate(o.rate()) + "), remembered for " + key);
+  } else if (o.copy.bytes >= SwitchoverMemory::kLeastBytes &&
+             o.copy.downtime_ms >= SwitchoverMemory::kLeastDowntimeMs) {
+    view_.Message("switch-over: " + FormatBytes(static_cast<double>(o.copy.bytes)) + " in " +
+                  std::to_string(o.copy.downtime_ms) + " ms (" + FormatRate(o.copy.rate()) + "), remembered for " + key);
   }
 }
 
@@ -605,7 +604,8 @@ void Follower::ChooseReaction(const MigrationSample& s) {
                          (r.applied.size() == 1 ? "" : "s") + " under " + options_.policy_root + ")";
       for (const std::string& f : r.applied) view_.Message("policy file: " + f);
       shown_policy_ = policy::Show(r.policy);
-      auto reaction = std::make_unique<PolicyReaction>(std::move(r.policy), desc);
+      SwitchoverSpeed learned = LearnedSwitchoverSpeed(r.policy);
+      auto reaction = std::make_unique<PolicyReaction>(std::move(r.policy), desc, std::move(learned));
       policy_reaction_ = reaction.get();
       reaction_ = std::move(reaction);
       return;
@@ -632,10 +632,11 @@ void Follower::ReloadPolicy(const std::string& why) {
   }
   shown_policy_ = now;
   std::string desc = "policy (" + std::to_string(r.applied.size()) + " files under " + options_.policy_root + ")";
+  SwitchoverSpeed learned = LearnedSwitchoverSpeed(r.policy);
   if (policy_reaction_) {
-    policy_reaction_->Reload(std::move(r.policy), desc);
+    policy_reaction_->Reload(std::move(r.policy), desc, std::move(learned));
   } else {
-    auto reaction = std::make_unique<PolicyReaction>(std::move(r.policy), desc);
+    auto reaction = std::make_unique<PolicyReaction>(std::move(r.policy), desc, std::move(learned));
     policy_reaction_ = reaction.get();
     reaction_ = std::move(reaction);
     controller_->set_reaction(reaction_.get());

@@ -88,9 +88,9 @@ class Follower {
   void ReloadPolicy(const std::string& why);
   /// Resolves the policy for this VM (\a ram_total bytes), logging its warnings.
   policy::Resolved ResolvePolicy(uint64_t ram_total);
-  /// LearnSwitchoverBandwidth=: fills SwitchoverBandwidth from this host's
-  /// earlier migrations to the same destination.
-  void ApplyLearnedSwitchover(policy::Policy* p);
+  /// LearnSwitchoverBandwidth=: this host's earlier final copies to the
+  /// same destination (unknown when \a p does not learn, or states the speed).
+  SwitchoverSpeed LearnedSwitchoverSpeed(const policy::Policy& p);
   void RememberSwitchover(const MigrationSample& end);
   void WatchPolicyDirectories();
   /// With a host bandwidth budget in the policy: holds this migration's

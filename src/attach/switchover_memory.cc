@@ -21,9 +21,9 @@ std::vector<SwitchoverObservation> ReadAll(const std::string& path) {
     std::istringstream fields(line);
     SwitchoverObservation o;
     int64_t bytes = 0;  // signed: "-5" must not read as 2^64-5
-    if (!(fields >> o.unix_seconds >> bytes >> o.downtime_ms)) continue;
-    if (o.unix_seconds <= 0 || o.downtime_ms <= 0 || bytes <= 0) continue;
-    o.bytes = static_cast<uint64_t>(bytes);
+    if (!(fields >> o.unix_seconds >> bytes >> o.copy.downtime_ms)) continue;
+    if (o.unix_seconds <= 0 || o.copy.downtime_ms <= 0 || bytes <= 0) continue;
+    o.copy.bytes = static_cast<uint64_t>(bytes);
     all.push_back(o);
   }
   return all;
@@ -58,7 +58,7 @@ std::string SwitchoverMemory::KeyOf(const std::string& peer) {
 }
 
 Status SwitchoverMemory::Remember(const std::string& key, const SwitchoverObservation& o) const {
-  if (o.bytes < kLeastBytes || o.downtime_ms < kLeastDowntimeMs) return Status::Ok();
+  if (o.copy.bytes < kLeastBytes || o.copy.downtime_ms < kLeastDowntimeMs) return Status::Ok();
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return Status::IoError(dir_, ec.value());
@@ -69,7 +69,7 @@ Status SwitchoverMemory::Remember(const std::string& key, const SwitchoverObserv
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::trunc);
-    for (const SwitchoverObservation& x : all) out << x.unix_seconds << ' ' << x.bytes << ' ' << x.downtime_ms << '\n';
+    for (const SwitchoverObservation& x : all) out << x.unix_seconds << ' ' << x.copy.bytes << ' ' << x.copy.downtime_ms << '\n';
     out.flush();
     if (!out) {
       std::filesystem::remove(tmp, ec);
@@ -89,10 +89,9 @@ std::optional<LearnedSwitchover> SwitchoverMemory::Recall(const std::string& key
   learned.path = dir_ + "/" + key;
   for (const SwitchoverObservation& o : ReadAll(learned.path)) {
     if (o.unix_seconds < now - kMaxAgeSeconds || o.unix_seconds > now + 60) continue;
-    learned.rate = std::max(learned.rate, o.rate());
-    learned.observations++;
+    learned.copies.push_back(o.copy);
   }
-  if (learned.observations == 0) return std::nullopt;
+  if (learned.copies.empty()) return std::nullopt;
   return learned;
 }
 

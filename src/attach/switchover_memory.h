@@ -1,15 +1,13 @@
-// SwitchoverMemory: how fast this host's earlier migrations did their final
+// SwitchoverMemory: how this host's earlier migrations did their final
 // stop-and-copy, per destination host.
 //
 // QEMU lifts max-bandwidth for that last copy (reference/qemu-libvirt.md
 // §1.5), so a migration capped at 32 MiB/s may stop the guest for a tenth of
 // what QEMU's expected-downtime says. The adaptive mode can use the real
 // speed (SwitchoverBandwidth=) but an operator rarely knows it; the host
-// does, after one migration: bytes of the final copy / QEMU's downtime. Each
-// such figure is a lower bound of the link's speed (the downtime also covers
-// stopping the guest, device state and the restart on the destination, which
-// weigh most in a small copy), so the recall takes the highest recent one;
-// the follower then assumes half of it, for a link busier than it was.
+// does, after one migration: the bytes of each final copy and QEMU's
+// downtime for it. What a new copy may take follows from those copies
+// (SwitchoverSpeed).
 //
 // Files: <state>/switchover/<destination host>, a line per completed
 // migration, "<unix seconds> <bytes> <downtime ms>", the last kKeep kept.
@@ -20,22 +18,21 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "src/base/status.h"
+#include "src/control/switchover_speed.h"
 
 namespace vc {
 
 struct SwitchoverObservation {
   int64_t unix_seconds = 0;
-  uint64_t bytes = 0;       // sent while the guest was stopped
-  int64_t downtime_ms = 0;  // QEMU's downtime
-  double rate() const { return downtime_ms > 0 ? static_cast<double>(bytes) * 1000 / downtime_ms : 0; }
+  SwitchoverCopy copy;
 };
 
 struct LearnedSwitchover {
-  double rate = 0;        // bytes/s: the highest recent observation
-  int observations = 0;   // how many were recent
-  std::string path;       // where they are
+  std::vector<SwitchoverCopy> copies;  // the recent ones, oldest first
+  std::string path;                    // where they are
 };
 
 class SwitchoverMemory {
@@ -60,8 +57,8 @@ class SwitchoverMemory {
   /// may keep only one of their lines, which costs one observation.
   Status Remember(const std::string& key, const SwitchoverObservation& o) const;
 
-  /// The highest rate among \a key's observations of the last
-  /// kMaxAgeSeconds before \a now; nullopt when there is none.
+  /// \a key's copies of the last kMaxAgeSeconds before \a now; nullopt
+  /// when there is none.
   std::optional<LearnedSwitchover> Recall(const std::string& key, int64_t now) const;
 
  private:

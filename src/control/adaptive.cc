@@ -41,11 +41,15 @@ std::string Fixed2(double v) {
 
 }  // namespace
 
-AdaptiveConfig AdaptiveConfig::From(const policy::Policy& p) {
+AdaptiveConfig AdaptiveConfig::From(const policy::Policy& p, const SwitchoverSpeed& learned) {
   AdaptiveConfig c;
   c.base_downtime_ms = p.downtime.value;
   c.max_downtime_ms = p.adaptive_max_downtime.value;
-  c.switchover_bandwidth = static_cast<double>(p.switchover_bandwidth.value);
+  if (p.switchover_bandwidth.value) {
+    c.switchover = SwitchoverSpeed::Stated(static_cast<double>(p.switchover_bandwidth.value));
+  } else if (p.learn_switchover.value) {
+    c.switchover = learned;
+  }
   c.throttle = p.adaptive_throttle.value;
   c.max_throttle = static_cast<int>(p.adaptive_max_throttle.value);
   c.dirty_limit = p.adaptive_dirty_limit.value;
@@ -134,24 +138,29 @@ void AdaptiveMode::Correct(const MigrationSample&, const ReactionInputs& in, std
   // both ways (setup, the first bursts), so the cap is the figure to use.
   const double bandwidth =
       in.tuning.max_bandwidth && *in.tuning.max_bandwidth > 0 ? static_cast<double>(*in.tuning.max_bandwidth) : e.bandwidth;
-  if (config_.switchover_bandwidth <= bandwidth * 1.2) return;
+  const double base_ms = static_cast<double>(config_.base_downtime_ms);
+  const double bytes = config_.switchover.BytesWithin(base_ms);
+  if (bytes <= bandwidth * base_ms / 1000 * 1.2) return;
   const std::string inputs = "max-bandwidth " + FormatRate(bandwidth) + ", measured " + FormatRate(e.bandwidth) +
                              ", downtime-limit " + std::to_string(in.downtime_limit_ms) + " ms";
-  const int64_t limit = static_cast<int64_t>(static_cast<double>(config_.base_downtime_ms) *
-                                             config_.switchover_bandwidth / bandwidth);
+  const int64_t limit = static_cast<int64_t>(bytes * 1000 / bandwidth);
   if (limit <= in.downtime_limit_ms) return;
   out->push_back({"set-downtime", limit,
-                  "adaptive: switch-over correction: " + FormatMillis(static_cast<double>(config_.base_downtime_ms)) +
-                      " of real downtime at the switch-over bandwidth " +
-                      FormatRate(config_.switchover_bandwidth) + " is a limit of " + std::to_string(limit) +
-                      " ms at the migration's " + FormatRate(bandwidth) + " (" + inputs + ")"});
+                  "adaptive: switch-over correction: " + FormatMillis(base_ms) + " of real downtime copies " +
+                      FormatBytes(bytes) + " at the switch-over bandwidth " +
+                      FormatRate(config_.switchover.RateFor(bytes)) + " (" + config_.switchover.Describe() +
+                      "), a limit of " + std::to_string(limit) + " ms at the migration's " + FormatRate(bandwidth) +
+                      " (" + inputs + ")"});
 }
 
 bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why, bool now,
                                std::vector<Decision>* out) {
   const Estimates& e = estimator_.estimates();
-  const double scale = e.switchover_bandwidth / e.bandwidth;  // >= 1
-  const int64_t allowed = static_cast<int64_t>(static_cast<double>(config_.max_downtime_ms) * scale);
+  // The most QEMU may be told, in its terms: the bytes a final copy may
+  // hold within MaxDowntime, at the migration bandwidth.
+  const double max_ms = static_cast<double>(config_.max_downtime_ms);
+  const double allowed_bytes = std::max(config_.switchover.BytesWithin(max_ms), e.bandwidth * max_ms / 1000);
+  const int64_t allowed = static_cast<int64_t>(allowed_bytes * 1000 / e.bandwidth);
   const double now_ms = static_cast<double>(e.remaining) * 1000 / e.bandwidth;
   // What remains already fits under the limit QEMU has: it switches over at
   // its next check (every 100 ms), and a raise now would only wait for the

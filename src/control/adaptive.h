@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "src/control/estimator.h"
@@ -35,22 +36,27 @@ namespace vc {
 struct AdaptiveConfig {
   int64_t base_downtime_ms = 300;     // the downtime the admin accepts anyway
   int64_t max_downtime_ms = 2000;     // real downtime the mode may allow
-  double switchover_bandwidth = 0;    // bytes/s; 0 = the migration bandwidth
+  SwitchoverSpeed switchover;         // unknown = the migration bandwidth
   bool throttle = true;
   int max_throttle = 90;              // percent
   bool dirty_limit = true;
   uint64_t patience = 2;              // passes
   policy::FinalAction escalate = policy::FinalAction::kPostcopyOrPause;
 
-  static AdaptiveConfig From(const policy::Policy& p);
+  /// \a learned counts when the policy learns (LearnSwitchoverBandwidth=)
+  /// and states no SwitchoverBandwidth=.
+  static AdaptiveConfig From(const policy::Policy& p, const SwitchoverSpeed& learned = {});
 };
 
 class AdaptiveMode {
  public:
   explicit AdaptiveMode(AdaptiveConfig config)
-      : config_(config), estimator_(config.switchover_bandwidth) {}
+      : config_(config), estimator_(config.switchover) {}
   /// New settings (a reloaded policy); what was learnt so far is kept.
-  void set_config(AdaptiveConfig config) { config_ = config; }
+  void set_config(AdaptiveConfig config) {
+    estimator_.set_switchover(config.switchover);
+    config_ = std::move(config);
+  }
 
   /// Feeds a sample and decides (at pass ends only). \a budget_ms: the
   /// policy's time budget for this migration, if it has one.

@@ -66,9 +66,10 @@ void Estimator::Update(const MigrationSample& s, bool after_sync) {
   e_.unthrottled_dirty_rate = e_.dirty_rate / (1 - throttle);
   e_.last_ratio = last_raw_ratio_;
   e_.ratio = std::max(e_.bandwidth > 0 ? e_.dirty_rate / e_.bandwidth : 0, e_.pass_ratio);
-  e_.switchover_bandwidth = std::max(switchover_bandwidth_, e_.bandwidth);
+  e_.switchover_bandwidth = std::max(switchover_.RateFor(static_cast<double>(e_.remaining)), e_.bandwidth);
   e_.downtime_now_ms = MsFor(static_cast<double>(e_.remaining), e_.switchover_bandwidth);
-  e_.floor_downtime_ms = MsFor(static_cast<double>(e_.floor), e_.switchover_bandwidth);
+  e_.floor_switchover_bandwidth = std::max(switchover_.RateFor(static_cast<double>(e_.floor)), e_.bandwidth);
+  e_.floor_downtime_ms = MsFor(static_cast<double>(e_.floor), e_.floor_switchover_bandwidth);
   e_.limit_for_floor_ms = MsFor(static_cast<double>(e_.floor), e_.bandwidth);
 }
 
@@ -95,7 +96,7 @@ std::string Estimates::ToString() const {
   out += ", ratio " + std::string(ratio_text) + ", remaining " + FormatBytes(static_cast<double>(remaining)) +
          ", floor " + FormatBytes(static_cast<double>(floor)) + " (" + std::to_string(passes_at_floor) +
          " passes ago) = " + FormatMillis(static_cast<double>(floor_downtime_ms)) + " downtime at " +
-         FormatRate(switchover_bandwidth);
+         FormatRate(floor_switchover_bandwidth);
   return out;
 }
 

@@ -9,15 +9,17 @@
 // The final stop-and-copy runs without QEMU's rate limit (see
 // reference/qemu-libvirt.md §1.5), so when the link is faster than
 // max-bandwidth the real downtime is remaining / link speed, not QEMU's
-// expected-downtime. The policy may state that speed (SwitchoverBandwidth=);
-// unknown, it is taken to be the migration bandwidth, the safe side.
+// expected-downtime. That speed may be stated or learned (SwitchoverSpeed);
+// unknown, or slower than the migration, it is the migration bandwidth.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "src/backend/migration_backend.h"
+#include "src/control/switchover_speed.h"
 
 namespace vc {
 
@@ -37,9 +39,10 @@ struct Estimates {
   uint64_t remaining = 0;       // bytes left after the last sync
   uint64_t floor = 0;           // least remaining after a sync, from pass 2 on
   uint64_t passes_at_floor = 0; // passes since the floor was last lowered
-  double switchover_bandwidth = 0;    // bytes/s of the final, unthrottled copy
+  double switchover_bandwidth = 0;    // bytes/s of a final copy of what remains
   int64_t downtime_now_ms = 0;  // real downtime if QEMU switched over now
-  int64_t floor_downtime_ms = 0;      // the same at the floor
+  double floor_switchover_bandwidth = 0;  // the same two at the floor
+  int64_t floor_downtime_ms = 0;
   /// The downtime-limit under which QEMU would switch over at the floor.
   int64_t limit_for_floor_ms = 0;
   int throttle_percent = 0;
@@ -54,15 +57,15 @@ struct Estimates {
 
 class Estimator {
  public:
-  /// \a switchover_bandwidth bytes/s; 0 = unknown (= the migration bandwidth).
-  explicit Estimator(double switchover_bandwidth = 0) : switchover_bandwidth_(switchover_bandwidth) {}
+  explicit Estimator(SwitchoverSpeed switchover = {}) : switchover_(std::move(switchover)) {}
+  void set_switchover(SwitchoverSpeed switchover) { switchover_ = std::move(switchover); }
 
   /// Feeds one sample of a running migration.
   void Update(const MigrationSample& s, bool after_sync);
   const Estimates& estimates() const { return e_; }
 
  private:
-  double switchover_bandwidth_;
+  SwitchoverSpeed switchover_;
   Estimates e_;
   std::optional<MigrationSample> previous_;
   bool measured_ = false;  // bandwidth from bytes sent, not QEMU's window

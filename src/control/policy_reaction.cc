@@ -12,16 +12,16 @@ bool EndsMigration(const Decision& d) {
 
 }  // namespace
 
-PolicyReaction::PolicyReaction(policy::Policy p, std::string description)
+PolicyReaction::PolicyReaction(policy::Policy p, std::string description, SwitchoverSpeed learned)
     : policy_(p),
       adaptive_on_(p.adaptive.value),
       schedule_(p, std::move(description)),
-      adaptive_(AdaptiveConfig::From(p)) {}
+      adaptive_(AdaptiveConfig::From(p, learned)) {}
 
-void PolicyReaction::Reload(policy::Policy p, std::string description) {
+void PolicyReaction::Reload(policy::Policy p, std::string description, SwitchoverSpeed learned) {
   policy_ = p;
   adaptive_on_ = p.adaptive.value;
-  adaptive_.set_config(AdaptiveConfig::From(p));
+  adaptive_.set_config(AdaptiveConfig::From(p, learned));
   schedule_.Reload(std::move(p), std::move(description));
 }
 

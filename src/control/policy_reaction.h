@@ -14,10 +14,12 @@ namespace vc {
 
 class PolicyReaction final : public Reaction {
  public:
-  PolicyReaction(policy::Policy p, std::string description);
+  /// \a learned: this host's earlier final copies to the destination, for
+  /// a policy that learns the switch-over speed.
+  PolicyReaction(policy::Policy p, std::string description, SwitchoverSpeed learned = {});
 
   /// Takes a new policy; progress so far is kept.
-  void Reload(policy::Policy p, std::string description);
+  void Reload(policy::Policy p, std::string description, SwitchoverSpeed learned = {});
   std::vector<Decision> Decide(const MigrationSample& s, bool after_sync, const ReactionInputs& in) override;
   void Applied(const Decision& d, bool ok) override;
   std::string Describe() const override;

@@ -60,7 +60,7 @@ TEST(Estimator, RemainingAndDirtyRateMoveOnlyAtSyncs) {
 }
 
 TEST(Estimator, UnthrottledRateAndSwitchoverCorrection) {
-  Estimator e(1024.0 * kMiB);  // the final copy runs at 1 GiB/s
+  Estimator e(SwitchoverSpeed::Stated(1024.0 * kMiB));  // the final copy runs at 1 GiB/s
   e.Update(At(0, 1, 1024 * kMiB, 0, 0), true);
   MigrationSample s = At(32000, 2, 64 * kMiB, 1024 * kMiB, 16.0 * kMiB);
   s.throttle_percent = 75;

@@ -124,8 +124,9 @@ TEST(Follower, AnEventThatCameWithAReplyIsHandledWithoutWaitingForTheTimer) {
 }
 
 // LearnSwitchoverBandwidth=: a migration that switched over right after a
-// sync leaves its final copy's speed; the next one to the same destination
-// starts from half of it and raises QEMU's downtime-limit to match.
+// sync leaves its final copy's size and time; the next one to the same
+// destination assumes half that speed for copies like it, and raises QEMU's
+// downtime-limit to match.
 TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
   testing::TempDir root("follower");
   std::string dir = root.path() + "/etc/virt-converge/policy.d";
@@ -174,8 +175,8 @@ TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
       << out1;
   ASSERT_TRUE(std::filesystem::exists(state + "/switchover/10.0.0.2"));
 
-  // Next: 200 MiB/s at the switch-over against a 32 MiB/s cap is a 6.25x
-  // larger limit for the same 300 ms of real downtime.
+  // Next: 300 ms of real downtime copies 60 MiB at 200 MiB/s (within four
+  // times the 16 MiB seen), a 6.25x larger limit at the 32 MiB/s cap.
   testing::FakeBackend next;
   next.facts.hypervisor = "QEMU 7.2.0";
   next.tuning.downtime_limit_ms = 300;
@@ -186,13 +187,17 @@ TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
   cancelled.status = "cancelled";
   next.samples.push_back(cancelled);
   auto [sum2, out2] = run(next);
-  EXPECT_NE(out2.find("switch-over bandwidth: 200.0 MiB/s, half the fastest of 1 final copy to 10.0.0.2"),
+  EXPECT_NE(out2.find("switch-over bandwidth: learned from 1 final copy of 16.0 MiB to 10.0.0.2 (" + state +
+                      "/switchover/10.0.0.2): half the slowest of those at least a quarter a copy's size"),
             std::string::npos)
       << out2;
   ASSERT_FALSE(sum2.actions.empty()) << out2;
   EXPECT_EQ(sum2.actions[0].action, "set-downtime");
   EXPECT_EQ(sum2.actions[0].value, 1875) << sum2.actions[0].reason;
-  EXPECT_NE(sum2.actions[0].reason.find("switch-over correction"), std::string::npos) << sum2.actions[0].reason;
+  EXPECT_NE(sum2.actions[0].reason.find("switch-over correction: 300 ms of real downtime copies 60.0 MiB at the "
+                                       "switch-over bandwidth 200.0 MiB/s (learned from 1 final copy of 16.0 MiB)"),
+            std::string::npos)
+      << sum2.actions[0].reason;
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // What the host remembers of its final copies: per destination host, the
-// fastest recent speed, tolerant of a file it did not write.
+// recent ones, tolerant of a file it did not write.
 #include "src/attach/switchover_memory.h"
 
 #include <gtest/gtest.h>
@@ -25,21 +25,21 @@ TEST(SwitchoverMemory, KeysAreTheDestinationHost) {
   EXPECT_EQ(SwitchoverMemory::KeyOf("tcp://../x"), "unknown-destination");
 }
 
-// Every observation is a lower bound of the link (fixed costs weigh most in
-// a small copy): the tightest is the fastest.
-TEST(SwitchoverMemory, RecallsTheFastestRecentSpeed) {
+TEST(SwitchoverMemory, RecallsTheRecentCopies) {
   testing::TempDir state("switchover");
   SwitchoverMemory memory(state.path());
   EXPECT_FALSE(memory.Recall("b", kNow));
-  // 8 MiB in 30 ms (a small copy), then 64 MiB in 100 ms, then one of two
-  // months ago, faster still, which no longer counts.
+  // 8 MiB in 32 ms, then 64 MiB in 100 ms, then one of two months ago,
+  // which no longer counts.
   ASSERT_TRUE(memory.Remember("b", {kNow - 100, 8u << 20, 32}).ok());
   ASSERT_TRUE(memory.Remember("b", {kNow - 50, 64u << 20, 100}).ok());
   ASSERT_TRUE(memory.Remember("b", {kNow - 60 * 24 * 3600, 64u << 20, 10}).ok());
   std::optional<LearnedSwitchover> learned = memory.Recall("b", kNow);
   ASSERT_TRUE(learned);
-  EXPECT_EQ(learned->observations, 2);
-  EXPECT_DOUBLE_EQ(learned->rate, 640.0 * (1 << 20));
+  ASSERT_EQ(learned->copies.size(), 2u);
+  EXPECT_EQ(learned->copies[0].bytes, 8u << 20);
+  EXPECT_EQ(learned->copies[0].downtime_ms, 32);
+  EXPECT_DOUBLE_EQ(learned->copies[1].rate(), 640.0 * (1 << 20));
   EXPECT_EQ(learned->path, state.path() + "/switchover/b");
   EXPECT_FALSE(memory.Recall("c", kNow)) << "another destination has learned nothing";
 }
@@ -51,13 +51,13 @@ TEST(SwitchoverMemory, KeepsTheLastEightAndSkipsWhatMeansNothing) {
   ASSERT_TRUE(memory.Remember("b", {kNow, 512u << 10, 50}).ok());
   ASSERT_TRUE(memory.Remember("b", {kNow, 64u << 20, 2}).ok());
   EXPECT_FALSE(memory.Recall("b", kNow));
-  // The fastest first, then eight slower ones: it falls out.
+  // The oldest first, then eight more: it falls out.
   ASSERT_TRUE(memory.Remember("b", {kNow, 800u << 20, 100}).ok());
   for (int i = 0; i < 8; i++) ASSERT_TRUE(memory.Remember("b", {kNow, 100u << 20, 100}).ok());
   std::optional<LearnedSwitchover> learned = memory.Recall("b", kNow);
   ASSERT_TRUE(learned);
-  EXPECT_EQ(learned->observations, SwitchoverMemory::kKeep);
-  EXPECT_DOUBLE_EQ(learned->rate, 1000.0 * (1 << 20));
+  ASSERT_EQ(learned->copies.size(), static_cast<size_t>(SwitchoverMemory::kKeep));
+  for (const SwitchoverCopy& c : learned->copies) EXPECT_EQ(c.bytes, 100u << 20);
 }
 
 TEST(SwitchoverMemory, SkipsLinesItCannotRead) {
@@ -70,8 +70,8 @@ TEST(SwitchoverMemory, SkipsLinesItCannotRead) {
                                                  << kNow << " 671088";  // torn
   std::optional<LearnedSwitchover> learned = SwitchoverMemory(state.path()).Recall("b", kNow);
   ASSERT_TRUE(learned);
-  EXPECT_EQ(learned->observations, 1);
-  EXPECT_DOUBLE_EQ(learned->rate, 640.0 * (1 << 20));
+  ASSERT_EQ(learned->copies.size(), 1u);
+  EXPECT_DOUBLE_EQ(learned->copies[0].rate(), 640.0 * (1 << 20));
 }
 
 TEST(SwitchoverMemory, AnUnwritableStateDirIsAnErrorNotACrash) {
