@@ -34,6 +34,7 @@ qmp::Json ActionRecordToJson(const ActionRecord& a) {
       .Set("value", Json::Int(a.value))
       .Set("reason", Json::String(a.reason))
       .Set("latency-ms", Json::Double(a.latency_ms))
+      .Set("sent-ms", Json::Double(a.sent_ms))
       .Set("result", Json::String(a.result));
 }
 
@@ -44,6 +45,7 @@ ActionRecord ActionRecordFromJson(const qmp::Json& j) {
   a.value = j.GetInt("value").value_or(0);
   a.reason = j.GetString("reason").value_or("");
   a.latency_ms = j.GetDouble("latency-ms").value_or(0);
+  a.sent_ms = j.GetDouble("sent-ms").value_or(0);
   a.result = j.GetString("result").value_or("");
   return a;
 }

@@ -75,6 +75,7 @@ void Controller::Apply(const MigrationSample& s, Decision d, bool from_reaction)
       // What QEMU had, as last read (at the last sync): no extra round trip
       // between the pass and the action.
       if (!original_ && tuning_read_) original_ = tuning_;
+      if (s.at != Clock::time_point{}) rec.sent_ms = SecondsBetween(s.at, Clock::now()) * 1000;
       st = action->Apply(ctx, d.value);
     }
   }

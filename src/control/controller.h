@@ -26,6 +26,9 @@ struct ActionRecord {
   /// From the sample the decision was made on (taken as soon as QEMU
   /// reported the pass) until the action was applied.
   double latency_ms = 0;
+  /// The part of it before the command went to QEMU: ours. The rest is
+  /// QEMU's answer, which waits while it holds its lock (a stop-and-copy).
+  double sent_ms = 0;
 };
 
 /// How an action's value reads after its name: " 400 ms", " 32.0 MiB/s",

@@ -2,8 +2,10 @@
 // and the engine. It records what was asked of it.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "src/backend/migration_backend.h"
@@ -20,6 +22,8 @@ class FakeBackend final : public MigrationBackend {
   /// Events that come in with each Sample()'s reply, in turn: queued for
   /// Poll() without pollable_fd() saying so, as QMP's do.
   std::deque<std::vector<BackendEvent>> events_with_samples;
+  /// How long SetTuning takes to answer (QEMU holding its lock).
+  std::chrono::milliseconds set_tuning_delay{0};
 
   std::string Describe() const override { return "fake"; }
   Result<MigrationSample> Sample() override {
@@ -36,6 +40,7 @@ class FakeBackend final : public MigrationBackend {
   Result<MigrationTuning> Tuning() override { return tuning; }
   Status SetTuning(const MigrationTuning& t) override {
     calls.push_back("SetTuning");
+    std::this_thread::sleep_for(set_tuning_delay);
     auto take = [](auto& into, const auto& from) {
       if (from) into = from;
     };

@@ -1,0 +1,36 @@
+// The controller applies decisions through the plugins and keeps a record
+// of each: what, why, and how long after the pass it took effect.
+#include "src/control/controller.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/support/fake_backend.h"
+#include "tests/support/samples.h"
+
+namespace vc {
+namespace {
+
+// QEMU answers a command only once it lets go of its lock, which it holds
+// through a stop-and-copy: such a reply can come hundreds of milliseconds
+// late. The record tells our part (until the command went) from QEMU's.
+TEST(Controller, RecordsWhenTheCommandWentAndWhenQemuAnswered) {
+  testing::FakeBackend backend;
+  backend.facts.hypervisor = "QEMU 7.2.0";
+  backend.facts.qemu_major = 7;
+  backend.facts.qemu_minor = 2;
+  backend.set_tuning_delay = std::chrono::milliseconds(60);
+  Controller c(backend, backend.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
+  MigrationSample s = testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30);
+  s.at = Clock::now();
+  c.Impose(s, {"set-downtime", 500, "test"});
+  ASSERT_EQ(c.actions().size(), 1u);
+  const ActionRecord& a = c.actions()[0];
+  EXPECT_EQ(a.result, "done");
+  EXPECT_GE(a.latency_ms, 60);
+  EXPECT_LT(a.sent_ms, 30) << "nothing of ours waits between the sample and the command";
+  EXPECT_LE(a.sent_ms, a.latency_ms);
+  EXPECT_EQ(backend.tuning.downtime_limit_ms, 500);
+}
+
+}  // namespace
+}  // namespace vc
