@@ -9,7 +9,8 @@ namespace vc {
 
 namespace {
 
-// Copies at least 1/kLikeSize of a size predict it.
+// Copies at least 1/kLikeSize of a size predict it; a size more than
+// kLikeSize times the largest copy is an extrapolation.
 constexpr double kLikeSize = 4;
 // The assumed speed is 1/kShare of the slowest like copy's.
 constexpr double kShare = 2;
@@ -34,15 +35,16 @@ SwitchoverSpeed SwitchoverSpeed::Learned(std::vector<SwitchoverCopy> copies) {
 double SwitchoverSpeed::RawTimeMs(double bytes) const {
   const SwitchoverCopy& largest = copies_.back();
   const double largest_bytes = static_cast<double>(largest.bytes);
+  if (bytes > largest_bytes * kLikeSize) {
+    // Trusted the less the further it is from anything seen.
+    return bytes * 1000 / (largest.rate() / kShare * std::sqrt(largest_bytes / bytes));
+  }
   double slowest = 0;
   for (const SwitchoverCopy& c : copies_) {
     if (static_cast<double>(c.bytes) * kLikeSize < bytes) continue;
     slowest = slowest > 0 ? std::min(slowest, c.rate()) : c.rate();
   }
-  if (slowest == 0) slowest = largest.rate();
-  // Larger than anything seen: trusted the less the further it is.
-  const double beyond = bytes > largest_bytes ? std::sqrt(largest_bytes / bytes) : 1;
-  return bytes * 1000 / (slowest / kShare * beyond);
+  return bytes * 1000 / (slowest / kShare);
 }
 
 double SwitchoverSpeed::TimeMs(double bytes) const {

@@ -13,11 +13,10 @@
 // copy is predicted only from copies like it or larger:
 //   * half the slowest of the copies at least a quarter its size (half:
 //     the link may be busier, and sizes in between were not seen);
-//   * larger than any copy seen, that speed times sqrt(the largest size /
-//     this size): nothing seen says how far the speed holds, so the
-//     further from it, the less it is trusted (from the 38 MiB copy alone,
-//     301 MiB comes out at 0.37 GB/s). In the 256 MiB benchmark, half a
-//     137 MiB copy's speed put copies of 220-240 MiB 1.2-1.5x short.
+//   * more than four times the largest copy seen, half that copy's speed
+//     times sqrt(its size / this size): nothing seen says how far the
+//     speed holds, so the further from it, the less it is trusted (from
+//     the 38 MiB copy alone, 301 MiB comes out at 0.37 GB/s).
 // The time this gives never falls as the size grows (a size past a slow
 // copy's quarter keeps that copy's time as its least). Each learned figure
 // is itself a lower bound of the link's speed (the downtime also covers

@@ -328,11 +328,8 @@ TEST(Adaptive, ASwitchoverFarLargerThanAnyLearnedCopyIsNotTakenOnTrust) {
   EXPECT_EQ(d.action, "set-throttle-level") << d.reason;
   d = first_step(SwitchoverSpeed::Learned({small, large1, large2}), 1100);
   EXPECT_EQ(d.action, "set-throttle-level") << d.reason;
-  // Half the slower large copy: 2.31 s; with QEMU's margin (1011 MiB, larger
-  // than any copy seen, so trusted less), within 3.5 s.
+  // Half the slower large copy: 2.31 s; with QEMU's margin, within 3 s.
   d = first_step(SwitchoverSpeed::Learned({small, large1, large2}), 3000);
-  EXPECT_EQ(d.action, "set-throttle-level") << d.reason;
-  d = first_step(SwitchoverSpeed::Learned({small, large1, large2}), 3500);
   EXPECT_EQ(d.action, "set-downtime") << d.reason;
   EXPECT_NE(d.reason.find("switches over at the floor with 2.3 s of real downtime"), std::string::npos) << d.reason;
 }

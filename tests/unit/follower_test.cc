@@ -175,9 +175,8 @@ TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
       << out1;
   ASSERT_TRUE(std::filesystem::exists(state + "/switchover/10.0.0.2"));
 
-  // Next: 300 ms of real downtime copies 38.6 MiB at 200 MiB/s x
-  // sqrt(16/38.6) (larger than the 16 MiB seen, so trusted less): a limit
-  // 4x larger at the 32 MiB/s cap.
+  // Next: 300 ms of real downtime copies 60 MiB at 200 MiB/s (within four
+  // times the 16 MiB seen), a 6.25x larger limit at the 32 MiB/s cap.
   testing::FakeBackend next;
   next.facts.hypervisor = "QEMU 7.2.0";
   next.tuning.downtime_limit_ms = 300;
@@ -194,9 +193,9 @@ TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
       << out2;
   ASSERT_FALSE(sum2.actions.empty()) << out2;
   EXPECT_EQ(sum2.actions[0].action, "set-downtime");
-  EXPECT_EQ(sum2.actions[0].value, 1206) << sum2.actions[0].reason;
-  EXPECT_NE(sum2.actions[0].reason.find("switch-over correction: 300 ms of real downtime copies 38.6 MiB at the "
-                                       "switch-over bandwidth 128.7 MiB/s (learned from 1 final copy of 16.0 MiB)"),
+  EXPECT_EQ(sum2.actions[0].value, 1875) << sum2.actions[0].reason;
+  EXPECT_NE(sum2.actions[0].reason.find("switch-over correction: 300 ms of real downtime copies 60.0 MiB at the "
+                                       "switch-over bandwidth 200.0 MiB/s (learned from 1 final copy of 16.0 MiB)"),
             std::string::npos)
       << sum2.actions[0].reason;
 }
