@@ -551,7 +551,7 @@ SwitchoverSpeed Follower::LearnedSwitchoverSpeed(const policy::Policy& p) {
   SwitchoverSpeed speed = SwitchoverSpeed::Learned(learned->copies);
   if (!told_learned_) {
     view_.Message("switch-over bandwidth: " + speed.Describe() + " to " + key + " (" + learned->path +
-                  "): half the slowest of those at least a quarter a copy's size");
+                  "): " + SwitchoverSpeed::kLearnedRule);
   }
   told_learned_ = true;
   return speed;

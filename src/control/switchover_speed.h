@@ -59,6 +59,8 @@ class SwitchoverSpeed {
 
   /// "1.0 GiB/s stated", or "learned from 3 final copies of 38.1 MiB to 809.3 MiB".
   std::string Describe() const;
+  /// How learned copies are used, in a few words (for logs).
+  static constexpr const char* kLearnedRule = "half the slowest of those at least a quarter a copy's size";
 
  private:
   double RawTimeMs(double bytes) const;
