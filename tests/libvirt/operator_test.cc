@@ -49,6 +49,9 @@ TEST_F(LibvirtTest, ResumeRecoversAPostcopyLibvirtBroke) {
   ASSERT_EQ(force.code, 0) << force.out;
   EXPECT_NE(force.out.find("start-postcopy: done"), std::string::npos) << force.out;
   ASSERT_TRUE(WaitDomState(*bed_, 'A', name, "paused (post-copy)", Millis(30000)));
+  // Only a post-copy broken once the destination runs the guest can be
+  // recovered; before that QEMU ends the incoming side.
+  ASSERT_TRUE(WaitDomState(*bed_, 'B', name, "running (post-copy)", Millis(30000)));
 
   // libvirt breaks it: both sides wait, the source paused "post-copy failed".
   std::string out;

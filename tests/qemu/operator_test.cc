@@ -154,11 +154,18 @@ TEST_F(OperatorTest, PostcopyForceCompletesAndResumeRecoversABrokenPostcopy) {
   ASSERT_EQ(force.code, 0) << force.out;
   EXPECT_NE(force.out.find("start-postcopy: done"), std::string::npos) << force.out;
   ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"postcopy-active"}, Millis(20000)).ok());
+  // QEMU can only recover a post-copy that broke once the destination runs
+  // the guest; a break while it still loads the device state ends the
+  // incoming QEMU instead (savevm.c: "LISTENING stage is still not enough").
+  Status dst_runs = WaitRunState((*pair)->dst().qmp(), "running", Millis(20000));
+  ASSERT_TRUE(dst_runs.ok()) << dst_runs.ToString();
 
   // The connection breaks.
   ASSERT_TRUE(qmp::MigratePause((*pair)->src().qmp()).ok());
-  ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"postcopy-paused"}, Millis(20000)).ok());
-  ASSERT_TRUE(WaitMigrationStatus((*pair)->dst().qmp(), {"postcopy-paused"}, Millis(20000)).ok());
+  auto src_paused = WaitMigrationStatus((*pair)->src().qmp(), {"postcopy-paused"}, Millis(20000));
+  ASSERT_TRUE(src_paused.ok()) << src_paused.status().ToString();
+  auto dst_paused = WaitMigrationStatus((*pair)->dst().qmp(), {"postcopy-paused"}, Millis(20000));
+  ASSERT_TRUE(dst_paused.ok()) << dst_paused.status().ToString();
 
   auto listing = qmp::Json::Parse(Command({"list", "--json"}, "list-paused").out);
   ASSERT_TRUE(listing.ok() && listing->ArraySize() == 1u);

@@ -246,4 +246,15 @@ Result<qmp::MigrationInfo> WaitMigrationStatus(qmp::Session& s,
   }
 }
 
+Status WaitRunState(qmp::Session& s, const std::string& goal, Millis timeout, Millis every) {
+  Deadline deadline = Clock::now() + timeout;
+  for (;;) {
+    Result<qmp::RunState> rs = qmp::QueryStatus(s);
+    if (!rs.ok()) return rs.status();
+    if (rs->status == goal) return Status::Ok();
+    if (Clock::now() > deadline) return Status::Timeout("run state", "still '" + rs->status + "'");
+    std::this_thread::sleep_for(every);
+  }
+}
+
 }  // namespace vc::testing

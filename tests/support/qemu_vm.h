@@ -63,6 +63,10 @@ Result<qmp::MigrationInfo> WaitMigrationStatus(qmp::Session& s,
                                                const std::vector<std::string>& goals,
                                                Millis timeout, Millis every = Millis(100));
 
+/// Polls query-status on \a s until the run state is \a goal; kTimeout
+/// (naming the last state) after \a timeout.
+Status WaitRunState(qmp::Session& s, const std::string& goal, Millis timeout, Millis every = Millis(100));
+
 struct VmOptions {
   std::string name = "vm";
   GuestParams guest;
