@@ -13,6 +13,12 @@ namespace {
 // Bandwidth follows bytes sent with a ~3 s time constant: long enough to
 // ride over QEMU's 100 ms windows, short enough to see a new cap at once.
 constexpr double kBandwidthTauMs = 3000;
+// QEMU's rate limit hands out max-bandwidth in 100 ms slices, each sent as
+// a burst at its start, so bytes over a few ms read as many times the cap:
+// the first 8 ms of a migration capped at 32 MiB/s "ran" at 400 MB/s, and
+// that seed kept the smoothed figure above 160 MiB/s for 3 s. A rate is
+// taken over at least this much time.
+constexpr int64_t kMinRateWindowMs = 500;
 // Each sync's dirty rate is weighed half against the history.
 constexpr double kDirtyWeight = 0.5;
 
@@ -25,19 +31,22 @@ int64_t MsFor(double bytes, double rate) {
 
 void Estimator::Update(const MigrationSample& s, bool after_sync) {
   if (!s.running() || s.in_postcopy()) return;
-  // Bandwidth: bytes really sent since the previous sample.
-  if (previous_ && s.total_time_ms > previous_->total_time_ms &&
-      s.ram_transferred >= previous_->ram_transferred) {
-    const double dt = static_cast<double>(s.total_time_ms - previous_->total_time_ms);
-    const double rate = static_cast<double>(s.ram_transferred - previous_->ram_transferred) * 1000 / dt;
+  // Bandwidth: bytes really sent since the window began.
+  if (!window_start_ || s.total_time_ms < window_start_->total_time_ms ||
+      s.ram_transferred < window_start_->ram_transferred) {
+    window_start_ = s;  // the first sample, or counters that went back
+  } else if (s.total_time_ms - window_start_->total_time_ms >= kMinRateWindowMs) {
+    const double dt = static_cast<double>(s.total_time_ms - window_start_->total_time_ms);
+    const double rate = static_cast<double>(s.ram_transferred - window_start_->ram_transferred) * 1000 / dt;
     const double w = 1 - std::exp(-dt / kBandwidthTauMs);
     e_.bandwidth = measured_ ? e_.bandwidth + w * (rate - e_.bandwidth) : rate;
     measured_ = true;
     e_.bandwidth_measured = true;
-  } else if (!measured_ && s.bandwidth > 0) {
+    window_start_ = s;
+  }
+  if (!measured_ && s.bandwidth > 0) {
     e_.bandwidth = s.bandwidth;  // QEMU's 100 ms window, until we have our own
   }
-  previous_ = s;
   e_.throttle_percent = s.throttle_percent;
 
   const bool new_sync = after_sync && s.pass >= 2 && s.pass != last_sync_pass_;

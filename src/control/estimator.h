@@ -67,7 +67,7 @@ class Estimator {
  private:
   SwitchoverSpeed switchover_;
   Estimates e_;
-  std::optional<MigrationSample> previous_;
+  std::optional<MigrationSample> window_start_;  // where the bandwidth window began
   bool measured_ = false;  // bandwidth from bytes sent, not QEMU's window
   uint64_t last_sync_pass_ = 0;
   uint64_t last_sync_remaining_ = 0;
