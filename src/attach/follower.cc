@@ -514,7 +514,9 @@ void Follower::Follow(const MigrationSample& first, bool after_sync) {
   last_pass_ = s.pass;
   if (s.in_postcopy()) saw_postcopy_ = true;
   if (s.running()) last_running_ = s;
-  if (s.running() && after_sync) last_sync_ = s;
+  // QEMU answers a query-migrate it held through the final copy while still
+  // "active", with nothing left: not where that copy began.
+  if (s.running() && after_sync && s.ram_remaining > 0) last_sync_ = s;
   last_ = s;
   series_.push_back({s.total_time_ms, s.status, s.pass, s.ram_remaining, s.ram_transferred,
                      s.bandwidth, s.dirty_rate, s.expected_downtime_ms, s.throttle_percent});
