@@ -39,10 +39,10 @@ class SwitchoverMemory {
  public:
   static constexpr int kKeep = 8;
   static constexpr int64_t kMaxAgeSeconds = 30 * 24 * 3600;
-  /// Below these an observation says more about QEMU's fixed costs than
-  /// about the link: it is not kept.
+  /// Below these an observation says more about QEMU's fixed costs or its
+  /// whole-ms clock than about the link: it is not kept.
   static constexpr uint64_t kLeastBytes = 1u << 20;
-  static constexpr int64_t kLeastDowntimeMs = 5;
+  static constexpr int64_t kLeastDowntimeMs = 2;
 
   explicit SwitchoverMemory(std::string state_dir) : dir_(std::move(state_dir) + "/switchover") {}
 
