@@ -146,6 +146,23 @@ std::pair<MigrationSummary, std::string> FollowTo10002(testing::FakeBackend& bac
   return {sum, text};
 }
 
+/// An adaptive policy that learns the switch-over speed, with no budget,
+/// under \a root; returns the host state directory to use with it.
+std::string WriteLearningPolicy(const std::string& root) {
+  std::string dir = root + "/etc/virt-converge/policy.d";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/50-learn.conf") << "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+                                           "[Adaptive]\nEnabled=yes\nLearnSwitchoverBandwidth=yes\n";
+  return root + "/state";
+}
+
+/// QEMU 7.2 migrating at \a cap bytes/s under its default 300 ms limit.
+void AsQemu72At(testing::FakeBackend& b, uint64_t cap) {
+  b.facts.hypervisor = "QEMU 7.2.0";
+  b.tuning.downtime_limit_ms = 300;
+  b.tuning.max_bandwidth = cap;
+}
+
 MigrationSample Sample(int64_t ms, uint64_t pass, uint64_t remaining, uint64_t sent) {
   MigrationSample s = testing::ActiveSample(ms, pass, remaining, 1ull << 30);
   s.ram_transferred = sent;
@@ -154,11 +171,7 @@ MigrationSample Sample(int64_t ms, uint64_t pass, uint64_t remaining, uint64_t s
 
 TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
   testing::TempDir root("follower");
-  std::string dir = root.path() + "/etc/virt-converge/policy.d";
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/50-learn.conf") << "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
-                                           "[Adaptive]\nEnabled=yes\nLearnSwitchoverBandwidth=yes\n";
-  const std::string state = root.path() + "/state";
+  const std::string state = WriteLearningPolicy(root.path());
   auto run = [&](testing::FakeBackend& backend) { return FollowTo10002(backend, root.path(), state); };
   const uint64_t MiB = 1 << 20;
 
@@ -166,9 +179,7 @@ TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
   // left, and QEMU says the final copy took 39 ms: up to 40 ms on its
   // whole-ms clock, so 400 MiB/s.
   testing::FakeBackend first;
-  first.facts.hypervisor = "QEMU 7.2.0";
-  first.tuning.downtime_limit_ms = 300;
-  first.tuning.max_bandwidth = 32 * MiB;
+  AsQemu72At(first, 32 * MiB);
   first.samples.push_back(Sample(1000, 1, 900 * MiB, 32 * MiB));
   first.samples.push_back(Sample(2000, 3, 16 * MiB, 1100 * MiB));
   MigrationSample done = Sample(2100, 4, 0, 1116 * MiB);
@@ -185,9 +196,7 @@ TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
   // Next: 300 ms of real downtime copies 60 MiB at 200 MiB/s (within four
   // times the 16 MiB seen), a 6.25x larger limit at the 32 MiB/s cap.
   testing::FakeBackend next;
-  next.facts.hypervisor = "QEMU 7.2.0";
-  next.tuning.downtime_limit_ms = 300;
-  next.tuning.max_bandwidth = 32 * MiB;
+  AsQemu72At(next, 32 * MiB);
   next.samples.push_back(Sample(1000, 1, 900 * MiB, 32 * MiB));
   next.samples.push_back(Sample(2000, 1, 868 * MiB, 64 * MiB));
   MigrationSample cancelled;
@@ -212,16 +221,10 @@ TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
 // 1 GiB benchmark run lost its two slowest copies, 810 and 786 ms, so.)
 TEST(Follower, ASampleAnsweredAfterTheFinalCopyIsNotTakenForItsStart) {
   testing::TempDir root("follower");
-  std::string dir = root.path() + "/etc/virt-converge/policy.d";
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/50-learn.conf") << "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
-                                           "[Adaptive]\nEnabled=yes\nLearnSwitchoverBandwidth=yes\n";
-  const std::string state = root.path() + "/state";
+  const std::string state = WriteLearningPolicy(root.path());
   const uint64_t MiB = 1 << 20;
   testing::FakeBackend backend;
-  backend.facts.hypervisor = "QEMU 7.2.0";
-  backend.tuning.downtime_limit_ms = 300;
-  backend.tuning.max_bandwidth = 128 * MiB;
+  AsQemu72At(backend, 128 * MiB);
   backend.samples.push_back(Sample(1000, 1, 900 * MiB, 128 * MiB));
   backend.samples.push_back(Sample(8000, 2, 300 * MiB, 1024 * MiB));
   backend.samples.push_back(Sample(8812, 3, 0, 1324 * MiB));  // held until the copy was done
