@@ -579,8 +579,7 @@ void Follower::RememberSwitchover(const MigrationSample& end) {
   Status st = SwitchoverMemory(options_.state_dir).Remember(key, o);
   if (!st.ok()) {
     view_.Message("could not remember the switch-over speed: " + st.ToString());
-  } else if (o.copy.bytes >= SwitchoverMemory::kLeastBytes &&
-             o.copy.downtime_ms >= SwitchoverMemory::kLeastDowntimeMs) {
+  } else if (SwitchoverMemory::Keeps(o.copy)) {
     view_.Message("switch-over: " + FormatBytes(static_cast<double>(o.copy.bytes)) + " in " +
                   std::to_string(o.copy.downtime_ms) + " ms (" + FormatRate(o.copy.rate()) + "), remembered for " + key);
   }

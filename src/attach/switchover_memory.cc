@@ -58,7 +58,7 @@ std::string SwitchoverMemory::KeyOf(const std::string& peer) {
 }
 
 Status SwitchoverMemory::Remember(const std::string& key, const SwitchoverObservation& o) const {
-  if (o.copy.bytes < kLeastBytes || o.copy.downtime_ms < kLeastDowntimeMs) return Status::Ok();
+  if (!Keeps(o.copy)) return Status::Ok();
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return Status::IoError(dir_, ec.value());

@@ -10,7 +10,7 @@
 // (SwitchoverSpeed).
 //
 // Files: <state>/switchover/<destination host>, a line per completed
-// migration, "<unix seconds> <bytes> <downtime ms>", the last kKeep kept.
+// migration, "<unix seconds> <bytes> <ms>", the last kKeep kept.
 // Lines that do not parse are skipped: a torn or hand-edited file costs
 // what it says, never the migration.
 #pragma once
@@ -43,6 +43,8 @@ class SwitchoverMemory {
   /// whole-ms clock than about the link: it is not kept.
   static constexpr uint64_t kLeastBytes = 1u << 20;
   static constexpr int64_t kLeastDowntimeMs = 2;
+  /// Whether Remember() keeps \a c (both of the above reached).
+  static bool Keeps(const SwitchoverCopy& c) { return c.bytes >= kLeastBytes && c.downtime_ms >= kLeastDowntimeMs; }
 
   explicit SwitchoverMemory(std::string state_dir) : dir_(std::move(state_dir) + "/switchover") {}
 

@@ -3,8 +3,9 @@
 // QEMU's own numbers are noisy (mbps covers the last 100 ms) or stale
 // (dirty-pages-rate and remaining move only at a dirty-bitmap sync), so the
 // estimator smooths them: bandwidth from bytes actually sent over windows
-// of at least half a second, the dirty rate from each sync. From those it predicts what a
-// switch-over now would cost, and whether pre-copy can converge at all.
+// of at least half a second, the dirty rate from each sync. From those it
+// predicts what a switch-over now would cost, and whether pre-copy can
+// converge at all.
 //
 // The final stop-and-copy runs without QEMU's rate limit (see
 // reference/qemu-libvirt.md §1.5), so when the link is faster than

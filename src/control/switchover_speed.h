@@ -31,7 +31,7 @@ namespace vc {
 
 struct SwitchoverCopy {
   uint64_t bytes = 0;       // sent while the guest was stopped
-  int64_t downtime_ms = 0;  // QEMU's downtime for it
+  int64_t downtime_ms = 0;  // QEMU's downtime for it, + 1 ms for its whole-ms clock
   double rate() const { return downtime_ms > 0 ? static_cast<double>(bytes) * 1000 / static_cast<double>(downtime_ms) : 0; }
 };
 
