@@ -25,6 +25,8 @@ void FillFromStats(const TypedParamsView& p, MigrationSample* s) {
   s->bandwidth = static_cast<double>(p.ULLong(VIR_DOMAIN_JOB_MEMORY_BPS).value_or(0));
   // libvirt reports the dirty rate in pages per second.
   uint64_t page = p.ULLong(VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE).value_or(4096);
+  const auto normal = p.ULLong(VIR_DOMAIN_JOB_MEMORY_NORMAL), constant = p.ULLong(VIR_DOMAIN_JOB_MEMORY_CONSTANT);
+  if (normal && constant) s->ram_visited = (*normal + *constant) * page;
   s->dirty_rate = static_cast<double>(p.ULLong(VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE).value_or(0) * page);
   s->pass = p.ULLong(VIR_DOMAIN_JOB_MEMORY_ITERATION).value_or(0);
   s->throttle_percent = p.Int(VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE).value_or(0);

@@ -24,6 +24,10 @@ struct MigrationSample {
   uint64_t ram_total = 0;      // guest RAM
   uint64_t ram_transferred = 0;
   uint64_t ram_remaining = 0;
+  /// Bytes of the pages sent or found zero so far, over all passes (QEMU's
+  /// (normal + duplicate) x page size); 0 = not reported. Below ram_total
+  /// at the first sync, the bulk pass was cut short by it.
+  uint64_t ram_visited = 0;
   double bandwidth = 0;        // measured, bytes/s
   double dirty_rate = 0;       // bytes/s, updated at each dirty-bitmap sync
   uint64_t pass = 0;           // dirty-bitmap syncs so far (1 during the bulk pass)

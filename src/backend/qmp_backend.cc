@@ -45,6 +45,9 @@ Result<MigrationSample> QmpBackend::Sample() {
     s.ram_total = ram.total.value_or(0);
     s.ram_transferred = ram.transferred.value_or(0);
     s.ram_remaining = ram.remaining.value_or(0);
+    if (ram.normal && ram.duplicate) {
+      s.ram_visited = (*ram.normal + *ram.duplicate) * ram.page_size.value_or(4096);
+    }
     s.bandwidth = ram.mbps.value_or(0) * 1e6 / 8;
     s.dirty_rate = static_cast<double>(ram.dirty_pages_rate.value_or(0)) *
                    static_cast<double>(ram.page_size.value_or(4096));

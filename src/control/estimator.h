@@ -35,7 +35,8 @@ struct Estimates {
   /// rate counts a page once per period, so over long passes it understates
   /// the guest). Pre-copy converges only below 1.
   double ratio = 0;
-  double pass_ratio = 0;        // remaining after a sync / after the one before
+  double pass_ratio = 0;        // remaining after a sync / after the one before (not
+                                // over one that cut the bulk pass short)
   double last_ratio = 0;        // the same two measures at the last sync alone
   uint64_t remaining = 0;       // bytes left after the last sync
   uint64_t floor = 0;           // least remaining after a sync, from pass 2 on

@@ -177,6 +177,7 @@ Result<MigrationSample> SimulatedMigration::Sample() {
   s.ram_total = sc_.memory;
   s.ram_transferred = static_cast<uint64_t>(transferred_);
   s.ram_remaining = static_cast<uint64_t>(status_ == "postcopy-active" ? postcopy_left_ : pass_left_);
+  s.ram_visited = s.ram_transferred;  // no zero pages here
   s.bandwidth = status_ == "postcopy-active" ? sc_.link : Bandwidth();
   s.dirty_rate = dirty_rate_;
   s.pass = pass_;

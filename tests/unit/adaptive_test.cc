@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <tuple>
+#include <utility>
 
 #include "src/control/policy_reaction.h"
 #include "src/control/simulator.h"
@@ -332,6 +334,65 @@ TEST(Adaptive, ASwitchoverFarLargerThanAnyLearnedCopyIsNotTakenOnTrust) {
   d = first_step(SwitchoverSpeed::Learned({small, large1, large2}), 3000);
   EXPECT_EQ(d.action, "set-downtime") << d.reason;
   EXPECT_NE(d.reason.find("switches over at the floor with 2.3 s of real downtime"), std::string::npos) << d.reason;
+}
+
+// The fifth benchmark run's `3x` case (256 MiB at 32 MiB/s, the guest
+// rewriting a 128 MiB working set at 96 MiB/s), with the copies learned
+// before it. The correction's limit made QEMU sync with 67 MiB of the bulk
+// pass unsent, so the first ratio read 0.65 (200 MiB, then 131 MiB left);
+// the next ones 1.02 and 0.98. Counting the 0.65, the mode waited until
+// 13.7 s; knowing the bulk was cut short, it acts on the 1.02, at 11.8 s.
+// (The guest's memory is filled: every page QEMU visited it sent, so the
+// bytes visited are the bytes sent; the history did not record them.)
+TEST(Adaptive, ARatioOverBulkPagesNeverSentIsNotTakenForConvergence) {
+  struct Row {
+    int64_t ms;
+    uint64_t pass, remaining, transferred, dirty;
+    int throttle;
+  };
+  const Row rows[] = {
+      {8, 1, 263675904, 3357258, 0, 0},          {1006, 1, 230170624, 36928058, 0, 0},
+      {2004, 1, 200015872, 67141778, 0, 0},      {3005, 1, 166510592, 100712578, 0, 0},
+      {4006, 1, 133005312, 134283378, 0, 0},     {5007, 1, 99500032, 167854178, 0, 0},
+      {5919, 2, 200220672, 201424978, 22700032, 0}, {6008, 2, 200220672, 201424978, 22700032, 0},
+      {7009, 2, 166715392, 234995778, 22700032, 0}, {8010, 2, 132759552, 268567652, 22700032, 0},
+      {9011, 2, 99254272, 302138452, 22700032, 0},  {9917, 3, 130871296, 335709252, 16277504, 0},
+      {10012, 3, 130871296, 335709252, 16277504, 0}, {11014, 3, 97366016, 369280052, 16277504, 0},
+      {11819, 4, 133304320, 397051892, 33468416, 1}, {12015, 4, 127520768, 402850852, 33468416, 1},
+      {13016, 4, 94015488, 436421652, 33468416, 1},  {13720, 5, 130871296, 463278292, 33484800, 1},
+  };
+  // The step after the switch-over correction: when, and what.
+  auto first_step = [&](bool visited_reported) -> std::pair<int64_t, Decision> {
+    AdaptiveConfig config;
+    config.switchover = SwitchoverSpeed::Learned({{8672826, 27}, {34070528, 22}, {263528448, 549}});
+    AdaptiveMode mode(config);
+    ReactionInputs in;
+    in.throttle_possible = true;
+    in.tuning.max_bandwidth = 32 * kMiB;
+    uint64_t pass = 0;
+    for (const Row& r : rows) {
+      MigrationSample s = testing::ActiveSample(r.ms, r.pass, r.remaining, 268967936);
+      s.ram_transferred = r.transferred;
+      s.ram_visited = visited_reported ? r.transferred : 0;
+      s.dirty_rate = static_cast<double>(r.dirty);
+      s.throttle_percent = r.throttle;
+      for (const Decision& d : mode.Decide(s, r.pass != pass, in, 30000)) {
+        if (d.reason.find("switch-over correction") == std::string::npos) return {r.ms, d};
+        in.downtime_limit_ms = d.value;
+      }
+      pass = r.pass;
+    }
+    return {-1, Decision{"none", 0, "no step"}};
+  };
+  auto [at, d] = first_step(/*visited_reported=*/true);
+  EXPECT_EQ(at, 11819) << d.reason;
+  EXPECT_EQ(d.action, "set-downtime") << d.reason;
+  EXPECT_NE(d.reason.find("pre-copy cannot converge at ratio 1.02"), std::string::npos) << d.reason;
+  // Without QEMU's page counts the estimator cannot tell, and does as the
+  // run did.
+  std::tie(at, d) = first_step(/*visited_reported=*/false);
+  EXPECT_EQ(at, 13720) << d.reason;
+  EXPECT_EQ(d.action, "set-downtime") << d.reason;
 }
 
 TEST(Adaptive, DisabledMeansOnlyTheSchedule) {
