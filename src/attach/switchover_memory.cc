@@ -24,6 +24,9 @@ std::vector<SwitchoverObservation> ReadAll(const std::string& path) {
     if (!(fields >> o.unix_seconds >> bytes >> o.copy.downtime_ms)) continue;
     if (o.unix_seconds <= 0 || o.copy.downtime_ms <= 0 || bytes <= 0) continue;
     o.copy.bytes = static_cast<uint64_t>(bytes);
+    if (int64_t never_sent = -1; fields >> never_sent && never_sent >= 0 && never_sent <= bytes) {
+      o.copy.never_sent = static_cast<uint64_t>(never_sent);
+    }
     all.push_back(o);
   }
   return all;
@@ -69,7 +72,11 @@ Status SwitchoverMemory::Remember(const std::string& key, const SwitchoverObserv
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::trunc);
-    for (const SwitchoverObservation& x : all) out << x.unix_seconds << ' ' << x.copy.bytes << ' ' << x.copy.downtime_ms << '\n';
+    for (const SwitchoverObservation& x : all) {
+      out << x.unix_seconds << ' ' << x.copy.bytes << ' ' << x.copy.downtime_ms;
+      if (x.copy.never_sent) out << ' ' << *x.copy.never_sent;
+      out << '\n';
+    }
     out.flush();
     if (!out) {
       std::filesystem::remove(tmp, ec);

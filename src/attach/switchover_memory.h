@@ -10,7 +10,9 @@
 // (SwitchoverSpeed).
 //
 // Files: <state>/switchover/<destination host>, a line per completed
-// migration, "<unix seconds> <bytes> <ms>", the last kKeep kept.
+// migration, "<unix seconds> <bytes> <ms> [<bytes never sent before>]", the
+// last kKeep kept (the fourth field is newer: without it, or out of range,
+// that share is unknown).
 // Lines that do not parse are skipped: a torn or hand-edited file costs
 // what it says, never the migration.
 #pragma once

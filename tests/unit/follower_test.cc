@@ -1,10 +1,12 @@
 // The follower's way out on its own fault: whatever it changed is undone,
 // and a guest it paused is resumed (no VM is left paused because of us).
 #include "src/attach/follower.h"
+#include "src/attach/switchover_memory.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <future>
 #include <fstream>
@@ -236,6 +238,35 @@ TEST(Follower, ASampleAnsweredAfterTheFinalCopyIsNotTakenForItsStart) {
   EXPECT_EQ(sum.outcome, "completed");
   EXPECT_NE(out.find("switch-over: 300.0 MiB in 810 ms (370.4 MiB/s), remembered for 10.0.0.2"), std::string::npos)
       << out;
+}
+
+// A switch-over inside the bulk pass: at the sync the copy began from, QEMU
+// had visited 700 MiB of the 1 GiB guest, so 324 MiB of the 400 MiB copied
+// had never been sent. The remembered copy says so (such copies run slower).
+TEST(Follower, RemembersHowMuchOfTheFinalCopyWasNeverSentBefore) {
+  testing::TempDir root("follower");
+  const std::string state = WriteLearningPolicy(root.path());
+  const uint64_t MiB = 1 << 20;
+  testing::FakeBackend backend;
+  AsQemu72At(backend, 128 * MiB);
+  backend.samples.push_back(Sample(1000, 1, 900 * MiB, 128 * MiB));
+  MigrationSample sync = Sample(5500, 2, 400 * MiB, 700 * MiB);
+  sync.ram_visited = 700 * MiB;
+  backend.samples.push_back(sync);
+  MigrationSample done = Sample(6500, 3, 0, 1100 * MiB);
+  done.status = "completed";
+  done.downtime_ms = 999;
+  backend.samples.push_back(done);
+  auto [sum, out] = FollowTo10002(backend, root.path(), state);
+  EXPECT_EQ(sum.outcome, "completed");
+  EXPECT_NE(out.find("switch-over: 400.0 MiB in 1000 ms (400.0 MiB/s; 324.0 MiB of it never sent before), "
+                     "remembered for 10.0.0.2"),
+            std::string::npos)
+      << out;
+  std::optional<LearnedSwitchover> learned = SwitchoverMemory(state).Recall("10.0.0.2", std::time(nullptr));
+  ASSERT_TRUE(learned);
+  ASSERT_EQ(learned->copies.size(), 1u);
+  EXPECT_EQ(learned->copies[0].never_sent, std::optional<uint64_t>(324 * MiB));
 }
 
 }  // namespace
