@@ -171,6 +171,21 @@ MigrationSample Sample(int64_t ms, uint64_t pass, uint64_t remaining, uint64_t s
   return s;
 }
 
+/// The last sample: completed, with QEMU's downtime.
+MigrationSample Completed(int64_t ms, uint64_t pass, uint64_t sent, int64_t downtime_ms) {
+  MigrationSample s = Sample(ms, pass, 0, sent);
+  s.status = "completed";
+  s.downtime_ms = downtime_ms;
+  return s;
+}
+
+/// QEMU 7.2 at 128 MiB/s, one second into the bulk pass of a 1 GiB guest.
+void InBulkAt128MiBs(testing::FakeBackend& b) {
+  const uint64_t MiB = 1 << 20;
+  AsQemu72At(b, 128 * MiB);
+  b.samples.push_back(Sample(1000, 1, 900 * MiB, 128 * MiB));
+}
+
 TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
   testing::TempDir root("follower");
   const std::string state = WriteLearningPolicy(root.path());
@@ -184,10 +199,7 @@ TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
   AsQemu72At(first, 32 * MiB);
   first.samples.push_back(Sample(1000, 1, 900 * MiB, 32 * MiB));
   first.samples.push_back(Sample(2000, 3, 16 * MiB, 1100 * MiB));
-  MigrationSample done = Sample(2100, 4, 0, 1116 * MiB);
-  done.status = "completed";
-  done.downtime_ms = 39;
-  first.samples.push_back(done);
+  first.samples.push_back(Completed(2100, 4, 1116 * MiB, 39));
   auto [sum1, out1] = run(first);
   EXPECT_EQ(sum1.outcome, "completed");
   EXPECT_NE(out1.find("switch-over bandwidth: nothing learned yet for 10.0.0.2"), std::string::npos) << out1;
@@ -226,14 +238,10 @@ TEST(Follower, ASampleAnsweredAfterTheFinalCopyIsNotTakenForItsStart) {
   const std::string state = WriteLearningPolicy(root.path());
   const uint64_t MiB = 1 << 20;
   testing::FakeBackend backend;
-  AsQemu72At(backend, 128 * MiB);
-  backend.samples.push_back(Sample(1000, 1, 900 * MiB, 128 * MiB));
+  InBulkAt128MiBs(backend);
   backend.samples.push_back(Sample(8000, 2, 300 * MiB, 1024 * MiB));
   backend.samples.push_back(Sample(8812, 3, 0, 1324 * MiB));  // held until the copy was done
-  MigrationSample done = Sample(8814, 3, 0, 1324 * MiB);
-  done.status = "completed";
-  done.downtime_ms = 809;  // up to 810 ms on QEMU's whole-ms clock
-  backend.samples.push_back(done);
+  backend.samples.push_back(Completed(8814, 3, 1324 * MiB, 809));  // up to 810 ms on QEMU's whole-ms clock
   auto [sum, out] = FollowTo10002(backend, root.path(), state);
   EXPECT_EQ(sum.outcome, "completed");
   EXPECT_NE(out.find("switch-over: 300.0 MiB in 810 ms (370.4 MiB/s), remembered for 10.0.0.2"), std::string::npos)
@@ -248,15 +256,11 @@ TEST(Follower, RemembersHowMuchOfTheFinalCopyWasNeverSentBefore) {
   const std::string state = WriteLearningPolicy(root.path());
   const uint64_t MiB = 1 << 20;
   testing::FakeBackend backend;
-  AsQemu72At(backend, 128 * MiB);
-  backend.samples.push_back(Sample(1000, 1, 900 * MiB, 128 * MiB));
+  InBulkAt128MiBs(backend);
   MigrationSample sync = Sample(5500, 2, 400 * MiB, 700 * MiB);
   sync.ram_visited = 700 * MiB;
   backend.samples.push_back(sync);
-  MigrationSample done = Sample(6500, 3, 0, 1100 * MiB);
-  done.status = "completed";
-  done.downtime_ms = 999;
-  backend.samples.push_back(done);
+  backend.samples.push_back(Completed(6500, 3, 1100 * MiB, 999));
   auto [sum, out] = FollowTo10002(backend, root.path(), state);
   EXPECT_EQ(sum.outcome, "completed");
   EXPECT_NE(out.find("switch-over: 400.0 MiB in 1000 ms (400.0 MiB/s; 324.0 MiB of it never sent before), "
