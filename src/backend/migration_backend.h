@@ -25,8 +25,8 @@ struct MigrationSample {
   uint64_t ram_transferred = 0;
   uint64_t ram_remaining = 0;
   /// Bytes of the pages sent or found zero so far, over all passes (QEMU's
-  /// (normal + duplicate) x page size); 0 = not reported. Below ram_total
-  /// at the first sync, the bulk pass was cut short by it.
+  /// (normal + duplicate) x page size); 0 = not reported. Well below
+  /// ram_total at a sync, that sync cut the bulk pass short.
   uint64_t ram_visited = 0;
   double bandwidth = 0;        // measured, bytes/s
   double dirty_rate = 0;       // bytes/s, updated at each dirty-bitmap sync

@@ -32,8 +32,8 @@ namespace vc {
 
 struct SwitchoverCopy {
   SwitchoverCopy() = default;
-  SwitchoverCopy(uint64_t b, int64_t ms, std::optional<uint64_t> fresh = std::nullopt)
-      : bytes(b), downtime_ms(ms), never_sent(fresh) {}
+  SwitchoverCopy(uint64_t b, int64_t ms, std::optional<uint64_t> unsent = std::nullopt)
+      : bytes(b), downtime_ms(ms), never_sent(unsent) {}
 
   uint64_t bytes = 0;       // sent while the guest was stopped
   int64_t downtime_ms = 0;  // QEMU's downtime for it, + 1 ms for its whole-ms clock
