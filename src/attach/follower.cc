@@ -577,10 +577,7 @@ void Follower::RememberSwitchover(const MigrationSample& end) {
   o.copy.downtime_ms = *end.downtime_ms + 1;
   // The bulk pages still unsent at the sync the copy began from were in
   // what remained, so the copy sent them (never_sent: why that matters).
-  const MigrationSample& start = *last_sync_;
-  if (start.ram_visited > 0) {
-    o.copy.never_sent = std::min(o.copy.bytes, start.ram_total > start.ram_visited ? start.ram_total - start.ram_visited : 0);
-  }
+  if (last_sync_->ram_visited > 0) o.copy.never_sent = std::min(o.copy.bytes, last_sync_->bulk_unsent());
   const std::string key = SwitchoverMemory::KeyOf(options_.peer);
   Status st = SwitchoverMemory(options_.state_dir).Remember(key, o);
   if (!st.ok()) {

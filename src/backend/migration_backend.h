@@ -40,6 +40,9 @@ struct MigrationSample {
   bool running() const;
   bool finished() const;
   bool in_postcopy() const;
+  /// Bytes of RAM the bulk pass has not visited yet: all of it in
+  /// ram_remaining. 0 once the bulk is done, or when QEMU does not say.
+  uint64_t bulk_unsent() const;
 };
 
 /// The tunable parameters the engine reads and changes; unset = unchanged.

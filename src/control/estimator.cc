@@ -32,8 +32,7 @@ constexpr double kBulkLeftShare = 0.25;
 // with 67 MiB of the bulk unsent, and its first ratio read 0.65 where the
 // guest rewrote its whole working set every pass (1.02, 0.98 next).
 bool BulkCutShort(const MigrationSample& s) {
-  if (s.ram_visited == 0 || s.ram_visited >= s.ram_total) return false;
-  return static_cast<double>(s.ram_total - s.ram_visited) > kBulkLeftShare * static_cast<double>(s.ram_remaining);
+  return static_cast<double>(s.bulk_unsent()) > kBulkLeftShare * static_cast<double>(s.ram_remaining);
 }
 
 int64_t MsFor(double bytes, double rate) {
