@@ -69,8 +69,19 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
   estimator_.Update(s, after_sync);
   const Estimates& e = estimator_.estimates();
   // The switch-over correction needs only the bandwidth: made early, it
-  // lets QEMU switch over even before the bulk pass ends.
-  if (!corrected_ && e.bandwidth_measured && s.total_time_ms >= 1000) Correct(s, in, &out);
+  // lets QEMU switch over even before the bulk pass ends, as far as copies
+  // of pages never sent vouch for. Once every page was sent, the copy is
+  // of re-sent pages, which go faster: made again.
+  const bool in_bulk = s.pass <= 1 || s.bulk_unsent() > 0;
+  if (e.bandwidth_measured && s.total_time_ms >= 1000) {
+    if (in_bulk && !corrected_in_bulk_) {
+      corrected_in_bulk_ = true;
+      Correct(/*in_bulk=*/true, in, &out);
+    } else if (!in_bulk && !corrected_after_bulk_) {
+      corrected_in_bulk_ = corrected_after_bulk_ = true;
+      Correct(/*in_bulk=*/false, in, &out);
+    }
+  }
   if (!e.valid || e.bandwidth <= 0) return out;
   // The budget left, in ms; -1 = no budget.
   const int64_t left = budget_ms ? std::max<int64_t>(0, *budget_ms - s.total_time_ms) : -1;
@@ -128,39 +139,35 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
   return out;
 }
 
-void AdaptiveMode::Correct(const MigrationSample&, const ReactionInputs& in, std::vector<Decision>* out) {
+void AdaptiveMode::Correct(bool in_bulk, const ReactionInputs& in, std::vector<Decision>* out) {
   // QEMU judges downtime at the rate-limited bandwidth, but copies the
   // last bytes unthrottled: with a known faster link the same real
   // downtime allows a larger limit, so QEMU switches over passes sooner.
-  corrected_ = true;
   const Estimates& e = estimator_.estimates();
   // QEMU holds the migration to max-bandwidth; early measurements swing
   // both ways (setup, the first bursts), so the cap is the figure to use.
   const double bandwidth =
       in.tuning.max_bandwidth && *in.tuning.max_bandwidth > 0 ? static_cast<double>(*in.tuning.max_bandwidth) : e.bandwidth;
   const double base_ms = static_cast<double>(config_.base_downtime_ms);
-  const double bytes = config_.switchover.BytesWithin(base_ms);
+  const double never_sent_share = in_bulk ? 1 : 0;
+  const double bytes = config_.switchover.BytesWithin(base_ms, never_sent_share);
   if (bytes <= bandwidth * base_ms / 1000 * 1.2) return;
   const std::string inputs = "max-bandwidth " + FormatRate(bandwidth) + ", measured " + FormatRate(e.bandwidth) +
                              ", downtime-limit " + std::to_string(in.downtime_limit_ms) + " ms";
   const int64_t limit = static_cast<int64_t>(bytes * 1000 / bandwidth);
   if (limit <= in.downtime_limit_ms) return;
   out->push_back({"set-downtime", limit,
-                  "adaptive: switch-over correction: " + FormatMillis(base_ms) + " of real downtime copies " +
-                      FormatBytes(bytes) + " at the switch-over bandwidth " +
-                      FormatRate(config_.switchover.RateFor(bytes)) + " (" + config_.switchover.Describe() +
-                      "), a limit of " + std::to_string(limit) + " ms at the migration's " + FormatRate(bandwidth) +
-                      " (" + inputs + ")"});
+                  "adaptive: switch-over correction" + std::string(in_bulk ? " in the bulk pass" : " after the bulk pass") +
+                      ": " + FormatMillis(base_ms) + " of real downtime copies " + FormatBytes(bytes) + " of pages " +
+                      (in_bulk ? "never sent before" : "sent before") + " at the switch-over bandwidth " +
+                      FormatRate(config_.switchover.RateFor(bytes, never_sent_share)) + " (" +
+                      config_.switchover.Describe() + "), a limit of " + std::to_string(limit) + " ms at the migration's " +
+                      FormatRate(bandwidth) + " (" + inputs + ")"});
 }
 
 bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why, bool now,
                                std::vector<Decision>* out) {
   const Estimates& e = estimator_.estimates();
-  // The most QEMU may be told, in its terms: the bytes a final copy may
-  // hold within MaxDowntime, at the migration bandwidth.
-  const double max_ms = static_cast<double>(config_.max_downtime_ms);
-  const double allowed_bytes = std::max(config_.switchover.BytesWithin(max_ms), e.bandwidth * max_ms / 1000);
-  const int64_t allowed = static_cast<int64_t>(allowed_bytes * 1000 / e.bandwidth);
   const double now_ms = static_cast<double>(e.remaining) * 1000 / e.bandwidth;
   // What remains already fits under the limit QEMU has: it switches over at
   // its next check (every 100 ms), and a raise now would only wait for the
@@ -188,6 +195,13 @@ bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why,
     disagreed = "QEMU did not switch over under " + std::to_string(in.downtime_limit_ms) +
                 " ms though what remains fits it at the bandwidth measured; ";
   }
+  // The most QEMU may be told, in its terms: the bytes a final copy like
+  // this one (as much of it never sent) may hold within MaxDowntime, at
+  // the migration bandwidth.
+  const double max_ms = static_cast<double>(config_.max_downtime_ms);
+  const double allowed_bytes = config_.switchover.BytesWithin(
+      max_ms, now ? e.never_sent_share : e.floor_never_sent_share, e.bandwidth);
+  const int64_t allowed = static_cast<int64_t>(allowed_bytes * 1000 / e.bandwidth);
   if (need > allowed) return false;
   out->push_back({"set-downtime", need,
                   "adaptive: " + why + "; " + disagreed + "a limit of " + std::to_string(need) + " ms switches over " +

@@ -69,7 +69,9 @@ class AdaptiveMode {
   const Estimates& estimates() const { return estimator_.estimates(); }
 
  private:
-  void Correct(const MigrationSample& s, const ReactionInputs& in, std::vector<Decision>* out);
+  /// \a in_bulk: the copy QEMU would switch over with holds bulk pages
+  /// never sent; otherwise only pages sent before.
+  void Correct(bool in_bulk, const ReactionInputs& in, std::vector<Decision>* out);
   /// A larger downtime-limit, if the real downtime it buys fits
   /// MaxDowntime: one that switches over at the floor, or \a now. True when
   /// that is the step (taken, or awaited from QEMU).
@@ -84,7 +86,10 @@ class AdaptiveMode {
 
   AdaptiveConfig config_;
   Estimator estimator_;
-  bool corrected_ = false;       // the switch-over correction was made
+  // The switch-over correction, made once in the bulk pass (for a copy of
+  // pages never sent) and once after it (of pages sent before).
+  bool corrected_in_bulk_ = false;
+  bool corrected_after_bulk_ = false;
   bool ended_ = false;           // escalated: nothing more to do
   bool postcopy_refused_ = false;  // starting post-copy failed once
   uint64_t wait_until_pass_ = 0; // patience after a step

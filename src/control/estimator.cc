@@ -81,8 +81,14 @@ void Estimator::Update(const MigrationSample& s, bool after_sync) {
       last_sync_remaining_ = 0;
     }
     e_.remaining = s.ram_remaining;
+    // A final copy now would hold the bulk pages still unsent, which copy
+    // slower than re-sent ones (SwitchoverSpeed).
+    e_.never_sent_share = s.ram_remaining > 0 ? static_cast<double>(std::min(s.bulk_unsent(), s.ram_remaining)) /
+                                                    static_cast<double>(s.ram_remaining)
+                                              : 0;
     if (!e_.valid || s.ram_remaining < e_.floor) {
       e_.floor = s.ram_remaining;
+      e_.floor_never_sent_share = e_.never_sent_share;
       e_.passes_at_floor = 0;
     } else {
       e_.passes_at_floor += passes;
@@ -94,9 +100,11 @@ void Estimator::Update(const MigrationSample& s, bool after_sync) {
   e_.unthrottled_dirty_rate = e_.dirty_rate / (1 - throttle);
   e_.last_ratio = last_raw_ratio_;
   e_.ratio = std::max(e_.bandwidth > 0 ? e_.dirty_rate / e_.bandwidth : 0, e_.pass_ratio);
-  e_.switchover_bandwidth = std::max(switchover_.RateFor(static_cast<double>(e_.remaining)), e_.bandwidth);
+  e_.switchover_bandwidth =
+      switchover_.RateFor(static_cast<double>(e_.remaining), e_.never_sent_share, e_.bandwidth);
   e_.downtime_now_ms = MsFor(static_cast<double>(e_.remaining), e_.switchover_bandwidth);
-  e_.floor_switchover_bandwidth = std::max(switchover_.RateFor(static_cast<double>(e_.floor)), e_.bandwidth);
+  e_.floor_switchover_bandwidth =
+      switchover_.RateFor(static_cast<double>(e_.floor), e_.floor_never_sent_share, e_.bandwidth);
   e_.floor_downtime_ms = MsFor(static_cast<double>(e_.floor), e_.floor_switchover_bandwidth);
   e_.limit_for_floor_ms = MsFor(static_cast<double>(e_.floor), e_.bandwidth);
 }
@@ -121,8 +129,11 @@ std::string Estimates::ToString() const {
     out += " at throttle " + std::to_string(throttle_percent) + "% (" + FormatRate(unthrottled_dirty_rate) +
            " unthrottled)";
   }
-  out += ", ratio " + std::string(ratio_text) + ", remaining " + FormatBytes(static_cast<double>(remaining)) +
-         ", floor " + FormatBytes(static_cast<double>(floor)) + " (" + std::to_string(passes_at_floor) +
+  out += ", ratio " + std::string(ratio_text) + ", remaining " + FormatBytes(static_cast<double>(remaining));
+  if (never_sent_share > 0) {
+    out += " (" + std::to_string(static_cast<int>(std::lround(never_sent_share * 100))) + "% bulk never sent)";
+  }
+  out += ", floor " + FormatBytes(static_cast<double>(floor)) + " (" + std::to_string(passes_at_floor) +
          " passes ago) = " + FormatMillis(static_cast<double>(floor_downtime_ms)) + " downtime at " +
          FormatRate(floor_switchover_bandwidth);
   return out;

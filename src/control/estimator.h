@@ -10,8 +10,9 @@
 // The final stop-and-copy runs without QEMU's rate limit (see
 // reference/qemu-libvirt.md §1.5), so when the link is faster than
 // max-bandwidth the real downtime is remaining / link speed, not QEMU's
-// expected-downtime. That speed may be stated or learned (SwitchoverSpeed);
-// unknown, or slower than the migration, it is the migration bandwidth.
+// expected-downtime. That speed may be stated or learned (SwitchoverSpeed,
+// which tells bulk pages never sent from re-sent ones); unknown, or slower
+// than the migration, it is the migration bandwidth.
 #pragma once
 
 #include <cstdint>
@@ -39,7 +40,9 @@ struct Estimates {
                                 // over one that cut the bulk pass short)
   double last_ratio = 0;        // the same two measures at the last sync alone
   uint64_t remaining = 0;       // bytes left after the last sync
+  double never_sent_share = 0;  // of those, bulk pages never sent (0..1)
   uint64_t floor = 0;           // least remaining after a sync, from pass 2 on
+  double floor_never_sent_share = 0;
   uint64_t passes_at_floor = 0; // passes since the floor was last lowered
   double switchover_bandwidth = 0;    // bytes/s of a final copy of what remains
   int64_t downtime_now_ms = 0;  // real downtime if QEMU switched over now

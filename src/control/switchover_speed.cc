@@ -1,7 +1,7 @@
 #include "src/control/switchover_speed.h"
 
 #include <algorithm>
-#include <cmath>
+#include <cstdint>
 
 #include "src/base/units.h"
 
@@ -10,7 +10,7 @@ namespace vc {
 namespace {
 
 // Copies at least 1/kLikeSize of a size predict it; a size more than
-// kLikeSize times the largest copy is an extrapolation.
+// kLikeSize times a pool's largest copy is predicted by that copy.
 constexpr double kLikeSize = 4;
 // The assumed speed is 1/kShare of the slowest like copy's.
 constexpr double kShare = 2;
@@ -28,67 +28,99 @@ SwitchoverSpeed SwitchoverSpeed::Learned(std::vector<SwitchoverCopy> copies) {
   std::erase_if(copies, [](const SwitchoverCopy& c) { return c.bytes == 0 || c.downtime_ms <= 0; });
   std::sort(copies.begin(), copies.end(),
             [](const SwitchoverCopy& a, const SwitchoverCopy& b) { return a.bytes < b.bytes; });
-  s.copies_ = std::move(copies);
+  for (SwitchoverCopy& c : copies) (c.mostly_never_sent() ? s.never_sent_ : s.resent_).push_back(c);
   return s;
 }
 
-double SwitchoverSpeed::RawTimeMs(double bytes) const {
-  const SwitchoverCopy& largest = copies_.back();
-  const double largest_bytes = static_cast<double>(largest.bytes);
-  if (bytes > largest_bytes * kLikeSize) {
-    // Trusted the less the further it is from anything seen.
-    return bytes * 1000 / (largest.rate() / kShare * std::sqrt(largest_bytes / bytes));
-  }
-  double slowest = 0;
-  for (const SwitchoverCopy& c : copies_) {
-    if (static_cast<double>(c.bytes) * kLikeSize < bytes) continue;
-    slowest = slowest > 0 ? std::min(slowest, c.rate()) : c.rate();
-  }
-  return bytes * 1000 / (slowest / kShare);
-}
-
-double SwitchoverSpeed::TimeMs(double bytes) const {
-  if (bytes <= 0) return 0;
-  if (stated_ > 0) return bytes * 1000 / stated_;
-  if (copies_.empty()) return 0;
+double SwitchoverSpeed::PoolTimeMs(const Pool& pool, double bytes) {
+  if (pool.empty()) return 0;
+  // Half the slowest of the copies like it or larger; beyond kLikeSize
+  // times the largest, half the largest's speed.
+  const auto raw_ms = [&pool](double b) {
+    double slowest = 0;
+    for (const SwitchoverCopy& c : pool) {
+      if (static_cast<double>(c.bytes) * kLikeSize < b) continue;
+      slowest = slowest > 0 ? std::min(slowest, c.rate()) : c.rate();
+    }
+    if (slowest <= 0) slowest = pool.back().rate();
+    return b * 1000 / (slowest / kShare);
+  };
   // Past kLikeSize times a copy, that copy no longer counts and the raw
   // figure may drop; the time there is the least for anything larger.
-  double ms = RawTimeMs(bytes);
-  for (const SwitchoverCopy& c : copies_) {
+  double ms = raw_ms(bytes);
+  for (const SwitchoverCopy& c : pool) {
     const double edge = static_cast<double>(c.bytes) * kLikeSize;
-    if (edge < bytes) ms = std::max(ms, RawTimeMs(edge));
+    if (edge < bytes) ms = std::max(ms, raw_ms(edge));
   }
   return ms;
 }
 
-double SwitchoverSpeed::RateFor(double bytes) const {
-  if (!known()) return 0;
-  if (stated_ > 0) return stated_;
-  const double b = std::max(bytes, 1.0);
-  return b * 1000 / TimeMs(b);
+double SwitchoverSpeed::PartTimeMs(const Pool& pool, double bytes, double least_rate) {
+  const double at_least = least_rate > 0 ? bytes * 1000 / least_rate : -1;
+  if (pool.empty()) return at_least;
+  const double ms = PoolTimeMs(pool, bytes);
+  return at_least >= 0 ? std::min(ms, at_least) : ms;
 }
 
-double SwitchoverSpeed::BytesWithin(double ms) const {
-  if (!known() || ms <= 0) return 0;
-  if (stated_ > 0) return stated_ * ms / 1000;
+double SwitchoverSpeed::TimeMs(double bytes, double never_sent_share, double least_rate) const {
+  if (bytes <= 0) return 0;
+  if (stated_ > 0) return bytes * 1000 / std::max(stated_, least_rate);
+  if (!learned()) return least_rate > 0 ? bytes * 1000 / least_rate : 0;
+  const double share = std::clamp(never_sent_share, 0.0, 1.0);
+  double ms = 0;
+  if (share < 1) {
+    // Re-sent pages with no re-sent copy learned: the never-sent pool's
+    // speed, the slower kind.
+    const double t = PartTimeMs(resent_.empty() ? never_sent_ : resent_, bytes, least_rate);
+    if (t < 0) return 0;
+    ms += (1 - share) * t;
+  }
+  if (share > 0) {
+    const double t = PartTimeMs(never_sent_, bytes, least_rate);
+    if (t < 0) return 0;
+    ms += share * t;
+  }
+  return ms;
+}
+
+double SwitchoverSpeed::RateFor(double bytes, double never_sent_share, double least_rate) const {
+  if (stated_ > 0) return std::max(stated_, least_rate);
+  const double b = std::max(bytes, 1.0);
+  const double ms = TimeMs(b, never_sent_share, least_rate);
+  return ms > 0 ? b * 1000 / ms : 0;
+}
+
+double SwitchoverSpeed::BytesWithin(double ms, double never_sent_share, double least_rate) const {
+  if (ms <= 0) return 0;
+  if (stated_ > 0) return std::max(stated_, least_rate) * ms / 1000;
+  const auto time_ms = [&](double b) { return TimeMs(b, never_sent_share, least_rate); };
+  if (time_ms(1) <= 0) return 0;  // unknown
   // TimeMs never falls with size: double until it is too long, then bisect.
   double high = 1;
-  while (TimeMs(high) <= ms && high < 1e18) high *= 2;
+  while (time_ms(high) <= ms && high < 1e18) high *= 2;
   double low = high >= 2 ? high / 2 : 0;
   for (int i = 0; i < 64 && high - low > 1; i++) {
     const double mid = (low + high) / 2;
-    (TimeMs(mid) <= ms ? low : high) = mid;
+    (time_ms(mid) <= ms ? low : high) = mid;
   }
   return low;
 }
 
 std::string SwitchoverSpeed::Describe() const {
   if (stated_ > 0) return FormatRate(stated_) + " stated";
-  if (copies_.empty()) return "unknown";
-  const size_t n = copies_.size();
+  if (!learned()) return "unknown";
+  const size_t n = resent_.size() + never_sent_.size();
+  const auto smallest = [](const Pool& p) { return p.empty() ? UINT64_MAX : p.front().bytes; };
+  const auto largest = [](const Pool& p) { return p.empty() ? 0 : p.back().bytes; };
+  const uint64_t low = std::min(smallest(resent_), smallest(never_sent_));
+  const uint64_t high = std::max(largest(resent_), largest(never_sent_));
   std::string out = "learned from " + std::to_string(n) + " final cop" + (n == 1 ? "y" : "ies") + " of " +
-                    FormatBytes(static_cast<double>(copies_.front().bytes));
-  if (n > 1) out += " to " + FormatBytes(static_cast<double>(copies_.back().bytes));
+                    FormatBytes(static_cast<double>(low));
+  if (n > 1) out += " to " + FormatBytes(static_cast<double>(high));
+  if (!never_sent_.empty()) {
+    out += ", " + (n == 1 ? std::string("it") : std::to_string(never_sent_.size()) + " of them") +
+           " mostly pages never sent before";
+  }
   return out;
 }
 

@@ -7,16 +7,23 @@
 // the host learns it from its own earlier final copies to the same
 // destination (LearnSwitchoverBandwidth=).
 //
-// Learned copies on one link differ by more than size explains: on the
-// benchmark's loopback, 38 MiB went at 2.1 GB/s, 301 MiB at 0.40 GB/s and
-// 809 MiB at 0.74-0.80 GB/s, each within 10% of its size's repeats. So a
-// copy is predicted only from copies like it or larger:
-//   * half the slowest of the copies at least a quarter its size (half:
-//     the link may be busier, and sizes in between were not seen);
-//   * more than four times the largest copy seen, half that copy's speed
-//     times sqrt(its size / this size): nothing seen says how far the
-//     speed holds, so the further from it, the less it is trusted (from
-//     the 38 MiB copy alone, 301 MiB comes out at 0.37 GB/s).
+// Learned copies on one link differ by 7x, and by what they held more
+// than by their size: on the benchmark's loopback, final copies of pages
+// QEMU had sent before and the guest dirtied again ran at 1.0-2.9 GB/s
+// (33-510 MiB), copies that were mostly bulk pages never sent (a switch-over
+// inside the bulk pass: the destination allocates each page as it lands)
+// at 0.32-0.62 GB/s (6-394 MiB); within either kind, speed did not fall
+// with size. So the learned copies form two pools, by whether half or more
+// of a copy was never sent before, and each part of a new copy is predicted
+// from its own pool:
+//   * half the slowest of the pool's copies at least a quarter its size
+//     (half: the link may be busier, and sizes in between were not seen),
+//     or half the largest copy's speed beyond four times its size;
+//   * re-sent pages with no re-sent copy learned go at the never-sent
+//     pool's speed (slower: the prediction errs long); never-sent pages
+//     with no never-sent copy learned are unknown (a fast re-sent copy
+//     would make them err short, which is where the benchmark's 996 ms
+//     against 300 ms aimed came from).
 // The time this gives never falls as the size grows (a size past a slow
 // copy's quarter keeps that copy's time as its least). Each learned figure
 // is itself a lower bound of the link's speed (the downtime also covers
@@ -43,6 +50,9 @@ struct SwitchoverCopy {
   /// re-sent pages ran at 1-2.9 GB/s. Unknown for copies recorded without it.
   std::optional<uint64_t> never_sent;
   double rate() const { return downtime_ms > 0 ? static_cast<double>(bytes) * 1000 / static_cast<double>(downtime_ms) : 0; }
+  /// Half or more of it never sent before (unknown counts as re-sent: in
+  /// that pool a slow copy only makes predictions err long).
+  bool mostly_never_sent() const { return never_sent && *never_sent * 2 >= bytes; }
 };
 
 class SwitchoverSpeed {
@@ -55,28 +65,40 @@ class SwitchoverSpeed {
   /// none at all is unknown.
   static SwitchoverSpeed Learned(std::vector<SwitchoverCopy> copies);
 
-  bool known() const { return stated_ > 0 || !copies_.empty(); }
-  bool learned() const { return !copies_.empty(); }
+  bool known() const { return stated_ > 0 || learned(); }
+  bool learned() const { return !resent_.empty() || !never_sent_.empty(); }
 
-  /// Predicted milliseconds for a final copy of \a bytes; 0 when unknown.
-  /// Never decreasing in \a bytes.
-  double TimeMs(double bytes) const;
+  // Each prediction is for a final copy of `bytes`, `never_sent_share` of
+  // them (0..1) pages QEMU had never sent before. A part no pool speaks
+  // for, and any part the pools make slower, goes at `least_rate` (bytes/s:
+  // the migration's own bandwidth, which the copy is never slower than);
+  // with least_rate 0 such a part makes the whole prediction unknown.
+
+  /// Predicted milliseconds; 0 when unknown. Never decreasing in \a bytes.
+  double TimeMs(double bytes, double never_sent_share = 0, double least_rate = 0) const;
   /// bytes/s that prediction amounts to; 0 when unknown.
-  double RateFor(double bytes) const;
-  /// The most bytes a final copy may hold and still take at most \a ms;
+  double RateFor(double bytes, double never_sent_share = 0, double least_rate = 0) const;
+  /// The most bytes such a copy may hold and still take at most \a ms;
   /// 0 when unknown.
-  double BytesWithin(double ms) const;
+  double BytesWithin(double ms, double never_sent_share = 0, double least_rate = 0) const;
 
-  /// "1.0 GiB/s stated", or "learned from 3 final copies of 38.1 MiB to 809.3 MiB".
+  /// "1.0 GiB/s stated", or "learned from 3 final copies of 38.1 MiB to
+  /// 809.3 MiB, 2 of them mostly pages never sent before".
   std::string Describe() const;
   /// How learned copies are used, in a few words (for logs).
-  static constexpr const char* kLearnedRule = "half the slowest of those at least a quarter a copy's size";
+  static constexpr const char* kLearnedRule =
+      "half the slowest of those at least a quarter a copy's size, pages never sent before apart";
 
  private:
-  double RawTimeMs(double bytes) const;
+  using Pool = std::vector<SwitchoverCopy>;  // by size, ascending
+  /// \a pool's time for a copy of \a bytes; 0 when the pool is empty.
+  static double PoolTimeMs(const Pool& pool, double bytes);
+  /// One part's time: \a pool's, at least \a least_rate's; -1 = unknown.
+  static double PartTimeMs(const Pool& pool, double bytes, double least_rate);
 
   double stated_ = 0;
-  std::vector<SwitchoverCopy> copies_;  // by size, ascending
+  Pool resent_;      // copies mostly of pages sent before (or unknown)
+  Pool never_sent_;  // copies half or more of pages never sent before
 };
 
 }  // namespace vc

@@ -207,25 +207,31 @@ TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
       << out1;
   ASSERT_TRUE(std::filesystem::exists(state + "/switchover/10.0.0.2"));
 
-  // Next: 300 ms of real downtime copies 60 MiB at 200 MiB/s (within four
-  // times the 16 MiB seen), a 6.25x larger limit at the 32 MiB/s cap.
+  // Next: the copy was of pages sent before (no page counts say
+  // otherwise), so in the bulk pass nothing speaks for a copy of pages never
+  // sent. After it, 300 ms of real downtime copies 60 MiB at 200 MiB/s
+  // (within four times the 16 MiB seen), a 6.25x larger limit at the
+  // 32 MiB/s cap.
   testing::FakeBackend next;
   AsQemu72At(next, 32 * MiB);
   next.samples.push_back(Sample(1000, 1, 900 * MiB, 32 * MiB));
   next.samples.push_back(Sample(2000, 1, 868 * MiB, 64 * MiB));
+  next.samples.push_back(Sample(3000, 2, 800 * MiB, 1100 * MiB));
   MigrationSample cancelled;
   cancelled.status = "cancelled";
   next.samples.push_back(cancelled);
   auto [sum2, out2] = run(next);
   EXPECT_NE(out2.find("switch-over bandwidth: learned from 1 final copy of 16.0 MiB to 10.0.0.2 (" + state +
-                      "/switchover/10.0.0.2): half the slowest of those at least a quarter a copy's size"),
+                      "/switchover/10.0.0.2): half the slowest of those at least a quarter a copy's size, "
+                      "pages never sent before apart"),
             std::string::npos)
       << out2;
   ASSERT_FALSE(sum2.actions.empty()) << out2;
   EXPECT_EQ(sum2.actions[0].action, "set-downtime");
   EXPECT_EQ(sum2.actions[0].value, 1875) << sum2.actions[0].reason;
-  EXPECT_NE(sum2.actions[0].reason.find("switch-over correction: 300 ms of real downtime copies 60.0 MiB at the "
-                                       "switch-over bandwidth 200.0 MiB/s (learned from 1 final copy of 16.0 MiB)"),
+  EXPECT_NE(sum2.actions[0].reason.find("switch-over correction after the bulk pass: 300 ms of real downtime copies "
+                                       "60.0 MiB of pages sent before at the switch-over bandwidth 200.0 MiB/s "
+                                       "(learned from 1 final copy of 16.0 MiB)"),
             std::string::npos)
       << sum2.actions[0].reason;
 }
