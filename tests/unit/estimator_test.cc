@@ -107,6 +107,31 @@ TEST(Estimator, UnthrottledRateAndSwitchoverCorrection) {
   EXPECT_NE(x.ToString().find("at throttle 75% (64.0 MiB/s unthrottled)"), std::string::npos) << x.ToString();
 }
 
+// A sync inside the bulk pass (the seventh run's `1.5x` case: 251 MiB
+// left, 132 MiB of them bulk pages QEMU had not visited): a copy now would
+// be half pages never sent, which go at the never-sent copies' speed; the
+// rest at the re-sent ones'. Once the bulk is done, what remains is re-sent.
+TEST(Estimator, AFinalCopyIsPredictedByHowMuchOfItWasNeverSent) {
+  // Never sent: 200 MiB/s; re-sent: 1 GiB/s (half of each copy's speed).
+  Estimator e(SwitchoverSpeed::Learned({{256 * kMiB, 640, 256 * kMiB}, {256 * kMiB, 125, 0}}));
+  e.Update(At(0, 1, 1024 * kMiB, 0, 0), true);
+  MigrationSample cut = At(4000, 2, 256 * kMiB, 128 * kMiB, 48.0 * kMiB);
+  cut.ram_visited = 896 * kMiB;  // 128 MiB of the bulk unvisited
+  e.Update(cut, true);
+  EXPECT_DOUBLE_EQ(e.estimates().never_sent_share, 0.5);
+  EXPECT_EQ(e.estimates().downtime_now_ms, 640 + 125);  // 128 MiB at 200 MiB/s, 128 MiB at 1 GiB/s
+  EXPECT_EQ(e.estimates().floor_downtime_ms, 640 + 125);
+  EXPECT_NE(e.estimates().ToString().find("remaining 256.0 MiB (50% bulk never sent)"), std::string::npos)
+      << e.estimates().ToString();
+
+  MigrationSample after = At(8000, 3, 192 * kMiB, 256 * kMiB, 48.0 * kMiB);
+  after.ram_visited = 1024 * kMiB;
+  e.Update(after, true);
+  EXPECT_DOUBLE_EQ(e.estimates().never_sent_share, 0);
+  EXPECT_EQ(e.estimates().downtime_now_ms, 188);  // 192 MiB at 1 GiB/s
+  EXPECT_EQ(e.estimates().floor_downtime_ms, 188);
+}
+
 TEST(Estimator, ConvergenceForecast) {
   Estimates x;
   x.valid = true;
