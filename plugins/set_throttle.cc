@@ -47,6 +47,11 @@ class SetThrottle final : public Action {
       // level (initial when it starts, min(now + increment, max) after) and
       // stays there.
       t.throttle_initial = t.throttle_max = t.throttle_increment = value;
+      // QEMU steps the throttle only after two sync periods in which the
+      // guest dirtied more than throttle-trigger-threshold of what was
+      // sent; the level was asked because the guest is too fast, whatever
+      // that share is.
+      if (ctx.facts.QemuAtLeast(5, 0)) t.throttle_trigger = kThrottleLevelTrigger;
       return ctx.backend.SetTuning(t);
     }
     (field_ == ThrottleField::kInitial     ? t.throttle_initial

@@ -414,6 +414,7 @@ Result<MigrationTuning> LibvirtBackend::Tuning() {
         t.throttle_increment = p.cpu_throttle_increment;
         t.throttle_max = p.max_cpu_throttle;
         t.throttle_tailslow = p.cpu_throttle_tailslow;
+        t.throttle_trigger = p.throttle_trigger_threshold;
         if (p.vcpu_dirty_limit) t.vcpu_dirty_limit = static_cast<uint64_t>(*p.vcpu_dirty_limit);
       }
     }
@@ -440,6 +441,7 @@ Status LibvirtBackend::SetTuning(const MigrationTuning& c) {
   p.cpu_throttle_increment = c.throttle_increment;
   p.max_cpu_throttle = c.throttle_max;
   p.cpu_throttle_tailslow = c.throttle_tailslow;
+  p.throttle_trigger_threshold = c.throttle_trigger;
   if (c.vcpu_dirty_limit) p.vcpu_dirty_limit = static_cast<int64_t>(*c.vcpu_dirty_limit);
   qmp::Json args = p.ToJson();
   if (args.Keys().empty()) return Status::Ok();

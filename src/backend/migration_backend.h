@@ -52,6 +52,10 @@ struct MigrationTuning {
   // auto-converge's throttle, percent; read by QEMU at its next sync
   std::optional<int64_t> throttle_initial, throttle_increment, throttle_max;
   std::optional<bool> throttle_tailslow;
+  // throttle-trigger-threshold, percent (QEMU 5.0+): a sync period counts
+  // towards a throttle step when the guest dirtied more than this share of
+  // what was sent in it
+  std::optional<int64_t> throttle_trigger;
   std::optional<uint64_t> xbzrle_cache;      // bytes, a power of two
   std::optional<uint64_t> vcpu_dirty_limit;  // MiB/s per vCPU (QEMU 8.1+)
   bool operator==(const MigrationTuning&) const = default;

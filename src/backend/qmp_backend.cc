@@ -91,6 +91,7 @@ Result<MigrationTuning> QmpBackend::Tuning() {
   t.throttle_increment = p->cpu_throttle_increment;
   t.throttle_max = p->max_cpu_throttle;
   t.throttle_tailslow = p->cpu_throttle_tailslow;
+  t.throttle_trigger = p->throttle_trigger_threshold;
   if (p->xbzrle_cache_size) t.xbzrle_cache = static_cast<uint64_t>(*p->xbzrle_cache_size);
   if (p->vcpu_dirty_limit) t.vcpu_dirty_limit = static_cast<uint64_t>(*p->vcpu_dirty_limit);
   return t;
@@ -104,6 +105,7 @@ Status QmpBackend::SetTuning(const MigrationTuning& changes) {
   p.cpu_throttle_increment = changes.throttle_increment;
   p.max_cpu_throttle = changes.throttle_max;
   p.cpu_throttle_tailslow = changes.throttle_tailslow;
+  p.throttle_trigger_threshold = changes.throttle_trigger;
   if (changes.xbzrle_cache) p.xbzrle_cache_size = static_cast<int64_t>(*changes.xbzrle_cache);
   if (changes.vcpu_dirty_limit) p.vcpu_dirty_limit = static_cast<int64_t>(*changes.vcpu_dirty_limit);
   return qmp::MigrateSetParameters(*session_, p);

@@ -97,6 +97,8 @@ void Controller::Apply(const MigrationSample& s, Decision d, bool from_reaction)
       remember(&MigrationTuning::throttle_initial, d.value);
       remember(&MigrationTuning::throttle_increment, d.value);
       remember(&MigrationTuning::throttle_max, d.value);
+      // SetThrottle sets it on QEMU 5.0+; older ones have none to restore.
+      remember(&MigrationTuning::throttle_trigger, kThrottleLevelTrigger);
     }
     if (d.action == "set-throttle-tailslow") remember(&MigrationTuning::throttle_tailslow, d.value != 0);
     if (d.action == "set-xbzrle-cache") remember(&MigrationTuning::xbzrle_cache, static_cast<uint64_t>(d.value));
@@ -155,6 +157,7 @@ void Controller::RestoreTuning() {
   restore(&MigrationTuning::throttle_increment, "cpu-throttle-increment");
   restore(&MigrationTuning::throttle_max, "max-cpu-throttle");
   restore(&MigrationTuning::throttle_tailslow, "cpu-throttle-tailslow");
+  restore(&MigrationTuning::throttle_trigger, "throttle-trigger-threshold");
   restore(&MigrationTuning::xbzrle_cache, "xbzrle-cache-size");
   restore(&MigrationTuning::vcpu_dirty_limit, "vcpu-dirty-limit");
   if (what.empty()) return;  // nothing of ours is left in force

@@ -9,7 +9,6 @@
 namespace vc {
 
 namespace {
-constexpr int kThrottleTriggerPercent = 50;  // QEMU's throttle-trigger-threshold
 constexpr double kMiB = 1024.0 * 1024.0;
 }  // namespace
 
@@ -42,6 +41,7 @@ SimulatedMigration::SimulatedMigration(SimScenario scenario) : sc_(scenario) {
   tuning_.throttle_increment = sc_.throttle_increment;
   tuning_.throttle_max = sc_.throttle_max;
   tuning_.throttle_tailslow = sc_.throttle_tailslow;
+  if (sc_.qemu_major >= 5) tuning_.throttle_trigger = 50;  // QEMU's default
   tuning_.xbzrle_cache = 64ull << 20;
   if (sc_.qemu_major > 8 || (sc_.qemu_major == 8 && sc_.qemu_minor >= 1)) tuning_.vcpu_dirty_limit = sc_.vcpu_dirty_limit;
 }
@@ -67,7 +67,8 @@ void SimulatedMigration::Sync() {
   if (now_ms_ - rate_update_ms_ < 1000) return;
   dirty_rate_ = period_dirty_ * 1000 / static_cast<double>(now_ms_ - rate_update_ms_);
   // migration_trigger_throttle: every second qualifying period steps.
-  if (period_dirty_ > period_sent_ * kThrottleTriggerPercent / 100 && ++high_count_ >= 2) {
+  const double trigger_percent = static_cast<double>(tuning_.throttle_trigger.value_or(50));
+  if (period_dirty_ > period_sent_ * trigger_percent / 100 && ++high_count_ >= 2) {
     high_count_ = 0;
     if (sc_.auto_converge) {
       if (throttle_ == 0) {
@@ -76,7 +77,7 @@ void SimulatedMigration::Sync() {
         int inc = static_cast<int>(*tuning_.throttle_increment);
         if (*tuning_.throttle_tailslow) {
           const double cpu_now = 100 - throttle_;
-          const double threshold = period_sent_ * kThrottleTriggerPercent / 100;
+          const double threshold = period_sent_ * trigger_percent / 100;
           const double cpu_ideal = cpu_now * threshold / period_dirty_;
           inc = std::min(inc, static_cast<int>(cpu_now - cpu_ideal));
         }
@@ -219,6 +220,13 @@ Status SimulatedMigration::SetTuning(const MigrationTuning& c) {
   if (c.throttle_increment) t.throttle_increment = c.throttle_increment;
   if (c.throttle_max) t.throttle_max = c.throttle_max;
   if (c.throttle_tailslow) t.throttle_tailslow = c.throttle_tailslow;
+  if (c.throttle_trigger) {
+    if (!tuning_.throttle_trigger) {
+      return Status::CommandFailed("migrate-set-parameters", "GenericError",
+                                   "Parameter 'throttle-trigger-threshold' is unexpected");
+    }
+    t.throttle_trigger = c.throttle_trigger;
+  }
   if (c.xbzrle_cache) t.xbzrle_cache = c.xbzrle_cache;
   if (c.vcpu_dirty_limit) {
     if (!tuning_.vcpu_dirty_limit) {

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "tests/qemu/qemu_test_base.h"
 
@@ -137,6 +138,51 @@ TEST_F(PolicyTest, SighupLoadsAPolicyThatAppearedLater) {
   EXPECT_GT(applied, reloaded);
   Status check = (*pair)->CheckDestination();
   EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
+// QEMU steps auto-converge's throttle only after two sync periods in which
+// the guest dirtied more than throttle-trigger-threshold (50%) of what was
+// sent. A guest dirtying a quarter of the bandwidth never qualifies, so a
+// level asked for would never be applied: set-throttle-level lowers the
+// threshold with it, and detaching puts QEMU's 50% back.
+TEST_F(PolicyTest, AThrottleLevelIsAppliedThoughTheGuestDirtiesLessThanQemusTrigger) {
+  GuestParams g;
+  g.ram_mib = 256;
+  g.wss = "128M";
+  g.rate = "14M";  // under half the 32 MiB/s cap
+  auto pair = MigrationPair::Start(g, "trigger");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  TempDir root("root");
+  WritePolicy(root.path(), "50-throttle.conf",
+              "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+              "[Schedule]\n"
+              "Step=start throttle=40% downtime=1ms\n");  // it must not finish first
+  qmp::Session& src = (*pair)->src().qmp();
+  ASSERT_TRUE(qmp::MigrateSetCapabilities(src, {{"auto-converge", true}}).ok());
+  VirtConvergeRun attach = Attach(**pair, {"--policy-root", root.path()});
+  StartMigration(**pair, kHotSetBandwidth);
+  ASSERT_TRUE(attach.WaitOutput("action set-throttle-level 40%", Millis(30000))) << attach.Output();
+  auto params = qmp::QueryMigrateParameters(src);
+  ASSERT_TRUE(params.ok());
+  EXPECT_EQ(params->throttle_trigger_threshold, 1);
+  int64_t throttled = 0;
+  for (int i = 0; i < 600 && throttled < 40; i++) {  // up to 60 s: two syncs after the bulk pass
+    auto info = qmp::QueryMigrate(src);
+    ASSERT_TRUE(info.ok());
+    // A 128 MiB set at 14 MiB/s takes passes of seconds after the throttle.
+    ASSERT_EQ(info->status, "active") << "ended before QEMU throttled\n" << attach.Output();
+    throttled = info->cpu_throttle_percentage.value_or(0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(throttled, 40) << "QEMU never applied the level asked\n" << attach.Output();
+  // Detached while it runs, QEMU's own trigger goes back with the rest.
+  attach.process.Signal(SIGTERM);
+  EXPECT_EQ(attach.WaitExit(Millis(20000)), 4) << attach.Output();
+  params = qmp::QueryMigrateParameters(src);
+  ASSERT_TRUE(params.ok());
+  EXPECT_EQ(params->throttle_trigger_threshold, 50);
+  EXPECT_NE(attach.Output().find("throttle-trigger-threshold=50"), std::string::npos) << attach.Output();
+  ASSERT_TRUE(qmp::MigrateCancel(src).ok());
 }
 
 // The mid-migration actions on a real QEMU 7.2: throttle parameters and the

@@ -50,6 +50,7 @@ class FakeBackend final : public MigrationBackend {
     take(tuning.throttle_increment, t.throttle_increment);
     take(tuning.throttle_max, t.throttle_max);
     take(tuning.throttle_tailslow, t.throttle_tailslow);
+    take(tuning.throttle_trigger, t.throttle_trigger);
     take(tuning.xbzrle_cache, t.xbzrle_cache);
     take(tuning.vcpu_dirty_limit, t.vcpu_dirty_limit);
     return Status::Ok();

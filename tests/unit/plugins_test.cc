@@ -63,10 +63,14 @@ TEST(Plugins, ThrottleNeedsAutoConverge) {
   EXPECT_EQ(on.backend.tuning.throttle_initial, 70);
   EXPECT_EQ(on.backend.tuning.throttle_increment, 70);
   EXPECT_EQ(on.backend.tuning.throttle_max, 70);
+  EXPECT_EQ(on.backend.tuning.throttle_trigger, 1) << "applied whatever share of the bandwidth the guest dirties";
   EXPECT_FALSE(on.backend.tuning.downtime_limit_ms);  // nothing else touched
   EXPECT_EQ(on.Apply("set-throttle-max", 100).code(), StatusCode::kInvalidArgument);
   Bed old(5, 0, {{"auto-converge", true}});
   EXPECT_NE(old.Check("set-throttle-tailslow").message().find("needs QEMU 5.1"), std::string::npos);
+  Bed older(4, 2, {{"auto-converge", true}});
+  EXPECT_TRUE(older.Apply("set-throttle-level", 70).ok());
+  EXPECT_FALSE(older.backend.tuning.throttle_trigger) << "QEMU 4.2 has no throttle-trigger-threshold";
 }
 
 TEST(Plugins, XbzrleCacheNeedsXbzrleAndAPowerOfTwo) {
