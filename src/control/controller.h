@@ -68,6 +68,8 @@ class Controller {
   void Leave(bool in_postcopy);
 
   const std::vector<ActionRecord>& actions() const { return actions_; }
+  /// QEMU's max-bandwidth (bytes/s) as last read, with our changes since.
+  std::optional<uint64_t> max_bandwidth() const { return tuning_.max_bandwidth; }
   const std::string& abort_reason() const { return abort_reason_; }
 
  private:

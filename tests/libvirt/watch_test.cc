@@ -237,10 +237,11 @@ TEST_F(LibvirtTest, PassthroughOnlyWhenThePolicyAllowsIt) {
     EXPECT_EQ(attach->WaitExit(Millis(30000)), 0) << attach->Output();
     std::string out = attach->Output();
     bool tainted = TaintedCustomMonitor('A', name);
-    // The step's one migrate-set-parameters, as it reached QEMU.
-    Status throttled = bed_->QemuAccepted(
-        'A', "migrate-set-parameters",
-        {"\"cpu-throttle-initial\":30", "\"cpu-throttle-increment\":30", "\"max-cpu-throttle\":30"});
+    // The step's one migrate-set-parameters, as it reached QEMU (with the
+    // trigger that makes QEMU apply the level whatever the guest dirties).
+    Status throttled = bed_->QemuAccepted('A', "migrate-set-parameters",
+                                          {"\"cpu-throttle-initial\":30", "\"cpu-throttle-increment\":30",
+                                           "\"max-cpu-throttle\":30", "\"throttle-trigger-threshold\":1"});
     EXPECT_EQ(throttled.ok(), allowed) << throttled.ToString();
     if (allowed) {
       EXPECT_NE(out.find("action set-throttle-level 30% [done]"), std::string::npos) << out;

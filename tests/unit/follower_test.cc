@@ -254,6 +254,36 @@ TEST(Follower, ASampleAnsweredAfterTheFinalCopyIsNotTakenForItsStart) {
       << out;
 }
 
+// The eleventh benchmark run's 1 GiB `below` case: the last sample after a
+// sync came at pass 6, and QEMU switched over after pass 7, 250 ms later,
+// with 51 ms of downtime. Pass 7 sent at most 32 MiB/s over the 199 ms
+// left, plus one 100 ms slice: the copy was at least the rest, 69.9 MiB.
+// At a cap so high that pass 7 could have sent everything, nothing is
+// learned.
+TEST(Follower, ACopyAfterPassesNoSampleSawIsRememberedAtItsLeast) {
+  const uint64_t MiB = 1 << 20;
+  for (uint64_t cap : {32 * MiB, 512 * MiB}) {
+    testing::TempDir root("follower");
+    const std::string state = WriteLearningPolicy(root.path());
+    testing::FakeBackend backend;
+    AsQemu72At(backend, cap);
+    backend.samples.push_back(Sample(1000, 1, 1000 * MiB, cap));
+    backend.samples.push_back(Sample(56424, 6, 78 * MiB, 1893394372));
+    backend.samples.push_back(Completed(56674, 8, 1976693268, 51));
+    auto [sum, out] = FollowTo10002(backend, root.path(), state);
+    EXPECT_EQ(sum.outcome, "completed");
+    if (cap == 32 * MiB) {
+      EXPECT_NE(out.find("switch-over: 69.9 MiB in 52 ms"), std::string::npos) << out;
+      std::optional<LearnedSwitchover> learned = SwitchoverMemory(state).Recall("10.0.0.2", std::time(nullptr));
+      ASSERT_TRUE(learned);
+      ASSERT_EQ(learned->copies.size(), 1u);
+      EXPECT_EQ(learned->copies[0].bytes, 1976693268u - 1893394372u - 10032775u);
+    } else {
+      EXPECT_EQ(out.find("switch-over:"), std::string::npos) << out;
+    }
+  }
+}
+
 // A switch-over inside the bulk pass: at the sync the copy began from, QEMU
 // had visited 700 MiB of the 1 GiB guest, so 324 MiB of the 400 MiB copied
 // had never been sent. The remembered copy says so (such copies run slower).
