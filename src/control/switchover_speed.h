@@ -11,7 +11,7 @@
 // than by their size: on the benchmark's loopback, final copies of pages
 // QEMU had sent before and the guest dirtied again ran at 1.0-2.9 GB/s
 // (33-510 MiB), copies that were mostly bulk pages never sent (a switch-over
-// inside the bulk pass: the destination allocates each page as it lands)
+// inside the bulk pass; probably the destination allocating each page)
 // at 0.32-0.62 GB/s (6-394 MiB); within either kind, speed did not fall
 // with size. So the learned copies form two pools, by whether half or more
 // of a copy was never sent before, and each part of a new copy is predicted
