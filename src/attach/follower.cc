@@ -571,7 +571,8 @@ void Follower::RememberSwitchover(const MigrationSample& end) {
   o.unix_seconds = static_cast<int64_t>(std::time(nullptr));
   const uint64_t since_sync = end.ram_transferred - last_sync_->ram_transferred;
   o.copy.bytes = std::min(last_sync_->ram_remaining, since_sync);
-  if (end.pass > last_sync_->pass + 1) {
+  const bool began_at_last_sync = end.pass <= last_sync_->pass + 1;
+  if (!began_at_last_sync) {
     // Short passes ran between the last sync seen and the copy (near the
     // end they come every few ms). They sent at most max-bandwidth over the
     // time they had, plus one of QEMU's 100 ms rate-limit slices: the rest
@@ -590,7 +591,12 @@ void Follower::RememberSwitchover(const MigrationSample& end) {
   o.copy.downtime_ms = *end.downtime_ms + 1;
   // The bulk pages still unsent at the sync the copy began from were in
   // what remained, so the copy sent them (never_sent: why that matters).
-  if (last_sync_->ram_visited > 0) o.copy.never_sent = std::min(o.copy.bytes, last_sync_->bulk_unsent());
+  // After passes no sample saw, those may have sent them instead: unknown
+  // then, which files the copy with the re-sent ones, where a copy taken
+  // for slower than it was only makes predictions err long.
+  if (began_at_last_sync && last_sync_->ram_visited > 0) {
+    o.copy.never_sent = std::min(o.copy.bytes, last_sync_->bulk_unsent());
+  }
   const std::string key = SwitchoverMemory::KeyOf(options_.peer);
   Status st = SwitchoverMemory(options_.state_dir).Remember(key, o);
   if (!st.ok()) {

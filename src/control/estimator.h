@@ -42,7 +42,7 @@ struct Estimates {
   uint64_t remaining = 0;       // bytes left after the last sync
   double never_sent_share = 0;  // of those, bulk pages never sent (0..1)
   uint64_t floor = 0;           // least remaining after a sync, from pass 2 on
-  double floor_never_sent_share = 0;
+  double floor_never_sent_share = 0;  // the same, at the floor
   uint64_t passes_at_floor = 0; // passes since the floor was last lowered
   double switchover_bandwidth = 0;    // bytes/s of a final copy of what remains
   int64_t downtime_now_ms = 0;  // real downtime if QEMU switched over now
