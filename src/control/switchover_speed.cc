@@ -90,12 +90,10 @@ double SwitchoverSpeed::RateFor(double bytes, double never_sent_share, double le
   return ms > 0 ? b * 1000 / ms : 0;
 }
 
-double SwitchoverSpeed::BytesWithin(double ms, double never_sent_share, double least_rate) const {
-  if (ms <= 0) return 0;
-  if (stated_ > 0) return std::max(stated_, least_rate) * ms / 1000;
-  const auto time_ms = [&](double b) { return TimeMs(b, never_sent_share, least_rate); };
-  if (time_ms(1) <= 0) return 0;  // unknown
-  // TimeMs never falls with size: double until it is too long, then bisect.
+template <typename TimeFn>
+double SwitchoverSpeed::LargestWithin(double ms, const TimeFn& time_ms) {
+  if (ms <= 0 || time_ms(1) <= 0) return 0;  // unknown
+  // The time never falls with size: double until it is too long, then bisect.
   double high = 1;
   while (time_ms(high) <= ms && high < 1e18) high *= 2;
   double low = high >= 2 ? high / 2 : 0;
@@ -104,6 +102,27 @@ double SwitchoverSpeed::BytesWithin(double ms, double never_sent_share, double l
     (time_ms(mid) <= ms ? low : high) = mid;
   }
   return low;
+}
+
+double SwitchoverSpeed::BytesWithin(double ms, double never_sent_share, double least_rate) const {
+  if (ms <= 0) return 0;
+  if (stated_ > 0) return std::max(stated_, least_rate) * ms / 1000;
+  return LargestWithin(ms, [&](double b) { return TimeMs(b, never_sent_share, least_rate); });
+}
+
+double SwitchoverSpeed::WorstTimeMs(double bytes, double never_sent_at_most, double least_rate) const {
+  if (bytes <= 0) return 0;
+  const double most = std::clamp(never_sent_at_most / bytes, 0.0, 1.0);
+  const double none = TimeMs(bytes, 0, least_rate);
+  if (most <= 0) return none;
+  const double all = TimeMs(bytes, most, least_rate);
+  return none > 0 && all > 0 ? std::max(none, all) : 0;
+}
+
+double SwitchoverSpeed::WorstBytesWithin(double ms, double never_sent_at_most, double least_rate) const {
+  if (ms <= 0) return 0;
+  if (stated_ > 0) return std::max(stated_, least_rate) * ms / 1000;
+  return LargestWithin(ms, [&](double b) { return WorstTimeMs(b, never_sent_at_most, least_rate); });
 }
 
 std::string SwitchoverSpeed::Describe() const {

@@ -82,6 +82,18 @@ class SwitchoverSpeed {
   /// 0 when unknown.
   double BytesWithin(double ms, double never_sent_share = 0, double least_rate = 0) const;
 
+  // A copy QEMU may yet switch over with, whose make-up is not known: at
+  // most `never_sent_at_most` of its bytes never sent before. The bulk
+  // pages unsent now are such a bound, since they only become fewer. The
+  // time is its worst make-up's (a prediction is linear in the share, so
+  // none or as many as may be).
+
+  /// Predicted milliseconds at the worst make-up; 0 when unknown.
+  double WorstTimeMs(double bytes, double never_sent_at_most, double least_rate = 0) const;
+  /// The most bytes such a copy may hold and still take at most \a ms at
+  /// its worst make-up; 0 when unknown.
+  double WorstBytesWithin(double ms, double never_sent_at_most, double least_rate = 0) const;
+
   /// "1.0 GiB/s stated", or "learned from 3 final copies of 38.1 MiB to
   /// 809.3 MiB, 2 of them mostly pages never sent before".
   std::string Describe() const;
@@ -95,6 +107,10 @@ class SwitchoverSpeed {
   static double PoolTimeMs(const Pool& pool, double bytes);
   /// One part's time: \a pool's, at least \a least_rate's; -1 = unknown.
   static double PartTimeMs(const Pool& pool, double bytes, double least_rate);
+  /// The most bytes \a time_ms (never falling with size; 0 = unknown) keeps
+  /// within \a ms.
+  template <typename TimeFn>
+  static double LargestWithin(double ms, const TimeFn& time_ms);
 
   double stated_ = 0;
   Pool resent_;      // copies mostly of pages sent before (or unknown)

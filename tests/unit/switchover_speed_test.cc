@@ -99,6 +99,41 @@ TEST(SwitchoverSpeed, PagesOfAKindNeverLearnedAreTakenOnTheSafeSide) {
   EXPECT_EQ(unknown_share.TimeMs(256 * kMiB, 1), 0);
 }
 
+// A copy QEMU may yet switch over with holds at most the bulk pages unsent
+// now as pages never sent before (they only become fewer): its time is
+// taken at its worst make-up, none of them or as many as may be. The
+// copies are those the ninth run's host had learned before `hotset`.
+TEST(SwitchoverSpeed, ACopyOfUnknownMakeUpIsTakenAtItsWorst) {
+  const SwitchoverSpeed s =
+      SwitchoverSpeed::Learned({{8676930, 35, 8676930}, {35680256, 32, 0}, {134221824, 62, 0}, {134221824, 62, 0}});
+  const double copy = 48 * kMiB;
+  EXPECT_DOUBLE_EQ(s.WorstTimeMs(copy, 64 * kMiB), s.TimeMs(copy, 1)) << "all of it may be never sent";
+  EXPECT_DOUBLE_EQ(s.WorstTimeMs(copy, 0), s.TimeMs(copy, 0));
+  for (int i = 0; i <= 10; i++) {
+    EXPECT_GE(s.WorstTimeMs(copy, 16 * kMiB), s.TimeMs(copy, i / 30.0)) << "a third at most: " << i << "/30";
+  }
+  // The bytes within 300 ms grow as the bulk pages unsent become fewer,
+  // from the never-sent pool's 35.5 MiB to the re-sent pool's.
+  double before = 0;
+  for (double unsent : {256 * kMiB, 35 * kMiB, 28 * kMiB, 16 * kMiB, 4 * kMiB, 0.0}) {
+    const double bytes = s.WorstBytesWithin(300, unsent);
+    EXPECT_LE(s.WorstTimeMs(bytes, unsent), 300) << unsent;
+    EXPECT_GT(s.WorstTimeMs(bytes + kMiB, unsent), 300) << unsent;
+    EXPECT_GE(bytes, before) << unsent;
+    before = bytes;
+  }
+  EXPECT_DOUBLE_EQ(s.WorstBytesWithin(300, 256 * kMiB), s.BytesWithin(300, 1));
+  EXPECT_DOUBLE_EQ(s.WorstBytesWithin(300, 0), s.BytesWithin(300, 0));
+
+  // A re-sent pool slower than the never-sent one: the worst is none.
+  const SwitchoverSpeed odd = SwitchoverSpeed::Learned({{100u << 20, 50, 100u << 20}, {100u << 20, 200, 0}});
+  EXPECT_DOUBLE_EQ(odd.WorstTimeMs(100 * kMiB, 50 * kMiB), odd.TimeMs(100 * kMiB, 0));
+  // Never-sent pages nothing speaks for: unknown while any may be in it.
+  const SwitchoverSpeed resent_only = SwitchoverSpeed::Learned({{256u << 20, 200, 0}});
+  EXPECT_EQ(resent_only.WorstBytesWithin(300, kMiB), 0);
+  EXPECT_GT(resent_only.WorstBytesWithin(300, 0), 0);
+}
+
 // Beyond four times the largest copy of its kind, a copy goes at half that
 // copy's speed: within either kind the benchmark saw no speed fall with
 // size (re-sent 33-510 MiB at 1.0-2.9 GB/s, never sent 6-394 MiB at
