@@ -168,13 +168,16 @@ MigrationSummary Follower::Run() {
   }
   auto on_timer = [](sd_event_source* s, uint64_t, void* self) -> int {
     auto* f = static_cast<Follower*>(self);
-    sd_event_source_set_time_relative(s, static_cast<uint64_t>(f->options_.interval.count()) * 1000);
-    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-    return Guarded([&] {
+    const int rc = Guarded([&] {
       f->Tick(true);
       // A holder killed while we were not looking shows only here.
       f->Resplit();
     });
+    const int64_t interval = f->options_.interval.count();
+    const int64_t next = f->last_ && f->phase_ == Phase::kFollowing ? NextSampleInMs(*f->last_, interval) : interval;
+    sd_event_source_set_time_relative(s, static_cast<uint64_t>(next) * 1000);
+    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+    return rc;
   };
   r = sd_event_add_time_relative(e, &src, CLOCK_MONOTONIC, 0, 1000, on_timer, this);
   if (r < 0) {

@@ -17,6 +17,13 @@ std::string ActionValueText(const std::string& action, int64_t value) {
   return "";
 }
 
+int64_t NextSampleInMs(const MigrationSample& s, int64_t interval_ms) {
+  if (interval_ms <= kBulkEndIntervalMs || !s.running() || s.in_postcopy() || s.bandwidth <= 0) return interval_ms;
+  const double bulk_left_ms = static_cast<double>(s.bulk_unsent()) * 1000 / s.bandwidth;
+  return s.bulk_unsent() > 0 && bulk_left_ms <= 2.0 * static_cast<double>(interval_ms) ? kBulkEndIntervalMs
+                                                                                        : interval_ms;
+}
+
 Controller::Controller(MigrationBackend& backend, BackendFacts facts, Reaction* reaction, bool dry_run,
                        Say say)
     : backend_(backend), facts_(std::move(facts)), reaction_(reaction), dry_run_(dry_run), say_(std::move(say)) {

@@ -35,6 +35,14 @@ struct ActionRecord {
 /// " 30%"; "" for actions without one.
 std::string ActionValueText(const std::string& action, int64_t value);
 
+/// How soon to sample after \a s, for a sampling timer of \a interval_ms:
+/// every kBulkEndIntervalMs over the bulk pass's last two intervals, where
+/// QEMU's first sync and any switch-over inside the bulk come, and where
+/// the switch-over correction follows the bulk pages still unsent (QEMU
+/// sends no event in the bulk pass).
+inline constexpr int64_t kBulkEndIntervalMs = 100;
+int64_t NextSampleInMs(const MigrationSample& s, int64_t interval_ms);
+
 class Controller {
  public:
   using Say = std::function<void(const std::string&)>;

@@ -294,9 +294,9 @@ SimResult Simulate(const SimScenario& scenario, Reaction& reaction, const SimOpt
       status_changed = status_changed || ev.kind == BackendEvent::Kind::kStatus;
     }
     const bool timer = m.now_ms() >= next_timer;
-    if (timer) next_timer = m.now_ms() + options.interval_ms;
     if (!after_sync && !timer && !status_changed) continue;
     MigrationSample s = *m.Sample();
+    if (timer) next_timer = m.now_ms() + NextSampleInMs(s, options.interval_ms);
     if (!controller && s.running()) {
       controller = std::make_unique<Controller>(m, facts, &reaction, false,
                                                 [&r](const std::string& line) { r.log.push_back(line); });

@@ -34,5 +34,27 @@ TEST(Controller, RecordsWhenTheCommandWentAndWhenQemuAnswered) {
   EXPECT_EQ(backend.tuning.downtime_limit_ms, 500);
 }
 
+// QEMU sends no event in the bulk pass, and its first sync (and any
+// switch-over inside the bulk) comes at the bulk's end: over its last two
+// sampling intervals the sampling is every 100 ms.
+TEST(Controller, SamplesEvery100MsOverTheBulkPassesLastStretch) {
+  const uint64_t gib = 1ull << 30, mib = 1ull << 20;
+  MigrationSample s = testing::ActiveSample(1000, 1, gib - 32 * mib, gib);
+  s.bandwidth = 32.0 * mib;
+  s.ram_visited = 32 * mib;
+  EXPECT_EQ(NextSampleInMs(s, 1000), 1000) << "31 s of bulk left";
+  s.ram_visited = gib - 64 * mib;
+  EXPECT_EQ(NextSampleInMs(s, 1000), 100) << "2 s left";
+  EXPECT_EQ(NextSampleInMs(s, 50), 50) << "a timer faster already";
+  s.ram_visited = 0;
+  EXPECT_EQ(NextSampleInMs(s, 1000), 1000) << "QEMU does not say what it visited";
+  s.ram_visited = gib;
+  s.pass = 2;
+  EXPECT_EQ(NextSampleInMs(s, 1000), 1000) << "the bulk is done: passes send events";
+  s.ram_visited = gib - mib;
+  s.status = "postcopy-active";
+  EXPECT_EQ(NextSampleInMs(s, 1000), 1000);
+}
+
 }  // namespace
 }  // namespace vc
