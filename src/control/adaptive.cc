@@ -30,6 +30,10 @@ constexpr double kBudgetShare = 0.8;
 constexpr double kDeadlineSlackMs = 2000;
 // Below this ratio throttling would have to stop the guest: escalate.
 constexpr double kLeastTargetRatio = 0.1;
+// The switch-over correction is made when it allows this much more than
+// the base limit, and moved when its limit would change by this factor.
+constexpr double kCorrectionWorth = 1.2;
+constexpr double kCorrectionStep = 1.25;
 
 int RoundUpTo5(double percent) { return static_cast<int>(std::ceil(percent / 5) * 5); }
 
@@ -62,26 +66,18 @@ std::string AdaptiveMode::Inputs(const ReactionInputs& in) const {
   return estimator_.estimates().ToString() + ", downtime-limit " + std::to_string(in.downtime_limit_ms) + " ms";
 }
 
-std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_sync, const ReactionInputs& in,
+std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_sync, const ReactionInputs& given,
                                            std::optional<int64_t> budget_ms) {
   std::vector<Decision> out;
   if (ended_ || !s.running() || s.in_postcopy()) return out;
   estimator_.Update(s, after_sync);
   const Estimates& e = estimator_.estimates();
   // The switch-over correction needs only the bandwidth: made early, it
-  // lets QEMU switch over even before the bulk pass ends, as far as copies
-  // of pages never sent vouch for. Once every page was sent, the copy is
-  // of re-sent pages, which go faster: made again.
-  const bool in_bulk = s.pass <= 1 || s.bulk_unsent() > 0;
-  if (e.bandwidth_measured && s.total_time_ms >= 1000) {
-    if (in_bulk && !corrected_in_bulk_) {
-      corrected_in_bulk_ = true;
-      Correct(/*in_bulk=*/true, in, &out);
-    } else if (!in_bulk && !corrected_after_bulk_) {
-      corrected_in_bulk_ = corrected_after_bulk_ = true;
-      Correct(/*in_bulk=*/false, in, &out);
-    }
-  }
+  // lets QEMU switch over even before the bulk pass ends, as far as the
+  // copies learned vouch for; raised as the bulk pages unsent become fewer.
+  // What follows sees the limit it set.
+  ReactionInputs in = given;
+  if (e.bandwidth_measured && s.total_time_ms >= 1000) Correct(s, &in, &out);
   if (!e.valid || e.bandwidth <= 0) return out;
   // The budget left, in ms; -1 = no budget.
   const int64_t left = budget_ms ? std::max<int64_t>(0, *budget_ms - s.total_time_ms) : -1;
@@ -139,7 +135,7 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
   return out;
 }
 
-void AdaptiveMode::Correct(bool in_bulk, const ReactionInputs& in, std::vector<Decision>* out) {
+void AdaptiveMode::Correct(const MigrationSample& s, ReactionInputs* in, std::vector<Decision>* out) {
   // QEMU judges downtime at the rate-limited bandwidth, but copies the
   // last bytes unthrottled: with a known faster link the same real
   // downtime allows a larger limit, so QEMU switches over passes sooner.
@@ -147,22 +143,53 @@ void AdaptiveMode::Correct(bool in_bulk, const ReactionInputs& in, std::vector<D
   // QEMU holds the migration to max-bandwidth; early measurements swing
   // both ways (setup, the first bursts), so the cap is the figure to use.
   const double bandwidth =
-      in.tuning.max_bandwidth && *in.tuning.max_bandwidth > 0 ? static_cast<double>(*in.tuning.max_bandwidth) : e.bandwidth;
+      in->tuning.max_bandwidth && *in->tuning.max_bandwidth > 0 ? static_cast<double>(*in->tuning.max_bandwidth) : e.bandwidth;
   const double base_ms = static_cast<double>(config_.base_downtime_ms);
-  const double never_sent_share = in_bulk ? 1 : 0;
-  const double bytes = config_.switchover.BytesWithin(base_ms, never_sent_share);
-  if (bytes <= bandwidth * base_ms / 1000 * 1.2) return;
+  // Of the copy QEMU would switch over with, at most the bulk pages still
+  // unsent were never sent before (all of it while QEMU does not say).
+  const bool in_bulk = s.pass <= 1 || s.bulk_unsent() > 0;
+  const double unsent = !in_bulk ? 0 : s.bulk_unsent() > 0 ? static_cast<double>(s.bulk_unsent()) : 1e18;
+  const double bytes = config_.switchover.WorstBytesWithin(base_ms, unsent);
+  const bool worth_it = bytes > bandwidth * base_ms / 1000 * kCorrectionWorth;
+  const int64_t limit = worth_it ? static_cast<int64_t>(bytes * 1000 / bandwidth) : config_.base_downtime_ms;
+  if (corrected_limit_ > 0 && in->downtime_limit_ms == corrected_limit_ &&
+      static_cast<double>(limit) * kCorrectionStep <= static_cast<double>(corrected_limit_)) {
+    // The migration's bandwidth rose (a share of the host's grew): the
+    // limit that allowed the copy at the old one now allows more.
+    out->push_back({"set-downtime", limit,
+                    "adaptive: switch-over correction: max-bandwidth is now " + FormatRate(bandwidth) + "; " +
+                        FormatMillis(base_ms) + " of real downtime copies " + FormatBytes(bytes) + ", a limit of " +
+                        std::to_string(limit) + " ms (was " + std::to_string(corrected_limit_) + " ms)"});
+    corrected_limit_ = in->downtime_limit_ms = limit;
+    return;
+  }
+  if (!worth_it || limit <= in->downtime_limit_ms) return;
+  // Raised in steps as the bulk pages unsent become fewer (not at every
+  // sample), and once more to its final value when none are left.
+  const bool final_value = !in_bulk && !corrected_after_bulk_;
+  if (corrected_limit_ > 0 && !final_value &&
+      static_cast<double>(limit) < static_cast<double>(corrected_limit_) * kCorrectionStep) {
+    return;
+  }
+  if (!in_bulk) corrected_after_bulk_ = true;
   const std::string inputs = "max-bandwidth " + FormatRate(bandwidth) + ", measured " + FormatRate(e.bandwidth) +
-                             ", downtime-limit " + std::to_string(in.downtime_limit_ms) + " ms";
-  const int64_t limit = static_cast<int64_t>(bytes * 1000 / bandwidth);
-  if (limit <= in.downtime_limit_ms) return;
+                             ", downtime-limit " + std::to_string(in->downtime_limit_ms) + " ms";
+  std::string makeup;
+  if (!in_bulk) {
+    makeup = " of pages sent before";
+  } else if (unsent >= bytes) {
+    makeup = " of pages never sent before";
+  } else {
+    makeup = ", at most " + FormatBytes(unsent) + " of them pages never sent before (the bulk pages still unsent),";
+  }
+  const double worst_ms = config_.switchover.WorstTimeMs(bytes, unsent);
   out->push_back({"set-downtime", limit,
                   "adaptive: switch-over correction" + std::string(in_bulk ? " in the bulk pass" : " after the bulk pass") +
-                      ": " + FormatMillis(base_ms) + " of real downtime copies " + FormatBytes(bytes) + " of pages " +
-                      (in_bulk ? "never sent before" : "sent before") + " at the switch-over bandwidth " +
-                      FormatRate(config_.switchover.RateFor(bytes, never_sent_share)) + " (" +
-                      config_.switchover.Describe() + "), a limit of " + std::to_string(limit) + " ms at the migration's " +
-                      FormatRate(bandwidth) + " (" + inputs + ")"});
+                      ": " + FormatMillis(base_ms) + " of real downtime copies " + FormatBytes(bytes) + makeup +
+                      " at the switch-over bandwidth " + FormatRate(worst_ms > 0 ? bytes * 1000 / worst_ms : 0) +
+                      " (" + config_.switchover.Describe() + "), a limit of " + std::to_string(limit) +
+                      " ms at the migration's " + FormatRate(bandwidth) + " (" + inputs + ")"});
+  corrected_limit_ = in->downtime_limit_ms = limit;
 }
 
 bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why, bool now,

@@ -69,9 +69,10 @@ class AdaptiveMode {
   const Estimates& estimates() const { return estimator_.estimates(); }
 
  private:
-  /// \a in_bulk: the copy QEMU would switch over with holds bulk pages
-  /// never sent; otherwise only pages sent before.
-  void Correct(bool in_bulk, const ReactionInputs& in, std::vector<Decision>* out);
+  /// The downtime-limit under which QEMU's copy takes the policy's
+  /// downtime at the switch-over speed; sets \a in's limit to what it
+  /// asked for.
+  void Correct(const MigrationSample& s, ReactionInputs* in, std::vector<Decision>* out);
   /// A larger downtime-limit, if the real downtime it buys fits
   /// MaxDowntime: one that switches over at the floor, or \a now. True when
   /// that is the step (taken, or awaited from QEMU).
@@ -86,9 +87,9 @@ class AdaptiveMode {
 
   AdaptiveConfig config_;
   Estimator estimator_;
-  // The switch-over correction, made once in the bulk pass (for a copy of
-  // pages never sent) and once after it (of pages sent before).
-  bool corrected_in_bulk_ = false;
+  // The limit the switch-over correction last set (0 = none), and whether
+  // it was set once every page had been sent.
+  int64_t corrected_limit_ = 0;
   bool corrected_after_bulk_ = false;
   bool ended_ = false;           // escalated: nothing more to do
   bool postcopy_refused_ = false;  // starting post-copy failed once

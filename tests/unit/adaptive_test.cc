@@ -10,6 +10,7 @@
 #include <tuple>
 #include <utility>
 
+#include "src/control/controller.h"
 #include "src/control/policy_reaction.h"
 #include "src/control/simulator.h"
 #include "src/control/start_settings.h"
@@ -340,6 +341,104 @@ TEST(Adaptive, TheCorrectionTrustsCopiesOfTheKindQemuWouldSwitchOverWith) {
             std::string::npos)
       << d[0].reason;
   EXPECT_EQ(d[0].value, 12357) << "the limit the run had from the start";
+}
+
+// The ninth run's `hotset` (256 MiB at 32 MiB/s, the guest rewriting a
+// 32 MiB hot set at 4x the cap), with the copies its host had learned. The
+// correction made once, for a copy all bulk pages, allowed 35.5 MiB: QEMU
+// synced with 34 MiB of the bulk unsent, found the hot set dirty again, and
+// switched over only at the bulk's end (7.97 s). Of the copy QEMU would
+// switch over with, at most the bulk pages still unsent are never sent,
+// and those only become fewer: so the limit rises as they do, sampled every
+// 100 ms over the bulk's last stretch, and QEMU goes before the bulk ends
+// with a copy predicted within the 300 ms at its make-up.
+TEST(Adaptive, TheCorrectionRisesAsTheBulkPagesUnsentBecomeFewer) {
+  AdaptiveConfig config;
+  config.switchover =
+      SwitchoverSpeed::Learned({{8676930, 35, 8676930}, {35680256, 32, 0}, {134221824, 62, 0}, {134221824, 62, 0}});
+  AdaptiveMode mode(config);
+  ReactionInputs in;
+  in.tuning.max_bandwidth = 32 * kMiB;
+  in.downtime_limit_ms = 300;
+  const uint64_t ram = 268967936, hot = 32 * kMiB;
+  const double rate = 32.0 * kMiB;  // bytes/s QEMU sends; the hot set was sent in the first second
+  auto unsent_at = [&](int64_t ms) {
+    return ram - std::min<uint64_t>(ram, static_cast<uint64_t>(rate * static_cast<double>(ms) / 1000));
+  };
+  // QEMU, every 100 ms (ram_save_pending): under bandwidth x limit, it syncs
+  // (the hot set shows dirty again) and switches over if that fits too.
+  int64_t switched_at = -1, next_sample = 0, corrections = 0;
+  uint64_t pass = 1;
+  for (int64_t ms = 100; ms <= 9000 && switched_at < 0; ms += 100) {
+    const uint64_t unsent = unsent_at(ms);
+    const double threshold = rate * static_cast<double>(in.downtime_limit_ms) / 1000;
+    bool synced = false;
+    if (static_cast<double>(unsent) < threshold) {
+      pass++;
+      synced = true;
+      if (static_cast<double>(unsent + hot) <= threshold) {
+        switched_at = ms;
+        const double share = static_cast<double>(unsent) / static_cast<double>(unsent + hot);
+        EXPECT_LE(config.switchover.TimeMs(static_cast<double>(unsent + hot), share), 300)
+            << "a copy of " << unsent + hot << " bytes, " << unsent << " never sent, at " << ms << " ms";
+        break;
+      }
+    }
+    if (ms < next_sample && !synced) continue;
+    MigrationSample s = testing::ActiveSample(ms, pass, pass == 1 ? unsent : unsent + hot, ram);
+    s.ram_transferred = s.ram_visited = ram - unsent;
+    s.bandwidth = rate;
+    // QEMU counts a page once per sync period: the hot set once since the start.
+    s.dirty_rate = pass == 1 ? 0 : static_cast<double>(hot) * 1000 / static_cast<double>(ms);
+    if (ms >= next_sample) next_sample = ms + NextSampleInMs(s, 1000);
+    for (const Decision& d : mode.Decide(s, synced, in, std::nullopt)) {
+      ASSERT_EQ(d.action, "set-downtime") << d.reason;
+      ASSERT_GT(d.value, in.downtime_limit_ms) << d.reason;
+      in.downtime_limit_ms = d.value;
+      if (d.reason.find("switch-over correction in the bulk pass") == std::string::npos) {
+        ADD_FAILURE() << "the correction alone lets QEMU go: " << d.reason;
+        continue;
+      }
+      if (++corrections > 1) {
+        EXPECT_NE(d.reason.find("of them pages never sent before (the bulk pages still unsent)"), std::string::npos)
+            << d.reason;
+      }
+    }
+  }
+  EXPECT_GT(corrections, 1);
+  EXPECT_GT(switched_at, 0) << "never switched over";
+  EXPECT_LT(switched_at, 7500) << "the run switched over at the bulk's end, 7.97 s";
+}
+
+// The host's bandwidth shares are re-split when a migration ends: the
+// correction's limit, right for the old max-bandwidth, would let QEMU copy
+// more at the new one. It follows it down, unless something else set the
+// limit since.
+TEST(Adaptive, TheCorrectionFollowsTheMigrationsBandwidth) {
+  AdaptiveConfig config;
+  config.switchover = SwitchoverSpeed::Stated(1024 * kMiB);
+  AdaptiveMode mode(config);
+  ReactionInputs in;
+  in.tuning.max_bandwidth = 32 * kMiB;
+  auto sample = [&](int64_t ms) {
+    MigrationSample s = testing::ActiveSample(ms, 1, kGiB - static_cast<uint64_t>(ms) * 32 * kMiB / 1000, kGiB);
+    s.ram_transferred = s.ram_visited = kGiB - s.ram_remaining;
+    return s;
+  };
+  EXPECT_TRUE(mode.Decide(sample(500), false, in, std::nullopt).empty());
+  std::vector<Decision> d = mode.Decide(sample(1000), false, in, std::nullopt);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].value, 9600) << "300 ms at 1 GiB/s is 9.6 s at 32 MiB/s";
+  in.downtime_limit_ms = d[0].value;
+  in.tuning.max_bandwidth = 128 * kMiB;
+  d = mode.Decide(sample(2000), false, in, std::nullopt);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].value, 2400) << d[0].reason;
+  EXPECT_NE(d[0].reason.find("max-bandwidth is now 128.0 MiB/s"), std::string::npos) << d[0].reason;
+  EXPECT_NE(d[0].reason.find("(was 9600 ms)"), std::string::npos) << d[0].reason;
+  in.downtime_limit_ms = 5000;  // a policy step set its own since
+  in.tuning.max_bandwidth = 512 * kMiB;
+  EXPECT_TRUE(mode.Decide(sample(3000), false, in, std::nullopt).empty());
 }
 
 // The seventh run's `1.5x` case (256 MiB at 32 MiB/s): its first sync came
