@@ -69,16 +69,17 @@ std::string AdaptiveMode::Inputs(const ReactionInputs& in) const {
 std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_sync, const ReactionInputs& given,
                                            std::optional<int64_t> budget_ms) {
   std::vector<Decision> out;
-  if (ended_ || !s.running() || s.in_postcopy()) return out;
+  if (!s.running() || s.in_postcopy()) return out;
   estimator_.Update(s, after_sync);
   const Estimates& e = estimator_.estimates();
   // The switch-over correction needs only the bandwidth: made early, it
   // lets QEMU switch over even before the bulk pass ends, as far as the
   // copies learned vouch for; raised as the bulk pages unsent become fewer.
-  // What follows sees the limit it set.
+  // It is not a step: a limit it set is kept in line with max-bandwidth
+  // even after Escalate=. What follows sees the limit it set.
   ReactionInputs in = given;
   if (e.bandwidth_measured && s.total_time_ms >= 1000) Correct(s, &in, &out);
-  if (!e.valid || e.bandwidth <= 0) return out;
+  if (ended_ || !e.valid || e.bandwidth <= 0) return out;
   // The budget left, in ms; -1 = no budget.
   const int64_t left = budget_ms ? std::max<int64_t>(0, *budget_ms - s.total_time_ms) : -1;
   const std::optional<int64_t> converge = e.ConvergeMs(in.downtime_limit_ms);
@@ -174,13 +175,15 @@ void AdaptiveMode::Correct(const MigrationSample& s, ReactionInputs* in, std::ve
   if (!in_bulk) corrected_after_bulk_ = true;
   const std::string inputs = "max-bandwidth " + FormatRate(bandwidth) + ", measured " + FormatRate(e.bandwidth) +
                              ", downtime-limit " + std::to_string(in->downtime_limit_ms) + " ms";
-  std::string makeup;
-  if (!in_bulk) {
-    makeup = " of pages sent before";
-  } else if (unsent >= bytes) {
-    makeup = " of pages never sent before";
-  } else {
-    makeup = ", at most " + FormatBytes(unsent) + " of them pages never sent before (the bulk pages still unsent),";
+  std::string makeup;  // a stated speed holds for pages of any kind
+  if (config_.switchover.learned()) {
+    if (!in_bulk) {
+      makeup = " of pages sent before";
+    } else if (unsent >= bytes) {
+      makeup = " of pages never sent before";
+    } else {
+      makeup = ", at most " + FormatBytes(unsent) + " of them pages never sent before (the bulk pages still unsent),";
+    }
   }
   const double worst_ms = config_.switchover.WorstTimeMs(bytes, unsent);
   out->push_back({"set-downtime", limit,

@@ -61,6 +61,22 @@ class ShareTest : public QemuTest {
     return std::nullopt;
   }
 
+  // Waits until \a pair's source has downtime-limit \a want (ms).
+  static bool WaitDowntimeLimit(MigrationPair& pair, int64_t want, Millis within) {
+    Deadline start = Clock::now();
+    while (Clock::now() - start < within) {
+      auto p = qmp::QueryMigrateParameters(pair.src().qmp());
+      if (p.ok() && p->downtime_limit == want) return true;
+      std::this_thread::sleep_for(Millis(20));
+    }
+    return false;
+  }
+
+  static int64_t DowntimeLimit(MigrationPair& pair) {
+    auto p = qmp::QueryMigrateParameters(pair.src().qmp());
+    return p.ok() ? p->downtime_limit.value_or(-1) : -1;
+  }
+
   static int64_t Bandwidth(MigrationPair& pair) {
     auto p = qmp::QueryMigrateParameters(pair.src().qmp());
     return p.ok() ? p->max_bandwidth.value_or(-1) : -1;
@@ -118,6 +134,46 @@ TEST_F(ShareTest, TwoMigrationsGetHalfEachAndTheSurvivorGetsAllAtOnce) {
   ASSERT_TRUE(qmp::MigrateCancel((*b)->src().qmp()).ok());
   EXPECT_EQ(follow_b.WaitExit(Millis(10000)), 1) << follow_b.Output();
   EXPECT_TRUE(fs::is_empty(run_.path() + "/shares"));
+}
+
+// The adaptive mode's switch-over correction sets downtime-limit for the
+// migration's max-bandwidth (QEMU judges the final copy at that rate), so
+// it follows the share: up when another migration comes, down when it
+// ends. 300 ms at a stated 96 MiB/s is 28.8 MiB: 450 ms at 64 MiB/s, 900 ms
+// at 32. The guest rewrites 64 MiB at 64 MiB/s, so QEMU never switches over
+// with that, and MaxDowntime=300ms keeps the mode from raising it further.
+TEST_F(ShareTest, TheSwitchoverCorrectionFollowsTheShare) {
+  std::ofstream(root_.path() + "/etc/virt-converge/policy.d/60-adaptive.conf")
+      << "[Adaptive]\nEnabled=yes\nSwitchoverBandwidth=96MiB/s\nMaxDowntime=300ms\nEscalate=none\n";
+  GuestParams g = NeverConvergingGuest();
+  g.wss = "64M";
+  g.rate = "64M";
+  auto a = MigrationPair::Start(g, "share-corr-a");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto b = MigrationPair::Start(g, "share-corr-b");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  auto follow = [&](MigrationPair& pair) {
+    return Attach(pair, {"--policy-root", root_.path(), "--run-dir", run_.path(), "--interval", "1s"});
+  };
+
+  VirtConvergeRun follow_b = follow(**b);
+  StartUnshared(**b);
+  ASSERT_TRUE(WaitBandwidth(**b, kBudget)) << Bandwidth(**b) << "\n" << follow_b.Output();
+  ASSERT_TRUE(WaitDowntimeLimit(**b, 450, Millis(10000))) << DowntimeLimit(**b) << "\n" << follow_b.Output();
+
+  VirtConvergeRun follow_a = follow(**a);
+  StartUnshared(**a);
+  ASSERT_TRUE(WaitBandwidth(**b, kBudget / 2)) << Bandwidth(**b) << "\n" << follow_b.Output();
+  EXPECT_TRUE(WaitDowntimeLimit(**b, 900, Millis(10000))) << DowntimeLimit(**b) << "\n" << follow_b.Output();
+
+  ASSERT_TRUE(qmp::MigrateCancel((*a)->src().qmp()).ok());
+  ASSERT_TRUE(WaitBandwidth(**b, kBudget)) << Bandwidth(**b) << "\n" << follow_b.Output();
+  EXPECT_TRUE(WaitDowntimeLimit(**b, 450, Millis(10000))) << DowntimeLimit(**b) << "\n" << follow_b.Output();
+  EXPECT_TRUE(follow_b.WaitOutput("max-bandwidth is now 64.0 MiB/s", Millis(1000))) << follow_b.Output();
+  EXPECT_EQ(follow_a.WaitExit(Millis(10000)), 1) << follow_a.Output();
+
+  ASSERT_TRUE(qmp::MigrateCancel((*b)->src().qmp()).ok());
+  EXPECT_EQ(follow_b.WaitExit(Millis(10000)), 1) << follow_b.Output();
 }
 
 // The cost budget counts a migration someone else started as soon as it is
