@@ -19,21 +19,14 @@
 namespace vc::testing {
 namespace {
 
-// Samples of the bulk pass (pass 1) at most 150 ms after the one before,
-// in the history records of \a state_dir.
+// Samples of the bulk pass at most 150 ms after the one before, in the
+// history records of \a state_dir.
 int FineBulkSamples(const std::string& state_dir) {
   int fine = 0;
   std::error_code ec;
   for (const std::filesystem::directory_entry& e : std::filesystem::directory_iterator(state_dir + "/history", ec)) {
     Result<qmp::Json> j = qmp::Json::Parse(ReadFile(e.path().string()));
-    if (!j.ok() || !j->Get("samples")) continue;
-    const qmp::Json samples = *j->Get("samples");
-    for (size_t i = 1; i < samples.ArraySize(); i++) {
-      const qmp::Json a = samples.At(i - 1), b = samples.At(i);
-      if (a.GetInt("pass") != 1 || b.GetInt("pass") != 1) continue;
-      const int64_t gap = b.GetInt("t-ms").value_or(0) - a.GetInt("t-ms").value_or(0);
-      if (gap > 0 && gap <= 150) fine++;
-    }
+    if (j.ok() && j->Get("samples")) fine += BulkSamplesWithin(*j->Get("samples"), 150);
   }
   return fine;
 }

@@ -149,15 +149,7 @@ TEST_F(AdaptiveTest, TheNextMigrationUsesTheSwitchoverSpeedTheFirstOneMeasured) 
   EXPECT_GT(raised, 300) << out2;
   // Over the bulk pass's last stretch QEMU was asked every 100 ms: the
   // correction follows the bulk pages unsent there.
-  int fine = 0;
-  const qmp::Json samples = *sum2->Get("samples");
-  for (size_t i = 1; i < samples.ArraySize(); i++) {
-    const qmp::Json a = samples.At(i - 1), b = samples.At(i);
-    if (a.GetInt("pass") != 1 || b.GetInt("pass") != 1) continue;
-    const int64_t gap = b.GetInt("t-ms").value_or(0) - a.GetInt("t-ms").value_or(0);
-    if (gap > 0 && gap <= 150) fine++;
-  }
-  EXPECT_GE(fine, 5) << out2;
+  EXPECT_GE(BulkSamplesWithin(*sum2->Get("samples"), 150), 5) << out2;
   std::fprintf(stderr, "[learn] first %.1f s, downtime %lld ms; next %.1f s, limit %lld ms, downtime %lld ms\n",
                static_cast<double>(sum1->GetInt("total-time-ms").value_or(0)) / 1000,
                static_cast<long long>(sum1->GetInt("downtime-ms").value_or(-1)),

@@ -32,6 +32,10 @@ Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string&
                                           const std::vector<std::string>& args);
 std::string VirtConvergeBinary();
 
+/// Of a summary's or history record's "samples", how many of the bulk pass
+/// (pass 1) came at most \a within_ms after the one before.
+int BulkSamplesWithin(const qmp::Json& samples, int64_t within_ms);
+
 /// A short-lived command (list, status, cancel, policy show, ...) run to
 /// its end: its exit code (-1 on timeout or signal) and its output.
 struct CommandOutcome {
