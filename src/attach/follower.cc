@@ -582,7 +582,8 @@ void Follower::RememberSwitchover(const MigrationSample& end) {
     // is the copy at least, so its speed errs slow. (The 1 GiB benchmark's
     // `below` copies were lost without this, and the next cases paused.)
     const std::optional<uint64_t> cap = controller_ ? controller_->max_bandwidth() : std::nullopt;
-    const int64_t passes_ms = end.total_time_ms - last_sync_->total_time_ms - *end.downtime_ms + 100;
+    constexpr int64_t kRateLimitSliceMs = 100;  // QEMU's max-bandwidth accounting period
+    const int64_t passes_ms = end.total_time_ms - last_sync_->total_time_ms - *end.downtime_ms + kRateLimitSliceMs;
     if (!cap || *cap == 0 || passes_ms < 0) return;
     const double passes_bytes = static_cast<double>(*cap) * static_cast<double>(passes_ms) / 1000;
     if (passes_bytes >= static_cast<double>(since_sync)) return;

@@ -153,6 +153,8 @@ void AdaptiveMode::Correct(const MigrationSample& s, ReactionInputs* in, std::ve
   const double bytes = config_.switchover.WorstBytesWithin(base_ms, unsent);
   const bool worth_it = bytes > bandwidth * base_ms / 1000 * kCorrectionWorth;
   const int64_t limit = worth_it ? static_cast<int64_t>(bytes * 1000 / bandwidth) : config_.base_downtime_ms;
+  const std::string inputs = "max-bandwidth " + FormatRate(bandwidth) + ", measured " + FormatRate(e.bandwidth) +
+                             ", downtime-limit " + std::to_string(in->downtime_limit_ms) + " ms";
   if (corrected_limit_ > 0 && in->downtime_limit_ms == corrected_limit_ &&
       static_cast<double>(limit) * kCorrectionStep <= static_cast<double>(corrected_limit_)) {
     // The migration's bandwidth rose (a share of the host's grew): the
@@ -160,7 +162,7 @@ void AdaptiveMode::Correct(const MigrationSample& s, ReactionInputs* in, std::ve
     out->push_back({"set-downtime", limit,
                     "adaptive: switch-over correction: max-bandwidth is now " + FormatRate(bandwidth) + "; " +
                         FormatMillis(base_ms) + " of real downtime copies " + FormatBytes(bytes) + ", a limit of " +
-                        std::to_string(limit) + " ms (was " + std::to_string(corrected_limit_) + " ms)"});
+                        std::to_string(limit) + " ms (was " + std::to_string(corrected_limit_) + " ms) (" + inputs + ")"});
     corrected_limit_ = in->downtime_limit_ms = limit;
     return;
   }
@@ -173,8 +175,6 @@ void AdaptiveMode::Correct(const MigrationSample& s, ReactionInputs* in, std::ve
     return;
   }
   if (!in_bulk) corrected_after_bulk_ = true;
-  const std::string inputs = "max-bandwidth " + FormatRate(bandwidth) + ", measured " + FormatRate(e.bandwidth) +
-                             ", downtime-limit " + std::to_string(in->downtime_limit_ms) + " ms";
   std::string makeup;  // a stated speed holds for pages of any kind
   if (config_.switchover.learned()) {
     if (!in_bulk) {

@@ -9,6 +9,7 @@
 namespace vc {
 
 namespace {
+constexpr int64_t kQemuThrottleTrigger = 50;  // throttle-trigger-threshold's default, percent
 constexpr double kMiB = 1024.0 * 1024.0;
 }  // namespace
 
@@ -41,7 +42,7 @@ SimulatedMigration::SimulatedMigration(SimScenario scenario) : sc_(scenario) {
   tuning_.throttle_increment = sc_.throttle_increment;
   tuning_.throttle_max = sc_.throttle_max;
   tuning_.throttle_tailslow = sc_.throttle_tailslow;
-  if (sc_.qemu_major >= 5) tuning_.throttle_trigger = 50;  // QEMU's default
+  if (sc_.qemu_major >= 5) tuning_.throttle_trigger = kQemuThrottleTrigger;
   tuning_.xbzrle_cache = 64ull << 20;
   if (sc_.qemu_major > 8 || (sc_.qemu_major == 8 && sc_.qemu_minor >= 1)) tuning_.vcpu_dirty_limit = sc_.vcpu_dirty_limit;
 }
@@ -67,7 +68,7 @@ void SimulatedMigration::Sync() {
   if (now_ms_ - rate_update_ms_ < 1000) return;
   dirty_rate_ = period_dirty_ * 1000 / static_cast<double>(now_ms_ - rate_update_ms_);
   // migration_trigger_throttle: every second qualifying period steps.
-  const double trigger_percent = static_cast<double>(tuning_.throttle_trigger.value_or(50));
+  const double trigger_percent = static_cast<double>(tuning_.throttle_trigger.value_or(kQemuThrottleTrigger));
   if (period_dirty_ > period_sent_ * trigger_percent / 100 && ++high_count_ >= 2) {
     high_count_ = 0;
     if (sc_.auto_converge) {

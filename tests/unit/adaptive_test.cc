@@ -436,6 +436,7 @@ TEST(Adaptive, TheCorrectionFollowsTheMigrationsBandwidth) {
   EXPECT_EQ(d[0].value, 2400) << d[0].reason;
   EXPECT_NE(d[0].reason.find("max-bandwidth is now 128.0 MiB/s"), std::string::npos) << d[0].reason;
   EXPECT_NE(d[0].reason.find("(was 9600 ms)"), std::string::npos) << d[0].reason;
+  EXPECT_NE(d[0].reason.find("(max-bandwidth 128.0 MiB/s, measured "), std::string::npos) << "its inputs: " << d[0].reason;
   in.downtime_limit_ms = 5000;  // a policy step set its own since
   in.tuning.max_bandwidth = 512 * kMiB;
   EXPECT_TRUE(mode.Decide(sample(3000), false, in, std::nullopt).empty());
