@@ -597,8 +597,9 @@ void Follower::RememberSwitchover(const MigrationSample& end) {
   // what remained, so the copy sent them (never_sent: why that matters).
   // After passes no sample saw, those may have sent them instead: unknown
   // then, which files the copy with the re-sent ones, where a copy taken
-  // for slower than it was only makes predictions err long.
-  if (began_at_last_sync && last_sync_->ram_visited > 0) {
+  // for slower than it was only makes predictions err long. Unless none
+  // was left at that sync: the bulk was done, and no later copy has any.
+  if (last_sync_->ram_visited > 0 && (began_at_last_sync || last_sync_->bulk_unsent() == 0)) {
     o.copy.never_sent = std::min(o.copy.bytes, last_sync_->bulk_unsent());
   }
   const std::string key = SwitchoverMemory::KeyOf(options_.peer);

@@ -289,6 +289,30 @@ TEST(Follower, ACopyAfterPassesNoSampleSawIsRememberedAtItsLeast) {
   }
 }
 
+// The same, but the bulk was done at the last sync seen: whatever the
+// unseen passes sent, the copy had no page QEMU had never sent, and says so
+// (the qemu test AdaptiveTest.TheNextMigrationUses... met such an end).
+TEST(Follower, ACopyAfterPassesNoSampleSawPastTheBulkHadNoPageNeverSent) {
+  const uint64_t MiB = 1 << 20;
+  testing::TempDir root("follower");
+  const std::string state = WriteLearningPolicy(root.path());
+  testing::FakeBackend backend;
+  AsQemu72At(backend, 32 * MiB);
+  backend.samples.push_back(Sample(1000, 1, 1000 * MiB, 32 * MiB));
+  MigrationSample sync = Sample(56424, 6, 78 * MiB, 1893394372);
+  sync.ram_visited = 1400 * MiB;  // more than the 1 GiB guest: re-sent pages count too
+  backend.samples.push_back(sync);
+  backend.samples.push_back(Completed(56674, 8, 1976693268, 51));
+  auto [sum, out] = FollowTo10002(backend, root.path(), state);
+  EXPECT_EQ(sum.outcome, "completed");
+  EXPECT_NE(out.find("switch-over: 69.9 MiB in 52 ms (1.31 GiB/s; 0 B of it never sent before)"), std::string::npos)
+      << out;
+  std::optional<LearnedSwitchover> learned = SwitchoverMemory(state).Recall("10.0.0.2", std::time(nullptr));
+  ASSERT_TRUE(learned);
+  ASSERT_EQ(learned->copies.size(), 1u);
+  EXPECT_EQ(learned->copies[0].never_sent, std::optional<uint64_t>(0));
+}
+
 // A switch-over inside the bulk pass: at the sync the copy began from, QEMU
 // had visited 700 MiB of the 1 GiB guest, so 324 MiB of the 400 MiB copied
 // had never been sent. The remembered copy says so (such copies run slower).
