@@ -33,6 +33,9 @@ struct MigrationSample {
   uint64_t pass = 0;           // dirty-bitmap syncs so far (1 during the bulk pass)
   int64_t expected_downtime_ms = 0;
   std::optional<int64_t> downtime_ms;  // the real one, known at the end
+  /// Bytes sent with the guest stopped: the final copy, exactly (QEMU >=
+  /// 7.0 says so at the end; 0 = not reported, as by libvirt).
+  uint64_t downtime_bytes = 0;
   int throttle_percent = 0;    // auto-converge CPU throttle
   uint64_t postcopy_requests = 0;
   std::string error;           // QEMU's error-desc when failed

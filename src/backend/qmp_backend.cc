@@ -53,6 +53,7 @@ Result<MigrationSample> QmpBackend::Sample() {
                    static_cast<double>(ram.page_size.value_or(4096));
     s.pass = ram.dirty_sync_count.value_or(0);
     s.postcopy_requests = ram.postcopy_requests.value_or(0);
+    s.downtime_bytes = ram.downtime_bytes.value_or(0);
   }
   s.expected_downtime_ms = info.expected_downtime.value_or(0);
   s.downtime_ms = info.downtime;

@@ -7,7 +7,9 @@
 // switch-over speed the one before measured.
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
+#include "qmp/commands.h"
 #include "tests/qemu/qemu_test_base.h"
 
 namespace vc::testing {
@@ -129,6 +131,13 @@ TEST_F(AdaptiveTest, TheNextMigrationUsesTheSwitchoverSpeedTheFirstOneMeasured) 
     EXPECT_EQ(a.GetString("reason").value_or("").find("switch-over correction"), std::string::npos) << out1;
   }
   ASSERT_TRUE(fs::exists(state.path() + "/switchover/127.0.0.1"));
+  // The copy remembered is what QEMU says it sent with the guest stopped.
+  Result<qmp::MigrationInfo> done = qmp::QueryMigrate((*first)->src().qmp());
+  ASSERT_TRUE(done.ok() && done->ram && done->ram->downtime_bytes) << done.status().ToString();
+  std::ifstream remembered(state.path() + "/switchover/127.0.0.1");  // "<time> <bytes> <ms> [<never sent>]"
+  uint64_t at = 0, bytes = 0;
+  ASSERT_TRUE(remembered >> at >> bytes);
+  EXPECT_EQ(bytes, *done->ram->downtime_bytes);
   first->reset();
 
   auto next = MigrationPair::Start(g, "adaptive-learn-2");
