@@ -179,6 +179,16 @@ MigrationSample Completed(int64_t ms, uint64_t pass, uint64_t sent, int64_t down
   return s;
 }
 
+/// The one final copy remembered for 10.0.0.2 (a failure unless just one).
+std::optional<SwitchoverCopy> TheOneCopyRemembered(const std::string& state) {
+  std::optional<LearnedSwitchover> learned = SwitchoverMemory(state).Recall("10.0.0.2", std::time(nullptr));
+  if (!learned || learned->copies.size() != 1) {
+    ADD_FAILURE() << "expected one copy remembered, found " << (learned ? learned->copies.size() : 0);
+    return std::nullopt;
+  }
+  return learned->copies[0];
+}
+
 /// QEMU 7.2 at 128 MiB/s, one second into the bulk pass of a 1 GiB guest.
 void InBulkAt128MiBs(testing::FakeBackend& b) {
   const uint64_t MiB = 1 << 20;
@@ -278,11 +288,10 @@ TEST(Follower, ACopyAfterPassesNoSampleSawIsRememberedAtItsLeast) {
     EXPECT_EQ(sum.outcome, "completed");
     if (cap == 32 * MiB) {
       EXPECT_NE(out.find("switch-over: 69.9 MiB in 52 ms"), std::string::npos) << out;
-      std::optional<LearnedSwitchover> learned = SwitchoverMemory(state).Recall("10.0.0.2", std::time(nullptr));
-      ASSERT_TRUE(learned);
-      ASSERT_EQ(learned->copies.size(), 1u);
-      EXPECT_EQ(learned->copies[0].bytes, 1976693268u - 1893394372u - 10032775u);
-      EXPECT_FALSE(learned->copies[0].never_sent) << "not known to be the copy's: filed with the re-sent ones";
+      std::optional<SwitchoverCopy> copy = TheOneCopyRemembered(state);
+      ASSERT_TRUE(copy);
+      EXPECT_EQ(copy->bytes, 1976693268u - 1893394372u - 10032775u);
+      EXPECT_FALSE(copy->never_sent) << "not known to be the copy's: filed with the re-sent ones";
     } else {
       EXPECT_EQ(out.find("switch-over:"), std::string::npos) << out;
     }
@@ -307,10 +316,9 @@ TEST(Follower, ACopyAfterPassesNoSampleSawPastTheBulkHadNoPageNeverSent) {
   EXPECT_EQ(sum.outcome, "completed");
   EXPECT_NE(out.find("switch-over: 69.9 MiB in 52 ms (1.31 GiB/s; 0 B of it never sent before)"), std::string::npos)
       << out;
-  std::optional<LearnedSwitchover> learned = SwitchoverMemory(state).Recall("10.0.0.2", std::time(nullptr));
-  ASSERT_TRUE(learned);
-  ASSERT_EQ(learned->copies.size(), 1u);
-  EXPECT_EQ(learned->copies[0].never_sent, std::optional<uint64_t>(0));
+  std::optional<SwitchoverCopy> copy = TheOneCopyRemembered(state);
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy->never_sent, std::optional<uint64_t>(0));
 }
 
 // QEMU >= 7.0 says at the end how many bytes it sent with the guest
@@ -334,11 +342,10 @@ TEST(Follower, TheFinalCopyIsWhatQemuSentWithTheGuestStopped) {
   EXPECT_EQ(sum.outcome, "completed");
   EXPECT_NE(out.find("switch-over: 21.0 MiB in 73 ms (287.7 MiB/s), remembered for 10.0.0.2"), std::string::npos)
       << out;
-  std::optional<LearnedSwitchover> learned = SwitchoverMemory(state).Recall("10.0.0.2", std::time(nullptr));
-  ASSERT_TRUE(learned);
-  ASSERT_EQ(learned->copies.size(), 1u);
-  EXPECT_EQ(learned->copies[0].bytes, 21 * MiB);
-  EXPECT_FALSE(learned->copies[0].never_sent) << "no sync seen: how much was never sent is not known";
+  std::optional<SwitchoverCopy> copy = TheOneCopyRemembered(state);
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy->bytes, 21 * MiB);
+  EXPECT_FALSE(copy->never_sent) << "no sync seen: how much was never sent is not known";
 }
 
 // A switch-over inside the bulk pass: at the sync the copy began from, QEMU
@@ -360,10 +367,9 @@ TEST(Follower, RemembersHowMuchOfTheFinalCopyWasNeverSentBefore) {
                      "remembered for 10.0.0.2"),
             std::string::npos)
       << out;
-  std::optional<LearnedSwitchover> learned = SwitchoverMemory(state).Recall("10.0.0.2", std::time(nullptr));
-  ASSERT_TRUE(learned);
-  ASSERT_EQ(learned->copies.size(), 1u);
-  EXPECT_EQ(learned->copies[0].never_sent, std::optional<uint64_t>(324 * MiB));
+  std::optional<SwitchoverCopy> copy = TheOneCopyRemembered(state);
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy->never_sent, std::optional<uint64_t>(324 * MiB));
 }
 
 }  // namespace
