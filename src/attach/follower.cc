@@ -562,40 +562,42 @@ SwitchoverSpeed Follower::LearnedSwitchoverSpeed(const policy::Policy& p) {
   return speed;
 }
 
-void Follower::RememberSwitchover(const MigrationSample& end) {
-  if (options_.state_dir.empty() || saw_postcopy_ || !end.downtime_ms) return;
-  SwitchoverObservation o;
-  o.unix_seconds = static_cast<int64_t>(std::time(nullptr));
+bool Follower::CopyBeganAtLastSync(const MigrationSample& end) const {
+  return last_sync_ && end.pass <= last_sync_->pass + 1;
+}
+
+std::optional<uint64_t> Follower::CopyBytesSinceLastSync(const MigrationSample& end) const {
   // QEMU switches over right after a sync and syncs once more on stopping
   // the guest. A sample taken after either (the pass before the end's, or
   // the end's own) knows what the final copy had to send.
-  const bool began_at_last_sync = last_sync_ && end.pass <= last_sync_->pass + 1;
-  if (end.downtime_bytes > 0) {
-    // QEMU >= 7.0 counts what it sent with the guest stopped: the copy
-    // itself, even when no sample saw a sync before it (a switch-over in
-    // the bulk's last 100 ms: the 1 GiB benchmark's `idle` at 128 MiB/s).
-    o.copy.bytes = end.downtime_bytes;
-  } else if (!last_sync_ || end.ram_transferred <= last_sync_->ram_transferred) {
-    return;
-  } else {
-    const uint64_t since_sync = end.ram_transferred - last_sync_->ram_transferred;
-    o.copy.bytes = std::min(last_sync_->ram_remaining, since_sync);
-    if (!began_at_last_sync) {
-      // Short passes ran between the last sync seen and the copy (near the
-      // end they come every few ms). They sent at most max-bandwidth over
-      // the time they had, plus one of QEMU's 100 ms rate-limit slices: the
-      // rest is the copy at least, so its speed errs slow. (The 1 GiB
-      // benchmark's `below` copies were lost without this, and the next
-      // cases paused.)
-      const std::optional<uint64_t> cap = controller_ ? controller_->max_bandwidth() : std::nullopt;
-      constexpr int64_t kRateLimitSliceMs = 100;  // QEMU's max-bandwidth accounting period
-      const int64_t passes_ms = end.total_time_ms - last_sync_->total_time_ms - *end.downtime_ms + kRateLimitSliceMs;
-      if (!cap || *cap == 0 || passes_ms < 0) return;
-      const double passes_bytes = static_cast<double>(*cap) * static_cast<double>(passes_ms) / 1000;
-      if (passes_bytes >= static_cast<double>(since_sync)) return;
-      o.copy.bytes = since_sync - static_cast<uint64_t>(passes_bytes);
-    }
-  }
+  if (!last_sync_ || end.ram_transferred <= last_sync_->ram_transferred) return std::nullopt;
+  const uint64_t since_sync = end.ram_transferred - last_sync_->ram_transferred;
+  if (CopyBeganAtLastSync(end)) return std::min(last_sync_->ram_remaining, since_sync);
+  // Short passes ran between the last sync seen and the copy (near the end
+  // they come every few ms). They sent at most max-bandwidth over the time
+  // they had, plus one of QEMU's 100 ms rate-limit slices: the rest is the
+  // copy at least, so its speed errs slow. (The 1 GiB benchmark's `below`
+  // copies were lost without this, and the next cases paused.)
+  const std::optional<uint64_t> cap = controller_ ? controller_->max_bandwidth() : std::nullopt;
+  constexpr int64_t kRateLimitSliceMs = 100;  // QEMU's max-bandwidth accounting period
+  const int64_t passes_ms = end.total_time_ms - last_sync_->total_time_ms - *end.downtime_ms + kRateLimitSliceMs;
+  if (!cap || *cap == 0 || passes_ms < 0) return std::nullopt;
+  const double passes_bytes = static_cast<double>(*cap) * static_cast<double>(passes_ms) / 1000;
+  if (passes_bytes >= static_cast<double>(since_sync)) return std::nullopt;
+  return since_sync - static_cast<uint64_t>(passes_bytes);
+}
+
+void Follower::RememberSwitchover(const MigrationSample& end) {
+  if (options_.state_dir.empty() || saw_postcopy_ || !end.downtime_ms) return;
+  // QEMU >= 7.0 counts what it sent with the guest stopped: the copy
+  // itself, even when no sample saw a sync before it (a switch-over in the
+  // bulk's last 100 ms: the 1 GiB benchmark's `idle` at 128 MiB/s).
+  const std::optional<uint64_t> bytes =
+      end.downtime_bytes > 0 ? std::optional<uint64_t>(end.downtime_bytes) : CopyBytesSinceLastSync(end);
+  if (!bytes) return;
+  SwitchoverObservation o;
+  o.unix_seconds = static_cast<int64_t>(std::time(nullptr));
+  o.copy.bytes = *bytes;
   // QEMU's downtime is the difference of two whole-ms clock readings: the
   // copy may have taken up to 1 ms more, and is taken at that (a fast 9 MiB
   // copy reads 4 ms, where 5 ms is 20% slower).
@@ -606,7 +608,7 @@ void Follower::RememberSwitchover(const MigrationSample& end) {
   // then, which files the copy with the re-sent ones, where a copy taken
   // for slower than it was only makes predictions err long. Unless none
   // was left at that sync: the bulk was done, and no later copy has any.
-  if (last_sync_ && last_sync_->ram_visited > 0 && (began_at_last_sync || last_sync_->bulk_unsent() == 0)) {
+  if (last_sync_ && last_sync_->ram_visited > 0 && (CopyBeganAtLastSync(end) || last_sync_->bulk_unsent() == 0)) {
     o.copy.never_sent = std::min(o.copy.bytes, last_sync_->bulk_unsent());
   }
   const std::string key = SwitchoverMemory::KeyOf(options_.peer);

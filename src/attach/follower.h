@@ -92,6 +92,13 @@ class Follower {
   /// same destination (unknown when \a p does not learn, or states the speed).
   SwitchoverSpeed LearnedSwitchoverSpeed(const policy::Policy& p);
   void RememberSwitchover(const MigrationSample& end);
+  /// Whether the final copy ending in \a end began at the last sync a
+  /// sample saw (not after passes no sample saw).
+  bool CopyBeganAtLastSync(const MigrationSample& end) const;
+  /// The final copy's bytes inferred from the last sync a sample saw, where
+  /// QEMU does not count them; nullopt when they cannot be told. \a end
+  /// has QEMU's downtime.
+  std::optional<uint64_t> CopyBytesSinceLastSync(const MigrationSample& end) const;
   void WatchPolicyDirectories();
   /// With a host bandwidth budget in the policy: holds this migration's
   /// share entry and watches the others'.
