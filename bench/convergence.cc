@@ -3,7 +3,10 @@
 // grid of guest sizes, bandwidth caps and dirty workloads, once per policy
 // (QEMU's defaults, QEMU's stock auto-converge, every preset, our default),
 // each driven by the real `virt-converge migrate`; then the same grid, and
-// one many times larger, on the simulator. Writes results.json, results.md
+// one many times larger, on the simulator. With --rounds N the real grid
+// runs N times and each policy keeps what its host learned (the final
+// copies' speed) from round to round: round 1 is a first migration to the
+// destination, a later round one from a host that has migrated there before. Writes results.json, results.md
 // and, for one hard case, remaining-<case>.dat for the plot.
 //
 // Nothing here is a pass/fail test: the numbers go to docs/benchmarks.md,
@@ -15,6 +18,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <thread>
 
@@ -87,6 +91,7 @@ struct Case {
 
 struct RunResult {
   std::string policy, kase, where;  // where: "qemu" or "sim"
+  int round = 1;  // of --rounds; the simulator runs only round 1
   uint64_t ram = 0, bandwidth = 0;
   std::string workload;
   std::string outcome;
@@ -130,8 +135,9 @@ RunResult Started(const Case& c, const PolicyChoice& pol, const std::string& whe
 
 // ---- real QEMU ----
 
-RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s) {
+RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s, int round) {
   RunResult r = Started(c, pol, "qemu");
+  r.round = round;
   GuestParams g;
   g.ram_mib = c.ram / kMiB;
   g.wss = std::to_string(c.wss() / 1024) + "K";
@@ -254,6 +260,7 @@ Json ToJson(const RunResult& r) {
                .Set("where", Json::String(r.where))
                .Set("policy", Json::String(r.policy))
                .Set("case", Json::String(r.kase))
+               .Set("round", Json::Int(r.round))
                .Set("ram", Json::Uint(r.ram))
                .Set("bandwidth", Json::Uint(r.bandwidth))
                .Set("workload", Json::String(r.workload))
@@ -346,7 +353,8 @@ std::string Table(const std::vector<RunResult>& runs, const std::string& ours, c
 std::string CaseTable(const std::vector<RunResult>& runs) {
   std::string md = "| case | policy | outcome | total | downtime | passes | throttle %·s | paused |\n|---|---|---|---|---|---|---|---|\n";
   for (const RunResult& r : runs) {
-    md += "| " + r.kase + " | " + r.policy + " | " + r.outcome + " | " +
+    const std::string kase = r.round > 1 ? r.kase + " (round " + std::to_string(r.round) + ")" : r.kase;
+    md += "| " + kase + " | " + r.policy + " | " + r.outcome + " | " +
           FormatMillis(static_cast<double>(r.total_ms)) + " | " +
           (r.downtime_ms ? FormatMillis(static_cast<double>(*r.downtime_ms)) : std::string("–")) + " | " +
           std::to_string(r.passes) + " | " + Fixed(r.throttle_integral, 0) + " | " +
@@ -380,6 +388,7 @@ int Main(int argc, char** argv) {
       "virt-converge-default,vc-default+link";
   bool no_qemu = false, no_sim = false;
   double limit_factor = 12;
+  int rounds = 1;
   app.add_option("--out", out, "output directory")->capture_default_str();
   app.add_option("--ram", ram, "guest sizes for real QEMU")->capture_default_str();
   app.add_option("--bandwidth", bw, "bandwidth caps for real QEMU")->capture_default_str();
@@ -389,6 +398,10 @@ int Main(int argc, char** argv) {
   app.add_option("--sim-bandwidth", sim_bw, "links for the large simulated grid")->capture_default_str();
   app.add_option("--limit-factor", limit_factor,
                  "a run still going after this many times RAM/bandwidth (plus 30 s) is stopped")->capture_default_str();
+  app.add_option("--rounds", rounds,
+                 "times the real grid runs, each policy keeping what it learned across rounds")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10));
   app.add_option("--plot-case", plot_case, "the workload whose remaining bytes are plotted")->capture_default_str();
   app.add_option("--plot-policies", plot_policies, "the policies plotted")->capture_default_str();
   app.add_flag("--no-qemu", no_qemu, "skip the real migrations");
@@ -429,21 +442,24 @@ int Main(int argc, char** argv) {
   if (!no_qemu) {
     testing::Accel accel = testing::ChooseAccel();
     std::printf("real QEMU: accelerator %s (%s)\n", accel.name.c_str(), accel.reason.c_str());
-    for (uint64_t r : ParseSizes(ram, false)) {
-      for (uint64_t b : ParseSizes(bw, true)) {
-        for (const Workload& w : wl) {
-          Case c{r, b, w};
-          const double limit = limit_factor * static_cast<double>(r) / static_cast<double>(b) + 30;
-          for (const PolicyChoice& p : chosen) {
-            RunResult res = RunOnQemu(c, p, limit);
-            std::printf("qemu %-20s %-26s %-30s %8s downtime %8s throttle %6.0f%%s\n", c.Name().c_str(),
-                        p.name.c_str(), res.outcome.c_str(), FormatMillis(static_cast<double>(res.total_ms)).c_str(),
-                        res.downtime_ms ? FormatMillis(static_cast<double>(*res.downtime_ms)).c_str() : "-",
-                        res.throttle_integral);
-            std::fflush(stdout);
-            qemu_runs.push_back(std::move(res));
-            // The same case on the simulator, with loopback's fast link.
-            sim_small.push_back(RunOnSimulator(c, p, 2048.0 * kMiB, limit));
+    for (int round = 1; round <= rounds; round++) {
+      for (uint64_t r : ParseSizes(ram, false)) {
+        for (uint64_t b : ParseSizes(bw, true)) {
+          for (const Workload& w : wl) {
+            Case c{r, b, w};
+            const double limit = limit_factor * static_cast<double>(r) / static_cast<double>(b) + 30;
+            for (const PolicyChoice& p : chosen) {
+              RunResult res = RunOnQemu(c, p, limit, round);
+              std::printf("qemu %-20s r%d %-26s %-30s %8s downtime %8s throttle %6.0f%%s\n", c.Name().c_str(), round,
+                          p.name.c_str(), res.outcome.c_str(), FormatMillis(static_cast<double>(res.total_ms)).c_str(),
+                          res.downtime_ms ? FormatMillis(static_cast<double>(*res.downtime_ms)).c_str() : "-",
+                          res.throttle_integral);
+              std::fflush(stdout);
+              qemu_runs.push_back(std::move(res));
+              // The same case on the simulator, with loopback's fast link;
+              // it learns nothing, so once.
+              if (round == 1) sim_small.push_back(RunOnSimulator(c, p, 2048.0 * kMiB, limit));
+            }
           }
         }
       }
@@ -481,8 +497,17 @@ int Main(int argc, char** argv) {
 
   // results.md
   std::string md;
+  for (int round = 1; round <= rounds && !qemu_runs.empty(); round++) {
+    std::vector<RunResult> these;
+    std::copy_if(qemu_runs.begin(), qemu_runs.end(), std::back_inserter(these),
+                 [round](const RunResult& r) { return r.round == round; });
+    const std::string heading =
+        rounds == 1   ? "Real QEMU"
+        : round == 1 ? "Real QEMU, round 1 (nothing learned at the start)"
+                     : "Real QEMU, round " + std::to_string(round) + " (what the earlier rounds learned kept)";
+    md += "### " + heading + "\n\n" + Table(these, "virt-converge-default", "qemu-auto-converge") + "\n";
+  }
   if (!qemu_runs.empty()) {
-    md += "### Real QEMU\n\n" + Table(qemu_runs, "virt-converge-default", "qemu-auto-converge") + "\n";
     md += "### The same grid on the simulator\n\n" + Table(sim_small, "virt-converge-default", "qemu-auto-converge") + "\n";
   }
   if (!sim_large.empty()) {
@@ -498,6 +523,7 @@ int Main(int argc, char** argv) {
   std::ofstream dat(out + "/remaining.dat");
   for (const RunResult& r : plotted) {
     if (r.workload != plot_case) continue;
+    if (!qemu_runs.empty() && r.round != rounds) continue;  // the last round's
     if (("," + plot_policies + ",").find("," + r.policy + ",") == std::string::npos) continue;
     if (plot_name.empty()) plot_name = r.kase;
     if (r.kase != plot_name) continue;
