@@ -2,8 +2,10 @@
 // scheduled ones ([Adaptive] in virt-converge.policy(5)).
 //
 // At every pass end it asks the estimator whether pre-copy will reach the
-// downtime limit by itself within the budget. When it will not, it takes the least disruptive
-// step that suffices, in this order:
+// downtime limit by itself within the budget. When it will, but only after
+// so long that a switch-over at the floor saves ten times the downtime it
+// adds, it takes step 1 below (and nothing else). When it will not, it
+// takes the least disruptive step that suffices, in this order:
 //
 //   1. a larger downtime-limit, as long as the real downtime it buys stays
 //      within MaxDowntime (the final copy runs at the switch-over
@@ -77,6 +79,9 @@ class AdaptiveMode {
   /// MaxDowntime: one that switches over at the floor, or \a now. True when
   /// that is the step (taken, or awaited from QEMU).
   bool TryDowntime(const ReactionInputs& in, const std::string& why, bool now, std::vector<Decision>* out);
+  /// For a migration converging by itself in \a converge_ms: TryDowntime
+  /// at the floor, when the time that saves is worth the downtime it adds.
+  bool ShortenSlowConvergence(int64_t converge_ms, const ReactionInputs& in, std::vector<Decision>* out);
   bool TryThrottle(const MigrationSample& s, const ReactionInputs& in, double target_ratio,
                    std::vector<Decision>* out);
   bool TryDirtyLimit(const ReactionInputs& in, double target_ratio, std::vector<Decision>* out);
