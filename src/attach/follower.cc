@@ -587,6 +587,35 @@ std::optional<uint64_t> Follower::CopyBytesSinceLastSync(const MigrationSample& 
   return since_sync - static_cast<uint64_t>(passes_bytes);
 }
 
+std::optional<uint64_t> Follower::NeverSentAtLeast(const MigrationSample& end) const {
+  // A copy from inside the bulk pass, after a sync no sample saw (QEMU
+  // syncs once what remains fits the limit, and stops the guest at once):
+  // of the bulk pages unsent at the last sample, only those QEMU visited
+  // before the copy were not in it. All it visited since, less the copy's
+  // own pages, bounds them from above; downtime-bytes bounds the copy's
+  // pages from below (4096 of a whole page's 4104 bytes with its header;
+  // a zero page counts 9 bytes for its 4096; kHeaderSlack for block names
+  // and end markers). Where pages go by other ways QEMU counts apart
+  // (xbzrle, compression, multifd), or the capabilities are not known,
+  // nothing is said. A lower bound files a copy of pages never sent with
+  // the re-sent ones at worst, never the other way (SwitchoverCopy).
+  constexpr double kPageShare = 4096.0 / 4104.0;
+  constexpr double kHeaderSlack = 64 * 1024;
+  if (!last_running_ || last_running_->bulk_unsent() == 0 || end.downtime_bytes == 0 || end.ram_visited == 0) {
+    return std::nullopt;
+  }
+  if (facts_.capabilities.empty() || facts_.CapabilityOn("xbzrle") || facts_.CapabilityOn("compress") ||
+      facts_.CapabilityOn("multifd")) {
+    return std::nullopt;
+  }
+  const double copy_pages = std::max(0.0, (static_cast<double>(end.downtime_bytes) - kHeaderSlack) * kPageShare);
+  const double visited_between = static_cast<double>(end.ram_visited) - copy_pages -
+                                 static_cast<double>(last_running_->ram_visited);
+  const double at_least = static_cast<double>(last_running_->bulk_unsent()) - std::max(0.0, visited_between);
+  if (at_least <= 0) return std::nullopt;
+  return std::min(end.downtime_bytes, static_cast<uint64_t>(at_least));
+}
+
 void Follower::RememberSwitchover(const MigrationSample& end) {
   if (options_.state_dir.empty() || saw_postcopy_ || !end.downtime_ms) return;
   // QEMU >= 7.0 counts what it sent with the guest stopped: the copy
@@ -604,12 +633,15 @@ void Follower::RememberSwitchover(const MigrationSample& end) {
   o.copy.downtime_ms = *end.downtime_ms + 1;
   // The bulk pages still unsent at the sync the copy began from were in
   // what remained, so the copy sent them (never_sent: why that matters).
-  // After passes no sample saw, those may have sent them instead: unknown
-  // then, which files the copy with the re-sent ones, where a copy taken
-  // for slower than it was only makes predictions err long. Unless none
-  // was left at that sync: the bulk was done, and no later copy has any.
+  // After passes no sample saw, those may have sent them instead: then
+  // QEMU's page counts tell at least how many were left (or nothing, which
+  // files the copy with the re-sent ones, where a copy taken for slower
+  // than it was only makes predictions err long). Unless none was left at
+  // that sync: the bulk was done, and no later copy has any.
   if (last_sync_ && last_sync_->ram_visited > 0 && (CopyBeganAtLastSync(end) || last_sync_->bulk_unsent() == 0)) {
     o.copy.never_sent = std::min(o.copy.bytes, last_sync_->bulk_unsent());
+  } else {
+    o.copy.never_sent = NeverSentAtLeast(end);
   }
   const std::string key = SwitchoverMemory::KeyOf(options_.peer);
   Status st = SwitchoverMemory(options_.state_dir).Remember(key, o);

@@ -99,6 +99,10 @@ class Follower {
   /// QEMU does not count them; nullopt when they cannot be told. \a end
   /// has QEMU's downtime.
   std::optional<uint64_t> CopyBytesSinceLastSync(const MigrationSample& end) const;
+  /// At least how many of the final copy's bytes QEMU had never sent
+  /// before, from its page counts, where no sample saw the sync the copy
+  /// began from; nullopt when they do not tell.
+  std::optional<uint64_t> NeverSentAtLeast(const MigrationSample& end) const;
   void WatchPolicyDirectories();
   /// With a host bandwidth budget in the policy: holds this migration's
   /// share entry and watches the others'.

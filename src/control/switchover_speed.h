@@ -47,7 +47,9 @@ struct SwitchoverCopy {
   /// Of bytes, those QEMU had never sent before: bulk pages still unsent
   /// when the copy began (a switch-over inside the bulk pass). On the
   /// benchmark's loopback such copies ran at 0.3-0.6 GB/s where copies of
-  /// re-sent pages ran at 1-2.9 GB/s. Unknown for copies recorded without it.
+  /// re-sent pages ran at 1-2.9 GB/s. At least this many where no sample
+  /// saw the copy begin (a lower bound from QEMU's page counts); unknown for
+  /// copies recorded without it.
   std::optional<uint64_t> never_sent;
   double rate() const { return downtime_ms > 0 ? static_cast<double>(bytes) * 1000 / static_cast<double>(downtime_ms) : 0; }
   /// Half or more of it never sent before (unknown counts as re-sent: in

@@ -348,6 +348,52 @@ TEST(Follower, TheFinalCopyIsWhatQemuSentWithTheGuestStopped) {
   EXPECT_FALSE(copy->never_sent) << "no sync seen: how much was never sent is not known";
 }
 
+// The same copy in the bulk's last 100 ms, no sync seen, where QEMU says
+// how many pages it visited: of the 32 MiB of the bulk unsent at the last
+// sample it visited 11 MiB before the copy (1024 MiB visited at the end,
+// less the copy's 21 MiB), so at least 20.9 MiB of the copy had never been
+// sent. Not where the pages may have gone by xbzrle, nor when the pages
+// visited since cover what was unsent (the copy was of re-sent pages).
+TEST(Follower, QemusPageCountsTellACopyFromTheBulksLastSliceWasNeverSent) {
+  const uint64_t MiB = 1 << 20;
+  struct Variant {
+    bool xbzrle;
+    uint64_t visited_at_end;
+    bool mostly_never_sent;
+  };
+  for (const Variant& v : {Variant{false, 1024 * MiB, true}, Variant{true, 1024 * MiB, false},
+                           Variant{false, 1045 * MiB, false}}) {
+    SCOPED_TRACE("xbzrle " + std::to_string(v.xbzrle) + ", visited " + std::to_string(v.visited_at_end / MiB));
+    testing::TempDir root("follower");
+    const std::string state = WriteLearningPolicy(root.path());
+    testing::FakeBackend backend;
+    AsQemu72At(backend, 128 * MiB);
+    backend.facts.capabilities = {{"auto-converge", true}, {"xbzrle", v.xbzrle}, {"multifd", false}};
+    backend.samples.push_back(Sample(1000, 1, 886 * MiB, 137 * MiB));
+    MigrationSample last = Sample(7741, 1, 32 * MiB, 993 * MiB);
+    last.ram_visited = 992 * MiB;  // in the bulk
+    backend.samples.push_back(last);
+    MigrationSample end = Completed(7900, 3, 1024 * MiB + 300 * 1024, 72);
+    end.downtime_bytes = 21 * MiB;
+    end.ram_visited = v.visited_at_end;
+    backend.samples.push_back(end);
+    auto [sum, out] = FollowTo10002(backend, root.path(), state);
+    EXPECT_EQ(sum.outcome, "completed");
+    std::optional<SwitchoverCopy> copy = TheOneCopyRemembered(state);
+    ASSERT_TRUE(copy);
+    EXPECT_EQ(copy->bytes, 21 * MiB);
+    EXPECT_EQ(copy->mostly_never_sent(), v.mostly_never_sent);
+    if (v.mostly_never_sent) {
+      ASSERT_TRUE(copy->never_sent);
+      EXPECT_GT(*copy->never_sent, 20 * MiB);
+      EXPECT_LE(*copy->never_sent, 21 * MiB);
+      EXPECT_NE(out.find("of it never sent before), remembered for 10.0.0.2"), std::string::npos) << out;
+    } else {
+      EXPECT_FALSE(copy->never_sent);
+    }
+  }
+}
+
 // A switch-over inside the bulk pass: at the sync the copy began from, QEMU
 // had visited 700 MiB of the 1 GiB guest, so 324 MiB of the 400 MiB copied
 // had never been sent. The remembered copy says so (such copies run slower).
