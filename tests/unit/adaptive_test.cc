@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <optional>
-#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "src/control/controller.h"
 #include "src/control/policy_reaction.h"
@@ -482,21 +482,54 @@ TEST(Adaptive, TheFloorsPagesNeverSentAreJudgedByCopiesOfSuchPages) {
   EXPECT_EQ(d.action, "set-throttle-level") << d.reason;
 }
 
+/// One sample of a benchmark run, as its history recorded it.
+struct RecordedSample {
+  int64_t ms;
+  uint64_t pass, remaining, transferred, dirty;
+  int throttle;
+};
+
+/// Feeds \a rows (of a guest with \a ram bytes, under max-bandwidth
+/// \a cap and a budget of \a budget_ms) to an adaptive mode that learned
+/// \a copies, as the follower would; its first step other than the
+/// switch-over correction, and when. \a visited_reported: whether QEMU said
+/// how many pages it visited (the guest's memory is filled: every page it
+/// visited it sent, so those are the bytes sent, up to the RAM's size; the
+/// history did not record them).
+std::optional<std::pair<int64_t, Decision>> FirstStepAfterTheCorrection(const std::vector<RecordedSample>& rows,
+                                                                        uint64_t ram, uint64_t cap, int64_t budget_ms,
+                                                                        std::vector<SwitchoverCopy> copies,
+                                                                        bool visited_reported = true) {
+  AdaptiveConfig config;
+  config.switchover = SwitchoverSpeed::Learned(std::move(copies));
+  AdaptiveMode mode(config);
+  ReactionInputs in;
+  in.throttle_possible = true;
+  in.tuning.max_bandwidth = cap;
+  uint64_t pass = 0;
+  for (const RecordedSample& r : rows) {
+    MigrationSample s = testing::ActiveSample(r.ms, r.pass, r.remaining, ram);
+    s.ram_transferred = r.transferred;
+    s.ram_visited = visited_reported ? std::min(r.transferred, ram) : 0;
+    s.dirty_rate = static_cast<double>(r.dirty);
+    s.throttle_percent = r.throttle;
+    for (const Decision& d : mode.Decide(s, r.pass != pass, in, budget_ms)) {
+      if (d.reason.find("switch-over correction") == std::string::npos) return std::make_pair(r.ms, d);
+      in.downtime_limit_ms = d.value;
+    }
+    pass = r.pass;
+  }
+  return std::nullopt;
+}
+
 // The fifth benchmark run's `3x` case (256 MiB at 32 MiB/s, the guest
 // rewriting a 128 MiB working set at 96 MiB/s), with the copies learned
 // before it. The correction's limit made QEMU sync with 67 MiB of the bulk
 // pass unsent, so the first ratio read 0.65 (200 MiB, then 131 MiB left);
 // the next ones 1.02 and 0.98. Counting the 0.65, the mode waited until
 // 13.7 s; knowing the bulk was cut short, it acts on the 1.02, at 11.8 s.
-// (The guest's memory is filled: every page QEMU visited it sent, so the
-// bytes visited are the bytes sent; the history did not record them.)
 TEST(Adaptive, ARatioOverBulkPagesNeverSentIsNotTakenForConvergence) {
-  struct Row {
-    int64_t ms;
-    uint64_t pass, remaining, transferred, dirty;
-    int throttle;
-  };
-  const Row rows[] = {
+  const std::vector<RecordedSample> rows = {
       {8, 1, 263675904, 3357258, 0, 0},          {1006, 1, 230170624, 36928058, 0, 0},
       {2004, 1, 200015872, 67141778, 0, 0},      {3005, 1, 166510592, 100712578, 0, 0},
       {4006, 1, 133005312, 134283378, 0, 0},     {5007, 1, 99500032, 167854178, 0, 0},
@@ -507,40 +540,20 @@ TEST(Adaptive, ARatioOverBulkPagesNeverSentIsNotTakenForConvergence) {
       {11819, 4, 133304320, 397051892, 33468416, 1}, {12015, 4, 127520768, 402850852, 33468416, 1},
       {13016, 4, 94015488, 436421652, 33468416, 1},  {13720, 5, 130871296, 463278292, 33484800, 1},
   };
-  // The step after the switch-over correction: when, and what.
-  auto first_step = [&](bool visited_reported) -> std::pair<int64_t, Decision> {
-    AdaptiveConfig config;
-    config.switchover = SwitchoverSpeed::Learned({{8672826, 27}, {34070528, 22}, {263528448, 549}});
-    AdaptiveMode mode(config);
-    ReactionInputs in;
-    in.throttle_possible = true;
-    in.tuning.max_bandwidth = 32 * kMiB;
-    uint64_t pass = 0;
-    for (const Row& r : rows) {
-      MigrationSample s = testing::ActiveSample(r.ms, r.pass, r.remaining, 268967936);
-      s.ram_transferred = r.transferred;
-      s.ram_visited = visited_reported ? r.transferred : 0;
-      s.dirty_rate = static_cast<double>(r.dirty);
-      s.throttle_percent = r.throttle;
-      for (const Decision& d : mode.Decide(s, r.pass != pass, in, 30000)) {
-        if (d.reason.find("switch-over correction") == std::string::npos) return {r.ms, d};
-        in.downtime_limit_ms = d.value;
-      }
-      pass = r.pass;
-    }
-    return {-1, Decision{"none", 0, "no step"}};
-  };
-  auto [at, d] = first_step(/*visited_reported=*/true);
-  EXPECT_EQ(at, 11819) << d.reason;
-  EXPECT_EQ(d.action, "set-downtime") << d.reason;
-  EXPECT_NE(d.reason.find("pre-copy cannot converge at ratio 1.02"), std::string::npos) << d.reason;
+  const std::vector<SwitchoverCopy> learned = {{8672826, 27}, {34070528, 22}, {263528448, 549}};
+  auto step = FirstStepAfterTheCorrection(rows, 268967936, 32 * kMiB, 30000, learned);
+  ASSERT_TRUE(step);
+  EXPECT_EQ(step->first, 11819) << step->second.reason;
+  EXPECT_EQ(step->second.action, "set-downtime") << step->second.reason;
+  EXPECT_NE(step->second.reason.find("pre-copy cannot converge at ratio 1.02"), std::string::npos) << step->second.reason;
   // Without QEMU's page counts the estimator cannot tell: it takes the
   // ratio for a slow convergence (the run, before the mode shortened those,
   // went on to 13720 ms), and switches over at the floor all the same.
-  std::tie(at, d) = first_step(/*visited_reported=*/false);
-  EXPECT_EQ(at, 5919) << d.reason;
-  EXPECT_EQ(d.action, "set-downtime") << d.reason;
-  EXPECT_NE(d.reason.find("by itself at ratio 0.66, but only in"), std::string::npos) << d.reason;
+  step = FirstStepAfterTheCorrection(rows, 268967936, 32 * kMiB, 30000, learned, /*visited_reported=*/false);
+  ASSERT_TRUE(step);
+  EXPECT_EQ(step->first, 5919) << step->second.reason;
+  EXPECT_EQ(step->second.action, "set-downtime") << step->second.reason;
+  EXPECT_NE(step->second.reason.find("by itself at ratio 0.66, but only in"), std::string::npos) << step->second.reason;
 }
 
 TEST(Adaptive, ASlowConvergenceIsSwitchedOverAtTheFloorWhenThatSavesFarMore) {
@@ -549,12 +562,7 @@ TEST(Adaptive, ASlowConvergenceIsSwitchedOverAtTheFloorWhenThatSavesFarMore) {
   // convergence, the mode waited until a ratio of 0.95 at 14432 ms; the
   // forecast at 10321 ms was eight more passes (22 s), where a switch-over
   // at the floor added about 390 ms of downtime.
-  struct Row {
-    int64_t ms;
-    uint64_t pass, remaining, transferred, dirty;
-    int throttle;
-  };
-  const Row rows[] = {
+  const std::vector<RecordedSample> rows = {
       {26, 1, 1058934784, 13424370, 0, 0},           {2006, 1, 804372480, 268484018, 0, 0},
       {3008, 1, 670392320, 402725938, 0, 0},         {4010, 1, 532217856, 541166258, 0, 0},
       {5014, 1, 396009472, 677640754, 0, 0},         {6016, 1, 261767168, 812145330, 0, 0},
@@ -564,29 +572,10 @@ TEST(Adaptive, ASlowConvergenceIsSwitchedOverAtTheFloorWhenThatSavesFarMore) {
       {12625, 4, 458858496, 1695647844, 101703680, 1}, {14053, 4, 262082560, 1892812324, 101703680, 1},
       {14432, 5, 435490816, 1941617124, 123195392, 1},
   };
-  constexpr uint64_t kRam = 1074274304;
-  AdaptiveConfig config;
   // What that host had learned: `idle`'s copy (bulk pages never sent) and
   // `below`'s (re-sent ones).
-  config.switchover = SwitchoverSpeed::Learned({{26964354, 58, 26964354}, {69625446, 45, 0}});
-  AdaptiveMode mode(config);
-  ReactionInputs in;
-  in.throttle_possible = true;
-  in.tuning.max_bandwidth = 128 * kMiB;
-  uint64_t pass = 0;
-  std::optional<std::pair<int64_t, Decision>> step;
-  for (const Row& r : rows) {
-    MigrationSample s = testing::ActiveSample(r.ms, r.pass, r.remaining, kRam);
-    s.ram_transferred = r.transferred;
-    s.ram_visited = std::min(r.transferred, kRam);
-    s.dirty_rate = static_cast<double>(r.dirty);
-    s.throttle_percent = r.throttle;
-    for (const Decision& d : mode.Decide(s, r.pass != pass, in, 64000)) {
-      if (d.reason.find("switch-over correction") == std::string::npos && !step) step.emplace(r.ms, d);
-      in.downtime_limit_ms = d.value;
-    }
-    pass = r.pass;
-  }
+  auto step = FirstStepAfterTheCorrection(rows, 1074274304, 128 * kMiB, 64000,
+                                          {{26964354, 58, 26964354}, {69625446, 45, 0}});
   ASSERT_TRUE(step);
   const auto& [at, d] = *step;
   EXPECT_EQ(at, 10321) << d.reason;
