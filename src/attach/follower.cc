@@ -518,7 +518,8 @@ void Follower::Follow(const MigrationSample& first, bool after_sync) {
   if (s.in_postcopy()) saw_postcopy_ = true;
   if (s.running()) last_running_ = s;
   // QEMU answers a query-migrate it held through the final copy while still
-  // "active", with nothing left: not where that copy began.
+  // "active", with nothing left: not a sample from before the copy.
+  if (s.running() && s.ram_remaining > 0) last_before_copy_ = s;
   if (s.running() && after_sync && s.ram_remaining > 0) last_sync_ = s;
   last_ = s;
   series_.push_back({s.total_time_ms, s.status, s.pass, s.ram_remaining, s.ram_transferred,
@@ -601,7 +602,7 @@ std::optional<uint64_t> Follower::NeverSentAtLeast(const MigrationSample& end) c
   // the re-sent ones at worst, never the other way (SwitchoverCopy).
   constexpr double kPageShare = 4096.0 / 4104.0;
   constexpr double kHeaderSlack = 64 * 1024;
-  if (!last_running_ || last_running_->bulk_unsent() == 0 || end.downtime_bytes == 0 || end.ram_visited == 0) {
+  if (!last_before_copy_ || last_before_copy_->bulk_unsent() == 0 || end.downtime_bytes == 0 || end.ram_visited == 0) {
     return std::nullopt;
   }
   if (facts_.capabilities.empty() || facts_.CapabilityOn("xbzrle") || facts_.CapabilityOn("compress") ||
@@ -610,8 +611,8 @@ std::optional<uint64_t> Follower::NeverSentAtLeast(const MigrationSample& end) c
   }
   const double copy_pages = std::max(0.0, (static_cast<double>(end.downtime_bytes) - kHeaderSlack) * kPageShare);
   const double visited_between = static_cast<double>(end.ram_visited) - copy_pages -
-                                 static_cast<double>(last_running_->ram_visited);
-  const double at_least = static_cast<double>(last_running_->bulk_unsent()) - std::max(0.0, visited_between);
+                                 static_cast<double>(last_before_copy_->ram_visited);
+  const double at_least = static_cast<double>(last_before_copy_->bulk_unsent()) - std::max(0.0, visited_between);
   if (at_least <= 0) return std::nullopt;
   return std::min(end.downtime_bytes, static_cast<uint64_t>(at_least));
 }

@@ -148,6 +148,7 @@ class Follower {
   uint64_t last_pass_ = 0;
   std::optional<MigrationSample> last_sync_;  // the last running sample after a sync
   std::optional<MigrationSample> last_running_;  // QEMU clears its stats on cancel/failure
+  std::optional<MigrationSample> last_before_copy_;  // the last running one with bytes left
   bool saw_postcopy_ = false;
   bool told_learned_ = false;  // the learned switch-over speed is said once
   std::optional<MigrationSample> last_;

@@ -199,14 +199,20 @@ void InBulkAt128MiBs(testing::FakeBackend& b) {
 /// QEMU 7.2 at 128 MiB/s: a 1 GiB guest's bulk pass with 32 MiB unsent at
 /// the last sample (7741 ms), then a 21 MiB final copy in 72 ms after a sync
 /// no sample saw; \a visited_at_end: QEMU's pages visited by then (bytes;
-/// 0: not reported).
-void CopyFromTheBulksLastSlice(testing::FakeBackend& b, uint64_t visited_at_end) {
+/// 0: not reported). \a held_through_copy: QEMU answered one query during
+/// the copy, still "active" with nothing left.
+void CopyFromTheBulksLastSlice(testing::FakeBackend& b, uint64_t visited_at_end, bool held_through_copy = false) {
   const uint64_t MiB = 1 << 20;
   AsQemu72At(b, 128 * MiB);
   b.samples.push_back(Sample(1000, 1, 886 * MiB, 137 * MiB));
   MigrationSample last = Sample(7741, 1, 32 * MiB, 993 * MiB);
   last.ram_visited = 992 * MiB;  // in the bulk
   b.samples.push_back(last);
+  if (held_through_copy) {
+    MigrationSample held = Sample(7890, 3, 0, 1024 * MiB + 300 * 1024);
+    held.ram_visited = visited_at_end;
+    b.samples.push_back(held);
+  }
   MigrationSample end = Completed(7900, 3, 1024 * MiB + 300 * 1024, 72);
   end.downtime_bytes = 21 * MiB;
   end.ram_visited = visited_at_end;
@@ -362,23 +368,26 @@ TEST(Follower, TheFinalCopyIsWhatQemuSentWithTheGuestStopped) {
 // how many pages it visited: of the 32 MiB of the bulk unsent at the last
 // sample it visited 11 MiB before the copy (1024 MiB visited at the end,
 // less the copy's 21 MiB), so at least 20.9 MiB of the copy had never been
-// sent. Not where the pages may have gone by xbzrle, nor when the pages
-// visited since cover what was unsent (the copy was of re-sent pages).
+// sent. Also when QEMU answered a query during the copy (still "active",
+// nothing left). Not where the pages may have gone by xbzrle, nor when the
+// pages visited since cover what was unsent (the copy was of re-sent pages).
 TEST(Follower, QemusPageCountsTellACopyFromTheBulksLastSliceWasNeverSent) {
   const uint64_t MiB = 1 << 20;
   struct Variant {
     bool xbzrle;
     uint64_t visited_at_end;
+    bool held_through_copy;
     bool mostly_never_sent;
   };
-  for (const Variant& v : {Variant{false, 1024 * MiB, true}, Variant{true, 1024 * MiB, false},
-                           Variant{false, 1045 * MiB, false}}) {
-    SCOPED_TRACE("xbzrle " + std::to_string(v.xbzrle) + ", visited " + std::to_string(v.visited_at_end / MiB));
+  for (const Variant& v : {Variant{false, 1024 * MiB, false, true}, Variant{false, 1024 * MiB, true, true},
+                           Variant{true, 1024 * MiB, false, false}, Variant{false, 1045 * MiB, false, false}}) {
+    SCOPED_TRACE("xbzrle " + std::to_string(v.xbzrle) + ", visited " + std::to_string(v.visited_at_end / MiB) +
+                 ", held " + std::to_string(v.held_through_copy));
     testing::TempDir root("follower");
     const std::string state = WriteLearningPolicy(root.path());
     testing::FakeBackend backend;
     backend.facts.capabilities = {{"auto-converge", true}, {"xbzrle", v.xbzrle}, {"multifd", false}};
-    CopyFromTheBulksLastSlice(backend, v.visited_at_end);
+    CopyFromTheBulksLastSlice(backend, v.visited_at_end, v.held_through_copy);
     auto [sum, out] = FollowTo10002(backend, root.path(), state);
     EXPECT_EQ(sum.outcome, "completed");
     std::optional<SwitchoverCopy> copy = TheOneCopyRemembered(state);
