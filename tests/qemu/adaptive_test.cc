@@ -182,11 +182,7 @@ TEST_F(AdaptiveTest, TheNextMigrationUsesTheSwitchoverSpeedTheFirstOneMeasured) 
 // learned apart), where the copy's make-up used to be unknown.
 TEST_F(AdaptiveTest, ACopyFromInsideTheBulkPassIsLearnedAsPagesNeverSent) {
   TempDir state("adaptive-bulk-copy");
-  GuestParams g;
-  g.ram_mib = 256;
-  g.wss = "64K";
-  g.rate = "64K";
-  auto pair = MigrationPair::Start(g, "adaptive-bulk-copy");
+  auto pair = MigrationPair::Start(GuestParams{.ram_mib = 256, .wss = "64K", .rate = "64K"}, "adaptive-bulk-copy");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   std::string out;
   std::optional<qmp::Json> sum = MigrateWithVendorDefault(**pair, "128MiB/s", &out, state.path());
