@@ -1,7 +1,8 @@
 // pause-guest: "suspend workload": stop the vCPUs so nothing is dirtied and
-// the migration finishes as a stop-and-copy. The destination resumes the
-// guest; if the migration then fails, the caller must resume it on the
-// source (the follower does).
+// the migration finishes as a stop-and-copy. Once it completes the guest
+// must run on the destination (libvirt starts it; plain QEMU keeps it paused
+// and the controller starts it there); if the migration fails instead, the
+// controller resumes it on the source.
 #include "plugins/builtin_actions.h"
 
 namespace vc {
@@ -14,7 +15,8 @@ class PauseGuest final : public Action {
     if (ctx.sample.in_postcopy()) {
       return Status::NotSupported("pause-guest", "not possible here because the migration is in post-copy");
     }
-    return Status::Ok();
+    // Never a guest left paused on the destination.
+    return ctx.backend.CheckGuestRunsOnDestination();
   }
   Status Apply(ActionContext& ctx, int64_t) const override { return ctx.backend.PauseGuest(); }
 };

@@ -292,6 +292,7 @@ void Follower::StartFollowing(const MigrationSample& s) {
   last_ = s;
   controller_ = std::make_unique<Controller>(backend_, facts_, reaction_.get(), options_.dry_run,
                                              [this](const std::string& line) { view_.Message(line); });
+  if (options_.before_start) controller_->AdoptStartSettings(*options_.before_start, options_.start_settings);
   view_.Message(std::string("following the migration on ") + backend_.Describe() + " (" +
                 facts_.hypervisor + CapabilitiesText(facts_) + ", events " +
                 (facts_.events ? "on" : "off: sampling on a timer") + ")" +

@@ -45,6 +45,11 @@ struct FollowOptions {
   /// We started the migration (`migrate`): a failure before it ran is
   /// its end (outcome "not-started"), not an old status to wait past.
   bool started_here = false;
+  /// `migrate` on plain QEMU: the parameters QEMU had before it set its
+  /// start settings (\a start_settings), which then count as ours, put back
+  /// when the migration ends without completing. libvirt puts back its own.
+  std::optional<MigrationTuning> before_start;
+  MigrationTuning start_settings;
   /// Where the history record goes (<state_dir>/history); "" = nowhere.
   std::string state_dir;
 };

@@ -13,4 +13,18 @@ uint64_t MigrationSample::bulk_unsent() const {
   return ram_visited > 0 && ram_visited < ram_total ? ram_total - ram_visited : 0;
 }
 
+MigrationTuning StartTuning(const MigrationStart& start) {
+  MigrationTuning t;
+  t.downtime_limit_ms = start.tuning.downtime_limit_ms;
+  t.max_bandwidth = start.tuning.max_bandwidth;
+  if (start.auto_converge) {
+    t.throttle_initial = start.throttle_initial;
+    t.throttle_increment = start.throttle_increment;
+    t.throttle_max = start.throttle_max;
+    t.throttle_tailslow = start.throttle_tailslow;
+  }
+  if (start.compression == "xbzrle") t.xbzrle_cache = start.xbzrle_cache;
+  return t;
+}
+
 }  // namespace vc

@@ -121,6 +121,12 @@ struct MigrationStart {
   MigrationTuning tuning;            // downtime-limit, max-bandwidth
 };
 
+/// The parameters a migration started with \a start gets (those of
+/// MigrationTuning: downtime-limit, max-bandwidth, the throttle's with
+/// auto-converge, the xbzrle cache with xbzrle); the fields it leaves alone
+/// are unset.
+MigrationTuning StartTuning(const MigrationStart& start);
+
 class MigrationBackend {
  public:
   virtual ~MigrationBackend() = default;
@@ -136,6 +142,14 @@ class MigrationBackend {
   virtual Status PauseGuest() = 0;
   /// Resumes a guest paused by PauseGuest (when the migration did not finish).
   virtual Status ResumeGuest() = 0;
+  /// Whether a guest PauseGuest stopped runs again on the destination once
+  /// the migration completes; if not, why. libvirt starts it there itself
+  /// (the default); plain QEMU keeps the run state the source had at the
+  /// switch-over, so someone must start it (StartGuestOnDestination).
+  virtual Status CheckGuestRunsOnDestination() const { return Status::Ok(); }
+  /// After a completed migration, starts on the destination the guest
+  /// PauseGuest stopped; nothing where the destination does it itself.
+  virtual Status StartGuestOnDestination() { return Status::Ok(); }
   /// Sets what \a start asks for and starts the migration. A wish this
   /// QEMU/libvirt cannot honour is skipped and described in \a not_honoured.
   virtual Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) = 0;

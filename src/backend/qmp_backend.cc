@@ -1,5 +1,8 @@
 #include "src/backend/qmp_backend.h"
 
+#include <chrono>
+#include <thread>
+
 #include "qmp/commands.h"
 
 namespace vc {
@@ -14,7 +17,7 @@ Result<std::unique_ptr<QmpBackend>> QmpBackend::Connect(const std::string& path,
 
 Result<std::unique_ptr<QmpBackend>> QmpBackend::Open(std::unique_ptr<qmp::Session> session,
                                                      Options options) {
-  std::unique_ptr<QmpBackend> b(new QmpBackend(std::move(session)));
+  std::unique_ptr<QmpBackend> b(new QmpBackend(std::move(session), options.destination_qmp));
   Result<std::map<std::string, bool>> caps = qmp::QueryMigrateCapabilities(*b->session_);
   if (!caps.ok()) return caps.status();
   b->events_ = caps->count("events") && caps->at("events");
@@ -98,24 +101,68 @@ Result<MigrationTuning> QmpBackend::Tuning() {
   return t;
 }
 
-Status QmpBackend::SetTuning(const MigrationTuning& changes) {
+namespace {
+
+qmp::MigrationParameters ParametersOf(const MigrationTuning& t) {
   qmp::MigrationParameters p;
-  p.downtime_limit = changes.downtime_limit_ms;
-  if (changes.max_bandwidth) p.max_bandwidth = static_cast<int64_t>(*changes.max_bandwidth);
-  p.cpu_throttle_initial = changes.throttle_initial;
-  p.cpu_throttle_increment = changes.throttle_increment;
-  p.max_cpu_throttle = changes.throttle_max;
-  p.cpu_throttle_tailslow = changes.throttle_tailslow;
-  p.throttle_trigger_threshold = changes.throttle_trigger;
-  if (changes.xbzrle_cache) p.xbzrle_cache_size = static_cast<int64_t>(*changes.xbzrle_cache);
-  if (changes.vcpu_dirty_limit) p.vcpu_dirty_limit = static_cast<int64_t>(*changes.vcpu_dirty_limit);
-  return qmp::MigrateSetParameters(*session_, p);
+  p.downtime_limit = t.downtime_limit_ms;
+  if (t.max_bandwidth) p.max_bandwidth = static_cast<int64_t>(*t.max_bandwidth);
+  p.cpu_throttle_initial = t.throttle_initial;
+  p.cpu_throttle_increment = t.throttle_increment;
+  p.max_cpu_throttle = t.throttle_max;
+  p.cpu_throttle_tailslow = t.throttle_tailslow;
+  p.throttle_trigger_threshold = t.throttle_trigger;
+  if (t.xbzrle_cache) p.xbzrle_cache_size = static_cast<int64_t>(*t.xbzrle_cache);
+  if (t.vcpu_dirty_limit) p.vcpu_dirty_limit = static_cast<int64_t>(*t.vcpu_dirty_limit);
+  return p;
+}
+
+}  // namespace
+
+Status QmpBackend::SetTuning(const MigrationTuning& changes) {
+  return qmp::MigrateSetParameters(*session_, ParametersOf(changes));
 }
 
 Status QmpBackend::StartPostcopy() { return qmp::MigrateStartPostcopy(*session_); }
 Status QmpBackend::Cancel() { return qmp::MigrateCancel(*session_); }
 Status QmpBackend::PauseGuest() { return qmp::Stop(*session_); }
 Status QmpBackend::ResumeGuest() { return qmp::Cont(*session_); }
+
+Status QmpBackend::CheckGuestRunsOnDestination() const {
+  if (!destination_qmp_.empty()) return Status::Ok();
+  return Status::NotSupported("pause-guest",
+                              "not possible here because the destination's QMP socket is not known: QEMU keeps "
+                              "the guest paused there after the switch-over, and nobody would start it "
+                              "(give --dest-qmp)");
+}
+
+Status QmpBackend::StartGuestOnDestination() {
+  if (destination_qmp_.empty()) return CheckGuestRunsOnDestination();
+  const std::string where = "the destination " + destination_qmp_;
+  Result<std::unique_ptr<qmp::Transport>> t = qmp::ConnectUnixSocket(destination_qmp_);
+  if (!t.ok()) return t.status().WithContext(where);
+  Result<std::unique_ptr<qmp::Session>> dest = qmp::Session::Connect(std::move(*t));
+  if (!dest.ok()) return dest.status().WithContext(where);
+  // The source completes once it has sent the last bytes; the destination
+  // is done loading them a moment later, and refuses `cont` until then.
+  constexpr int kTries = 100;
+  constexpr auto kEvery = std::chrono::milliseconds(100);
+  std::string status = "none";
+  for (int i = 0; i < kTries; i++) {
+    Result<qmp::MigrationInfo> info = qmp::QueryMigrate(**dest);
+    if (!info.ok()) return info.status().WithContext(where);
+    status = info->status.value_or("none");
+    if (status == "completed" || status == "failed" || status == "cancelled") break;
+    std::this_thread::sleep_for(kEvery);
+  }
+  if (status != "completed") {
+    return Status::Timeout(where, "its incoming migration did not complete within 10 s (" + status + ")");
+  }
+  Result<qmp::RunState> run = qmp::QueryStatus(**dest);
+  if (!run.ok()) return run.status().WithContext(where);
+  if (run->status == "running") return Status::Ok();
+  return qmp::Cont(**dest);
+}
 
 Result<std::vector<DiskCopy>> QmpBackend::DiskCopies(const std::vector<std::string>& /*disks*/) {
   Result<std::vector<qmp::BlockJob>> jobs = qmp::QueryBlockJobs(*session_);
@@ -163,19 +210,8 @@ Status QmpBackend::StartMigration(const MigrationStart& start,
   VC_RETURN_IF_ERROR(qmp::MigrateSetCapabilities(*session_, caps).WithContext("setting capabilities"));
   events_ = true;
 
-  qmp::MigrationParameters p;
-  p.downtime_limit = start.tuning.downtime_limit_ms;
-  if (start.tuning.max_bandwidth) p.max_bandwidth = static_cast<int64_t>(*start.tuning.max_bandwidth);
+  qmp::MigrationParameters p = ParametersOf(StartTuning(start));
   if (start.postcopy_bandwidth) p.max_postcopy_bandwidth = static_cast<int64_t>(*start.postcopy_bandwidth);
-  if (start.auto_converge) {
-    p.cpu_throttle_initial = start.throttle_initial;
-    p.cpu_throttle_increment = start.throttle_increment;
-    p.max_cpu_throttle = start.throttle_max;
-    p.cpu_throttle_tailslow = start.throttle_tailslow;
-  }
-  if (start.compression == "xbzrle" && start.xbzrle_cache) {
-    p.xbzrle_cache_size = static_cast<int64_t>(*start.xbzrle_cache);
-  }
   if (start.multifd_channels > 0) {
     p.multifd_channels = start.multifd_channels;
     if (start.compression == "zlib" || start.compression == "zstd") {

@@ -15,6 +15,10 @@ class QmpBackend final : public MigrationBackend {
     /// MIGRATION/MIGRATION_PASS arrive (libvirt does the same). Off for
     /// observe-only use; the caller then relies on its timer.
     bool enable_events = true;
+    /// The destination QEMU's QMP socket, when known: a guest PauseGuest
+    /// stopped is started there once the migration completes. Without it
+    /// the guest cannot be paused (it would stay paused there).
+    std::string destination_qmp;
   };
 
   /// Connects to the QMP socket at \a path.
@@ -31,6 +35,8 @@ class QmpBackend final : public MigrationBackend {
   Status Cancel() override;
   Status PauseGuest() override;
   Status ResumeGuest() override;
+  Status CheckGuestRunsOnDestination() const override;
+  Status StartGuestOnDestination() override;
   Status ResumePostcopy(const std::string& uri, const std::string& data_uri = "") override;
   Result<std::vector<DiskCopy>> DiskCopies(const std::vector<std::string>& disks) override;
   Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) override;
@@ -41,8 +47,10 @@ class QmpBackend final : public MigrationBackend {
   qmp::Session& session() { return *session_; }
 
  private:
-  explicit QmpBackend(std::unique_ptr<qmp::Session> session) : session_(std::move(session)) {}
+  QmpBackend(std::unique_ptr<qmp::Session> session, std::string destination_qmp)
+      : session_(std::move(session)), destination_qmp_(std::move(destination_qmp)) {}
   std::unique_ptr<qmp::Session> session_;
+  std::string destination_qmp_;
   bool events_ = false;
 };
 

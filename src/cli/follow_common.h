@@ -25,6 +25,7 @@ struct CommonOptions {
   std::string qmp_socket;
   std::string domain;        // attach: a libvirt domain (name, UUID or id)
   std::string connect_uri;   // libvirt URI; "" = libvirt's default
+  std::string dest_qmp;      // attach, plain QEMU: the destination's QMP socket, when known
   std::string run_dir = "/run/virt-converge";
   std::string state_dir = "/var/lib/virt-converge";
   bool dry_run = false;

@@ -50,6 +50,7 @@ int RunAttach(const CommonOptions& o) {
   if (!lock.ok()) return Fail("attach to " + o.qmp_socket, lock.status(), kExitLost);
   QmpBackend::Options bo;
   bo.enable_events = !o.dry_run;
+  bo.destination_qmp = o.dest_qmp;
   Result<std::unique_ptr<QmpBackend>> backend = QmpBackend::Connect(o.qmp_socket, bo);
   if (!backend.ok()) return Fail("attach to " + o.qmp_socket, backend.status(), kExitLost);
   std::printf("attached to %s\n", (*backend)->Describe().c_str());
@@ -74,6 +75,10 @@ int main(int argc, char** argv) {
   attach->add_option("--run-dir", attach_opts.run_dir,
                      "host-local state, e.g. the one-follower-per-migration locks (default /run/virt-converge)");
   attach->add_flag("--dry-run", attach_opts.dry_run, "observe only: say what it would do");
+  attach->add_option(
+      "--dest-qmp", attach_opts.dest_qmp,
+      "plain QEMU: the destination's QMP socket; without it the guest is never paused (QEMU "
+      "would keep it paused there)");
 
   vc::WatchOptions w;
   CLI::App* watch = app.add_subcommand(

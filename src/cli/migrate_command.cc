@@ -107,7 +107,9 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     Result<FollowLock> l = FollowLock::Take(o.run_dir, f->migration_id);
     if (!l.ok()) return Fail("migrate " + o.qmp_socket, l.status(), l.status().code() == StatusCode::kCommandFailed ? 1 : kExitLost);
     lock.emplace(std::move(*l));
-    Result<std::unique_ptr<QmpBackend>> qb = QmpBackend::Connect(o.qmp_socket, {});
+    QmpBackend::Options bo;
+    bo.destination_qmp = m.dest_qmp;
+    Result<std::unique_ptr<QmpBackend>> qb = QmpBackend::Connect(o.qmp_socket, bo);
     if (!qb.ok()) return Fail("connect to " + o.qmp_socket, qb.status(), kExitLost);
     backend_owner = std::move(*qb);
   }
@@ -188,6 +190,14 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     if (!t.ok()) return Fail("queue " + vm_name + " for the host's cost budget", t.status(), kExitLost);
     admission = std::move(*t);
   }
+  if (!libvirt) {
+    // What QEMU had before the start settings: put back if the migration
+    // does not complete (libvirt does that itself for its migrations).
+    Result<MigrationTuning> before = backend->Tuning();
+    if (!before.ok()) return Fail("read " + backend->Describe(), before.status(), kExitLost);
+    f->before_start = *before;
+    f->start_settings = StartTuning(start);
+  }
   std::vector<std::string> not_honoured;
   Status st = backend->StartMigration(start, &not_honoured);
   for (const std::string& n : not_honoured) {
@@ -221,8 +231,10 @@ std::function<int()> AddMigrateCommand(CLI::App* app) {
   migrate->add_option("--run-dir", o->common.run_dir, "host-local state (default /run/virt-converge)");
   migrate->add_flag("--postcopy", o->m.postcopy, "enable postcopy-ram so it can switch to post-copy");
   migrate->add_flag("--auto-converge", o->m.auto_converge, "enable auto-converge CPU throttling");
-  migrate->add_option("--dest-qmp", o->m.dest_qmp,
-                      "QMP socket of the destination QEMU (to enable postcopy-ram there)");
+  migrate->add_option(
+      "--dest-qmp", o->m.dest_qmp,
+      "QMP socket of the destination QEMU: to enable postcopy-ram and multifd there, and to start "
+      "there a guest the policy paused (without it the guest is never paused)");
   migrate->add_option("--bandwidth", o->m.bandwidth, "max-bandwidth, e.g. 32MiB/s or 1Gbit/s");
   migrate->add_option("--downtime", o->m.downtime, "initial downtime-limit, e.g. 300ms");
   migrate->add_flag("--copy-storage", o->m.copy_storage,

@@ -124,12 +124,41 @@ void Controller::Apply(const MigrationSample& s, Decision d, bool from_reaction)
 }
 
 void Controller::OnFinished(const MigrationSample& s) {
-  if (paused_by_us_ && s.status != "completed") {
+  if (dry_run_) return;
+  if (s.status == "completed") {
+    if (!paused_by_us_) return;
+    Status st = backend_.StartGuestOnDestination();
+    say_(st.ok() ? "the guest virt-converge paused runs again: started on the destination"
+                 : "could not start on the destination the guest virt-converge paused: " +
+                       st.ToString());
+    paused_by_us_ = false;
+    return;
+  }
+  // The VM stays on the source: it gets back what it had before us.
+  RestoreTuning();
+  if (paused_by_us_) {
     Status st = backend_.ResumeGuest();
     say_(st.ok() ? "resumed the guest virt-converge had paused (the migration did not complete)"
                  : "could not resume the guest virt-converge paused: " + st.ToString());
     paused_by_us_ = false;
   }
+}
+
+void Controller::AdoptStartSettings(const MigrationTuning& before, const MigrationTuning& set) {
+  if (dry_run_) return;
+  original_ = before;
+  auto adopt = [&](auto MigrationTuning::*field) {
+    if (set.*field) ours_.*field = set.*field;
+  };
+  adopt(&MigrationTuning::downtime_limit_ms);
+  adopt(&MigrationTuning::max_bandwidth);
+  adopt(&MigrationTuning::throttle_initial);
+  adopt(&MigrationTuning::throttle_increment);
+  adopt(&MigrationTuning::throttle_max);
+  adopt(&MigrationTuning::throttle_tailslow);
+  adopt(&MigrationTuning::throttle_trigger);
+  adopt(&MigrationTuning::xbzrle_cache);
+  adopt(&MigrationTuning::vcpu_dirty_limit);
 }
 
 void Controller::RestoreTuning() {

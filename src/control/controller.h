@@ -67,9 +67,16 @@ class Controller {
   /// The host's share for this migration, bytes/s (0 = none): a
   /// set-bandwidth the reaction decides above it is cut down to it.
   void set_bandwidth_ceiling(uint64_t bytes_per_second) { bandwidth_ceiling_ = bytes_per_second; }
-  /// The migration ended (\a s is its last sample): resumes a guest we
-  /// paused when it did not complete.
+  /// The migration ended (\a s is its last sample). Completed: a guest we
+  /// paused is started on the destination (where the backend must). Not
+  /// completed (aborted, cancelled, failed): the VM stays on the source, so
+  /// the parameters we changed go back (as Leave) and a guest we paused is
+  /// resumed there.
   void OnFinished(const MigrationSample& s);
+  /// `migrate` set \a set (the fields it holds) before it started the
+  /// migration, over \a before: those count as ours, to be put back with
+  /// the rest.
+  void AdoptStartSettings(const MigrationTuning& before, const MigrationTuning& set);
   /// Puts back every parameter we changed that nobody changed after us,
   /// and resumes a guest we paused: the migration goes on as if we had
   /// never been there. \a in_postcopy: parameters are left alone then.

@@ -62,8 +62,8 @@ int Main() {
   cap.max_bandwidth = kBandwidth;
   if (!qmp::MigrateSetParameters(bq, cap).ok() || !qmp::Migrate(bq, *base_uri).ok()) return 1;
   auto run = StartVirtConverge((*ours)->dir(), "virt-converge",
-                               {"migrate", "--qmp", (*ours)->src().spare_qmp_path(), "--bandwidth",
-                                "32MiB/s", *ours_uri});
+                               {"migrate", "--qmp", (*ours)->src().spare_qmp_path(), "--dest-qmp",
+                                (*ours)->dst().spare_qmp_path(), "--bandwidth", "32MiB/s", *ours_uri});
   if (!run.ok()) {
     std::fprintf(stderr, "vc-demo: %s\n", run.status().ToString().c_str());
     return 1;

@@ -59,6 +59,10 @@ class FakeBackend final : public MigrationBackend {
   Status Cancel() override { return Record("Cancel"); }
   Status PauseGuest() override { return Record("PauseGuest"); }
   Status ResumeGuest() override { return Record("ResumeGuest"); }
+  /// What CheckGuestRunsOnDestination() answers.
+  Status guest_runs_on_destination = Status::Ok();
+  Status CheckGuestRunsOnDestination() const override { return guest_runs_on_destination; }
+  Status StartGuestOnDestination() override { return Record("StartGuestOnDestination"); }
   Status StartMigration(const MigrationStart&, std::vector<std::string>*) override {
     return Record("StartMigration");
   }

@@ -56,5 +56,77 @@ TEST(Controller, SamplesEvery100MsOverTheBulkPassesLastStretch) {
   EXPECT_EQ(NextSampleInMs(s, 1000), 1000);
 }
 
+// A guest paused so the stop-and-copy finishes must run again wherever the
+// VM ends up: on the destination once the migration completes, on the
+// source otherwise. Where nobody could start it on the destination, it is
+// never paused.
+TEST(Controller, AGuestItPausedRunsAgainWhereTheVmEndsUp) {
+  for (const char* end : {"completed", "failed", "cancelled"}) {
+    testing::FakeBackend backend;
+    std::vector<std::string> said;
+    Controller c(backend, backend.facts, nullptr, /*dry_run=*/false,
+                 [&said](const std::string& line) { said.push_back(line); });
+    c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {"pause-guest", 0, "test"});
+    MigrationSample last = testing::ActiveSample(6000, 4, 0, 1ull << 30);
+    last.status = end;
+    c.OnFinished(last);
+    const std::string expected =
+        std::string(end) == "completed" ? "StartGuestOnDestination" : "ResumeGuest";
+    EXPECT_EQ(backend.calls, (std::vector<std::string>{"PauseGuest", expected})) << end;
+    ASSERT_FALSE(said.empty());
+    EXPECT_NE(said.back().find(std::string(end) == "completed" ? "started on the destination"
+                                                               : "resumed the guest"),
+              std::string::npos)
+        << said.back();
+  }
+  testing::FakeBackend backend;
+  backend.guest_runs_on_destination =
+      Status::NotSupported("pause-guest", "not possible here because of the test");
+  Controller c(backend, backend.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
+  c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {"pause-guest", 0, "test"});
+  EXPECT_TRUE(backend.calls.empty());
+  ASSERT_EQ(c.actions().size(), 1u);
+  EXPECT_EQ(c.actions()[0].result,
+            "Not supported: pause-guest: not possible here because of the test");
+}
+
+// A migration that does not complete leaves the VM on the source: what we
+// set goes back to what QEMU had, `migrate`'s start settings included;
+// what someone else changed after us stays.
+TEST(Controller, AMigrationThatDoesNotCompleteGivesTheSourceItsOwnParametersBack) {
+  testing::FakeBackend backend;
+  MigrationTuning before;
+  before.downtime_limit_ms = 300;
+  before.max_bandwidth = 128ull << 20;
+  before.xbzrle_cache = 64ull << 20;
+  MigrationTuning start;  // what `migrate` set, now in force
+  start.downtime_limit_ms = 50;
+  start.max_bandwidth = 32ull << 20;
+  backend.tuning = before;
+  backend.tuning.downtime_limit_ms = start.downtime_limit_ms;
+  backend.tuning.max_bandwidth = start.max_bandwidth;
+  Controller c(backend, backend.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
+  c.AdoptStartSettings(before, start);
+  c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {"set-downtime", 60, "test"});
+  c.Impose(testing::ActiveSample(6000, 4, 1 << 20, 1ull << 30),
+           {"set-xbzrle-cache", 32 << 20, "test"});
+  backend.tuning.xbzrle_cache = 16ull << 20;  // someone else's, after ours
+  MigrationSample last = testing::ActiveSample(7000, 5, 1 << 20, 1ull << 30);
+  last.status = "cancelled";
+  c.OnFinished(last);
+  EXPECT_EQ(backend.tuning.downtime_limit_ms, 300);
+  EXPECT_EQ(backend.tuning.max_bandwidth, 128ull << 20);
+  EXPECT_EQ(backend.tuning.xbzrle_cache, 16ull << 20);
+
+  // Completed: the source's parameters no longer matter, none is touched.
+  testing::FakeBackend done;
+  done.tuning = before;
+  Controller d(done, done.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
+  d.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {"set-downtime", 60, "test"});
+  last.status = "completed";
+  d.OnFinished(last);
+  EXPECT_EQ(done.tuning.downtime_limit_ms, 60);
+}
+
 }  // namespace
 }  // namespace vc

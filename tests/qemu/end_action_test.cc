@@ -1,0 +1,149 @@
+// The end actions of a policy on real QEMU (issue #4, "what must be shown",
+// point 2): a guest paused so its migration finishes runs again on the
+// destination; an abort leaves the source running, with the parameters it
+// had before virt-converge changed them; a guest nobody could start on the
+// destination is never paused.
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "tests/qemu/qemu_test_base.h"
+
+namespace vc::testing {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr Millis kMigrationTimeout{150000};
+
+class EndActionTest : public QemuTest {
+ protected:
+  /// `migrate` of \a pair at \a bandwidth with \a policy as the only file.
+  /// Returns once it has exited; its output is in \a out.
+  std::optional<qmp::Json> Migrate(MigrationPair& pair, const std::string& policy,
+                                   const std::string& bandwidth, int expected_exit,
+                                   std::string* out) {
+    const std::string dir = pair.dir().path() + "/root/etc/virt-converge/policy.d";
+    fs::create_directories(dir);
+    std::ofstream(dir + "/50-test.conf") << policy;
+    auto uri = pair.ListenIncoming();
+    EXPECT_TRUE(uri.ok()) << uri.status().ToString();
+    auto run = StartVirtConverge(
+        pair.dir(), "migrate",
+        {"migrate", "--qmp", pair.src().spare_qmp_path(), "--dest-qmp", pair.dst().spare_qmp_path(),
+         "--bandwidth", bandwidth, "--policy-root", pair.dir().path() + "/root", *uri});
+    EXPECT_TRUE(run.ok()) << run.status().ToString();
+    EXPECT_EQ(run->WaitExit(kMigrationTimeout), expected_exit) << run->Output();
+    *out = run->Output();
+    return run->Summary();
+  }
+};
+
+// The hot set never converges at 50 ms; the budget's end pauses the guest.
+// QEMU's destination keeps the run state the source had at the switch-over
+// (paused), so whoever paused the guest must start it there.
+TEST_F(EndActionTest, APausedGuestRunsAgainOnTheDestination) {
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "end-pause");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  std::string out;
+  std::optional<qmp::Json> sum =
+      Migrate(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=8s\nAction=pause\n",
+              "32MiB/s", 0, &out);
+  ASSERT_TRUE(sum) << out;
+  EXPECT_EQ(sum->GetString("outcome"), "completed") << out;
+  EXPECT_NE(out.find("action pause-guest [done]"), std::string::npos) << out;
+  // The guest runs on the destination and goes on writing there.
+  Status running = WaitRunState((*pair)->dst().qmp(), "running", Millis(10000));
+  EXPECT_TRUE(running.ok()) << running.ToString() << "\n" << out;
+  auto before = (*pair)->dst().GuestStatus();
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto after = (*pair)->dst().GuestStatus();
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_GT(after->cursor, before->cursor) << "the guest does not run on the destination";
+  EXPECT_NE(out.find("the guest virt-converge paused runs again: started on the destination"),
+            std::string::npos)
+      << out;
+  // The source stays as a finished migration leaves it.
+  auto src_state = qmp::QueryStatus((*pair)->src().qmp());
+  ASSERT_TRUE(src_state.ok());
+  EXPECT_EQ(src_state->status, "postmigrate");
+  Status check = (*pair)->CheckDestination();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
+// The budget's end aborts a migration a downtime step did not help: the
+// source runs on, with the downtime-limit and max-bandwidth it had before
+// `migrate` set its start settings and the step its own.
+TEST_F(EndActionTest, AnAbortLeavesTheSourceRunningWithItsOwnParameters) {
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "end-abort");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  qmp::Session& src = (*pair)->src().qmp();
+  auto own = qmp::QueryMigrateParameters(src);
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  std::string out;
+  std::optional<qmp::Json> sum = Migrate(**pair,
+                                         "[Start]\nDowntime=50ms\n"
+                                         "[Schedule]\nStep=elapsed>=3s downtime=60ms\n"
+                                         "[Budget]\nPerGiB=0\nMinimum=8s\nAction=abort\n",
+                                         "32MiB/s", 1, &out);
+  ASSERT_TRUE(sum) << out;
+  EXPECT_EQ(sum->GetString("outcome"), "aborted") << out;
+  EXPECT_NE(out.find("action set-downtime 60 ms [done]"), std::string::npos) << out;
+  EXPECT_NE(out.find("action abort [done]"), std::string::npos) << out;
+  auto info = qmp::QueryMigrate(src);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->status, "cancelled");
+  auto state = qmp::QueryStatus(src);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->status, "running");
+  auto params = qmp::QueryMigrateParameters(src);
+  ASSERT_TRUE(params.ok()) << params.status().ToString();
+  EXPECT_EQ(params->downtime_limit, own->downtime_limit) << out;
+  EXPECT_EQ(params->max_bandwidth, own->max_bandwidth) << out;
+  EXPECT_NE(out.find("restored QEMU's own settings: downtime-limit=" +
+                     std::to_string(*own->downtime_limit) +
+                     ", max-bandwidth=" + std::to_string(*own->max_bandwidth)),
+            std::string::npos)
+      << out;
+  // The guest goes on writing on the source.
+  auto before = (*pair)->src().GuestStatus();
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto after = (*pair)->src().GuestStatus();
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_GT(after->cursor, before->cursor);
+}
+
+// Attached to a plain-QEMU migration without the destination's QMP socket,
+// nobody could start a paused guest there: the pause is refused, saying
+// why, and the guest runs on.
+TEST_F(EndActionTest, NoPauseWhereNobodyCouldStartTheGuestOnTheDestination) {
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "end-no-pause");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  const std::string root = (*pair)->dir().path() + "/root";
+  fs::create_directories(root + "/etc/virt-converge/policy.d");
+  std::ofstream(root + "/etc/virt-converge/policy.d/50-test.conf")
+      << "[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n";
+  qmp::Session& src = (*pair)->src().qmp();
+  qmp::MigrationParameters p;
+  p.downtime_limit = 50;
+  ASSERT_TRUE(qmp::MigrateSetParameters(src, p).ok());
+  VirtConvergeRun attach = Attach(**pair, {"--policy-root", root});
+  StartMigration(**pair, kHotSetBandwidth);
+  ASSERT_TRUE(attach.WaitOutput(
+      "action pause-guest [Not supported: pause-guest: not possible here because the "
+      "destination's QMP socket is not known",
+      Millis(60000)))
+      << attach.Output();
+  auto state = qmp::QueryStatus(src);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->status, "running");
+  auto info = qmp::QueryMigrate(src);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->status, "active");
+  ASSERT_TRUE(qmp::MigrateCancel(src).ok());
+  EXPECT_EQ(attach.WaitExit(Millis(30000)), 1) << attach.Output();
+}
+
+}  // namespace
+}  // namespace vc::testing
