@@ -45,9 +45,9 @@ struct FollowOptions {
   /// We started the migration (`migrate`): a failure before it ran is
   /// its end (outcome "not-started"), not an old status to wait past.
   bool started_here = false;
-  /// `migrate` on plain QEMU: the parameters QEMU had before it set its
-  /// start settings (\a start_settings), which then count as ours, put back
-  /// when the migration ends without completing. libvirt puts back its own.
+  /// `migrate`: the parameters QEMU had before it set its start settings,
+  /// and those of them that outlive the migration (\a start_settings),
+  /// which then count as ours, put back when it ends without completing.
   std::optional<MigrationTuning> before_start;
   MigrationTuning start_settings;
   /// Where the history record goes (<state_dir>/history); "" = nowhere.

@@ -579,6 +579,12 @@ Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<s
   return RunMigrateWorker(start.uri, std::move(params), flags);
 }
 
+MigrationTuning LibvirtBackend::StartSettingsLeftBehind(const MigrationStart& start) const {
+  MigrationTuning t;
+  t.downtime_limit_ms = start.tuning.downtime_limit_ms;
+  return t;
+}
+
 Status LibvirtBackend::RunMigrateWorker(const std::string& dest_uri, TypedParams params, unsigned int flags) {
   // Both connections are the worker's own, opened before it goes, so that a
   // wrong destination URI is reported here, not in a thread.

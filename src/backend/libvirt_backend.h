@@ -60,6 +60,9 @@ class LibvirtBackend final : public MigrationBackend {
   Status PauseGuest() override;
   Status ResumeGuest() override;
   Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) override;
+  /// Only the downtime limit: libvirt has no migration parameter for it,
+  /// so it is set on the domain and outlives the job.
+  MigrationTuning StartSettingsLeftBehind(const MigrationStart& start) const override;
   Result<std::vector<DiskCopy>> DiskCopies(const std::vector<std::string>& disks) override;
   /// virDomainMigrate3 with VIR_MIGRATE_POSTCOPY_RESUME (libvirt 8.5+).
   Status ResumePostcopy(const std::string& uri, const std::string& data_uri = "") override;

@@ -153,6 +153,13 @@ class MigrationBackend {
   /// Sets what \a start asks for and starts the migration. A wish this
   /// QEMU/libvirt cannot honour is skipped and described in \a not_honoured.
   virtual Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) = 0;
+  /// Of what StartMigration sets for \a start, the parameters that stay in
+  /// QEMU after the migration ends, for the caller to put back when it does
+  /// not complete. Plain QEMU: all of StartTuning(). libvirt scopes most to
+  /// its job and puts them back itself.
+  virtual MigrationTuning StartSettingsLeftBehind(const MigrationStart& start) const {
+    return StartTuning(start);
+  }
 
   /// Resumes a post-copy migration whose connection broke (status
   /// postcopy-paused). QEMU: over \a uri, where the destination now listens

@@ -190,14 +190,12 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     if (!t.ok()) return Fail("queue " + vm_name + " for the host's cost budget", t.status(), kExitLost);
     admission = std::move(*t);
   }
-  if (!libvirt) {
-    // What QEMU had before the start settings: put back if the migration
-    // does not complete (libvirt does that itself for its migrations).
-    Result<MigrationTuning> before = backend->Tuning();
-    if (!before.ok()) return Fail("read " + backend->Describe(), before.status(), kExitLost);
-    f->before_start = *before;
-    f->start_settings = StartTuning(start);
-  }
+  // What QEMU had before the start settings: put back if the migration
+  // does not complete.
+  Result<MigrationTuning> before = backend->Tuning();
+  if (!before.ok()) return Fail("read " + backend->Describe(), before.status(), kExitLost);
+  f->before_start = *before;
+  f->start_settings = backend->StartSettingsLeftBehind(start);
   std::vector<std::string> not_honoured;
   Status st = backend->StartMigration(start, &not_honoured);
   for (const std::string& n : not_honoured) {

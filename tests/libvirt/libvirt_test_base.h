@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -17,6 +18,22 @@
 namespace vc::testing {
 
 namespace fs = std::filesystem;
+
+/// Polls `virsh domstate --reason` of \a name on \a host until it says
+/// \a state ("running", "paused (post-copy)"); false (the last state
+/// printed) after \a timeout.
+inline bool WaitDomState(LibvirtBed& bed, char host, const std::string& name, const std::string& state,
+                         Millis timeout) {
+  Deadline deadline = Clock::now() + timeout;
+  std::string out;
+  while (Clock::now() < deadline) {
+    bed.Virsh(host, {"domstate", "--reason", name}, &out);
+    if (out.find(state) != std::string::npos) return true;
+    std::this_thread::sleep_for(Millis(200));
+  }
+  std::fprintf(stderr, "domstate of %s on %c: %s\n", name.c_str(), host, out.c_str());
+  return false;
+}
 
 class LibvirtTest : public ::testing::Test {
  protected:

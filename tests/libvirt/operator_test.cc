@@ -16,18 +16,6 @@
 namespace vc::testing {
 namespace {
 
-bool WaitDomState(LibvirtBed& bed, char host, const std::string& name, const std::string& state, Millis timeout) {
-  Deadline deadline = Clock::now() + timeout;
-  std::string out;
-  while (Clock::now() < deadline) {
-    bed.Virsh(host, {"domstate", "--reason", name}, &out);
-    if (out.find(state) != std::string::npos) return true;
-    std::this_thread::sleep_for(Millis(200));
-  }
-  std::fprintf(stderr, "domstate of %s on %c: %s\n", name.c_str(), host, out.c_str());
-  return false;
-}
-
 TEST_F(LibvirtTest, ResumeRecoversAPostcopyLibvirtBroke) {
   const std::string name = "pcr";
   GuestParams guest;  // rewrites 32 MiB flat out: never converges at 8 MiB/s
