@@ -11,6 +11,7 @@
 #include "qmp/commands.h"
 #include "qmp/json.h"
 #include "src/backend/libvirt_event_loop.h"
+#include "src/backend/qmp_tuning.h"
 
 namespace vc {
 namespace {
@@ -409,13 +410,12 @@ Result<MigrationTuning> LibvirtBackend::Tuning() {
     if (r.ok()) {
       Result<qmp::Json> j = qmp::Json::Parse(*r);
       if (j.ok() && j->Get("return")) {
-        qmp::MigrationParameters p = qmp::ParseMigrationParameters(*j->Get("return"));
-        t.throttle_initial = p.cpu_throttle_initial;
-        t.throttle_increment = p.cpu_throttle_increment;
-        t.throttle_max = p.max_cpu_throttle;
-        t.throttle_tailslow = p.cpu_throttle_tailslow;
-        t.throttle_trigger = p.throttle_trigger_threshold;
-        if (p.vcpu_dirty_limit) t.vcpu_dirty_limit = static_cast<uint64_t>(*p.vcpu_dirty_limit);
+        // The downtime limit, the bandwidth and the cache as libvirt has them.
+        MigrationTuning qemu = TuningOf(qmp::ParseMigrationParameters(*j->Get("return")));
+        qemu.downtime_limit_ms = t.downtime_limit_ms;
+        qemu.max_bandwidth = t.max_bandwidth;
+        qemu.xbzrle_cache = t.xbzrle_cache;
+        t = qemu;
       }
     }
   }
@@ -436,14 +436,12 @@ Status LibvirtBackend::SetTuning(const MigrationTuning& c) {
   if (c.xbzrle_cache && virDomainMigrateSetCompressionCache(dom_.get(), *c.xbzrle_cache, 0) < 0) {
     return LibvirtError("setting the xbzrle cache");
   }
-  qmp::MigrationParameters p;
-  p.cpu_throttle_initial = c.throttle_initial;
-  p.cpu_throttle_increment = c.throttle_increment;
-  p.max_cpu_throttle = c.throttle_max;
-  p.cpu_throttle_tailslow = c.throttle_tailslow;
-  p.throttle_trigger_threshold = c.throttle_trigger;
-  if (c.vcpu_dirty_limit) p.vcpu_dirty_limit = static_cast<int64_t>(*c.vcpu_dirty_limit);
-  qmp::Json args = p.ToJson();
+  // The rest only QEMU has: through passthrough.
+  MigrationTuning qemu_only = c;
+  qemu_only.downtime_limit_ms.reset();
+  qemu_only.max_bandwidth.reset();
+  qemu_only.xbzrle_cache.reset();
+  qmp::Json args = ParametersOf(qemu_only).ToJson();
   if (args.Keys().empty()) return Status::Ok();
   qmp::Json cmd = qmp::Json::Object()
                       .Set("execute", qmp::Json::String("migrate-set-parameters"))
