@@ -14,28 +14,31 @@ namespace vc::testing {
 namespace {
 
 /// 32 MiB rewritten flat out: never converges at 8 MiB/s and 50 ms.
-GuestParams NeverConverging() {
-  GuestParams g;
-  g.ram_mib = 128;
-  g.wss = "32M";
-  g.rate = "0";
-  return g;
-}
+const GuestParams kNeverConverging{.ram_mib = 128, .wss = "32M", .rate = "0"};
 
 const char* const kEndsBy = "[Start]\nBandwidth=8MiB/s\nDowntime=50ms\n[Adaptive]\nEnabled=no\n"
                             "[Budget]\nPerGiB=0\nMinimum=6s\nAction=";
 
-TEST_F(LibvirtTest, APausedGuestRunsAgainOnTheDestination) {
+class EndActionTest : public LibvirtTest {
+ protected:
+  /// `migrate` of \a name from A to B, its budget ending in \a action, to
+  /// its end: its exit code must be \a exit_code. Returns its output.
+  std::string MigrateEndingBy(const std::string& name, const std::string& action, int exit_code) {
+    auto migrate = StartVirtConverge(bed_->dir(), "migrate-" + name,
+                                     {"migrate", name, bed_->uri('B'), "--connect", bed_->uri('A'), "--migrate-uri",
+                                      "tcp://" + bed_->address('B'), "--run-dir", bed_->dir().File("run-" + name),
+                                      "--policy-root", PolicyRoot(name, kEndsBy + action + "\n")});
+    EXPECT_TRUE(migrate.ok()) << migrate.status().ToString();
+    if (!migrate.ok()) return "";
+    EXPECT_EQ(migrate->WaitExit(Millis(120000)), exit_code) << migrate->Output();
+    return migrate->Output();
+  }
+};
+
+TEST_F(EndActionTest, APausedGuestRunsAgainOnTheDestination) {
   const std::string name = "endpause";
-  ASSERT_TRUE(bed_->StartGuest('A', name, NeverConverging()).ok());
-  std::string root = PolicyRoot("endpause", std::string(kEndsBy) + "pause\n");
-  auto migrate = StartVirtConverge(bed_->dir(), "migrate-endpause",
-                                   {"migrate", name, bed_->uri('B'), "--connect", bed_->uri('A'), "--migrate-uri",
-                                    "tcp://" + bed_->address('B'), "--run-dir", bed_->dir().File("run-endpause"),
-                                    "--policy-root", root});
-  ASSERT_TRUE(migrate.ok());
-  ASSERT_EQ(migrate->WaitExit(Millis(120000)), 0) << migrate->Output();
-  const std::string out = migrate->Output();
+  ASSERT_TRUE(bed_->StartGuest('A', name, kNeverConverging).ok());
+  const std::string out = MigrateEndingBy(name, "pause", 0);
   EXPECT_NE(out.find("action pause-guest [done]"), std::string::npos) << out;
   EXPECT_NE(out.find("outcome:    completed — finished in pre-copy"), std::string::npos) << out;
   EXPECT_TRUE(WaitDomState(*bed_, 'B', name, "running", Millis(20000))) << out;
@@ -44,19 +47,12 @@ TEST_F(LibvirtTest, APausedGuestRunsAgainOnTheDestination) {
   bed_->Virsh('B', {"destroy", name});
 }
 
-TEST_F(LibvirtTest, AnAbortLeavesTheGuestRunningOnTheSourceWithItsParameters) {
+TEST_F(EndActionTest, AnAbortLeavesTheGuestRunningOnTheSourceWithItsParameters) {
   const std::string name = "endabort";
-  ASSERT_TRUE(bed_->StartGuest('A', name, NeverConverging()).ok());
+  ASSERT_TRUE(bed_->StartGuest('A', name, kNeverConverging).ok());
   std::string before;
   ASSERT_EQ(bed_->Virsh('A', {"migrate-getmaxdowntime", name}, &before), 0) << before;
-  std::string root = PolicyRoot("endabort", std::string(kEndsBy) + "abort\n");
-  auto migrate = StartVirtConverge(bed_->dir(), "migrate-endabort",
-                                   {"migrate", name, bed_->uri('B'), "--connect", bed_->uri('A'), "--migrate-uri",
-                                    "tcp://" + bed_->address('B'), "--run-dir", bed_->dir().File("run-endabort"),
-                                    "--policy-root", root});
-  ASSERT_TRUE(migrate.ok());
-  ASSERT_EQ(migrate->WaitExit(Millis(120000)), 1) << migrate->Output();
-  const std::string out = migrate->Output();
+  const std::string out = MigrateEndingBy(name, "abort", 1);
   EXPECT_NE(out.find("action abort [done]"), std::string::npos) << out;
   EXPECT_NE(out.find("outcome:    aborted"), std::string::npos) << out;
   EXPECT_TRUE(WaitDomState(*bed_, 'A', name, "running", Millis(20000))) << out;

@@ -20,7 +20,6 @@ namespace vc::testing {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr Millis kMigrationTimeout{150000};
 
 class AdaptiveTest : public QemuTest {
  protected:
@@ -31,17 +30,9 @@ class AdaptiveTest : public QemuTest {
     fs::create_directories(root + "/usr/lib/virt-converge/policy.d");
     fs::copy_file(std::string(VC_SOURCE_DIR) + "/policy.d/50-default.conf",
                   root + "/usr/lib/virt-converge/policy.d/50-default.conf");
-    auto uri = pair.ListenIncoming();
-    EXPECT_TRUE(uri.ok()) << uri.status().ToString();
-    std::vector<std::string> args = {"migrate", "--qmp", pair.src().spare_qmp_path(), "--dest-qmp",
-                                     pair.dst().spare_qmp_path(), "--bandwidth", bandwidth, "--policy-root", root, *uri};
-    if (!state_dir.empty()) args.insert(args.end() - 1, {"--state-dir", state_dir});
-    auto run = StartVirtConverge(pair.dir(), "migrate", args);
-    EXPECT_TRUE(run.ok()) << run.status().ToString();
-    int code = run->WaitExit(kMigrationTimeout);
-    *out = run->Output();
-    EXPECT_EQ(code, 0) << *out;
-    return run->Summary();
+    std::vector<std::string> extra;
+    if (!state_dir.empty()) extra = {"--state-dir", state_dir};
+    return Migrate(pair, bandwidth, root, extra, 0, out);
   }
 };
 

@@ -13,30 +13,28 @@ namespace vc::testing {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr Millis kMigrationTimeout{150000};
 
 class EndActionTest : public QemuTest {
  protected:
   /// `migrate` of \a pair at \a bandwidth with \a policy as the only file.
-  /// Returns once it has exited; its output is in \a out.
-  std::optional<qmp::Json> Migrate(MigrationPair& pair, const std::string& policy,
-                                   const std::string& bandwidth, int expected_exit,
-                                   std::string* out) {
-    const std::string dir = pair.dir().path() + "/root/etc/virt-converge/policy.d";
-    fs::create_directories(dir);
-    std::ofstream(dir + "/50-test.conf") << policy;
-    auto uri = pair.ListenIncoming();
-    EXPECT_TRUE(uri.ok()) << uri.status().ToString();
-    auto run = StartVirtConverge(
-        pair.dir(), "migrate",
-        {"migrate", "--qmp", pair.src().spare_qmp_path(), "--dest-qmp", pair.dst().spare_qmp_path(),
-         "--bandwidth", bandwidth, "--policy-root", pair.dir().path() + "/root", *uri});
-    EXPECT_TRUE(run.ok()) << run.status().ToString();
-    EXPECT_EQ(run->WaitExit(kMigrationTimeout), expected_exit) << run->Output();
-    *out = run->Output();
-    return run->Summary();
+  std::optional<qmp::Json> Migrate(MigrationPair& pair, const std::string& policy, const std::string& bandwidth,
+                                   int exit_code, std::string* out) {
+    const std::string root = pair.dir().path() + "/root";
+    fs::create_directories(root + "/etc/virt-converge/policy.d");
+    std::ofstream(root + "/etc/virt-converge/policy.d/50-test.conf") << policy;
+    return QemuTest::Migrate(pair, bandwidth, root, {}, exit_code, out);
   }
 };
+
+/// The source's run state and migration status are \a run and \a migration.
+void ExpectSource(MigrationPair& pair, const std::string& run, const std::string& migration) {
+  auto state = qmp::QueryStatus(pair.src().qmp());
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  EXPECT_EQ(state->status, run);
+  auto info = qmp::QueryMigrate(pair.src().qmp());
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->status, migration);
+}
 
 // The hot set never converges at 50 ms; the budget's end pauses the guest.
 // QEMU's destination keeps the run state the source had at the switch-over
@@ -64,9 +62,7 @@ TEST_F(EndActionTest, APausedGuestRunsAgainOnTheDestination) {
             std::string::npos)
       << out;
   // The source stays as a finished migration leaves it.
-  auto src_state = qmp::QueryStatus((*pair)->src().qmp());
-  ASSERT_TRUE(src_state.ok());
-  EXPECT_EQ(src_state->status, "postmigrate");
+  ExpectSource(**pair, "postmigrate", "completed");
   Status check = (*pair)->CheckDestination();
   EXPECT_TRUE(check.ok()) << check.ToString();
 }
@@ -90,12 +86,7 @@ TEST_F(EndActionTest, AnAbortLeavesTheSourceRunningWithItsOwnParameters) {
   EXPECT_EQ(sum->GetString("outcome"), "aborted") << out;
   EXPECT_NE(out.find("action set-downtime 60 ms [done]"), std::string::npos) << out;
   EXPECT_NE(out.find("action abort [done]"), std::string::npos) << out;
-  auto info = qmp::QueryMigrate(src);
-  ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->status, "cancelled");
-  auto state = qmp::QueryStatus(src);
-  ASSERT_TRUE(state.ok());
-  EXPECT_EQ(state->status, "running");
+  ExpectSource(**pair, "running", "cancelled");
   auto params = qmp::QueryMigrateParameters(src);
   ASSERT_TRUE(params.ok()) << params.status().ToString();
   EXPECT_EQ(params->downtime_limit, own->downtime_limit) << out;
@@ -135,12 +126,7 @@ TEST_F(EndActionTest, NoPauseWhereNobodyCouldStartTheGuestOnTheDestination) {
       "destination's QMP socket is not known",
       Millis(60000)))
       << attach.Output();
-  auto state = qmp::QueryStatus(src);
-  ASSERT_TRUE(state.ok());
-  EXPECT_EQ(state->status, "running");
-  auto info = qmp::QueryMigrate(src);
-  ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->status, "active");
+  ExpectSource(**pair, "running", "active");
   ASSERT_TRUE(qmp::MigrateCancel(src).ok());
   EXPECT_EQ(attach.WaitExit(Millis(30000)), 1) << attach.Output();
 }
