@@ -205,8 +205,9 @@ DrainResult QemuDrain(const DrainCase& c, SplitMode mode, double limit_s) {
   auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < pairs.size(); i++) {
     auto run_i = testing::StartVirtConverge(dir, "vc" + std::to_string(i),
-                                            {"migrate", "--qmp", pairs[i]->src().spare_qmp_path(), "--run-dir", run,
-                                             "--policy-root", root, uris[i]});
+                                            {"migrate", "--qmp", pairs[i]->src().spare_qmp_path(), "--dest-qmp",
+                                             pairs[i]->dst().spare_qmp_path(), "--run-dir", run, "--policy-root",
+                                             root, uris[i]});
     if (!run_i.ok()) {
       r.outcomes.push_back("bench error: " + run_i.status().ToString());
       return r;

@@ -1,8 +1,11 @@
 // The end actions of a policy on real QEMU (issue #4, "what must be shown",
 // point 2): a guest paused so its migration finishes runs again on the
-// destination; an abort leaves the source running, with the parameters it
-// had before virt-converge changed them; a guest nobody could start on the
+// destination, or on the source when the migration then fails; an abort
+// leaves the source running, with the parameters it had before
+// virt-converge changed them; a guest nobody could start on the
 // destination is never paused.
+#include <signal.h>
+
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -16,15 +19,29 @@ namespace fs = std::filesystem;
 
 class EndActionTest : public QemuTest {
  protected:
-  /// `migrate` of \a pair at \a bandwidth with \a policy as the only file.
-  std::optional<qmp::Json> Migrate(MigrationPair& pair, const std::string& policy, const std::string& bandwidth,
-                                   int exit_code, std::string* out) {
+  /// A policy root with \a policy as its only file.
+  static std::string PolicyRoot(MigrationPair& pair, const std::string& policy) {
     const std::string root = pair.dir().path() + "/root";
     fs::create_directories(root + "/etc/virt-converge/policy.d");
     std::ofstream(root + "/etc/virt-converge/policy.d/50-test.conf") << policy;
-    return QemuTest::Migrate(pair, bandwidth, root, {}, exit_code, out);
+    return root;
+  }
+  /// `migrate` of \a pair at \a bandwidth with \a policy as the only file.
+  std::optional<qmp::Json> Migrate(MigrationPair& pair, const std::string& policy, const std::string& bandwidth,
+                                   int exit_code, std::string* out) {
+    return QemuTest::Migrate(pair, bandwidth, PolicyRoot(pair, policy), {}, exit_code, out);
   }
 };
+
+/// Whether the guest on \a vm writes: its cursor moves within half a second.
+void ExpectGuestWrites(QemuVm& vm) {
+  auto before = vm.GuestStatus();
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto after = vm.GuestStatus();
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_GT(after->cursor, before->cursor) << "the guest does not run on " << vm.name();
+}
 
 /// The source's run state and migration status are \a run and \a migration.
 void ExpectSource(MigrationPair& pair, const std::string& run, const std::string& migration) {
@@ -52,12 +69,7 @@ TEST_F(EndActionTest, APausedGuestRunsAgainOnTheDestination) {
   // The guest runs on the destination and goes on writing there.
   Status running = WaitRunState((*pair)->dst().qmp(), "running", Millis(10000));
   EXPECT_TRUE(running.ok()) << running.ToString() << "\n" << out;
-  auto before = (*pair)->dst().GuestStatus();
-  ASSERT_TRUE(before.ok()) << before.status().ToString();
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  auto after = (*pair)->dst().GuestStatus();
-  ASSERT_TRUE(after.ok()) << after.status().ToString();
-  EXPECT_GT(after->cursor, before->cursor) << "the guest does not run on the destination";
+  ExpectGuestWrites((*pair)->dst());
   EXPECT_NE(out.find("the guest virt-converge paused runs again: started on the destination"),
             std::string::npos)
       << out;
@@ -65,6 +77,38 @@ TEST_F(EndActionTest, APausedGuestRunsAgainOnTheDestination) {
   ExpectSource(**pair, "postmigrate", "completed");
   Status check = (*pair)->CheckDestination();
   EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
+// The guest is paused, and then the migration fails: the destination is
+// frozen before the pause (so the copy cannot finish) and killed after it.
+// The guest runs on the source again, with the parameters it had.
+TEST_F(EndActionTest, APausedGuestWhoseMigrationFailsRunsAgainOnTheSource) {
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "end-pause-fail");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  qmp::Session& src = (*pair)->src().qmp();
+  auto own = qmp::QueryMigrateParameters(src);
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  auto run = StartMigrate(**pair, "32MiB/s",
+                          PolicyRoot(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n"),
+                          {});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_TRUE(run->WaitOutput("following the migration", Millis(20000))) << run->Output();
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  (*pair)->dst().process().Signal(SIGSTOP);
+  ASSERT_TRUE(run->WaitOutput("action pause-guest [done]", Millis(30000))) << run->Output();
+  ASSERT_TRUE(WaitRunState(src, "paused", Millis(5000)).ok());
+  (*pair)->dst().process().Kill();
+  EXPECT_EQ(run->WaitExit(Millis(60000)), 1) << run->Output();
+  const std::string out = run->Output();
+  EXPECT_NE(out.find("resumed the guest virt-converge had paused (the migration did not complete)"),
+            std::string::npos)
+      << out;
+  ExpectSource(**pair, "running", "failed");
+  auto params = qmp::QueryMigrateParameters(src);
+  ASSERT_TRUE(params.ok()) << params.status().ToString();
+  EXPECT_EQ(params->downtime_limit, own->downtime_limit) << out;
+  EXPECT_EQ(params->max_bandwidth, own->max_bandwidth) << out;
+  ExpectGuestWrites((*pair)->src());
 }
 
 // The budget's end aborts a migration a downtime step did not help: the
@@ -96,13 +140,7 @@ TEST_F(EndActionTest, AnAbortLeavesTheSourceRunningWithItsOwnParameters) {
                      ", max-bandwidth=" + std::to_string(*own->max_bandwidth)),
             std::string::npos)
       << out;
-  // The guest goes on writing on the source.
-  auto before = (*pair)->src().GuestStatus();
-  ASSERT_TRUE(before.ok()) << before.status().ToString();
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  auto after = (*pair)->src().GuestStatus();
-  ASSERT_TRUE(after.ok()) << after.status().ToString();
-  EXPECT_GT(after->cursor, before->cursor);
+  ExpectGuestWrites((*pair)->src());
 }
 
 // Attached to a plain-QEMU migration without the destination's QMP socket,

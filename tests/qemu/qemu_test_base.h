@@ -40,21 +40,26 @@ class QemuTest : public ::testing::Test {
   /// with max-bandwidth capped at \a bandwidth.
   std::string StartMigration(MigrationPair& pair, int64_t bandwidth);
 
-  /// Runs `virt-converge migrate` of \a pair at \a bandwidth, with the
+  /// Starts `virt-converge migrate` of \a pair at \a bandwidth, with the
   /// destination's QMP socket, the policy files under \a policy_root and
-  /// \a extra arguments, to its end: its exit code must be \a exit_code.
-  /// Returns its summary (nullopt when it wrote none); \a out gets its
-  /// output.
-  std::optional<qmp::Json> Migrate(MigrationPair& pair, const std::string& bandwidth, const std::string& policy_root,
-                                   const std::vector<std::string>& extra, int exit_code, std::string* out) {
+  /// \a extra arguments.
+  Result<VirtConvergeRun> StartMigrate(MigrationPair& pair, const std::string& bandwidth,
+                                       const std::string& policy_root, const std::vector<std::string>& extra) {
     auto uri = pair.ListenIncoming();
-    EXPECT_TRUE(uri.ok()) << uri.status().ToString();
+    if (!uri.ok()) return uri.status();
     std::vector<std::string> args = {"migrate", "--qmp", pair.src().spare_qmp_path(), "--dest-qmp",
                                      pair.dst().spare_qmp_path(), "--bandwidth", bandwidth, "--policy-root",
                                      policy_root};
     args.insert(args.end(), extra.begin(), extra.end());
     args.push_back(*uri);
-    auto run = StartVirtConverge(pair.dir(), "migrate", args);
+    return StartVirtConverge(pair.dir(), "migrate", args);
+  }
+
+  /// StartMigrate, to its end: its exit code must be \a exit_code. Returns
+  /// its summary (nullopt when it wrote none); \a out gets its output.
+  std::optional<qmp::Json> Migrate(MigrationPair& pair, const std::string& bandwidth, const std::string& policy_root,
+                                   const std::vector<std::string>& extra, int exit_code, std::string* out) {
+    auto run = StartMigrate(pair, bandwidth, policy_root, extra);
     EXPECT_TRUE(run.ok()) << run.status().ToString();
     if (!run.ok()) return std::nullopt;
     EXPECT_EQ(run->WaitExit(Millis(150000)), exit_code) << run->Output();
