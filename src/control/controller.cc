@@ -129,36 +129,22 @@ void Controller::OnFinished(const MigrationSample& s) {
     if (!paused_by_us_) return;
     Status st = backend_.StartGuestOnDestination();
     say_(st.ok() ? "the guest virt-converge paused runs again: started on the destination"
-                 : "could not start on the destination the guest virt-converge paused: " +
+                 : "could not start on the destination the guest virt-converge paused (it stays paused "
+                   "there until someone resumes it): " +
                        st.ToString());
     paused_by_us_ = false;
     return;
   }
   // The VM stays on the source: it gets back what it had before us.
   RestoreTuning();
-  if (paused_by_us_) {
-    Status st = backend_.ResumeGuest();
-    say_(st.ok() ? "resumed the guest virt-converge had paused (the migration did not complete)"
-                 : "could not resume the guest virt-converge paused: " + st.ToString());
-    paused_by_us_ = false;
-  }
+  ResumeGuestWePaused(" (the migration did not complete)");
 }
 
 void Controller::AdoptStartSettings(const MigrationTuning& before, const MigrationTuning& set) {
   if (dry_run_) return;
+  // Before any decision: nothing else is ours yet.
   original_ = before;
-  auto adopt = [&](auto MigrationTuning::*field) {
-    if (set.*field) ours_.*field = set.*field;
-  };
-  adopt(&MigrationTuning::downtime_limit_ms);
-  adopt(&MigrationTuning::max_bandwidth);
-  adopt(&MigrationTuning::throttle_initial);
-  adopt(&MigrationTuning::throttle_increment);
-  adopt(&MigrationTuning::throttle_max);
-  adopt(&MigrationTuning::throttle_tailslow);
-  adopt(&MigrationTuning::throttle_trigger);
-  adopt(&MigrationTuning::xbzrle_cache);
-  adopt(&MigrationTuning::vcpu_dirty_limit);
+  ours_ = set;
 }
 
 void Controller::RestoreTuning() {
@@ -203,12 +189,15 @@ void Controller::RestoreTuning() {
 
 void Controller::Leave(bool in_postcopy) {
   if (!in_postcopy) RestoreTuning();
-  if (paused_by_us_ && !dry_run_) {
-    Status st = backend_.ResumeGuest();
-    say_(st.ok() ? "resumed the guest virt-converge had paused"
-                 : "could not resume the guest virt-converge paused: " + st.ToString());
-    paused_by_us_ = false;
-  }
+  ResumeGuestWePaused("");
+}
+
+void Controller::ResumeGuestWePaused(const std::string& note) {
+  if (!paused_by_us_ || dry_run_) return;
+  Status st = backend_.ResumeGuest();
+  say_(st.ok() ? "resumed the guest virt-converge had paused" + note
+               : "could not resume the guest virt-converge paused: " + st.ToString());
+  paused_by_us_ = false;
 }
 
 }  // namespace vc

@@ -75,7 +75,7 @@ class Controller {
   void OnFinished(const MigrationSample& s);
   /// `migrate` set \a set (the fields it holds) before it started the
   /// migration, over \a before: those count as ours, to be put back with
-  /// the rest.
+  /// the rest. Call it before the first decision.
   void AdoptStartSettings(const MigrationTuning& before, const MigrationTuning& set);
   /// Puts back every parameter we changed that nobody changed after us,
   /// and resumes a guest we paused: the migration goes on as if we had
@@ -90,6 +90,8 @@ class Controller {
  private:
   void Apply(const MigrationSample& s, Decision d, bool from_reaction);
   void RestoreTuning();
+  /// Resumes on the source a guest we paused (saying so, with \a note).
+  void ResumeGuestWePaused(const std::string& note);
 
   MigrationBackend& backend_;
   BackendFacts facts_;
