@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tests/support/libvirt_bed.h"
+#include "tests/support/skip.h"
 #include "tests/support/virt_converge_run.h"
 
 namespace vc::testing {
@@ -47,7 +48,7 @@ class LibvirtTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { bed_.reset(); }
   void SetUp() override {
-    if (!bed_) GTEST_SKIP() << "the two-host libvirt bed cannot run here: " << skip_reason_;
+    if (!bed_) VC_CANNOT_RUN("the two-host libvirt bed: " << skip_reason_);
   }
 
   /// Whether libvirtd on \a host logged domain \a name as tainted custom-monitor.

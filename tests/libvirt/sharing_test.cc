@@ -101,7 +101,6 @@ std::map<std::string, std::string> HistoryOutcomes(const std::string& state_dir)
 // says why. A sixth, not selected (--vm), stays. The report matches what
 // libvirt and the history records say.
 TEST_F(LibvirtTest, EvacuateMovesFourVmsTwoAtATimeAndReportsTheOneRefused) {
-  if (!std::getenv("VC_HOOK_BINARY")) GTEST_SKIP() << "VC_HOOK_BINARY is not set (run through meson test)";
   const std::string pin = "  <cputune><vcpupin vcpu='0' cpuset='1'/></cputune>\n";
   GuestParams guest = QuietGuest();
   guest.ram_mib = 96;

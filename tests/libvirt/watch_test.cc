@@ -171,7 +171,6 @@ TEST_F(LibvirtTest, PolicyShowMatchesOnTheDomainXml) {
 // to CPU 1 migrating from A is refused by B's hook before a byte is copied,
 // with our message shown by virsh, and runs on on A. With adapt it moves.
 TEST_F(LibvirtTest, HookRefusesOrAdaptsAVmPinnedToACpuTheDestinationHasGivenAway) {
-  if (!std::getenv("VC_HOOK_BINARY")) GTEST_SKIP() << "VC_HOOK_BINARY is not set (run through meson test)";
   const std::string pin = "  <cputune><vcpupin vcpu='0' cpuset='1'/></cputune>\n";
   GuestParams quiet = HotSetGuest();
   quiet.rate = std::to_string(1 << 20);

@@ -62,7 +62,7 @@ TEST_F(GuestTest, ConvergingMigrationLeavesConsistentMemory) {
 
 TEST_F(GuestTest, RunsAndMigratesUnderKvm) {
   std::string why;
-  if (!KvmUsable(&why)) GTEST_SKIP() << "KVM not usable here: " << why;
+  if (!KvmUsable(&why)) VC_SKIP_MISSING_CAPABILITY("KVM not usable here: " << why);
   GuestParams g;
   g.ram_mib = 64;
   g.fill = "16M";  // first touch is slow under KVM-PVM's emulator

@@ -1,5 +1,5 @@
-// Shared setup for suite 'qemu': skips (saying why) when QEMU or the guest
-// is missing, and logs the accelerator in use.
+// Shared setup for suite 'qemu': cannot run (tests/support/skip.h) when QEMU
+// or the guest is missing, and logs the accelerator in use.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <thread>
 
+#include "tests/support/artifacts.h"
 #include "tests/support/qemu_vm.h"
+#include "tests/support/skip.h"
 #include "tests/support/virt_converge_run.h"
 
 namespace vc::testing {
@@ -15,8 +17,8 @@ namespace vc::testing {
 class QemuTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (QemuBinary().empty()) GTEST_SKIP() << "qemu-system-x86_64 is not installed";
-    if (GuestKernel().empty()) GTEST_SKIP() << "VC_GUEST_ELF is not set (run through meson test)";
+    if (QemuBinary().empty()) VC_CANNOT_RUN("qemu-system-x86_64 is not installed (scripts/install-deps)");
+    if (auto guest = LocateGuestKernel(); !guest.ok()) VC_CANNOT_RUN(guest.status().ToString());
     static bool told = false;
     if (!told) {
       Accel a = ChooseAccel();

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/artifacts.h"
 #include "tests/support/guest_check.h"
 #include "tests/support/process.h"
 
@@ -36,19 +37,19 @@ int RunTool(const std::vector<std::string>& argv, const std::string& log, Millis
 }
 
 std::string BedTool() {
-  const char* p = std::getenv("VC_LIBVIRT_BED");
-  return p ? p : "";
+  Result<std::string> bed = LocateLibvirtBed();
+  return bed.ok() ? *bed : "";
 }
 
 }  // namespace
 
 Result<std::unique_ptr<LibvirtBed>> LibvirtBed::Start() {
-  if (BedTool().empty()) return Status::NotSupported("libvirt bed", "VC_LIBVIRT_BED is not set (run through meson test)");
-  if (GuestKernel().empty()) return Status::NotSupported("libvirt bed", "VC_GUEST_ELF is not set");
+  if (Result<std::string> bed = LocateLibvirtBed(); !bed.ok()) return bed.status();
+  if (Result<std::string> guest = LocateGuestKernel(); !guest.ok()) return guest.status();
   std::unique_ptr<LibvirtBed> bed(new LibvirtBed());
   std::string log = bed->dir_.File("bed-up.log");
   // The destination hook, in both hosts' /etc/libvirt/hooks/qemu.d.
-  if (const char* hook = std::getenv("VC_HOOK_BINARY"); hook && *hook) setenv("VC_BED_HOOK", hook, 1);
+  if (Result<std::string> hook = LocateHook(); hook.ok()) setenv("VC_BED_HOOK", hook->c_str(), 1);
   int rc = RunTool({BedTool(), "up", bed->dir_.path() + "/hosts"}, log, Millis(120000));
   if (rc == 77) return Status::NotSupported("libvirt bed", Trim(ReadFile(log)));
   if (rc != 0) return Status::Internal("libvirt bed", "up failed (" + std::to_string(rc) + "): " + ReadFile(log));

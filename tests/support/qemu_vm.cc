@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "tests/support/artifacts.h"
 #include "tests/support/guest_check.h"
 
 namespace vc::testing {
@@ -58,8 +59,8 @@ std::string QemuBinary() {
 }
 
 std::string GuestKernel() {
-  const char* p = std::getenv("VC_GUEST_ELF");
-  return p ? p : "";
+  Result<std::string> kernel = LocateGuestKernel();
+  return kernel.ok() ? *kernel : "";
 }
 
 std::string GuestParams::CommandLine() const {
@@ -76,10 +77,9 @@ QemuVm::~QemuVm() {
 Result<std::unique_ptr<QemuVm>> QemuVm::Start(const TempDir& dir, const VmOptions& options) {
   std::string qemu = QemuBinary();
   if (qemu.empty()) return Status::NotFound("qemu-system-x86_64", "not installed");
-  std::string kernel = GuestKernel();
-  if (kernel.empty() || ::access(kernel.c_str(), R_OK) != 0) {
-    return Status::NotFound("test guest", "VC_GUEST_ELF is not set to the built guest");
-  }
+  Result<std::string> located = LocateGuestKernel();
+  if (!located.ok()) return located.status();
+  const std::string& kernel = *located;
   std::unique_ptr<QemuVm> vm(new QemuVm(dir, options));
   vm->accel_ = options.accel.empty() ? ChooseAccel().name : options.accel;
   vm->control_qmp_ = dir.File(options.name + "-control.sock");

@@ -37,7 +37,7 @@ Accel ChooseAccel();
 bool KvmUsable(std::string* why_not);
 /// The qemu-system-x86_64 binary, or "" when it is not installed.
 std::string QemuBinary();
-/// The test guest kernel (built by meson; VC_GUEST_ELF).
+/// The test guest kernel (tests/support/artifacts.h), or "" when there is none.
 std::string GuestKernel();
 
 struct GuestParams {

@@ -5,21 +5,23 @@
 #include <cstdlib>
 #include <thread>
 
+#include "tests/support/artifacts.h"
+
 namespace vc::testing {
 
 std::string VirtConvergeBinary() {
-  const char* p = std::getenv("VC_BINARY");
-  return p ? p : "";
+  Result<std::string> bin = LocateVirtConverge();
+  return bin.ok() ? *bin : "";
 }
 
 Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string& name,
                                           const std::vector<std::string>& args) {
-  std::string bin = VirtConvergeBinary();
-  if (bin.empty()) return Status::NotFound("virt-converge", "VC_BINARY is not set");
+  Result<std::string> bin = LocateVirtConverge();
+  if (!bin.ok()) return bin.status();
   VirtConvergeRun run;
   run.log_path = dir.File(name + ".log");
   run.summary_path = dir.File(name + ".json");
-  std::vector<std::string> argv = {bin};
+  std::vector<std::string> argv = {*bin};
   argv.insert(argv.end(), args.begin(), args.end());
   // The built-in reaction unless the test names a policy root: policies
   // installed on the machine must not change what a test proves.

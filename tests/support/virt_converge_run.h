@@ -1,4 +1,4 @@
-// Runs the real virt-converge binary (VC_BINARY) as a child process, the way
+// Runs the real virt-converge binary (tests/support/artifacts.h) as a child process, the way
 // an operator would, and reads its JSON summary.
 #pragma once
 
@@ -30,6 +30,7 @@ struct VirtConvergeRun {
 /// DIR/NAME.log.
 Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string& name,
                                           const std::vector<std::string>& args);
+/// The virt-converge binary, or "" when there is none.
 std::string VirtConvergeBinary();
 
 /// Of a summary's or history record's "samples", how many of the bulk pass

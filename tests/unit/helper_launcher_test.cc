@@ -12,6 +12,7 @@
 
 #include "src/base/time.h"
 #include "tests/support/process.h"
+#include "tests/support/skip.h"
 #include "tests/support/systemd_stub.h"
 #include "tests/support/temp_dir.h"
 
@@ -71,8 +72,8 @@ TEST(SystemdLauncherTest, UnreachableManagerIsAnErrorNamingTheAddress) {
 
 // The real manager, where this machine has one (not in CI containers).
 TEST(SystemdLauncherTest, RealSystemdRunsTheUnit) {
-  if (sd_booted() <= 0) GTEST_SKIP() << "systemd is not PID 1 here: no manager to start units";
-  if (geteuid() != 0) GTEST_SKIP() << "starting system units needs root";
+  if (sd_booted() <= 0) VC_SKIP_MISSING_CAPABILITY("systemd is not PID 1 here: no manager to start units");
+  if (geteuid() != 0) VC_CANNOT_RUN("starting system units needs root");
   Result<std::unique_ptr<SystemdLauncher>> launcher = SystemdLauncher::Connect();
   ASSERT_TRUE(launcher.ok()) << launcher.status().ToString();
   TempDir dir("launch");

@@ -17,7 +17,9 @@
 #include "src/hostfit/hook_records.h"
 #include "src/hostfit/host_picture.h"
 #include "tests/support/fake_host.h"
+#include "tests/support/artifacts.h"
 #include "tests/support/process.h"
+#include "tests/support/skip.h"
 #include "tests/support/temp_dir.h"
 
 namespace vc {
@@ -276,8 +278,9 @@ TEST_F(HookTest, HugepagesClaimedByAMigrationInFlightCountAgainstTheNext) {
 // The contract, through the real binary: whatever comes in, no crash, no
 // hang, and exit 0 — no policy decision was made.
 TEST_F(HookTest, HostileInputNeverFailsAnOperation) {
-  const char* bin = std::getenv("VC_HOOK_BINARY");
-  if (!bin) GTEST_SKIP() << "VC_HOOK_BINARY is not set (run through meson test)";
+  Result<std::string> located = testing::LocateHook();
+  if (!located.ok()) VC_CANNOT_RUN(located.status().ToString());
+  const std::string& bin = *located;
   std::string huge = "<domain><name>x</name><description>" + std::string(kMaxDomainXml, 'x') + "</description></domain>";
   struct Case {
     std::string args, input;

@@ -10,7 +10,9 @@
 #include "src/policy/dropins.h"
 #include "src/policy/resolve.h"
 #include "src/policy/values.h"
+#include "tests/support/artifacts.h"
 #include "tests/support/process.h"
+#include "tests/support/skip.h"
 #include "tests/support/temp_dir.h"
 
 namespace vc::policy {
@@ -328,8 +330,9 @@ TEST(Steps, GrammarRoundTrips) {
 
 // The command itself: every problem with file:line, non-zero exit.
 TEST(PolicyCheck, CommandExitsNonZeroOnProblems) {
-  const char* bin = std::getenv("VC_BINARY");
-  if (!bin) GTEST_SKIP() << "VC_BINARY is not set (run through meson test)";
+  Result<std::string> located = vc::testing::LocateVirtConverge();
+  if (!located.ok()) VC_CANNOT_RUN(located.status().ToString());
+  const std::string& bin = *located;
   Tree t;
   std::string good = t.Write("usr/lib", "50-good.conf", "[Start]\nDowntime=300ms\n");
   vc::testing::TempDir logs("check");
@@ -354,8 +357,9 @@ TEST(PolicyCheck, CommandExitsNonZeroOnProblems) {
 // Hostile files never crash or hang the command: binary junk, a 1 MB line,
 // 10k sections, NULs, links to /dev/zero and /dev/urandom, a FIFO.
 TEST(PolicyCheck, HostileFilesNeverCrashOrHangTheCommand) {
-  const char* bin = std::getenv("VC_BINARY");
-  if (!bin) GTEST_SKIP() << "VC_BINARY is not set (run through meson test)";
+  Result<std::string> located = vc::testing::LocateVirtConverge();
+  if (!located.ok()) VC_CANNOT_RUN(located.status().ToString());
+  const std::string& bin = *located;
   Tree t;
   std::string junk;
   for (int i = 0; i < 100000; i++) junk += static_cast<char>((i * 7919 + 13) % 256);

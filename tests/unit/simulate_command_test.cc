@@ -7,7 +7,9 @@
 #include <cstdlib>
 
 #include "qmp/json.h"
+#include "tests/support/artifacts.h"
 #include "tests/support/process.h"
+#include "tests/support/skip.h"
 #include "tests/support/temp_dir.h"
 
 namespace vc {
@@ -19,7 +21,7 @@ struct Ran {
 };
 
 Ran Simulate(std::vector<std::string> args) {
-  const char* bin = std::getenv("VC_BINARY");
+  const std::string bin = *testing::LocateVirtConverge();
   static testing::TempDir logs("simulate");
   static int n = 0;
   std::string log = logs.File("run" + std::to_string(n++));
@@ -38,7 +40,7 @@ const std::string kDefault = std::string(VC_SOURCE_DIR) + "/policy.d/50-default.
 class SimulateCommand : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::getenv("VC_BINARY")) GTEST_SKIP() << "VC_BINARY is not set (run through meson test)";
+    if (auto bin = testing::LocateVirtConverge(); !bin.ok()) VC_CANNOT_RUN(bin.status().ToString());
   }
 };
 
