@@ -70,6 +70,21 @@ double MigrationRecord::progress() const {
   return 100.0 * static_cast<double>(ram_total - std::min(remaining, ram_total)) / static_cast<double>(ram_total);
 }
 
+MigrationSample MigrationRecord::LatestSample() const {
+  MigrationSample s;
+  s.status = status;
+  s.total_time_ms = elapsed_ms;
+  s.ram_total = ram_total;
+  s.ram_remaining = remaining;
+  s.ram_transferred = transferred;
+  s.pass = pass;
+  s.bandwidth = bandwidth;
+  s.dirty_rate = dirty_rate;
+  s.expected_downtime_ms = expected_downtime_ms;
+  s.throttle_percent = throttle_percent;
+  return s;
+}
+
 qmp::Json MigrationRecord::ToJson() const {
   using qmp::Json;
   Json j = Json::Object();

@@ -47,6 +47,8 @@ struct MigrationRecord {
 
   /// Percent of RAM sent, by QEMU's count of what remains.
   double progress() const;
+  /// The latest sample, as far as the record keeps it (for a live view).
+  MigrationSample LatestSample() const;
 
   qmp::Json ToJson() const;
   static MigrationRecord FromJson(const qmp::Json& j);

@@ -17,6 +17,13 @@ std::string ActionValueText(const std::string& action, int64_t value) {
   return "";
 }
 
+std::string ActionLine(const ActionRecord& a) {
+  char at[32];
+  std::snprintf(at, sizeof at, "%6.1fs", a.at_s);
+  return std::string(at) + " action " + a.action + ActionValueText(a.action, a.value) + " [" + a.result + "]: " +
+         a.reason;
+}
+
 int64_t NextSampleInMs(const MigrationSample& s, int64_t interval_ms) {
   if (interval_ms <= kBulkEndIntervalMs || !s.running() || s.in_postcopy() || s.bandwidth <= 0) return interval_ms;
   const double bulk_left_ms = static_cast<double>(s.bulk_unsent()) * 1000 / s.bandwidth;
@@ -117,10 +124,7 @@ void Controller::Apply(const MigrationSample& s, Decision d, bool from_reaction)
   if (st.ok() && d.action == "abort") abort_reason_ = d.reason;
   if (from_reaction) reaction_->Applied(d, st.ok());
   actions_.push_back(rec);
-  char at[32];
-  std::snprintf(at, sizeof at, "%6.1fs", rec.at_s);
-  say_(std::string(at) + " action " + d.action + ActionValueText(d.action, d.value) + " [" + rec.result + "]: " +
-       d.reason);
+  say_(ActionLine(rec));
 }
 
 void Controller::OnFinished(const MigrationSample& s) {
