@@ -35,7 +35,7 @@ class Action {
 /// percent: any sync period in which the guest dirtied anything counts
 /// towards QEMU's throttle step. At QEMU's own 50% a guest dirtying about
 /// half of what is sent may never qualify, and the level asked is never
-/// applied (the 1 GiB benchmark's `below` case waited 29 s for one).
+/// applied.
 constexpr int64_t kThrottleLevelTrigger = 1;
 
 /// The action registered under \a name, or nullptr.

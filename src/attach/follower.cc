@@ -578,8 +578,7 @@ std::optional<uint64_t> Follower::CopyBytesSinceLastSync(const MigrationSample& 
   // Short passes ran between the last sync seen and the copy (near the end
   // they come every few ms). They sent at most max-bandwidth over the time
   // they had, plus one of QEMU's 100 ms rate-limit slices: the rest is the
-  // copy at least, so its speed errs slow. (The 1 GiB benchmark's `below`
-  // copies were lost without this, and the next cases paused.)
+  // copy at least, so its speed errs slow.
   const std::optional<uint64_t> cap = controller_ ? controller_->max_bandwidth() : std::nullopt;
   constexpr int64_t kRateLimitSliceMs = 100;  // QEMU's max-bandwidth accounting period
   const int64_t passes_ms = end.total_time_ms - last_sync_->total_time_ms - *end.downtime_ms + kRateLimitSliceMs;
@@ -622,7 +621,7 @@ void Follower::RememberSwitchover(const MigrationSample& end) {
   if (options_.state_dir.empty() || saw_postcopy_ || !end.downtime_ms) return;
   // QEMU >= 7.0 counts what it sent with the guest stopped: the copy
   // itself, even when no sample saw a sync before it (a switch-over in the
-  // bulk's last 100 ms: the 1 GiB benchmark's `idle` at 128 MiB/s).
+  // bulk's last 100 ms).
   const std::optional<uint64_t> bytes =
       end.downtime_bytes > 0 ? std::optional<uint64_t>(end.downtime_bytes) : CopyBytesSinceLastSync(end);
   if (!bytes) return;

@@ -15,16 +15,14 @@ namespace {
 constexpr double kConvergingRatio = 0.9;
 // A migration getting there by itself, but slowly, is switched over at
 // the floor (within MaxDowntime) when that saves at least this many times
-// the real downtime it adds. The guest runs dirty-logged and the link stays
+// the real downtime it adds: the guest runs dirty-logged and the link stays
 // busy for every second pre-copy goes on, but stops for every second of
-// downtime: a ratio of 0.89 forecast eight more passes (22 s) where a copy
-// 390 ms longer ended it at once (the seventeenth benchmark run's `1.5x`).
+// downtime (docs/tuning-notes.md).
 constexpr double kSavedPerDowntimeAdded = 10;
 // What a throttle or dirty limit aims at: each pass leaving 15% of the one
 // before. A harder, shorter throttle costs the guest less in all than a
-// gentle, long one (p / (1 - ratio) over the passes; the simulated grid
-// agrees: 0.41x stock auto-converge's throttle at 0.15, 0.51x at 0.25),
-// and the downtime lever takes over as soon as the floor fits MaxDowntime.
+// gentle, long one (p / (1 - ratio) over the passes), and the downtime
+// lever takes over as soon as the floor fits MaxDowntime.
 constexpr double kTargetRatio = 0.15;
 // A throttle no longer needed: the throttled guest dirties this little
 // (well below the target).

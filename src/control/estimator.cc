@@ -28,9 +28,8 @@ constexpr double kBulkLeftShare = 0.25;
 
 // QEMU syncs the dirty bitmap once what remains is under bandwidth x
 // downtime-limit. Under a large limit (the switch-over correction) that
-// happens inside the bulk pass: the fifth benchmark run's `3x` case synced
-// with 67 MiB of the bulk unsent, and its first ratio read 0.65 where the
-// guest rewrote its whole working set every pass (1.02, 0.98 next).
+// happens inside the bulk pass, and the ratio of a pass cut short reads
+// low: it says nothing of how fast the guest dirties.
 bool BulkCutShort(const MigrationSample& s) {
   return static_cast<double>(s.bulk_unsent()) > kBulkLeftShare * static_cast<double>(s.ram_remaining);
 }

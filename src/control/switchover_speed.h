@@ -7,23 +7,21 @@
 // the host learns it from its own earlier final copies to the same
 // destination (LearnSwitchoverBandwidth=).
 //
-// Learned copies on one link differ by 7x, and by what they held more
-// than by their size: on the benchmark's loopback, final copies of pages
-// QEMU had sent before and the guest dirtied again ran at 1.0-2.9 GB/s
-// (33-510 MiB), copies that were mostly bulk pages never sent (a switch-over
-// inside the bulk pass; probably the destination allocating each page)
-// at 0.32-0.62 GB/s (6-394 MiB); within either kind, speed did not fall
-// with size. So the learned copies form two pools, by whether half or more
-// of a copy was never sent before, and each part of a new copy is predicted
-// from its own pool:
+// Learned copies on one link differ several-fold, and by what they held
+// more than by their size: copies of pages QEMU had sent before and the
+// guest dirtied again run several times faster than copies that are mostly
+// bulk pages never sent (a switch-over inside the bulk pass; probably the
+// destination allocating each page), and within either kind speed does not
+// fall with size (docs/tuning-notes.md). So the learned copies form two
+// pools, by whether half or more of a copy was never sent before, and each
+// part of a new copy is predicted from its own pool:
 //   * half the slowest of the pool's copies at least a quarter its size
 //     (half: the link may be busier, and sizes in between were not seen),
 //     or half the largest copy's speed beyond four times its size;
 //   * re-sent pages with no re-sent copy learned go at the never-sent
 //     pool's speed (slower: the prediction errs long); never-sent pages
 //     with no never-sent copy learned are unknown (a fast re-sent copy
-//     would make them err short, which is where the benchmark's 996 ms
-//     against 300 ms aimed came from).
+//     would make them err short).
 // The time this gives never falls as the size grows (a size past a slow
 // copy's quarter keeps that copy's time as its least). Each learned figure
 // is itself a lower bound of the link's speed (the downtime also covers
@@ -45,11 +43,10 @@ struct SwitchoverCopy {
   uint64_t bytes = 0;       // sent while the guest was stopped
   int64_t downtime_ms = 0;  // QEMU's downtime for it, + 1 ms for its whole-ms clock
   /// Of bytes, those QEMU had never sent before: bulk pages still unsent
-  /// when the copy began (a switch-over inside the bulk pass). On the
-  /// benchmark's loopback such copies ran at 0.3-0.6 GB/s where copies of
-  /// re-sent pages ran at 1-2.9 GB/s. At least this many where no sample
-  /// saw the copy begin (a lower bound from QEMU's page counts); unknown for
-  /// copies recorded without it.
+  /// when the copy began (a switch-over inside the bulk pass), which go
+  /// slower than re-sent ones. At least this many where no sample saw the
+  /// copy begin (a lower bound from QEMU's page counts); unknown for copies
+  /// recorded without it.
   std::optional<uint64_t> never_sent;
   double rate() const { return downtime_ms > 0 ? static_cast<double>(bytes) * 1000 / static_cast<double>(downtime_ms) : 0; }
   /// Half or more of it never sent before (unknown counts as re-sent: in

@@ -1,5 +1,5 @@
 // How long a final copy takes, stated or learned from earlier ones. The
-// learned cases are the benchmark's own loopback copies (docs/benchmarks.md,
+// learned cases are the benchmark's own loopback copies (docs/benchmarks-archive.md,
 // the 1 GiB run): each prediction must not come out shorter than what the
 // copy really took.
 #include "src/control/switchover_speed.h"
@@ -39,7 +39,7 @@ TEST(SwitchoverSpeed, StatedIsOneRateForEverySize) {
   EXPECT_EQ(s.Describe(), "1.00 GiB/s stated");
 }
 
-// The seventh and eighth benchmark runs' final copies (docs/benchmarks.md),
+// The seventh and eighth benchmark runs' final copies (docs/benchmarks-archive.md),
 // in the order each host learned them, with how much of each QEMU had never
 // sent before (reconstructed from the histories: the guest's memory is
 // filled, so what was never sent is RAM minus the bytes sent, capped at the
