@@ -22,13 +22,14 @@
 #include <map>
 #include <thread>
 
-#include "qmp/json.h"
+#include "src/base/json.h"
 #include "src/base/units.h"
 #include "src/control/policy_reaction.h"
 #include "src/control/simulator.h"
 #include "src/control/start_settings.h"
 #include "src/policy/ini.h"
 #include "src/policy/resolve.h"
+#include "tests/support/policy_tree.h"
 #include "tests/support/qemu_vm.h"
 #include "tests/support/virt_converge_run.h"
 
@@ -36,7 +37,6 @@ namespace vc::bench {
 namespace {
 
 namespace fs = std::filesystem;
-using qmp::Json;
 using testing::GuestParams;
 
 constexpr uint64_t kMiB = 1ull << 20;
@@ -153,10 +153,8 @@ RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s, int 
     return r;
   }
   const std::string root = (*pair)->dir().path() + "/root";
-  fs::create_directories(root + "/usr/lib/virt-converge/policy.d");
-  for (size_t i = 0; i < pol.files.size(); i++) {
-    fs::copy_file(pol.files[i], root + "/usr/lib/virt-converge/policy.d/5" + std::to_string(i) + "-policy.conf");
-  }
+  testing::PolicyTree tree = testing::PolicyTree::Under(root);
+  for (size_t i = 0; i < pol.files.size(); i++) tree.Install(pol.files[i], "5" + std::to_string(i) + "-policy.conf");
   auto run = testing::StartVirtConverge((*pair)->dir(), "vc",
                                         {"migrate", "--qmp", (*pair)->src().spare_qmp_path(), "--dest-qmp",
                                          (*pair)->dst().spare_qmp_path(), "--bandwidth",

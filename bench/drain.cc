@@ -22,7 +22,7 @@
 #include <memory>
 #include <thread>
 
-#include "qmp/json.h"
+#include "src/base/json.h"
 #include "src/base/units.h"
 #include "src/control/controller.h"
 #include "src/control/policy_reaction.h"
@@ -31,6 +31,7 @@
 #include "src/coord/shares.h"
 #include "src/policy/ini.h"
 #include "src/policy/resolve.h"
+#include "tests/support/policy_tree.h"
 #include "tests/support/qemu_vm.h"
 #include "tests/support/virt_converge_run.h"
 
@@ -38,7 +39,6 @@ namespace vc::bench {
 namespace {
 
 namespace fs = std::filesystem;
-using qmp::Json;
 
 constexpr uint64_t kMiB = 1ull << 20, kGiB = 1ull << 30;
 constexpr SplitMode kModes[] = {SplitMode::kEqual, SplitMode::kStatic, SplitMode::kClosestFirst};
@@ -175,12 +175,11 @@ DrainResult QemuDrain(const DrainCase& c, SplitMode mode, double limit_s) {
   DrainResult r("qemu", c.name, SplitModeName(mode));
   testing::TempDir dir("drain");
   const std::string root = dir.path() + "/root", run = dir.path() + "/run";
-  fs::create_directories(root + "/usr/lib/virt-converge/policy.d");
-  fs::copy_file(std::string(VC_SOURCE_DIR) + "/policy.d/50-default.conf",
-                root + "/usr/lib/virt-converge/policy.d/50-default.conf");
-  std::ofstream(root + "/usr/lib/virt-converge/policy.d/60-drain.conf")
-      << "[Host]\nOutgoingBandwidth=" << c.budget << "\nBandwidthSplit=" << SplitModeName(mode)
-      << "\nCostBudget=" << c.vms.size() << "\n";
+  testing::PolicyTree tree = testing::PolicyTree::Under(root);
+  tree.InstallVendorDefault();
+  tree.Write("60-drain.conf", "[Host]\nOutgoingBandwidth=" + std::to_string(c.budget) + "\nBandwidthSplit=" + SplitModeName(mode) +
+                                  "\nCostBudget=" + std::to_string(c.vms.size()) + "\n",
+             "usr/lib");
   std::vector<std::unique_ptr<testing::MigrationPair>> pairs;
   std::vector<std::string> uris;
   for (size_t i = 0; i < c.vms.size(); i++) {
@@ -342,7 +341,7 @@ int main(int argc, char** argv) {
     for (vc::SplitMode m : kModes) show(SimulateDrain(c, m, *p, sim_limit_s));
   }
   std::filesystem::create_directories(out);
-  vc::qmp::Json all = vc::qmp::Json::Array();
+  vc::Json all = vc::Json::Array();
   for (const DrainResult& r : results) all.Append(ToJson(r));
   std::ofstream(out + "/drain.json") << all.Serialize(true) << "\n";
   std::ofstream(out + "/drain.md") << Markdown(results);

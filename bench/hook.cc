@@ -17,6 +17,7 @@
 #include <fstream>
 
 #include "tests/support/fake_host.h"
+#include "tests/support/policy_tree.h"
 #include "tests/support/temp_dir.h"
 
 namespace vc::bench {
@@ -89,7 +90,7 @@ int Main(int argc, char** argv) {
   testing::FakeHostSpec spec;
   spec.hugepages = {{2048, {8192, 8192}}, {1048576, {8, 8}}};
   testing::WriteFakeHost(dir.File("host"), spec);
-  std::filesystem::create_directories(dir.File("policy/etc/virt-converge/policy.d"));
+  testing::PolicyTree::Under(dir.File("policy")).Write("50-host.conf", "");
   std::ofstream(dir.File("vm.xml")) << VmXml("db1", 0);
   std::vector<std::string> env = {"VIRT_CONVERGE_SYSFS_ROOT=" + dir.File("host"),
                                   "VIRT_CONVERGE_POLICY_ROOT=" + dir.File("policy"),

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "src/state/paths.h"
+
 namespace vc {
 
 struct HookRequest {
@@ -21,7 +23,7 @@ struct HookRequest {
   std::string xml;                // stdin
   std::string sysfs_root = "/";   // the host is read under this prefix
   std::string policy_root = "/";  // drop-in policy directories under this prefix
-  std::string run_dir = "/run/virt-converge/hook";
+  std::string run_dir = StatePaths::Host().HookDir();
 };
 
 struct HookOutcome {
@@ -33,3 +35,4 @@ struct HookOutcome {
 HookOutcome RunHook(const HookRequest& request);
 
 }  // namespace vc
+#include "src/state/paths.h"

@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
   r.xml = std::move(xml);
   r.sysfs_root = Env("VIRT_CONVERGE_SYSFS_ROOT", "/");
   r.policy_root = Env("VIRT_CONVERGE_POLICY_ROOT", "/");
-  r.run_dir = Env("VIRT_CONVERGE_HOOK_DIR", "/run/virt-converge/hook");
+  const std::string hook_dir = vc::StatePaths::Host().HookDir();
+  r.run_dir = Env("VIRT_CONVERGE_HOOK_DIR", hook_dir.c_str());
   vc::HookOutcome o = vc::RunHook(r);
   std::fwrite(o.out.data(), 1, o.out.size(), stdout);
   std::fwrite(o.err.data(), 1, o.err.size(), stderr);

@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-#include "qmp/json.h"
+#include "qmp/json_stream.h"
 #include "qmp/transport.h"
 #include "src/base/status.h"
 #include "src/base/time.h"

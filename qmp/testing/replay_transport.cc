@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "qmp/json.h"
+#include "src/base/json.h"
 
 namespace vc::qmp::testing {
 

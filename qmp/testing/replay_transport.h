@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "qmp/json.h"
 #include "qmp/transport.h"
+#include "src/base/json.h"
 
 namespace vc::qmp::testing {
 

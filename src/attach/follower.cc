@@ -12,12 +12,12 @@
 #include <functional>
 #include <thread>
 
-#include "src/attach/policy_facts.h"
-#include "src/attach/switchover_memory.h"
-#include "src/domain/domain_xml.h"
-#include "src/base/units.h"
-#include "src/policy/dropins.h"
 #include "src/base/c_deleter.h"
+#include "src/base/units.h"
+#include "src/control/policy_facts.h"
+#include "src/domain/domain_xml.h"
+#include "src/policy/dropins.h"
+#include "src/state/switchover_memory.h"
 
 namespace vc {
 
@@ -298,8 +298,8 @@ void Follower::StartFollowing(const MigrationSample& s) {
                 (facts_.events ? "on" : "off: sampling on a timer") + ")" +
                 (options_.dry_run ? " — dry run: observing only" : "") + "; reacting with " +
                 reaction_->Describe());
-  if (!options_.run_dir.empty() && !options_.migration_id.empty()) {
-    writer_.emplace(options_.run_dir, options_.state_dir, options_.migration_id);
+  if (!options_.paths.run_dir().empty() && !options_.migration_id.empty()) {
+    writer_.emplace(options_.paths, options_.migration_id);
     record_.id = options_.migration_id;
     record_.vm = facts_.vm_name;
     record_.uuid = options_.uuid;
@@ -309,7 +309,7 @@ void Follower::StartFollowing(const MigrationSample& s) {
     record_.pid = getpid();
     record_.started_at = WallClockSeconds() - static_cast<double>(s.total_time_ms) / 1000;
     Record(&s);
-    std::string path = options_.run_dir + "/migrations/" + options_.migration_id + ".sock";
+    std::string path = options_.paths.ControlSocketFile(options_.migration_id);
     Result<ControlSocket> c = ControlSocket::Listen(loop_->event.get(), path, [this](const std::string& request) {
       return HandleRequest(request);
     });
@@ -324,7 +324,7 @@ void Follower::StartFollowing(const MigrationSample& s) {
 }
 
 void Follower::EnterAdmission() {
-  if (admission_ || options_.run_dir.empty() || options_.migration_id.empty() || options_.dry_run) return;
+  if (admission_ || options_.paths.run_dir().empty() || options_.migration_id.empty() || options_.dry_run) return;
   if (!facts_.domain_xml.empty()) {
     Result<DomainSpec> spec = ParseDomainXml(facts_.domain_xml);
     if (spec.ok()) {
@@ -342,7 +342,7 @@ void Follower::EnterAdmission() {
   if (copies.ok()) {
     for (const DiskCopy& c : *copies) entry.cost += c.ready ? 0 : 1;
   }
-  Result<AdmissionTicket> t = AdmissionTicket::Enter(options_.run_dir + "/admission", entry);
+  Result<AdmissionTicket> t = AdmissionTicket::Enter(options_.paths.AdmissionDir(), entry);
   if (!t.ok()) {
     view_.Message("not counted in the host's cost budget: " + t.status().ToString());
     return;
@@ -443,7 +443,7 @@ void Follower::Record(const MigrationSample* s) {
 }
 
 void Follower::TakeShare() {
-  if (options_.run_dir.empty() || !policy_reaction_) return;
+  if (options_.paths.run_dir().empty() || !policy_reaction_) return;
   const policy::Policy& p = policy_reaction_->policy();
   split_.budget = p.host_bandwidth.value;
   if (!split_.budget) return;
@@ -455,7 +455,7 @@ void Follower::TakeShare() {
   // what is left.
   ShareEntry entry{options_.migration_id, p.bandwidth.origin.is_default() ? 0 : p.bandwidth.value,
                    last_ ? last_->ram_remaining : 0};
-  shares_dir_ = options_.run_dir + "/shares";
+  shares_dir_ = options_.paths.SharesDir();
   Result<ShareHold> hold = ShareHold::Take(shares_dir_, entry);
   if (!hold.ok()) {
     // Without an entry the others do not count us: do not take a share.
@@ -546,10 +546,10 @@ policy::Resolved Follower::ResolvePolicy(uint64_t ram_total) {
 }
 
 SwitchoverSpeed Follower::LearnedSwitchoverSpeed(const policy::Policy& p) {
-  if (!p.learn_switchover.value || p.switchover_bandwidth.value || options_.state_dir.empty()) return {};
+  if (!p.learn_switchover.value || p.switchover_bandwidth.value || options_.paths.state_dir().empty()) return {};
   const std::string key = SwitchoverMemory::KeyOf(options_.peer);
   std::optional<LearnedSwitchover> learned =
-      SwitchoverMemory(options_.state_dir).Recall(key, static_cast<int64_t>(std::time(nullptr)));
+      SwitchoverMemory(options_.paths).Recall(key, static_cast<int64_t>(std::time(nullptr)));
   if (!learned) {
     if (!told_learned_) view_.Message("switch-over bandwidth: nothing learned yet for " + key);
     told_learned_ = true;
@@ -618,7 +618,7 @@ std::optional<uint64_t> Follower::NeverSentAtLeast(const MigrationSample& end) c
 }
 
 void Follower::RememberSwitchover(const MigrationSample& end) {
-  if (options_.state_dir.empty() || saw_postcopy_ || !end.downtime_ms) return;
+  if (options_.paths.state_dir().empty() || saw_postcopy_ || !end.downtime_ms) return;
   // QEMU >= 7.0 counts what it sent with the guest stopped: the copy
   // itself, even when no sample saw a sync before it (a switch-over in the
   // bulk's last 100 ms).
@@ -645,7 +645,7 @@ void Follower::RememberSwitchover(const MigrationSample& end) {
     o.copy.never_sent = NeverSentAtLeast(end);
   }
   const std::string key = SwitchoverMemory::KeyOf(options_.peer);
-  Status st = SwitchoverMemory(options_.state_dir).Remember(key, o);
+  Status st = SwitchoverMemory(options_.paths).Remember(key, o);
   if (!st.ok()) {
     view_.Message("could not remember the switch-over speed: " + st.ToString());
   } else if (SwitchoverMemory::Keeps(o.copy)) {

@@ -13,10 +13,6 @@
 #include <optional>
 #include <vector>
 
-#include "src/attach/control_socket.h"
-#include "src/attach/live_view.h"
-#include "src/attach/migration_record.h"
-#include "src/attach/summary.h"
 #include "src/backend/migration_backend.h"
 #include "src/control/controller.h"
 #include "src/control/default_reaction.h"
@@ -24,6 +20,11 @@
 #include "src/coord/admission.h"
 #include "src/coord/shares.h"
 #include "src/policy/resolve.h"
+#include "src/state/control_socket.h"
+#include "src/state/migration_record.h"
+#include "src/state/paths.h"
+#include "src/state/summary.h"
+#include "src/view/live_view.h"
 
 namespace vc {
 
@@ -34,9 +35,10 @@ struct FollowOptions {
   /// the built-in reaction (\a reaction) runs. "" = built-in only.
   std::string policy_root = "/";
   ReactionConfig reaction;
-  /// Host-local state shared with the host's other followers (bandwidth
-  /// shares under run_dir/shares); "" = this follower acts alone.
-  std::string run_dir;
+  /// Where this follower keeps its records and meets the host's other
+  /// followers (shares, admission). No run directory: it acts alone and
+  /// keeps no live record; no state directory: no history, nothing learned.
+  StatePaths paths{"", ""};
   /// Names this migration among the host's: the domain's UUID, or
   /// "qmp-" and the socket path.
   std::string migration_id;
@@ -50,8 +52,6 @@ struct FollowOptions {
   /// which then count as ours, put back when it ends without completing.
   std::optional<MigrationTuning> before_start;
   MigrationTuning start_settings;
-  /// Where the history record goes (<state_dir>/history); "" = nowhere.
-  std::string state_dir;
 };
 
 class Follower {

@@ -9,9 +9,9 @@
 #include <cstdlib>
 
 #include "qmp/commands.h"
-#include "qmp/json.h"
 #include "src/backend/libvirt_event_loop.h"
 #include "src/backend/qmp_tuning.h"
+#include "src/base/json.h"
 
 namespace vc {
 namespace {
@@ -181,7 +181,7 @@ void LibvirtBackend::OnQemuEvent(virConnectPtr, virDomainPtr, const char*, long 
                                  const char* details, void* opaque) {
   auto* self = static_cast<LibvirtBackend*>(opaque);
   if (!details) return;
-  Result<qmp::Json> data = qmp::Json::Parse(details);
+  Result<Json> data = Json::Parse(details);
   if (!data.ok()) return;
   std::optional<std::string> status = data->GetString("status");
   if (!status) return;
@@ -340,11 +340,11 @@ Result<BackendFacts> LibvirtBackend::Facts() {
   if (f.passthrough_refusal.empty()) {
     Result<std::string> caps = Passthrough(R"({"execute":"query-migrate-capabilities"})");
     if (caps.ok()) {
-      Result<qmp::Json> j = qmp::Json::Parse(*caps);
+      Result<Json> j = Json::Parse(*caps);
       if (j.ok() && j->Get("return")) {
-        qmp::Json list = *j->Get("return");
+        Json list = *j->Get("return");
         for (size_t i = 0; i < list.ArraySize(); ++i) {
-          qmp::Json c = list.At(i);
+          Json c = list.At(i);
           if (auto n = c.GetString("capability")) f.capabilities[*n] = c.GetBool("state").value_or(false);
         }
       }
@@ -385,7 +385,7 @@ Result<std::string> LibvirtBackend::Passthrough(const std::string& command_json)
   }
   CString reply(raw);
   std::string text = reply.get();
-  Result<qmp::Json> j = qmp::Json::Parse(text);
+  Result<Json> j = Json::Parse(text);
   if (!j.ok()) return Status::ProtocolError("QMP passthrough", "unparsable reply: " + text);
   if (auto err = j->Get("error")) {
     return Status::CommandFailed("QMP passthrough", err->GetString("class").value_or("?"),
@@ -408,7 +408,7 @@ Result<MigrationTuning> LibvirtBackend::Tuning() {
   if (PassthroughRefusal().empty()) {
     Result<std::string> r = Passthrough(R"({"execute":"query-migrate-parameters"})");
     if (r.ok()) {
-      Result<qmp::Json> j = qmp::Json::Parse(*r);
+      Result<Json> j = Json::Parse(*r);
       if (j.ok() && j->Get("return")) {
         // The downtime limit, the bandwidth and the cache as libvirt has them.
         MigrationTuning qemu = TuningOf(qmp::ParseMigrationParameters(*j->Get("return")));
@@ -441,10 +441,10 @@ Status LibvirtBackend::SetTuning(const MigrationTuning& c) {
   qemu_only.downtime_limit_ms.reset();
   qemu_only.max_bandwidth.reset();
   qemu_only.xbzrle_cache.reset();
-  qmp::Json args = ParametersOf(qemu_only).ToJson();
+  Json args = ParametersOf(qemu_only).ToJson();
   if (args.Keys().empty()) return Status::Ok();
-  qmp::Json cmd = qmp::Json::Object()
-                      .Set("execute", qmp::Json::String("migrate-set-parameters"))
+  Json cmd = Json::Object()
+                      .Set("execute", Json::String("migrate-set-parameters"))
                       .Set("arguments", args);
   Result<std::string> r = Passthrough(cmd.Serialize());
   return r.ok() ? Status::Ok() : r.status();

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <optional>
 
-#include "qmp/json.h"
+#include "src/base/json.h"
 
 namespace vc {
 namespace {
@@ -82,7 +82,7 @@ Result<std::unique_ptr<LibvirtHost>> LibvirtHost::Connect(const std::string& uri
   // (status "setup"), before a byte is copied.
   auto on_qemu = [](virConnectPtr, virDomainPtr dom, const char*, long long, unsigned int,
                     const char* details, void* self) {
-    Result<qmp::Json> data = qmp::Json::Parse(details ? details : "");
+    Result<Json> data = Json::Parse(details ? details : "");
     std::string status = data.ok() ? data->GetString("status").value_or("") : "";
     if (status == "setup" || status == "active") {
       static_cast<LibvirtHost*>(self)->on_event_(UuidOf(dom), "MIGRATION " + status);

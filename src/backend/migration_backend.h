@@ -169,6 +169,22 @@ class MigrationBackend {
     return Status::NotSupported("resume", "not possible here because " + Describe() + " cannot resume post-copy (" + uri + ")");
   }
 
+  // This QEMU as a migration's destination (plain QEMU: libvirt does both
+  // sides itself).
+
+  /// Turns on what \a start needs on both sides (postcopy-ram, multifd)
+  /// before the incoming migration starts.
+  virtual Status PrepareIncoming(const MigrationStart& /*start*/) {
+    return Status::NotSupported("prepare the destination", "not possible here because " + Describe() +
+                                                               " is not a destination virt-converge prepares");
+  }
+  /// Listens at \a uri for the source to resume a post-copy migration whose
+  /// connection broke (migrate-recover).
+  virtual Status ListenForRecovery(const std::string& uri) {
+    return Status::NotSupported("migrate-recover", "not possible here because " + Describe() +
+                                                       " cannot listen for a recovery at " + uri);
+  }
+
   /// The disk copies under way with this migration. \a disks names those
   /// the domain XML says a storage migration copies (libvirt is asked per
   /// disk); plain QEMU lists its mirror jobs whatever \a disks says.

@@ -79,9 +79,9 @@ Result<BackendFacts> QmpBackend::Facts() {
   f.auto_converge = on("auto-converge");
   f.events = on("events");
   // query-name answers {} when QEMU runs without -name.
-  Result<qmp::Json> name = session_->Execute("query-name");
+  Result<Json> name = session_->Execute("query-name");
   if (name.ok()) f.vm_name = name->GetString("name").value_or("");
-  Result<qmp::Json> memory = session_->Execute("query-memory-size-summary");
+  Result<Json> memory = session_->Execute("query-memory-size-summary");
   if (memory.ok()) f.guest_memory = memory->GetUint("base-memory").value_or(0);
   return f;
 }
@@ -156,6 +156,16 @@ Status QmpBackend::ResumePostcopy(const std::string& uri, const std::string& /*d
   }
   return qmp::Migrate(*session_, uri, /*resume=*/true);
 }
+
+Status QmpBackend::PrepareIncoming(const MigrationStart& start) {
+  std::map<std::string, bool> caps;
+  if (start.postcopy) caps["postcopy-ram"] = true;
+  if (start.multifd_channels > 0) caps["multifd"] = true;
+  if (caps.empty()) return Status::Ok();
+  return qmp::MigrateSetCapabilities(*session_, caps);
+}
+
+Status QmpBackend::ListenForRecovery(const std::string& uri) { return qmp::MigrateRecover(*session_, uri); }
 
 Status QmpBackend::StartMigration(const MigrationStart& start,
                                   std::vector<std::string>* not_honoured) {

@@ -38,13 +38,13 @@ class QmpBackend final : public MigrationBackend {
   Status CheckGuestRunsOnDestination() const override;
   Status StartGuestOnDestination() override;
   Status ResumePostcopy(const std::string& uri, const std::string& data_uri = "") override;
+  Status PrepareIncoming(const MigrationStart& start) override;
+  Status ListenForRecovery(const std::string& uri) override;
   Result<std::vector<DiskCopy>> DiskCopies(const std::vector<std::string>& disks) override;
   Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) override;
   int pollable_fd() const override { return session_->pollable_fd(); }
   Status Poll(std::vector<BackendEvent>* events) override;
   bool has_queued_events() const override { return session_->HasEvents(); }
-
-  qmp::Session& session() { return *session_; }
 
  private:
   QmpBackend(std::unique_ptr<qmp::Session> session, std::string destination_qmp)

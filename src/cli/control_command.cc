@@ -2,11 +2,11 @@
 
 #include <cstdio>
 
-#include "qmp/commands.h"
-#include "src/attach/control_socket.h"
-#include "src/attach/migration_record.h"
 #include "src/backend/libvirt_backend.h"
 #include "src/backend/qmp_backend.h"
+#include "src/state/control_socket.h"
+#include "src/state/migration_record.h"
+#include "src/state/paths.h"
 
 namespace vc {
 namespace {
@@ -16,7 +16,7 @@ constexpr Millis kReplyTimeout{30000};
 
 struct ControlOptions {
   std::string vm;
-  std::string run_dir = "/run/virt-converge";
+  std::string run_dir = StatePaths::kDefaultRunDir;
   std::string connect_uri;
   std::string uri;       // resume: where the destination listens
   std::string dest_qmp;  // resume, plain QEMU: the destination's QMP socket
@@ -51,10 +51,11 @@ int AskLibvirt(const ControlOptions& o, const std::string& request) {
 }
 
 int Run(const ControlOptions& o, const std::string& request) {
-  std::optional<MigrationRecord> r = FindLiveRecord(o.run_dir, o.vm);
+  const StatePaths paths(o.run_dir, "");
+  std::optional<MigrationRecord> r = FindLiveRecord(paths, o.vm);
   if (r && !r->stale) {
     Result<std::string> reply =
-        SendControlRequest(o.run_dir + "/migrations/" + r->id + ".sock", request, kReplyTimeout);
+        SendControlRequest(paths.ControlSocketFile(r->id), request, kReplyTimeout);
     if (!reply.ok()) return Fail(request + " " + o.vm, reply.status().ToString());
     return Report(*reply);
   }
@@ -66,9 +67,9 @@ int Run(const ControlOptions& o, const std::string& request) {
 int RunResume(const ControlOptions& o) {
   if (!o.dest_qmp.empty()) {
     // Plain QEMU: the destination listens again first.
-    Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(o.dest_qmp, {});
+    Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(o.dest_qmp, {.enable_events = false, .destination_qmp = ""});
     if (!dest.ok()) return Fail("resume " + o.vm, "the destination's QMP: " + dest.status().ToString());
-    Status st = qmp::MigrateRecover((*dest)->session(), o.uri);
+    Status st = (*dest)->ListenForRecovery(o.uri);
     if (!st.ok()) return Fail("resume " + o.vm, "migrate-recover on the destination: " + st.ToString());
     std::printf("the destination listens at %s\n", o.uri.c_str());
   }

@@ -15,13 +15,14 @@
 #include <sstream>
 #include <thread>
 
-#include "qmp/json.h"
-#include "src/attach/board_view.h"
-#include "src/attach/migration_record.h"
 #include "src/backend/libvirt_host.h"
+#include "src/base/json.h"
 #include "src/base/time.h"
 #include "src/base/units.h"
 #include "src/coord/admission.h"
+#include "src/state/migration_record.h"
+#include "src/state/paths.h"
+#include "src/view/board_view.h"
 
 extern char** environ;
 
@@ -35,8 +36,8 @@ struct EvacuateOptions {
   std::vector<std::string> data_uris;  // the i-th goes with the i-th destination
   std::vector<std::string> vms;        // "" = every VM running here
   std::string connect_uri;
-  std::string run_dir = "/run/virt-converge";
-  std::string state_dir = "/var/lib/virt-converge";
+  std::string run_dir = StatePaths::kDefaultRunDir;
+  std::string state_dir = StatePaths::kDefaultStateDir;
   std::string policy_root = "/";
   bool no_policy = false;
   bool copy_storage = false;
@@ -120,7 +121,7 @@ class Evacuation {
       moves_.push_back(std::move(m));
     }
     load_.assign(o_.destinations.size(), 0);
-    work_dir_ = o_.run_dir + "/evacuate/" + std::to_string(getpid());
+    work_dir_ = StatePaths(o_.run_dir, o_.state_dir).EvacuateDir(getpid());
   }
 
   int Run() {
@@ -201,7 +202,7 @@ class Evacuation {
     m.pid = -1;
     const std::string log = ReadWhole(m.log);
     const std::string& dest = o_.destinations[m.destination];
-    Result<qmp::Json> j = qmp::Json::Parse(ReadWhole(m.summary));
+    Result<Json> j = Json::Parse(ReadWhole(m.summary));
     std::optional<MigrationSummary> summary;
     if (j.ok() && j->is_object()) summary = MigrationSummary::FromJson(*j);
     if (summary ? summary->outcome == "not-started" : log.find("started migration of") == std::string::npos) {
@@ -276,10 +277,11 @@ class Evacuation {
 
   void Show() {
     std::map<std::string, MigrationRecord> live;
-    for (MigrationRecord& r : ReadLiveRecords(o_.run_dir)) live[r.vm] = std::move(r);
+    const StatePaths paths(o_.run_dir, o_.state_dir);
+    for (MigrationRecord& r : ReadLiveRecords(paths)) live[r.vm] = std::move(r);
     std::map<std::string, AdmissionEntry> queued;
     std::map<std::string, int> place;
-    if (Result<std::vector<AdmissionEntry>> q = LiveAdmissions(o_.run_dir + "/admission"); q.ok()) {
+    if (Result<std::vector<AdmissionEntry>> q = LiveAdmissions(paths.AdmissionDir()); q.ok()) {
       int n = 0;
       for (const AdmissionEntry& e : *q) {
         if (e.running) continue;
@@ -314,42 +316,42 @@ class Evacuation {
                 FormatMillis((ended_ - started_) * 1000).c_str());
     std::printf("%-16s %-8s %-18s %8s %10s  %s\n", "VM", "ATTEMPTS", "OUTCOME", "TIME", "DOWNTIME",
                 "DESTINATION / WHY");
-    qmp::Json vms = qmp::Json::Array();
+    Json vms = Json::Array();
     for (const VmMove& m : moves_) {
       bool ok = m.outcome.rfind("completed", 0) == 0;
       std::string where = ok ? o_.destinations[m.destination] : m.detail;
       std::printf("%-16s %-8zu %-18s %8s %10s  %s\n", m.vm.c_str(), m.tries.size(), m.outcome.c_str(),
                   m.total_ms ? FormatMillis(static_cast<double>(*m.total_ms)).c_str() : "-",
                   m.downtime_ms ? (std::to_string(*m.downtime_ms) + " ms").c_str() : "-", where.c_str());
-      qmp::Json tries = qmp::Json::Array();
+      Json tries = Json::Array();
       for (const Try& t : m.tries) {
-        tries.Append(qmp::Json::Object()
-                         .Set("destination", qmp::Json::String(o_.destinations[t.destination]))
-                         .Set("result", qmp::Json::String(t.result)));
+        tries.Append(Json::Object()
+                         .Set("destination", Json::String(o_.destinations[t.destination]))
+                         .Set("result", Json::String(t.result)));
         if (!ok || &t != &m.tries.back()) {
           std::printf("%-16s   tried %s: %s\n", "", o_.destinations[t.destination].c_str(), t.result.c_str());
         }
       }
-      qmp::Json j = qmp::Json::Object();
-      j.Set("vm", qmp::Json::String(m.vm))
-          .Set("outcome", qmp::Json::String(m.outcome))
-          .Set("detail", qmp::Json::String(m.detail))
-          .Set("destination", ok ? qmp::Json::String(o_.destinations[m.destination]) : qmp::Json())
-          .Set("attempts", qmp::Json::Int(static_cast<int64_t>(m.tries.size())))
-          .Set("started-at", qmp::Json::Double(m.started_at))
-          .Set("ended-at", qmp::Json::Double(m.ended_at))
+      Json j = Json::Object();
+      j.Set("vm", Json::String(m.vm))
+          .Set("outcome", Json::String(m.outcome))
+          .Set("detail", Json::String(m.detail))
+          .Set("destination", ok ? Json::String(o_.destinations[m.destination]) : Json())
+          .Set("attempts", Json::Int(static_cast<int64_t>(m.tries.size())))
+          .Set("started-at", Json::Double(m.started_at))
+          .Set("ended-at", Json::Double(m.ended_at))
           .Set("tries", tries);
-      if (m.total_ms) j.Set("total-time-ms", qmp::Json::Int(*m.total_ms));
-      if (m.downtime_ms) j.Set("downtime-ms", qmp::Json::Int(*m.downtime_ms));
+      if (m.total_ms) j.Set("total-time-ms", Json::Int(*m.total_ms));
+      if (m.downtime_ms) j.Set("downtime-ms", Json::Int(*m.downtime_ms));
       vms.Append(j);
     }
     std::fflush(stdout);
     if (o_.report_json.empty()) return;
-    qmp::Json report = qmp::Json::Object();
-    report.Set("source", qmp::Json::String(o_.connect_uri))
-        .Set("started-at", qmp::Json::Double(started_))
-        .Set("ended-at", qmp::Json::Double(ended_))
-        .Set("moved", qmp::Json::Int(static_cast<int64_t>(moved)))
+    Json report = Json::Object();
+    report.Set("source", Json::String(o_.connect_uri))
+        .Set("started-at", Json::Double(started_))
+        .Set("ended-at", Json::Double(ended_))
+        .Set("moved", Json::Int(static_cast<int64_t>(moved)))
         .Set("vms", vms);
     std::ofstream out(o_.report_json);
     out << report.Serialize(true) << "\n";

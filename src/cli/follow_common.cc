@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <fstream>
 
-#include "src/attach/live_view.h"
 #include "src/backend/libvirt_event_loop.h"
 #include "src/base/units.h"
+#include "src/view/live_view.h"
 
 namespace vc {
 
@@ -51,8 +51,7 @@ Result<FollowOptions> MakeFollowOptions(const CommonOptions& o) {
   FollowOptions f;
   f.dry_run = o.dry_run;
   f.policy_root = o.no_policy ? "" : o.policy_root;
-  f.run_dir = o.run_dir;
-  f.state_dir = o.state_dir;
+  f.paths = o.paths();
   if (!o.qmp_socket.empty()) f.migration_id = QmpMigrationId(o.qmp_socket);
   Result<int64_t> interval = ParseMillis(o.interval);
   if (!interval.ok()) return interval.status().WithContext("--interval");
@@ -99,7 +98,7 @@ Result<LibvirtDomain> OpenLibvirtDomain(const CommonOptions& o, const std::strin
   };
   Result<std::unique_ptr<LibvirtBackend>> backend = LibvirtBackend::Connect(o.connect_uri, domain, bo);
   if (!backend.ok()) return backend.status();
-  Result<FollowLock> lock = FollowLock::Take(o.run_dir, (*backend)->uuid());
+  Result<FollowLock> lock = FollowLock::Take(o.paths(), (*backend)->uuid());
   if (!lock.ok()) return lock.status().WithContext((*backend)->Describe());
   return LibvirtDomain{std::move(*backend), std::move(*lock)};
 }

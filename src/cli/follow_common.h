@@ -10,11 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "src/attach/follow_lock.h"
 #include "src/attach/follower.h"
 #include "src/backend/libvirt_backend.h"
 #include "src/base/status.h"
 #include "src/coord/admission.h"
+#include "src/state/follow_lock.h"
+#include "src/state/paths.h"
 
 namespace vc {
 
@@ -26,8 +27,9 @@ struct CommonOptions {
   std::string domain;        // attach: a libvirt domain (name, UUID or id)
   std::string connect_uri;   // libvirt URI; "" = libvirt's default
   std::string dest_qmp;      // attach, plain QEMU: the destination's QMP socket, when known
-  std::string run_dir = "/run/virt-converge";
-  std::string state_dir = "/var/lib/virt-converge";
+  std::string run_dir = StatePaths::kDefaultRunDir;
+  std::string state_dir = StatePaths::kDefaultStateDir;
+  StatePaths paths() const { return {run_dir, state_dir}; }
   bool dry_run = false;
   std::string interval = "1s";
   std::string max_downtime = "2s";

@@ -6,22 +6,23 @@
 #include <map>
 #include <set>
 
-#include "src/attach/migration_record.h"
 #include "src/backend/libvirt_handles.h"
 #include "src/backend/libvirt_host.h"
 #include "src/base/time.h"
 #include "src/base/units.h"
-#include "src/coord/admission.h"
 #include "src/control/controller.h"
+#include "src/coord/admission.h"
 #include "src/domain/domain_xml.h"
 #include "src/domain/placement.h"
+#include "src/state/migration_record.h"
+#include "src/state/paths.h"
 
 namespace vc {
 namespace {
 
 struct ListOptions {
-  std::string run_dir = "/run/virt-converge";
-  std::string state_dir = "/var/lib/virt-converge";
+  std::string run_dir = StatePaths::kDefaultRunDir;
+  std::string state_dir = StatePaths::kDefaultStateDir;
   std::string connect_uri;   // libvirt; asked only when given
   std::string vm;            // status
   bool json = false;
@@ -70,10 +71,11 @@ struct Listing {
 
 Listing Gather(const ListOptions& o) {
   Listing l;
-  l.records = ReadLiveRecords(o.run_dir);
+  const StatePaths paths(o.run_dir, o.state_dir);
+  l.records = ReadLiveRecords(paths);
   // `migrate`s waiting for room in the host's cost budget, in the order
   // they will start.
-  if (Result<std::vector<AdmissionEntry>> q = LiveAdmissions(o.run_dir + "/admission"); q.ok()) {
+  if (Result<std::vector<AdmissionEntry>> q = LiveAdmissions(paths.AdmissionDir()); q.ok()) {
     int place = 0;
     for (const AdmissionEntry& e : *q) {
       if (e.running) continue;
@@ -116,11 +118,11 @@ int RunList(const ListOptions& o) {
     std::fprintf(stderr, "virt-converge: libvirt not asked: %s\n", l.libvirt_error.c_str());
   }
   if (o.json) {
-    qmp::Json list = qmp::Json::Array();
+    Json list = Json::Array();
     for (const MigrationRecord& r : l.records) {
-      qmp::Json j = r.ToJson();
-      j.Set("last-action", qmp::Json::String(LastAction(r)));
-      if (auto c = l.cost.find(r.id); c != l.cost.end()) j.Set("cost", qmp::Json::Int(c->second));
+      Json j = r.ToJson();
+      j.Set("last-action", Json::String(LastAction(r)));
+      if (auto c = l.cost.find(r.id); c != l.cost.end()) j.Set("cost", Json::Int(c->second));
       list.Append(j);
     }
     std::printf("%s\n", list.Serialize(true).c_str());
@@ -159,10 +161,11 @@ std::string PlacementText(const ListOptions& o, const std::string& vm) {
 }
 
 int RunStatus(const ListOptions& o) {
-  std::optional<MigrationRecord> r = FindLiveRecord(o.run_dir, o.vm);
+  const StatePaths paths(o.run_dir, o.state_dir);
+  std::optional<MigrationRecord> r = FindLiveRecord(paths, o.vm);
   bool live = r.has_value();
   if (!r) {
-    Result<MigrationRecord> h = FindHistoryRecord(o.state_dir, o.vm);
+    Result<MigrationRecord> h = FindHistoryRecord(paths, o.vm);
     if (h.ok()) r = std::move(*h);
   }
   std::string placement = o.connect_uri.empty() ? "" : PlacementText(o, o.vm);
@@ -172,9 +175,9 @@ int RunStatus(const ListOptions& o) {
     return 1;
   }
   if (o.json) {
-    qmp::Json j = r ? r->ToJson() : qmp::Json::Object();
-    j.Set("live", qmp::Json::Bool(live));
-    if (!placement.empty()) j.Set("placement", qmp::Json::String(placement));
+    Json j = r ? r->ToJson() : Json::Object();
+    j.Set("live", Json::Bool(live));
+    if (!placement.empty()) j.Set("placement", Json::String(placement));
     std::printf("%s\n", j.Serialize(true).c_str());
     return 0;
   }

@@ -42,7 +42,7 @@ int RunAttach(const CommonOptions& o) {
                 kExitUsage);
   }
   if (!o.domain.empty()) return RunAttachLibvirt(o, *f);
-  Result<FollowLock> lock = FollowLock::Take(o.run_dir, f->migration_id);
+  Result<FollowLock> lock = FollowLock::Take(o.paths(), f->migration_id);
   if (!lock.ok() && lock.status().code() == StatusCode::kCommandFailed) {
     std::printf("%s; leaving it to that one\n", lock.status().message().c_str());
     return 0;

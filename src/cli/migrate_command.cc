@@ -4,12 +4,11 @@
 #include <map>
 #include <memory>
 
-#include "qmp/commands.h"
-#include "src/attach/policy_facts.h"
 #include "src/backend/qmp_backend.h"
 #include "src/base/time.h"
 #include "src/base/units.h"
 #include "src/cli/follow_common.h"
+#include "src/control/policy_facts.h"
 #include "src/control/start_settings.h"
 #include "src/domain/domain_xml.h"
 #include "src/policy/resolve.h"
@@ -62,7 +61,7 @@ Result<std::optional<Admission>> WaitForAdmission(const CommonOptions& o, const 
     }
   }
   const int64_t budget = p.cost_budget.value;
-  Result<AdmissionTicket> ticket = AdmissionTicket::Enter(o.run_dir + "/admission", entry);
+  Result<AdmissionTicket> ticket = AdmissionTicket::Enter(o.paths().AdmissionDir(), entry);
   if (!ticket.ok()) return ticket.status();
   std::string disks;
   for (const std::string& t : targets) disks += (disks.empty() ? "" : ", ") + t;
@@ -104,7 +103,7 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     f->migration_id = f->uuid = d->backend->uuid();
     backend_owner = std::move(d->backend);
   } else {
-    Result<FollowLock> l = FollowLock::Take(o.run_dir, f->migration_id);
+    Result<FollowLock> l = FollowLock::Take(o.paths(), f->migration_id);
     if (!l.ok()) return Fail("migrate " + o.qmp_socket, l.status(), l.status().code() == StatusCode::kCommandFailed ? 1 : kExitLost);
     lock.emplace(std::move(*l));
     QmpBackend::Options bo;
@@ -165,21 +164,19 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   }
   // post-copy and multifd need their capability on the destination too,
   // before its incoming migration starts.
-  std::map<std::string, bool> dest_caps;
-  if (start.postcopy) dest_caps["postcopy-ram"] = true;
-  if (start.multifd_channels > 0) dest_caps["multifd"] = true;
+  const bool both_sides = start.postcopy || start.multifd_channels > 0;
   if (libvirt) {
     // libvirt sets them on both sides itself.
-  } else if (!dest_caps.empty() && !m.dest_qmp.empty()) {
-    Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(m.dest_qmp, {});
+  } else if (both_sides && !m.dest_qmp.empty()) {
+    Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(m.dest_qmp, {.enable_events = false, .destination_qmp = ""});
     if (!dest.ok()) return Fail("connect to the destination " + m.dest_qmp, dest.status(), kExitLost);
-    Status st = qmp::MigrateSetCapabilities((*dest)->session(), dest_caps);
+    Status st = (*dest)->PrepareIncoming(start);
     if (!st.ok()) return Fail("set capabilities on the destination", st, kExitLost);
-  } else if (!dest_caps.empty()) {
+  } else if (both_sides) {
     std::fprintf(stderr,
                  "virt-converge: note: %s%s%s must be on at the destination too; without --dest-qmp "
                  "it must already be set there\n",
-                 start.postcopy ? "postcopy-ram" : "", dest_caps.size() > 1 ? " and " : "",
+                 start.postcopy ? "postcopy-ram" : "", start.postcopy && start.multifd_channels > 0 ? " and " : "",
                  start.multifd_channels > 0 ? "multifd" : "");
   }
   // Wait for room in the host's cost budget (the policy's [Host]).

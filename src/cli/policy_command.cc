@@ -2,8 +2,8 @@
 
 #include <cstdio>
 
-#include "qmp/json.h"
 #include "src/backend/libvirt_handles.h"
+#include "src/base/json.h"
 #include "src/base/units.h"
 #include "src/domain/domain_xml.h"
 #include "src/domain/vm_facts.h"
@@ -80,7 +80,6 @@ int RunShow(const PolicyOptions& o) {
   policy::Resolved r = policy::Resolve(o.root, *facts);
   std::vector<policy::ShownSetting> shown = policy::Show(r.policy);
   if (o.json) {
-    using qmp::Json;
     Json j = Json::Object();
     Json vm = Json::Object().Set("name", Json::String(facts->name));
     if (facts->memory) vm.Set("memory", Json::Uint(*facts->memory));

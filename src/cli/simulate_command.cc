@@ -3,8 +3,7 @@
 #include <cstdio>
 #include <memory>
 
-#include "qmp/json.h"
-#include "src/attach/summary.h"
+#include "src/base/json.h"
 #include "src/base/units.h"
 #include "src/control/default_reaction.h"
 #include "src/control/policy_reaction.h"
@@ -12,6 +11,7 @@
 #include "src/control/start_settings.h"
 #include "src/policy/ini.h"
 #include "src/policy/resolve.h"
+#include "src/state/summary.h"
 
 namespace vc {
 namespace {
@@ -140,11 +140,11 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
       sum.ram_total = sc.memory;
       sum.postcopy = r.outcome == "completed-postcopy";
       sum.actions = r.actions;
-      qmp::Json j = sum.ToJson();
-      j.Set("scenario", qmp::Json::String(sc.ToString()))
-          .Set("reaction", qmp::Json::String(reaction->Describe()))
-          .Set("throttle-percent-seconds", qmp::Json::Double(r.throttle_integral))
-          .Set("paused-ms", qmp::Json::Int(r.paused_ms));
+      Json j = sum.ToJson();
+      j.Set("scenario", Json::String(sc.ToString()))
+          .Set("reaction", Json::String(reaction->Describe()))
+          .Set("throttle-percent-seconds", Json::Double(r.throttle_integral))
+          .Set("paused-ms", Json::Int(r.paused_ms));
       std::printf("%s\n", j.Serialize(true).c_str());
       return r.outcome.rfind("completed", 0) == 0 ? 0 : 1;
     }

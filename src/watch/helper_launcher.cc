@@ -19,14 +19,14 @@ struct ForkLauncher::Child {
   SourcePtr source;
 };
 
-ForkLauncher::ForkLauncher(sd_event* event, std::string run_dir, std::function<void(const std::string&)> log)
-    : event_(event), run_dir_(std::move(run_dir)), log_(std::move(log)) {}
+ForkLauncher::ForkLauncher(sd_event* event, StatePaths paths, std::function<void(const std::string&)> log)
+    : event_(event), paths_(std::move(paths)), log_(std::move(log)) {}
 
 ForkLauncher::~ForkLauncher() = default;
 
 Result<std::string> ForkLauncher::Start(const HelperCommand& cmd) {
   if (children_.count(cmd.uuid)) return Status::CommandFailed("helper for " + cmd.name, kHelperRuns, "still runs");
-  std::string log_path = run_dir_ + "/follow/" + cmd.uuid + ".log";
+  std::string log_path = paths_.HelperLogFile(cmd.uuid);
   std::vector<std::string> args = cmd.argv;
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());

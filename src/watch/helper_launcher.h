@@ -25,6 +25,7 @@
 
 #include "src/base/c_deleter.h"
 #include "src/base/status.h"
+#include "src/state/paths.h"
 
 namespace vc {
 
@@ -48,7 +49,7 @@ class HelperLauncher {
 /// Fork/exec; reaps its children on \a event and logs their exit.
 class ForkLauncher : public HelperLauncher {
  public:
-  ForkLauncher(sd_event* event, std::string run_dir, std::function<void(const std::string&)> log);
+  ForkLauncher(sd_event* event, StatePaths paths, std::function<void(const std::string&)> log);
   ~ForkLauncher() override;
   Result<std::string> Start(const HelperCommand& cmd) override;
 
@@ -56,7 +57,7 @@ class ForkLauncher : public HelperLauncher {
   struct Child;
   static int OnExit(sd_event_source* s, const siginfo_t* si, void* self);
   sd_event* event_;
-  std::string run_dir_;
+  StatePaths paths_;
   std::function<void(const std::string&)> log_;
   std::map<std::string, std::unique_ptr<Child>> children_;  // by domain UUID
 };

@@ -9,11 +9,11 @@
 #include <cstring>
 #include <filesystem>
 
-#include "src/attach/follow_lock.h"
 #include "src/backend/libvirt_event_loop.h"
 #include "src/backend/libvirt_host.h"
-#include "src/watch/helper_launcher.h"
 #include "src/base/c_deleter.h"
+#include "src/state/follow_lock.h"
+#include "src/watch/helper_launcher.h"
 
 namespace vc {
 
@@ -61,7 +61,7 @@ int Watcher::Run() {
   if (sd_event_add_signal(e, &src, SIGTERM, on_stop, nullptr) >= 0) state_->sigterm.reset(src);
 
   std::error_code ec;
-  std::filesystem::create_directories(options_.run_dir + "/follow", ec);
+  std::filesystem::create_directories(StatePaths(options_.run_dir, "").FollowDir(), ec);
   if (Status chosen = ChooseLauncher(); !chosen.ok()) {
     log_("cannot start: " + chosen.ToString());
     return 1;
@@ -126,7 +126,7 @@ void Watcher::Adopt() {
 
 void Watcher::Consider(const std::string& uuid, const std::string& why) {
   if (uuid.empty() || !state_->host) return;
-  if (FollowLock::Held(options_.run_dir, uuid)) return;  // a follower runs
+  if (FollowLock::Held(StatePaths(options_.run_dir, ""), uuid)) return;  // a follower runs
   std::string name;
   Result<bool> out = state_->host->MigratingOut(uuid, &name);
   if (!out.ok() || !*out) return;  // incoming, another job, or gone again
@@ -173,8 +173,8 @@ Status Watcher::ChooseLauncher() {
     if (options_.helpers == "systemd") return l.status();
     log_("systemd runs but cannot be reached (" + l.status().ToString() + "): helpers are forked");
   }
-  state_->launcher = std::make_unique<ForkLauncher>(state_->event.get(), options_.run_dir, log_);
-  log_("helpers are forked; their logs under " + options_.run_dir + "/follow");
+  state_->launcher = std::make_unique<ForkLauncher>(state_->event.get(), StatePaths(options_.run_dir, ""), log_);
+  log_("helpers are forked; their logs under " + StatePaths(options_.run_dir, "").FollowDir());
   return Status::Ok();
 }
 

@@ -10,7 +10,7 @@
 // keepalive (a local libvirtd that dies closes the socket, which is seen).
 //
 // Helpers: one per migration, guaranteed by the helper's own FollowLock
-// (src/attach/follow_lock.h), not by our memory, so a restarted watch never
+// (src/state/follow_lock.h), not by our memory, so a restarted watch never
 // starts a second one. Started as transient systemd units where systemd
 // runs, else with fork/exec (src/watch/helper_launcher.h); either way they
 // outlive a watch restart.
@@ -24,12 +24,13 @@
 
 #include "src/base/status.h"
 #include "src/base/time.h"
+#include "src/state/paths.h"
 
 namespace vc {
 
 struct WatchOptions {
   std::string uri;                          // libvirt URI; "" = default
-  std::string run_dir = "/run/virt-converge";
+  std::string run_dir = StatePaths::kDefaultRunDir;
   std::string helper = "/proc/self/exe";    // the virt-converge binary
   std::vector<std::string> helper_args;     // appended to `attach DOMAIN -c URI --run-dir D`
   Millis max_backoff{30000};                // reconnect backoff ceiling

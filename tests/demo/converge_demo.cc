@@ -13,10 +13,10 @@
 #include <cstdio>
 #include <thread>
 
-#include "src/attach/live_view.h"
-#include "src/attach/migration_record.h"
 #include "src/backend/qmp_backend.h"
 #include "src/base/units.h"
+#include "src/state/migration_record.h"
+#include "src/view/live_view.h"
 #include "tests/support/artifacts.h"
 #include "tests/support/qemu_vm.h"
 #include "tests/support/virt_converge_run.h"
@@ -143,7 +143,7 @@ int Main() {
     // virt-converge's side, from the live record it keeps for `list` and
     // `status`: its latest sample and every action with its reason.
     if (!vc_exit) {
-      std::vector<MigrationRecord> records = ReadLiveRecords(run_dir);
+      std::vector<MigrationRecord> records = ReadLiveRecords(StatePaths(run_dir, ""));
       if (!records.empty()) {
         const MigrationRecord& r = records.front();
         for (; actions_shown < r.actions.size(); actions_shown++) {
@@ -155,7 +155,7 @@ int Main() {
       if (auto st = run->process.Wait(Millis(0))) {
         vc_exit = WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
         vc_done_at = t;
-        std::optional<qmp::Json> summary = run->Summary();
+        std::optional<Json> summary = run->Summary();
         view.Message("virt-converge exited " + std::to_string(*vc_exit) +
                          (summary ? ": " + summary->GetString("outcome").value_or("?") : ""),
                      kVirtConverge);
@@ -180,7 +180,7 @@ int Main() {
     (void)qmp::MigrateCancel(bq);
     base_outcome = "not finished after " + FormatMillis(base_secs * 1000) + " (cancelled)";
   }
-  std::optional<qmp::Json> summary = run->Summary();
+  std::optional<Json> summary = run->Summary();
   std::string check = "not run";
   if (vc_exit == 0) {
     Status st = (*ours)->CheckDestination();

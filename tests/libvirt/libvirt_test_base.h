@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tests/support/libvirt_bed.h"
+#include "tests/support/policy_tree.h"
 #include "tests/support/skip.h"
 #include "tests/support/virt_converge_run.h"
 
@@ -66,11 +67,9 @@ class LibvirtTest : public ::testing::Test {
   /// A policy root holding the vendor default and, if given, one more file.
   std::string PolicyRoot(const std::string& tag, const std::string& extra = "") {
     std::string root = bed_->dir().File("policy-" + tag);
-    fs::create_directories(root + "/usr/lib/virt-converge/policy.d");
-    fs::copy_file(std::string(VC_SOURCE_DIR) + "/policy.d/50-default.conf",
-                  root + "/usr/lib/virt-converge/policy.d/50-default.conf",
-                  fs::copy_options::overwrite_existing);
-    if (!extra.empty()) std::ofstream(root + "/usr/lib/virt-converge/policy.d/60-test.conf") << extra;
+    PolicyTree tree = PolicyTree::Under(root);
+    tree.InstallVendorDefault();
+    if (!extra.empty()) tree.Write("60-test.conf", extra, "usr/lib");
     return root;
   }
 

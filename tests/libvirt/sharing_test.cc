@@ -9,8 +9,9 @@
 #include <set>
 #include <thread>
 
-#include "qmp/json.h"
+#include "src/base/json.h"
 #include "src/coord/admission.h"
+#include "src/state/paths.h"
 #include "tests/libvirt/libvirt_test_base.h"
 #include "tests/support/libvirt_bed.h"
 #include "tests/support/virt_converge_run.h"
@@ -76,7 +77,7 @@ TEST_F(LibvirtTest, AQueuedStorageMigrationStartsWhenTheOthersDiskMirrorIsReady)
     bed_->Virsh('B', {"destroy", name});
   }
   // Nothing is left in the queue (but its lock file).
-  for (const fs::directory_entry& e : fs::directory_iterator(run_dir + "/admission")) {
+  for (const fs::directory_entry& e : fs::directory_iterator(StatePaths(run_dir, "").AdmissionDir())) {
     EXPECT_EQ(e.path().filename().string()[0], '.') << "left in the queue: " << e.path();
   }
 }
@@ -85,10 +86,10 @@ TEST_F(LibvirtTest, AQueuedStorageMigrationStartsWhenTheOthersDiskMirrorIsReady)
 std::map<std::string, std::string> HistoryOutcomes(const std::string& state_dir) {
   std::map<std::string, std::string> outcomes;
   std::error_code ec;
-  for (const fs::directory_entry& e : fs::directory_iterator(state_dir + "/history", ec)) {
-    Result<qmp::Json> j = qmp::Json::Parse(ReadFile(e.path().string()));
+  for (const fs::directory_entry& e : fs::directory_iterator(StatePaths("", state_dir).HistoryDir(), ec)) {
+    Result<Json> j = Json::Parse(ReadFile(e.path().string()));
     if (!j.ok()) continue;
-    std::optional<qmp::Json> o = j->Get("outcome");
+    std::optional<Json> o = j->Get("outcome");
     outcomes[j->GetString("vm").value_or("?")] = o ? o->GetString("outcome").value_or("?") : "none";
   }
   return outcomes;
@@ -128,7 +129,7 @@ TEST_F(LibvirtTest, EvacuateMovesFourVmsTwoAtATimeAndReportsTheOneRefused) {
   size_t most_running = 0;
   Deadline deadline = Clock::now() + Millis(400000);
   while (!ev->process.Wait(Millis(20)) && Clock::now() < deadline) {
-    Result<std::vector<AdmissionEntry>> live = LiveAdmissions(run_dir + "/admission");
+    Result<std::vector<AdmissionEntry>> live = LiveAdmissions(StatePaths(run_dir, "").AdmissionDir());
     if (!live.ok()) continue;
     size_t running = 0;
     for (const AdmissionEntry& e : *live) running += e.running;
@@ -141,14 +142,14 @@ TEST_F(LibvirtTest, EvacuateMovesFourVmsTwoAtATimeAndReportsTheOneRefused) {
   EXPECT_NE(said.find("evacuation: 4 of 5 VMs moved"), std::string::npos) << said;
   EXPECT_EQ(most_running, 2u) << "the budget is two";
 
-  Result<qmp::Json> report = qmp::Json::Parse(ReadFile(report_path));
+  Result<Json> report = Json::Parse(ReadFile(report_path));
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_EQ(report->GetInt("moved").value_or(-1), 4);
-  std::optional<qmp::Json> vms = report->Get("vms");
+  std::optional<Json> vms = report->Get("vms");
   ASSERT_TRUE(vms && vms->ArraySize() == 5u);
   int tried_a_first = 0;
   for (size_t i = 0; i < vms->ArraySize(); i++) {
-    qmp::Json v = vms->At(i);
+    Json v = vms->At(i);
     std::string vm = v.GetString("vm").value_or("");
     std::string out;
     if (vm == "evpin") {
@@ -162,7 +163,7 @@ TEST_F(LibvirtTest, EvacuateMovesFourVmsTwoAtATimeAndReportsTheOneRefused) {
       EXPECT_TRUE(attempts == 2 || attempts == 3) << attempts;
       std::set<std::string> tried;
       for (size_t t = 0; t < v.Get("tries")->ArraySize(); t++) {
-        qmp::Json one = v.Get("tries")->At(t);
+        Json one = v.Get("tries")->At(t);
         tried.insert(one.GetString("destination").value_or(""));
         const std::string result = one.GetString("result").value_or("");
         EXPECT_TRUE(result.rfind("refused: ", 0) == 0 || result.rfind("try again: ", 0) == 0) << result;
@@ -188,7 +189,7 @@ TEST_F(LibvirtTest, EvacuateMovesFourVmsTwoAtATimeAndReportsTheOneRefused) {
     EXPECT_TRUE(attempts >= 1 && attempts <= 3) << vm << ": " << attempts;
     bool on_a = false;
     for (int64_t t = 0; t + 1 < attempts; t++) {
-      qmp::Json one = v.Get("tries")->At(static_cast<size_t>(t));
+      Json one = v.Get("tries")->At(static_cast<size_t>(t));
       on_a = on_a || one.GetString("destination").value_or("") == bed_->uri('A');
       const std::string result = one.GetString("result").value_or("");
       EXPECT_TRUE(result.rfind("refused: ", 0) == 0 || result.rfind("try again: ", 0) == 0) << vm << ": " << result;

@@ -10,7 +10,8 @@
 #include <sstream>
 #include <thread>
 
-#include "qmp/json.h"
+#include "src/base/json.h"
+#include "src/state/paths.h"
 #include "tests/libvirt/libvirt_test_base.h"
 #include "tests/support/libvirt_bed.h"
 #include "tests/support/systemd_stub.h"
@@ -24,8 +25,8 @@ namespace {
 int FineBulkSamples(const std::string& state_dir) {
   int fine = 0;
   std::error_code ec;
-  for (const std::filesystem::directory_entry& e : std::filesystem::directory_iterator(state_dir + "/history", ec)) {
-    Result<qmp::Json> j = qmp::Json::Parse(ReadFile(e.path().string()));
+  for (const std::filesystem::directory_entry& e : std::filesystem::directory_iterator(StatePaths("", state_dir).HistoryDir(), ec)) {
+    Result<Json> j = Json::Parse(ReadFile(e.path().string()));
     if (j.ok() && j->Get("samples")) fine += BulkSamplesWithin(*j->Get("samples"), 150);
   }
   return fine;
@@ -51,7 +52,7 @@ TEST_F(LibvirtTest, WatchNoticesVirshMigrationAndMakesItConverge) {
   std::optional<int> st = virsh.Wait(Millis(180000));
   double with_us = SecondsBetween(start, Clock::now());
   ASSERT_EQ(ExitCode(st), 0) << ReadFile(bed_->dir().File("virsh-hot.log")) << watch->Output();
-  std::string helper_log = run_dir + "/follow/" + uuid + ".log";
+  std::string helper_log = StatePaths(run_dir, "").HelperLogFile(uuid);
   // The helper writes its summary a moment after libvirt's job ends.
   for (int i = 0; i < 100 && ReadFile(helper_log).find("outcome:") == std::string::npos; i++) {
     std::this_thread::sleep_for(Millis(100));
@@ -145,11 +146,10 @@ TEST_F(LibvirtTest, PolicyShowMatchesOnTheDomainXml) {
   std::string out;
   ASSERT_EQ(bed_->Virsh('A', {"define", xml}, &out), 0) << out;
   std::string root = bed_->dir().File("policy-show");
-  fs::create_directories(root + "/etc/virt-converge/policy.d");
-  std::ofstream(root + "/etc/virt-converge/policy.d/70-pinned.conf")
-      << "[Match]\nPinned=yes\nMetadata=flavor@name=m1.large\nMemory=..1GiB\n[Control]\nAllowPassthrough=yes\n";
-  std::ofstream(root + "/etc/virt-converge/policy.d/71-small.conf")
-      << "[Match]\nMetadata=flavor@name=m1.small\n[Control]\nAllowPassthrough=no\n";
+  PolicyTree tree = PolicyTree::Under(root);
+  tree.Write("70-pinned.conf",
+             "[Match]\nPinned=yes\nMetadata=flavor@name=m1.large\nMemory=..1GiB\n[Control]\nAllowPassthrough=yes\n");
+  tree.Write("71-small.conf", "[Match]\nMetadata=flavor@name=m1.small\n[Control]\nAllowPassthrough=no\n");
   auto policy_show = [&](const std::string& domain, std::string* output) {
     CommandOutcome r = RunVirtConverge(bed_->dir(), "policy-show-" + domain,
                                        {"policy", "show", domain, "--connect", bed_->uri('A'), "--root", root});
@@ -158,8 +158,8 @@ TEST_F(LibvirtTest, PolicyShowMatchesOnTheDomainXml) {
   };
   std::string shown;
   EXPECT_EQ(policy_show("pinned", &shown), 0) << shown;
-  EXPECT_NE(shown.find("# applied:     " + root + "/etc/virt-converge/policy.d/70-pinned.conf"), std::string::npos) << shown;
-  EXPECT_NE(shown.find("# not matched: " + root + "/etc/virt-converge/policy.d/71-small.conf"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("# applied:     " + tree.Dir() + "/70-pinned.conf"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("# not matched: " + tree.Dir() + "/71-small.conf"), std::string::npos) << shown;
   EXPECT_NE(shown.find("70-pinned.conf:6"), std::string::npos) << shown;  // AllowPassthrough=yes, from there
   std::string missing;
   EXPECT_EQ(policy_show("nosuch", &missing), 2) << missing;
@@ -287,11 +287,10 @@ TEST_F(LibvirtTest, MigrateSetsStartSettingsInQemuOnBothSidesAndPostcopyComplete
   ASSERT_TRUE(watch);
   ASSERT_TRUE(watch->WaitOutput("watching outgoing migrations", Millis(20000)));
   std::string root = bed_->dir().File("policy-mig");
-  fs::create_directories(root + "/etc/virt-converge/policy.d");
-  std::ofstream(root + "/etc/virt-converge/policy.d/50-mig.conf")
-      << "[Start]\nAutoConverge=yes\nThrottleInitial=5%\nThrottleIncrement=5%\nPostcopy=yes\n"
+  PolicyTree::Under(root).Write("50-mig.conf",
+      "[Start]\nAutoConverge=yes\nThrottleInitial=5%\nThrottleIncrement=5%\nPostcopy=yes\n"
          "Compression=xbzrle\nXbzrleCacheSize=32MiB\nBandwidth=32MiB/s\n"
-         "[Schedule]\nStep=iteration>2 postcopy\n";
+         "[Schedule]\nStep=iteration>2 postcopy\n");
   auto migrate = StartVirtConverge(bed_->dir(), "migrate",
                                    {"migrate", name, bed_->uri('B'), "--connect", bed_->uri('A'),
                                     "--migrate-uri", "tcp://" + bed_->address('B'), "--run-dir", run_dir,
@@ -331,7 +330,7 @@ TEST_F(LibvirtTest, WatchAdoptsRunningMigrationAndNeverStartsTwoHelpers) {
   ASSERT_TRUE(started.ok()) << started.ToString();
   std::string uuid = Uuid('A', name);
   std::string run_dir = bed_->dir().File("run-adopt");
-  std::string helper_log = run_dir + "/follow/" + uuid + ".log";
+  std::string helper_log = StatePaths(run_dir, "").HelperLogFile(uuid);
   std::string log = bed_->dir().File("virsh-adopt.log");
   Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "32"}, log);
   std::this_thread::sleep_for(Millis(3000));  // well into the bulk pass
@@ -339,7 +338,7 @@ TEST_F(LibvirtTest, WatchAdoptsRunningMigrationAndNeverStartsTwoHelpers) {
   // Nobody follows it yet: `list -c` shows it from libvirt's job, on both
   // sides (issue 7, operator CLI).
   CommandOutcome out_a = RunVirtConverge(bed_->dir(), "list-a", {"list", "--json", "-c", bed_->uri('A'), "--run-dir", run_dir});
-  auto listed = qmp::Json::Parse(out_a.out);
+  auto listed = Json::Parse(out_a.out);
   ASSERT_TRUE(listed.ok() && listed->ArraySize() == 1u) << out_a.out;
   EXPECT_EQ(listed->At(0).GetString("vm"), name);
   EXPECT_EQ(listed->At(0).GetString("direction"), "out");
@@ -357,7 +356,7 @@ TEST_F(LibvirtTest, WatchAdoptsRunningMigrationAndNeverStartsTwoHelpers) {
   ASSERT_TRUE(WaitFileText(helper_log, "following the migration", Millis(20000))) << ReadFile(helper_log);
   // Now followed: listed once, from the helper's record.
   out_a = RunVirtConverge(bed_->dir(), "list-a-followed", {"list", "--json", "-c", bed_->uri('A'), "--run-dir", run_dir});
-  listed = qmp::Json::Parse(out_a.out);
+  listed = Json::Parse(out_a.out);
   ASSERT_TRUE(listed.ok() && listed->ArraySize() == 1u) << out_a.out;
   EXPECT_NE(listed->At(0).GetString("policy").value_or(""), "not followed") << out_a.out;
   EXPECT_EQ(listed->At(0).GetString("uuid"), uuid);
@@ -392,7 +391,7 @@ TEST_F(LibvirtTest, LibvirtdRestartMidMigrationHarmsNothing) {
   ASSERT_TRUE(started.ok()) << started.ToString();
   std::string uuid = Uuid('A', name);
   std::string run_dir = bed_->dir().File("run-restart");
-  std::string helper_log = run_dir + "/follow/" + uuid + ".log";
+  std::string helper_log = StatePaths(run_dir, "").HelperLogFile(uuid);
   std::optional<VirtConvergeRun> watch = StartWatch('A', run_dir, {"--helper-arg=--policy-root=" + PolicyRoot("restart")});
   ASSERT_TRUE(watch);
   ASSERT_TRUE(watch->WaitOutput("watching outgoing migrations", Millis(20000)));

@@ -15,6 +15,7 @@
 
 #include "qmp/commands.h"
 #include "tests/qemu/qemu_test_base.h"
+#include "tests/support/policy_tree.h"
 
 namespace vc::testing {
 namespace {
@@ -24,21 +25,19 @@ namespace fs = std::filesystem;
 class AdaptiveTest : public QemuTest {
  protected:
   /// Runs `migrate` with the vendor default as the only policy file.
-  std::optional<qmp::Json> MigrateWithVendorDefault(MigrationPair& pair, const std::string& bandwidth,
+  std::optional<Json> MigrateWithVendorDefault(MigrationPair& pair, const std::string& bandwidth,
                                                     std::string* out, const std::string& state_dir = "") {
     const std::string root = pair.dir().path() + "/root";
-    fs::create_directories(root + "/usr/lib/virt-converge/policy.d");
-    fs::copy_file(std::string(VC_SOURCE_DIR) + "/policy.d/50-default.conf",
-                  root + "/usr/lib/virt-converge/policy.d/50-default.conf");
+    PolicyTree::Under(root).InstallVendorDefault();
     std::vector<std::string> extra;
     if (!state_dir.empty()) extra = {"--state-dir", state_dir};
     return Migrate(pair, bandwidth, root, extra, 0, out);
   }
 };
 
-std::vector<qmp::Json> Actions(const qmp::Json& summary) {
-  std::vector<qmp::Json> out;
-  qmp::Json a = *summary.Get("actions");
+std::vector<Json> Actions(const Json& summary) {
+  std::vector<Json> out;
+  Json a = *summary.Get("actions");
   for (size_t i = 0; i < a.ArraySize(); i++) out.push_back(a.At(i));
   return out;
 }
@@ -47,12 +46,12 @@ TEST_F(AdaptiveTest, HotSetFinishesWithJustEnoughDowntime) {
   auto pair = MigrationPair::Start(HotSetGuest(), "adaptive-hot");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   std::string out;
-  std::optional<qmp::Json> summary = MigrateWithVendorDefault(**pair, "32MiB/s", &out);
+  std::optional<Json> summary = MigrateWithVendorDefault(**pair, "32MiB/s", &out);
   ASSERT_TRUE(summary) << out;
   EXPECT_EQ(summary->GetString("outcome"), "completed") << out;
   EXPECT_LE(summary->GetInt("downtime-ms").value_or(99999), 2000) << out;
   bool raised = false;
-  for (const qmp::Json& a : Actions(*summary)) {
+  for (const Json& a : Actions(*summary)) {
     const std::string reason = a.GetString("reason").value_or("");
     EXPECT_EQ(a.GetString("result"), "done") << reason;
     EXPECT_LT(a.GetDouble("latency-ms").value_or(1e9), 50.0) << reason;
@@ -80,11 +79,11 @@ TEST_F(AdaptiveTest, ThrottlesAtAComputedLevelThatQemuApplies) {
   auto pair = MigrationPair::Start(g, "adaptive-throttle");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   std::string out;
-  std::optional<qmp::Json> summary = MigrateWithVendorDefault(**pair, "32MiB/s", &out);
+  std::optional<Json> summary = MigrateWithVendorDefault(**pair, "32MiB/s", &out);
   ASSERT_TRUE(summary) << out;
   EXPECT_EQ(summary->GetString("outcome"), "completed") << out;
   int64_t asked = 0;
-  for (const qmp::Json& a : Actions(*summary)) {
+  for (const Json& a : Actions(*summary)) {
     EXPECT_EQ(a.GetString("result"), "done") << a.GetString("reason").value_or("");
     EXPECT_LT(a.GetDouble("latency-ms").value_or(1e9), 50.0) << a.GetString("reason").value_or("");
     if (a.GetString("action") == "set-throttle-level" && !asked) asked = a.GetInt("value").value_or(0);
@@ -92,7 +91,7 @@ TEST_F(AdaptiveTest, ThrottlesAtAComputedLevelThatQemuApplies) {
   ASSERT_GT(asked, 20) << "the first level is computed, above QEMU's stock 20%:\n" << out;
   // QEMU really throttled at that level (cpu-throttle-percentage).
   int64_t seen = 0;
-  qmp::Json samples = *summary->Get("samples");
+  Json samples = *summary->Get("samples");
   for (size_t i = 0; i < samples.ArraySize(); i++) {
     seen = std::max<int64_t>(seen, samples.At(i).GetInt("throttle-percent").value_or(0));
   }
@@ -115,14 +114,14 @@ TEST_F(AdaptiveTest, TheNextMigrationUsesTheSwitchoverSpeedTheFirstOneMeasured) 
   auto first = MigrationPair::Start(g, "adaptive-learn-1");
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   std::string out1;
-  std::optional<qmp::Json> sum1 = MigrateWithVendorDefault(**first, "32MiB/s", &out1, state.path());
+  std::optional<Json> sum1 = MigrateWithVendorDefault(**first, "32MiB/s", &out1, state.path());
   ASSERT_TRUE(sum1) << out1;
   ASSERT_EQ(sum1->GetString("outcome"), "completed") << out1;
   EXPECT_NE(out1.find("switch-over bandwidth: nothing learned yet for 127.0.0.1"), std::string::npos) << out1;
   ASSERT_NE(out1.find(", remembered for 127.0.0.1"), std::string::npos) << out1;
   // QEMU's page counts say how much of the copy had never been sent before.
   EXPECT_NE(out1.find(" of it never sent before), remembered for 127.0.0.1"), std::string::npos) << out1;
-  for (const qmp::Json& a : Actions(*sum1)) {
+  for (const Json& a : Actions(*sum1)) {
     EXPECT_EQ(a.GetString("reason").value_or("").find("switch-over correction"), std::string::npos) << out1;
   }
   ASSERT_TRUE(fs::exists(state.path() + "/switchover/127.0.0.1"));
@@ -138,7 +137,7 @@ TEST_F(AdaptiveTest, TheNextMigrationUsesTheSwitchoverSpeedTheFirstOneMeasured) 
   auto next = MigrationPair::Start(g, "adaptive-learn-2");
   ASSERT_TRUE(next.ok()) << next.status().ToString();
   std::string out2;
-  std::optional<qmp::Json> sum2 = MigrateWithVendorDefault(**next, "32MiB/s", &out2, state.path());
+  std::optional<Json> sum2 = MigrateWithVendorDefault(**next, "32MiB/s", &out2, state.path());
   ASSERT_TRUE(sum2) << out2;
   EXPECT_EQ(sum2->GetString("outcome"), "completed") << out2;
   EXPECT_NE(out2.find("switch-over bandwidth: learned from 1 final copy of "), std::string::npos) << out2;
@@ -147,7 +146,7 @@ TEST_F(AdaptiveTest, TheNextMigrationUsesTheSwitchoverSpeedTheFirstOneMeasured) 
   // correction, or by a switch-over at the floor that the learned speed
   // says costs no more downtime (at the migration's own speed it would).
   int64_t raised = 0;
-  for (const qmp::Json& a : Actions(*sum2)) {
+  for (const Json& a : Actions(*sum2)) {
     const std::string reason = a.GetString("reason").value_or("");
     if (a.GetString("action") != "set-downtime" || reason.rfind("adaptive:", 0) != 0) continue;
     EXPECT_EQ(a.GetString("result"), "done") << reason;
@@ -178,7 +177,7 @@ TEST_F(AdaptiveTest, ACopyFromInsideTheBulkPassIsLearnedAsPagesNeverSent) {
   auto pair = MigrationPair::Start(GuestParams{.ram_mib = 256, .wss = "64K", .rate = "64K"}, "adaptive-bulk-copy");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   std::string out;
-  std::optional<qmp::Json> sum = MigrateWithVendorDefault(**pair, "128MiB/s", &out, state.path());
+  std::optional<Json> sum = MigrateWithVendorDefault(**pair, "128MiB/s", &out, state.path());
   ASSERT_TRUE(sum) << out;
   ASSERT_EQ(sum->GetString("outcome"), "completed") << out;
   std::ifstream remembered(state.path() + "/switchover/127.0.0.1");  // "<time> <bytes> <ms> [<never sent>]"
@@ -191,9 +190,9 @@ TEST_F(AdaptiveTest, ACopyFromInsideTheBulkPassIsLearnedAsPagesNeverSent) {
   // Whether a sample saw the sync the copy began from (then the bulk pages
   // unsent there tell it, without the page counts' bound).
   bool saw_sync = false;
-  qmp::Json samples = *sum->Get("samples");
+  Json samples = *sum->Get("samples");
   for (size_t i = 0; i < samples.ArraySize(); i++) {
-    const qmp::Json s = samples.At(i);
+    const Json s = samples.At(i);
     saw_sync |= s.GetString("status") == "active" && s.GetInt("pass").value_or(0) >= 2 &&
                 s.GetInt("remaining").value_or(0) > 0;
   }
@@ -224,13 +223,13 @@ TEST_F(AdaptiveTest, ASlowConvergenceIsSwitchedOverAtTheFloor) {
   auto pair = MigrationPair::Start(GuestParams{.ram_mib = 256, .wss = "224M", .rate = "48M"}, "adaptive-slow");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   std::string out;
-  std::optional<qmp::Json> sum = MigrateWithVendorDefault(**pair, "64MiB/s", &out, state.path());
+  std::optional<Json> sum = MigrateWithVendorDefault(**pair, "64MiB/s", &out, state.path());
   ASSERT_TRUE(sum) << out;
   ASSERT_EQ(sum->GetString("outcome"), "completed") << out;
   EXPECT_LE(sum->GetInt("downtime-ms").value_or(99999), 2000) << out;
   int64_t limit = 0, last_limit = 0;
   double at_s = 0;
-  for (const qmp::Json& a : Actions(*sum)) {
+  for (const Json& a : Actions(*sum)) {
     const std::string reason = a.GetString("reason").value_or("");
     EXPECT_NE(a.GetString("action"), "set-throttle-level") << out;
     EXPECT_NE(a.GetString("action"), "pause-guest") << out;
@@ -252,9 +251,9 @@ TEST_F(AdaptiveTest, ASlowConvergenceIsSwitchedOverAtTheFloor) {
   // QEMU switched over within two passes of the raise, not after the
   // passes pre-copy needed by itself.
   uint64_t pass_at_raise = 0;
-  qmp::Json samples = *sum->Get("samples");
+  Json samples = *sum->Get("samples");
   for (size_t i = 0; i < samples.ArraySize(); i++) {
-    const qmp::Json s = samples.At(i);
+    const Json s = samples.At(i);
     if (static_cast<double>(s.GetInt("t-ms").value_or(0)) <= at_s * 1000) pass_at_raise = s.GetUint("pass").value_or(0);
   }
   const uint64_t passes = sum->GetUint("passes").value_or(99);

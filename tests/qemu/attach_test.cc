@@ -21,7 +21,7 @@ constexpr Millis kExitTimeout{20000};
 class AttachTest : public QemuTest {
  protected:
   /// The summary must report exactly what query-migrate says at the end.
-  void ExpectSummaryMatchesQemu(const qmp::Json& summary, qmp::Session& src) {
+  void ExpectSummaryMatchesQemu(const Json& summary, qmp::Session& src) {
     auto info = qmp::QueryMigrate(src);
     ASSERT_TRUE(info.ok());
     ASSERT_TRUE(info->ram);
@@ -65,7 +65,7 @@ TEST_F(AttachTest, AttachMakesTheHotSetConvergeInPrecopy) {
   auto summary = attach.Summary();
   ASSERT_TRUE(summary) << out;
   EXPECT_EQ(summary->GetString("outcome"), "completed") << out;
-  qmp::Json actions = *summary->Get("actions");
+  Json actions = *summary->Get("actions");
   ASSERT_GE(actions.ArraySize(), 1u) << out;
   EXPECT_EQ(actions.At(0).GetString("action"), "set-downtime");
   EXPECT_EQ(actions.At(0).GetString("result"), "done");
@@ -101,7 +101,7 @@ TEST_F(AttachTest, MigrateSwitchesToPostcopyWhenDowntimeCannotBeMet) {
   ASSERT_TRUE(summary) << out;
   EXPECT_EQ(summary->GetString("outcome"), "completed-postcopy") << out;
   EXPECT_EQ(summary->GetBool("postcopy"), true);
-  qmp::Json actions = *summary->Get("actions");
+  Json actions = *summary->Get("actions");
   ASSERT_GE(actions.ArraySize(), 2u) << out;
   EXPECT_EQ(actions.At(actions.ArraySize() - 1).GetString("action"), "start-postcopy") << out;
   ExpectSummaryMatchesQemu(*summary, (*pair)->src().qmp());

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/qemu/qemu_test_base.h"
+#include "tests/support/policy_tree.h"
 
 namespace vc::testing {
 namespace {
@@ -22,12 +23,11 @@ class EndActionTest : public QemuTest {
   /// A policy root with \a policy as its only file.
   static std::string PolicyRoot(MigrationPair& pair, const std::string& policy) {
     const std::string root = pair.dir().path() + "/root";
-    fs::create_directories(root + "/etc/virt-converge/policy.d");
-    std::ofstream(root + "/etc/virt-converge/policy.d/50-test.conf") << policy;
+    PolicyTree::Under(root).Write("50-test.conf", policy);
     return root;
   }
   /// `migrate` of \a pair at \a bandwidth with \a policy as the only file.
-  std::optional<qmp::Json> Migrate(MigrationPair& pair, const std::string& policy, const std::string& bandwidth,
+  std::optional<Json> Migrate(MigrationPair& pair, const std::string& policy, const std::string& bandwidth,
                                    int exit_code, std::string* out) {
     return QemuTest::Migrate(pair, bandwidth, PolicyRoot(pair, policy), {}, exit_code, out);
   }
@@ -60,7 +60,7 @@ TEST_F(EndActionTest, APausedGuestRunsAgainOnTheDestination) {
   auto pair = MigrationPair::Start(NeverConvergingGuest(), "end-pause");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   std::string out;
-  std::optional<qmp::Json> sum =
+  std::optional<Json> sum =
       Migrate(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=8s\nAction=pause\n",
               "32MiB/s", 0, &out);
   ASSERT_TRUE(sum) << out;
@@ -121,7 +121,7 @@ TEST_F(EndActionTest, AnAbortLeavesTheSourceRunningWithItsOwnParameters) {
   auto own = qmp::QueryMigrateParameters(src);
   ASSERT_TRUE(own.ok()) << own.status().ToString();
   std::string out;
-  std::optional<qmp::Json> sum = Migrate(**pair,
+  std::optional<Json> sum = Migrate(**pair,
                                          "[Start]\nDowntime=50ms\n"
                                          "[Schedule]\nStep=elapsed>=3s downtime=60ms\n"
                                          "[Budget]\nPerGiB=0\nMinimum=8s\nAction=abort\n",
@@ -149,10 +149,7 @@ TEST_F(EndActionTest, AnAbortLeavesTheSourceRunningWithItsOwnParameters) {
 TEST_F(EndActionTest, NoPauseWhereNobodyCouldStartTheGuestOnTheDestination) {
   auto pair = MigrationPair::Start(NeverConvergingGuest(), "end-no-pause");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
-  const std::string root = (*pair)->dir().path() + "/root";
-  fs::create_directories(root + "/etc/virt-converge/policy.d");
-  std::ofstream(root + "/etc/virt-converge/policy.d/50-test.conf")
-      << "[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n";
+  const std::string root = EndActionTest::PolicyRoot(**pair, "[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n");
   qmp::Session& src = (*pair)->src().qmp();
   qmp::MigrationParameters p;
   p.downtime_limit = 50;

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "tests/qemu/qemu_test_base.h"
+#include "tests/support/policy_tree.h"
 
 namespace vc::testing {
 namespace {
@@ -22,9 +23,7 @@ class OperatorTest : public QemuTest {
     QemuTest::SetUp();
     if (IsSkipped()) return;
     // No reaction of its own: what happens is what the operator asks.
-    std::string dir = root_.path() + "/etc/virt-converge/policy.d";
-    fs::create_directories(dir);
-    std::ofstream(dir + "/50-hands-off.conf") << "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n";
+    PolicyTree::Under(root_.path()).Write("50-hands-off.conf", "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n");
   }
 
   std::vector<std::string> Dirs() const {
@@ -86,10 +85,10 @@ TEST_F(OperatorTest, ListStatusCancelAndTheHistoryRecord) {
 
   CommandOutcome json = Command({"list", "--json"}, "list-json");
   ASSERT_EQ(json.code, 0) << json.out;
-  auto parsed = qmp::Json::Parse(json.out);
+  auto parsed = Json::Parse(json.out);
   ASSERT_TRUE(parsed.ok()) << json.out;
   ASSERT_EQ(parsed->ArraySize(), 1u) << json.out;
-  qmp::Json m = parsed->At(0);
+  Json m = parsed->At(0);
   EXPECT_EQ(m.GetString("direction"), "out");
   EXPECT_EQ(m.GetString("status"), "active");
   EXPECT_GE(m.GetUint("pass").value_or(0), 3u) << json.out;
@@ -167,7 +166,7 @@ TEST_F(OperatorTest, PostcopyForceCompletesAndResumeRecoversABrokenPostcopy) {
   auto dst_paused = WaitMigrationStatus((*pair)->dst().qmp(), {"postcopy-paused"}, Millis(20000));
   ASSERT_TRUE(dst_paused.ok()) << dst_paused.status().ToString();
 
-  auto listing = qmp::Json::Parse(Command({"list", "--json"}, "list-paused").out);
+  auto listing = Json::Parse(Command({"list", "--json"}, "list-paused").out);
   ASSERT_TRUE(listing.ok() && listing->ArraySize() == 1u);
   EXPECT_EQ(listing->At(0).GetString("status"), "postcopy-paused");
   const std::string id = *listing->At(0).GetString("id");

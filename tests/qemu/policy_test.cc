@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "tests/qemu/qemu_test_base.h"
+#include "tests/support/policy_tree.h"
 
 namespace vc::testing {
 namespace {
@@ -17,10 +18,7 @@ constexpr Millis kMigrationTimeout{150000};
 
 /// Writes a drop-in atomically (write, then rename), as admins' tools do.
 void WritePolicy(const std::string& root, const std::string& name, const std::string& text) {
-  std::string dir = root + "/etc/virt-converge/policy.d";
-  fs::create_directories(dir);
-  std::ofstream(dir + "/." + name + ".tmp") << text;
-  fs::rename(dir + "/." + name + ".tmp", dir + "/" + name);
+  PolicyTree::Under(root).Write(name, text);
 }
 
 class PolicyTest : public QemuTest {};

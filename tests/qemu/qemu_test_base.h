@@ -59,7 +59,7 @@ class QemuTest : public ::testing::Test {
 
   /// StartMigrate, to its end: its exit code must be \a exit_code. Returns
   /// its summary (nullopt when it wrote none); \a out gets its output.
-  std::optional<qmp::Json> Migrate(MigrationPair& pair, const std::string& bandwidth, const std::string& policy_root,
+  std::optional<Json> Migrate(MigrationPair& pair, const std::string& bandwidth, const std::string& policy_root,
                                    const std::vector<std::string>& extra, int exit_code, std::string* out) {
     auto run = StartMigrate(pair, bandwidth, policy_root, extra);
     EXPECT_TRUE(run.ok()) << run.status().ToString();

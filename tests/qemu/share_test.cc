@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "src/state/paths.h"
 #include "tests/qemu/qemu_test_base.h"
+#include "tests/support/policy_tree.h"
 
 namespace vc::testing {
 namespace {
@@ -26,10 +28,8 @@ class ShareTest : public QemuTest {
   void SetUp() override {
     QemuTest::SetUp();
     if (IsSkipped()) return;
-    std::string dir = root_.path() + "/etc/virt-converge/policy.d";
-    fs::create_directories(dir);
-    std::ofstream(dir + "/50-host.conf") << "[Host]\nOutgoingBandwidth=64MiB/s\n"
-                                         << "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n";
+    PolicyTree::Under(root_.path())
+        .Write("50-host.conf", "[Host]\nOutgoingBandwidth=64MiB/s\n[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n");
   }
 
   // Starts \a pair's migration as someone else would (the test's QMP), at
@@ -133,7 +133,7 @@ TEST_F(ShareTest, TwoMigrationsGetHalfEachAndTheSurvivorGetsAllAtOnce) {
   // Nothing is left behind but B's entry.
   ASSERT_TRUE(qmp::MigrateCancel((*b)->src().qmp()).ok());
   EXPECT_EQ(follow_b.WaitExit(Millis(10000)), 1) << follow_b.Output();
-  EXPECT_TRUE(fs::is_empty(run_.path() + "/shares"));
+  EXPECT_TRUE(fs::is_empty(StatePaths(run_.path(), "").SharesDir()));
 }
 
 // The adaptive mode's switch-over correction sets downtime-limit for the
@@ -143,8 +143,8 @@ TEST_F(ShareTest, TwoMigrationsGetHalfEachAndTheSurvivorGetsAllAtOnce) {
 // at 32. The guest rewrites 64 MiB at 64 MiB/s, so QEMU never switches over
 // with that, and MaxDowntime=300ms keeps the mode from raising it further.
 TEST_F(ShareTest, TheSwitchoverCorrectionFollowsTheShare) {
-  std::ofstream(root_.path() + "/etc/virt-converge/policy.d/60-adaptive.conf")
-      << "[Adaptive]\nEnabled=yes\nSwitchoverBandwidth=96MiB/s\nMaxDowntime=300ms\nEscalate=none\n";
+  PolicyTree::Under(root_.path())
+      .Write("60-adaptive.conf", "[Adaptive]\nEnabled=yes\nSwitchoverBandwidth=96MiB/s\nMaxDowntime=300ms\nEscalate=none\n");
   GuestParams g = NeverConvergingGuest();
   g.wss = "64M";
   g.rate = "64M";
@@ -180,7 +180,7 @@ TEST_F(ShareTest, TheSwitchoverCorrectionFollowsTheShare) {
 // followed: with CostBudget=1 a `migrate` waits behind it, `list` shows it
 // queued, and it starts the moment the other migration ends.
 TEST_F(ShareTest, AFollowedMigrationCountsAndTheQueuedMigrateStartsWhenItEnds) {
-  std::ofstream(root_.path() + "/etc/virt-converge/policy.d/60-cost.conf") << "[Host]\nCostBudget=1\n";
+  PolicyTree::Under(root_.path()).Write("60-cost.conf", "[Host]\nCostBudget=1\n");
   auto a = MigrationPair::Start(NeverConvergingGuest(), "cost-a");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   auto b = MigrationPair::Start(NeverConvergingGuest(), "cost-b");

@@ -139,11 +139,11 @@ Status QemuVm::WaitSerial(const std::string& text, Millis timeout) {
 
 Result<std::vector<uint8_t>> QemuVm::ReadMemory(uint64_t addr, uint64_t size) {
   std::string file = dir_.File(name() + "-dump-" + std::to_string(dumps_++) + ".bin");
-  qmp::Json args = qmp::Json::Object()
-                       .Set("val", qmp::Json::Uint(addr))
-                       .Set("size", qmp::Json::Uint(size))
-                       .Set("filename", qmp::Json::String(file));
-  Result<qmp::Json> r = qmp_->Execute("pmemsave", args, Millis(60000));
+  Json args = Json::Object()
+                       .Set("val", Json::Uint(addr))
+                       .Set("size", Json::Uint(size))
+                       .Set("filename", Json::String(file));
+  Result<Json> r = qmp_->Execute("pmemsave", args, Millis(60000));
   if (!r.ok()) return r.status();
   std::string bytes = ReadFile(file);
   std::filesystem::remove(file);

@@ -68,8 +68,8 @@ int VirtConvergeRun::WaitExit(Millis timeout) {
   return WEXITSTATUS(*st);
 }
 
-std::optional<qmp::Json> VirtConvergeRun::Summary() const {
-  Result<qmp::Json> j = qmp::Json::Parse(ReadFile(summary_path));
+std::optional<Json> VirtConvergeRun::Summary() const {
+  Result<Json> j = Json::Parse(ReadFile(summary_path));
   if (!j.ok()) return std::nullopt;
   return *j;
 }
@@ -84,10 +84,10 @@ bool VirtConvergeRun::WaitOutput(const std::string& text, Millis timeout) {
   return false;
 }
 
-int BulkSamplesWithin(const qmp::Json& samples, int64_t within_ms) {
+int BulkSamplesWithin(const Json& samples, int64_t within_ms) {
   int n = 0;
   for (size_t i = 1; i < samples.ArraySize(); i++) {
-    const qmp::Json a = samples.At(i - 1), b = samples.At(i);
+    const Json a = samples.At(i - 1), b = samples.At(i);
     if (a.GetInt("pass") != 1 || b.GetInt("pass") != 1) continue;
     const int64_t gap = b.GetInt("t-ms").value_or(0) - a.GetInt("t-ms").value_or(0);
     if (gap > 0 && gap <= within_ms) n++;

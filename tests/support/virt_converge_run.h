@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "qmp/json.h"
+#include "src/base/json.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -21,7 +21,7 @@ struct VirtConvergeRun {
   int WaitExit(Millis timeout);
   std::string Output() const { return ReadFile(log_path); }
   /// The --summary-json file, parsed.
-  std::optional<qmp::Json> Summary() const;
+  std::optional<Json> Summary() const;
   /// Waits until \a text appears in the output.
   bool WaitOutput(const std::string& text, Millis timeout);
 };
@@ -35,7 +35,7 @@ std::string VirtConvergeBinary();
 
 /// Of a summary's or history record's "samples", how many of the bulk pass
 /// (pass 1) came at most \a within_ms after the one before.
-int BulkSamplesWithin(const qmp::Json& samples, int64_t within_ms);
+int BulkSamplesWithin(const Json& samples, int64_t within_ms);
 
 /// A short-lived command (list, status, cancel, policy show, ...) run to
 /// its end: its exit code (-1 on timeout or signal) and its output.

@@ -1,6 +1,6 @@
 // evacuate's view of several migrations: a table redrawn in place with a
 // progress bar per VM on a terminal; a line per change of state in a log.
-#include "src/attach/board_view.h"
+#include "src/view/board_view.h"
 
 #include <gtest/gtest.h>
 

@@ -6,7 +6,7 @@
 
 #include <chrono>
 
-#include "src/attach/policy_facts.h"
+#include "src/control/policy_facts.h"
 #include "src/domain/vm_facts.h"
 #include "src/policy/ini.h"
 #include "src/policy/resolve.h"

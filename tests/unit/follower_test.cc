@@ -1,7 +1,7 @@
 // The follower's way out on its own fault: whatever it changed is undone,
 // and a guest it paused is resumed (no VM is left paused because of us).
 #include "src/attach/follower.h"
-#include "src/attach/switchover_memory.h"
+#include "src/state/switchover_memory.h"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "tests/support/fake_backend.h"
+#include "tests/support/policy_tree.h"
 #include "tests/support/samples.h"
 #include "tests/support/temp_dir.h"
 
@@ -32,11 +33,9 @@ MigrationSummary Follow(testing::FakeBackend& backend, Millis interval, const st
 }
 
 TEST(Follower, AnInternalErrorResumesAGuestItPausedAndRestoresTuning) {
-  testing::TempDir root("follower");
-  std::string dir = root.path() + "/etc/virt-converge/policy.d";
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/50-pause.conf") << "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
-                                            "[Schedule]\nStep=start downtime=700ms pause\n";
+  testing::PolicyTree root("follower");
+  root.Write("50-pause.conf", "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+                              "[Schedule]\nStep=start downtime=700ms pause\n");
   testing::FakeBackend backend;
   backend.facts.hypervisor = "QEMU 7.2.0";
   backend.tuning.downtime_limit_ms = 300;
@@ -44,7 +43,7 @@ TEST(Follower, AnInternalErrorResumesAGuestItPausedAndRestoresTuning) {
   // Then an answer the follower cannot use: not a lost connection, its fault.
   backend.samples.push_back(Status::ProtocolError("query-migrate", "nonsense"));
 
-  MigrationSummary sum = Follow(backend, Millis(50), root.path());
+  MigrationSummary sum = Follow(backend, Millis(50), root.root());
 
   EXPECT_EQ(sum.outcome, "lost");
   EXPECT_NE(sum.detail.find("internal error, leaving the migration to QEMU's own settings"), std::string::npos)
@@ -60,12 +59,10 @@ TEST(Follower, AnInternalErrorResumesAGuestItPausedAndRestoresTuning) {
 // During setup QEMU reports no RAM figures: the policy is still matched on
 // the guest's memory size (query-memory-size-summary).
 TEST(Follower, MatchesThePolicyOnTheGuestsSizeDuringSetup) {
-  testing::TempDir root("follower");
-  std::string dir = root.path() + "/etc/virt-converge/policy.d";
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/50-small.conf") << "[Match]\nMemory=..2GiB\n"
-                                           "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
-                                           "[Schedule]\nStep=start downtime=700ms\n";
+  testing::PolicyTree root("follower");
+  root.Write("50-small.conf", "[Match]\nMemory=..2GiB\n"
+                              "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+                              "[Schedule]\nStep=start downtime=700ms\n");
   testing::FakeBackend backend;
   backend.facts.hypervisor = "QEMU 7.2.0";
   backend.facts.guest_memory = 1ull << 30;
@@ -78,7 +75,7 @@ TEST(Follower, MatchesThePolicyOnTheGuestsSizeDuringSetup) {
   done.downtime_ms = 20;
   backend.samples.push_back(done);
 
-  MigrationSummary sum = Follow(backend, Millis(20), root.path());
+  MigrationSummary sum = Follow(backend, Millis(20), root.root());
   EXPECT_EQ(sum.outcome, "completed");
   ASSERT_EQ(sum.actions.size(), 1u);
   EXPECT_EQ(sum.actions[0].action, "set-downtime");
@@ -136,7 +133,7 @@ std::pair<MigrationSummary, std::string> FollowTo10002(testing::FakeBackend& bac
   FollowOptions o;
   o.interval = Millis(20);
   o.policy_root = root;
-  o.state_dir = state;
+  o.paths = StatePaths("", state);
   o.peer = "tcp:10.0.0.2:49152";
   FILE* out = tmpfile();
   LiveView view(out, false);
@@ -151,10 +148,8 @@ std::pair<MigrationSummary, std::string> FollowTo10002(testing::FakeBackend& bac
 /// An adaptive policy that learns the switch-over speed, with no budget,
 /// under \a root; returns the host state directory to use with it.
 std::string WriteLearningPolicy(const std::string& root) {
-  std::string dir = root + "/etc/virt-converge/policy.d";
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/50-learn.conf") << "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
-                                           "[Adaptive]\nEnabled=yes\nLearnSwitchoverBandwidth=yes\n";
+  testing::PolicyTree::Under(root).Write("50-learn.conf", "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+                                                         "[Adaptive]\nEnabled=yes\nLearnSwitchoverBandwidth=yes\n");
   return root + "/state";
 }
 
@@ -181,7 +176,7 @@ MigrationSample Completed(int64_t ms, uint64_t pass, uint64_t sent, int64_t down
 
 /// The one final copy remembered for 10.0.0.2 (a failure unless just one).
 std::optional<SwitchoverCopy> TheOneCopyRemembered(const std::string& state) {
-  std::optional<LearnedSwitchover> learned = SwitchoverMemory(state).Recall("10.0.0.2", std::time(nullptr));
+  std::optional<LearnedSwitchover> learned = SwitchoverMemory(StatePaths("", state)).Recall("10.0.0.2", std::time(nullptr));
   if (!learned || learned->copies.size() != 1) {
     ADD_FAILURE() << "expected one copy remembered, found " << (learned ? learned->copies.size() : 0);
     return std::nullopt;

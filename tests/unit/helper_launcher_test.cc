@@ -95,7 +95,7 @@ TEST(ForkLauncherTest, StartsTheHelperWithItsOutputInItsLogAndReapsIt) {
   ASSERT_GE(sd_event_new(&e), 0);
   std::vector<std::string> lines;
   {
-    ForkLauncher launcher(e, dir.path(), [&](const std::string& l) { lines.push_back(l); });
+    ForkLauncher launcher(e, StatePaths(dir.path(), ""), [&](const std::string& l) { lines.push_back(l); });
     Result<std::string> started = launcher.Start({kUuid, "vm1", {"/bin/sh", "-c", "echo following; exit 3"}});
     ASSERT_TRUE(started.ok()) << started.status().ToString();
     std::string log = dir.File("follow/" + std::string(kUuid) + ".log");

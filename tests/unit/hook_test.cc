@@ -16,8 +16,9 @@
 #include "src/hostfit/cpuset.h"
 #include "src/hostfit/hook_records.h"
 #include "src/hostfit/host_picture.h"
-#include "tests/support/fake_host.h"
 #include "tests/support/artifacts.h"
+#include "tests/support/fake_host.h"
+#include "tests/support/policy_tree.h"
 #include "tests/support/process.h"
 #include "tests/support/skip.h"
 #include "tests/support/temp_dir.h"
@@ -42,7 +43,7 @@ class HookTest : public ::testing::Test {
  protected:
   void SetUp() override {
     testing::WriteFakeHost(dir_.File("host"), {});
-    fs::create_directories(dir_.File("policy/etc/virt-converge/policy.d"));
+    policy_.Write("50-host.conf", "");
   }
   HookOutcome Run(const std::vector<std::string>& args, const std::string& xml) {
     HookRequest r;
@@ -53,8 +54,9 @@ class HookTest : public ::testing::Test {
     r.run_dir = dir_.File("run");
     return RunHook(r);
   }
-  void Policy(const std::string& text) { std::ofstream(dir_.File("policy/etc/virt-converge/policy.d/50-host.conf")) << text; }
+  void Policy(const std::string& text) { policy_.Write("50-host.conf", text); }
   TempDir dir_{"hook"};
+  testing::PolicyTree policy_ = testing::PolicyTree::Under(dir_.File("policy"));
 };
 
 TEST_F(HookTest, AFittingVmComesInAndItsPinningIsThenHeld) {

@@ -1,6 +1,6 @@
 // The live view on a terminal (status lines redrawn in place, fitted to its
 // width) and in a log (a line per update), and the summary's JSON.
-#include "src/attach/live_view.h"
+#include "src/view/live_view.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "src/attach/summary.h"
+#include "src/state/summary.h"
 
 namespace vc {
 namespace {
@@ -202,7 +202,7 @@ TEST(Summary, JsonCarriesOutcomeActionsAndSeries) {
   s.bytes_sent = 456617412;
   s.actions.push_back({11.2, "set-downtime", 600, "stall: ...", "done"});
   s.samples.push_back({1000, "active", 1, 200, 100, 1e6, 2e6, 300, 0});
-  qmp::Json j = s.ToJson();
+  Json j = s.ToJson();
   EXPECT_EQ(j.GetString("outcome"), "completed");
   EXPECT_EQ(j.GetInt("total-time-ms"), 12891);
   EXPECT_EQ(j.GetInt("downtime-ms"), 23);

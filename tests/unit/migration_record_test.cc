@@ -1,6 +1,6 @@
 // Live and history records, and the control socket, without QEMU: what
 // `list`, `status` and `cancel` rely on when followers come and go.
-#include "src/attach/migration_record.h"
+#include "src/state/migration_record.h"
 
 #include <gtest/gtest.h>
 #include <systemd/sd-event.h>
@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <thread>
 
-#include "src/attach/control_socket.h"
-#include "src/attach/follow_lock.h"
+#include "src/state/control_socket.h"
+#include "src/state/follow_lock.h"
 #include "tests/support/temp_dir.h"
 
 namespace vc {
@@ -53,19 +53,19 @@ TEST(MigrationRecordTest, AFollowerThatDiedLeavesAStaleRecordNotARunningOne) {
   TempDir run("rec-run");
   TempDir state("rec-state");
   {
-    Result<FollowLock> lock = FollowLock::Take(run.path(), "u1");
+    Result<FollowLock> lock = FollowLock::Take(StatePaths(run.path(), state.path()), "u1");
     ASSERT_TRUE(lock.ok());
-    RecordWriter w(run.path(), state.path(), "u1");
+    RecordWriter w(StatePaths(run.path(), state.path()), "u1");
     ASSERT_TRUE(w.Update(Sample("u1", 10)).ok());
     ASSERT_TRUE(w.AppendSample({100, "active", 1, 900, 100, 1, 0, 0, 0}).ok());
-    std::vector<MigrationRecord> live = ReadLiveRecords(run.path());
+    std::vector<MigrationRecord> live = ReadLiveRecords(StatePaths(run.path(), state.path()));
     ASSERT_EQ(live.size(), 1u);
     EXPECT_FALSE(live[0].stale);
-    std::optional<MigrationRecord> found = FindLiveRecord(run.path(), "vm-u1");
+    std::optional<MigrationRecord> found = FindLiveRecord(StatePaths(run.path(), state.path()), "vm-u1");
     ASSERT_TRUE(found);
     EXPECT_EQ(found->samples.size(), 1u);
   }  // the follower is gone, its record not removed
-  std::vector<MigrationRecord> live = ReadLiveRecords(run.path());
+  std::vector<MigrationRecord> live = ReadLiveRecords(StatePaths(run.path(), state.path()));
   ASSERT_EQ(live.size(), 1u);
   EXPECT_TRUE(live[0].stale);
 }
@@ -74,18 +74,18 @@ TEST(MigrationRecordTest, FinishMovesTheRecordToHistoryAndStatusFindsTheLatest) 
   TempDir run("rec-run");
   TempDir state("rec-state");
   for (double started : {100.0, 5000.0}) {
-    RecordWriter w(run.path(), state.path(), "u1");
+    RecordWriter w(StatePaths(run.path(), state.path()), "u1");
     MigrationRecord r = Sample("u1", started);
     ASSERT_TRUE(w.Update(r).ok());
     r.outcome = MigrationSummary{};
     r.outcome->outcome = started < 1000 ? "failed" : "completed";
     ASSERT_TRUE(w.Finish(r).ok());
   }
-  EXPECT_TRUE(ReadLiveRecords(run.path()).empty());
-  Result<MigrationRecord> h = FindHistoryRecord(state.path(), "vm-u1");
+  EXPECT_TRUE(ReadLiveRecords(StatePaths(run.path(), state.path())).empty());
+  Result<MigrationRecord> h = FindHistoryRecord(StatePaths(run.path(), state.path()), "vm-u1");
   ASSERT_TRUE(h.ok()) << h.status().ToString();
   EXPECT_EQ(h->outcome->outcome, "completed");
-  EXPECT_EQ(FindHistoryRecord(state.path(), "other").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(FindHistoryRecord(StatePaths(run.path(), state.path()), "other").status().code(), StatusCode::kNotFound);
 }
 
 TEST(ControlSocketTest, OneRequestOneReplyOnTheOwnersLoop) {

@@ -10,6 +10,7 @@
 
 #include "src/policy/resolve.h"
 #include "src/policy/schedule.h"
+#include "tests/support/policy_tree.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -18,7 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kSource = VC_SOURCE_DIR;
+const std::string kSource = VC_SOURCE_DIR;  // presets under kSource + "/policy.d"
 constexpr uint64_t kGiB = 1ull << 30;
 const uint64_t kSizes[] = {1 * kGiB, 4 * kGiB, 16 * kGiB, 64 * kGiB};
 
@@ -28,9 +29,7 @@ struct Installed {
   Resolved resolved;
   Diagnostics check;
   explicit Installed(const std::string& file) {
-    std::string dir = root.path() + "/usr/lib/virt-converge/policy.d";
-    fs::create_directories(dir);
-    fs::copy_file(file, dir + "/50-policy.conf");
+    vc::testing::PolicyTree::Under(root.path()).Install(file, "50-policy.conf");
     resolved = Resolve(root.path(), {});
     check = CheckAll(root.path(), nullptr);
   }

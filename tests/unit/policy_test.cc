@@ -11,6 +11,7 @@
 #include "src/policy/resolve.h"
 #include "src/policy/values.h"
 #include "tests/support/artifacts.h"
+#include "tests/support/policy_tree.h"
 #include "tests/support/process.h"
 #include "tests/support/skip.h"
 #include "tests/support/temp_dir.h"
@@ -20,29 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// A root prefix with the three policy directories.
-class Tree {
- public:
-  Tree() : dir_("policy") {}
-  const std::string& root() const { return dir_.path(); }
-  /// Writes \a text to <root>/<where>/virt-converge/policy.d/<name>; where
-  /// is "etc", "run" or "usr/lib". Returns the path.
-  std::string Write(const std::string& where, const std::string& name, const std::string& text) {
-    std::string d = root() + "/" + where + "/virt-converge/policy.d";
-    fs::create_directories(d);
-    std::ofstream(d + "/" + name) << text;
-    return d + "/" + name;
-  }
-  std::string Mask(const std::string& where, const std::string& name) {
-    std::string d = root() + "/" + where + "/virt-converge/policy.d";
-    fs::create_directories(d);
-    fs::create_symlink("/dev/null", d + "/" + name);
-    return d + "/" + name;
-  }
-
- private:
-  vc::testing::TempDir dir_;
-};
+using Tree = vc::testing::PolicyTree;
 
 std::string Diags(const Diagnostics& d) {
   std::string s;
@@ -59,13 +38,13 @@ const ShownSetting& Shown(const std::vector<ShownSetting>& all, const std::strin
 
 TEST(DropIns, HigherDirectoryShadowsAndFileNameOrders) {
   Tree t;
-  std::string lib_a = t.Write("usr/lib", "50-a.conf", "");
-  std::string etc_a = t.Write("etc", "50-a.conf", "");
-  std::string run_a = t.Write("run", "50-a.conf", "");
-  std::string lib_z = t.Write("usr/lib", "10-z.conf", "");
-  std::string run_m = t.Write("run", "30-m.conf", "");
-  t.Write("etc", "README", "not a .conf: ignored");
-  t.Write("etc", ".hidden.conf", "");
+  std::string lib_a = t.Write("50-a.conf", "", "usr/lib");
+  std::string etc_a = t.Write("50-a.conf", "");
+  std::string run_a = t.Write("50-a.conf", "", "run");
+  std::string lib_z = t.Write("10-z.conf", "", "usr/lib");
+  std::string run_m = t.Write("30-m.conf", "", "run");
+  t.Write("README", "not a .conf: ignored");
+  t.Write(".hidden.conf", "");
   auto list = ListDropIns(t.root());
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->files.size(), 3u);
@@ -77,9 +56,9 @@ TEST(DropIns, HigherDirectoryShadowsAndFileNameOrders) {
 
 TEST(DropIns, DevNullLinkMasks) {
   Tree t;
-  t.Write("usr/lib", "50-vendor.conf", "[Start]\nBandwidth=1Gbit/s\n");
-  std::string mask = t.Mask("etc", "50-vendor.conf");
-  t.Write("usr/lib", "60-other.conf", "");
+  t.Write("50-vendor.conf", "[Start]\nBandwidth=1Gbit/s\n", "usr/lib");
+  std::string mask = t.Mask("50-vendor.conf");
+  t.Write("60-other.conf", "", "usr/lib");
   auto list = ListDropIns(t.root());
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->files.size(), 1u);
@@ -102,9 +81,9 @@ TEST(DropIns, MissingDirectoriesAreEmpty) {
 
 TEST(Resolve, LaterFilesWinAndOriginsAreKept) {
   Tree t;
-  std::string a = t.Write("usr/lib", "10-vendor.conf",
-                          "[Start]\nBandwidth=1Gbit/s\nDowntime=300ms\n[Stall]\nPasses=3\n");
-  std::string b = t.Write("etc", "20-admin.conf", "# the admin's\n[Start]\nDowntime=500ms\n");
+  std::string a = t.Write("10-vendor.conf",
+                          "[Start]\nBandwidth=1Gbit/s\nDowntime=300ms\n[Stall]\nPasses=3\n", "usr/lib");
+  std::string b = t.Write("20-admin.conf", "# the admin's\n[Start]\nDowntime=500ms\n");
   Resolved r = Resolve(t.root(), {});
   EXPECT_TRUE(r.diagnostics.empty()) << Diags(r.diagnostics);
   EXPECT_EQ(r.applied, (std::vector<std::string>{a, b}));
@@ -121,11 +100,11 @@ TEST(Resolve, LaterFilesWinAndOriginsAreKept) {
 
 TEST(Resolve, StepsAppendAcrossFilesAndEmptyResets) {
   Tree t;
-  t.Write("usr/lib", "10-a.conf", "[Schedule]\nStep=stall>=1 downtime=150ms\nStep=stall>=2 abort\n");
-  t.Write("usr/lib", "20-b.conf", "[Schedule]\nStep=stall>=3 postcopy\n");
+  t.Write("10-a.conf", "[Schedule]\nStep=stall>=1 downtime=150ms\nStep=stall>=2 abort\n", "usr/lib");
+  t.Write("20-b.conf", "[Schedule]\nStep=stall>=3 postcopy\n", "usr/lib");
   Resolved both = Resolve(t.root(), {});
   ASSERT_EQ(both.policy.steps.value.size(), 3u);
-  std::string c = t.Write("etc", "30-c.conf", "[Schedule]\nStep=\nStep=elapsed>=75s/GiB downtime=95ms\n");
+  std::string c = t.Write("30-c.conf", "[Schedule]\nStep=\nStep=elapsed>=75s/GiB downtime=95ms\n");
   Resolved reset = Resolve(t.root(), {});
   ASSERT_EQ(reset.policy.steps.value.size(), 1u) << Diags(reset.diagnostics);
   EXPECT_EQ(reset.policy.steps.value[0].ToString(), "elapsed>=75s/GiB downtime=95ms");
@@ -134,13 +113,13 @@ TEST(Resolve, StepsAppendAcrossFilesAndEmptyResets) {
 
 TEST(Resolve, MatchSectionsSelectFiles) {
   Tree t;
-  std::string any = t.Write("usr/lib", "10-all.conf", "[Start]\nDowntime=300ms\n");
-  std::string big = t.Write("etc", "50-big.conf",
+  std::string any = t.Write("10-all.conf", "[Start]\nDowntime=300ms\n", "usr/lib");
+  std::string big = t.Write("50-big.conf",
                             "[Match]\nMemory=8GiB..\n[Start]\nDowntime=1s\n");
-  std::string web = t.Write("etc", "60-web.conf",
+  std::string web = t.Write("60-web.conf",
                             "[Match]\nName=web-* api-?\nVCPUs=..8\nPinned=no\n"
                             "Metadata=tier=gold\n[Start]\nPostcopy=yes\n");
-  std::string uuid = t.Write("etc", "70-uuid.conf",
+  std::string uuid = t.Write("70-uuid.conf",
                              "[Match]\nUUID=d1b5c7e0-0000-4000-8000-000000000001\n"
                              "[Start]\nAutoConverge=yes\n");
   VmFacts small{"web-1", "", 2ull << 30, 4, false, std::nullopt, std::nullopt, {{"tier", "gold"}}};
@@ -169,7 +148,7 @@ TEST(Resolve, MatchSectionsSelectFiles) {
 
 TEST(Resolve, MatchListsResetOnEmpty) {
   Tree t;
-  t.Write("etc", "50-x.conf", "[Match]\nName=a*\nName=\nName=b*\n[Start]\nPostcopy=yes\n");
+  t.Write("50-x.conf", "[Match]\nName=a*\nName=\nName=b*\n[Start]\nPostcopy=yes\n");
   VmFacts a;
   a.name = "alpha";
   EXPECT_FALSE(Resolve(t.root(), a).policy.postcopy.value);
@@ -179,7 +158,7 @@ TEST(Resolve, MatchListsResetOnEmpty) {
 
 TEST(Values, UnitSuffixes) {
   Tree t;
-  t.Write("etc", "50-units.conf",
+  t.Write("50-units.conf",
           "[Start]\nDowntime=500ms\nBandwidth=1Gbit/s\nPostcopyBandwidth=64MiB/s\n"
           "XbzrleCacheSize=256MiB\nThrottleInitial=25%\nThrottleIncrement=5\n"
           "[Stall]\nTime=2s\nTolerance=4%\n[Budget]\nPerGiB=150s/GiB\nMinimum=3min\nDataFloor=2GiB\n");
@@ -202,7 +181,7 @@ TEST(Values, UnitSuffixes) {
 // Every warning path, each with its file:line.
 TEST(Diagnostics, EveryProblemIsReportedWithFileAndLine) {
   Tree t;
-  std::string f = t.Write("etc", "50-bad.conf",
+  std::string f = t.Write("50-bad.conf",
                           "Orphan=1\n"                      // 1: outside a section
                           "[Start]\n"                       // 2
                           "Bandwidth=fast\n"                // 3: bad value
@@ -246,7 +225,7 @@ TEST(Diagnostics, EveryProblemIsReportedWithFileAndLine) {
 
 TEST(Diagnostics, ContinuationsCommentsAndOrigins) {
   Tree t;
-  std::string f = t.Write("etc", "50-cont.conf",
+  std::string f = t.Write("50-cont.conf",
                           "[Schedule]\n"
                           "Step=stall>=1 \\\n"
                           "  # a comment inside the continuation is skipped\n"
@@ -264,16 +243,16 @@ TEST(Diagnostics, ContinuationsCommentsAndOrigins) {
 
 TEST(Diagnostics, HostileFilesAreBoundedAndReported) {
   Tree t;
-  std::string nul = t.Write("etc", "10-nul.conf", std::string("[Start]\nDowntime=1s\0junk\nPostcopy=yes\n", 40));
-  std::string longline = t.Write("etc", "20-long.conf", "[Start]\nDowntime=" + std::string(200 << 10, '9') + "\n");
-  std::string huge = t.Write("etc", "30-huge.conf", std::string(kMaxFileBytes + 10, '#'));
-  std::string dir = t.root() + "/etc/virt-converge/policy.d/40-fifo.conf";
+  std::string nul = t.Write("10-nul.conf", std::string("[Start]\nDowntime=1s\0junk\nPostcopy=yes\n", 40));
+  std::string longline = t.Write("20-long.conf", "[Start]\nDowntime=" + std::string(200 << 10, '9') + "\n");
+  std::string huge = t.Write("30-huge.conf", std::string(kMaxFileBytes + 10, '#'));
+  std::string dir = t.Dir() + "/40-fifo.conf";
   ASSERT_EQ(mkfifo(dir.c_str(), 0600), 0);
-  std::string dev = t.root() + "/etc/virt-converge/policy.d/50-zero.conf";
+  std::string dev = t.Dir() + "/50-zero.conf";
   fs::create_symlink("/dev/zero", dev);
   std::string sections;
   for (int i = 0; i < 10000; i++) sections += "[S" + std::to_string(i) + "]\nK=1\n";
-  t.Write("etc", "60-sections.conf", sections);
+  t.Write("60-sections.conf", sections);
   Resolved r = Resolve(t.root(), {});
   std::string all = Diags(r.diagnostics);
   EXPECT_NE(all.find(nul + ":2: line contains a NUL byte, ignoring it."), std::string::npos) << all;
@@ -287,7 +266,7 @@ TEST(Diagnostics, HostileFilesAreBoundedAndReported) {
 
 TEST(Validate, CrossFieldProblemsFallBackToSafeDefaults) {
   Tree t;
-  std::string f = t.Write("etc", "50-x.conf",
+  std::string f = t.Write("50-x.conf",
                           "[Start]\nThrottleInitial=50%\nThrottleMax=30%\n"
                           "Compression=xbzrle\nMultifdChannels=4\nXbzrleCacheSize=100MiB\n");
   Resolved r = Resolve(t.root(), {});
@@ -334,14 +313,14 @@ TEST(PolicyCheck, CommandExitsNonZeroOnProblems) {
   if (!located.ok()) VC_CANNOT_RUN(located.status().ToString());
   const std::string& bin = *located;
   Tree t;
-  std::string good = t.Write("usr/lib", "50-good.conf", "[Start]\nDowntime=300ms\n");
+  std::string good = t.Write("50-good.conf", "[Start]\nDowntime=300ms\n", "usr/lib");
   vc::testing::TempDir logs("check");
   auto run = vc::testing::Subprocess::Start({bin, "policy", "check", "--root", t.root()}, logs.File("ok"));
   ASSERT_TRUE(run.ok());
   auto st = run->Wait(Millis(10000));
   ASSERT_TRUE(st && WIFEXITED(*st));
   EXPECT_EQ(WEXITSTATUS(*st), 0) << vc::testing::ReadFile(logs.File("ok"));
-  std::string bad = t.Write("etc", "60-bad.conf", "[Stall]\nPasses=many\n");
+  std::string bad = t.Write("60-bad.conf", "[Stall]\nPasses=many\n");
   auto run2 = vc::testing::Subprocess::Start({bin, "policy", "check", "--root", t.root()}, logs.File("bad"));
   ASSERT_TRUE(run2.ok());
   st = run2->Wait(Millis(10000));
@@ -363,13 +342,13 @@ TEST(PolicyCheck, HostileFilesNeverCrashOrHangTheCommand) {
   Tree t;
   std::string junk;
   for (int i = 0; i < 100000; i++) junk += static_cast<char>((i * 7919 + 13) % 256);
-  t.Write("etc", "10-junk.conf", junk);
-  t.Write("etc", "20-long.conf", "[Start]\nDowntime=" + std::string(1 << 20, '1') + "\n");
+  t.Write("10-junk.conf", junk);
+  t.Write("20-long.conf", "[Start]\nDowntime=" + std::string(1 << 20, '1') + "\n");
   std::string sections;
   for (int i = 0; i < 10000; i++) sections += "[Start]\nDowntime=" + std::to_string(i) + "ms\n";
-  t.Write("etc", "30-sections.conf", sections);
-  t.Write("etc", "40-nul.conf", std::string("[Start]\0\0\nDowntime=\0\n", 22));
-  std::string d = t.root() + "/etc/virt-converge/policy.d/";
+  t.Write("30-sections.conf", sections);
+  t.Write("40-nul.conf", std::string("[Start]\0\0\nDowntime=\0\n", 22));
+  std::string d = t.Dir() + "/";
   fs::create_symlink("/dev/zero", d + "50-zero.conf");
   fs::create_symlink("/dev/urandom", d + "51-random.conf");
   fs::create_symlink(d + "52-loop.conf", d + "52-loop.conf");

@@ -6,7 +6,7 @@
 
 #include <cstdlib>
 
-#include "qmp/json.h"
+#include "src/base/json.h"
 #include "tests/support/artifacts.h"
 #include "tests/support/process.h"
 #include "tests/support/skip.h"
@@ -58,10 +58,10 @@ TEST_F(SimulateCommand, JsonHasTheOutcomeAndEveryAction) {
   Ran r = Simulate({"--policy", std::string(VC_SOURCE_DIR) + "/policy.d/presets/vdsm-legacy.conf", "--memory",
                     "1GiB", "--dirty-rate", "64MiB/s", "--working-set", "32MiB", "--bandwidth", "32MiB/s", "--json"});
   EXPECT_EQ(r.exit, 1) << r.out;  // VDSM's schedule aborts it
-  Result<qmp::Json> j = qmp::Json::Parse(r.out);
+  Result<Json> j = Json::Parse(r.out);
   ASSERT_TRUE(j.ok()) << r.out;
   EXPECT_EQ(j->GetString("outcome"), "aborted");
-  qmp::Json actions = *j->Get("actions");
+  Json actions = *j->Get("actions");
   ASSERT_GE(actions.ArraySize(), 2u);
   EXPECT_EQ(actions.At(actions.ArraySize() - 1).GetString("action"), "abort");
   EXPECT_TRUE(j->GetInt("total-time-ms").has_value());

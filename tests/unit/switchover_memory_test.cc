@@ -1,6 +1,6 @@
 // What the host remembers of its final copies: per destination host, the
 // recent ones, tolerant of a file it did not write.
-#include "src/attach/switchover_memory.h"
+#include "src/state/switchover_memory.h"
 
 #include <gtest/gtest.h>
 
@@ -29,7 +29,7 @@ TEST(SwitchoverMemory, KeysAreTheDestinationHost) {
 
 TEST(SwitchoverMemory, RecallsTheRecentCopies) {
   testing::TempDir state("switchover");
-  SwitchoverMemory memory(state.path());
+  SwitchoverMemory memory(StatePaths("", state.path()));
   EXPECT_FALSE(memory.Recall("b", kNow));
   // 8 MiB in 32 ms, then 64 MiB in 100 ms, then one of two months ago,
   // which no longer counts.
@@ -48,7 +48,7 @@ TEST(SwitchoverMemory, RecallsTheRecentCopies) {
 
 TEST(SwitchoverMemory, KeepsTheLastEightAndSkipsWhatMeansNothing) {
   testing::TempDir state("switchover");
-  SwitchoverMemory memory(state.path());
+  SwitchoverMemory memory(StatePaths("", state.path()));
   // Too small for more than fixed costs, too short for QEMU's whole-ms
   // clock: not kept.
   ASSERT_TRUE(memory.Remember("b", {kNow, {512u << 10, 50}}).ok());
@@ -71,7 +71,7 @@ TEST(SwitchoverMemory, SkipsLinesItCannotRead) {
                                                  << kNow << " -5 100\n"
                                                  << kNow << " 67108864 0\n"
                                                  << kNow << " 671088";  // torn
-  std::optional<LearnedSwitchover> learned = SwitchoverMemory(state.path()).Recall("b", kNow);
+  std::optional<LearnedSwitchover> learned = SwitchoverMemory(StatePaths("", state.path())).Recall("b", kNow);
   ASSERT_TRUE(learned);
   ASSERT_EQ(learned->copies.size(), 1u);
   EXPECT_DOUBLE_EQ(learned->copies[0].rate(), 640.0 * (1 << 20));
@@ -81,7 +81,7 @@ TEST(SwitchoverMemory, SkipsLinesItCannotRead) {
 // written before that field existed, or with it out of range, says unknown.
 TEST(SwitchoverMemory, KeepsHowMuchOfACopyWasNeverSentBefore) {
   testing::TempDir state("switchover");
-  SwitchoverMemory memory(state.path());
+  SwitchoverMemory memory(StatePaths("", state.path()));
   SwitchoverObservation bulk{kNow, {393u << 20, 997}};
   bulk.copy.never_sent = 362u << 20;
   ASSERT_TRUE(memory.Remember("b", bulk).ok());
@@ -106,7 +106,7 @@ TEST(SwitchoverMemory, KeepsHowMuchOfACopyWasNeverSentBefore) {
 TEST(SwitchoverMemory, AnUnwritableStateDirIsAnErrorNotACrash) {
   testing::TempDir state("switchover");
   std::ofstream(state.path() + "/switchover") << "a file where the directory goes\n";
-  Status st = SwitchoverMemory(state.path()).Remember("b", {kNow, {64u << 20, 100}});
+  Status st = SwitchoverMemory(StatePaths("", state.path())).Remember("b", {kNow, {64u << 20, 100}});
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.ToString().find(state.path() + "/switchover"), std::string::npos) << st.ToString();
 }

@@ -1,5 +1,5 @@
 // FollowLock: at most one virt-converge follows a given migration on this
-// host. `attach` takes an exclusive flock on <run-dir>/follow/<key>.lock
+// host. `attach` takes an exclusive flock on its lock file (StatePaths)
 // (the key: the domain's UUID) for as long as it runs; the kernel drops it
 // when the process ends, however it ends, so a crashed helper never blocks
 // the next one. `watch` relies on it instead of on its own memory, which a
@@ -11,16 +11,17 @@
 
 #include "src/base/status.h"
 #include "src/base/unique_fd.h"
+#include "src/state/paths.h"
 
 namespace vc {
 
 class FollowLock {
  public:
-  /// Takes the lock for \a key under \a run_dir (created if missing). When
+  /// Takes the lock for \a key (its directory created if missing). When
   /// another process holds it: kCommandFailed naming that process's pid.
-  static Result<FollowLock> Take(const std::string& run_dir, const std::string& key);
+  static Result<FollowLock> Take(const StatePaths& paths, const std::string& key);
   /// True when some process holds the lock for \a key now.
-  static bool Held(const std::string& run_dir, const std::string& key);
+  static bool Held(const StatePaths& paths, const std::string& key);
 
   const std::string& path() const { return path_; }
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "qmp/json.h"
+#include "src/base/json.h"
 #include "src/control/controller.h"
 
 namespace vc {
@@ -34,19 +34,19 @@ struct MigrationSummary {
   std::vector<SamplePoint> samples;
 
   std::string ToText() const;
-  qmp::Json ToJson() const;
-  static MigrationSummary FromJson(const qmp::Json& j);
+  Json ToJson() const;
+  static MigrationSummary FromJson(const Json& j);
 };
 
-qmp::Json SamplePointToJson(const SamplePoint& p);
-SamplePoint SamplePointFromJson(const qmp::Json& j);
-qmp::Json ActionRecordToJson(const ActionRecord& a);
-ActionRecord ActionRecordFromJson(const qmp::Json& j);
+Json SamplePointToJson(const SamplePoint& p);
+SamplePoint SamplePointFromJson(const Json& j);
+Json ActionRecordToJson(const ActionRecord& a);
+ActionRecord ActionRecordFromJson(const Json& j);
 /// The "actions" and "samples" lists of a summary or a record.
-qmp::Json ActionsToJson(const std::vector<ActionRecord>& actions);
-qmp::Json SamplesToJson(const std::vector<SamplePoint>& samples);
+Json ActionsToJson(const std::vector<ActionRecord>& actions);
+Json SamplesToJson(const std::vector<SamplePoint>& samples);
 /// \a parent's "actions" / "samples"; empty when it has none.
-std::vector<ActionRecord> ActionsFromJson(const qmp::Json& parent);
-std::vector<SamplePoint> SamplesFromJson(const qmp::Json& parent);
+std::vector<ActionRecord> ActionsFromJson(const Json& parent);
+std::vector<SamplePoint> SamplesFromJson(const Json& parent);
 
 }  // namespace vc

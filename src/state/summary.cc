@@ -1,4 +1,4 @@
-#include "src/attach/summary.h"
+#include "src/state/summary.h"
 
 #include <cstdio>
 
@@ -26,8 +26,7 @@ std::string MigrationSummary::ToText() const {
   return out;
 }
 
-qmp::Json ActionRecordToJson(const ActionRecord& a) {
-  using qmp::Json;
+Json ActionRecordToJson(const ActionRecord& a) {
   return Json::Object()
       .Set("at-s", Json::Double(a.at_s))
       .Set("action", Json::String(a.action))
@@ -38,7 +37,7 @@ qmp::Json ActionRecordToJson(const ActionRecord& a) {
       .Set("result", Json::String(a.result));
 }
 
-ActionRecord ActionRecordFromJson(const qmp::Json& j) {
+ActionRecord ActionRecordFromJson(const Json& j) {
   ActionRecord a;
   a.at_s = j.GetDouble("at-s").value_or(0);
   a.action = j.GetString("action").value_or("");
@@ -50,8 +49,7 @@ ActionRecord ActionRecordFromJson(const qmp::Json& j) {
   return a;
 }
 
-qmp::Json SamplePointToJson(const SamplePoint& p) {
-  using qmp::Json;
+Json SamplePointToJson(const SamplePoint& p) {
   return Json::Object()
       .Set("t-ms", Json::Int(p.t_ms))
       .Set("status", Json::String(p.status))
@@ -64,7 +62,7 @@ qmp::Json SamplePointToJson(const SamplePoint& p) {
       .Set("throttle-percent", Json::Int(p.throttle_percent));
 }
 
-SamplePoint SamplePointFromJson(const qmp::Json& j) {
+SamplePoint SamplePointFromJson(const Json& j) {
   SamplePoint p;
   p.t_ms = j.GetInt("t-ms").value_or(0);
   p.status = j.GetString("status").value_or("");
@@ -78,8 +76,7 @@ SamplePoint SamplePointFromJson(const qmp::Json& j) {
   return p;
 }
 
-qmp::Json MigrationSummary::ToJson() const {
-  using qmp::Json;
+Json MigrationSummary::ToJson() const {
   Json j = Json::Object();
   j.Set("outcome", Json::String(outcome));
   j.Set("detail", Json::String(detail));
@@ -94,7 +91,7 @@ qmp::Json MigrationSummary::ToJson() const {
   return j;
 }
 
-MigrationSummary MigrationSummary::FromJson(const qmp::Json& j) {
+MigrationSummary MigrationSummary::FromJson(const Json& j) {
   MigrationSummary s;
   s.outcome = j.GetString("outcome").value_or("");
   s.detail = j.GetString("detail").value_or("");
@@ -109,29 +106,29 @@ MigrationSummary MigrationSummary::FromJson(const qmp::Json& j) {
   return s;
 }
 
-qmp::Json ActionsToJson(const std::vector<ActionRecord>& actions) {
-  qmp::Json list = qmp::Json::Array();
+Json ActionsToJson(const std::vector<ActionRecord>& actions) {
+  Json list = Json::Array();
   for (const ActionRecord& a : actions) list.Append(ActionRecordToJson(a));
   return list;
 }
 
-qmp::Json SamplesToJson(const std::vector<SamplePoint>& samples) {
-  qmp::Json list = qmp::Json::Array();
+Json SamplesToJson(const std::vector<SamplePoint>& samples) {
+  Json list = Json::Array();
   for (const SamplePoint& p : samples) list.Append(SamplePointToJson(p));
   return list;
 }
 
-std::vector<ActionRecord> ActionsFromJson(const qmp::Json& parent) {
+std::vector<ActionRecord> ActionsFromJson(const Json& parent) {
   std::vector<ActionRecord> out;
-  if (std::optional<qmp::Json> a = parent.Get("actions")) {
+  if (std::optional<Json> a = parent.Get("actions")) {
     for (size_t i = 0; i < a->ArraySize(); i++) out.push_back(ActionRecordFromJson(a->At(i)));
   }
   return out;
 }
 
-std::vector<SamplePoint> SamplesFromJson(const qmp::Json& parent) {
+std::vector<SamplePoint> SamplesFromJson(const Json& parent) {
   std::vector<SamplePoint> out;
-  if (std::optional<qmp::Json> p = parent.Get("samples")) {
+  if (std::optional<Json> p = parent.Get("samples")) {
     for (size_t i = 0; i < p->ArraySize(); i++) out.push_back(SamplePointFromJson(p->At(i)));
   }
   return out;

@@ -2,10 +2,10 @@
 // migration it follows — for `list` and `status` while it runs, and as the
 // history record once it has ended.
 //
-// Files, one writer each (the follower), readers anywhere:
-//   <run>/migrations/<id>.json      the latest state, replaced atomically
-//   <run>/migrations/<id>.samples   every sample, one JSON object per line
-//   <state>/history/<started>-<id>.json   the whole record with its outcome
+// Files (StatePaths), one writer each (the follower), readers anywhere: the
+// live record (the latest state, replaced atomically), its samples (one JSON
+// object per line), and the history record (the whole record with its
+// outcome).
 // A live record whose follower no longer holds its FollowLock is stale (the
 // follower died) and is shown as such, never as a running migration.
 #pragma once
@@ -15,8 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "src/attach/summary.h"
 #include "src/base/status.h"
+#include "src/state/paths.h"
+#include "src/state/summary.h"
 
 namespace vc {
 
@@ -50,29 +51,31 @@ struct MigrationRecord {
   /// The latest sample, as far as the record keeps it (for a live view).
   MigrationSample LatestSample() const;
 
-  qmp::Json ToJson() const;
-  static MigrationRecord FromJson(const qmp::Json& j);
+  Json ToJson() const;
+  static MigrationRecord FromJson(const Json& j);
 };
 
 /// Writes a follower's record files. Failures are reported, never fatal:
 /// a full /run must not stop a migration from being helped.
 class RecordWriter {
  public:
-  RecordWriter(std::string run_dir, std::string state_dir, const std::string& id);
+  /// Writes no history record where \a paths has no state directory.
+  RecordWriter(StatePaths paths, const std::string& id);
   Status Update(const MigrationRecord& r);
   Status AppendSample(const SamplePoint& p);
   /// Writes the history record and removes the live files.
   Status Finish(const MigrationRecord& r);
 
  private:
-  std::string live_, samples_, history_dir_;
+  StatePaths paths_;
+  std::string live_, samples_;
 };
 
-/// The live records under \a run_dir, oldest first, stale ones marked.
-std::vector<MigrationRecord> ReadLiveRecords(const std::string& run_dir);
+/// The live records, oldest first, stale ones marked.
+std::vector<MigrationRecord> ReadLiveRecords(const StatePaths& paths);
 /// The live record of \a vm (name, UUID or record id), with its samples.
-std::optional<MigrationRecord> FindLiveRecord(const std::string& run_dir, const std::string& vm);
+std::optional<MigrationRecord> FindLiveRecord(const StatePaths& paths, const std::string& vm);
 /// The latest history record of \a vm (name, UUID or record id).
-Result<MigrationRecord> FindHistoryRecord(const std::string& state_dir, const std::string& vm);
+Result<MigrationRecord> FindHistoryRecord(const StatePaths& paths, const std::string& vm);
 
 }  // namespace vc

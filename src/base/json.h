@@ -1,7 +1,9 @@
-// qmp::Json: a reference-counted JSON value over json-c.
+// Json: a reference-counted JSON value over json-c: QMP's messages (qmp/),
+// the records under the run and state directories, and every --json output.
 //
-// This is the only header through which the project sees JSON; json-c itself
-// is included only by files in qmp/. Programs use it for their --json output.
+// The only header through which the project sees JSON values; json-c
+// itself is included only here, in json.cc, and by QMP's framing
+// (qmp/json_stream.cc).
 #pragma once
 
 #include <cstdint>
@@ -14,7 +16,7 @@
 
 struct json_object;
 
-namespace vc::qmp {
+namespace vc {
 
 class Json {
  public:
@@ -70,34 +72,12 @@ class Json {
 
   bool operator==(const Json& other) const;
 
+  /// Takes ownership of \a owned (one reference), for parsers over json-c.
+  static Json Adopt(json_object* owned) { return Json(owned); }
+
  private:
   explicit Json(json_object* owned) : obj_(owned) {}
   json_object* obj_ = nullptr;
-  friend class JsonStreamParser;
 };
 
-/// Splits a byte stream into JSON documents, with a bound on the size of one
-/// document. Whitespace between documents is skipped.
-class JsonStreamParser {
- public:
-  explicit JsonStreamParser(size_t max_document_bytes);
-  ~JsonStreamParser();
-  JsonStreamParser(const JsonStreamParser&) = delete;
-  JsonStreamParser& operator=(const JsonStreamParser&) = delete;
-
-  /// Feeds bytes; complete documents are appended to \a out. A malformed or
-  /// oversized document is an error, after which the parser is unusable.
-  Status Feed(std::string_view bytes, std::vector<Json>* out);
-  /// True when part of a document has been fed but not completed.
-  bool InDocument() const { return pending_bytes_ > 0; }
-  size_t pending_bytes() const { return pending_bytes_; }
-
- private:
-  struct Tokener;
-  Tokener* tok_;
-  size_t max_bytes_;
-  size_t pending_bytes_ = 0;
-  std::string pending_head_;  // first bytes of the document, for messages
-};
-
-}  // namespace vc::qmp
+}  // namespace vc

@@ -9,7 +9,7 @@
 // downtime for it. What a new copy may take follows from those copies
 // (SwitchoverSpeed).
 //
-// Files: <state>/switchover/<destination host>, a line per completed
+// Files: StatePaths::SwitchoverDir()/<destination host>, a line per completed
 // migration, "<unix seconds> <bytes> <ms> [<bytes never sent before>]", the
 // last kKeep kept (the fourth field is newer: without it, or out of range,
 // that share is unknown).
@@ -24,6 +24,7 @@
 
 #include "src/base/status.h"
 #include "src/control/switchover_speed.h"
+#include "src/state/paths.h"
 
 namespace vc {
 
@@ -48,7 +49,7 @@ class SwitchoverMemory {
   /// Whether Remember() keeps \a c (both of the above reached).
   static bool Keeps(const SwitchoverCopy& c) { return c.bytes >= kLeastBytes && c.downtime_ms >= kLeastDowntimeMs; }
 
-  explicit SwitchoverMemory(std::string state_dir) : dir_(std::move(state_dir) + "/switchover") {}
+  explicit SwitchoverMemory(const StatePaths& paths) : dir_(paths.SwitchoverDir()) {}
 
   /// The file name for a destination: the host of a migration or libvirt
   /// URI ("tcp:10.0.0.2:49152", "qemu+ssh://b/system", "tcp://[fd00::2]"),

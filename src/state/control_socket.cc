@@ -1,4 +1,4 @@
-#include "src/attach/control_socket.h"
+#include "src/state/control_socket.h"
 
 #include <poll.h>
 #include <sys/socket.h>

@@ -1,4 +1,4 @@
-#include "src/attach/switchover_memory.h"
+#include "src/state/switchover_memory.h"
 
 #include <unistd.h>
 

@@ -1,6 +1,6 @@
-#include "src/attach/board_view.h"
+#include "src/view/board_view.h"
 
-#include "src/attach/live_view.h"
+#include "src/view/live_view.h"
 
 namespace vc {
 

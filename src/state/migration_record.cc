@@ -1,4 +1,4 @@
-#include "src/attach/migration_record.h"
+#include "src/state/migration_record.h"
 
 #include <unistd.h>
 
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "src/attach/follow_lock.h"
+#include "src/state/follow_lock.h"
 
 namespace vc {
 
@@ -47,7 +47,7 @@ std::vector<SamplePoint> ReadSamples(const std::string& path) {
   std::vector<SamplePoint> out;
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);) {
-    Result<qmp::Json> j = qmp::Json::Parse(line);
+    Result<Json> j = Json::Parse(line);
     if (j.ok()) out.push_back(SamplePointFromJson(*j));  // a torn last line is skipped
   }
   return out;
@@ -85,8 +85,7 @@ MigrationSample MigrationRecord::LatestSample() const {
   return s;
 }
 
-qmp::Json MigrationRecord::ToJson() const {
-  using qmp::Json;
+Json MigrationRecord::ToJson() const {
   Json j = Json::Object();
   j.Set("id", Json::String(id))
       .Set("vm", Json::String(vm))
@@ -124,7 +123,7 @@ qmp::Json MigrationRecord::ToJson() const {
   return j;
 }
 
-MigrationRecord MigrationRecord::FromJson(const qmp::Json& j) {
+MigrationRecord MigrationRecord::FromJson(const Json& j) {
   MigrationRecord r;
   r.id = j.GetString("id").value_or("");
   r.vm = j.GetString("vm").value_or("");
@@ -150,15 +149,13 @@ MigrationRecord MigrationRecord::FromJson(const qmp::Json& j) {
   r.throttle_percent = static_cast<int>(j.GetInt("throttle-percent").value_or(0));
   r.actions = ActionsFromJson(j);
   r.samples = SamplesFromJson(j);
-  if (std::optional<qmp::Json> o = j.Get("outcome")) r.outcome = MigrationSummary::FromJson(*o);
+  if (std::optional<Json> o = j.Get("outcome")) r.outcome = MigrationSummary::FromJson(*o);
   r.stale = j.GetBool("stale").value_or(false);
   return r;
 }
 
-RecordWriter::RecordWriter(std::string run_dir, std::string state_dir, const std::string& id)
-    : live_(run_dir + "/migrations/" + id + ".json"),
-      samples_(run_dir + "/migrations/" + id + ".samples"),
-      history_dir_(state_dir.empty() ? "" : state_dir + "/history") {}
+RecordWriter::RecordWriter(StatePaths paths, const std::string& id)
+    : paths_(std::move(paths)), live_(paths_.LiveRecordFile(id)), samples_(paths_.SamplesFile(id)) {}
 
 Status RecordWriter::Update(const MigrationRecord& r) { return WriteAtomically(live_, r.ToJson().Serialize() + "\n"); }
 
@@ -170,9 +167,8 @@ Status RecordWriter::AppendSample(const SamplePoint& p) {
 
 Status RecordWriter::Finish(const MigrationRecord& r) {
   Status st = Status::Ok();
-  if (!history_dir_.empty()) {
-    std::string path = history_dir_ + "/" + StartStamp(r.started_at) + "-" + r.id + ".json";
-    st = WriteAtomically(path, r.ToJson().Serialize(true) + "\n");
+  if (!paths_.HistoryDir().empty()) {
+    st = WriteAtomically(paths_.HistoryFile(StartStamp(r.started_at), r.id), r.ToJson().Serialize(true) + "\n");
   }
   std::error_code ec;
   fs::remove(live_, ec);
@@ -180,15 +176,15 @@ Status RecordWriter::Finish(const MigrationRecord& r) {
   return st;
 }
 
-std::vector<MigrationRecord> ReadLiveRecords(const std::string& run_dir) {
+std::vector<MigrationRecord> ReadLiveRecords(const StatePaths& paths) {
   std::vector<MigrationRecord> out;
   std::error_code ec;
-  for (const fs::directory_entry& e : fs::directory_iterator(run_dir + "/migrations", ec)) {
+  for (const fs::directory_entry& e : fs::directory_iterator(paths.MigrationsDir(), ec)) {
     if (e.path().extension() != ".json") continue;
-    Result<qmp::Json> j = qmp::Json::Parse(Slurp(e.path().string()));
+    Result<Json> j = Json::Parse(Slurp(e.path().string()));
     if (!j.ok()) continue;  // removed or being replaced meanwhile
     MigrationRecord r = MigrationRecord::FromJson(*j);
-    r.stale = !FollowLock::Held(run_dir, r.id);
+    r.stale = !FollowLock::Held(paths, r.id);
     out.push_back(std::move(r));
   }
   std::sort(out.begin(), out.end(),
@@ -196,30 +192,30 @@ std::vector<MigrationRecord> ReadLiveRecords(const std::string& run_dir) {
   return out;
 }
 
-std::optional<MigrationRecord> FindLiveRecord(const std::string& run_dir, const std::string& vm) {
-  for (MigrationRecord& r : ReadLiveRecords(run_dir)) {
+std::optional<MigrationRecord> FindLiveRecord(const StatePaths& paths, const std::string& vm) {
+  for (MigrationRecord& r : ReadLiveRecords(paths)) {
     if (!Names(r, vm)) continue;
-    r.samples = ReadSamples(run_dir + "/migrations/" + r.id + ".samples");
+    r.samples = ReadSamples(paths.SamplesFile(r.id));
     return r;
   }
   return std::nullopt;
 }
 
-Result<MigrationRecord> FindHistoryRecord(const std::string& state_dir, const std::string& vm) {
+Result<MigrationRecord> FindHistoryRecord(const StatePaths& paths, const std::string& vm) {
   // Names start with the start time: the last match in name order is the latest.
-  std::vector<std::string> paths;
+  std::vector<std::string> files;
   std::error_code ec;
-  for (const fs::directory_entry& e : fs::directory_iterator(state_dir + "/history", ec)) {
-    if (e.path().extension() == ".json") paths.push_back(e.path().string());
+  for (const fs::directory_entry& e : fs::directory_iterator(paths.HistoryDir(), ec)) {
+    if (e.path().extension() == ".json") files.push_back(e.path().string());
   }
-  std::sort(paths.rbegin(), paths.rend());
-  for (const std::string& p : paths) {
-    Result<qmp::Json> j = qmp::Json::Parse(Slurp(p));
+  std::sort(files.rbegin(), files.rend());
+  for (const std::string& p : files) {
+    Result<Json> j = Json::Parse(Slurp(p));
     if (!j.ok()) continue;
     MigrationRecord r = MigrationRecord::FromJson(*j);
     if (Names(r, vm)) return r;
   }
-  return Status::NotFound(vm, "no migration of it is running or recorded under " + state_dir + "/history");
+  return Status::NotFound(vm, "no migration of it is running or recorded under " + paths.HistoryDir());
 }
 
 }  // namespace vc

@@ -1,4 +1,4 @@
-#include "src/attach/policy_facts.h"
+#include "src/control/policy_facts.h"
 
 #include "src/domain/domain_xml.h"
 #include "src/domain/vm_facts.h"

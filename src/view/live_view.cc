@@ -1,4 +1,4 @@
-#include "src/attach/live_view.h"
+#include "src/view/live_view.h"
 
 #include <sys/ioctl.h>
 #include <unistd.h>

@@ -1,11 +1,14 @@
-#include "qmp/json.h"
+#include "src/base/json.h"
 
 #include <json-c/json.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
-namespace vc::qmp {
+#include "src/base/c_deleter.h"
+
+namespace vc {
 
 Json::Json(const Json& other) : obj_(json_object_get(other.obj_)) {}
 Json::Json(Json&& other) noexcept : obj_(other.obj_) { other.obj_ = nullptr; }
@@ -26,15 +29,22 @@ Json Json::String(std::string_view v) {
 }
 
 Result<Json> Json::Parse(std::string_view text) {
-  std::vector<Json> docs;
-  JsonStreamParser parser(text.size() + 1);
-  Status s = parser.Feed(text, &docs);
-  if (!s.ok()) return s;
-  if (parser.InDocument()) return Status::ProtocolError("JSON", "truncated document");
-  if (docs.size() != 1) {
-    return Status::ProtocolError("JSON", "expected one document, found " + std::to_string(docs.size()));
+  if (text.size() >= static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return Status::ProtocolError("JSON", "document too large");
   }
-  return std::move(docs.front());
+  // With its terminating NUL, so that a number at the very end is complete.
+  const std::string terminated(text);
+  CPtr<json_tokener, json_tokener_free> tok(json_tokener_new());
+  json_object* obj = json_tokener_parse_ex(tok.get(), terminated.c_str(), static_cast<int>(terminated.size() + 1));
+  const json_tokener_error err = json_tokener_get_error(tok.get());
+  if (err == json_tokener_continue) return Status::ProtocolError("JSON", "truncated document");
+  if (err != json_tokener_success) return Status::ProtocolError("malformed JSON", json_tokener_error_desc(err));
+  Json doc(obj);
+  const size_t end = std::min(json_tokener_get_parse_end(tok.get()), terminated.size());
+  if (terminated.find_first_not_of(" \t\r\n", end) != std::string::npos) {
+    return Status::ProtocolError("JSON", "expected one document, found more after offset " + std::to_string(end));
+  }
+  return doc;
 }
 
 Json::Type Json::type() const {
@@ -170,66 +180,4 @@ bool Json::operator==(const Json& other) const {
   return json_object_equal(obj_, other.obj_) != 0;
 }
 
-struct JsonStreamParser::Tokener {
-  json_tokener* t;
-};
-
-JsonStreamParser::JsonStreamParser(size_t max_document_bytes)
-    : tok_(new Tokener{json_tokener_new()}), max_bytes_(max_document_bytes) {}
-
-JsonStreamParser::~JsonStreamParser() {
-  json_tokener_free(tok_->t);
-  delete tok_;
-}
-
-Status JsonStreamParser::Feed(std::string_view bytes, std::vector<Json>* out) {
-  while (!bytes.empty()) {
-    if (pending_bytes_ == 0) {
-      // Skip the whitespace (QMP's "\r\n") between documents.
-      size_t skip = 0;
-      while (skip < bytes.size() && (bytes[skip] == ' ' || bytes[skip] == '\t' ||
-                                     bytes[skip] == '\r' || bytes[skip] == '\n')) {
-        skip++;
-      }
-      bytes.remove_prefix(skip);
-      if (bytes.empty()) break;
-    }
-    // Never hand json-c more than the bound allows, so an endless document
-    // fails at the bound instead of growing without limit.
-    size_t room = max_bytes_ - pending_bytes_;
-    size_t chunk = bytes.size() < room ? bytes.size() : room;
-    if (pending_head_.size() < 60) {
-      pending_head_.append(bytes.substr(0, 60 - pending_head_.size()));
-    }
-    json_object* obj =
-        json_tokener_parse_ex(tok_->t, bytes.data(), static_cast<int>(chunk));
-    json_tokener_error err = json_tokener_get_error(tok_->t);
-    if (err == json_tokener_continue) {
-      pending_bytes_ += chunk;
-      bytes.remove_prefix(chunk);
-      if (pending_bytes_ >= max_bytes_) {
-        return Status::ProtocolError(
-            "message too large", "no complete JSON document within " +
-                                     std::to_string(max_bytes_) + " bytes (starts '" +
-                                     pending_head_ + "')");
-      }
-      continue;
-    }
-    if (err != json_tokener_success) {
-      size_t at = json_tokener_get_parse_end(tok_->t);
-      std::string near(bytes.substr(at > 20 ? at - 20 : 0, 40));
-      return Status::ProtocolError(
-          "malformed JSON", std::string(json_tokener_error_desc(err)) + " near '" + near + "'");
-    }
-    size_t used = json_tokener_get_parse_end(tok_->t);
-    json_tokener_reset(tok_->t);
-    bytes.remove_prefix(used);
-    pending_bytes_ = 0;
-    pending_head_.clear();
-    if (obj == nullptr) obj = json_object_get(nullptr);  // the literal null
-    out->push_back(Json(obj));
-  }
-  return Status::Ok();
-}
-
-}  // namespace vc::qmp
+}  // namespace vc

@@ -1,4 +1,4 @@
-#include "src/attach/follow_lock.h"
+#include "src/state/follow_lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -9,18 +9,11 @@
 #include <string>
 
 namespace vc {
-namespace {
 
-std::string LockPath(const std::string& run_dir, const std::string& key) {
-  return run_dir + "/follow/" + key + ".lock";
-}
-
-}  // namespace
-
-Result<FollowLock> FollowLock::Take(const std::string& run_dir, const std::string& key) {
+Result<FollowLock> FollowLock::Take(const StatePaths& paths, const std::string& key) {
   std::error_code ec;
-  std::filesystem::create_directories(run_dir + "/follow", ec);
-  std::string path = LockPath(run_dir, key);
+  std::filesystem::create_directories(paths.FollowDir(), ec);
+  std::string path = paths.FollowLockFile(key);
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd.valid()) return Status::IoError(path, errno);
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
@@ -38,8 +31,8 @@ Result<FollowLock> FollowLock::Take(const std::string& run_dir, const std::strin
   return FollowLock(std::move(fd), path);
 }
 
-bool FollowLock::Held(const std::string& run_dir, const std::string& key) {
-  UniqueFd fd(::open(LockPath(run_dir, key).c_str(), O_RDONLY | O_CLOEXEC));
+bool FollowLock::Held(const StatePaths& paths, const std::string& key) {
+  UniqueFd fd(::open(paths.FollowLockFile(key).c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return false;
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return false;  // released when fd closes
   return errno == EWOULDBLOCK;
