@@ -14,7 +14,12 @@ class AbortMigration final : public Action {
     }
     return Status::Ok();
   }
-  Status Apply(ActionContext& ctx, int64_t) const override { return ctx.backend.Cancel(); }
+  Result<ActionEffect> Effect(const ActionContext&, int64_t) const override {
+    ActionEffect e;
+    e.cancels_migration = true;
+    return e;
+  }
+  Status Apply(ActionContext& ctx, const ActionEffect&) const override { return ctx.backend.Cancel(); }
 };
 
 }  // namespace

@@ -19,6 +19,17 @@ struct ActionContext {
   const MigrationSample& sample;
 };
 
+/// What an action changes in QEMU or libvirt: the parameters it sets (to
+/// these values), and whether it pauses the guest, switches to post-copy or
+/// cancels the migration. Whoever acts records it first, and puts back
+/// what it changed when the migration does not complete.
+struct ActionEffect {
+  MigrationTuning tuning;
+  bool pauses_guest = false;
+  bool starts_postcopy = false;
+  bool cancels_migration = false;
+};
+
 class Action {
  public:
   virtual ~Action() = default;
@@ -27,8 +38,20 @@ class Action {
   /// OK when the action is possible here; otherwise kNotSupported saying
   /// "not possible here because ...". Never changes anything.
   virtual Status CheckPossible(const ActionContext& ctx) const = 0;
-  /// Carries the action out with \a value (its meaning is the action's).
-  virtual Status Apply(ActionContext& ctx, int64_t value) const = 0;
+  /// What carrying the action out with \a value (its meaning is the
+  /// action's) would change; kInvalidArgument for a value it cannot take.
+  /// Never changes anything.
+  virtual Result<ActionEffect> Effect(const ActionContext& ctx, int64_t value) const = 0;
+  /// Makes the change \a effect (from Effect()) describes.
+  virtual Status Apply(ActionContext& ctx, const ActionEffect& effect) const = 0;
+};
+
+/// An action that sets migration parameters: Apply sets effect.tuning.
+class ParameterAction : public Action {
+ public:
+  Status Apply(ActionContext& ctx, const ActionEffect& effect) const final {
+    return ctx.backend.SetTuning(effect.tuning);
+  }
 };
 
 /// The throttle-trigger-threshold set-throttle-level sets (QEMU 5.0+), in

@@ -18,7 +18,12 @@ class PauseGuest final : public Action {
     // Never a guest left paused on the destination.
     return ctx.backend.CheckGuestRunsOnDestination();
   }
-  Status Apply(ActionContext& ctx, int64_t) const override { return ctx.backend.PauseGuest(); }
+  Result<ActionEffect> Effect(const ActionContext&, int64_t) const override {
+    ActionEffect e;
+    e.pauses_guest = true;
+    return e;
+  }
+  Status Apply(ActionContext& ctx, const ActionEffect&) const override { return ctx.backend.PauseGuest(); }
 };
 
 }  // namespace

@@ -5,7 +5,7 @@
 namespace vc {
 namespace {
 
-class SetBandwidth final : public Action {
+class SetBandwidth final : public ParameterAction {
  public:
   std::string_view name() const override { return "set-bandwidth"; }
   Status CheckPossible(const ActionContext& ctx) const override {
@@ -14,13 +14,13 @@ class SetBandwidth final : public Action {
     }
     return Status::Ok();
   }
-  Status Apply(ActionContext& ctx, int64_t bytes_per_second) const override {
+  Result<ActionEffect> Effect(const ActionContext&, int64_t bytes_per_second) const override {
     if (bytes_per_second <= 0) {
       return Status::InvalidArgument("set-bandwidth", std::to_string(bytes_per_second) + " B/s is not positive");
     }
-    MigrationTuning t;
-    t.max_bandwidth = static_cast<uint64_t>(bytes_per_second);
-    return ctx.backend.SetTuning(t);
+    ActionEffect e;
+    e.tuning.max_bandwidth = static_cast<uint64_t>(bytes_per_second);
+    return e;
   }
 };
 

@@ -8,7 +8,7 @@
 namespace vc {
 namespace {
 
-class SetDirtyLimit final : public Action {
+class SetDirtyLimit final : public ParameterAction {
  public:
   std::string_view name() const override { return "set-dirty-limit"; }
   Status CheckPossible(const ActionContext& ctx) const override {
@@ -30,15 +30,15 @@ class SetDirtyLimit final : public Action {
     }
     return Status::Ok();
   }
-  Status Apply(ActionContext& ctx, int64_t bytes_per_second) const override {
+  Result<ActionEffect> Effect(const ActionContext&, int64_t bytes_per_second) const override {
     int64_t mib = bytes_per_second >> 20;
     if (mib < 1) {
       return Status::InvalidArgument("set-dirty-limit",
                                      std::to_string(bytes_per_second) + " B/s is below QEMU's 1 MiB/s");
     }
-    MigrationTuning t;
-    t.vcpu_dirty_limit = static_cast<uint64_t>(mib);
-    return ctx.backend.SetTuning(t);
+    ActionEffect e;
+    e.tuning.vcpu_dirty_limit = static_cast<uint64_t>(mib);  // QEMU's unit: MiB/s per vCPU
+    return e;
   }
 };
 

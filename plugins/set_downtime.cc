@@ -5,7 +5,7 @@
 namespace vc {
 namespace {
 
-class SetDowntime final : public Action {
+class SetDowntime final : public ParameterAction {
  public:
   std::string_view name() const override { return "set-downtime"; }
   Status CheckPossible(const ActionContext& ctx) const override {
@@ -14,13 +14,13 @@ class SetDowntime final : public Action {
     }
     return Status::Ok();
   }
-  Status Apply(ActionContext& ctx, int64_t ms) const override {
+  Result<ActionEffect> Effect(const ActionContext&, int64_t ms) const override {
     if (ms < 0 || ms > 2000000) {
       return Status::InvalidArgument("set-downtime", std::to_string(ms) + " ms is outside 0..2000000");
     }
-    MigrationTuning t;
-    t.downtime_limit_ms = ms;
-    return ctx.backend.SetTuning(t);
+    ActionEffect e;
+    e.tuning.downtime_limit_ms = ms;
+    return e;
   }
 };
 

@@ -10,7 +10,7 @@ namespace {
 
 enum class ThrottleField { kInitial, kIncrement, kMax, kTailslow, kLevel };
 
-class SetThrottle final : public Action {
+class SetThrottle final : public ParameterAction {
  public:
   SetThrottle(std::string_view name, ThrottleField field) : name_(name), field_(field) {}
   std::string_view name() const override { return name_; }
@@ -33,11 +33,12 @@ class SetThrottle final : public Action {
     return Status::Ok();
   }
 
-  Status Apply(ActionContext& ctx, int64_t value) const override {
-    MigrationTuning t;
+  Result<ActionEffect> Effect(const ActionContext& ctx, int64_t value) const override {
+    ActionEffect e;
+    MigrationTuning& t = e.tuning;
     if (field_ == ThrottleField::kTailslow) {
       t.throttle_tailslow = value != 0;
-      return ctx.backend.SetTuning(t);
+      return e;
     }
     if (value < 1 || value > 99) {
       return Status::InvalidArgument(name_, std::to_string(value) + "% is outside 1%..99%");
@@ -52,12 +53,12 @@ class SetThrottle final : public Action {
       // sent; the level was asked because the guest is too fast, whatever
       // that share is.
       if (ctx.facts.QemuAtLeast(5, 0)) t.throttle_trigger = kThrottleLevelTrigger;
-      return ctx.backend.SetTuning(t);
+      return e;
     }
     (field_ == ThrottleField::kInitial     ? t.throttle_initial
      : field_ == ThrottleField::kIncrement ? t.throttle_increment
                                            : t.throttle_max) = value;
-    return ctx.backend.SetTuning(t);
+    return e;
   }
 
  private:

@@ -5,7 +5,7 @@
 namespace vc {
 namespace {
 
-class SetXbzrleCache final : public Action {
+class SetXbzrleCache final : public ParameterAction {
  public:
   std::string_view name() const override { return "set-xbzrle-cache"; }
   Status CheckPossible(const ActionContext& ctx) const override {
@@ -16,15 +16,15 @@ class SetXbzrleCache final : public Action {
     }
     return Status::Ok();
   }
-  Status Apply(ActionContext& ctx, int64_t bytes) const override {
+  Result<ActionEffect> Effect(const ActionContext&, int64_t bytes) const override {
     uint64_t b = static_cast<uint64_t>(bytes);
     if (bytes < 4096 || (b & (b - 1)) != 0) {
       return Status::InvalidArgument("set-xbzrle-cache",
                                      std::to_string(bytes) + " bytes is not a power of two of at least 4 KiB");
     }
-    MigrationTuning t;
-    t.xbzrle_cache = b;
-    return ctx.backend.SetTuning(t);
+    ActionEffect e;
+    e.tuning.xbzrle_cache = b;
+    return e;
   }
 };
 

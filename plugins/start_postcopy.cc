@@ -19,7 +19,12 @@ class StartPostcopy final : public Action {
     }
     return Status::Ok();
   }
-  Status Apply(ActionContext& ctx, int64_t) const override { return ctx.backend.StartPostcopy(); }
+  Result<ActionEffect> Effect(const ActionContext&, int64_t) const override {
+    ActionEffect e;
+    e.starts_postcopy = true;
+    return e;
+  }
+  Status Apply(ActionContext& ctx, const ActionEffect&) const override { return ctx.backend.StartPostcopy(); }
 };
 
 }  // namespace

@@ -62,6 +62,28 @@ struct MigrationTuning {
   std::optional<uint64_t> xbzrle_cache;      // bytes, a power of two
   std::optional<uint64_t> vcpu_dirty_limit;  // MiB/s per vCPU (QEMU 8.1+)
   bool operator==(const MigrationTuning&) const = default;
+
+  /// Calls \a f(field, QEMU's name for it) for every field: the one walk
+  /// over them. The throttle's fields come together (QEMU checks their
+  /// bounds together in one migrate-set-parameters).
+  template <typename F>
+  static void ForEachField(F&& f) {
+    f(&MigrationTuning::downtime_limit_ms, "downtime-limit");
+    f(&MigrationTuning::max_bandwidth, "max-bandwidth");
+    f(&MigrationTuning::throttle_initial, "cpu-throttle-initial");
+    f(&MigrationTuning::throttle_increment, "cpu-throttle-increment");
+    f(&MigrationTuning::throttle_max, "max-cpu-throttle");
+    f(&MigrationTuning::throttle_tailslow, "cpu-throttle-tailslow");
+    f(&MigrationTuning::throttle_trigger, "throttle-trigger-threshold");
+    f(&MigrationTuning::xbzrle_cache, "xbzrle-cache-size");
+    f(&MigrationTuning::vcpu_dirty_limit, "vcpu-dirty-limit");
+  }
+  /// Takes every field \a changes sets.
+  void Overlay(const MigrationTuning& changes) {
+    ForEachField([&](auto MigrationTuning::*field, const char*) {
+      if (changes.*field) this->*field = changes.*field;
+    });
+  }
 };
 
 /// What this QEMU/libvirt offers for the current migration.

@@ -79,49 +79,36 @@ void Controller::Apply(const MigrationSample& s, Decision d, bool from_reaction)
   }
   ActionRecord rec{static_cast<double>(s.total_time_ms) / 1000, d.action, d.value, d.reason, ""};
   const Action* action = FindAction(d.action);
-  Status st = Status::Ok();
-  if (!action) {
-    st = Status::NotSupported(d.action, "this version of virt-converge has no such action");
-  } else {
+  Result<ActionEffect> effect = Status::NotSupported(d.action, "this version of virt-converge has no such action");
+  Status st = effect.status();
+  if (action) {
     ActionContext ctx{backend_, facts_, s};
     st = action->CheckPossible(ctx);
+    if (st.ok()) {
+      effect = action->Effect(ctx, d.value);
+      st = effect.status();
+    }
     if (st.ok() && !dry_run_) {
       // What QEMU had, as last read (at the last sync): no extra round trip
       // between the pass and the action.
       if (!original_ && tuning_read_) original_ = tuning_;
       if (s.at != Clock::time_point{}) rec.sent_ms = SecondsBetween(s.at, Clock::now()) * 1000;
-      st = action->Apply(ctx, d.value);
+      st = action->Apply(ctx, *effect);
     }
   }
   rec.result = !st.ok() ? st.ToString() : dry_run_ ? "dry run: not applied" : "done";
   if (s.at != Clock::time_point{}) rec.latency_ms = SecondsBetween(s.at, Clock::now()) * 1000;
-  if (st.ok() && d.action == "set-downtime") downtime_limit_ms_ = d.value;
-  if (st.ok() && !dry_run_) {
-    // Remember what we set, to put back only that when we leave.
-    auto remember = [&](auto MigrationTuning::*field, auto value) {
-      ours_.*field = value;
-      tuning_.*field = value;
-    };
-    if (d.action == "set-downtime") remember(&MigrationTuning::downtime_limit_ms, d.value);
-    if (d.action == "set-bandwidth") remember(&MigrationTuning::max_bandwidth, static_cast<uint64_t>(d.value));
-    if (d.action == "set-throttle-initial") remember(&MigrationTuning::throttle_initial, d.value);
-    if (d.action == "set-throttle-increment") remember(&MigrationTuning::throttle_increment, d.value);
-    if (d.action == "set-throttle-max") remember(&MigrationTuning::throttle_max, d.value);
-    if (d.action == "set-throttle-level") {
-      remember(&MigrationTuning::throttle_initial, d.value);
-      remember(&MigrationTuning::throttle_increment, d.value);
-      remember(&MigrationTuning::throttle_max, d.value);
-      // SetThrottle sets it on QEMU 5.0+; older ones have none to restore.
-      remember(&MigrationTuning::throttle_trigger, kThrottleLevelTrigger);
-    }
-    if (d.action == "set-throttle-tailslow") remember(&MigrationTuning::throttle_tailslow, d.value != 0);
-    if (d.action == "set-xbzrle-cache") remember(&MigrationTuning::xbzrle_cache, static_cast<uint64_t>(d.value));
-    if (d.action == "set-dirty-limit") {
-      remember(&MigrationTuning::vcpu_dirty_limit, static_cast<uint64_t>(d.value >> 20));
-    }
-    if (d.action == "pause-guest") paused_by_us_ = true;
+  if (st.ok()) {
+    // A dry run goes on as if it had: its next decisions build on this one.
+    if (effect->tuning.downtime_limit_ms) downtime_limit_ms_ = *effect->tuning.downtime_limit_ms;
+    if (effect->cancels_migration) abort_reason_ = d.reason;
   }
-  if (st.ok() && d.action == "abort") abort_reason_ = d.reason;
+  if (st.ok() && !dry_run_) {
+    // What we changed, to put back only that when we leave.
+    ours_.Overlay(effect->tuning);
+    tuning_.Overlay(effect->tuning);
+    if (effect->pauses_guest) paused_by_us_ = true;
+  }
   if (from_reaction) reaction_->Applied(d, st.ok());
   actions_.push_back(rec);
   say_(ActionLine(rec));
@@ -162,7 +149,7 @@ void Controller::RestoreTuning() {
   std::string what;
   // A field goes back when we set it, QEMU still holds our value, and we
   // know what it was before.
-  auto restore = [&](auto MigrationTuning::*field, const char* name) {
+  MigrationTuning::ForEachField([&](auto MigrationTuning::*field, const char* name) {
     const auto& ours = ours_.*field;
     const auto& before = (*original_).*field;
     if (ours && (*now).*field == ours && before) {
@@ -175,17 +162,7 @@ void Controller::RestoreTuning() {
       }
       what += std::string(what.empty() ? "" : ", ") + name + "=" + value;
     }
-  };
-  restore(&MigrationTuning::downtime_limit_ms, "downtime-limit");
-  restore(&MigrationTuning::max_bandwidth, "max-bandwidth");
-  // One migrate-set-parameters: QEMU checks the throttle's bounds together.
-  restore(&MigrationTuning::throttle_initial, "cpu-throttle-initial");
-  restore(&MigrationTuning::throttle_increment, "cpu-throttle-increment");
-  restore(&MigrationTuning::throttle_max, "max-cpu-throttle");
-  restore(&MigrationTuning::throttle_tailslow, "cpu-throttle-tailslow");
-  restore(&MigrationTuning::throttle_trigger, "throttle-trigger-threshold");
-  restore(&MigrationTuning::xbzrle_cache, "xbzrle-cache-size");
-  restore(&MigrationTuning::vcpu_dirty_limit, "vcpu-dirty-limit");
+  });
   if (what.empty()) return;  // nothing of ours is left in force
   Status st = backend_.SetTuning(back);
   say_(st.ok() ? "restored QEMU's own settings: " + what : "could not restore QEMU's settings: " + st.ToString());

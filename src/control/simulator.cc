@@ -213,28 +213,19 @@ Result<BackendFacts> SimulatedMigration::Facts() {
 Result<MigrationTuning> SimulatedMigration::Tuning() { return tuning_; }
 
 Status SimulatedMigration::SetTuning(const MigrationTuning& c) {
+  // A parameter this QEMU does not have (its initial tuning leaves it unset)
+  // is refused, as QEMU refuses it.
+  Status unknown = Status::Ok();
+  MigrationTuning::ForEachField([&](auto MigrationTuning::*field, const char* name) {
+    if (unknown.ok() && c.*field && !(tuning_.*field)) {
+      unknown = Status::CommandFailed("migrate-set-parameters", "GenericError",
+                                      std::string("Parameter '") + name + "' is unexpected");
+    }
+  });
+  if (!unknown.ok()) return unknown;
   // QEMU checks the parameters as they will be after the change.
   MigrationTuning t = tuning_;
-  if (c.downtime_limit_ms) t.downtime_limit_ms = c.downtime_limit_ms;
-  if (c.max_bandwidth) t.max_bandwidth = c.max_bandwidth;
-  if (c.throttle_initial) t.throttle_initial = c.throttle_initial;
-  if (c.throttle_increment) t.throttle_increment = c.throttle_increment;
-  if (c.throttle_max) t.throttle_max = c.throttle_max;
-  if (c.throttle_tailslow) t.throttle_tailslow = c.throttle_tailslow;
-  if (c.throttle_trigger) {
-    if (!tuning_.throttle_trigger) {
-      return Status::CommandFailed("migrate-set-parameters", "GenericError",
-                                   "Parameter 'throttle-trigger-threshold' is unexpected");
-    }
-    t.throttle_trigger = c.throttle_trigger;
-  }
-  if (c.xbzrle_cache) t.xbzrle_cache = c.xbzrle_cache;
-  if (c.vcpu_dirty_limit) {
-    if (!tuning_.vcpu_dirty_limit) {
-      return Status::CommandFailed("migrate-set-parameters", "GenericError", "Parameter 'vcpu-dirty-limit' is unexpected");
-    }
-    t.vcpu_dirty_limit = c.vcpu_dirty_limit;
-  }
+  t.Overlay(c);
   if (*t.downtime_limit_ms < 0 || *t.downtime_limit_ms > 2000000) {
     return Status::CommandFailed("migrate-set-parameters", "GenericError", "Parameter 'downtime_limit' expects 0..2000000");
   }

@@ -41,18 +41,7 @@ class FakeBackend final : public MigrationBackend {
   Status SetTuning(const MigrationTuning& t) override {
     calls.push_back("SetTuning");
     std::this_thread::sleep_for(set_tuning_delay);
-    auto take = [](auto& into, const auto& from) {
-      if (from) into = from;
-    };
-    take(tuning.downtime_limit_ms, t.downtime_limit_ms);
-    take(tuning.max_bandwidth, t.max_bandwidth);
-    take(tuning.throttle_initial, t.throttle_initial);
-    take(tuning.throttle_increment, t.throttle_increment);
-    take(tuning.throttle_max, t.throttle_max);
-    take(tuning.throttle_tailslow, t.throttle_tailslow);
-    take(tuning.throttle_trigger, t.throttle_trigger);
-    take(tuning.xbzrle_cache, t.xbzrle_cache);
-    take(tuning.vcpu_dirty_limit, t.vcpu_dirty_limit);
+    tuning.Overlay(t);
     return Status::Ok();
   }
   Status StartPostcopy() override { return Record("StartPostcopy"); }

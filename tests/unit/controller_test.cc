@@ -128,5 +128,45 @@ TEST(Controller, AMigrationThatDoesNotCompleteGivesTheSourceItsOwnParametersBack
   EXPECT_EQ(done.tuning.downtime_limit_ms, 60);
 }
 
+// What each action changed is recorded from the action's own account of
+// it, so every parameter any action sets goes back exactly as it was:
+// the throttle level's trigger too, and the dirty limit in QEMU's unit.
+TEST(Controller, EveryParameterAnyActionSetGoesBackAsItWas) {
+  testing::FakeBackend backend;
+  backend.facts.hypervisor = "QEMU 8.2.0";
+  backend.facts.qemu_major = 8;
+  backend.facts.qemu_minor = 2;
+  backend.facts.capabilities = {{"auto-converge", true}, {"xbzrle", true}, {"dirty-limit", true}};
+  MigrationTuning before;
+  before.downtime_limit_ms = 300;
+  before.max_bandwidth = 128ull << 20;
+  before.throttle_initial = 20;
+  before.throttle_increment = 10;
+  before.throttle_max = 99;
+  before.throttle_tailslow = false;
+  before.throttle_trigger = 50;
+  before.xbzrle_cache = 64ull << 20;
+  before.vcpu_dirty_limit = 1;
+  backend.tuning = before;
+  std::string said;
+  Controller c(backend, backend.facts, nullptr, /*dry_run=*/false, [&](const std::string& l) { said += l + "\n"; });
+  int64_t t = 5000;
+  for (const Decision& d : std::vector<Decision>{{"set-downtime", 900, "test"},
+                                                 {"set-bandwidth", 32 << 20, "test"},
+                                                 {"set-throttle-level", 70, "test"},
+                                                 {"set-throttle-tailslow", 1, "test"},
+                                                 {"set-xbzrle-cache", 32 << 20, "test"},
+                                                 {"set-dirty-limit", 48 << 20, "test"}}) {
+    c.Impose(testing::ActiveSample(t, 3, 1 << 20, 1ull << 30), d);
+    t += 100;
+  }
+  ASSERT_EQ(backend.tuning.vcpu_dirty_limit, 48u) << said;
+  ASSERT_EQ(backend.tuning.throttle_trigger, 1) << said;
+  MigrationSample last = testing::ActiveSample(t, 4, 1 << 20, 1ull << 30);
+  last.status = "cancelled";
+  c.OnFinished(last);
+  EXPECT_EQ(backend.tuning, before) << said;
+}
+
 }  // namespace
 }  // namespace vc

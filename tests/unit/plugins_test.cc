@@ -26,11 +26,45 @@ struct Bed {
     ActionContext ctx{backend, backend.facts, sample};
     return FindAction(name)->CheckPossible(ctx);
   }
+  /// Effect, then Apply: as the controller does.
   Status Apply(const char* name, int64_t value) {
     ActionContext ctx{backend, backend.facts, sample};
-    return FindAction(name)->Apply(ctx, value);
+    Result<ActionEffect> effect = FindAction(name)->Effect(ctx, value);
+    if (!effect.ok()) return effect.status();
+    return FindAction(name)->Apply(ctx, *effect);
   }
 };
+
+// Effect() changes nothing, and says exactly what Apply() then changes:
+// the parameters the backend is given, or the one command it gets.
+TEST(Plugins, EachActionSaysWhatItChangesBeforeItChangesIt) {
+  struct Case {
+    const char* name;
+    int64_t value;
+    const char* call;
+  } cases[] = {
+      {"set-downtime", 700, "SetTuning"},          {"set-bandwidth", 64 << 20, "SetTuning"},
+      {"set-throttle-initial", 30, "SetTuning"},   {"set-throttle-increment", 25, "SetTuning"},
+      {"set-throttle-max", 80, "SetTuning"},       {"set-throttle-level", 70, "SetTuning"},
+      {"set-throttle-tailslow", 1, "SetTuning"},   {"set-xbzrle-cache", 256 << 20, "SetTuning"},
+      {"set-dirty-limit", 32 << 20, "SetTuning"},  {"pause-guest", 0, "PauseGuest"},
+      {"start-postcopy", 0, "StartPostcopy"},      {"abort", 0, "Cancel"},
+  };
+  ASSERT_EQ(std::size(cases), AllActions().size()) << "a case for every action";
+  for (const Case& c : cases) {
+    Bed b(8, 2, {{"auto-converge", true}, {"xbzrle", true}, {"dirty-limit", true}, {"postcopy-ram", true}});
+    ActionContext ctx{b.backend, b.backend.facts, b.sample};
+    Result<ActionEffect> effect = FindAction(c.name)->Effect(ctx, c.value);
+    ASSERT_TRUE(effect.ok()) << c.name << ": " << effect.status().ToString();
+    EXPECT_TRUE(b.backend.calls.empty()) << c.name << ": Effect() called the backend";
+    ASSERT_TRUE(FindAction(c.name)->Apply(ctx, *effect).ok()) << c.name;
+    EXPECT_EQ(b.backend.calls, std::vector<std::string>{c.call}) << c.name;
+    EXPECT_EQ(b.backend.tuning, effect->tuning) << c.name << ": the backend got other parameters than it said";
+    EXPECT_EQ(effect->pauses_guest, std::string(c.call) == "PauseGuest") << c.name;
+    EXPECT_EQ(effect->starts_postcopy, std::string(c.call) == "StartPostcopy") << c.name;
+    EXPECT_EQ(effect->cancels_migration, std::string(c.call) == "Cancel") << c.name;
+  }
+}
 
 TEST(Plugins, EveryActionAPolicyCanNameIsRegistered) {
   for (const std::string& name : policy::StepActionPlugins()) {
