@@ -376,7 +376,7 @@ std::string Follower::HandleRequest(const std::string& request) {
   std::string reply;
   if (request == "cancel") {
     view_.Message("the operator asks to cancel");
-    controller_->Impose(s, {"abort", 0, "the operator asked (virt-converge cancel)"});
+    controller_->Impose(s, {DecisionKind::kOperator, "abort", 0, "the operator asked (virt-converge cancel)"});
     reply = "abort: " + result();
   } else if (request == "postcopy") {
     view_.Message("the operator asks to complete now");
@@ -385,14 +385,15 @@ std::string Follower::HandleRequest(const std::string& request) {
     // migration then ends as a stop-and-copy.
     bool try_postcopy = facts_.postcopy_ram || facts_.capabilities.empty();
     if (try_postcopy) {
-      controller_->Impose(s, {"start-postcopy", 0, "the operator asked to complete now (virt-converge postcopy)"});
+      controller_->Impose(
+          s, {DecisionKind::kOperator, "start-postcopy", 0, "the operator asked to complete now (virt-converge postcopy)"});
       reply = "start-postcopy: " + result();
       if (result() == "done" || result().rfind("dry run", 0) == 0) {
         Record(nullptr);
         return reply;
       }
     }
-    controller_->Impose(s, {"pause-guest", 0,
+    controller_->Impose(s, {DecisionKind::kOperator, "pause-guest", 0,
                             std::string("the operator asked to complete now (virt-converge postcopy) and post-copy ") +
                                 (try_postcopy ? "failed" : "is off")});
     reply += (reply.empty() ? "" : "; ") + std::string("pause-guest: ") + result();
@@ -494,7 +495,7 @@ void Follower::Resplit() {
                                        : "its " + std::string(SplitModeName(split_.mode)) + " share, with " +
                                              std::to_string(sharing_with_) + " other migration" +
                                              (sharing_with_ == 1 ? "" : "s") + " leaving this host, of its ";
-  controller_->Impose(*last_, {"set-bandwidth", static_cast<int64_t>(share),
+  controller_->Impose(*last_, {DecisionKind::kHostShare, "set-bandwidth", static_cast<int64_t>(share),
                                why + FormatRate(static_cast<double>(split_.budget)) + " budget ([Host] OutgoingBandwidth)"});
   Record(nullptr);
 }

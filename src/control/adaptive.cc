@@ -165,7 +165,7 @@ void AdaptiveMode::Correct(const MigrationSample& s, ReactionInputs* in, std::ve
       static_cast<double>(limit) * kCorrectionStep <= static_cast<double>(corrected_limit_)) {
     // The migration's bandwidth rose (a share of the host's grew): the
     // limit that allowed the copy at the old one now allows more.
-    out->push_back({"set-downtime", limit,
+    out->push_back({DecisionKind::kSwitchoverCorrection, "set-downtime", limit,
                     "adaptive: switch-over correction: max-bandwidth is now " + FormatRate(bandwidth) + "; " +
                         FormatMillis(base_ms) + " of real downtime copies " + FormatBytes(bytes) + ", a limit of " +
                         std::to_string(limit) + " ms (was " + std::to_string(corrected_limit_) + " ms) (" + inputs + ")"});
@@ -192,7 +192,7 @@ void AdaptiveMode::Correct(const MigrationSample& s, ReactionInputs* in, std::ve
     }
   }
   const double worst_ms = config_.switchover.WorstTimeMs(bytes, unsent);
-  out->push_back({"set-downtime", limit,
+  out->push_back({DecisionKind::kSwitchoverCorrection, "set-downtime", limit,
                   "adaptive: switch-over correction" + std::string(in_bulk ? " in the bulk pass" : " after the bulk pass") +
                       ": " + FormatMillis(base_ms) + " of real downtime copies " + FormatBytes(bytes) + makeup +
                       " at the switch-over bandwidth " + FormatRate(worst_ms > 0 ? bytes * 1000 / worst_ms : 0) +
@@ -239,7 +239,7 @@ bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why,
       max_ms, now ? e.never_sent_share : e.floor_never_sent_share, e.bandwidth);
   const int64_t allowed = static_cast<int64_t>(allowed_bytes * 1000 / e.bandwidth);
   if (need > allowed) return false;
-  out->push_back({"set-downtime", need,
+  out->push_back({DecisionKind::kSwitchover, "set-downtime", need,
                   "adaptive: " + why + "; " + disagreed + "a limit of " + std::to_string(need) + " ms switches over " +
                       (now ? "now" : "at the floor") + " with " + FormatMillis(static_cast<double>(real_ms)) +
                       " of real downtime, within MaxDowntime " +
@@ -271,7 +271,7 @@ bool AdaptiveMode::TryDirtyLimit(const ReactionInputs& in, double target_ratio, 
   const uint64_t target = std::max<uint64_t>(1ull << 20, static_cast<uint64_t>(e.bandwidth * target_ratio));
   if (dirty_limit_ && target >= dirty_limit_ * 3 / 4) return false;  // no better than the last one
   dirty_limit_ = target;
-  out->push_back({"set-dirty-limit", static_cast<int64_t>(target),
+  out->push_back({DecisionKind::kThrottle, "set-dirty-limit", static_cast<int64_t>(target),
                   "adaptive: downtime alone would exceed MaxDowntime; limiting writers to " + FormatRate(static_cast<double>(target)) +
                       " (" + Fixed2(target_ratio) + " of the bandwidth) (" + Inputs(in) + ")"});
   wait_until_pass_ = 0;
@@ -305,7 +305,7 @@ bool AdaptiveMode::TryThrottle(const MigrationSample& s, const ReactionInputs& i
                              Inputs(in) + ")";
   // One call sets all three bounds: no round trips between the pass and
   // the throttle.
-  out->push_back({"set-throttle-level", level, reason});
+  out->push_back({DecisionKind::kThrottle, "set-throttle-level", level, reason});
   ratio_before_throttle_ = e.ratio;
   throttle_target_ = level;
   throttle_asked_pass_ = s.pass;
@@ -324,7 +324,7 @@ void AdaptiveMode::UndoThrottle(const MigrationSample& s, const ReactionInputs& 
   if (level >= throttle_target_ - 5) return;
   const std::string reason = "adaptive: the throttle is no longer needed (" + Inputs(in) + "); capping it at " +
                              std::to_string(level) + "%: QEMU lowers it at its next throttle step";
-  out->push_back({"set-throttle-level", level, reason});
+  out->push_back({DecisionKind::kThrottleUndo, "set-throttle-level", level, reason});
   throttle_target_ = level;
   wait_until_pass_ = s.pass + config_.patience;
 }
@@ -352,24 +352,24 @@ void AdaptiveMode::Escalate(const MigrationSample& s, const ReactionInputs& in, 
       if (!postcopy_possible) {
         ended_ = false;
         wait_until_pass_ = s.pass + 10 * config_.patience;  // say it again later, not every pass
-        out->push_back({"start-postcopy", 0,
+        out->push_back({DecisionKind::kEscalation, "start-postcopy", 0,
                         reason + "; Escalate=postcopy, but " +
                             (postcopy_refused_ ? "post-copy was refused before" : "postcopy-ram is off")});
         return;
       }
-      out->push_back({"start-postcopy", 0, reason + "; Escalate=postcopy"});
+      out->push_back({DecisionKind::kEscalation, "start-postcopy", 0, reason + "; Escalate=postcopy"});
       return;
     case FinalAction::kPause: {
-      out->push_back({"pause-guest", 0, reason + "; Escalate=pause"});
+      out->push_back({DecisionKind::kEscalation, "pause-guest", 0, reason + "; Escalate=pause"});
       // Paused, nothing dirties: let QEMU switch over at its next check.
       const int64_t limit = static_cast<int64_t>(std::ceil(static_cast<double>(e.remaining) * 1000 / e.bandwidth * 2));
       if (limit > in.downtime_limit_ms) {
-        out->push_back({"set-downtime", limit, "adaptive: the guest is paused; switch over at once"});
+        out->push_back({DecisionKind::kEscalation, "set-downtime", limit, "adaptive: the guest is paused; switch over at once"});
       }
       return;
     }
     case FinalAction::kAbort:
-      out->push_back({"abort", 0, reason + "; Escalate=abort"});
+      out->push_back({DecisionKind::kEscalation, "abort", 0, reason + "; Escalate=abort"});
       return;
     case FinalAction::kPostcopyOrPause:
       return;  // resolved above

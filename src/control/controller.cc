@@ -78,6 +78,7 @@ void Controller::Apply(const MigrationSample& s, Decision d, bool from_reaction)
     d.reason += " (cut to this migration's share of the host's bandwidth)";
   }
   ActionRecord rec{static_cast<double>(s.total_time_ms) / 1000, d.action, d.value, d.reason, ""};
+  rec.kind = d.kind;
   const Action* action = FindAction(d.action);
   Result<ActionEffect> effect = Status::NotSupported(d.action, "this version of virt-converge has no such action");
   Status st = effect.status();

@@ -29,6 +29,8 @@ struct ActionRecord {
   /// The part of it before the command went to QEMU: ours. The rest is
   /// QEMU's answer, which waits while it holds its lock (a stop-and-copy).
   double sent_ms = 0;
+  /// Why the decision was taken (unknown in records older than kinds).
+  std::optional<DecisionKind> kind{};
 };
 
 /// How an action's value reads after its name: " 400 ms", " 32.0 MiB/s",

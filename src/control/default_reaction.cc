@@ -42,10 +42,10 @@ std::optional<Decision> DefaultReaction::OnSample(const MigrationSample& s, bool
                       std::to_string(in.downtime_limit_ms) + " ms";
     if (postcopy) {
       postcopy_requested_ = true;
-      return Decision{"start-postcopy", 0, why + "; switching to post-copy"};
+      return Decision{DecisionKind::kBudget, "start-postcopy", 0, why + "; switching to post-copy"};
     }
     aborted_ = true;
-    return Decision{"abort", 0,
+    return Decision{DecisionKind::kBudget, "abort", 0,
                     why + "; aborting (post-copy not possible: " +
                         (postcopy_failed_ ? "the switch failed" : "postcopy-ram is off") + ")"};
   }
@@ -57,13 +57,13 @@ std::optional<Decision> DefaultReaction::OnSample(const MigrationSample& s, bool
   if (in.downtime_limit_ms < config_.max_downtime_ms) {
     int64_t next = std::llround(static_cast<double>(in.downtime_limit_ms) * config_.downtime_factor);
     next = std::clamp<int64_t>(next, in.downtime_limit_ms + 1, config_.max_downtime_ms);
-    return Decision{"set-downtime", next,
+    return Decision{DecisionKind::kStall, "set-downtime", next,
                     "stall: " + why + "; raising downtime-limit " +
                         std::to_string(in.downtime_limit_ms) + " → " + std::to_string(next) + " ms"};
   }
   if (postcopy) {
     postcopy_requested_ = true;
-    return Decision{"start-postcopy", 0,
+    return Decision{DecisionKind::kStall, "start-postcopy", 0,
                     "stall: " + why + "; downtime-limit is at its maximum (" +
                         std::to_string(config_.max_downtime_ms) + " ms); switching to post-copy"};
   }

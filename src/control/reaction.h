@@ -5,15 +5,41 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "src/backend/migration_backend.h"
 
 namespace vc {
 
+/// Why a decision was taken, as a type: what tests assert, and what
+/// records, the journal and metrics classify by (DecisionKindName); the
+/// reason says the rest, with its inputs, for a person.
+enum class DecisionKind {
+  kScheduleStep,          // a step of the policy's [Schedule]
+  kStall,                 // the built-in reaction: no progress; a larger limit, or post-copy
+  kBudget,                // the time budget ran out ([Budget] Action=, or the built-in's)
+  kSwitchoverCorrection,  // adaptive: the limit that gives the downtime meant at the real final-copy speed
+  kSwitchover,            // adaptive: a limit that lets QEMU switch over now or at the floor
+  kThrottle,              // adaptive: a throttle or dirty limit at a computed level
+  kThrottleUndo,          // adaptive: a throttle no longer needed, capped
+  kEscalation,            // adaptive: post-copy, pause or abort as Escalate= says
+  kHostShare,             // the migration's share of the host's bandwidth changed
+  kOperator,              // virt-converge cancel / postcopy
+};
+
+/// A stable name: "schedule", "stall", "budget", "switchover-correction",
+/// "switchover", "throttle", "throttle-undo", "escalation", "host-share",
+/// "operator".
+std::string_view DecisionKindName(DecisionKind kind);
+/// The kind named \a name (DecisionKindName's), if any.
+std::optional<DecisionKind> DecisionKindNamed(std::string_view name);
+
 /// What the controller asks for; \a action names a plugin.
 struct Decision {
+  DecisionKind kind;
   std::string action;
   int64_t value = 0;
   std::string reason;

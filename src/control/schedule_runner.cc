@@ -35,7 +35,7 @@ void ScheduleRunner::Fire(const policy::Step& step, const std::string& why, cons
   for (const policy::StepAction& a : step.actions) {
     std::string action = a.name;
     if (action == "postcopy-or-pause") action = in.postcopy_possible ? "start-postcopy" : "pause-guest";
-    out->push_back({action, a.value, reason});
+    out->push_back({DecisionKind::kScheduleStep, action, a.value, reason});
   }
 }
 
@@ -52,20 +52,20 @@ void ScheduleRunner::FinalAction(const MigrationSample& s, int64_t budget, const
     case policy::FinalAction::kNone:
       return;
     case policy::FinalAction::kAbort:
-      out->push_back({"abort", 0, why + "; Budget.Action=abort"});
+      out->push_back({DecisionKind::kBudget, "abort", 0, why + "; Budget.Action=abort"});
       return;
     case policy::FinalAction::kPause:
-      out->push_back({"pause-guest", 0, why + "; Budget.Action=pause"});
+      out->push_back({DecisionKind::kBudget, "pause-guest", 0, why + "; Budget.Action=pause"});
       return;
     case policy::FinalAction::kPostcopy:
       if (in.postcopy_possible) {
-        out->push_back({"start-postcopy", 0, why + "; Budget.Action=postcopy"});
+        out->push_back({DecisionKind::kBudget, "start-postcopy", 0, why + "; Budget.Action=postcopy"});
       } else {
-        out->push_back({"abort", 0, why + "; Budget.Action=postcopy, but postcopy-ram is off: aborting"});
+        out->push_back({DecisionKind::kBudget, "abort", 0, why + "; Budget.Action=postcopy, but postcopy-ram is off: aborting"});
       }
       return;
     case policy::FinalAction::kPostcopyOrPause:
-      out->push_back({in.postcopy_possible ? "start-postcopy" : "pause-guest", 0,
+      out->push_back({DecisionKind::kBudget, in.postcopy_possible ? "start-postcopy" : "pause-guest", 0,
                       why + "; Budget.Action=postcopy-or-pause"});
       return;
   }

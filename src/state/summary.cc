@@ -27,14 +27,16 @@ std::string MigrationSummary::ToText() const {
 }
 
 Json ActionRecordToJson(const ActionRecord& a) {
-  return Json::Object()
-      .Set("at-s", Json::Double(a.at_s))
-      .Set("action", Json::String(a.action))
-      .Set("value", Json::Int(a.value))
-      .Set("reason", Json::String(a.reason))
-      .Set("latency-ms", Json::Double(a.latency_ms))
-      .Set("sent-ms", Json::Double(a.sent_ms))
-      .Set("result", Json::String(a.result));
+  Json j = Json::Object()
+               .Set("at-s", Json::Double(a.at_s))
+               .Set("action", Json::String(a.action))
+               .Set("value", Json::Int(a.value))
+               .Set("reason", Json::String(a.reason))
+               .Set("latency-ms", Json::Double(a.latency_ms))
+               .Set("sent-ms", Json::Double(a.sent_ms))
+               .Set("result", Json::String(a.result));
+  if (a.kind) j.Set("kind", Json::String(DecisionKindName(*a.kind)));
+  return j;
 }
 
 ActionRecord ActionRecordFromJson(const Json& j) {
@@ -46,6 +48,7 @@ ActionRecord ActionRecordFromJson(const Json& j) {
   a.latency_ms = j.GetDouble("latency-ms").value_or(0);
   a.sent_ms = j.GetDouble("sent-ms").value_or(0);
   a.result = j.GetString("result").value_or("");
+  if (std::optional<std::string> kind = j.GetString("kind")) a.kind = DecisionKindNamed(*kind);
   return a;
 }
 

@@ -23,7 +23,7 @@ TEST(Controller, RecordsWhenTheCommandWentAndWhenQemuAnswered) {
   // The sample came in 20 ms before the decision was applied.
   MigrationSample s = testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30);
   s.at = Clock::now() - std::chrono::milliseconds(20);
-  c.Impose(s, {"set-downtime", 500, "test"});
+  c.Impose(s, {DecisionKind::kOperator, "set-downtime", 500, "test"});
   ASSERT_EQ(c.actions().size(), 1u);
   const ActionRecord& a = c.actions()[0];
   EXPECT_EQ(a.result, "done");
@@ -66,7 +66,7 @@ TEST(Controller, AGuestItPausedRunsAgainWhereTheVmEndsUp) {
     std::vector<std::string> said;
     Controller c(backend, backend.facts, nullptr, /*dry_run=*/false,
                  [&said](const std::string& line) { said.push_back(line); });
-    c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {"pause-guest", 0, "test"});
+    c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "pause-guest", 0, "test"});
     MigrationSample last = testing::ActiveSample(6000, 4, 0, 1ull << 30);
     last.status = end;
     c.OnFinished(last);
@@ -83,7 +83,7 @@ TEST(Controller, AGuestItPausedRunsAgainWhereTheVmEndsUp) {
   backend.guest_runs_on_destination =
       Status::NotSupported("pause-guest", "not possible here because of the test");
   Controller c(backend, backend.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
-  c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {"pause-guest", 0, "test"});
+  c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "pause-guest", 0, "test"});
   EXPECT_TRUE(backend.calls.empty());
   ASSERT_EQ(c.actions().size(), 1u);
   EXPECT_EQ(c.actions()[0].result,
@@ -107,9 +107,9 @@ TEST(Controller, AMigrationThatDoesNotCompleteGivesTheSourceItsOwnParametersBack
   backend.tuning.max_bandwidth = start.max_bandwidth;
   Controller c(backend, backend.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
   c.AdoptStartSettings(before, start);
-  c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {"set-downtime", 60, "test"});
+  c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "set-downtime", 60, "test"});
   c.Impose(testing::ActiveSample(6000, 4, 1 << 20, 1ull << 30),
-           {"set-xbzrle-cache", 32 << 20, "test"});
+           {DecisionKind::kOperator, "set-xbzrle-cache", 32 << 20, "test"});
   backend.tuning.xbzrle_cache = 16ull << 20;  // someone else's, after ours
   MigrationSample last = testing::ActiveSample(7000, 5, 1 << 20, 1ull << 30);
   last.status = "cancelled";
@@ -122,7 +122,7 @@ TEST(Controller, AMigrationThatDoesNotCompleteGivesTheSourceItsOwnParametersBack
   testing::FakeBackend done;
   done.tuning = before;
   Controller d(done, done.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
-  d.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {"set-downtime", 60, "test"});
+  d.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "set-downtime", 60, "test"});
   last.status = "completed";
   d.OnFinished(last);
   EXPECT_EQ(done.tuning.downtime_limit_ms, 60);
@@ -151,12 +151,12 @@ TEST(Controller, EveryParameterAnyActionSetGoesBackAsItWas) {
   std::string said;
   Controller c(backend, backend.facts, nullptr, /*dry_run=*/false, [&](const std::string& l) { said += l + "\n"; });
   int64_t t = 5000;
-  for (const Decision& d : std::vector<Decision>{{"set-downtime", 900, "test"},
-                                                 {"set-bandwidth", 32 << 20, "test"},
-                                                 {"set-throttle-level", 70, "test"},
-                                                 {"set-throttle-tailslow", 1, "test"},
-                                                 {"set-xbzrle-cache", 32 << 20, "test"},
-                                                 {"set-dirty-limit", 48 << 20, "test"}}) {
+  for (const Decision& d : std::vector<Decision>{{DecisionKind::kOperator, "set-downtime", 900, "test"},
+                                                 {DecisionKind::kOperator, "set-bandwidth", 32 << 20, "test"},
+                                                 {DecisionKind::kOperator, "set-throttle-level", 70, "test"},
+                                                 {DecisionKind::kOperator, "set-throttle-tailslow", 1, "test"},
+                                                 {DecisionKind::kOperator, "set-xbzrle-cache", 32 << 20, "test"},
+                                                 {DecisionKind::kOperator, "set-dirty-limit", 48 << 20, "test"}}) {
     c.Impose(testing::ActiveSample(t, 3, 1 << 20, 1ull << 30), d);
     t += 100;
   }

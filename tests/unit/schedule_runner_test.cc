@@ -64,7 +64,7 @@ TEST(ScheduleRunner, StallsElapsedPerGiBAndExpectedDowntime) {
   // After a post-copy switch nothing more fires...
   EXPECT_EQ(Names(r.Decide(At(50000, 9, 30 * kMiB), true, in)), "");
   // ...unless it failed; then the schedule goes on.
-  r.Applied({"start-postcopy", 0, ""}, false);
+  r.Applied({DecisionKind::kBudget, "start-postcopy", 0, ""}, false);
   EXPECT_EQ(Names(r.Decide(At(51000, 10, 30 * kMiB), true, in)), "set-downtime=600,set-downtime=1000");
   EXPECT_EQ(r.stalls(), 1);
   EXPECT_EQ(Names(r.Decide(At(52000, 11, 30 * kMiB), true, in)), "");

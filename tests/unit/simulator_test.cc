@@ -38,7 +38,7 @@ class AtPass final : public Reaction {
   std::vector<Decision> Decide(const MigrationSample& s, bool, const ReactionInputs&) override {
     if (done_ || s.pass < pass_) return {};
     done_ = true;
-    return {{action_, 0, "test"}};
+    return {{DecisionKind::kScheduleStep, action_, 0, "test"}};
   }
   void Applied(const Decision&, bool) override {}
   std::string Describe() const override { return "test"; }
