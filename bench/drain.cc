@@ -149,7 +149,7 @@ DrainResult SimulateDrain(const DrainCase& c, SplitMode mode, const policy::Poli
       if (share == v.share) continue;
       v.share = share;
       v.controller->set_bandwidth_ceiling(share);
-      v.controller->Impose(v.last, {DecisionKind::kHostShare, "set-bandwidth", static_cast<int64_t>(share), "share"});
+      (void)v.controller->Impose(v.last, {DecisionKind::kHostShare, "set-bandwidth", static_cast<int64_t>(share), "share"});
     }
   }
   double sum = 0;

@@ -367,36 +367,18 @@ void Follower::ReleaseCopiedDisks() {
   if (changed) Record(nullptr);
 }
 
-std::string Follower::HandleRequest(const std::string& request) {
-  if (phase_ != Phase::kFollowing || !last_) return "error: the migration is not running";
+OperatorReply Follower::HandleRequest(const std::string& request) {
+  if (phase_ != Phase::kFollowing || !last_) return {false, "error: the migration is not running"};
   Result<MigrationSample> now = backend_.Sample();
   if (now.ok() && now->running()) last_ = *now;
   const MigrationSample& s = *last_;
-  auto result = [&]() { return controller_->actions().back().result; };
-  std::string reply;
+  OperatorReply reply;
   if (request == "cancel") {
     view_.Message("the operator asks to cancel");
-    controller_->Impose(s, {DecisionKind::kOperator, "abort", 0, "the operator asked (virt-converge cancel)"});
-    reply = "abort: " + result();
+    reply = controller_->Cancel(s);
   } else if (request == "postcopy") {
     view_.Message("the operator asks to complete now");
-    if (s.in_postcopy()) return "already in post-copy (" + s.status + ")";
-    // Post-copy when QEMU can (or libvirt cannot say), else pause: the
-    // migration then ends as a stop-and-copy.
-    bool try_postcopy = facts_.postcopy_ram || facts_.capabilities.empty();
-    if (try_postcopy) {
-      controller_->Impose(
-          s, {DecisionKind::kOperator, "start-postcopy", 0, "the operator asked to complete now (virt-converge postcopy)"});
-      reply = "start-postcopy: " + result();
-      if (result() == "done" || result().rfind("dry run", 0) == 0) {
-        Record(nullptr);
-        return reply;
-      }
-    }
-    controller_->Impose(s, {DecisionKind::kOperator, "pause-guest", 0,
-                            std::string("the operator asked to complete now (virt-converge postcopy) and post-copy ") +
-                                (try_postcopy ? "failed" : "is off")});
-    reply += (reply.empty() ? "" : "; ") + std::string("pause-guest: ") + result();
+    reply = controller_->CompleteNow(s);
   } else if (request.rfind("resume ", 0) == 0) {
     // "resume URI [DATA-URI]": libvirt takes the destination's URI and
     // where the data goes; QEMU only the latter, as URI.
@@ -407,10 +389,11 @@ std::string Follower::HandleRequest(const std::string& request) {
     }
     view_.Message("the operator asks to resume post-copy over " + uri + (data_uri.empty() ? "" : " (data " + data_uri + ")"));
     Status st = options_.dry_run ? Status::Ok() : backend_.ResumePostcopy(uri, data_uri);
-    reply = st.ok() ? (options_.dry_run ? "resume: dry run: not applied" : "resume: done") : "resume: " + st.ToString();
-    view_.Message(reply);
+    reply = {st.ok(), st.ok() ? (options_.dry_run ? "resume: dry run: not applied" : "resume: done")
+                              : "resume: " + st.ToString()};
+    view_.Message(reply.text);
   } else {
-    return "error: unknown request '" + request + "' (cancel, postcopy, resume URI [DATA-URI])";
+    return {false, "error: unknown request '" + request + "' (cancel, postcopy, resume URI [DATA-URI])"};
   }
   Record(nullptr);
   return reply;
@@ -495,7 +478,7 @@ void Follower::Resplit() {
                                        : "its " + std::string(SplitModeName(split_.mode)) + " share, with " +
                                              std::to_string(sharing_with_) + " other migration" +
                                              (sharing_with_ == 1 ? "" : "s") + " leaving this host, of its ";
-  controller_->Impose(*last_, {DecisionKind::kHostShare, "set-bandwidth", static_cast<int64_t>(share),
+  (void)controller_->Impose(*last_, {DecisionKind::kHostShare, "set-bandwidth", static_cast<int64_t>(share),
                                why + FormatRate(static_cast<double>(split_.budget)) + " budget ([Host] OutgoingBandwidth)"});
   Record(nullptr);
 }

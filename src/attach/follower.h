@@ -123,7 +123,7 @@ class Follower {
   void ReleaseCopiedDisks();
   /// An operator's request through the control socket: cancel, postcopy
   /// (force-complete: post-copy when possible, else pause), resume URI.
-  std::string HandleRequest(const std::string& request);
+  OperatorReply HandleRequest(const std::string& request);
   /// Refreshes the live record from \a s (when there is a run dir).
   void Record(const MigrationSample* s);
   void Finish(const MigrationSample& s);

@@ -4,6 +4,7 @@
 
 #include "src/backend/libvirt_backend.h"
 #include "src/backend/qmp_backend.h"
+#include "src/control/controller.h"
 #include "src/state/control_socket.h"
 #include "src/state/migration_record.h"
 #include "src/state/paths.h"
@@ -28,33 +29,33 @@ int Fail(const std::string& what, const std::string& why) {
   return 1;
 }
 
-// A reply names each action with its result; anything not "done" failed.
-int Report(const std::string& reply) {
-  std::printf("%s\n", reply.c_str());
-  bool done = reply.find(": done") != std::string::npos && reply.rfind("error", 0) != 0;
-  return done ? 0 : 1;
+// Each action tried with its result; 0 when all the request asked was done.
+int Report(const OperatorReply& reply) {
+  std::printf("%s\n", reply.text.c_str());
+  return reply.ok ? 0 : 1;
 }
 
-// Without a follower: libvirt's own API, for a libvirt migration.
+// Without a follower: the same requests through libvirt, made by a
+// controller of our own, so the same rules hold (nothing is paused where no
+// migration runs).
 int AskLibvirt(const ControlOptions& o, const std::string& request) {
   Result<std::unique_ptr<LibvirtBackend>> b = LibvirtBackend::Connect(o.connect_uri, o.vm, {});
   if (!b.ok()) return Fail(request + " " + o.vm, b.status().ToString());
-  if (request == "cancel") {
-    Status st = (*b)->Cancel();
-    return Report(st.ok() ? "abort (libvirt, not followed here): done" : "abort: " + st.ToString());
-  }
-  Status st = (*b)->StartPostcopy();
-  if (st.ok()) return Report("start-postcopy (libvirt, not followed here): done");
-  std::string reply = "start-postcopy: " + st.ToString();
-  st = (*b)->PauseGuest();
-  return Report(reply + "; pause-guest: " + (st.ok() ? "done" : st.ToString()));
+  Result<BackendFacts> facts = (*b)->Facts();
+  if (!facts.ok()) return Fail(request + " " + o.vm, facts.status().ToString());
+  Result<MigrationSample> now = (*b)->Sample();
+  if (!now.ok()) return Fail(request + " " + o.vm, now.status().ToString());
+  Controller controller(**b, *facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
+  OperatorReply reply = request == "cancel" ? controller.Cancel(*now) : controller.CompleteNow(*now);
+  reply.text += " (libvirt; no virt-converge follows it here)";
+  return Report(reply);
 }
 
 int Run(const ControlOptions& o, const std::string& request) {
   const StatePaths paths(o.run_dir, "");
   std::optional<MigrationRecord> r = FindLiveRecord(paths, o.vm);
   if (r && !r->stale) {
-    Result<std::string> reply =
+    Result<OperatorReply> reply =
         SendControlRequest(paths.ControlSocketFile(r->id), request, kReplyTimeout);
     if (!reply.ok()) return Fail(request + " " + o.vm, reply.status().ToString());
     return Report(*reply);

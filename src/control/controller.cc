@@ -56,7 +56,7 @@ void Controller::OnSample(const MigrationSample& s, bool after_sync) {
   }
   in.dirty_limit_possible = facts_.QemuAtLeast(8, 1) && facts_.CapabilityOn("dirty-limit");
   in.tuning = tuning_;
-  for (const Decision& d : reaction_->Decide(s, after_sync, in)) Apply(s, d, /*from_reaction=*/true);
+  for (const Decision& d : reaction_->Decide(s, after_sync, in)) (void)Apply(s, d, /*from_reaction=*/true);
   if (after_sync && !dry_run_) {
     // Someone else may have changed a parameter: the next decision goes on
     // what QEMU really has. Read after acting, not before, so no round trip
@@ -70,9 +70,37 @@ void Controller::OnSample(const MigrationSample& s, bool after_sync) {
   }
 }
 
-void Controller::Impose(const MigrationSample& s, const Decision& d) { Apply(s, d, /*from_reaction=*/false); }
+Status Controller::Impose(const MigrationSample& s, const Decision& d) { return Apply(s, d, /*from_reaction=*/false); }
 
-void Controller::Apply(const MigrationSample& s, Decision d, bool from_reaction) {
+OperatorReply Controller::CompleteNow(const MigrationSample& s) {
+  if (!s.running()) {
+    return {false, "not possible: no migration is running (status " + s.status +
+                       "), so nothing is completed and the guest is not paused"};
+  }
+  if (s.in_postcopy()) return {false, "already in post-copy (" + s.status + ")"};
+  const std::string why = "the operator asked to complete now (virt-converge postcopy)";
+  const bool try_postcopy = facts_.postcopy_ram || facts_.capabilities.empty();
+  std::string text;
+  if (try_postcopy) {
+    const bool done = Impose(s, {DecisionKind::kOperator, "start-postcopy", 0, why}).ok();
+    text = "start-postcopy: " + actions_.back().result;
+    if (done) return {true, text};
+  }
+  const bool paused =
+      Impose(s, {DecisionKind::kOperator, "pause-guest", 0,
+                 why + " and post-copy " + (try_postcopy ? "failed" : "is off")})
+          .ok();
+  text += (text.empty() ? "" : "; ") + std::string("pause-guest: ") + actions_.back().result;
+  return {paused, text};
+}
+
+OperatorReply Controller::Cancel(const MigrationSample& s) {
+  if (!s.running()) return {false, "not possible: no migration is running (status " + s.status + ")"};
+  const bool done = Impose(s, {DecisionKind::kOperator, "abort", 0, "the operator asked (virt-converge cancel)"}).ok();
+  return {done, "abort: " + actions_.back().result};
+}
+
+Status Controller::Apply(const MigrationSample& s, Decision d, bool from_reaction) {
   if (d.action == "set-bandwidth" && bandwidth_ceiling_ && static_cast<uint64_t>(d.value) > bandwidth_ceiling_) {
     d.value = static_cast<int64_t>(bandwidth_ceiling_);
     d.reason += " (cut to this migration's share of the host's bandwidth)";
@@ -113,6 +141,7 @@ void Controller::Apply(const MigrationSample& s, Decision d, bool from_reaction)
   if (from_reaction) reaction_->Applied(d, st.ok());
   actions_.push_back(rec);
   say_(ActionLine(rec));
+  return st;
 }
 
 void Controller::OnFinished(const MigrationSample& s) {

@@ -33,6 +33,14 @@ struct ActionRecord {
   std::optional<DecisionKind> kind{};
 };
 
+/// What an operator's request came to: whether all it asked was done, and
+/// each action tried with its result ("start-postcopy: ...; pause-guest:
+/// done").
+struct OperatorReply {
+  bool ok = false;
+  std::string text;
+};
+
 /// How an action's value reads after its name: " 400 ms", " 32.0 MiB/s",
 /// " 30%"; "" for actions without one.
 std::string ActionValueText(const std::string& action, int64_t value);
@@ -68,7 +76,17 @@ class Controller {
   void OnSample(const MigrationSample& s, bool after_sync);
   /// Applies \a d, decided outside the reaction (the host's bandwidth
   /// share), on the latest sample \a s; the reaction is not told.
-  void Impose(const MigrationSample& s, const Decision& d);
+  /// Applies \a d as the reaction's would be; OK when it was done (or, in a
+  /// dry run, would have been).
+  Status Impose(const MigrationSample& s, const Decision& d);
+  /// The operator's "complete now": post-copy where the migration allows
+  /// it (or where the backend cannot say), else a pause, so that it ends as
+  /// a stop-and-copy. Refused, changing nothing, when \a s shows no
+  /// migration running: a VM that is not migrating is never paused.
+  OperatorReply CompleteNow(const MigrationSample& s);
+  /// The operator's "cancel": the migration is aborted, the guest runs on
+  /// here.
+  OperatorReply Cancel(const MigrationSample& s);
   /// The host's share for this migration, bytes/s (0 = none): a
   /// set-bandwidth the reaction decides above it is cut down to it.
   void set_bandwidth_ceiling(uint64_t bytes_per_second) { bandwidth_ceiling_ = bytes_per_second; }
@@ -93,7 +111,7 @@ class Controller {
   const std::string& abort_reason() const { return abort_reason_; }
 
  private:
-  void Apply(const MigrationSample& s, Decision d, bool from_reaction);
+  Status Apply(const MigrationSample& s, Decision d, bool from_reaction);
   void RestoreTuning();
   /// Resumes on the source a guest we paused (saying so, with \a note).
   void ResumeGuestWePaused(const std::string& note);

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "src/base/json.h"
+
 namespace vc {
 
 namespace {
@@ -72,18 +74,23 @@ int ControlSocket::OnReady(sd_event_source*, int fd, uint32_t, void* p) {
   char buf[kMaxMessage];
   ssize_t n = ::recv(conn.get(), buf, sizeof buf, 0);
   if (n <= 0) return 0;
-  std::string reply;
+  OperatorReply answer;
   try {
-    reply = state->handler(std::string(buf, static_cast<size_t>(n)));
+    answer = state->handler(std::string(buf, static_cast<size_t>(n)));
   } catch (...) {
-    reply = "error: internal error handling the request";
+    answer = {false, "error: internal error handling the request"};
   }
-  if (reply.size() > kMaxMessage) reply.resize(kMaxMessage);
+  std::string reply;
+  for (;;) {  // one message: a text too long once escaped is cut
+    reply = Json::Object().Set("ok", Json::Bool(answer.ok)).Set("text", Json::String(answer.text)).Serialize();
+    if (reply.size() <= kMaxMessage) break;
+    answer.text.resize(answer.text.size() / 2);
+  }
   (void)::send(conn.get(), reply.data(), reply.size(), MSG_NOSIGNAL);
   return 0;
 }
 
-Result<std::string> SendControlRequest(const std::string& path, const std::string& request, Millis timeout) {
+Result<OperatorReply> SendControlRequest(const std::string& path, const std::string& request, Millis timeout) {
   Result<sockaddr_un> addr = Address(path);
   if (!addr.ok()) return addr.status();
   if (request.size() > kMaxMessage) return Status::InvalidArgument("request", "too long");
@@ -100,7 +107,12 @@ Result<std::string> SendControlRequest(const std::string& path, const std::strin
   ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
   if (n < 0) return Status::IoError(path, errno);
   if (n == 0) return Status::Closed(path, "the follower closed the connection without an answer");
-  return std::string(buf, static_cast<size_t>(n));
+  Result<Json> reply = Json::Parse(std::string_view(buf, static_cast<size_t>(n)));
+  if (!reply.ok()) return reply.status().WithContext(path + ": the follower's reply");
+  std::optional<bool> ok = reply->GetBool("ok");
+  std::optional<std::string> text = reply->GetString("text");
+  if (!ok || !text) return Status::ProtocolError(path, "the follower's reply has no ok and text: " + reply->Serialize());
+  return OperatorReply{*ok, *text};
 }
 
 }  // namespace vc

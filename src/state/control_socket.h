@@ -17,14 +17,15 @@
 #include "src/base/status.h"
 #include "src/base/time.h"
 #include "src/base/unique_fd.h"
+#include "src/control/controller.h"
 
 namespace vc {
 
 class ControlSocket {
  public:
-  /// Gets a request ("cancel", "postcopy", "resume URI"); returns the reply.
-  /// Must not throw.
-  using Handler = std::function<std::string(const std::string& request)>;
+  /// Gets a request ("cancel", "postcopy", "resume URI"); returns the reply
+  /// (sent as JSON: {"ok": bool, "text": "..."}). Must not throw.
+  using Handler = std::function<OperatorReply(const std::string& request)>;
 
   /// Listens at \a path (replacing a stale socket there) on \a event.
   static Result<ControlSocket> Listen(sd_event* event, const std::string& path, Handler handler);
@@ -46,6 +47,6 @@ class ControlSocket {
 };
 
 /// Sends \a request to the control socket at \a path; the reply, or why not.
-Result<std::string> SendControlRequest(const std::string& path, const std::string& request, Millis timeout);
+Result<OperatorReply> SendControlRequest(const std::string& path, const std::string& request, Millis timeout);
 
 }  // namespace vc

@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "src/state/paths.h"
 #include "tests/libvirt/libvirt_test_base.h"
 #include "tests/support/libvirt_bed.h"
 #include "tests/support/virt_converge_run.h"
@@ -61,6 +63,37 @@ TEST_F(LibvirtTest, ResumeRecoversAPostcopyLibvirtBroke) {
   Status checked = bed_->StopAndCheckGuest('B', name);
   EXPECT_TRUE(checked.ok()) << checked.ToString();
   bed_->Virsh('B', {"destroy", name});
+}
+
+// Issue 24, point 1: `postcopy VM -c URI` on a VM that is not migrating,
+// with nobody following it (never, or a follower that died and left its
+// live record behind), is refused, saying why, and the guest goes on
+// running: before, post-copy failed and the guest was paused, exit 0.
+TEST_F(LibvirtTest, CompleteNowOnAVmThatIsNotMigratingIsRefusedAndPausesNothing) {
+  const std::string name = "idle";
+  GuestParams guest = QuietGuest();
+  guest.ram_mib = 64;
+  ASSERT_TRUE(bed_->StartGuest('A', name, guest).ok());
+  ASSERT_TRUE(WaitDomState(*bed_, 'A', name, "running", Millis(30000)));
+  const StatePaths paths(bed_->dir().File("run-idle"), "");
+  auto complete_now = [&](const std::string& tag) {
+    CommandOutcome r =
+        RunVirtConverge(bed_->dir(), "postcopy-" + tag, {"postcopy", name, "-c", bed_->uri('A'), "--run-dir", paths.run_dir()});
+    EXPECT_EQ(r.code, 1) << tag << ": " << r.out;
+    EXPECT_NE(r.out.find("no migration is running"), std::string::npos) << tag << ": " << r.out;
+    std::string state;
+    bed_->Virsh('A', {"domstate", "--reason", name}, &state);
+    EXPECT_EQ(state.rfind("running", 0), 0u) << tag << ": the guest is " << state << r.out;
+    bed_->Virsh('A', {"resume", name});  // whatever happened, the next case starts from a running guest
+  };
+  complete_now("never-followed");
+  // The live record of a follower that died: nobody holds its lock.
+  std::filesystem::create_directories(paths.MigrationsDir());
+  const std::string uuid = Uuid('A', name);
+  std::ofstream(paths.LiveRecordFile(uuid)) << "{\"id\": \"" << uuid << "\", \"vm\": \"" << name
+                                            << "\", \"uuid\": \"" << uuid << "\", \"status\": \"active\"}\n";
+  complete_now("stale-record");
+  bed_->Virsh('A', {"destroy", name});
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ TEST(Controller, RecordsWhenTheCommandWentAndWhenQemuAnswered) {
   // The sample came in 20 ms before the decision was applied.
   MigrationSample s = testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30);
   s.at = Clock::now() - std::chrono::milliseconds(20);
-  c.Impose(s, {DecisionKind::kOperator, "set-downtime", 500, "test"});
+  (void)c.Impose(s, {DecisionKind::kOperator, "set-downtime", 500, "test"});
   ASSERT_EQ(c.actions().size(), 1u);
   const ActionRecord& a = c.actions()[0];
   EXPECT_EQ(a.result, "done");
@@ -66,7 +66,7 @@ TEST(Controller, AGuestItPausedRunsAgainWhereTheVmEndsUp) {
     std::vector<std::string> said;
     Controller c(backend, backend.facts, nullptr, /*dry_run=*/false,
                  [&said](const std::string& line) { said.push_back(line); });
-    c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "pause-guest", 0, "test"});
+    (void)c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "pause-guest", 0, "test"});
     MigrationSample last = testing::ActiveSample(6000, 4, 0, 1ull << 30);
     last.status = end;
     c.OnFinished(last);
@@ -83,7 +83,7 @@ TEST(Controller, AGuestItPausedRunsAgainWhereTheVmEndsUp) {
   backend.guest_runs_on_destination =
       Status::NotSupported("pause-guest", "not possible here because of the test");
   Controller c(backend, backend.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
-  c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "pause-guest", 0, "test"});
+  (void)c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "pause-guest", 0, "test"});
   EXPECT_TRUE(backend.calls.empty());
   ASSERT_EQ(c.actions().size(), 1u);
   EXPECT_EQ(c.actions()[0].result,
@@ -107,8 +107,8 @@ TEST(Controller, AMigrationThatDoesNotCompleteGivesTheSourceItsOwnParametersBack
   backend.tuning.max_bandwidth = start.max_bandwidth;
   Controller c(backend, backend.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
   c.AdoptStartSettings(before, start);
-  c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "set-downtime", 60, "test"});
-  c.Impose(testing::ActiveSample(6000, 4, 1 << 20, 1ull << 30),
+  (void)c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "set-downtime", 60, "test"});
+  (void)c.Impose(testing::ActiveSample(6000, 4, 1 << 20, 1ull << 30),
            {DecisionKind::kOperator, "set-xbzrle-cache", 32 << 20, "test"});
   backend.tuning.xbzrle_cache = 16ull << 20;  // someone else's, after ours
   MigrationSample last = testing::ActiveSample(7000, 5, 1 << 20, 1ull << 30);
@@ -122,7 +122,7 @@ TEST(Controller, AMigrationThatDoesNotCompleteGivesTheSourceItsOwnParametersBack
   testing::FakeBackend done;
   done.tuning = before;
   Controller d(done, done.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
-  d.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "set-downtime", 60, "test"});
+  (void)d.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "set-downtime", 60, "test"});
   last.status = "completed";
   d.OnFinished(last);
   EXPECT_EQ(done.tuning.downtime_limit_ms, 60);
@@ -157,7 +157,7 @@ TEST(Controller, EveryParameterAnyActionSetGoesBackAsItWas) {
                                                  {DecisionKind::kOperator, "set-throttle-tailslow", 1, "test"},
                                                  {DecisionKind::kOperator, "set-xbzrle-cache", 32 << 20, "test"},
                                                  {DecisionKind::kOperator, "set-dirty-limit", 48 << 20, "test"}}) {
-    c.Impose(testing::ActiveSample(t, 3, 1 << 20, 1ull << 30), d);
+    EXPECT_TRUE(c.Impose(testing::ActiveSample(t, 3, 1 << 20, 1ull << 30), d).ok()) << said;
     t += 100;
   }
   ASSERT_EQ(backend.tuning.vcpu_dirty_limit, 48u) << said;
@@ -166,6 +166,31 @@ TEST(Controller, EveryParameterAnyActionSetGoesBackAsItWas) {
   last.status = "cancelled";
   c.OnFinished(last);
   EXPECT_EQ(backend.tuning, before) << said;
+}
+
+// "Complete now" and "cancel" act only on a migration that runs: a VM that
+// is idle, or whose migration has just ended, is never paused (issue 24).
+TEST(Controller, AnOperatorsRequestOnAMigrationThatIsNotRunningChangesNothing) {
+  for (const char* status : {"none", "completed", "failed", "cancelled"}) {
+    testing::FakeBackend backend;
+    backend.facts.capabilities = {{"postcopy-ram", false}};
+    Controller c(backend, backend.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
+    MigrationSample s = testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30);
+    s.status = status;
+    OperatorReply now = c.CompleteNow(s);
+    EXPECT_FALSE(now.ok) << status;
+    EXPECT_NE(now.text.find("no migration is running"), std::string::npos) << now.text;
+    EXPECT_FALSE(c.Cancel(s).ok) << status;
+    EXPECT_TRUE(backend.calls.empty()) << status << ": " << backend.calls.front();
+  }
+  // Running, without post-copy: a pause, and the reply says so.
+  testing::FakeBackend backend;
+  backend.facts.capabilities = {{"postcopy-ram", false}};
+  Controller c(backend, backend.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
+  OperatorReply now = c.CompleteNow(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30));
+  EXPECT_TRUE(now.ok) << now.text;
+  EXPECT_EQ(now.text, "pause-guest: done");
+  EXPECT_EQ(backend.calls, std::vector<std::string>{"PauseGuest"});
 }
 
 }  // namespace

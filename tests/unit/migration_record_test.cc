@@ -95,17 +95,19 @@ TEST(ControlSocketTest, OneRequestOneReplyOnTheOwnersLoop) {
   std::string seen;
   Result<ControlSocket> sock = ControlSocket::Listen(e, run.File("m.sock"), [&](const std::string& req) {
     seen = req;
-    return req == "cancel" ? std::string("abort: done") : "error: unknown request '" + req + "'";
+    return req == "cancel" ? OperatorReply{true, "abort: done"}
+                           : OperatorReply{false, "error: unknown request '" + req + "'"};
   });
   ASSERT_TRUE(sock.ok()) << sock.status().ToString();
   EXPECT_EQ(std::filesystem::status(run.File("m.sock")).permissions() & std::filesystem::perms::others_all,
             std::filesystem::perms::none);
-  Result<std::string> reply = Status::Internal("client", "did not run");
+  Result<OperatorReply> reply = Status::Internal("client", "did not run");
   std::thread client([&] { reply = SendControlRequest(run.File("m.sock"), "cancel", Millis(5000)); });
   for (int i = 0; i < 50 && seen.empty(); i++) sd_event_run(e, 100000);
   client.join();
   ASSERT_TRUE(reply.ok()) << reply.status().ToString();
-  EXPECT_EQ(*reply, "abort: done");
+  EXPECT_TRUE(reply->ok);
+  EXPECT_EQ(reply->text, "abort: done");
   EXPECT_EQ(seen, "cancel");
   sock = Status::NotFound("socket", "dropped");  // closes and removes it
   EXPECT_FALSE(std::filesystem::exists(run.File("m.sock")));
