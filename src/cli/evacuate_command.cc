@@ -1,7 +1,5 @@
 #include "src/cli/evacuate_command.h"
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,14 +15,13 @@
 
 #include "src/backend/libvirt_host.h"
 #include "src/base/json.h"
+#include "src/base/spawn.h"
 #include "src/base/time.h"
 #include "src/base/units.h"
 #include "src/coord/admission.h"
 #include "src/state/migration_record.h"
 #include "src/state/paths.h"
 #include "src/view/board_view.h"
-
-extern char** environ;
 
 namespace vc {
 namespace {
@@ -93,22 +90,6 @@ std::string LastError(const std::string& log) {
     if (line.rfind("virt-converge: ", 0) == 0 && line.find("policy warning") == std::string::npos) last = line;
   }
   return last.empty() ? "it ended without saying why" : last.substr(15);
-}
-
-Result<pid_t> Spawn(const std::vector<std::string>& args, const std::string& log) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return Status::IoError("starting " + args[0], rc);
-  return pid;
 }
 
 class Evacuation {
@@ -184,7 +165,7 @@ class Evacuation {
       args.insert(args.end(), {"--policy-root", o_.policy_root});
     }
     if (o_.copy_storage) args.push_back("--copy-storage");
-    Result<pid_t> pid = Spawn(args, m.log);
+    Result<pid_t> pid = SpawnLogged(args, m.log);
     if (!pid.ok()) {
       load_[*d]--;
       return Finish(m, "failed", pid.status().ToString());

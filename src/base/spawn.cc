@@ -1,0 +1,44 @@
+#include "src/base/spawn.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace vc {
+namespace {
+
+// posix_spawn_file_actions_t, destroyed with its scope.
+class FileActions {
+ public:
+  FileActions() { posix_spawn_file_actions_init(&fa_); }
+  ~FileActions() { posix_spawn_file_actions_destroy(&fa_); }
+  FileActions(const FileActions&) = delete;
+  FileActions& operator=(const FileActions&) = delete;
+  posix_spawn_file_actions_t* get() { return &fa_; }
+
+ private:
+  posix_spawn_file_actions_t fa_;
+};
+
+}  // namespace
+
+Result<pid_t> SpawnLogged(const std::vector<std::string>& argv, const std::string& log) {
+  if (argv.empty()) return Status::InvalidArgument("spawn", "no program");
+  FileActions fa;
+  // The child's own descriptors, opened in it: without O_CLOEXEC, which
+  // would close them again at its exec.
+  posix_spawn_file_actions_addopen(fa.get(), STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(fa.get(), STDOUT_FILENO, STDERR_FILENO);
+  posix_spawn_file_actions_addopen(fa.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], fa.get(), nullptr, args.data(), environ);
+  if (rc != 0) return Status::IoError("starting " + argv[0], rc);
+  return pid;
+}
+
+}  // namespace vc
