@@ -121,6 +121,11 @@ Status Controller::Apply(const MigrationSample& s, Decision d, bool from_reactio
       // What QEMU had, as last read (at the last sync): no extra round trip
       // between the pass and the action.
       if (!original_ && tuning_read_) original_ = tuning_;
+      // Ours from before it is sent: QEMU may carry out a command whose
+      // reply is lost. Putting back only what QEMU still holds of ours, and
+      // resuming a guest that runs, are harmless if it did not.
+      ours_.Overlay(effect->tuning);
+      if (effect->pauses_guest) paused_by_us_ = true;
       if (s.at != Clock::time_point{}) rec.sent_ms = SecondsBetween(s.at, Clock::now()) * 1000;
       st = action->Apply(ctx, *effect);
     }
@@ -132,12 +137,7 @@ Status Controller::Apply(const MigrationSample& s, Decision d, bool from_reactio
     if (effect->tuning.downtime_limit_ms) downtime_limit_ms_ = *effect->tuning.downtime_limit_ms;
     if (effect->cancels_migration) abort_reason_ = d.reason;
   }
-  if (st.ok() && !dry_run_) {
-    // What we changed, to put back only that when we leave.
-    ours_.Overlay(effect->tuning);
-    tuning_.Overlay(effect->tuning);
-    if (effect->pauses_guest) paused_by_us_ = true;
-  }
+  if (st.ok() && !dry_run_) tuning_.Overlay(effect->tuning);
   if (from_reaction) reaction_->Applied(d, st.ok());
   actions_.push_back(rec);
   say_(ActionLine(rec));

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,10 @@ class FakeBackend final : public MigrationBackend {
   std::deque<std::vector<BackendEvent>> events_with_samples;
   /// How long SetTuning takes to answer (QEMU holding its lock).
   std::chrono::milliseconds set_tuning_delay{0};
+  /// What a call ("SetTuning", "PauseGuest", ...) answers instead of OK.
+  /// The call still takes effect: QEMU may carry out a command whose reply
+  /// never arrives (a timeout).
+  std::map<std::string, Status> answers;
 
   std::string Describe() const override { return "fake"; }
   Result<MigrationSample> Sample() override {
@@ -42,7 +47,7 @@ class FakeBackend final : public MigrationBackend {
     calls.push_back("SetTuning");
     std::this_thread::sleep_for(set_tuning_delay);
     tuning.Overlay(t);
-    return Status::Ok();
+    return Answer("SetTuning");
   }
   Status StartPostcopy() override { return Record("StartPostcopy"); }
   Status Cancel() override { return Record("Cancel"); }
@@ -66,7 +71,11 @@ class FakeBackend final : public MigrationBackend {
  private:
   Status Record(const char* what) {
     calls.push_back(what);
-    return Status::Ok();
+    return Answer(what);
+  }
+  Status Answer(const char* what) const {
+    auto a = answers.find(what);
+    return a == answers.end() ? Status::Ok() : a->second;
   }
   std::vector<BackendEvent> queued_;
 };

@@ -193,5 +193,32 @@ TEST(Controller, AnOperatorsRequestOnAMigrationThatIsNotRunningChangesNothing) {
   EXPECT_EQ(backend.calls, std::vector<std::string>{"PauseGuest"});
 }
 
+// Issue 24, point 2: a command whose reply never came may still have been
+// carried out. What the controller was about to change counts as its own
+// from before it acts, so a guest paused by a `stop` whose reply timed out
+// is resumed, and a parameter set so goes back, when the migration does not
+// complete.
+TEST(Controller, WhatAnActionWhoseReplyTimedOutChangedCountsAsOurs) {
+  testing::FakeBackend backend;
+  backend.facts.capabilities = {{"postcopy-ram", false}};
+  backend.tuning.downtime_limit_ms = 300;
+  backend.answers["PauseGuest"] = Status::Timeout("stop", "no reply within 10000 ms");
+  backend.answers["SetTuning"] = Status::Timeout("migrate-set-parameters", "no reply within 10000 ms");
+  Controller c(backend, backend.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
+  EXPECT_FALSE(c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30),
+                        {DecisionKind::kOperator, "set-downtime", 900, "test"})
+                   .ok());
+  EXPECT_FALSE(c.Impose(testing::ActiveSample(6000, 4, 1 << 20, 1ull << 30),
+                        {DecisionKind::kOperator, "pause-guest", 0, "test"})
+                   .ok());
+  ASSERT_EQ(backend.tuning.downtime_limit_ms, 900);  // QEMU did it all the same
+  backend.answers.clear();
+  MigrationSample last = testing::ActiveSample(7000, 5, 1 << 20, 1ull << 30);
+  last.status = "failed";
+  c.OnFinished(last);
+  EXPECT_EQ(backend.tuning.downtime_limit_ms, 300);
+  EXPECT_EQ(backend.calls, (std::vector<std::string>{"SetTuning", "PauseGuest", "SetTuning", "ResumeGuest"}));
+}
+
 }  // namespace
 }  // namespace vc
