@@ -156,6 +156,14 @@ int Main() {
         vc_exit = WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
         vc_done_at = t;
         std::optional<Json> summary = run->Summary();
+        // The live record is gone at the end: actions taken since it was
+        // last read are in the summary.
+        if (summary) {
+          const std::vector<ActionRecord> all = ActionsFromJson(*summary);
+          for (; actions_shown < all.size(); actions_shown++) {
+            view.Message(ActionLine(all[actions_shown]), kVirtConverge);
+          }
+        }
         view.Message("virt-converge exited " + std::to_string(*vc_exit) +
                          (summary ? ": " + summary->GetString("outcome").value_or("?") : ""),
                      kVirtConverge);
