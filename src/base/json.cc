@@ -36,8 +36,8 @@ Result<Json> Json::Parse(std::string_view text) {
   const std::string terminated(text);
   CPtr<json_tokener, json_tokener_free> tok(json_tokener_new());
   json_object* obj = json_tokener_parse_ex(tok.get(), terminated.c_str(), static_cast<int>(terminated.size() + 1));
+  // The NUL ends every document: a truncated one is an error here too.
   const json_tokener_error err = json_tokener_get_error(tok.get());
-  if (err == json_tokener_continue) return Status::ProtocolError("JSON", "truncated document");
   if (err != json_tokener_success) return Status::ProtocolError("malformed JSON", json_tokener_error_desc(err));
   Json doc(obj);
   const size_t end = std::min(json_tokener_get_parse_end(tok.get()), terminated.size());
