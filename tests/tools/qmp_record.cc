@@ -1,7 +1,7 @@
 // qmp-record: records QMP conversations with a real QEMU into replay files
 // (tests/data/qmp/<version>/<scenario>.replies) for the session unit tests.
 //
-//   qmp-record SCENARIO OUT.replies      (needs VC_GUEST_ELF and QEMU)
+//   qmp-record SCENARIO OUT.replies      (needs the built guest and QEMU)
 //
 // Each scenario drives the test guest's source QEMU through the real
 // qmp::Session over a RecordingTransport, so the file holds exactly what
