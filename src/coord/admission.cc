@@ -34,6 +34,20 @@ class QueueLock {
   UniqueFd fd_;  // closing it unlocks
 };
 
+// Readers share the lock, so what they read is one moment's state: no
+// decision lands between reading one entry and the next. Where there is
+// no lock file yet (no decision was ever taken) they read without it.
+UniqueFd ShareQueueLock(const std::string& dir) {
+  std::string path = dir + "/.queue.lock";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return fd;
+  while (::flock(fd.get(), LOCK_SH) < 0) {
+    if (errno != EINTR) return UniqueFd();
+  }
+  return fd;
+}
+
+
 int64_t RealtimeNs() {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -53,6 +67,15 @@ std::string Join(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
+}
+
+Result<std::vector<AdmissionEntry>> ReadAdmissions(const std::string& dir) {
+  Result<std::vector<LiveEntry>> entries = LiveEntries(dir);
+  if (!entries.ok()) return entries.status();
+  std::vector<AdmissionEntry> live;
+  for (const LiveEntry& e : *entries) live.push_back(AdmissionEntry::Parse(e.id, e.text));
+  std::sort(live.begin(), live.end(), StartsBefore);
+  return live;
 }
 
 }  // namespace
@@ -112,12 +135,8 @@ std::vector<std::string> Admissible(const std::vector<AdmissionEntry>& live, int
 }
 
 Result<std::vector<AdmissionEntry>> LiveAdmissions(const std::string& dir) {
-  Result<std::vector<LiveEntry>> entries = LiveEntries(dir);
-  if (!entries.ok()) return entries.status();
-  std::vector<AdmissionEntry> live;
-  for (const LiveEntry& e : *entries) live.push_back(AdmissionEntry::Parse(e.id, e.text));
-  std::sort(live.begin(), live.end(), StartsBefore);
-  return live;
+  UniqueFd shared = ShareQueueLock(dir);
+  return ReadAdmissions(dir);
 }
 
 std::string AdmissionVerdict::Describe(const AdmissionEntry& self, int64_t budget) const {
@@ -149,7 +168,7 @@ Result<AdmissionVerdict> AdmissionTicket::TryStart(int64_t budget) {
   }
   Result<QueueLock> lock = QueueLock::Take(dir_);
   if (!lock.ok()) return lock.status();
-  Result<std::vector<AdmissionEntry>> live = LiveAdmissions(dir_);
+  Result<std::vector<AdmissionEntry>> live = ReadAdmissions(dir_);  // under the lock taken above
   if (!live.ok()) return live.status();
   std::vector<std::string> start = Admissible(*live, budget);
   for (const AdmissionEntry& e : *live) {
