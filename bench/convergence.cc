@@ -237,7 +237,7 @@ RunResult RunOnSimulator(const Case& c, const PolicyChoice& pol, double link, do
   SimOptions o;
   o.limit_ms = static_cast<int64_t>(limit_s * 1000);
   SimResult s = Simulate(sc, reaction, o);
-  r.outcome = s.outcome == "timeout" ? "unfinished at the bench limit" : s.outcome;
+  r.outcome = s.outcome == MigrationOutcome::kTimeout ? "unfinished at the bench limit" : std::string(OutcomeName(s.outcome));
   r.total_ms = s.total_time_ms;
   r.downtime_ms = s.downtime_ms;
   r.passes = s.passes;

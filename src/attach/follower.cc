@@ -100,9 +100,9 @@ Follower::Follower(MigrationBackend& backend, FollowOptions options, LiveView& v
 Follower::~Follower() = default;
 
 int Follower::ExitCode(const MigrationSummary& s) {
-  if (s.outcome == "completed" || s.outcome == "completed-postcopy") return 0;
-  if (s.outcome == "lost") return 3;
-  if (s.outcome == "detached") return 4;
+  if (Completed(s.outcome)) return 0;
+  if (s.outcome == MigrationOutcome::kLost) return 3;
+  if (s.outcome == MigrationOutcome::kDetached) return 4;
   return 1;
 }
 
@@ -174,7 +174,8 @@ MigrationSummary Follower::Run() {
       f->Resplit();
     });
     const int64_t interval = f->options_.interval.count();
-    const int64_t next = f->last_ && f->phase_ == Phase::kFollowing ? NextSampleInMs(*f->last_, interval) : interval;
+    const int64_t next =
+        f->progress_ && f->phase_ == Phase::kFollowing ? NextSampleInMs(f->progress_->last(), interval) : interval;
     sd_event_source_set_time_relative(s, static_cast<uint64_t>(next) * 1000);
     sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
     return rc;
@@ -207,12 +208,12 @@ void Follower::Done(MigrationSummary summary) {
   admission_.reset();
   if (controller_) summary.actions = controller_->actions();
   summary.samples = series_;
-  summary.postcopy = saw_postcopy_;
+  summary.postcopy = progress_ && progress_->saw_postcopy();
   summary_ = std::move(summary);
   if (writer_) {
-    if (last_) Record(&StatisticsOf(*last_));
+    if (progress_) Record(&progress_->StatisticsOf(progress_->last()));
     if (summary_.total_time_ms) record_.elapsed_ms = *summary_.total_time_ms;
-    record_.status = summary_.outcome;
+    record_.status = std::string(OutcomeName(summary_.outcome));
     record_.samples = series_;
     record_.outcome = summary_;
     Status st = writer_->Finish(record_);
@@ -235,8 +236,8 @@ void Follower::Tick(bool timer) {
     // Whatever arrived before the loss still counts (e.g. "completed").
     if (!events.empty() && phase_ == Phase::kFollowing) {
       for (const BackendEvent& ev : events) {
-        if (ev.kind == BackendEvent::Kind::kStatus && ev.status == "completed" && last_) {
-          MigrationSample s = *last_;
+        if (ev.kind == BackendEvent::Kind::kStatus && ev.status == "completed" && progress_) {
+          MigrationSample s = progress_->last();
           s.status = "completed";
           Finish(s);
           return;
@@ -265,7 +266,7 @@ void Follower::Tick(bool timer) {
       // The migration we were started for failed before it ran (the
       // destination refused it, ...): nothing moved, the VM runs on here.
       MigrationSummary never;
-      never.outcome = "not-started";
+      never.outcome = MigrationOutcome::kNotStarted;
       never.detail = "the migration never started: " + (s->error.empty() ? std::string("QEMU says failed") : s->error);
       view_.Message(never.detail);
       return Done(std::move(never));
@@ -288,8 +289,7 @@ void Follower::StartFollowing(const MigrationSample& s) {
   Result<MigrationTuning> t = backend_.Tuning();
   if (!t.ok()) return Lose(t.status());
   phase_ = Phase::kFollowing;
-  last_pass_ = s.pass;
-  last_ = s;
+  progress_.emplace(s);
   controller_ = std::make_unique<Controller>(backend_, facts_, reaction_.get(), options_.dry_run,
                                              [this](const std::string& line) { view_.Message(line); });
   if (options_.before_start) controller_->AdoptStartSettings(*options_.before_start, options_.start_settings);
@@ -368,10 +368,9 @@ void Follower::ReleaseCopiedDisks() {
 }
 
 OperatorReply Follower::HandleRequest(const std::string& request) {
-  if (phase_ != Phase::kFollowing || !last_) return {false, "error: the migration is not running"};
+  if (phase_ != Phase::kFollowing || !progress_) return {false, "error: the migration is not running"};
   Result<MigrationSample> now = backend_.Sample();
-  if (now.ok() && now->running()) last_ = *now;
-  const MigrationSample& s = *last_;
+  const MigrationSample s = now.ok() && now->running() ? *now : progress_->last();
   OperatorReply reply;
   if (request == "cancel") {
     view_.Message("the operator asks to cancel");
@@ -427,8 +426,8 @@ void Follower::Record(const MigrationSample* s) {
 }
 
 void Follower::TakeShare() {
-  if (options_.paths.run_dir().empty() || !policy_reaction_) return;
-  const policy::Policy& p = policy_reaction_->policy();
+  if (options_.paths.run_dir().empty() || !reaction_) return;
+  const policy::Policy& p = reaction_->policy();
   split_.budget = p.host_bandwidth.value;
   if (!split_.budget) return;
   split_.mode = p.bandwidth_split.value == policy::BandwidthSplit::kClosestFirst ? SplitMode::kClosestFirst
@@ -438,7 +437,7 @@ void Follower::TakeShare() {
   // A policy that states this VM's own bandwidth pins it; the others share
   // what is left.
   ShareEntry entry{options_.migration_id, p.bandwidth.origin.is_default() ? 0 : p.bandwidth.value,
-                   last_ ? last_->ram_remaining : 0};
+                   progress_ ? progress_->last().ram_remaining : 0};
   shares_dir_ = options_.paths.SharesDir();
   Result<ShareHold> hold = ShareHold::Take(shares_dir_, entry);
   if (!hold.ok()) {
@@ -462,7 +461,7 @@ void Follower::TakeShare() {
 }
 
 void Follower::Resplit() {
-  if (!share_hold_ || phase_ != Phase::kFollowing || !last_ || last_->in_postcopy()) return;
+  if (!share_hold_ || phase_ != Phase::kFollowing || !progress_ || progress_->last().in_postcopy()) return;
   Result<std::vector<ShareEntry>> live = LiveShares(shares_dir_);
   if (!live.ok()) return;  // keep the last share; the next look may do better
   uint64_t share = ShareOf(*live, options_.migration_id, split_);
@@ -470,7 +469,7 @@ void Follower::Resplit() {
   // The action is stamped with the migration's time now, not at the last
   // pass (which may be long ago in the bulk pass).
   Result<MigrationSample> now = backend_.Sample();
-  if (now.ok() && now->running()) last_ = *now;
+  const MigrationSample s = now.ok() && now->running() ? *now : progress_->last();
   share_bps_ = share;
   sharing_with_ = live->size() - 1;
   controller_->set_bandwidth_ceiling(share);
@@ -478,7 +477,7 @@ void Follower::Resplit() {
                                        : "its " + std::string(SplitModeName(split_.mode)) + " share, with " +
                                              std::to_string(sharing_with_) + " other migration" +
                                              (sharing_with_ == 1 ? "" : "s") + " leaving this host, of its ";
-  (void)controller_->Impose(*last_, {DecisionKind::kHostShare, "set-bandwidth", static_cast<int64_t>(share),
+  (void)controller_->Impose(s, {DecisionKind::kHostShare, "set-bandwidth", static_cast<int64_t>(share),
                                why + FormatRate(static_cast<double>(split_.budget)) + " budget ([Host] OutgoingBandwidth)"});
   Record(nullptr);
 }
@@ -498,15 +497,7 @@ void Follower::Follow(const MigrationSample& first, bool after_sync) {
     if (!again.ok()) break;
     s = *again;
   }
-  if (s.pass != last_pass_) after_sync = true;
-  last_pass_ = s.pass;
-  if (s.in_postcopy()) saw_postcopy_ = true;
-  if (s.running()) last_running_ = s;
-  // QEMU answers a query-migrate it held through the final copy while still
-  // "active", with nothing left: not a sample from before the copy.
-  if (s.running() && s.ram_remaining > 0) last_before_copy_ = s;
-  if (s.running() && after_sync && s.ram_remaining > 0) last_sync_ = s;
-  last_ = s;
+  after_sync = progress_->Observe(s, after_sync);
   series_.push_back({s.total_time_ms, s.status, s.pass, s.ram_remaining, s.ram_transferred,
                      s.bandwidth, s.dirty_rate, s.expected_downtime_ms, s.throttle_percent});
   view_.Update(s, controller_->downtime_limit_ms());
@@ -524,7 +515,8 @@ policy::Resolved Follower::ResolvePolicy(uint64_t ram_total) {
   // The migration's RAM total when QEMU reports it; during setup the
   // guest's memory size (query-memory-size-summary, the domain XML) stands in.
   if (ram_total) vm.memory = ram_total;
-  policy::Resolved r = policy::Resolve(options_.policy_root, vm);
+  policy::Resolved r =
+      options_.policy_root.empty() ? policy::ResolveBuiltinOnly() : policy::Resolve(options_.policy_root, vm);
   for (const policy::Diagnostic& d : r.diagnostics) view_.Message("policy warning: " + d.ToString());
   return r;
 }
@@ -548,86 +540,14 @@ SwitchoverSpeed Follower::LearnedSwitchoverSpeed(const policy::Policy& p) {
   return speed;
 }
 
-bool Follower::CopyBeganAtLastSync(const MigrationSample& end) const {
-  return last_sync_ && end.pass <= last_sync_->pass + 1;
-}
-
-std::optional<uint64_t> Follower::CopyBytesSinceLastSync(const MigrationSample& end) const {
-  // QEMU switches over right after a sync and syncs once more on stopping
-  // the guest. A sample taken after either (the pass before the end's, or
-  // the end's own) knows what the final copy had to send.
-  if (!last_sync_ || end.ram_transferred <= last_sync_->ram_transferred) return std::nullopt;
-  const uint64_t since_sync = end.ram_transferred - last_sync_->ram_transferred;
-  if (CopyBeganAtLastSync(end)) return std::min(last_sync_->ram_remaining, since_sync);
-  // Short passes ran between the last sync seen and the copy (near the end
-  // they come every few ms). They sent at most max-bandwidth over the time
-  // they had, plus one of QEMU's 100 ms rate-limit slices: the rest is the
-  // copy at least, so its speed errs slow.
-  const std::optional<uint64_t> cap = controller_ ? controller_->max_bandwidth() : std::nullopt;
-  constexpr int64_t kRateLimitSliceMs = 100;  // QEMU's max-bandwidth accounting period
-  const int64_t passes_ms = end.total_time_ms - last_sync_->total_time_ms - *end.downtime_ms + kRateLimitSliceMs;
-  if (!cap || *cap == 0 || passes_ms < 0) return std::nullopt;
-  const double passes_bytes = static_cast<double>(*cap) * static_cast<double>(passes_ms) / 1000;
-  if (passes_bytes >= static_cast<double>(since_sync)) return std::nullopt;
-  return since_sync - static_cast<uint64_t>(passes_bytes);
-}
-
-std::optional<uint64_t> Follower::NeverSentAtLeast(const MigrationSample& end) const {
-  // A copy from inside the bulk pass, after a sync no sample saw (QEMU
-  // syncs once what remains fits the limit, and stops the guest at once):
-  // of the bulk pages unsent at the last sample, only those QEMU visited
-  // before the copy were not in it. All it visited since, less the copy's
-  // own pages, bounds them from above; downtime-bytes bounds the copy's
-  // pages from below (4096 of a whole page's 4104 bytes with its header;
-  // a zero page counts 9 bytes for its 4096; kHeaderSlack for block names
-  // and end markers). Where pages go by other ways QEMU counts apart
-  // (xbzrle, compression, multifd), or the capabilities are not known,
-  // nothing is said. A lower bound files a copy of pages never sent with
-  // the re-sent ones at worst, never the other way (SwitchoverCopy).
-  constexpr double kPageShare = 4096.0 / 4104.0;
-  constexpr double kHeaderSlack = 64 * 1024;
-  if (!last_before_copy_ || last_before_copy_->bulk_unsent() == 0 || end.downtime_bytes == 0 || end.ram_visited == 0) {
-    return std::nullopt;
-  }
-  if (facts_.capabilities.empty() || facts_.CapabilityOn("xbzrle") || facts_.CapabilityOn("compress") ||
-      facts_.CapabilityOn("multifd")) {
-    return std::nullopt;
-  }
-  const double copy_pages = std::max(0.0, (static_cast<double>(end.downtime_bytes) - kHeaderSlack) * kPageShare);
-  const double visited_between = static_cast<double>(end.ram_visited) - copy_pages -
-                                 static_cast<double>(last_before_copy_->ram_visited);
-  const double at_least = static_cast<double>(last_before_copy_->bulk_unsent()) - std::max(0.0, visited_between);
-  if (at_least <= 0) return std::nullopt;
-  return std::min(end.downtime_bytes, static_cast<uint64_t>(at_least));
-}
-
 void Follower::RememberSwitchover(const MigrationSample& end) {
-  if (options_.paths.state_dir().empty() || saw_postcopy_ || !end.downtime_ms) return;
-  // QEMU >= 7.0 counts what it sent with the guest stopped: the copy
-  // itself, even when no sample saw a sync before it (a switch-over in the
-  // bulk's last 100 ms).
-  const std::optional<uint64_t> bytes =
-      end.downtime_bytes > 0 ? std::optional<uint64_t>(end.downtime_bytes) : CopyBytesSinceLastSync(end);
-  if (!bytes) return;
+  if (options_.paths.state_dir().empty()) return;
+  std::optional<SwitchoverCopy> copy =
+      progress_->WitnessSwitchover(end, controller_ ? controller_->max_bandwidth() : std::nullopt, facts_);
+  if (!copy) return;
   SwitchoverObservation o;
   o.unix_seconds = static_cast<int64_t>(std::time(nullptr));
-  o.copy.bytes = *bytes;
-  // QEMU's downtime is the difference of two whole-ms clock readings: the
-  // copy may have taken up to 1 ms more, and is taken at that (a fast 9 MiB
-  // copy reads 4 ms, where 5 ms is 20% slower).
-  o.copy.downtime_ms = *end.downtime_ms + 1;
-  // The bulk pages still unsent at the sync the copy began from were in
-  // what remained, so the copy sent them (never_sent: why that matters).
-  // After passes no sample saw, those may have sent them instead: then
-  // QEMU's page counts tell at least how many were left (or nothing, which
-  // files the copy with the re-sent ones, where a copy taken for slower
-  // than it was only makes predictions err long). Unless none was left at
-  // that sync: the bulk was done, and no later copy has any.
-  if (last_sync_ && last_sync_->ram_visited > 0 && (CopyBeganAtLastSync(end) || last_sync_->bulk_unsent() == 0)) {
-    o.copy.never_sent = std::min(o.copy.bytes, last_sync_->bulk_unsent());
-  } else {
-    o.copy.never_sent = NeverSentAtLeast(end);
-  }
+  o.copy = *copy;
   const std::string key = SwitchoverMemory::KeyOf(options_.peer);
   Status st = SwitchoverMemory(options_.paths).Remember(key, o);
   if (!st.ok()) {
@@ -642,7 +562,7 @@ void Follower::RememberSwitchover(const MigrationSample& end) {
 }
 
 bool Follower::ApplyPassthroughPolicy() {
-  bool allowed = policy_reaction_ && policy_reaction_->policy().allow_passthrough.value;
+  bool allowed = reaction_ && reaction_->policy().allow_passthrough.value;
   backend_.AllowPassthrough(allowed);
   if (allowed == passthrough_allowed_) return true;  // the facts read stand
   passthrough_allowed_ = allowed;
@@ -656,32 +576,25 @@ bool Follower::ApplyPassthroughPolicy() {
   return true;
 }
 
+std::string Follower::DescribePolicy(const policy::Resolved& r) const {
+  if (options_.policy_root.empty()) return "the built-in default policy (--no-policy)";
+  if (r.applied.empty()) return "the built-in default policy (no policy files under " + options_.policy_root + ")";
+  return "policy (the built-in default and " + std::to_string(r.applied.size()) + " file" +
+         (r.applied.size() == 1 ? "" : "s") + " under " + options_.policy_root + ")";
+}
+
 void Follower::ChooseReaction(const MigrationSample& s) {
-  if (!options_.policy_root.empty()) {
-    policy::Resolved r = ResolvePolicy(s.ram_total);
-    if (!r.applied.empty()) {
-      std::string desc = "policy (" + std::to_string(r.applied.size()) + " file" +
-                         (r.applied.size() == 1 ? "" : "s") + " under " + options_.policy_root + ")";
-      for (const std::string& f : r.applied) view_.Message("policy file: " + f);
-      shown_policy_ = policy::Show(r.policy);
-      SwitchoverSpeed learned = LearnedSwitchoverSpeed(r.policy);
-      auto reaction = std::make_unique<PolicyReaction>(std::move(r.policy), desc, std::move(learned));
-      policy_reaction_ = reaction.get();
-      reaction_ = std::move(reaction);
-      return;
-    }
-  }
-  reaction_ = std::make_unique<DefaultReaction>(options_.reaction);
-  policy_reaction_ = nullptr;
+  policy::Resolved r = ResolvePolicy(s.ram_total);
+  for (const std::string& f : r.applied) view_.Message("policy file: " + f);
+  shown_policy_ = policy::Show(r.policy);
+  SwitchoverSpeed learned = LearnedSwitchoverSpeed(r.policy);
+  std::string desc = DescribePolicy(r);
+  reaction_ = std::make_unique<PolicyReaction>(std::move(r.policy), std::move(desc), std::move(learned));
 }
 
 void Follower::ReloadPolicy(const std::string& why) {
-  if (phase_ != Phase::kFollowing || options_.policy_root.empty() || !last_) return;
-  policy::Resolved r = ResolvePolicy(last_->ram_total);
-  if (r.applied.empty()) {
-    view_.Message("policy reloaded (" + why + "): no policy files apply any more; keeping the last one");
-    return;
-  }
+  if (phase_ != Phase::kFollowing || options_.policy_root.empty() || !progress_ || !reaction_) return;
+  policy::Resolved r = ResolvePolicy(progress_->last().ram_total);
   std::vector<policy::ShownSetting> now = policy::Show(r.policy);
   std::string changes;
   for (size_t i = 0; i < now.size(); i++) {
@@ -691,16 +604,9 @@ void Follower::ReloadPolicy(const std::string& why) {
                now[i].origin.ToString() + ")";
   }
   shown_policy_ = now;
-  std::string desc = "policy (" + std::to_string(r.applied.size()) + " files under " + options_.policy_root + ")";
   SwitchoverSpeed learned = LearnedSwitchoverSpeed(r.policy);
-  if (policy_reaction_) {
-    policy_reaction_->Reload(std::move(r.policy), desc, std::move(learned));
-  } else {
-    auto reaction = std::make_unique<PolicyReaction>(std::move(r.policy), desc, std::move(learned));
-    policy_reaction_ = reaction.get();
-    reaction_ = std::move(reaction);
-    controller_->set_reaction(reaction_.get());
-  }
+  std::string desc = DescribePolicy(r);
+  reaction_->Reload(std::move(r.policy), std::move(desc), std::move(learned));
   view_.Message("policy reloaded (" + why + ")" + (changes.empty() ? ": nothing changed" : ":" + changes));
   ApplyPassthroughPolicy();
 }
@@ -712,64 +618,68 @@ void Follower::WatchPolicyDirectories() {
                             [this] { ReloadPolicy("a policy file changed"); });
 }
 
-const MigrationSample& Follower::StatisticsOf(const MigrationSample& end) const {
-  return end.status != "completed" && end.pass == 0 && last_running_ ? *last_running_ : end;
-}
-
 void Follower::Finish(const MigrationSample& s) {
   if (controller_) controller_->OnFinished(s);
   MigrationSummary sum;
-  const MigrationSample& stats = StatisticsOf(s);
+  const MigrationSample& stats = progress_->StatisticsOf(s);
   sum.total_time_ms = s.total_time_ms ? s.total_time_ms : stats.total_time_ms;
   sum.downtime_ms = s.downtime_ms;
   sum.passes = stats.pass;
   sum.bytes_sent = stats.ram_transferred;
   sum.ram_total = stats.ram_total;
-  if (s.status == "completed") {
-    RememberSwitchover(s);
-    sum.outcome = saw_postcopy_ ? "completed-postcopy" : "completed";
-    sum.detail = saw_postcopy_ ? "finished in post-copy" : "finished in pre-copy";
-  } else if (s.status == "cancelled" && controller_ && !controller_->abort_reason().empty()) {
-    sum.outcome = "aborted";
-    sum.detail = "aborted by virt-converge: " + controller_->abort_reason();
-  } else if (s.status == "cancelled") {
-    sum.outcome = "cancelled";
-    sum.detail = "cancelled by someone else";
-  } else {
-    sum.outcome = "failed";
-    sum.detail = s.error.empty() ? "QEMU reports the migration failed" : "QEMU: " + s.error;
+  const std::string abort_reason = controller_ ? controller_->abort_reason() : "";
+  sum.outcome = progress_->OutcomeOf(s, !abort_reason.empty());
+  switch (sum.outcome) {
+    case MigrationOutcome::kCompleted:
+      RememberSwitchover(s);
+      sum.detail = "finished in pre-copy";
+      break;
+    case MigrationOutcome::kCompletedPostcopy:
+      sum.detail = "finished in post-copy";
+      break;
+    case MigrationOutcome::kAborted:
+      sum.detail = "aborted by virt-converge: " + abort_reason;
+      break;
+    case MigrationOutcome::kCancelled:
+      sum.detail = "cancelled by someone else";
+      break;
+    default:
+      sum.detail = s.error.empty() ? "QEMU reports the migration failed" : "QEMU: " + s.error;
+      break;
   }
   Done(std::move(sum));
 }
 
 void Follower::LeaveToQemu() {
-  if (controller_) controller_->Leave(last_ && last_->in_postcopy());
+  if (controller_) controller_->Leave(progress_ && progress_->last().in_postcopy());
 }
 
 void Follower::Detach(const std::string& why) {
   if (phase_ == Phase::kFollowing) LeaveToQemu();
   MigrationSummary sum;
-  sum.outcome = "detached";
+  sum.outcome = MigrationOutcome::kDetached;
   sum.detail = why + (phase_ == Phase::kFollowing
                           ? "; the migration goes on under QEMU's own settings"
                           : "; no migration was running");
-  if (last_) {
-    sum.total_time_ms = last_->total_time_ms;
-    sum.passes = last_->pass;
-    sum.bytes_sent = last_->ram_transferred;
-    sum.ram_total = last_->ram_total;
+  if (progress_) {
+    const MigrationSample& last = progress_->last();
+    sum.total_time_ms = last.total_time_ms;
+    sum.passes = last.pass;
+    sum.bytes_sent = last.ram_transferred;
+    sum.ram_total = last.ram_total;
   }
   Done(std::move(sum));
 }
 
 void Follower::Lose(const Status& st) {
   MigrationSummary sum;
-  sum.outcome = "lost";
+  sum.outcome = MigrationOutcome::kLost;
   sum.detail = "lost " + backend_.Describe() + ": " + st.ToString();
-  if (last_) {
-    sum.total_time_ms = last_->total_time_ms;
-    sum.passes = last_->pass;
-    sum.bytes_sent = last_->ram_transferred;
+  if (progress_) {
+    const MigrationSample& last = progress_->last();
+    sum.total_time_ms = last.total_time_ms;
+    sum.passes = last.pass;
+    sum.bytes_sent = last.ram_transferred;
   }
   Done(std::move(sum));
 }
@@ -778,7 +688,7 @@ void Follower::GiveUp(const Status& st) {
   // Our fault or an answer we cannot use: leave the migration to QEMU.
   LeaveToQemu();
   MigrationSummary sum;
-  sum.outcome = "lost";
+  sum.outcome = MigrationOutcome::kLost;
   sum.detail = "internal error, leaving the migration to QEMU's own settings: " + st.ToString();
   Done(std::move(sum));
 }

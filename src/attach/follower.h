@@ -15,7 +15,7 @@
 
 #include "src/backend/migration_backend.h"
 #include "src/control/controller.h"
-#include "src/control/default_reaction.h"
+#include "src/control/migration_progress.h"
 #include "src/control/policy_reaction.h"
 #include "src/coord/admission.h"
 #include "src/coord/shares.h"
@@ -31,10 +31,9 @@ namespace vc {
 struct FollowOptions {
   bool dry_run = false;     // observe and say what it would do; change nothing
   Millis interval{1000};    // sampling timer (the bulk pass has no events)
-  /// Policy drop-ins are looked for under this root; when there are none
-  /// the built-in reaction (\a reaction) runs. "" = built-in only.
+  /// Policy drop-ins are looked for under this root, and merged onto the
+  /// built-in default. "" = the built-in default alone (`--no-policy`).
   std::string policy_root = "/";
-  ReactionConfig reaction;
   /// Where this follower keeps its records and meets the host's other
   /// followers (shares, admission). No run directory: it acts alone and
   /// keeps no live record; no state directory: no history, nothing learned.
@@ -93,21 +92,12 @@ class Follower {
   void ReloadPolicy(const std::string& why);
   /// Resolves the policy for this VM (\a ram_total bytes), logging its warnings.
   policy::Resolved ResolvePolicy(uint64_t ram_total);
+  /// "policy (the built-in default and 2 files under /)", for the log and record.
+  std::string DescribePolicy(const policy::Resolved& r) const;
   /// LearnSwitchoverBandwidth=: this host's earlier final copies to the
   /// same destination (unknown when \a p does not learn, or states the speed).
   SwitchoverSpeed LearnedSwitchoverSpeed(const policy::Policy& p);
   void RememberSwitchover(const MigrationSample& end);
-  /// Whether the final copy ending in \a end began at the last sync a
-  /// sample saw (not after passes no sample saw).
-  bool CopyBeganAtLastSync(const MigrationSample& end) const;
-  /// The final copy's bytes inferred from the last sync a sample saw, where
-  /// QEMU does not count them; nullopt when they cannot be told. \a end
-  /// has QEMU's downtime.
-  std::optional<uint64_t> CopyBytesSinceLastSync(const MigrationSample& end) const;
-  /// At least how many of the final copy's bytes QEMU had never sent
-  /// before, from its page counts, where no sample saw the sync the copy
-  /// began from; nullopt when they do not tell.
-  std::optional<uint64_t> NeverSentAtLeast(const MigrationSample& end) const;
   void WatchPolicyDirectories();
   /// With a host bandwidth budget in the policy: holds this migration's
   /// share entry and watches the others'.
@@ -127,9 +117,6 @@ class Follower {
   /// Refreshes the live record from \a s (when there is a run dir).
   void Record(const MigrationSample* s);
   void Finish(const MigrationSample& s);
-  /// \a end, or when QEMU cleared its statistics there (a cancelled or
-  /// failed migration reports none), the last running sample.
-  const MigrationSample& StatisticsOf(const MigrationSample& end) const;
   void Detach(const std::string& why);
   void Lose(const Status& st);
   void GiveUp(const Status& st);   // our fault: restore and leave
@@ -141,8 +128,7 @@ class Follower {
   MigrationBackend& backend_;
   FollowOptions options_;
   LiveView& view_;
-  std::unique_ptr<Reaction> reaction_;
-  PolicyReaction* policy_reaction_ = nullptr;  // reaction_ when it runs a policy
+  std::unique_ptr<PolicyReaction> reaction_;
   std::unique_ptr<Controller> controller_;
   std::vector<policy::ShownSetting> shown_policy_;
   std::unique_ptr<Loop> loop_;
@@ -150,13 +136,8 @@ class Follower {
   Phase phase_ = Phase::kWaiting;
   BackendFacts facts_;
   bool passthrough_allowed_ = false;  // as last told to the backend (its default)
-  uint64_t last_pass_ = 0;
-  std::optional<MigrationSample> last_sync_;  // the last running sample after a sync
-  std::optional<MigrationSample> last_running_;  // QEMU clears its stats on cancel/failure
-  std::optional<MigrationSample> last_before_copy_;  // the last running one with bytes left
-  bool saw_postcopy_ = false;
+  std::optional<MigrationProgress> progress_;  // from the first running sample on
   bool told_learned_ = false;  // the learned switch-over speed is said once
-  std::optional<MigrationSample> last_;
   std::vector<SamplePoint> series_;
   MigrationSummary summary_;
 

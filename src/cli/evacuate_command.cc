@@ -59,7 +59,13 @@ struct VmMove {
   std::string log, summary;
   Clock::time_point not_before{};
   double started_at = 0, ended_at = 0;
-  std::string outcome = "not started", detail;
+  std::optional<MigrationOutcome> outcome;  // none yet: not started
+  bool refused = false;                     // every destination turned it away
+  std::string detail;
+  bool moved() const { return outcome && Completed(*outcome); }
+  std::string OutcomeText() const {
+    return refused ? "refused" : outcome ? std::string(OutcomeName(*outcome)) : "not started";
+  }
   std::optional<int64_t> total_ms, downtime_ms;
 };
 
@@ -128,7 +134,7 @@ class Evacuation {
     Show();
     ended_ = WallClockSeconds();
     Report();
-    bool all = std::all_of(moves_.begin(), moves_.end(), [](const VmMove& m) { return m.outcome.rfind("completed", 0) == 0; });
+    bool all = std::all_of(moves_.begin(), moves_.end(), [](const VmMove& m) { return m.moved(); });
     return all ? 0 : 1;
   }
 
@@ -148,7 +154,8 @@ class Evacuation {
     std::optional<size_t> d = Choose(m);
     if (!d || static_cast<int>(m.tries.size()) >= o_.attempts) {
       std::string why = !d ? "every destination turned it away" : "turned away " + std::to_string(m.tries.size()) + " times";
-      return Finish(m, "refused", why + "; it runs on here");
+      m.refused = true;
+      return Finish(m, MigrationOutcome::kNotStarted, why + "; it runs on here");
     }
     m.destination = *d;
     load_[*d]++;
@@ -168,7 +175,7 @@ class Evacuation {
     Result<pid_t> pid = SpawnLogged(args, m.log);
     if (!pid.ok()) {
       load_[*d]--;
-      return Finish(m, "failed", pid.status().ToString());
+      return Finish(m, MigrationOutcome::kFailed, pid.status().ToString());
     }
     m.pid = *pid;
     m.tries.push_back({*d, "running"});
@@ -186,7 +193,7 @@ class Evacuation {
     Result<Json> j = Json::Parse(ReadWhole(m.summary));
     std::optional<MigrationSummary> summary;
     if (j.ok() && j->is_object()) summary = MigrationSummary::FromJson(*j);
-    if (summary ? summary->outcome == "not-started" : log.find("started migration of") == std::string::npos) {
+    if (summary ? summary->outcome == MigrationOutcome::kNotStarted : log.find("started migration of") == std::string::npos) {
       // Turned away before a byte moved: the VM runs on here untouched.
       load_[m.destination]--;
       std::string why = Unwrapped(summary ? summary->detail : LastError(log));
@@ -207,16 +214,16 @@ class Evacuation {
       m.downtime_ms = summary->downtime_ms;
       Finish(m, summary->outcome, summary->detail);
     } else {
-      Finish(m, "lost", "its migrate process ended (" + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : -1) +
+      Finish(m, MigrationOutcome::kLost, "its migrate process ended (" + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : -1) +
                             ") with no summary: " + LastError(log));
     }
-    m.tries.back().result = m.outcome + (m.detail.empty() ? "" : ": " + m.detail);
+    m.tries.back().result = m.OutcomeText() + (m.detail.empty() ? "" : ": " + m.detail);
   }
 
-  void Finish(VmMove& m, const std::string& outcome, const std::string& detail) {
+  void Finish(VmMove& m, MigrationOutcome outcome, const std::string& detail) {
     m.state = VmMove::State::kDone;
     m.outcome = outcome;
-    if (!detail.empty() || outcome.rfind("completed", 0) == 0) m.detail = detail;
+    if (!detail.empty() || Completed(outcome)) m.detail = detail;
     m.ended_at = WallClockSeconds();
   }
 
@@ -235,8 +242,8 @@ class Evacuation {
     *percent = -1;
     switch (m.state) {
       case VmMove::State::kDone:
-        *percent = m.outcome.rfind("completed", 0) == 0 ? 100 : -1;
-        return m.outcome + (m.total_ms ? " in " + FormatMillis(static_cast<double>(*m.total_ms)) : "") +
+        *percent = m.moved() ? 100 : -1;
+        return m.OutcomeText() + (m.total_ms ? " in " + FormatMillis(static_cast<double>(*m.total_ms)) : "") +
                (m.downtime_ms ? ", downtime " + std::to_string(*m.downtime_ms) + " ms" : "") +
                (m.detail.empty() ? "" : " — " + m.detail);
       case VmMove::State::kWaiting:
@@ -278,7 +285,7 @@ class Evacuation {
       row.where = m.tries.empty() ? "-" : o_.destinations[m.destination];
       row.state = StateText(m, live, queued, place, &row.percent);
       done += m.state == VmMove::State::kDone;
-      moved += m.outcome.rfind("completed", 0) == 0;
+      moved += m.moved();
       running += m.state == VmMove::State::kRunning;
       waiting += m.state == VmMove::State::kWaiting;
       rows.push_back(std::move(row));
@@ -292,16 +299,16 @@ class Evacuation {
 
   void Report() {
     size_t moved = 0;
-    for (const VmMove& m : moves_) moved += m.outcome.rfind("completed", 0) == 0;
+    for (const VmMove& m : moves_) moved += m.moved();
     std::printf("\nevacuation: %zu of %zu VM%s moved in %s\n", moved, moves_.size(), moves_.size() == 1 ? "" : "s",
                 FormatMillis((ended_ - started_) * 1000).c_str());
     std::printf("%-16s %-8s %-18s %8s %10s  %s\n", "VM", "ATTEMPTS", "OUTCOME", "TIME", "DOWNTIME",
                 "DESTINATION / WHY");
     Json vms = Json::Array();
     for (const VmMove& m : moves_) {
-      bool ok = m.outcome.rfind("completed", 0) == 0;
+      bool ok = m.moved();
       std::string where = ok ? o_.destinations[m.destination] : m.detail;
-      std::printf("%-16s %-8zu %-18s %8s %10s  %s\n", m.vm.c_str(), m.tries.size(), m.outcome.c_str(),
+      std::printf("%-16s %-8zu %-18s %8s %10s  %s\n", m.vm.c_str(), m.tries.size(), m.OutcomeText().c_str(),
                   m.total_ms ? FormatMillis(static_cast<double>(*m.total_ms)).c_str() : "-",
                   m.downtime_ms ? (std::to_string(*m.downtime_ms) + " ms").c_str() : "-", where.c_str());
       Json tries = Json::Array();
@@ -315,7 +322,7 @@ class Evacuation {
       }
       Json j = Json::Object();
       j.Set("vm", Json::String(m.vm))
-          .Set("outcome", Json::String(m.outcome))
+          .Set("outcome", Json::String(m.OutcomeText()))
           .Set("detail", Json::String(m.detail))
           .Set("destination", ok ? Json::String(o_.destinations[m.destination]) : Json())
           .Set("attempts", Json::Int(static_cast<int64_t>(m.tries.size())))

@@ -15,20 +15,11 @@ void AddCommonOptions(CLI::App* cmd, CommonOptions* o, bool qmp_required) {
   CLI::Option* qmp = cmd->add_option("--qmp", o->qmp_socket, "QMP unix socket of the (source) QEMU");
   if (qmp_required) qmp->required();
   cmd->add_option("--interval", o->interval, "sampling interval besides every pass (default 1s)");
-  cmd->add_option("--max-downtime", o->max_downtime,
-                  "highest downtime-limit the reaction may set (default 2s)");
-  cmd->add_option("--stall-passes", o->stall_passes,
-                  "passes without a new minimum of remaining that make a stall (default 3)");
-  cmd->add_option("--stall-time", o->stall_time,
-                  "time without a new minimum of remaining that makes a stall (default 10s)");
-  cmd->add_option("--budget-per-gib", o->budget_per_gib,
-                  "time budget in seconds per GiB of guest RAM (default 64)");
-  cmd->add_option("--min-budget", o->min_budget, "the smallest time budget (default 30s)");
   cmd->add_option("--summary-json", o->summary_json, "also write the summary as JSON to this file");
   cmd->add_option("--policy-root", o->policy_root,
-                  "read policy drop-ins under this root (default /); with none there, or with "
-                  "--no-policy, the built-in reaction runs");
-  cmd->add_flag("--no-policy", o->no_policy, "ignore policy files: run the built-in reaction");
+                  "read policy drop-ins under this root (default /), merged onto the built-in default");
+  cmd->add_flag("--no-policy", o->no_policy,
+                "ignore policy files: the built-in default policy (the vendor default) alone");
   cmd->add_option("--state-dir", o->state_dir,
                   "where history records go, under history/, and what the host learned of its "
                   "switch-over speeds, under switchover/ (default /var/lib/virt-converge)");
@@ -57,19 +48,6 @@ Result<FollowOptions> MakeFollowOptions(const CommonOptions& o) {
   if (!interval.ok()) return interval.status().WithContext("--interval");
   if (*interval < 50) return Status::InvalidArgument("--interval", "'" + o.interval + "' is below 50ms");
   f.interval = Millis(*interval);
-  Result<int64_t> max_downtime = ParseMillis(o.max_downtime);
-  if (!max_downtime.ok()) return max_downtime.status().WithContext("--max-downtime");
-  f.reaction.max_downtime_ms = *max_downtime;
-  if (o.stall_passes < 1) return Status::InvalidArgument("--stall-passes", "must be at least 1");
-  f.reaction.stall_passes = o.stall_passes;
-  Result<int64_t> stall_time = ParseMillis(o.stall_time);
-  if (!stall_time.ok()) return stall_time.status().WithContext("--stall-time");
-  f.reaction.stall_time = Millis(*stall_time);
-  if (o.budget_per_gib <= 0) return Status::InvalidArgument("--budget-per-gib", "must be positive");
-  f.reaction.budget_seconds_per_gib = o.budget_per_gib;
-  Result<int64_t> min_budget = ParseMillis(o.min_budget);
-  if (!min_budget.ok()) return min_budget.status().WithContext("--min-budget");
-  f.reaction.min_budget = Millis(*min_budget);
   return f;
 }
 

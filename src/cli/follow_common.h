@@ -32,11 +32,6 @@ struct CommonOptions {
   StatePaths paths() const { return {run_dir, state_dir}; }
   bool dry_run = false;
   std::string interval = "1s";
-  std::string max_downtime = "2s";
-  int stall_passes = 3;
-  std::string stall_time = "10s";
-  double budget_per_gib = 64;
-  std::string min_budget = "30s";
   std::string summary_json;
   std::string policy_root = "/";
   bool no_policy = false;

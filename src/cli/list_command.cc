@@ -197,7 +197,7 @@ int RunStatus(const ListOptions& o) {
                 r->share ? (" (share " + FormatRate(static_cast<double>(r->share)) + ")").c_str() : "",
                 FormatRate(r->dirty_rate).c_str(), static_cast<long long>(r->expected_downtime_ms),
                 static_cast<long long>(r->downtime_limit_ms), r->throttle_percent);
-    if (r->outcome) std::printf("outcome:    %s — %s\n", r->outcome->outcome.c_str(), r->outcome->detail.c_str());
+    if (r->outcome) std::printf("outcome:    %s — %s\n", std::string(OutcomeName(r->outcome->outcome)).c_str(), r->outcome->detail.c_str());
   }
   std::printf("%s", placement.c_str());
   if (!r) return 0;

@@ -5,10 +5,10 @@
 
 #include "src/base/json.h"
 #include "src/base/units.h"
-#include "src/control/default_reaction.h"
 #include "src/control/policy_reaction.h"
 #include "src/control/simulator.h"
 #include "src/control/start_settings.h"
+#include "src/policy/builtin_default.h"
 #include "src/policy/ini.h"
 #include "src/policy/resolve.h"
 #include "src/state/summary.h"
@@ -39,9 +39,9 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
   CLI::App* cmd = app->add_subcommand(
       "simulate", "run a policy on the migration simulator and print what it would do and the outcome");
   cmd->add_option("--policy", o->policy_files,
-                  "a policy file, applied onto the defaults (repeatable, in order; [Match] is ignored)");
+                  "a policy file, applied onto the built-in default (repeatable, in order; [Match] is ignored)");
   cmd->add_option("--root", o->root, "resolve the drop-ins under this root instead (as attach does)");
-  cmd->add_flag("--no-policy", o->no_policy, "use the built-in reaction");
+  cmd->add_flag("--no-policy", o->no_policy, "the built-in default policy alone (as with no file or root)");
   cmd->add_option("--memory", o->memory, "guest RAM, e.g. 64GiB")->capture_default_str();
   cmd->add_option("--working-set", o->working_set, "memory the guest keeps rewriting (default: all of it)");
   cmd->add_option("--dirty-rate", o->dirty_rate, "how fast the guest writes, e.g. 2GiB/s")->capture_default_str();
@@ -77,40 +77,42 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
     sc.qemu_minor = minor;
     sc.vcpus = std::max(1, o->vcpus);
 
-    // The reaction: the given files, the drop-ins under --root, or built-in.
-    std::unique_ptr<Reaction> reaction;
+    // The policy: the built-in default, with the given files or the
+    // drop-ins under --root merged onto it (as attach does).
+    policy::Policy p;
+    policy::Diagnostics diags;
+    std::string desc;
     std::vector<std::string> notes;
-    if (!o->no_policy && (!o->policy_files.empty() || !o->root.empty())) {
-      policy::Policy p;
-      policy::Diagnostics diags;
-      std::string desc;
-      if (!o->policy_files.empty()) {
-        for (const std::string& f : o->policy_files) {
-          size_t before = diags.size();
-          policy::IniFile file = policy::ReadIni(f, &diags);
-          if (diags.size() > before && file.assignments.empty()) {
-            return Usage(diags.back().ToString());
-          }
-          policy::ApplyFile(file, &p, &diags);
+    if (o->no_policy || (o->policy_files.empty() && o->root.empty())) {
+      policy::Resolved r = policy::ResolveBuiltinOnly();
+      p = std::move(r.policy);
+      diags = std::move(r.diagnostics);
+      desc = "the built-in default policy";
+    } else if (!o->policy_files.empty()) {
+      p = policy::BuiltinDefault(&diags);
+      for (const std::string& f : o->policy_files) {
+        size_t before = diags.size();
+        policy::IniFile file = policy::ReadIni(f, &diags);
+        if (diags.size() > before && file.assignments.empty()) {
+          return Usage(diags.back().ToString());
         }
-        policy::Validate(&p, &diags);
-        desc = "policy (" + std::to_string(o->policy_files.size()) + " file" +
-               (o->policy_files.size() == 1 ? ")" : "s)");
-      } else {
-        policy::VmFacts vm;
-        vm.name = "simulated";
-        vm.memory = sc.memory;
-        policy::Resolved r = policy::Resolve(o->root, vm);
-        diags = r.diagnostics;
-        p = r.policy;
-        desc = "policy (" + std::to_string(r.applied.size()) + " files under " + o->root + ")";
+        policy::ApplyFile(file, &p, &diags);
       }
-      for (const policy::Diagnostic& d : diags) notes.push_back("policy warning: " + d.ToString());
-      sc.Apply(StartFromPolicy(p));
-      reaction = std::make_unique<PolicyReaction>(std::move(p), desc);
+      policy::Validate(&p, &diags);
+      desc = "policy (the built-in default and " + std::to_string(o->policy_files.size()) + " file" +
+             (o->policy_files.size() == 1 ? ")" : "s)");
     } else {
-      reaction = std::make_unique<DefaultReaction>(ReactionConfig{});
+      policy::VmFacts vm;
+      vm.name = "simulated";
+      vm.memory = sc.memory;
+      policy::Resolved r = policy::Resolve(o->root, vm);
+      diags = r.diagnostics;
+      p = r.policy;
+      desc = "policy (the built-in default and " + std::to_string(r.applied.size()) + " files under " + o->root + ")";
     }
+    for (const policy::Diagnostic& d : diags) notes.push_back("policy warning: " + d.ToString());
+    sc.Apply(StartFromPolicy(p));
+    auto reaction = std::make_unique<PolicyReaction>(std::move(p), desc);
     // Flags win over the policy's [Start].
     sc.postcopy_ram |= o->postcopy;
     sc.auto_converge |= o->auto_converge;
@@ -138,7 +140,7 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
       sum.passes = r.passes;
       sum.bytes_sent = r.bytes_sent;
       sum.ram_total = sc.memory;
-      sum.postcopy = r.outcome == "completed-postcopy";
+      sum.postcopy = r.outcome == MigrationOutcome::kCompletedPostcopy;
       sum.actions = r.actions;
       Json j = sum.ToJson();
       j.Set("scenario", Json::String(sc.ToString()))
@@ -146,18 +148,18 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
           .Set("throttle-percent-seconds", Json::Double(r.throttle_integral))
           .Set("paused-ms", Json::Int(r.paused_ms));
       std::printf("%s\n", j.Serialize(true).c_str());
-      return r.outcome.rfind("completed", 0) == 0 ? 0 : 1;
+      return Completed(r.outcome) ? 0 : 1;
     }
     std::printf("simulating: %s\nreacting with %s\n", sc.ToString().c_str(), reaction->Describe().c_str());
     for (const std::string& n : notes) std::printf("%s\n", n.c_str());
     for (const std::string& line : r.log) std::printf("%s\n", line.c_str());
-    std::printf("outcome: %s after %s", r.outcome.c_str(), FormatMillis(static_cast<double>(r.total_time_ms)).c_str());
+    std::printf("outcome: %s after %s", std::string(OutcomeName(r.outcome)).c_str(), FormatMillis(static_cast<double>(r.total_time_ms)).c_str());
     if (r.downtime_ms) std::printf(", downtime %s", FormatMillis(static_cast<double>(*r.downtime_ms)).c_str());
     std::printf(", %llu passes, %s sent (%.2fx RAM), throttle %.0f%%·s, paused %s\n",
                 static_cast<unsigned long long>(r.passes), FormatBytes(static_cast<double>(r.bytes_sent)).c_str(),
                 static_cast<double>(r.bytes_sent) / static_cast<double>(sc.memory), r.throttle_integral,
                 FormatMillis(static_cast<double>(r.paused_ms)).c_str());
-    return r.outcome.rfind("completed", 0) == 0 ? 0 : 1;
+    return Completed(r.outcome) ? 0 : 1;
   };
 }
 

@@ -6,9 +6,8 @@
 namespace vc {
 namespace {
 
-constexpr std::array<std::pair<DecisionKind, std::string_view>, 10> kNames = {{
+constexpr std::array<std::pair<DecisionKind, std::string_view>, 9> kNames = {{
     {DecisionKind::kScheduleStep, "schedule"},
-    {DecisionKind::kStall, "stall"},
     {DecisionKind::kBudget, "budget"},
     {DecisionKind::kSwitchoverCorrection, "switchover-correction"},
     {DecisionKind::kSwitchover, "switchover"},

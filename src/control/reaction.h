@@ -1,7 +1,7 @@
-// Reaction: what turns samples of a migration into decisions: the built-in
-// reaction (DefaultReaction), a policy's schedule (ScheduleRunner), and the
-// adaptive mode (AdaptiveReaction, which runs a schedule too). All are pure:
-// the Controller applies the decisions.
+// Reaction: what turns samples of a migration into decisions: a policy's
+// schedule (ScheduleRunner) and the adaptive mode (AdaptiveReaction), which
+// PolicyReaction runs together. All are pure: the Controller applies the
+// decisions.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +19,7 @@ namespace vc {
 /// reason says the rest, with its inputs, for a person.
 enum class DecisionKind {
   kScheduleStep,          // a step of the policy's [Schedule]
-  kStall,                 // the built-in reaction: no progress; a larger limit, or post-copy
-  kBudget,                // the time budget ran out ([Budget] Action=, or the built-in's)
+  kBudget,                // the time budget ran out ([Budget] Action=)
   kSwitchoverCorrection,  // adaptive: the limit that gives the downtime meant at the real final-copy speed
   kSwitchover,            // adaptive: a limit that lets QEMU switch over now or at the floor
   kThrottle,              // adaptive: a throttle or dirty limit at a computed level
@@ -30,7 +29,7 @@ enum class DecisionKind {
   kOperator,              // virt-converge cancel / postcopy
 };
 
-/// A stable name: "schedule", "stall", "budget", "switchover-correction",
+/// A stable name: "schedule", "budget", "switchover-correction",
 /// "switchover", "throttle", "throttle-undo", "escalation", "host-share",
 /// "operator".
 std::string_view DecisionKindName(DecisionKind kind);
@@ -64,7 +63,7 @@ class Reaction {
                                        const ReactionInputs& in) = 0;
   /// Reports whether a decision could be applied.
   virtual void Applied(const Decision& d, bool ok) = 0;
-  /// "the built-in reaction", "policy (3 files)".
+  /// "the built-in default policy", "policy (the built-in default and 3 files under /)".
   virtual std::string Describe() const = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "src/control/simulator.h"
 
+#include "src/control/migration_progress.h"
+
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -269,31 +271,40 @@ Status SimulatedMigration::Poll(std::vector<BackendEvent>* events) {
   return Status::Ok();
 }
 
-SimResult Simulate(const SimScenario& scenario, Reaction& reaction, const SimOptions& options) {
-  SimulatedMigration m(scenario);
+SimResult RunSimulationLoop(MigrationBackend& m, const std::function<int64_t(int64_t)>& advance, Reaction& reaction,
+                            const SimOptions& options) {
   SimResult r;
-  const BackendFacts facts = *m.Facts();
+  Result<BackendFacts> known = m.Facts();
+  const BackendFacts facts = known.ok() ? *known : BackendFacts{};
   std::unique_ptr<Controller> controller;
-  bool saw_postcopy = false;
+  std::optional<MigrationProgress> progress;
   int64_t next_timer = 0;
   for (;;) {
-    m.Advance(options.step_ms);
+    const int64_t now_ms = advance(options.step_ms);
     std::vector<BackendEvent> events;
     (void)m.Poll(&events);
-    bool after_sync = false, status_changed = false;
+    bool pass_event = false, status_changed = false;
     for (const BackendEvent& ev : events) {
-      after_sync = after_sync || ev.kind == BackendEvent::Kind::kPass;
+      pass_event = pass_event || ev.kind == BackendEvent::Kind::kPass;
       status_changed = status_changed || ev.kind == BackendEvent::Kind::kStatus;
     }
-    const bool timer = m.now_ms() >= next_timer;
-    if (!after_sync && !timer && !status_changed) continue;
-    MigrationSample s = *m.Sample();
-    if (timer) next_timer = m.now_ms() + NextSampleInMs(s, options.interval_ms);
+    const bool timer = now_ms >= next_timer;
+    if (!pass_event && !timer && !status_changed) continue;
+    Result<MigrationSample> sampled = m.Sample();
+    if (!sampled.ok()) {
+      if (controller) controller->Leave(progress && progress->last().in_postcopy());
+      r.outcome = MigrationOutcome::kLost;
+      r.log.push_back("lost " + m.Describe() + ": " + sampled.status().ToString());
+      break;
+    }
+    const MigrationSample& s = *sampled;
+    if (timer) next_timer = now_ms + NextSampleInMs(s, options.interval_ms);
     if (!controller && s.running()) {
       controller = std::make_unique<Controller>(m, facts, &reaction, false,
                                                 [&r](const std::string& line) { r.log.push_back(line); });
+      progress.emplace(s);
     }
-    saw_postcopy = saw_postcopy || s.in_postcopy();
+    const bool after_sync = progress ? progress->Observe(s, pass_event) : pass_event;
     r.series.push_back({static_cast<double>(s.total_time_ms) / 1000, s.ram_remaining, s.throttle_percent, s.status});
     r.total_time_ms = s.total_time_ms;
     r.passes = s.pass;
@@ -301,23 +312,38 @@ SimResult Simulate(const SimScenario& scenario, Reaction& reaction, const SimOpt
     r.downtime_ms = s.downtime_ms;
     if (s.finished()) {
       if (controller) controller->OnFinished(s);
-      if (s.status == "completed") {
-        r.outcome = saw_postcopy ? "completed-postcopy" : "completed";
+      if (progress) {
+        const MigrationSample& stats = progress->StatisticsOf(s);
+        r.passes = stats.pass;
+        r.bytes_sent = stats.ram_transferred;
+        r.outcome = progress->OutcomeOf(s, !controller->abort_reason().empty());
       } else {
-        r.outcome = controller && !controller->abort_reason().empty() ? "aborted" : s.status;
+        r.outcome = s.status == "completed" ? MigrationOutcome::kCompleted : MigrationOutcome::kFailed;
       }
       break;
     }
     if (controller) controller->OnSample(s, after_sync);
-    if (m.now_ms() >= options.limit_ms) {
+    if (now_ms >= options.limit_ms) {
       if (controller) controller->Leave(s.in_postcopy());
-      r.outcome = "timeout";
+      r.outcome = MigrationOutcome::kTimeout;
       break;
     }
   }
+  if (controller) r.actions = controller->actions();
+  return r;
+}
+
+SimResult Simulate(const SimScenario& scenario, Reaction& reaction, const SimOptions& options) {
+  SimulatedMigration m(scenario);
+  SimResult r = RunSimulationLoop(
+      m,
+      [&m](int64_t step_ms) {
+        m.Advance(step_ms);
+        return m.now_ms();
+      },
+      reaction, options);
   r.throttle_integral = m.throttle_integral();
   r.paused_ms = m.paused_ms();
-  if (controller) r.actions = controller->actions();
   return r;
 }
 

@@ -15,10 +15,12 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "src/backend/migration_backend.h"
+#include "src/backend/migration_outcome.h"
 #include "src/control/controller.h"
 #include "src/control/reaction.h"
 
@@ -113,7 +115,7 @@ struct SimPoint {
 };
 
 struct SimResult {
-  std::string outcome;          // completed, completed-postcopy, aborted, cancelled, timeout
+  MigrationOutcome outcome = MigrationOutcome::kTimeout;
   int64_t total_time_ms = 0;
   std::optional<int64_t> downtime_ms;
   uint64_t passes = 0;
@@ -133,5 +135,13 @@ struct SimOptions {
 
 /// Runs \a scenario to its end under \a reaction, through a Controller.
 SimResult Simulate(const SimScenario& scenario, Reaction& reaction, const SimOptions& options = {});
+
+/// The simulator's loop on any backend: samples it on events and on its
+/// timer, feeds each sample through MigrationProgress (as the follower
+/// does) and the Controller, to the end. \a advance moves the backend's
+/// time on by a step and returns the time now, in ms. Simulate runs it on
+/// a SimulatedMigration; a test runs it on a recorded migration.
+SimResult RunSimulationLoop(MigrationBackend& m, const std::function<int64_t(int64_t)>& advance, Reaction& reaction,
+                            const SimOptions& options = {});
 
 }  // namespace vc

@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "src/base/units.h"
+#include "src/policy/builtin_default.h"
 #include "src/policy/dropins.h"
 #include "src/policy/values.h"
 
@@ -286,9 +287,11 @@ std::vector<ShownSetting> Show(const Policy& p) {
 
 Resolved Resolve(const std::string& root, const VmFacts& vm) {
   Resolved r;
+  r.policy = BuiltinDefault(&r.diagnostics);
   Result<DropInList> list = ListDropIns(root);
   if (!list.ok()) {
-    r.diagnostics.push_back({{"", 0}, list.status().ToString() + "; using the built-in defaults."});
+    r.diagnostics.push_back({{"", 0}, list.status().ToString() + "; using the built-in default."});
+    Validate(&r.policy, &r.diagnostics);
     return r;
   }
   r.masked = list->masked;
@@ -306,6 +309,13 @@ Resolved Resolve(const std::string& root, const VmFacts& vm) {
   return r;
 }
 
+Resolved ResolveBuiltinOnly() {
+  Resolved r;
+  r.policy = BuiltinDefault(&r.diagnostics);
+  Validate(&r.policy, &r.diagnostics);
+  return r;
+}
+
 Diagnostics CheckAll(const std::string& root, std::vector<std::string>* files) {
   Diagnostics diags;
   Result<DropInList> list = ListDropIns(root);
@@ -313,7 +323,7 @@ Diagnostics CheckAll(const std::string& root, std::vector<std::string>* files) {
     diags.push_back({{"", 0}, list.status().ToString()});
     return diags;
   }
-  Policy all;
+  Policy all = BuiltinDefault(&diags);
   for (const DropIn& d : list->files) {
     if (files) files->push_back(d.path);
     IniFile file = ReadIni(d.path, &diags);

@@ -24,12 +24,15 @@ struct Resolved {
   Diagnostics diagnostics;
 };
 
-/// Merges, in file-name order, every drop-in under \a root whose [Match]
-/// holds for \a vm, then runs the cross-field checks.
+/// Merges onto the built-in default (builtin_default.h), in file-name
+/// order, every drop-in under \a root whose [Match] holds for \a vm, then
+/// runs the cross-field checks.
 Resolved Resolve(const std::string& root, const VmFacts& vm);
+/// The built-in default alone, as `--no-policy` runs it.
+Resolved ResolveBuiltinOnly();
 
 /// Parses every drop-in under \a root, whatever its [Match], and checks the
-/// merge of all of them. Returns every problem; \a files gets what was read.
+/// merge of all of them onto the built-in default. Returns every problem; \a files gets what was read.
 Diagnostics CheckAll(const std::string& root, std::vector<std::string>* files);
 
 /// Applies \a file's assignments (outside [Match]) to \a p.

@@ -27,7 +27,7 @@ struct MigrationRecord {
   std::string direction = "out";
   std::string peer;        // destination, when known ("" otherwise)
   std::string backend;     // "QEMU at unix:…", "libvirt domain vm1 at qemu:///system"
-  std::string policy;      // what reacts: "policy (2 files under /)", "the built-in reaction"
+  std::string policy;      // what reacts: "policy (the built-in default and 2 files under /)"
   int64_t pid = 0;         // the follower
   double started_at = 0;   // wall clock, seconds since the epoch
   double updated_at = 0;

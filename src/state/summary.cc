@@ -7,7 +7,7 @@
 namespace vc {
 
 std::string MigrationSummary::ToText() const {
-  std::string out = "outcome:    " + outcome;
+  std::string out = "outcome:    " + std::string(OutcomeName(outcome));
   if (!detail.empty()) out += " — " + detail;
   out += "\n";
   auto line = [&](const char* label, const std::string& v) { out += std::string(label) + v + "\n"; };
@@ -81,7 +81,7 @@ SamplePoint SamplePointFromJson(const Json& j) {
 
 Json MigrationSummary::ToJson() const {
   Json j = Json::Object();
-  j.Set("outcome", Json::String(outcome));
+  j.Set("outcome", Json::String(std::string(OutcomeName(outcome))));
   j.Set("detail", Json::String(detail));
   if (total_time_ms) j.Set("total-time-ms", Json::Int(*total_time_ms));
   if (downtime_ms) j.Set("downtime-ms", Json::Int(*downtime_ms));
@@ -96,7 +96,7 @@ Json MigrationSummary::ToJson() const {
 
 MigrationSummary MigrationSummary::FromJson(const Json& j) {
   MigrationSummary s;
-  s.outcome = j.GetString("outcome").value_or("");
+  s.outcome = ParseOutcome(j.GetString("outcome").value_or("")).value_or(MigrationOutcome::kLost);
   s.detail = j.GetString("detail").value_or("");
   s.total_time_ms = j.GetInt("total-time-ms");
   s.downtime_ms = j.GetInt("downtime-ms");

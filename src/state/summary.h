@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "src/backend/migration_outcome.h"
 #include "src/base/json.h"
 #include "src/control/controller.h"
 
@@ -23,9 +24,8 @@ struct SamplePoint {
 };
 
 struct MigrationSummary {
-  /// completed | completed-postcopy | failed | cancelled | aborted |
-  /// detached (also when no migration had started) | lost
-  std::string outcome;
+  /// detached also when no migration had started.
+  MigrationOutcome outcome = MigrationOutcome::kLost;
   std::string detail;       // why, in words
   std::optional<int64_t> total_time_ms, downtime_ms;
   std::optional<uint64_t> passes, bytes_sent, ram_total;

@@ -79,7 +79,7 @@ int Main() {
       "virt-converge demo: two migrations of the same guest (256 MiB, a 32 MiB hot set rewritten at\n"
       "128 MiB/s) over loopback capped at %s, side by side.\n"
       "  QEMU defaults: downtime-limit 300 ms, nothing else\n"
-      "  virt-converge: virt-converge migrate (its built-in reaction)\n"
+      "  virt-converge: virt-converge migrate (its built-in default, the vendor policy)\n"
       "accelerator: %s (%s)\n\n",
       FormatRate(kBandwidth).c_str(), accel.name.c_str(), accel.reason.c_str());
   std::fflush(stdout);

@@ -288,8 +288,9 @@ TEST_F(LibvirtTest, MigrateSetsStartSettingsInQemuOnBothSidesAndPostcopyComplete
   ASSERT_TRUE(watch->WaitOutput("watching outgoing migrations", Millis(20000)));
   std::string root = bed_->dir().File("policy-mig");
   PolicyTree::Under(root).Write("50-mig.conf",
-      "[Start]\nAutoConverge=yes\nThrottleInitial=5%\nThrottleIncrement=5%\nPostcopy=yes\n"
+      "[Start]\nAutoConverge=yes\nThrottleInitial=5%\nThrottleIncrement=5%\nThrottleMax=99%\nPostcopy=yes\n"
          "Compression=xbzrle\nXbzrleCacheSize=32MiB\nBandwidth=32MiB/s\n"
+         "[Adaptive]\nEnabled=no\n"
          "[Schedule]\nStep=iteration>2 postcopy\n");
   auto migrate = StartVirtConverge(bed_->dir(), "migrate",
                                    {"migrate", name, bed_->uri('B'), "--connect", bed_->uri('A'),

@@ -20,10 +20,11 @@ namespace fs = std::filesystem;
 
 class EndActionTest : public QemuTest {
  protected:
-  /// A policy root with \a policy as its only file.
+  /// A policy root with \a policy as its only file, the built-in default's
+  /// adaptive mode off: only the budget's end and \a policy's steps act.
   static std::string PolicyRoot(MigrationPair& pair, const std::string& policy) {
     const std::string root = pair.dir().path() + "/root";
-    PolicyTree::Under(root).Write("50-test.conf", policy);
+    PolicyTree::Under(root).Write("50-test.conf", policy + "[Adaptive]\nEnabled=no\n");
     return root;
   }
   /// `migrate` of \a pair at \a bandwidth with \a policy as the only file.

@@ -23,7 +23,7 @@ class OperatorTest : public QemuTest {
     QemuTest::SetUp();
     if (IsSkipped()) return;
     // No reaction of its own: what happens is what the operator asks.
-    PolicyTree::Under(root_.path()).Write("50-hands-off.conf", "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n");
+    PolicyTree::Under(root_.path()).Write("50-hands-off.conf", "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n[Adaptive]\nEnabled=no\n");
   }
 
   std::vector<std::string> Dirs() const {
@@ -81,7 +81,8 @@ TEST_F(OperatorTest, ListStatusCancelAndTheHistoryRecord) {
   ASSERT_EQ(list.code, 0) << list.out;
   EXPECT_NE(list.out.find("VM "), std::string::npos) << list.out;
   EXPECT_NE(list.out.find(" out "), std::string::npos) << list.out;
-  EXPECT_NE(list.out.find("policy (1 file under " + root_.path() + ")"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("policy (the built-in default and 1 file under " + root_.path() + ")"), std::string::npos)
+      << list.out;
 
   CommandOutcome json = Command({"list", "--json"}, "list-json");
   ASSERT_EQ(json.code, 0) << json.out;

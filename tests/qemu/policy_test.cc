@@ -30,8 +30,9 @@ TEST_F(PolicyTest, FileChangedDuringTheMigrationTakesEffectAtTheNextDecision) {
   const std::string base =
       "[Stall]\nPasses=2\nTime=30s\n"
       "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+      "[Adaptive]\nEnabled=no\n"
       "[Schedule]\n"
-      "Step=stall>=1 downtime=400ms\n";  // line 9: not enough for the hot set (~1 s)
+      "Step=stall>=1 downtime=400ms\n";  // line 11: not enough for the hot set (~1 s)
   WritePolicy(root.path(), "50-test.conf", base);
   VirtConvergeRun attach = Attach(**pair, {"--policy-root", root.path()});
   StartMigration(**pair, kHotSetBandwidth);
@@ -41,18 +42,18 @@ TEST_F(PolicyTest, FileChangedDuringTheMigrationTakesEffectAtTheNextDecision) {
   auto info = qmp::QueryMigrate((*pair)->src().qmp());
   ASSERT_TRUE(info.ok());
   ASSERT_EQ(info->status, "active");
-  WritePolicy(root.path(), "50-test.conf", base + "Step=stall>=2 downtime=2s\n");  // line 10
+  WritePolicy(root.path(), "50-test.conf", base + "Step=stall>=2 downtime=2s\n");  // line 12
 
   ASSERT_EQ(attach.WaitExit(kMigrationTimeout), 0) << attach.Output();
   std::string out = attach.Output();
-  EXPECT_NE(out.find("reacting with policy (1 file under " + root.path() + ")"), std::string::npos) << out;
+  EXPECT_NE(out.find("reacting with policy (the built-in default and 1 file under " + root.path() + ")"), std::string::npos) << out;
   size_t reloaded = out.find("policy reloaded (a policy file changed):");
   ASSERT_NE(reloaded, std::string::npos) << out;
   EXPECT_NE(out.find("Schedule.Step: stall>=1 downtime=400ms -> stall>=1 downtime=400ms; stall>=2 downtime=2s"),
             std::string::npos)
       << out;
   size_t second = out.find("action set-downtime 2000 ms [done]: policy step 'stall>=2 downtime=2s' (" +
-                           root.path() + "/etc/virt-converge/policy.d/50-test.conf:10)");
+                           root.path() + "/etc/virt-converge/policy.d/50-test.conf:12)");
   ASSERT_NE(second, std::string::npos) << out;
   EXPECT_GT(second, reloaded) << "the new step fired before the reload";
   auto summary = attach.Summary();
@@ -76,7 +77,7 @@ TEST_F(PolicyTest, MigrateAppliesTheStartSettingsOfTheMatchingPolicy) {
               "[Start]\nAutoConverge=yes\nThrottleInitial=30%\nThrottleIncrement=15%\nThrottleMax=90%\n"
               "Compression=xbzrle\nXbzrleCacheSize=32MiB\nPostcopy=yes\nPostcopyBandwidth=64MiB/s\n"
               "Bandwidth=16MiB/s\nDowntime=250ms\n"
-              "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n");
+              "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n[Adaptive]\nEnabled=no\n");
   WritePolicy(root.path(), "60-large.conf", "[Match]\nMemory=1GiB..\n[Start]\nDowntime=5s\n");
   auto uri = (*pair)->ListenIncoming();
   ASSERT_TRUE(uri.ok());
@@ -118,19 +119,25 @@ TEST_F(PolicyTest, SighupLoadsAPolicyThatAppearedLater) {
   auto pair = MigrationPair::Start(HotSetGuest(), "sighup");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   TempDir root("root");  // no policy directories yet: nothing to watch
-  VirtConvergeRun attach = Attach(**pair, {"--policy-root", root.path(), "--max-downtime", "600ms"});
+  VirtConvergeRun attach = Attach(**pair, {"--policy-root", root.path()});
   StartMigration(**pair, kHotSetBandwidth);
-  // The built-in reaction runs (no files) and stops at 600 ms: not enough.
-  ASSERT_TRUE(attach.WaitOutput("reacting with the built-in reaction", Millis(20000))) << attach.Output();
-  ASSERT_TRUE(attach.WaitOutput("action set-downtime 600 ms [done]", Millis(60000))) << attach.Output();
+  // The built-in default runs (no files) until the signal.
+  ASSERT_TRUE(attach.WaitOutput("reacting with the built-in default policy (no policy files under " + root.path() +
+                                    ")",
+                                Millis(20000)))
+      << attach.Output();
+  // During the bulk pass (~8 s), before the adaptive mode could judge.
   WritePolicy(root.path(), "50-hup.conf",
-              "[Stall]\nPasses=2\n[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+              "[Stall]\nPasses=2\n[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n[Adaptive]\nEnabled=no\n"
               "[Schedule]\nStep=stall>=1 downtime=2s\n");
   attach.process.Signal(SIGHUP);
   ASSERT_EQ(attach.WaitExit(kMigrationTimeout), 0) << attach.Output();
   std::string out = attach.Output();
-  size_t reloaded = out.find("policy reloaded (SIGHUP)");
+  size_t reloaded = out.find("policy reloaded (SIGHUP):");
   ASSERT_NE(reloaded, std::string::npos) << out;
+  EXPECT_NE(out.find("Adaptive.Enabled: yes -> no (" + root.path() + "/etc/virt-converge/policy.d/50-hup.conf:", reloaded),
+            std::string::npos)
+      << out;
   size_t applied = out.find("action set-downtime 2000 ms [done]: policy step 'stall>=1 downtime=2s'");
   ASSERT_NE(applied, std::string::npos) << out;
   EXPECT_GT(applied, reloaded);
@@ -153,6 +160,7 @@ TEST_F(PolicyTest, AThrottleLevelIsAppliedThoughTheGuestDirtiesLessThanQemusTrig
   TempDir root("root");
   WritePolicy(root.path(), "50-throttle.conf",
               "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+              "[Adaptive]\nEnabled=no\n"
               "[Schedule]\n"
               "Step=start throttle=40% downtime=1ms\n");  // it must not finish first
   qmp::Session& src = (*pair)->src().qmp();
@@ -195,6 +203,7 @@ TEST_F(PolicyTest, StepsTuneThrottleAndCacheWhileRunningAndSayWhatIsNotPossible)
   TempDir root("root");
   WritePolicy(root.path(), "50-tune.conf",
               "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+              "[Adaptive]\nEnabled=no\n"
               "[Schedule]\n"
               "Step=start throttle-initial=30% throttle-increment=25% throttle-max=80% "
               "throttle-tailslow=yes xbzrle-cache=128MiB dirty-limit=32MiB/s\n");

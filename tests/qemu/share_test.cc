@@ -29,7 +29,8 @@ class ShareTest : public QemuTest {
     QemuTest::SetUp();
     if (IsSkipped()) return;
     PolicyTree::Under(root_.path())
-        .Write("50-host.conf", "[Host]\nOutgoingBandwidth=64MiB/s\n[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n");
+        .Write("50-host.conf",
+               "[Host]\nOutgoingBandwidth=64MiB/s\n[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n[Adaptive]\nEnabled=no\n");
   }
 
   // Starts \a pair's migration as someone else would (the test's QMP), at

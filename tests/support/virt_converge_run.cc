@@ -23,7 +23,7 @@ Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string&
   run.summary_path = dir.File(name + ".json");
   std::vector<std::string> argv = {*bin};
   argv.insert(argv.end(), args.begin(), args.end());
-  // The built-in reaction unless the test names a policy root: policies
+  // The built-in default unless the test names a policy root: policies
   // installed on the machine must not change what a test proves.
   bool has_root = false, has_run_dir = false, has_state_dir = false;
   for (const std::string& a : args) {

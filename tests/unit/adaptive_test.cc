@@ -81,7 +81,7 @@ SimScenario Guest(uint64_t memory, uint64_t wss, double dirty, double link) {
 
 TEST(Adaptive, LeavesAConvergingMigrationAlone) {
   Outcome r = Simulated(DefaultWith(), Guest(1 * kGiB, 0, 8.0 * kMiB, 32.0 * kMiB));
-  EXPECT_EQ(r.result.outcome, "completed");
+  EXPECT_EQ(r.result.outcome, MigrationOutcome::kCompleted);
   EXPECT_TRUE(r.actions.empty()) << r.Actions();
   EXPECT_EQ(r.result.throttle_integral, 0);
 }
@@ -89,7 +89,7 @@ TEST(Adaptive, LeavesAConvergingMigrationAlone) {
 TEST(Adaptive, RaisesDowntimeOnlyAsFarAsTheFloorNeeds) {
   // A 16 MiB hot set at 32 MiB/s: about 500 ms at the floor, within 2 s.
   Outcome r = Simulated(DefaultWith(), Guest(1 * kGiB, 16 * kMiB, 64.0 * kMiB, 32.0 * kMiB));
-  EXPECT_EQ(r.result.outcome, "completed");
+  EXPECT_EQ(r.result.outcome, MigrationOutcome::kCompleted);
   ASSERT_EQ(r.actions.size(), 1u) << r.Actions();
   EXPECT_EQ(r.actions[0].rfind("set-downtime=", 0), 0u);
   const int64_t limit = std::stoll(r.actions[0].substr(13));
@@ -104,7 +104,7 @@ TEST(Adaptive, ThrottlesAtAComputedLevelWhenDowntimeCannotSuffice) {
   // seconds of downtime, so the throttle must bring the ratio down.
   policy::Policy p = DefaultWith("[Budget]\nPerGiB=600s\n");
   Outcome r = Simulated(p, Guest(512 * kMiB, 128 * kMiB, 64.0 * kMiB, 32.0 * kMiB));
-  EXPECT_EQ(r.result.outcome, "completed") << r.Actions();
+  EXPECT_EQ(r.result.outcome, MigrationOutcome::kCompleted) << r.Actions();
   ASSERT_TRUE(r.Took("set-throttle-level=")) << r.Actions();
   // The first level is computed, not QEMU's 20% + 10% steps.
   for (const std::string& a : r.actions) {
@@ -123,8 +123,8 @@ TEST(Adaptive, ThrottlesLessThanQemusStockAutoConverge) {
   policy::Policy stock = DefaultWith("[Adaptive]\nEnabled=no\n[Start]\nThrottleInitial=20%\nThrottleIncrement=10%\n"
                                      "ThrottleMax=99%\n[Budget]\nPerGiB=600s\n");
   Outcome qemu = Simulated(stock, guest);
-  ASSERT_EQ(ours.result.outcome, "completed");
-  ASSERT_EQ(qemu.result.outcome, "completed");
+  ASSERT_EQ(ours.result.outcome, MigrationOutcome::kCompleted);
+  ASSERT_EQ(qemu.result.outcome, MigrationOutcome::kCompleted);
   EXPECT_LE(ours.result.throttle_integral, 0.5 * qemu.result.throttle_integral)
       << "ours " << ours.result.throttle_integral << " %s, stock " << qemu.result.throttle_integral << " %s";
 }
@@ -134,7 +134,7 @@ TEST(Adaptive, UndoesAThrottleNoLongerNeeded) {
   guest.calm_at_ms = 280000;  // just after the throttle took effect  // the workload calms down after the throttle went up
   guest.calm_dirty_rate = 1.0 * kMiB;
   Outcome r = Simulated(DefaultWith("[Budget]\nPerGiB=600s\n"), guest);
-  EXPECT_EQ(r.result.outcome, "completed");
+  EXPECT_EQ(r.result.outcome, MigrationOutcome::kCompleted);
   bool raised = false, lowered = false;
   for (const ActionRecord& a : r.result.actions) {
     raised |= a.kind == DecisionKind::kThrottle;
@@ -153,20 +153,20 @@ TEST(Adaptive, UsesDirtyLimitWhereQemuHasIt) {
   Outcome r = Simulated(DefaultWith("[Start]\nAutoConverge=no\n[Budget]\nPerGiB=600s\n"), guest);
   EXPECT_TRUE(r.Took("set-dirty-limit=")) << r.Actions();
   EXPECT_FALSE(r.Took("set-throttle")) << r.Actions();
-  EXPECT_EQ(r.result.outcome, "completed");
+  EXPECT_EQ(r.result.outcome, MigrationOutcome::kCompleted);
 }
 
 TEST(Adaptive, EscalatesToPostcopyWhenNothingElseCan) {
   // A hot set rewritten faster than any throttle can slow, too big for 2 s.
   policy::Policy p = DefaultWith("[Start]\nPostcopy=yes\n");
   Outcome r = Simulated(p, Guest(1 * kGiB, 256 * kMiB, 1024.0 * kMiB, 32.0 * kMiB));
-  EXPECT_EQ(r.result.outcome, "completed-postcopy") << r.Actions();
+  EXPECT_EQ(r.result.outcome, MigrationOutcome::kCompletedPostcopy) << r.Actions();
   EXPECT_TRUE(r.Took("start-postcopy")) << r.Actions();
 }
 
 TEST(Adaptive, EscalatesToPauseWithoutPostcopyAndSwitchesOverAtOnce) {
   Outcome r = Simulated(DefaultWith(), Guest(1 * kGiB, 256 * kMiB, 1024.0 * kMiB, 32.0 * kMiB));
-  EXPECT_EQ(r.result.outcome, "completed") << r.Actions();
+  EXPECT_EQ(r.result.outcome, MigrationOutcome::kCompleted) << r.Actions();
   EXPECT_TRUE(r.Took("pause-guest")) << r.Actions();
   EXPECT_GT(r.result.paused_ms, 0);
   // Paused, QEMU is told to switch over at its next check.
@@ -187,7 +187,7 @@ TEST(Adaptive, PostcopyRefusedFallsBackToPauseOnce) {
   for (const ActionRecord& a : r.actions) seen.push_back(a.action + " [" + a.result + "]");
   std::string all;
   for (const std::string& a : seen) all += a + "\n";
-  EXPECT_EQ(r.outcome, "completed") << all;
+  EXPECT_EQ(r.outcome, MigrationOutcome::kCompleted) << all;
   EXPECT_EQ(std::count_if(seen.begin(), seen.end(), [](const std::string& a) { return a.rfind("start-postcopy", 0) == 0; }), 1)
       << all;
   EXPECT_NE(std::find(seen.begin(), seen.end(), "pause-guest [done]"), seen.end()) << all;
@@ -195,7 +195,7 @@ TEST(Adaptive, PostcopyRefusedFallsBackToPauseOnce) {
 
 TEST(Adaptive, EscalateAbortAborts) {
   Outcome r = Simulated(DefaultWith("[Adaptive]\nEscalate=abort\n"), Guest(1 * kGiB, 256 * kMiB, 1024.0 * kMiB, 32.0 * kMiB));
-  EXPECT_EQ(r.result.outcome, "aborted") << r.Actions();
+  EXPECT_EQ(r.result.outcome, MigrationOutcome::kAborted) << r.Actions();
 }
 
 TEST(Adaptive, WithoutAutoConvergeItSaysSoAndEscalates) {
@@ -215,7 +215,7 @@ TEST(Adaptive, SwitchoverCorrectionRaisesTheLimitAtTheStart) {
   Outcome r = Simulated(DefaultWith("[Adaptive]\nSwitchoverBandwidth=1GiB/s\n"), guest);
   ASSERT_FALSE(r.actions.empty());
   EXPECT_EQ(r.actions[0], "set-downtime=9600") << r.Actions();
-  EXPECT_EQ(r.result.outcome, "completed");
+  EXPECT_EQ(r.result.outcome, MigrationOutcome::kCompleted);
   EXPECT_LE(*r.result.downtime_ms, 300 + 5);  // plus the device state
   // QEMU switched over during the bulk pass: well under RAM / max-bandwidth.
   EXPECT_LT(r.result.total_time_ms, 32000);
@@ -596,7 +596,7 @@ TEST(Adaptive, ALittleTimeSavedIsNotWorthMoreDowntime) {
   SimScenario sc = Guest(1 * kGiB, 512 * kMiB, 16.0 * kMiB, 2048.0 * kMiB);
   sc.max_bandwidth = 32 * kMiB;
   Outcome r = Simulated(DefaultWith("[Adaptive]\nLearnSwitchoverBandwidth=no\n"), sc);
-  EXPECT_EQ(r.result.outcome, "completed");
+  EXPECT_EQ(r.result.outcome, MigrationOutcome::kCompleted);
   for (const ActionRecord& a : r.result.actions) {
     EXPECT_EQ(a.reason.find("but only in"), std::string::npos) << a.reason;
     // At most the nudge at the very end, when the last pass leaves a

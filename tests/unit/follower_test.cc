@@ -45,7 +45,7 @@ TEST(Follower, AnInternalErrorResumesAGuestItPausedAndRestoresTuning) {
 
   MigrationSummary sum = Follow(backend, Millis(50), root.root());
 
-  EXPECT_EQ(sum.outcome, "lost");
+  EXPECT_EQ(sum.outcome, MigrationOutcome::kLost);
   EXPECT_NE(sum.detail.find("internal error, leaving the migration to QEMU's own settings"), std::string::npos)
       << sum.detail;
   ASSERT_EQ(sum.actions.size(), 2u);
@@ -76,7 +76,7 @@ TEST(Follower, MatchesThePolicyOnTheGuestsSizeDuringSetup) {
   backend.samples.push_back(done);
 
   MigrationSummary sum = Follow(backend, Millis(20), root.root());
-  EXPECT_EQ(sum.outcome, "completed");
+  EXPECT_EQ(sum.outcome, MigrationOutcome::kCompleted);
   ASSERT_EQ(sum.actions.size(), 1u);
   EXPECT_EQ(sum.actions[0].action, "set-downtime");
   EXPECT_EQ(sum.actions[0].value, 700);
@@ -94,7 +94,7 @@ TEST(Follower, ACancelledMigrationKeepsItsLastTotalTime) {
   cancelled.status = "cancelled";
   backend.samples.push_back(cancelled);
   MigrationSummary sum = Follow(backend, Millis(20), "");
-  EXPECT_EQ(sum.outcome, "cancelled");
+  EXPECT_EQ(sum.outcome, MigrationOutcome::kCancelled);
   EXPECT_EQ(sum.total_time_ms, 5000);
 }
 
@@ -119,7 +119,7 @@ TEST(Follower, AnEventThatCameWithAReplyIsHandledWithoutWaitingForTheTimer) {
     ADD_FAILURE() << "the follower waits for its timer: the queued event was not seen";
     std::_Exit(1);  // the follower's thread cannot be stopped from here
   }
-  EXPECT_EQ(sum.get().outcome, "cancelled");
+  EXPECT_EQ(sum.get().outcome, MigrationOutcome::kCancelled);
 }
 
 // LearnSwitchoverBandwidth=: a migration that switched over right after a
@@ -229,7 +229,7 @@ TEST(Follower, LearnsTheSwitchoverSpeedAndTheNextMigrationUsesIt) {
   first.samples.push_back(Sample(2000, 3, 16 * MiB, 1100 * MiB));
   first.samples.push_back(Completed(2100, 4, 1116 * MiB, 39));
   auto [sum1, out1] = run(first);
-  EXPECT_EQ(sum1.outcome, "completed");
+  EXPECT_EQ(sum1.outcome, MigrationOutcome::kCompleted);
   EXPECT_NE(out1.find("switch-over bandwidth: nothing learned yet for 10.0.0.2"), std::string::npos) << out1;
   EXPECT_NE(out1.find("switch-over: 16.0 MiB in 40 ms (400.0 MiB/s), remembered for 10.0.0.2"), std::string::npos)
       << out1;
@@ -277,7 +277,7 @@ TEST(Follower, ASampleAnsweredAfterTheFinalCopyIsNotTakenForItsStart) {
   backend.samples.push_back(Sample(8812, 3, 0, 1324 * MiB));  // held until the copy was done
   backend.samples.push_back(Completed(8814, 3, 1324 * MiB, 809));  // up to 810 ms on QEMU's whole-ms clock
   auto [sum, out] = FollowTo10002(backend, root.path(), state);
-  EXPECT_EQ(sum.outcome, "completed");
+  EXPECT_EQ(sum.outcome, MigrationOutcome::kCompleted);
   EXPECT_NE(out.find("switch-over: 300.0 MiB in 810 ms (370.4 MiB/s), remembered for 10.0.0.2"), std::string::npos)
       << out;
 }
@@ -303,7 +303,7 @@ TEST(Follower, ACopyAfterPassesNoSampleSawIsRememberedAtItsLeast) {
     backend.samples.push_back(sync);
     backend.samples.push_back(Completed(56674, 8, 1976693268, 51));
     auto [sum, out] = FollowTo10002(backend, root.path(), state);
-    EXPECT_EQ(sum.outcome, "completed");
+    EXPECT_EQ(sum.outcome, MigrationOutcome::kCompleted);
     if (cap == 32 * MiB) {
       EXPECT_NE(out.find("switch-over: 69.9 MiB in 52 ms"), std::string::npos) << out;
       std::optional<SwitchoverCopy> copy = TheOneCopyRemembered(state);
@@ -331,7 +331,7 @@ TEST(Follower, ACopyAfterPassesNoSampleSawPastTheBulkHadNoPageNeverSent) {
   backend.samples.push_back(sync);
   backend.samples.push_back(Completed(56674, 8, 1976693268, 51));
   auto [sum, out] = FollowTo10002(backend, root.path(), state);
-  EXPECT_EQ(sum.outcome, "completed");
+  EXPECT_EQ(sum.outcome, MigrationOutcome::kCompleted);
   EXPECT_NE(out.find("switch-over: 69.9 MiB in 52 ms (1.31 GiB/s; 0 B of it never sent before)"), std::string::npos)
       << out;
   std::optional<SwitchoverCopy> copy = TheOneCopyRemembered(state);
@@ -350,7 +350,7 @@ TEST(Follower, TheFinalCopyIsWhatQemuSentWithTheGuestStopped) {
   testing::FakeBackend backend;
   CopyFromTheBulksLastSlice(backend, /*visited_at_end=*/0);
   auto [sum, out] = FollowTo10002(backend, root.path(), state);
-  EXPECT_EQ(sum.outcome, "completed");
+  EXPECT_EQ(sum.outcome, MigrationOutcome::kCompleted);
   EXPECT_NE(out.find("switch-over: 21.0 MiB in 73 ms (287.7 MiB/s), remembered for 10.0.0.2"), std::string::npos)
       << out;
   std::optional<SwitchoverCopy> copy = TheOneCopyRemembered(state);
@@ -384,7 +384,7 @@ TEST(Follower, QemusPageCountsTellACopyFromTheBulksLastSliceWasNeverSent) {
     backend.facts.capabilities = {{"auto-converge", true}, {"xbzrle", v.xbzrle}, {"multifd", false}};
     CopyFromTheBulksLastSlice(backend, v.visited_at_end, v.held_through_copy);
     auto [sum, out] = FollowTo10002(backend, root.path(), state);
-    EXPECT_EQ(sum.outcome, "completed");
+    EXPECT_EQ(sum.outcome, MigrationOutcome::kCompleted);
     std::optional<SwitchoverCopy> copy = TheOneCopyRemembered(state);
     ASSERT_TRUE(copy);
     EXPECT_EQ(copy->bytes, 21 * MiB);
@@ -414,7 +414,7 @@ TEST(Follower, RemembersHowMuchOfTheFinalCopyWasNeverSentBefore) {
   backend.samples.push_back(sync);
   backend.samples.push_back(Completed(6500, 3, 1100 * MiB, 999));
   auto [sum, out] = FollowTo10002(backend, root.path(), state);
-  EXPECT_EQ(sum.outcome, "completed");
+  EXPECT_EQ(sum.outcome, MigrationOutcome::kCompleted);
   EXPECT_NE(out.find("switch-over: 400.0 MiB in 1000 ms (400.0 MiB/s; 324.0 MiB of it never sent before), "
                      "remembered for 10.0.0.2"),
             std::string::npos)

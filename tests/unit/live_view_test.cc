@@ -195,7 +195,7 @@ TEST(LiveView, BarFillsInProportion) {
 
 TEST(Summary, JsonCarriesOutcomeActionsAndSeries) {
   MigrationSummary s;
-  s.outcome = "completed";
+  s.outcome = MigrationOutcome::kCompleted;
   s.total_time_ms = 12891;
   s.downtime_ms = 23;
   s.passes = 11;

@@ -36,7 +36,7 @@ TEST(MigrationRecordTest, JsonRoundTripKeepsEverythingListAndStatusShow) {
   MigrationRecord r = Sample("u1", 1000.5);
   r.samples.push_back({900, "active", 2, 250, 750, 1e6, 2e5, 300, 20});
   MigrationSummary s;
-  s.outcome = "completed";
+  s.outcome = MigrationOutcome::kCompleted;
   s.detail = "finished in pre-copy";
   s.total_time_ms = 4200;
   r.outcome = s;
@@ -78,13 +78,13 @@ TEST(MigrationRecordTest, FinishMovesTheRecordToHistoryAndStatusFindsTheLatest) 
     MigrationRecord r = Sample("u1", started);
     ASSERT_TRUE(w.Update(r).ok());
     r.outcome = MigrationSummary{};
-    r.outcome->outcome = started < 1000 ? "failed" : "completed";
+    r.outcome->outcome = started < 1000 ? MigrationOutcome::kFailed : MigrationOutcome::kCompleted;
     ASSERT_TRUE(w.Finish(r).ok());
   }
   EXPECT_TRUE(ReadLiveRecords(StatePaths(run.path(), state.path())).empty());
   Result<MigrationRecord> h = FindHistoryRecord(StatePaths(run.path(), state.path()), "vm-u1");
   ASSERT_TRUE(h.ok()) << h.status().ToString();
-  EXPECT_EQ(h->outcome->outcome, "completed");
+  EXPECT_EQ(h->outcome->outcome, MigrationOutcome::kCompleted);
   EXPECT_EQ(FindHistoryRecord(StatePaths(run.path(), state.path()), "other").status().code(), StatusCode::kNotFound);
 }
 

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "src/policy/builtin_default.h"
+#include "src/policy/ini.h"
 #include "src/policy/resolve.h"
 #include "src/policy/schedule.h"
 #include "tests/support/policy_tree.h"
@@ -135,6 +137,64 @@ TEST(Presets, KubevirtCountsDecimalGigabytesRoundedUp) {
   Installed p(kSource + "/policy.d/presets/kubevirt-defaults.conf");
   EXPECT_EQ(p.Expand(4 * kGiB), "no progress for 150s: abort\nbudget 750s: abort\n");
   EXPECT_NE(p.Expand(16 * kGiB).find("budget 2700s: abort"), std::string::npos);
+}
+
+// The built-in default is the vendor default (issue #23, point 8): a tree
+// without policy files, a tree whose vendor file is masked, `--no-policy`
+// (ResolveBuiltinOnly) and the installed vendor file all resolve alike.
+TEST(BuiltinDefault, IsTheVendorDefault) {
+  Diagnostics diags;
+  Policy builtin = BuiltinDefault(&diags);
+  EXPECT_TRUE(diags.empty()) << diags.front().ToString();
+  EXPECT_EQ(BuiltinDefaultText(), vc::testing::ReadFile(kSource + "/policy.d/50-default.conf"));
+  EXPECT_TRUE(builtin.adaptive.value);
+  EXPECT_TRUE(builtin.auto_converge.value);
+  EXPECT_EQ(builtin.final_action.value, FinalAction::kPostcopy);
+
+  vc::testing::PolicyTree none, installed, masked;
+  installed.InstallVendorDefault();
+  masked.InstallVendorDefault();
+  masked.Mask("50-default.conf");
+  const std::vector<ShownSetting> expect = Show(builtin);
+  for (const Resolved& r : {Resolve(none.root(), {}), Resolve(installed.root(), {}), Resolve(masked.root(), {}),
+                            ResolveBuiltinOnly()}) {
+    EXPECT_TRUE(r.diagnostics.empty());
+    std::vector<ShownSetting> got = Show(r.policy);
+    ASSERT_EQ(got.size(), expect.size());
+    for (size_t i = 0; i < got.size(); i++) EXPECT_EQ(got[i].value, expect[i].value) << got[i].key;
+  }
+  // Its values show as defaults, not as some file's.
+  for (const ShownSetting& s : Show(ResolveBuiltinOnly().policy)) EXPECT_TRUE(s.origin.is_default()) << s.key;
+}
+
+// A preset reproduces another system whatever it lands on: merged onto the
+// built-in default it means what it means alone, so it states every key in
+// which the built-in default differs from the bare model (throttle steps
+// only where it turns auto-converge on; the adaptive mode's knobs only where
+// it runs it).
+TEST(Presets, StateEverythingTheBuiltinDefaultWouldChange) {
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(kSource + "/policy.d/presets")) files.push_back(e.path().string());
+  files.push_back(kSource + "/bench/policies/qemu-auto-converge.conf");
+  std::sort(files.begin(), files.end());
+  for (const std::string& f : files) {
+    Diagnostics diags;
+    IniFile file = ReadIni(f, &diags);
+    Policy bare, merged = BuiltinDefault(&diags);
+    ApplyFile(file, &bare, &diags);
+    ApplyFile(file, &merged, &diags);
+    Validate(&bare, &diags);
+    Validate(&merged, &diags);
+    EXPECT_TRUE(diags.empty()) << f;
+    std::vector<ShownSetting> alone = Show(bare), onto = Show(merged);
+    ASSERT_EQ(alone.size(), onto.size());
+    for (size_t i = 0; i < alone.size(); i++) {
+      const std::string& key = alone[i].key;
+      if (key.rfind("Start.Throttle", 0) == 0 && !bare.auto_converge.value) continue;
+      if (key.rfind("Adaptive.", 0) == 0 && key != "Adaptive.Enabled" && !bare.adaptive.value) continue;
+      EXPECT_EQ(onto[i].value, alone[i].value) << fs::path(f).filename().string() << " does not state " << key;
+    }
+  }
 }
 
 TEST(Presets, QemuDefaultsDoNothing) {

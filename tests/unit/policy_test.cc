@@ -160,7 +160,7 @@ TEST(Values, UnitSuffixes) {
   Tree t;
   t.Write("50-units.conf",
           "[Start]\nDowntime=500ms\nBandwidth=1Gbit/s\nPostcopyBandwidth=64MiB/s\n"
-          "XbzrleCacheSize=256MiB\nThrottleInitial=25%\nThrottleIncrement=5\n"
+          "XbzrleCacheSize=256MiB\nThrottleInitial=25%\nThrottleIncrement=5\nThrottleMax=50%\n"
           "[Stall]\nTime=2s\nTolerance=4%\n[Budget]\nPerGiB=150s/GiB\nMinimum=3min\nDataFloor=2GiB\n");
   Resolved r = Resolve(t.root(), {});
   EXPECT_TRUE(r.diagnostics.empty()) << Diags(r.diagnostics);

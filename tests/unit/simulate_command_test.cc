@@ -49,9 +49,19 @@ TEST_F(SimulateCommand, PrintsThePolicysStepsAndThePredictedOutcome) {
                     "--bandwidth", "10Gbit/s"});
   EXPECT_EQ(r.exit, 0) << r.out;
   EXPECT_NE(r.out.find("simulating: 64.00 GiB guest, 1.00 GiB working set at 2.00 GiB/s"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("reacting with policy (1 file), adaptive"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("reacting with policy (the built-in default and 1 file), adaptive"), std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("action set-downtime"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("outcome: completed after"), std::string::npos) << r.out;
+  // With no file the built-in default runs, and it is the vendor file: the
+  // same steps at the same times.
+  Ran builtin = Simulate({"--memory", "64GiB", "--dirty-rate", "2GiB/s", "--working-set", "1GiB", "--bandwidth",
+                          "10Gbit/s"});
+  EXPECT_EQ(builtin.exit, 0) << builtin.out;
+  EXPECT_NE(builtin.out.find("reacting with the built-in default policy, adaptive"), std::string::npos)
+      << builtin.out;
+  auto from = [](const std::string& out) { return out.substr(out.find('\n', out.find("reacting with"))); };
+  EXPECT_EQ(from(builtin.out), from(r.out));
 }
 
 TEST_F(SimulateCommand, JsonHasTheOutcomeAndEveryAction) {

@@ -61,7 +61,7 @@ SimScenario Scenario(uint64_t memory, uint64_t wss, double dirty, double link) {
 TEST(Simulator, AnIdleGuestTakesOnePassAndTheSwitchOver) {
   HandsOff none;
   SimResult r = Simulate(Scenario(1 * kGiB, 0, 0, 32.0 * kMiB), none);
-  EXPECT_EQ(r.outcome, "completed");
+  EXPECT_EQ(r.outcome, MigrationOutcome::kCompleted);
   EXPECT_NEAR(static_cast<double>(r.total_time_ms), 32000 + 5, 20);  // RAM / bandwidth
   EXPECT_EQ(r.passes, 2u);
   // QEMU syncs once a pass is down to bandwidth x downtime-limit, and sends
@@ -75,7 +75,7 @@ TEST(Simulator, BelowBandwidthConvergesGeometrically) {
   // dirty/bandwidth = 0.5: each pass leaves less than half (writes to
   // pages not yet sent cost nothing), until <= 32 MiB/s x 300 ms.
   SimResult r = Simulate(Scenario(1 * kGiB, 0, 16.0 * kMiB, 32.0 * kMiB), none);
-  EXPECT_EQ(r.outcome, "completed");
+  EXPECT_EQ(r.outcome, MigrationOutcome::kCompleted);
   EXPECT_GT(r.passes, 4u);
   EXPECT_GT(r.total_time_ms, 32000 * 1.2);
   EXPECT_LT(r.total_time_ms, 32000 * 2);
@@ -87,7 +87,7 @@ TEST(Simulator, AHotSetLargerThanTheLimitNeverConvergesUnderQemusDefaults) {
   SimOptions o;
   o.limit_ms = 10 * 60 * 1000;
   SimResult r = Simulate(Scenario(256 * kMiB, 32 * kMiB, 128.0 * kMiB, 32.0 * kMiB), none, o);
-  EXPECT_EQ(r.outcome, "timeout");
+  EXPECT_EQ(r.outcome, MigrationOutcome::kTimeout);
   // ... and the remaining bytes after each sync stay near the hot set.
   uint64_t least = UINT64_MAX;
   for (const SimPoint& p : r.series) {
@@ -122,7 +122,7 @@ TEST(Simulator, PostcopyFinishesAtLinkSpeedWithATinyDowntime) {
   SimScenario sc = Scenario(1 * kGiB, 64 * kMiB, 256.0 * kMiB, 64.0 * kMiB);
   sc.postcopy_ram = true;
   SimResult r = Simulate(sc, postcopy);
-  EXPECT_EQ(r.outcome, "completed-postcopy");
+  EXPECT_EQ(r.outcome, MigrationOutcome::kCompletedPostcopy);
   EXPECT_EQ(r.downtime_ms, 5);
   EXPECT_LT(r.bytes_sent, 1 * kGiB + 3 * 64 * kMiB);
 }
@@ -130,14 +130,14 @@ TEST(Simulator, PostcopyFinishesAtLinkSpeedWithATinyDowntime) {
 TEST(Simulator, PauseLetsItFinishAndCountsThePause) {
   AtPass pause(3, "pause-guest");
   SimResult r = Simulate(Scenario(256 * kMiB, 32 * kMiB, 128.0 * kMiB, 32.0 * kMiB), pause);
-  EXPECT_EQ(r.outcome, "completed");
+  EXPECT_EQ(r.outcome, MigrationOutcome::kCompleted);
   EXPECT_GT(r.paused_ms, 0);
 }
 
 TEST(Simulator, AbortCancels) {
   AtPass abort(3, "abort");
   SimResult r = Simulate(Scenario(256 * kMiB, 32 * kMiB, 128.0 * kMiB, 32.0 * kMiB), abort);
-  EXPECT_EQ(r.outcome, "aborted");
+  EXPECT_EQ(r.outcome, MigrationOutcome::kAborted);
 }
 
 TEST(Simulator, ParametersAreCheckedAsQemuChecksThem) {
@@ -247,14 +247,14 @@ TEST(Simulator, EveryPresetFiresAsItsExpansionSays) {
     }
     // What did not fire comes after the end: a step that ended it, or the
     // migration completing.
-    if (next < texts.size() && r.outcome != "timeout") {
+    if (next < texts.size() && r.outcome != MigrationOutcome::kTimeout) {
       const bool ended_by_a_step = !fired.empty() && (fired.back().actions.back() == "abort" ||
                                                       fired.back().actions.back() == "start-postcopy" ||
                                                       fired.back().actions.back() == "pause-guest");
-      EXPECT_TRUE(ended_by_a_step || r.outcome == "completed") << r.outcome;
+      EXPECT_TRUE(ended_by_a_step || r.outcome == MigrationOutcome::kCompleted) << OutcomeName(r.outcome);
     }
     if (texts.size() > 1) {
-      EXPECT_FALSE(fired.empty()) << r.outcome;
+      EXPECT_FALSE(fired.empty()) << OutcomeName(r.outcome);
     }
   }
 }

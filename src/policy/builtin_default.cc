@@ -1,0 +1,21 @@
+#include "src/policy/builtin_default.h"
+
+#include "src/policy/ini.h"
+#include "src/policy/resolve.h"
+
+namespace vc::policy {
+
+extern const std::string_view kVendorDefaultText;  // generated: embed_text.py
+
+std::string_view BuiltinDefaultText() { return kVendorDefaultText; }
+
+Policy BuiltinDefault(Diagnostics* diags) {
+  Diagnostics local;
+  // An empty file name: every setting's origin reads "default".
+  IniFile file = ParseIni(kVendorDefaultText, "", diags ? diags : &local);
+  Policy p;
+  ApplyFile(file, &p, diags ? diags : &local);
+  return p;
+}
+
+}  // namespace vc::policy
