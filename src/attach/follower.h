@@ -1,7 +1,10 @@
-// Follower: the loop of `attach`. Waits for a migration to start, follows
-// it to its end, samples it on every pass and on a timer, feeds the
-// reaction, applies its decisions through the plugins, and keeps the view
-// live. One owner: everything runs on one sd-event loop, on this thread.
+// Follower: `attach`, the conductor. Waits for a migration to start,
+// follows it to its end, and keeps the view and the live record up to date.
+// Each sample goes through MigrationProgress (what it means) to the
+// Controller (what the policy's reaction decides, applied through the
+// plugins). Its parts: FollowLoop (sd-event, one owner on this thread),
+// FollowedPolicy, HostCitizenship (bandwidth share, cost budget) and
+// OperatorRequests (the control socket). It ends one way: End().
 //
 // Nothing it does may harm the VM because of our own fault: when it cannot
 // go on (a bug, an unreadable reply) or is asked to stop (SIGINT/SIGTERM),
@@ -13,13 +16,14 @@
 #include <optional>
 #include <vector>
 
+#include "src/attach/follow_loop.h"
+#include "src/attach/followed_policy.h"
+#include "src/attach/host_citizenship.h"
+#include "src/attach/operator_requests.h"
 #include "src/backend/migration_backend.h"
 #include "src/control/controller.h"
 #include "src/control/migration_progress.h"
-#include "src/control/policy_reaction.h"
 #include "src/coord/admission.h"
-#include "src/coord/shares.h"
-#include "src/policy/resolve.h"
 #include "src/state/control_socket.h"
 #include "src/state/migration_record.h"
 #include "src/state/paths.h"
@@ -59,7 +63,7 @@ class Follower {
   ~Follower();
 
   /// Runs until the migration ends, a signal asks to detach, or the backend
-  /// is lost. Blocks SIGINT and SIGTERM while it runs.
+  /// is lost. Blocks SIGINT, SIGTERM and SIGHUP while it runs.
   MigrationSummary Run();
 
   /// The place `migrate` took in the host's cost budget: held until the
@@ -68,8 +72,7 @@ class Follower {
   /// RAM is under way. Without one, a followed migration enters itself (as
   /// running) under the run dir's admission directory.
   void HoldAdmission(AdmissionTicket ticket, std::vector<std::string> copied_disks) {
-    admission_.emplace(std::move(ticket));
-    copied_disks_ = std::move(copied_disks);
+    host_.HoldAdmission(std::move(ticket), std::move(copied_disks));
   }
 
   /// 0 completed, 1 failed/cancelled/aborted, 3 lost QEMU or protocol error,
@@ -77,79 +80,51 @@ class Follower {
   static int ExitCode(const MigrationSummary& s);
 
  private:
-  struct Loop;
   enum class Phase { kWaiting, kFollowing, kDone };
 
   void Tick(bool timer);
   void StartFollowing(const MigrationSample& s);
   void Follow(const MigrationSample& s, bool after_sync);
-  void ChooseReaction(const MigrationSample& s);
   /// Tells the backend whether the policy allows QMP passthrough and, when
   /// that changed, re-reads its facts; false when it could not (the
   /// follower then ended).
   bool ApplyPassthroughPolicy();
-  /// Re-reads the policy (SIGHUP, or a change in a policy directory).
   void ReloadPolicy(const std::string& why);
-  /// Resolves the policy for this VM (\a ram_total bytes), logging its warnings.
-  policy::Resolved ResolvePolicy(uint64_t ram_total);
-  /// "policy (the built-in default and 2 files under /)", for the log and record.
-  std::string DescribePolicy(const policy::Resolved& r) const;
-  /// LearnSwitchoverBandwidth=: this host's earlier final copies to the
-  /// same destination (unknown when \a p does not learn, or states the speed).
-  SwitchoverSpeed LearnedSwitchoverSpeed(const policy::Policy& p);
-  void RememberSwitchover(const MigrationSample& end);
-  void WatchPolicyDirectories();
-  /// With a host bandwidth budget in the policy: holds this migration's
-  /// share entry and watches the others'.
-  void TakeShare();
-  /// Sets max-bandwidth to this migration's share of the host's budget
-  /// when that changed (another migration came or went).
-  void Resplit();
-  void DropShare();
-  /// A migration someone else started counts in the host's cost budget
-  /// from the moment we follow it: 1, plus its disks still being copied.
-  void EnterAdmission();
-  /// Gives back the unit of each disk whose copy got ready.
-  void ReleaseCopiedDisks();
-  /// An operator's request through the control socket: cancel, postcopy
-  /// (force-complete: post-copy when possible, else pause), resume URI.
   OperatorReply HandleRequest(const std::string& request);
   /// Refreshes the live record from \a s (when there is a run dir).
   void Record(const MigrationSample* s);
+  /// The migration ended (\a s finished()): its summary from QEMU's figures.
   void Finish(const MigrationSample& s);
-  void Detach(const std::string& why);
-  void Lose(const Status& st);
-  void GiveUp(const Status& st);   // our fault: restore and leave
-  /// Puts back what we changed and resumes a guest we paused: the
-  /// migration goes on as if we had never been there.
-  void LeaveToQemu();
-  void Done(MigrationSummary summary);
+  /// A summary of \a outcome with the figures of the last sample.
+  MigrationSummary EndingHere(MigrationOutcome outcome, std::string detail) const;
+  /// The one way to end. \a leave_to_qemu: first put back what we changed
+  /// and resume a guest we paused, so the migration goes on as if we had
+  /// never been there (detaching, or our own fault). Then the host's share
+  /// and budget are given back, the history record written, the loop left.
+  void End(MigrationSummary summary, bool leave_to_qemu);
+  /// Ends on a failed backend call: lost when QEMU or libvirt went away,
+  /// our fault (leaving the migration to QEMU) when it answered something
+  /// we could not use.
+  void EndOnError(const Status& st);
+  const MigrationSample* last_sample() const {
+    return phase_ == Phase::kFollowing && progress_ ? &progress_->last() : nullptr;
+  }
 
   MigrationBackend& backend_;
   FollowOptions options_;
   LiveView& view_;
-  std::unique_ptr<PolicyReaction> reaction_;
+  std::unique_ptr<FollowLoop> loop_;
+  FollowedPolicy policy_;
+  HostCitizenship host_;
+  OperatorRequests operator_;
   std::unique_ptr<Controller> controller_;
-  std::vector<policy::ShownSetting> shown_policy_;
-  std::unique_ptr<Loop> loop_;
 
   Phase phase_ = Phase::kWaiting;
   BackendFacts facts_;
   bool passthrough_allowed_ = false;  // as last told to the backend (its default)
   std::optional<MigrationProgress> progress_;  // from the first running sample on
-  bool told_learned_ = false;  // the learned switch-over speed is said once
   std::vector<SamplePoint> series_;
   MigrationSummary summary_;
-
-  std::optional<ShareHold> share_hold_;
-  std::string shares_dir_;
-  SplitRule split_;            // budget 0: not sharing
-  uint64_t share_bps_ = 0;     // as last applied (or decided, in a dry run)
-  size_t sharing_with_ = 0;    // other migrations at the last split
-
-  std::optional<AdmissionTicket> admission_;
-  std::vector<std::string> copied_disks_;   // what a storage migration copies (domain XML)
-  std::vector<std::string> disks_ready_;    // their copies found ready
 
   std::optional<RecordWriter> writer_;
   MigrationRecord record_;
