@@ -107,6 +107,12 @@ void Follower::Tick(bool timer) {
           MigrationOutcome::kNotStarted,
           "the migration never started: " + (s->error.empty() ? std::string("QEMU says failed") : s->error));
       view_.Message(never.detail);
+      if (options_.before_start) {
+        // What `migrate` set goes back, as at any end that is not a completion.
+        Controller undo(backend_, facts_, nullptr, options_.dry_run, [this](const std::string& line) { view_.Message(line); });
+        undo.AdoptStartSettings(*options_.before_start, options_.start_settings);
+        undo.Leave(false);
+      }
       return End(std::move(never), false);
     }
     if (!s->running()) return;
@@ -296,6 +302,15 @@ void Follower::EndOnError(const Status& st) {
 void Follower::End(MigrationSummary summary, bool leave_to_qemu) {
   if (phase_ == Phase::kDone) return;
   if (leave_to_qemu && controller_) controller_->Leave(progress_ && progress_->last().in_postcopy());
+  // A migration `migrate` started that ended here (on the source) without
+  // completing: QEMU keeps the capabilities its start settings changed.
+  const MigrationOutcome o = summary.outcome;
+  if (options_.started_here && !options_.dry_run &&
+      (o == MigrationOutcome::kNotStarted || o == MigrationOutcome::kFailed || o == MigrationOutcome::kCancelled ||
+       o == MigrationOutcome::kAborted)) {
+    Status st = backend_.RestoreStartCapabilities();
+    if (!st.ok()) view_.Message("could not put back the capabilities the start settings changed: " + st.ToString());
+  }
   phase_ = Phase::kDone;
   // Before anything else: the others get this migration's share and its
   // place in the cost budget at once.

@@ -174,7 +174,12 @@ class MigrationBackend {
   virtual Status StartGuestOnDestination() { return Status::Ok(); }
   /// Sets what \a start asks for and starts the migration. A wish this
   /// QEMU/libvirt cannot honour is skipped and described in \a not_honoured.
+  /// When the migration cannot be started, what it set is put back first.
   virtual Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) = 0;
+  /// Puts back the capabilities StartMigration changed, once a migration
+  /// it started ended without completing (plain QEMU keeps them; libvirt
+  /// scopes them to its job). QEMU takes them only while no migration runs.
+  virtual Status RestoreStartCapabilities() { return Status::Ok(); }
   /// Of what StartMigration sets for \a start, the parameters that stay in
   /// QEMU after the migration ends, for the caller to put back when it does
   /// not complete. Plain QEMU: all of StartTuning(). libvirt scopes most to

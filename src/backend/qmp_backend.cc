@@ -182,16 +182,40 @@ Status QmpBackend::StartMigration(const MigrationStart& start,
                                      {"auto-converge", start.auto_converge},
                                      {"xbzrle", start.compression == "xbzrle"},
                                      {"multifd", start.multifd_channels > 0}};
-  std::map<std::string, bool> caps;
+  std::map<std::string, bool> caps, before;
   for (const auto& [name, on] : wanted) {
     if (known->count(name)) {
       caps[name] = on;
+      // "events" stays on: it changes nothing in how QEMU migrates.
+      if (known->at(name) != on && name != "events") before[name] = known->at(name);
     } else if (on) {
       not_honoured->push_back(name + ": this QEMU has no such capability");
     }
   }
+  Result<MigrationTuning> prior = Tuning();
+  if (!prior.ok()) return prior.status();
   VC_RETURN_IF_ERROR(qmp::MigrateSetCapabilities(*session_, caps).WithContext("setting capabilities"));
   events_ = true;
+  capabilities_before_start_ = before;
+  // Whatever fails from here puts back what was set: nothing of a migration
+  // that never started stays behind (the next attempt would take it for
+  // QEMU's own values).
+  auto put_back = [&](Status failed) {
+    MigrationTuning back;
+    bool any = false;
+    const MigrationTuning set = StartTuning(start);
+    MigrationTuning::ForEachField([&](auto MigrationTuning::*field, const char*) {
+      if (set.*field && (*prior).*field) {
+        back.*field = (*prior).*field;
+        any = true;
+      }
+    });
+    Status tuning = any ? SetTuning(back) : Status::Ok();
+    Status capabilities = RestoreStartCapabilities();
+    if (tuning.ok() && capabilities.ok()) return failed;
+    return Status::Internal(failed.ToString(), "and putting back what it set failed: " +
+                                                   (tuning.ok() ? capabilities : tuning).ToString());
+  };
 
   qmp::MigrationParameters p = ParametersOf(StartTuning(start));
   if (start.postcopy_bandwidth) p.max_postcopy_bandwidth = static_cast<int64_t>(*start.postcopy_bandwidth);
@@ -202,8 +226,17 @@ Status QmpBackend::StartMigration(const MigrationStart& start,
       (start.compression == "zlib" ? p.multifd_zlib_level : p.multifd_zstd_level) = start.compression_level;
     }
   }
-  VC_RETURN_IF_ERROR(qmp::MigrateSetParameters(*session_, p).WithContext("setting parameters"));
-  return qmp::Migrate(*session_, start.uri);
+  if (Status st = qmp::MigrateSetParameters(*session_, p); !st.ok()) return put_back(st.WithContext("setting parameters"));
+  if (Status st = qmp::Migrate(*session_, start.uri); !st.ok()) return put_back(st);
+  return Status::Ok();
+}
+
+Status QmpBackend::RestoreStartCapabilities() {
+  if (capabilities_before_start_.empty()) return Status::Ok();
+  Status st = qmp::MigrateSetCapabilities(*session_, capabilities_before_start_);
+  if (!st.ok()) return st.WithContext("putting the capabilities back");
+  capabilities_before_start_.clear();
+  return st;
 }
 
 Status QmpBackend::Poll(std::vector<BackendEvent>* events) {

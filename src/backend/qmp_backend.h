@@ -1,6 +1,8 @@
 // QmpBackend: a MigrationBackend over a direct QMP connection (plain QEMU).
 #pragma once
 
+#include <map>
+
 #include <memory>
 
 #include "qmp/session.h"
@@ -42,6 +44,7 @@ class QmpBackend final : public MigrationBackend {
   Status ListenForRecovery(const std::string& uri) override;
   Result<std::vector<DiskCopy>> DiskCopies(const std::vector<std::string>& disks) override;
   Status StartMigration(const MigrationStart& start, std::vector<std::string>* not_honoured) override;
+  Status RestoreStartCapabilities() override;
   int pollable_fd() const override { return session_->pollable_fd(); }
   Status Poll(std::vector<BackendEvent>* events) override;
   bool has_queued_events() const override { return session_->HasEvents(); }
@@ -52,6 +55,8 @@ class QmpBackend final : public MigrationBackend {
   std::unique_ptr<qmp::Session> session_;
   std::string destination_qmp_;
   bool events_ = false;
+  /// The capabilities StartMigration changed, with their values before.
+  std::map<std::string, bool> capabilities_before_start_;
 };
 
 }  // namespace vc

@@ -167,5 +167,45 @@ TEST_F(EndActionTest, NoPauseWhereNobodyCouldStartTheGuestOnTheDestination) {
   EXPECT_EQ(attach.WaitExit(Millis(30000)), 1) << attach.Output();
 }
 
+// Issue 24, point 5: a migration that never starts leaves none of its start
+// settings behind, neither parameters nor capabilities: the next attempt
+// would take them for QEMU's own. Both ways it can fail to start: QEMU
+// refuses the `migrate` command, or it takes it and fails to connect.
+TEST_F(EndActionTest, AMigrationThatNeverStartsLeavesNoStartSettingsBehind) {
+  auto pair = MigrationPair::Start(QuietGuest(), "never");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  qmp::Session& src = (*pair)->src().qmp();
+  auto params = qmp::QueryMigrateParameters(src);
+  ASSERT_TRUE(params.ok()) << params.status().ToString();
+  auto caps = qmp::QueryMigrateCapabilities(src);
+  ASSERT_TRUE(caps.ok()) << caps.status().ToString();
+  const std::string root = PolicyRoot(**pair, "[Start]\nAutoConverge=yes\nPostcopy=yes\nThrottleInitial=30%\n"
+                                              "ThrottleMax=60%\nDowntime=50ms\nBandwidth=16MiB/s\n");
+  // "nonsense:" QEMU refuses; nothing listens on port 1, so that one fails.
+  for (const std::string uri : {"nonsense:1", "tcp:127.0.0.1:1"}) {
+    auto run = StartVirtConverge((*pair)->dir(), "migrate-" + uri.substr(0, 3),
+                                 {"migrate", "--qmp", (*pair)->src().spare_qmp_path(), "--policy-root", root, uri});
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    EXPECT_EQ(run->WaitExit(Millis(30000)), 1) << run->Output();
+    if (uri[0] == 't') {
+      std::optional<Json> sum = run->Summary();
+      ASSERT_TRUE(sum) << run->Output();
+      EXPECT_EQ(sum->GetString("outcome"), "not-started") << run->Output();
+    }
+    auto now = qmp::QueryMigrateParameters(src);
+    ASSERT_TRUE(now.ok()) << now.status().ToString();
+    EXPECT_EQ(now->downtime_limit, params->downtime_limit) << uri << "\n" << run->Output();
+    EXPECT_EQ(now->max_bandwidth, params->max_bandwidth) << uri << "\n" << run->Output();
+    EXPECT_EQ(now->cpu_throttle_initial, params->cpu_throttle_initial) << uri << "\n" << run->Output();
+    EXPECT_EQ(now->max_cpu_throttle, params->max_cpu_throttle) << uri << "\n" << run->Output();
+    auto caps_now = qmp::QueryMigrateCapabilities(src);
+    ASSERT_TRUE(caps_now.ok()) << caps_now.status().ToString();
+    for (const char* cap : {"auto-converge", "postcopy-ram"}) {
+      EXPECT_EQ(caps_now->at(cap), caps->at(cap)) << cap << " after " << uri << "\n" << run->Output();
+    }
+  }
+  ExpectGuestWrites((*pair)->src());
+}
+
 }  // namespace
 }  // namespace vc::testing
