@@ -146,16 +146,7 @@ Status Controller::Apply(const MigrationSample& s, Decision d, bool from_reactio
 
 void Controller::OnFinished(const MigrationSample& s) {
   if (dry_run_) return;
-  if (s.status == "completed") {
-    if (!paused_by_us_) return;
-    Status st = backend_.StartGuestOnDestination();
-    say_(st.ok() ? "the guest virt-converge paused runs again: started on the destination"
-                 : "could not start on the destination the guest virt-converge paused (it stays paused "
-                   "there until someone resumes it): " +
-                       st.ToString());
-    paused_by_us_ = false;
-    return;
-  }
+  if (s.status == "completed") return StartGuestWePausedOnDestination();
   // The VM stays on the source: it gets back what it had before us.
   RestoreTuning();
   ResumeGuestWePaused(" (the migration did not complete)");
@@ -199,8 +190,23 @@ void Controller::RestoreTuning() {
 }
 
 void Controller::Leave(bool in_postcopy) {
-  if (!in_postcopy) RestoreTuning();
+  if (in_postcopy) {
+    // The guest lives on the destination now: resuming the source's copy
+    // would run it twice.
+    return StartGuestWePausedOnDestination();
+  }
+  RestoreTuning();
   ResumeGuestWePaused("");
+}
+
+void Controller::StartGuestWePausedOnDestination() {
+  if (!paused_by_us_ || dry_run_) return;
+  Status st = backend_.StartGuestOnDestination();
+  say_(st.ok() ? "the guest virt-converge paused runs again: started on the destination"
+               : "could not start on the destination the guest virt-converge paused (it stays paused "
+                 "there until someone resumes it): " +
+                     st.ToString());
+  paused_by_us_ = false;
 }
 
 void Controller::ResumeGuestWePaused(const std::string& note) {

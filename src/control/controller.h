@@ -102,7 +102,9 @@ class Controller {
   void AdoptStartSettings(const MigrationTuning& before, const MigrationTuning& set);
   /// Puts back every parameter we changed that nobody changed after us,
   /// and resumes a guest we paused: the migration goes on as if we had
-  /// never been there. \a in_postcopy: parameters are left alone then.
+  /// never been there. \a in_postcopy: the guest lives on the destination,
+  /// so parameters are left alone and a guest we paused is started there,
+  /// never resumed on the source.
   void Leave(bool in_postcopy);
 
   const std::vector<ActionRecord>& actions() const { return actions_; }
@@ -115,6 +117,9 @@ class Controller {
   void RestoreTuning();
   /// Resumes on the source a guest we paused (saying so, with \a note).
   void ResumeGuestWePaused(const std::string& note);
+  /// After the switch-over (completed, or in post-copy): a guest we paused
+  /// runs on the destination.
+  void StartGuestWePausedOnDestination();
 
   MigrationBackend& backend_;
   BackendFacts facts_;

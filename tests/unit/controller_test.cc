@@ -90,6 +90,28 @@ TEST(Controller, AGuestItPausedRunsAgainWhereTheVmEndsUp) {
             "Not supported: pause-guest: not possible here because of the test");
 }
 
+// Issue 24, point 4: detached during post-copy, the guest lives on the
+// destination. A guest we paused is started there; the source's copy is
+// never resumed (two running copies of one guest), and its parameters are
+// left alone.
+TEST(Controller, LeavingInPostcopyNeverResumesTheSource) {
+  testing::FakeBackend backend;
+  std::vector<std::string> said;
+  Controller c(backend, backend.facts, nullptr, /*dry_run=*/false,
+               [&said](const std::string& line) { said.push_back(line); });
+  (void)c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "pause-guest", 0, "test"});
+  c.Leave(/*in_postcopy=*/true);
+  EXPECT_EQ(backend.calls, (std::vector<std::string>{"PauseGuest", "StartGuestOnDestination"}));
+  ASSERT_FALSE(said.empty());
+  EXPECT_NE(said.back().find("started on the destination"), std::string::npos) << said.back();
+  // Before post-copy the guest is still the source's: resumed there.
+  testing::FakeBackend precopy;
+  Controller p(precopy, precopy.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
+  (void)p.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "pause-guest", 0, "test"});
+  p.Leave(/*in_postcopy=*/false);
+  EXPECT_EQ(precopy.calls, (std::vector<std::string>{"PauseGuest", "ResumeGuest"}));
+}
+
 // A migration that does not complete leaves the VM on the source: what we
 // set goes back to what QEMU had, `migrate`'s start settings included;
 // what someone else changed after us stays.
