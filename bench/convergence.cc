@@ -22,6 +22,7 @@
 #include <map>
 #include <thread>
 
+#include "plugins/action.h"
 #include "src/base/json.h"
 #include "src/base/units.h"
 #include "src/control/policy_reaction.h"
@@ -115,7 +116,7 @@ struct RunResult {
 Result<policy::Policy> LoadPolicy(const std::vector<std::string>& files) {
   policy::Policy p;
   policy::Diagnostics diags;
-  for (const std::string& f : files) policy::ApplyFile(policy::ReadIni(f, &diags), &p, &diags);
+  for (const std::string& f : files) policy::ApplyFile(policy::ReadIni(f, &diags), StepVocabulary(), &p, &diags);
   policy::Validate(&p, &diags);
   if (!diags.empty()) return Status::InvalidArgument("policy", diags.front().ToString());
   return p;

@@ -22,6 +22,7 @@
 #include <memory>
 #include <thread>
 
+#include "plugins/action.h"
 #include "src/base/json.h"
 #include "src/base/units.h"
 #include "src/control/controller.h"
@@ -69,7 +70,7 @@ struct DrainResult {
 Result<policy::Policy> DefaultPolicy() {
   policy::Policy p;
   policy::Diagnostics diags;
-  policy::ApplyFile(policy::ReadIni(std::string(VC_SOURCE_DIR) + "/policy.d/50-default.conf", &diags), &p, &diags);
+  policy::ApplyFile(policy::ReadIni(std::string(VC_SOURCE_DIR) + "/policy.d/50-default.conf", &diags), StepVocabulary(), &p, &diags);
   policy::Validate(&p, &diags);
   if (!diags.empty()) return Status::InvalidArgument("policy", diags.front().ToString());
   return p;

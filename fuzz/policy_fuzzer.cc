@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "plugins/action.h"
 #include "src/policy/ini.h"
 #include "src/policy/resolve.h"
 #include "src/policy/schedule.h"
@@ -18,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   vm.memory = 4ull << 30;
   (void)vc::policy::Matches(match, vm);
   vc::policy::Policy p;
-  vc::policy::ApplyFile(file, &p, &diags);
+  vc::policy::ApplyFile(file, vc::StepVocabulary(), &p, &diags);
   vc::policy::Validate(&p, &diags);
   (void)vc::policy::Show(p);
   (void)vc::policy::ExpandSchedule(p, 4ull << 30, 1ull << 30);

@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "plugins/action.h"
 #include "src/domain/domain_xml.h"
 #include "src/domain/placement.h"
 #include "src/domain/vm_facts.h"
@@ -59,7 +60,7 @@ std::map<std::string, int64_t> ArrivingBesides(const HostClaims& claims, const s
 /// \a incoming, else a start), under \a records' lock.
 Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& records, bool incoming) {
   Checked c;
-  policy::Resolved resolved = policy::Resolve(r.policy_root, VmFactsOf(vm));
+  policy::Resolved resolved = policy::Resolve(r.policy_root, VmFactsOf(vm), StepVocabulary());
   const policy::Policy& p = resolved.policy;
   Result<HostClaims> claims = records.Load();
   if (!claims.ok()) return Ended(FailOpen("reading records: " + claims.status().ToString()));

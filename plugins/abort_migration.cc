@@ -7,6 +7,8 @@ namespace {
 class AbortMigration final : public Action {
  public:
   std::string_view name() const override { return "abort"; }
+  std::string_view policy_word() const override { return "abort"; }
+  policy::ValueKind value_kind() const override { return policy::ValueKind::kNone; }
   Status CheckPossible(const ActionContext& ctx) const override {
     if (ctx.sample.in_postcopy()) {
       // The destination already runs the guest: cancelling would lose it.

@@ -1,5 +1,7 @@
 // Convergence actions: one per file in plugins/, listed in the table of
-// registry.cc. The controller names actions; it never includes them.
+// registry.cc. Each owns its whole description: its name, the word a
+// policy's Step= calls it by, its value's kind and how that is shown, what
+// it would change and how it changes it.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +11,7 @@
 
 #include "src/backend/migration_backend.h"
 #include "src/base/status.h"
+#include "src/policy/action_words.h"
 
 namespace vc {
 
@@ -33,8 +36,14 @@ struct ActionEffect {
 class Action {
  public:
   virtual ~Action() = default;
-  /// The name policies and decisions use, e.g. "set-downtime".
+  /// The name decisions, records and lines use, e.g. "set-downtime".
   virtual std::string_view name() const = 0;
+  /// The word a policy's Step= writes for it, e.g. "downtime".
+  virtual std::string_view policy_word() const = 0;
+  /// What its value is (kNone: it takes none).
+  virtual policy::ValueKind value_kind() const = 0;
+  /// How \a value reads after its name: " 400 ms", " 32.0 MiB/s", "".
+  virtual std::string ValueText(int64_t value) const { return policy::ShowActionValue(value_kind(), value); }
   /// OK when the action is possible here; otherwise kNotSupported saying
   /// "not possible here because ...". Never changes anything.
   virtual Status CheckPossible(const ActionContext& ctx) const = 0;
@@ -65,5 +74,14 @@ constexpr int64_t kThrottleLevelTrigger = 1;
 const Action* FindAction(std::string_view name);
 /// Every registered action, in table order.
 std::vector<const Action*> AllActions();
+
+/// The schedule's composite word: start-postcopy where the migration allows
+/// it, else pause-guest (src/control/schedule_runner.cc resolves it).
+inline constexpr std::string_view kPostcopyOrPause = "postcopy-or-pause";
+/// Every word Step= knows: each action's, and kPostcopyOrPause.
+policy::ActionVocabulary StepVocabulary();
+/// How \a action's \a value reads after its name (Action::ValueText); ""
+/// for an action this build does not know.
+std::string ActionValueText(std::string_view action, int64_t value);
 
 }  // namespace vc

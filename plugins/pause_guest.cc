@@ -11,6 +11,8 @@ namespace {
 class PauseGuest final : public Action {
  public:
   std::string_view name() const override { return "pause-guest"; }
+  std::string_view policy_word() const override { return "pause"; }
+  policy::ValueKind value_kind() const override { return policy::ValueKind::kNone; }
   Status CheckPossible(const ActionContext& ctx) const override {
     if (ctx.sample.in_postcopy()) {
       return Status::NotSupported("pause-guest", "not possible here because the migration is in post-copy");

@@ -2,6 +2,8 @@
 // accessor declared here, a row in kActions.
 #include "plugins/builtin_actions.h"
 
+#include <vector>
+
 namespace vc {
 namespace {
 
@@ -34,6 +36,21 @@ std::vector<const Action*> AllActions() {
   std::vector<const Action*> all;
   for (Accessor a : kActions) all.push_back(&a());
   return all;
+}
+
+policy::ActionVocabulary StepVocabulary() {
+  static const std::vector<policy::ActionWord> kWords = [] {
+    std::vector<policy::ActionWord> words;
+    for (Accessor a : kActions) words.push_back({a().policy_word(), a().name(), a().value_kind()});
+    words.push_back({kPostcopyOrPause, kPostcopyOrPause, policy::ValueKind::kNone});
+    return words;
+  }();
+  return kWords;
+}
+
+std::string ActionValueText(std::string_view action, int64_t value) {
+  const Action* a = FindAction(action);
+  return a ? a->ValueText(value) : "";
 }
 
 }  // namespace vc

@@ -8,6 +8,8 @@ namespace {
 class SetBandwidth final : public ParameterAction {
  public:
   std::string_view name() const override { return "set-bandwidth"; }
+  std::string_view policy_word() const override { return "bandwidth"; }
+  policy::ValueKind value_kind() const override { return policy::ValueKind::kRate; }
   Status CheckPossible(const ActionContext& ctx) const override {
     if (ctx.sample.in_postcopy()) {
       return Status::NotSupported("set-bandwidth", "not possible here because the migration is in post-copy");

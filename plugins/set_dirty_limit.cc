@@ -11,6 +11,8 @@ namespace {
 class SetDirtyLimit final : public ParameterAction {
  public:
   std::string_view name() const override { return "set-dirty-limit"; }
+  std::string_view policy_word() const override { return "dirty-limit"; }
+  policy::ValueKind value_kind() const override { return policy::ValueKind::kRate; }
   Status CheckPossible(const ActionContext& ctx) const override {
     if (!ctx.facts.passthrough_refusal.empty()) {
       return Status::NotSupported("set-dirty-limit", ctx.facts.passthrough_refusal);

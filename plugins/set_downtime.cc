@@ -8,6 +8,8 @@ namespace {
 class SetDowntime final : public ParameterAction {
  public:
   std::string_view name() const override { return "set-downtime"; }
+  std::string_view policy_word() const override { return "downtime"; }
+  policy::ValueKind value_kind() const override { return policy::ValueKind::kMillis; }
   Status CheckPossible(const ActionContext& ctx) const override {
     if (ctx.sample.in_postcopy()) {
       return Status::NotSupported("set-downtime", "not possible here because the migration is in post-copy");

@@ -12,8 +12,13 @@ enum class ThrottleField { kInitial, kIncrement, kMax, kTailslow, kLevel };
 
 class SetThrottle final : public ParameterAction {
  public:
-  SetThrottle(std::string_view name, ThrottleField field) : name_(name), field_(field) {}
+  SetThrottle(std::string_view name, std::string_view word, ThrottleField field)
+      : name_(name), word_(word), field_(field) {}
   std::string_view name() const override { return name_; }
+  std::string_view policy_word() const override { return word_; }
+  policy::ValueKind value_kind() const override {
+    return field_ == ThrottleField::kTailslow ? policy::ValueKind::kBool : policy::ValueKind::kPercent;
+  }
 
   Status CheckPossible(const ActionContext& ctx) const override {
     if (!ctx.facts.passthrough_refusal.empty()) {
@@ -62,30 +67,30 @@ class SetThrottle final : public ParameterAction {
   }
 
  private:
-  std::string_view name_;
+  std::string_view name_, word_;
   ThrottleField field_;
 };
 
 }  // namespace
 
 const Action& SetThrottleInitialAction() {
-  static const SetThrottle kAction("set-throttle-initial", ThrottleField::kInitial);
+  static const SetThrottle kAction("set-throttle-initial", "throttle-initial", ThrottleField::kInitial);
   return kAction;
 }
 const Action& SetThrottleIncrementAction() {
-  static const SetThrottle kAction("set-throttle-increment", ThrottleField::kIncrement);
+  static const SetThrottle kAction("set-throttle-increment", "throttle-increment", ThrottleField::kIncrement);
   return kAction;
 }
 const Action& SetThrottleMaxAction() {
-  static const SetThrottle kAction("set-throttle-max", ThrottleField::kMax);
+  static const SetThrottle kAction("set-throttle-max", "throttle-max", ThrottleField::kMax);
   return kAction;
 }
 const Action& SetThrottleLevelAction() {
-  static const SetThrottle kAction("set-throttle-level", ThrottleField::kLevel);
+  static const SetThrottle kAction("set-throttle-level", "throttle", ThrottleField::kLevel);
   return kAction;
 }
 const Action& SetThrottleTailslowAction() {
-  static const SetThrottle kAction("set-throttle-tailslow", ThrottleField::kTailslow);
+  static const SetThrottle kAction("set-throttle-tailslow", "throttle-tailslow", ThrottleField::kTailslow);
   return kAction;
 }
 

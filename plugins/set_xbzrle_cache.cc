@@ -8,6 +8,8 @@ namespace {
 class SetXbzrleCache final : public ParameterAction {
  public:
   std::string_view name() const override { return "set-xbzrle-cache"; }
+  std::string_view policy_word() const override { return "xbzrle-cache"; }
+  policy::ValueKind value_kind() const override { return policy::ValueKind::kSize; }
   Status CheckPossible(const ActionContext& ctx) const override {
     if (!ctx.facts.CapabilityOn("xbzrle")) {
       return Status::NotSupported(

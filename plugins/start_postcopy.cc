@@ -8,6 +8,8 @@ namespace {
 class StartPostcopy final : public Action {
  public:
   std::string_view name() const override { return "start-postcopy"; }
+  std::string_view policy_word() const override { return "postcopy"; }
+  policy::ValueKind value_kind() const override { return policy::ValueKind::kNone; }
   Status CheckPossible(const ActionContext& ctx) const override {
     if (!ctx.facts.postcopy_ram) {
       return Status::NotSupported(

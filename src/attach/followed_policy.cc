@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "plugins/action.h"
 #include "src/base/units.h"
 #include "src/control/policy_facts.h"
 #include "src/policy/dropins.h"
@@ -19,7 +20,7 @@ policy::Resolved FollowedPolicy::Resolve(const BackendFacts& facts, uint64_t ram
   // The migration's RAM total when QEMU reports it; during setup the
   // guest's memory size (query-memory-size-summary, the domain XML) stands in.
   if (ram_total) vm.memory = ram_total;
-  policy::Resolved r = root_.empty() ? policy::ResolveBuiltinOnly() : policy::Resolve(root_, vm);
+  policy::Resolved r = root_.empty() ? policy::ResolveBuiltinOnly(StepVocabulary()) : policy::Resolve(root_, vm, StepVocabulary());
   for (const policy::Diagnostic& d : r.diagnostics) view_.Message("policy warning: " + d.ToString());
   return r;
 }

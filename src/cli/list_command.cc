@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "plugins/action.h"
 #include "src/backend/libvirt_handles.h"
 #include "src/backend/libvirt_host.h"
 #include "src/base/time.h"

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 
+#include "plugins/action.h"
 #include "src/backend/qmp_backend.h"
 #include "src/base/time.h"
 #include "src/base/units.h"
@@ -124,7 +125,7 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     policy::VmFacts vm = PolicyFacts(*facts, [](const std::string& line) {
       std::fprintf(stderr, "virt-converge: policy warning: %s\n", line.c_str());
     });
-    policy::Resolved r = policy::Resolve(f->policy_root, vm);
+    policy::Resolved r = policy::Resolve(f->policy_root, vm, StepVocabulary());
     for (const policy::Diagnostic& d : r.diagnostics) {
       std::fprintf(stderr, "virt-converge: policy warning: %s\n", d.ToString().c_str());
     }

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "plugins/action.h"
 #include "src/backend/libvirt_handles.h"
 #include "src/base/json.h"
 #include "src/base/units.h"
@@ -26,7 +27,7 @@ struct PolicyOptions {
 
 int RunCheck(const PolicyOptions& o) {
   std::vector<std::string> files;
-  policy::Diagnostics diags = policy::CheckAll(o.root, &files);
+  policy::Diagnostics diags = policy::CheckAll(o.root, StepVocabulary(), &files);
   for (const policy::Diagnostic& d : diags) std::printf("%s\n", d.ToString().c_str());
   std::printf("%zu file%s checked, %zu problem%s\n", files.size(), files.size() == 1 ? "" : "s",
               diags.size(), diags.size() == 1 ? "" : "s");
@@ -77,7 +78,7 @@ int RunShow(const PolicyOptions& o) {
     std::fprintf(stderr, "virt-converge: policy show: %s\n", facts.status().ToString().c_str());
     return 2;
   }
-  policy::Resolved r = policy::Resolve(o.root, *facts);
+  policy::Resolved r = policy::Resolve(o.root, *facts, StepVocabulary());
   std::vector<policy::ShownSetting> shown = policy::Show(r.policy);
   if (o.json) {
     Json j = Json::Object();

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "plugins/action.h"
 #include "src/base/json.h"
 #include "src/base/units.h"
 #include "src/control/policy_reaction.h"
@@ -84,19 +85,19 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
     std::string desc;
     std::vector<std::string> notes;
     if (o->no_policy || (o->policy_files.empty() && o->root.empty())) {
-      policy::Resolved r = policy::ResolveBuiltinOnly();
+      policy::Resolved r = policy::ResolveBuiltinOnly(StepVocabulary());
       p = std::move(r.policy);
       diags = std::move(r.diagnostics);
       desc = "the built-in default policy";
     } else if (!o->policy_files.empty()) {
-      p = policy::BuiltinDefault(&diags);
+      p = policy::BuiltinDefault(StepVocabulary(), &diags);
       for (const std::string& f : o->policy_files) {
         size_t before = diags.size();
         policy::IniFile file = policy::ReadIni(f, &diags);
         if (diags.size() > before && file.assignments.empty()) {
           return Usage(diags.back().ToString());
         }
-        policy::ApplyFile(file, &p, &diags);
+        policy::ApplyFile(file, StepVocabulary(), &p, &diags);
       }
       policy::Validate(&p, &diags);
       desc = "policy (the built-in default and " + std::to_string(o->policy_files.size()) + " file" +
@@ -105,7 +106,7 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
       policy::VmFacts vm;
       vm.name = "simulated";
       vm.memory = sc.memory;
-      policy::Resolved r = policy::Resolve(o->root, vm);
+      policy::Resolved r = policy::Resolve(o->root, vm, StepVocabulary());
       diags = r.diagnostics;
       p = r.policy;
       desc = "policy (the built-in default and " + std::to_string(r.applied.size()) + " files under " + o->root + ")";

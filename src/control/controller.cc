@@ -8,15 +8,6 @@
 
 namespace vc {
 
-std::string ActionValueText(const std::string& action, int64_t value) {
-  if (action == "set-downtime") return " " + std::to_string(value) + " ms";
-  if (action == "set-bandwidth") return " " + FormatRate(static_cast<double>(value));
-  if (action.rfind("set-throttle-", 0) == 0 && action != "set-throttle-tailslow") {
-    return " " + std::to_string(value) + "%";
-  }
-  return "";
-}
-
 std::string ActionLine(const ActionRecord& a) {
   char at[32];
   std::snprintf(at, sizeof at, "%6.1fs", a.at_s);

@@ -41,9 +41,6 @@ struct OperatorReply {
   std::string text;
 };
 
-/// How an action's value reads after its name: " 400 ms", " 32.0 MiB/s",
-/// " 30%"; "" for actions without one.
-std::string ActionValueText(const std::string& action, int64_t value);
 /// How an action is told as it happens: "  11.2s action set-downtime 600 ms
 /// [done]: <reason>".
 std::string ActionLine(const ActionRecord& a);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "plugins/action.h"
 #include "src/base/units.h"
 #include "src/policy/schedule.h"
 #include "src/policy/values.h"
@@ -34,7 +35,7 @@ void ScheduleRunner::Fire(const policy::Step& step, const std::string& why, cons
       "policy step '" + step.ToString() + "' (" + step.origin.ToString() + "): " + why;
   for (const policy::StepAction& a : step.actions) {
     std::string action = a.name;
-    if (action == "postcopy-or-pause") action = in.postcopy_possible ? "start-postcopy" : "pause-guest";
+    if (action == kPostcopyOrPause) action = in.postcopy_possible ? "start-postcopy" : "pause-guest";
     out->push_back({DecisionKind::kScheduleStep, action, a.value, reason});
   }
 }

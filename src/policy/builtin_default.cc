@@ -9,12 +9,12 @@ extern const std::string_view kVendorDefaultText;  // generated: embed_text.py
 
 std::string_view BuiltinDefaultText() { return kVendorDefaultText; }
 
-Policy BuiltinDefault(Diagnostics* diags) {
+Policy BuiltinDefault(ActionVocabulary words, Diagnostics* diags) {
   Diagnostics local;
   // An empty file name: every setting's origin reads "default".
   IniFile file = ParseIni(kVendorDefaultText, "", diags ? diags : &local);
   Policy p;
-  ApplyFile(file, &p, diags ? diags : &local);
+  ApplyFile(file, words, &p, diags ? diags : &local);
   return p;
 }
 

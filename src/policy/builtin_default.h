@@ -20,6 +20,6 @@ std::string_view BuiltinDefaultText();
 
 /// A Policy with the built-in default applied. Problems in the embedded
 /// text (none; a unit test keeps it so) go to \a diags when given.
-Policy BuiltinDefault(Diagnostics* diags = nullptr);
+Policy BuiltinDefault(ActionVocabulary words, Diagnostics* diags = nullptr);
 
 }  // namespace vc::policy

@@ -52,64 +52,6 @@ std::string Condition::ToString() const {
 
 namespace {
 
-// Actions that take a value, by their Step= spelling: the plugin each one
-// names and how its value parses.
-enum class ValueKind { kMillis, kRate, kPercent, kBool, kSize };
-struct ActionSyntax {
-  std::string_view word;
-  std::string_view plugin;
-  std::optional<ValueKind> value;
-};
-constexpr ActionSyntax kActionSyntax[] = {
-    {"downtime", "set-downtime", ValueKind::kMillis},
-    {"bandwidth", "set-bandwidth", ValueKind::kRate},
-    {"throttle-initial", "set-throttle-initial", ValueKind::kPercent},
-    {"throttle-increment", "set-throttle-increment", ValueKind::kPercent},
-    {"throttle-max", "set-throttle-max", ValueKind::kPercent},
-    {"throttle", "set-throttle-level", ValueKind::kPercent},
-    {"throttle-tailslow", "set-throttle-tailslow", ValueKind::kBool},
-    {"xbzrle-cache", "set-xbzrle-cache", ValueKind::kSize},
-    {"dirty-limit", "set-dirty-limit", ValueKind::kRate},
-    {"postcopy", "start-postcopy", std::nullopt},
-    {"pause", "pause-guest", std::nullopt},
-    {"postcopy-or-pause", "postcopy-or-pause", std::nullopt},
-    {"abort", "abort", std::nullopt},
-};
-
-std::string FormatActionValue(ValueKind k, int64_t v) {
-  switch (k) {
-    case ValueKind::kMillis: return FormatMillisExact(v);
-    case ValueKind::kRate: return FormatRateExact(static_cast<uint64_t>(v));
-    case ValueKind::kPercent: return std::to_string(v) + "%";
-    case ValueKind::kBool: return FormatBool(v != 0);
-    case ValueKind::kSize: return FormatSizeExact(static_cast<uint64_t>(v));
-  }
-  return "?";
-}
-
-Result<int64_t> ParseActionValue(ValueKind k, std::string_view v) {
-  switch (k) {
-    case ValueKind::kMillis: return ParseMillis(v);
-    case ValueKind::kRate: {
-      Result<uint64_t> r = ParseBytesPerSecond(v);
-      if (!r.ok()) return r.status();
-      return static_cast<int64_t>(*r);
-    }
-    case ValueKind::kPercent: return ParsePercent(v);
-    case ValueKind::kBool: {
-      Result<bool> b = ParseBool(v);
-      if (!b.ok()) return b.status();
-      return *b ? 1 : 0;
-    }
-    case ValueKind::kSize: {
-      Result<uint64_t> r = ParseBytes(v);
-      if (!r.ok()) return r.status();
-      return static_cast<int64_t>(*r);
-    }
-  }
-  return Status::Internal("action value");
-}
-
 Result<Condition> ParseCondition(std::string_view t) {
   Condition c;
   auto after = [&](std::string_view prefix) -> std::optional<std::string_view> {
@@ -178,11 +120,8 @@ Result<Condition> ParseCondition(std::string_view t) {
 }  // namespace
 
 std::string StepAction::ToString() const {
-  for (const ActionSyntax& a : kActionSyntax) {
-    if (a.plugin != name) continue;
-    return a.value ? std::string(a.word) + "=" + FormatActionValue(*a.value, value) : std::string(a.word);
-  }
-  return name;
+  if (word.empty()) return name;
+  return kind == ValueKind::kNone ? word : word + "=" + FormatActionValue(kind, value);
 }
 
 std::string Step::ToString() const {
@@ -191,15 +130,7 @@ std::string Step::ToString() const {
   return s;
 }
 
-std::vector<std::string> StepActionPlugins() {
-  std::vector<std::string> names;
-  for (const ActionSyntax& a : kActionSyntax) {
-    if (a.plugin != "postcopy-or-pause") names.emplace_back(a.plugin);
-  }
-  return names;
-}
-
-Result<Step> ParseStep(std::string_view text) {
+Result<Step> ParseStep(std::string_view text, ActionVocabulary words) {
   std::istringstream in{std::string(text)};
   std::string word;
   if (!(in >> word)) return Status::InvalidArgument("step", "empty");
@@ -210,20 +141,21 @@ Result<Step> ParseStep(std::string_view text) {
   while (in >> word) {
     size_t eq = word.find('=');
     std::string_view name = std::string_view(word).substr(0, eq);
-    const ActionSyntax* syntax = nullptr;
-    for (const ActionSyntax& a : kActionSyntax) {
-      if (a.word == name) syntax = &a;
+    const ActionWord* known = nullptr;
+    for (const ActionWord& w : words) {
+      if (w.word == name) known = &w;
     }
-    if (!syntax) {
-      return Status::InvalidArgument("action", "'" + word.substr(0, 80) +
-                                                   "' is not a known action (downtime=, bandwidth=, "
-                                                   "throttle-*=, xbzrle-cache=, dirty-limit=, "
-                                                   "postcopy, pause, postcopy-or-pause, abort)");
+    if (!known) {
+      std::string list;
+      for (const ActionWord& w : words) {
+        list += (list.empty() ? "" : ", ") + std::string(w.word) + (w.value == ValueKind::kNone ? "" : "=");
+      }
+      return Status::InvalidArgument("action", "'" + word.substr(0, 80) + "' is not a known action (" + list + ")");
     }
-    StepAction act{std::string(syntax->plugin), 0};
-    if (syntax->value) {
+    StepAction act{std::string(known->action), 0, std::string(known->word), known->value};
+    if (known->value != ValueKind::kNone) {
       if (eq == std::string::npos) return Status::InvalidArgument("action", "'" + word + "' needs a value");
-      Result<int64_t> v = ParseActionValue(*syntax->value, std::string_view(word).substr(eq + 1));
+      Result<int64_t> v = ParseActionValue(known->value, std::string_view(word).substr(eq + 1));
       if (!v.ok()) return Status::InvalidArgument("action", "'" + word + "': " + v.status().message());
       act.value = *v;
     } else if (eq != std::string::npos) {

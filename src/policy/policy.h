@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "src/base/status.h"
+#include "src/policy/action_words.h"
 #include "src/policy/diagnostics.h"
 
 namespace vc::policy {
@@ -48,10 +49,13 @@ struct Condition {
   std::string ToString() const;
 };
 
-/// One action of a step; \a name is a plugin name (plugins/registry.cc).
+/// One action of a step: the action \a name (plugins/registry.cc), with its
+/// Step= word and value kind, as the vocabulary it was parsed with says.
 struct StepAction {
   std::string name;   // set-downtime, set-bandwidth, set-throttle-initial, ... abort
   int64_t value = 0;  // ms, bytes/s, percent, bytes or 0/1
+  std::string word;   // "downtime"; empty: shown by its name
+  ValueKind kind = ValueKind::kNone;
   std::string ToString() const;
 };
 
@@ -149,11 +153,8 @@ struct Policy {
   Setting<bool> allow_non_migratable_cpu{false};  // accept <cpu migratable='off'> here
 };
 
-/// Parses one Step= value ("stall>=2 downtime=200ms abort").
-Result<Step> ParseStep(std::string_view text);
-
-/// The plugin names Step= actions map to ("set-downtime", ..., "abort"),
-/// except "postcopy-or-pause", which the schedule resolves itself.
-std::vector<std::string> StepActionPlugins();
+/// Parses one Step= value ("stall>=2 downtime=200ms abort"), knowing the
+/// actions \a words names (plugins' StepVocabulary()).
+Result<Step> ParseStep(std::string_view text, ActionVocabulary words);
 
 }  // namespace vc::policy

@@ -13,7 +13,7 @@ namespace {
 // One row of the key table: how a Key= value is applied and shown.
 struct Key {
   std::string_view section, name;
-  std::function<Status(Policy&, const Assignment&)> apply;
+  std::function<Status(Policy&, const Assignment&, ActionVocabulary)> apply;
   std::function<ShownSetting(const Policy&)> show;
 };
 
@@ -21,7 +21,7 @@ template <typename T, typename Parse, typename Format>
 Key Scalar(std::string_view section, std::string_view name, Setting<T> Policy::*member, Parse parse,
            Format format) {
   return Key{section, name,
-             [member, parse](Policy& p, const Assignment& a) -> Status {
+             [member, parse](Policy& p, const Assignment& a, ActionVocabulary) -> Status {
                auto v = parse(a.value);
                if (!v.ok()) return v.status();
                (p.*member).Set(static_cast<T>(*v), a.origin);
@@ -104,12 +104,12 @@ const std::vector<Key>& Keys() {
       Scalar("Budget", "DataUnit", &Policy::data_unit, ParseDataUnit, FormatDataUnit),
       Scalar("Budget", "Action", &Policy::final_action, ParseFinalAction, FormatFinalAction),
       Key{"Schedule", "Step",
-          [](Policy& p, const Assignment& a) -> Status {
+          [](Policy& p, const Assignment& a, ActionVocabulary words) -> Status {
             if (a.value.empty()) {  // an empty assignment resets the list
               p.steps.Set({}, a.origin);
               return Status::Ok();
             }
-            Result<Step> s = ParseStep(a.value);
+            Result<Step> s = ParseStep(a.value, words);
             if (!s.ok()) return s.status();
             s->origin = a.origin;
             p.steps.value.push_back(*s);
@@ -156,7 +156,7 @@ void Warn(Diagnostics* d, const Origin& o, std::string msg) { d->push_back({o, s
 
 }  // namespace
 
-void ApplyFile(const IniFile& file, Policy* p, Diagnostics* diags) {
+void ApplyFile(const IniFile& file, ActionVocabulary words, Policy* p, Diagnostics* diags) {
   for (const Assignment& a : file.assignments) {
     if (a.section == "Match") continue;
     // X- prefixed sections and keys are for the admin's own notes (systemd).
@@ -172,7 +172,7 @@ void ApplyFile(const IniFile& file, Policy* p, Diagnostics* diags) {
                : "unknown section [" + a.section + "], ignoring '" + a.key + "='.");
       continue;
     }
-    Status st = key->apply(*p, a);
+    Status st = key->apply(*p, a, words);
     if (!st.ok()) {
       Warn(diags, a.origin,
            "bad value for " + a.section + "." + a.key + "=: " + st.message() + ", ignoring.");
@@ -285,9 +285,9 @@ std::vector<ShownSetting> Show(const Policy& p) {
   return out;
 }
 
-Resolved Resolve(const std::string& root, const VmFacts& vm) {
+Resolved Resolve(const std::string& root, const VmFacts& vm, ActionVocabulary words) {
   Resolved r;
-  r.policy = BuiltinDefault(&r.diagnostics);
+  r.policy = BuiltinDefault(words, &r.diagnostics);
   Result<DropInList> list = ListDropIns(root);
   if (!list.ok()) {
     r.diagnostics.push_back({{"", 0}, list.status().ToString() + "; using the built-in default."});
@@ -302,33 +302,33 @@ Resolved Resolve(const std::string& root, const VmFacts& vm) {
       r.not_matched.push_back(d.path);
       continue;
     }
-    ApplyFile(file, &r.policy, &r.diagnostics);
+    ApplyFile(file, words, &r.policy, &r.diagnostics);
     r.applied.push_back(d.path);
   }
   Validate(&r.policy, &r.diagnostics);
   return r;
 }
 
-Resolved ResolveBuiltinOnly() {
+Resolved ResolveBuiltinOnly(ActionVocabulary words) {
   Resolved r;
-  r.policy = BuiltinDefault(&r.diagnostics);
+  r.policy = BuiltinDefault(words, &r.diagnostics);
   Validate(&r.policy, &r.diagnostics);
   return r;
 }
 
-Diagnostics CheckAll(const std::string& root, std::vector<std::string>* files) {
+Diagnostics CheckAll(const std::string& root, ActionVocabulary words, std::vector<std::string>* files) {
   Diagnostics diags;
   Result<DropInList> list = ListDropIns(root);
   if (!list.ok()) {
     diags.push_back({{"", 0}, list.status().ToString()});
     return diags;
   }
-  Policy all = BuiltinDefault(&diags);
+  Policy all = BuiltinDefault(words, &diags);
   for (const DropIn& d : list->files) {
     if (files) files->push_back(d.path);
     IniFile file = ReadIni(d.path, &diags);
     (void)ParseMatch(file, &diags);
-    ApplyFile(file, &all, &diags);
+    ApplyFile(file, words, &all, &diags);
   }
   Validate(&all, &diags);
   return diags;

@@ -24,19 +24,22 @@ struct Resolved {
   Diagnostics diagnostics;
 };
 
+// Every function that reads Step= lines takes the words it knows actions
+// by: the plugins' StepVocabulary() (plugins/action.h).
+
 /// Merges onto the built-in default (builtin_default.h), in file-name
 /// order, every drop-in under \a root whose [Match] holds for \a vm, then
 /// runs the cross-field checks.
-Resolved Resolve(const std::string& root, const VmFacts& vm);
+Resolved Resolve(const std::string& root, const VmFacts& vm, ActionVocabulary words);
 /// The built-in default alone, as `--no-policy` runs it.
-Resolved ResolveBuiltinOnly();
+Resolved ResolveBuiltinOnly(ActionVocabulary words);
 
 /// Parses every drop-in under \a root, whatever its [Match], and checks the
 /// merge of all of them onto the built-in default. Returns every problem; \a files gets what was read.
-Diagnostics CheckAll(const std::string& root, std::vector<std::string>* files);
+Diagnostics CheckAll(const std::string& root, ActionVocabulary words, std::vector<std::string>* files);
 
 /// Applies \a file's assignments (outside [Match]) to \a p.
-void ApplyFile(const IniFile& file, Policy* p, Diagnostics* diags);
+void ApplyFile(const IniFile& file, ActionVocabulary words, Policy* p, Diagnostics* diags);
 /// The [Match] section of \a file.
 Match ParseMatch(const IniFile& file, Diagnostics* diags);
 /// Cross-field checks after a merge; bad combinations fall back to safe

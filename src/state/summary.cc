@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "plugins/action.h"
 #include "src/base/units.h"
 
 namespace vc {
@@ -20,7 +21,7 @@ std::string MigrationSummary::ToText() const {
   for (const ActionRecord& a : actions) {
     char at[32];
     std::snprintf(at, sizeof at, "%7.1fs ", a.at_s);
-    out += std::string("  ") + at + a.action + (a.action == "set-downtime" ? " " + std::to_string(a.value) : "") +
+    out += std::string("  ") + at + a.action + ActionValueText(a.action, a.value) +
            " [" + a.result + "]: " + a.reason + "\n";
   }
   return out;

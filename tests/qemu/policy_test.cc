@@ -221,8 +221,8 @@ TEST_F(PolicyTest, StepsTuneThrottleAndCacheWhileRunningAndSayWhatIsNotPossible)
   EXPECT_EQ(params->cpu_throttle_tailslow, true);
   EXPECT_EQ(params->xbzrle_cache_size, 128 << 20);
   std::string out = attach.Output();
-  EXPECT_NE(out.find("action set-xbzrle-cache [done]"), std::string::npos) << out;
-  EXPECT_NE(out.find("action set-dirty-limit [Not supported: set-dirty-limit: not possible here because "
+  EXPECT_NE(out.find("action set-xbzrle-cache 128.0 MiB [done]"), std::string::npos) << out;
+  EXPECT_NE(out.find("action set-dirty-limit 32.0 MiB/s [Not supported: set-dirty-limit: not possible here because "
                      "QEMU 7.2"),
             std::string::npos)
       << out;

@@ -2,6 +2,7 @@
 // controller on the simulator. Least disruptive first: nothing while
 // pre-copy gets there; downtime while the real downtime stays within
 // MaxDowntime; a computed throttle (or dirty-limit) next; then Escalate=.
+#include "plugins/action.h"
 #include "src/control/adaptive.h"
 
 #include <gtest/gtest.h>
@@ -29,8 +30,8 @@ constexpr uint64_t kGiB = 1ull << 30;
 policy::Policy DefaultWith(const std::string& extra = "") {
   policy::Policy p;
   policy::Diagnostics diags;
-  policy::ApplyFile(policy::ReadIni(std::string(VC_SOURCE_DIR) + "/policy.d/50-default.conf", &diags), &p, &diags);
-  policy::ApplyFile(policy::ParseIni(extra, "test.conf", &diags), &p, &diags);
+  policy::ApplyFile(policy::ReadIni(std::string(VC_SOURCE_DIR) + "/policy.d/50-default.conf", &diags), StepVocabulary(), &p, &diags);
+  policy::ApplyFile(policy::ParseIni(extra, "test.conf", &diags), StepVocabulary(), &p, &diags);
   policy::Validate(&p, &diags);
   EXPECT_TRUE(diags.empty()) << diags.front().ToString();
   return p;

@@ -201,6 +201,7 @@ TEST(Summary, JsonCarriesOutcomeActionsAndSeries) {
   s.passes = 11;
   s.bytes_sent = 456617412;
   s.actions.push_back({11.2, "set-downtime", 600, "stall: ...", "done"});
+  s.actions.push_back({12.0, "set-bandwidth", 32 << 20, "share", "done"});
   s.samples.push_back({1000, "active", 1, 200, 100, 1e6, 2e6, 300, 0});
   Json j = s.ToJson();
   EXPECT_EQ(j.GetString("outcome"), "completed");
@@ -212,7 +213,9 @@ TEST(Summary, JsonCarriesOutcomeActionsAndSeries) {
   std::string text = s.ToText();
   EXPECT_NE(text.find("outcome:    completed"), std::string::npos);
   EXPECT_NE(text.find("downtime:   23 ms"), std::string::npos);
-  EXPECT_NE(text.find("set-downtime 600 [done]: stall: ..."), std::string::npos);
+  // Each value is shown as its action says (plugins/action.h).
+  EXPECT_NE(text.find("set-downtime 600 ms [done]: stall: ..."), std::string::npos) << text;
+  EXPECT_NE(text.find("set-bandwidth 32.0 MiB/s [done]: share"), std::string::npos) << text;
 }
 
 }  // namespace

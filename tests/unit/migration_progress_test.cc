@@ -1,6 +1,7 @@
 // MigrationProgress: the one per-sample step of the follower and the
 // simulator (issue #23, point 1). A recorded run replayed through the
 // follower's path and through the simulator's yields the same decisions.
+#include "plugins/action.h"
 #include "src/control/migration_progress.h"
 
 #include <gtest/gtest.h>
@@ -83,7 +84,7 @@ TEST(MigrationProgress, TheFollowerAndTheSimulatorDecideAlikeOnARecordedRun) {
   // The simulator's path, one recorded sample per step of its timer.
   testing::FakeBackend simulated;
   Load(rec, &simulated);
-  PolicyReaction reaction(policy::ResolveBuiltinOnly().policy, "the built-in default policy");
+  PolicyReaction reaction(policy::ResolveBuiltinOnly(StepVocabulary()).policy, "the built-in default policy");
   int64_t now = 0;
   SimOptions so;
   so.step_ms = so.interval_ms = 1000;

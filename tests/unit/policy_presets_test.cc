@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "plugins/action.h"
 #include "src/policy/builtin_default.h"
 #include "src/policy/ini.h"
 #include "src/policy/resolve.h"
@@ -32,8 +33,8 @@ struct Installed {
   Diagnostics check;
   explicit Installed(const std::string& file) {
     vc::testing::PolicyTree::Under(root.path()).Install(file, "50-policy.conf");
-    resolved = Resolve(root.path(), {});
-    check = CheckAll(root.path(), nullptr);
+    resolved = Resolve(root.path(), {}, StepVocabulary());
+    check = CheckAll(root.path(), StepVocabulary(), nullptr);
   }
   std::string Expand(uint64_t ram) const {
     return FormatSchedule(ExpandSchedule(resolved.policy, ram, 0));
@@ -144,7 +145,7 @@ TEST(Presets, KubevirtCountsDecimalGigabytesRoundedUp) {
 // (ResolveBuiltinOnly) and the installed vendor file all resolve alike.
 TEST(BuiltinDefault, IsTheVendorDefault) {
   Diagnostics diags;
-  Policy builtin = BuiltinDefault(&diags);
+  Policy builtin = BuiltinDefault(StepVocabulary(), &diags);
   EXPECT_TRUE(diags.empty()) << diags.front().ToString();
   EXPECT_EQ(BuiltinDefaultText(), vc::testing::ReadFile(kSource + "/policy.d/50-default.conf"));
   EXPECT_TRUE(builtin.adaptive.value);
@@ -156,15 +157,15 @@ TEST(BuiltinDefault, IsTheVendorDefault) {
   masked.InstallVendorDefault();
   masked.Mask("50-default.conf");
   const std::vector<ShownSetting> expect = Show(builtin);
-  for (const Resolved& r : {Resolve(none.root(), {}), Resolve(installed.root(), {}), Resolve(masked.root(), {}),
-                            ResolveBuiltinOnly()}) {
+  for (const Resolved& r : {Resolve(none.root(), {}, StepVocabulary()), Resolve(installed.root(), {}, StepVocabulary()), Resolve(masked.root(), {}, StepVocabulary()),
+                            ResolveBuiltinOnly(StepVocabulary())}) {
     EXPECT_TRUE(r.diagnostics.empty());
     std::vector<ShownSetting> got = Show(r.policy);
     ASSERT_EQ(got.size(), expect.size());
     for (size_t i = 0; i < got.size(); i++) EXPECT_EQ(got[i].value, expect[i].value) << got[i].key;
   }
   // Its values show as defaults, not as some file's.
-  for (const ShownSetting& s : Show(ResolveBuiltinOnly().policy)) EXPECT_TRUE(s.origin.is_default()) << s.key;
+  for (const ShownSetting& s : Show(ResolveBuiltinOnly(StepVocabulary()).policy)) EXPECT_TRUE(s.origin.is_default()) << s.key;
 }
 
 // A preset reproduces another system whatever it lands on: merged onto the
@@ -180,9 +181,9 @@ TEST(Presets, StateEverythingTheBuiltinDefaultWouldChange) {
   for (const std::string& f : files) {
     Diagnostics diags;
     IniFile file = ReadIni(f, &diags);
-    Policy bare, merged = BuiltinDefault(&diags);
-    ApplyFile(file, &bare, &diags);
-    ApplyFile(file, &merged, &diags);
+    Policy bare, merged = BuiltinDefault(StepVocabulary(), &diags);
+    ApplyFile(file, StepVocabulary(), &bare, &diags);
+    ApplyFile(file, StepVocabulary(), &merged, &diags);
     Validate(&bare, &diags);
     Validate(&merged, &diags);
     EXPECT_TRUE(diags.empty()) << f;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "plugins/action.h"
 #include "src/policy/dropins.h"
 #include "src/policy/resolve.h"
 #include "src/policy/values.h"
@@ -64,7 +65,7 @@ TEST(DropIns, DevNullLinkMasks) {
   ASSERT_EQ(list->files.size(), 1u);
   EXPECT_EQ(list->files[0].name, "60-other.conf");
   EXPECT_EQ(list->masked, std::vector<std::string>{mask});
-  Resolved r = Resolve(t.root(), {});
+  Resolved r = Resolve(t.root(), {}, StepVocabulary());
   EXPECT_EQ(r.policy.bandwidth.value, 0u);
   EXPECT_TRUE(r.policy.bandwidth.origin.is_default());
 }
@@ -74,7 +75,7 @@ TEST(DropIns, MissingDirectoriesAreEmpty) {
   auto list = ListDropIns(empty.path());
   ASSERT_TRUE(list.ok());
   EXPECT_TRUE(list->files.empty());
-  Resolved r = Resolve(empty.path(), {});
+  Resolved r = Resolve(empty.path(), {}, StepVocabulary());
   EXPECT_TRUE(r.diagnostics.empty());
   EXPECT_EQ(r.policy.downtime.value, 300);
 }
@@ -84,7 +85,7 @@ TEST(Resolve, LaterFilesWinAndOriginsAreKept) {
   std::string a = t.Write("10-vendor.conf",
                           "[Start]\nBandwidth=1Gbit/s\nDowntime=300ms\n[Stall]\nPasses=3\n", "usr/lib");
   std::string b = t.Write("20-admin.conf", "# the admin's\n[Start]\nDowntime=500ms\n");
-  Resolved r = Resolve(t.root(), {});
+  Resolved r = Resolve(t.root(), {}, StepVocabulary());
   EXPECT_TRUE(r.diagnostics.empty()) << Diags(r.diagnostics);
   EXPECT_EQ(r.applied, (std::vector<std::string>{a, b}));
   EXPECT_EQ(r.policy.bandwidth.value, 125000000u);
@@ -102,10 +103,10 @@ TEST(Resolve, StepsAppendAcrossFilesAndEmptyResets) {
   Tree t;
   t.Write("10-a.conf", "[Schedule]\nStep=stall>=1 downtime=150ms\nStep=stall>=2 abort\n", "usr/lib");
   t.Write("20-b.conf", "[Schedule]\nStep=stall>=3 postcopy\n", "usr/lib");
-  Resolved both = Resolve(t.root(), {});
+  Resolved both = Resolve(t.root(), {}, StepVocabulary());
   ASSERT_EQ(both.policy.steps.value.size(), 3u);
   std::string c = t.Write("30-c.conf", "[Schedule]\nStep=\nStep=elapsed>=75s/GiB downtime=95ms\n");
-  Resolved reset = Resolve(t.root(), {});
+  Resolved reset = Resolve(t.root(), {}, StepVocabulary());
   ASSERT_EQ(reset.policy.steps.value.size(), 1u) << Diags(reset.diagnostics);
   EXPECT_EQ(reset.policy.steps.value[0].ToString(), "elapsed>=75s/GiB downtime=95ms");
   EXPECT_EQ(reset.policy.steps.value[0].origin.ToString(), c + ":3");
@@ -123,7 +124,7 @@ TEST(Resolve, MatchSectionsSelectFiles) {
                              "[Match]\nUUID=d1b5c7e0-0000-4000-8000-000000000001\n"
                              "[Start]\nAutoConverge=yes\n");
   VmFacts small{"web-1", "", 2ull << 30, 4, false, std::nullopt, std::nullopt, {{"tier", "gold"}}};
-  Resolved r = Resolve(t.root(), small);
+  Resolved r = Resolve(t.root(), small, StepVocabulary());
   EXPECT_EQ(r.applied, (std::vector<std::string>{any, web}));
   EXPECT_EQ(r.not_matched, (std::vector<std::string>{big, uuid}));
   EXPECT_TRUE(r.policy.postcopy.value);
@@ -132,18 +133,18 @@ TEST(Resolve, MatchSectionsSelectFiles) {
   VmFacts large = small;
   large.memory = 16ull << 30;
   large.metadata = {{"tier", "silver"}};  // web-* no longer matches: metadata differs
-  Resolved l = Resolve(t.root(), large);
+  Resolved l = Resolve(t.root(), large, StepVocabulary());
   EXPECT_EQ(l.applied, (std::vector<std::string>{any, big}));
   EXPECT_EQ(l.policy.downtime.value, 1000);
 
   VmFacts unknown;  // no facts: only files without conditions apply
   unknown.name = "api-7";
-  Resolved u = Resolve(t.root(), unknown);
+  Resolved u = Resolve(t.root(), unknown, StepVocabulary());
   EXPECT_EQ(u.applied, (std::vector<std::string>{any}));
 
   VmFacts by_uuid;
   by_uuid.uuid = "d1b5c7e0-0000-4000-8000-000000000001";
-  EXPECT_TRUE(Resolve(t.root(), by_uuid).policy.auto_converge.value);
+  EXPECT_TRUE(Resolve(t.root(), by_uuid, StepVocabulary()).policy.auto_converge.value);
 }
 
 TEST(Resolve, MatchListsResetOnEmpty) {
@@ -151,9 +152,9 @@ TEST(Resolve, MatchListsResetOnEmpty) {
   t.Write("50-x.conf", "[Match]\nName=a*\nName=\nName=b*\n[Start]\nPostcopy=yes\n");
   VmFacts a;
   a.name = "alpha";
-  EXPECT_FALSE(Resolve(t.root(), a).policy.postcopy.value);
+  EXPECT_FALSE(Resolve(t.root(), a, StepVocabulary()).policy.postcopy.value);
   a.name = "beta";
-  EXPECT_TRUE(Resolve(t.root(), a).policy.postcopy.value);
+  EXPECT_TRUE(Resolve(t.root(), a, StepVocabulary()).policy.postcopy.value);
 }
 
 TEST(Values, UnitSuffixes) {
@@ -162,7 +163,7 @@ TEST(Values, UnitSuffixes) {
           "[Start]\nDowntime=500ms\nBandwidth=1Gbit/s\nPostcopyBandwidth=64MiB/s\n"
           "XbzrleCacheSize=256MiB\nThrottleInitial=25%\nThrottleIncrement=5\nThrottleMax=50%\n"
           "[Stall]\nTime=2s\nTolerance=4%\n[Budget]\nPerGiB=150s/GiB\nMinimum=3min\nDataFloor=2GiB\n");
-  Resolved r = Resolve(t.root(), {});
+  Resolved r = Resolve(t.root(), {}, StepVocabulary());
   EXPECT_TRUE(r.diagnostics.empty()) << Diags(r.diagnostics);
   const Policy& p = r.policy;
   EXPECT_EQ(p.downtime.value, 500);
@@ -202,7 +203,7 @@ TEST(Diagnostics, EveryProblemIsReportedWithFileAndLine) {
                           "Step=stall>=1 explode\n"         // 18: bad action
                           "Step=stall>=2\n"                 // 19: no action
                           "[X-Mine]\nWhatever=1\n");        // 20-21: silent
-  Diagnostics d = CheckAll(t.root(), nullptr);
+  Diagnostics d = CheckAll(t.root(), StepVocabulary(), nullptr);
   std::string all = Diags(d);
   auto has = [&](int line, const std::string& text) {
     std::string want = f + ":" + std::to_string(line) + ": " + text;
@@ -233,7 +234,7 @@ TEST(Diagnostics, ContinuationsCommentsAndOrigins) {
                           "  bandwidth=1Gbit/s\n"
                           "; another comment\n"
                           "Step=stall>=2 abort\\\n");  // a continuation into the end of file
-  Resolved r = Resolve(t.root(), {});
+  Resolved r = Resolve(t.root(), {}, StepVocabulary());
   EXPECT_TRUE(r.diagnostics.empty()) << Diags(r.diagnostics);
   ASSERT_EQ(r.policy.steps.value.size(), 2u);
   EXPECT_EQ(r.policy.steps.value[0].ToString(), "stall>=1 downtime=150ms bandwidth=1Gbit/s");
@@ -253,7 +254,7 @@ TEST(Diagnostics, HostileFilesAreBoundedAndReported) {
   std::string sections;
   for (int i = 0; i < 10000; i++) sections += "[S" + std::to_string(i) + "]\nK=1\n";
   t.Write("60-sections.conf", sections);
-  Resolved r = Resolve(t.root(), {});
+  Resolved r = Resolve(t.root(), {}, StepVocabulary());
   std::string all = Diags(r.diagnostics);
   EXPECT_NE(all.find(nul + ":2: line contains a NUL byte, ignoring it."), std::string::npos) << all;
   EXPECT_TRUE(r.policy.postcopy.value);  // the rest of that file still applies
@@ -269,7 +270,7 @@ TEST(Validate, CrossFieldProblemsFallBackToSafeDefaults) {
   std::string f = t.Write("50-x.conf",
                           "[Start]\nThrottleInitial=50%\nThrottleMax=30%\n"
                           "Compression=xbzrle\nMultifdChannels=4\nXbzrleCacheSize=100MiB\n");
-  Resolved r = Resolve(t.root(), {});
+  Resolved r = Resolve(t.root(), {}, StepVocabulary());
   std::string all = Diags(r.diagnostics);
   EXPECT_NE(all.find(f + ":3: Start.ThrottleMax=30% is below Start.ThrottleInitial=50% (" + f +
                      ":2); using the defaults 20% and 99%."),
@@ -291,15 +292,15 @@ TEST(Steps, GrammarRoundTrips) {
                            "throttle-tailslow=yes",
                            "stall>=2 xbzrle-cache=512MiB dirty-limit=32MiB/s",
                            "elapsed>=800s/GiB postcopy-or-pause", "stall>=4 pause"}) {
-    auto s = ParseStep(text);
+    auto s = ParseStep(text, StepVocabulary());
     ASSERT_TRUE(s.ok()) << text << ": " << s.status().ToString();
     EXPECT_EQ(s->ToString(), text);
   }
-  EXPECT_EQ(ParseStep("stall>=0 abort").status().message(), "condition: 'stall>=0': stalls count from 1");
-  EXPECT_FALSE(ParseStep("stall>=1 abort=3").ok());
-  EXPECT_FALSE(ParseStep("stall>=1 downtime").ok());
-  EXPECT_FALSE(ParseStep("elapsed>=soon abort").ok());
-  auto s = ParseStep("stall>=1 downtime=150ms abort");
+  EXPECT_EQ(ParseStep("stall>=0 abort", StepVocabulary()).status().message(), "condition: 'stall>=0': stalls count from 1");
+  EXPECT_FALSE(ParseStep("stall>=1 abort=3", StepVocabulary()).ok());
+  EXPECT_FALSE(ParseStep("stall>=1 downtime", StepVocabulary()).ok());
+  EXPECT_FALSE(ParseStep("elapsed>=soon abort", StepVocabulary()).ok());
+  auto s = ParseStep("stall>=1 downtime=150ms abort", StepVocabulary());
   ASSERT_TRUE(s.ok());
   ASSERT_EQ(s->actions.size(), 2u);
   EXPECT_EQ(s->actions[0].name, "set-downtime");

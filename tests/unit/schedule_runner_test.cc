@@ -1,5 +1,6 @@
 // The schedule runner on synthetic samples: every condition kind, the
 // budget's final actions, and reloading a policy mid-migration.
+#include "plugins/action.h"
 #include "src/control/schedule_runner.h"
 
 #include <gtest/gtest.h>
@@ -17,7 +18,7 @@ policy::Policy With(std::vector<std::string> steps) {
   p.budget_minimum = policy::Setting<int64_t>(0);
   p.final_action = policy::Setting<policy::FinalAction>(policy::FinalAction::kNone);
   for (const std::string& s : steps) {
-    auto step = policy::ParseStep(s);
+    auto step = policy::ParseStep(s, StepVocabulary());
     EXPECT_TRUE(step.ok()) << s;
     p.steps.value.push_back(*step);
   }

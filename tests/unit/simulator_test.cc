@@ -2,6 +2,7 @@
 // qemu-libvirt.md §1.5, §1.8, §4.1), and every preset's schedule, run by
 // the very same controller code on it, fires exactly as its expansion
 // (the golden files) says.
+#include "plugins/action.h"
 #include "src/control/simulator.h"
 
 #include <gtest/gtest.h>
@@ -191,7 +192,7 @@ TEST(Simulator, EveryPresetFiresAsItsExpansionSays) {
     SCOPED_TRACE(f);
     policy::Policy p;
     policy::Diagnostics diags;
-    policy::ApplyFile(policy::ReadIni(f, &diags), &p, &diags);
+    policy::ApplyFile(policy::ReadIni(f, &diags), StepVocabulary(), &p, &diags);
     policy::Validate(&p, &diags);
     ASSERT_TRUE(diags.empty()) << diags.front().ToString();
     SimScenario sc = Scenario(1 * kGiB, 512 * kMiB, 512.0 * kMiB, 64.0 * kMiB);
