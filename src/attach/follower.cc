@@ -98,7 +98,8 @@ void Follower::Tick(bool timer) {
   host_.ReleaseCopiedDisks();
   if (!want_sample) return;
   Result<MigrationSample> s = backend_.Sample();
-  if (!s.ok()) return EndOnError(s.status());
+  if (!s.ok()) return OnSampleError(s.status());
+  unavailable_since_.reset();
   if (phase_ == Phase::kWaiting) {
     if (options_.started_here && s->status == "failed") {
       // The migration we were started for failed before it ran (the
@@ -288,10 +289,28 @@ MigrationSummary Follower::EndingHere(MigrationOutcome outcome, std::string deta
   return sum;
 }
 
+void Follower::OnSampleError(const Status& st) {
+  if (st.code() == StatusCode::kUnavailable) {
+    const Clock::time_point now = Clock::now();
+    if (!unavailable_since_) {
+      unavailable_since_ = now;
+      view_.Message("waiting to learn how the migration ended: " + st.ToString());
+    }
+    if (now - *unavailable_since_ < kEndUnknownGrace) return;  // the next tick asks again
+  }
+  EndOnError(st);
+}
+
 void Follower::EndOnError(const Status& st) {
   const StatusCode c = st.code();
   if (c == StatusCode::kClosed || c == StatusCode::kIoError || c == StatusCode::kTimeout) {
     return End(EndingHere(MigrationOutcome::kLost, "lost " + backend_.Describe() + ": " + st.ToString()), false);
+  }
+  if (c == StatusCode::kUnavailable) {
+    // Never taken for a completion: what we changed is put back wherever
+    // the VM still is, and a guest we paused runs again.
+    return End(EndingHere(MigrationOutcome::kLost, "could not learn how the migration ended: " + st.ToString()),
+               true);
   }
   // Our fault or an answer we cannot use: leave the migration to QEMU.
   End(EndingHere(MigrationOutcome::kLost, "internal error, leaving the migration to QEMU's own settings: " +

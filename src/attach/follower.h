@@ -106,6 +106,12 @@ class Follower {
   /// our fault (leaving the migration to QEMU) when it answered something
   /// we could not use.
   void EndOnError(const Status& st);
+  /// A sample failed: kUnavailable (the backend cannot tell yet, e.g. the
+  /// domain left before libvirt's event said how) is asked again at each
+  /// tick for kEndUnknownGrace; anything else, or longer, ends as
+  /// EndOnError.
+  void OnSampleError(const Status& st);
+  static constexpr Millis kEndUnknownGrace{10000};
   const MigrationSample* last_sample() const {
     return phase_ == Phase::kFollowing && progress_ ? &progress_->last() : nullptr;
   }
@@ -130,6 +136,7 @@ class Follower {
   MigrationRecord record_;
   bool record_warned_ = false;
   std::optional<ControlSocket> control_;
+  std::optional<Clock::time_point> unavailable_since_;  // samples kUnavailable since
 };
 
 }  // namespace vc

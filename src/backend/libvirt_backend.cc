@@ -226,18 +226,8 @@ Result<MigrationSample> LibvirtBackend::Sample() {
   TypedParams p;
   if (virDomainGetJobStats(dom_.get(), &type, p.out_params(), p.out_count(), 0) < 0) {
     Status st = LibvirtError("job stats of " + name_);
-    bool ours_done = migrate_done_ && [&] {
-      std::lock_guard lock(migrate_mu_);
-      return migrate_error_.empty();
-    }();
-    if ((!seen_active_ && !ours_done) || virDomainIsActive(dom_.get()) == 1) return st;
-    virResetLastError();
-    // The domain left this host or stopped running while its migration
-    // ran, and no event said why yet. libvirt removes (transient) or stops
-    // (persistent) the source domain only once its migration completed; a
-    // failed one is resumed here, and a destroyed one would have sent a
-    // lifecycle event first.
-    return Completed();
+    if (!seen_active_ && !migrate_done_) return st;
+    return SampleOfAnEndingJob(st);
   }
   if (type == VIR_DOMAIN_JOB_NONE) {
     if (!seen_active_) {
@@ -302,6 +292,43 @@ Result<MigrationSample> LibvirtBackend::Sample() {
   }
   virResetLastError();
   return s;
+}
+
+Result<MigrationSample> LibvirtBackend::SampleOfAnEndingJob(const Status& why) {
+  virResetLastError();
+  if (why.code() == StatusCode::kClosed || why.code() == StatusCode::kIoError) return why;  // libvirt itself is lost
+  MigrationSample s = last_running_.value_or(MigrationSample{});
+  s.at = Clock::now();
+  if (migrate_done_) {
+    // Ours: virDomainMigrate3 said how it ended.
+    std::lock_guard lock(migrate_mu_);
+    if (migrate_error_.empty()) return Completed();
+    s.status = "failed";
+    s.error = migrate_error_;
+    return s;
+  }
+  int state = 0, reason = 0;
+  const bool known = virDomainGetState(dom_.get(), &state, &reason, 0) == 0;
+  virResetLastError();
+  if (known && state == VIR_DOMAIN_SHUTOFF) {
+    // A persistent domain stays defined: why it stopped is its state's reason.
+    if (reason == VIR_DOMAIN_SHUTOFF_MIGRATED) return Completed();
+    s.status = "failed";
+    s.error = std::string("the domain ") +
+              (reason == VIR_DOMAIN_SHUTOFF_CRASHED     ? "crashed"
+               : reason == VIR_DOMAIN_SHUTOFF_DESTROYED ? "was destroyed"
+               : reason == VIR_DOMAIN_SHUTOFF_FAILED    ? "failed to run"
+               : reason == VIR_DOMAIN_SHUTOFF_SHUTDOWN  ? "shut down"
+                                                        : "stopped") +
+              " during the migration";
+    return s;
+  }
+  // Still running with its job unreadable (QEMU's monitor is gone while
+  // libvirt tears it down), or gone (a transient domain is undefined once
+  // it stops, whether it migrated or its QEMU died). Only libvirt's
+  // lifecycle event can tell which; it follows within moments.
+  return Status::Unavailable(Describe(), "its migration job cannot be read (" + why.message() +
+                                             ") and libvirt has not said yet how the migration ended");
 }
 
 MigrationSample LibvirtBackend::Completed() const {

@@ -86,6 +86,11 @@ class LibvirtBackend final : public MigrationBackend {
   Status RunMigrateWorker(const std::string& dest_uri, TypedParams params, unsigned int flags);
   void Push(BackendEvent event);
   MigrationSample Completed() const;
+  /// The job stats of a migration seen running could not be read (\a why):
+  /// how it ended where libvirt can say (our virDomainMigrate3's result, a
+  /// persistent domain's shut-off reason), else kUnavailable until its
+  /// lifecycle event tells. Never "completed" without word of it.
+  Result<MigrationSample> SampleOfAnEndingJob(const Status& why);
   /// Runs one QMP command through libvirt (the domain gets tainted).
   Result<std::string> Passthrough(const std::string& command_json);
 

@@ -15,6 +15,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kClosed: return "Connection closed";
     case StatusCode::kCommandFailed: return "Command failed";
     case StatusCode::kNotSupported: return "Not supported";
+    case StatusCode::kUnavailable: return "Unavailable";
     case StatusCode::kInternal: return "Internal error";
   }
   return "Unknown";

@@ -23,6 +23,7 @@ enum class StatusCode {
   kClosed,           // the peer closed the connection
   kCommandFailed,    // the peer understood and refused (QMP error reply)
   kNotSupported,     // not possible with this QEMU/libvirt/host
+  kUnavailable,      // not known yet: asking again soon may tell
   kInternal,         // a bug of ours
 };
 
@@ -54,6 +55,9 @@ class [[nodiscard]] Status {
                               std::string_view detail);
   static Status NotSupported(std::string_view context, std::string_view detail = {}) {
     return Status(StatusCode::kNotSupported, context, detail);
+  }
+  static Status Unavailable(std::string_view context, std::string_view detail = {}) {
+    return Status(StatusCode::kUnavailable, context, detail);
   }
   static Status Internal(std::string_view context, std::string_view detail = {}) {
     return Status(StatusCode::kInternal, context, detail);

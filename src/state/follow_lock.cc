@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,21 +15,33 @@ Result<FollowLock> FollowLock::Take(const StatePaths& paths, const std::string& 
   std::error_code ec;
   std::filesystem::create_directories(paths.FollowDir(), ec);
   std::string path = paths.FollowLockFile(key);
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (!fd.valid()) return Status::IoError(path, errno);
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK) return Status::IoError(path, errno);
-    char buf[32] = {};
-    ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
-    std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
-    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-    return Status::CommandFailed(path, "busy", "already followed by virt-converge pid " + holder);
+  UniqueFd fd;
+  for (;;) {
+    fd = UniqueFd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd.valid()) return Status::IoError(path, errno);
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK) return Status::IoError(path, errno);
+      char buf[32] = {};
+      ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
+      std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+      while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+      return Status::CommandFailed(path, "busy", "already followed by virt-converge pid " + holder);
+    }
+    // Its last holder may have removed the file between our open and our
+    // lock: a lock on that file guards nothing. Take the one at the path.
+    struct stat held, now;
+    if (::fstat(fd.get(), &held) != 0) return Status::IoError(path, errno);
+    if (::stat(path.c_str(), &now) == 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino) break;
   }
   std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
     return Status::IoError(path, errno);
   }
   return FollowLock(std::move(fd), path);
+}
+
+FollowLock::~FollowLock() {
+  if (fd_.valid()) ::unlink(path_.c_str());  // still locked: no taker can hold this file now
 }
 
 bool FollowLock::Held(const StatePaths& paths, const std::string& key) {

@@ -3,7 +3,8 @@
 // (the key: the domain's UUID) for as long as it runs; the kernel drops it
 // when the process ends, however it ends, so a crashed helper never blocks
 // the next one. `watch` relies on it instead of on its own memory, which a
-// restart loses.
+// restart loses. The file goes with its holder: it is removed while still
+// locked, and a taker that locked a file since removed takes a new one.
 #pragma once
 
 #include <string>
@@ -22,6 +23,11 @@ class FollowLock {
   static Result<FollowLock> Take(const StatePaths& paths, const std::string& key);
   /// True when some process holds the lock for \a key now.
   static bool Held(const StatePaths& paths, const std::string& key);
+
+  FollowLock(FollowLock&&) = default;
+  FollowLock& operator=(FollowLock&&) = default;
+  /// Removes the file, then releases the lock.
+  ~FollowLock();
 
   const std::string& path() const { return path_; }
 

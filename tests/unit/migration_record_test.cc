@@ -3,6 +3,8 @@
 #include "src/state/migration_record.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <systemd/sd-event.h>
 
 #include <filesystem>
@@ -68,6 +70,38 @@ TEST(MigrationRecordTest, AFollowerThatDiedLeavesAStaleRecordNotARunningOne) {
   std::vector<MigrationRecord> live = ReadLiveRecords(StatePaths(run.path(), state.path()));
   ASSERT_EQ(live.size(), 1u);
   EXPECT_TRUE(live[0].stale);
+}
+
+TEST(FollowLockTest, TheFileIsRootsAloneAndGoesWithItsHolder) {
+  TempDir run("lock-run");
+  StatePaths paths(run.path(), "");
+  const std::string file = paths.FollowLockFile("u1");
+  {
+    Result<FollowLock> lock = FollowLock::Take(paths, "u1");
+    ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+    struct stat st;
+    ASSERT_EQ(::stat(file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_TRUE(FollowLock::Held(paths, "u1"));
+    Result<FollowLock> second = FollowLock::Take(paths, "u1");
+    EXPECT_FALSE(second.ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(file)) << "the lock file outlived its holder";
+  EXPECT_FALSE(FollowLock::Held(paths, "u1"));
+  Result<FollowLock> again = FollowLock::Take(paths, "u1");
+  EXPECT_TRUE(again.ok()) << again.status().ToString();
+}
+
+TEST(FollowLockTest, ASymlinkInPlaceOfTheLockIsNotFollowed) {
+  TempDir run("lock-run");
+  StatePaths paths(run.path(), "");
+  Result<FollowLock> first = FollowLock::Take(paths, "u0");  // makes the directory
+  ASSERT_TRUE(first.ok());
+  const std::string target = run.path() + "/elsewhere";
+  ASSERT_EQ(::symlink(target.c_str(), paths.FollowLockFile("u2").c_str()), 0);
+  Result<FollowLock> lock = FollowLock::Take(paths, "u2");
+  EXPECT_FALSE(lock.ok());
+  EXPECT_FALSE(std::filesystem::exists(target)) << "the lock was created through a symlink";
 }
 
 TEST(MigrationRecordTest, FinishMovesTheRecordToHistoryAndStatusFindsTheLatest) {

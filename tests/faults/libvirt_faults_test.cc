@@ -1,0 +1,116 @@
+// Suite 'faults' on the two-host libvirt bed (issue 24): faults injected
+// into real libvirtds and QEMUs, and what virt-converge makes of them. The
+// promise each case keeps: no VM harmed by us, no parameter left behind, no
+// record lost, and an outcome that says what really happened.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <string>
+#include <thread>
+
+#include "src/backend/libvirt_backend.h"
+#include "tests/libvirt/libvirt_test_base.h"
+#include "tests/support/libvirt_bed.h"
+#include "tests/support/process.h"
+
+namespace vc::testing {
+namespace {
+
+/// 32 MiB rewritten flat out: at 8 MiB/s it never converges by itself.
+const GuestParams kNeverConverging{.ram_mib = 128, .wss = "32M", .rate = "0"};
+
+class LibvirtFaultsTest : public LibvirtTest {
+ protected:
+  /// The pid of \a name's QEMU on \a host (libvirt's pid file there).
+  pid_t QemuPid(char host, const std::string& name) {
+    std::string text = ReadFile(bed_->dir().path() + "/hosts/" + host + "/run/qemu/" + name + ".pid");
+    return static_cast<pid_t>(std::atol(text.c_str()));
+  }
+
+  /// What \a run_dir still holds of one migration that ended: every file
+  /// but the host's own (the admission queue's lock), one per line.
+  static std::string NothingOfItsMigrationLeft(const std::string& run_dir) {
+    std::string left;
+    std::error_code ec;
+    for (const auto& e : fs::recursive_directory_iterator(run_dir, ec)) {
+      if (e.is_directory() || e.path().filename() == ".queue.lock") continue;
+      left += e.path().string() + "\n";
+    }
+    return left;
+  }
+};
+
+// Issue 24, point 7. The source QEMU dies mid-migration; the sample taken
+// before libvirt's lifecycle event reaches us (here: no events at all) finds
+// the domain gone. That is not a completion.
+TEST_F(LibvirtFaultsTest, ASourceQemuKilledMidMigrationIsNeverCompleted) {
+  const std::string name = "srckill";
+  ASSERT_TRUE(bed_->StartGuest('A', name, kNeverConverging).ok());
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "8"}, bed_->dir().File("virsh-" + name + ".log"));
+  Result<std::unique_ptr<LibvirtBackend>> backend =
+      LibvirtBackend::Connect(bed_->uri('A'), name, {.allow_passthrough = false, .events = false, .note = {}});
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  // Follow it until its job is seen running and has sent something.
+  Deadline seen = Clock::now() + Millis(60000);
+  bool running = false;
+  while (!running && Clock::now() < seen) {
+    Result<MigrationSample> s = (*backend)->Sample();
+    running = s.ok() && s->running() && s->ram_transferred > 0;
+    if (!running) std::this_thread::sleep_for(Millis(100));
+  }
+  ASSERT_TRUE(running) << ReadFile(bed_->dir().File("virsh-" + name + ".log"));
+  const pid_t qemu = QemuPid('A', name);
+  ASSERT_GT(qemu, 1);
+  ASSERT_EQ(::kill(qemu, SIGKILL), 0);
+  // Every later sample, taken at any moment of libvirt's teardown and
+  // after it: an error, or a status that is not "completed".
+  std::string told;
+  Deadline settle = Clock::now() + Millis(5000);
+  while (Clock::now() < settle) {
+    Result<MigrationSample> s = (*backend)->Sample();
+    const std::string now = s.ok() ? s->status : "error: " + s.status().ToString();
+    if (now != told) std::fprintf(stderr, "after the kill: %s\n", now.c_str());
+    told = now;
+    if (s.ok()) {
+      EXPECT_NE(s->status, "completed") << "the source QEMU was killed, yet the migration reads as completed";
+    }
+    std::this_thread::sleep_for(Millis(50));
+  }
+  EXPECT_NE(told, "active") << "the samples never told the migration ended";
+  EXPECT_NE(virsh.Wait(Millis(60000)), std::optional<int>(0)) << "virsh migrate succeeded?";
+  // Nothing runs it any more: the destination's incoming QEMU went too.
+  std::string state;
+  bed_->Virsh('B', {"domstate", name}, &state);
+  EXPECT_EQ(state.find("running"), std::string::npos) << state;
+}
+
+// The same fault under `attach`, with libvirt's events: its outcome says
+// the migration failed, and why.
+TEST_F(LibvirtFaultsTest, AttachReportsASourceQemuKilledMidMigrationAsFailed) {
+  const std::string name = "srckill2";
+  ASSERT_TRUE(bed_->StartGuest('A', name, kNeverConverging).ok());
+  const std::string run_dir = bed_->dir().File("run-" + name);
+  auto attach = StartVirtConverge(bed_->dir(), "attach-" + name,
+                                  {"attach", name, "--connect", bed_->uri('A'), "--run-dir", run_dir,
+                                   "--state-dir", bed_->dir().File("state-" + name), "--policy-root",
+                                   PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nAction=none\n")});
+  ASSERT_TRUE(attach.ok()) << attach.status().ToString();
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "8"}, bed_->dir().File("virsh-" + name + ".log"));
+  ASSERT_TRUE(attach->WaitOutput("following the migration", Millis(60000))) << attach->Output();
+  std::this_thread::sleep_for(Millis(2000));
+  const pid_t qemu = QemuPid('A', name);
+  ASSERT_GT(qemu, 1);
+  ASSERT_EQ(::kill(qemu, SIGKILL), 0);
+  attach->WaitExit(Millis(60000));
+  std::optional<Json> summary = attach->Summary();
+  ASSERT_TRUE(summary) << attach->Output();
+  const std::string outcome = summary->GetString("outcome").value_or("");
+  EXPECT_EQ(outcome, "failed") << attach->Output();
+  EXPECT_NE(summary->GetString("detail").value_or("").find("during the migration"), std::string::npos)
+      << attach->Output();
+  EXPECT_NE(virsh.Wait(Millis(60000)), std::optional<int>(0));
+  EXPECT_EQ(NothingOfItsMigrationLeft(run_dir), "");
+}
+
+}  // namespace
+}  // namespace vc::testing
