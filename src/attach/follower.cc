@@ -99,7 +99,7 @@ void Follower::Tick(bool timer) {
   if (!want_sample) return;
   Result<MigrationSample> s = backend_.Sample();
   if (!s.ok()) return OnSampleError(s.status());
-  unavailable_since_.reset();
+  unanswered_since_.reset();
   if (phase_ == Phase::kWaiting) {
     if (options_.started_here && s->status == "failed") {
       // The migration we were started for failed before it ran (the
@@ -290,23 +290,27 @@ MigrationSummary Follower::EndingHere(MigrationOutcome outcome, std::string deta
 }
 
 void Follower::OnSampleError(const Status& st) {
-  if (st.code() == StatusCode::kUnavailable) {
+  const StatusCode c = st.code();
+  if (c == StatusCode::kUnavailable || c == StatusCode::kTimeout) {
     const Clock::time_point now = Clock::now();
-    if (!unavailable_since_) {
-      unavailable_since_ = now;
-      view_.Message("waiting to learn how the migration ended: " + st.ToString());
+    if (!unanswered_since_) {
+      unanswered_since_ = now;
+      view_.Message((c == StatusCode::kTimeout ? "QEMU does not answer (it may hold its lock through a final copy); "
+                                                 "asking again: "
+                                               : "waiting to learn how the migration ended: ") +
+                    st.ToString());
     }
-    if (now - *unavailable_since_ < kEndUnknownGrace) return;  // the next tick asks again
+    if (now - *unanswered_since_ < (c == StatusCode::kTimeout ? kBusyQemuGrace : kEndUnknownGrace)) return;
   }
   EndOnError(st);
 }
 
 void Follower::EndOnError(const Status& st) {
   const StatusCode c = st.code();
-  if (c == StatusCode::kClosed || c == StatusCode::kIoError || c == StatusCode::kTimeout) {
+  if (c == StatusCode::kClosed || c == StatusCode::kIoError) {
     return End(EndingHere(MigrationOutcome::kLost, "lost " + backend_.Describe() + ": " + st.ToString()), false);
   }
-  if (c == StatusCode::kUnavailable) {
+  if (c == StatusCode::kUnavailable || c == StatusCode::kTimeout) {
     // Never taken for a completion: what we changed is put back wherever
     // the VM still is, and a guest we paused runs again.
     return End(EndingHere(MigrationOutcome::kLost, "could not learn how the migration ended: " + st.ToString()),

@@ -106,12 +106,14 @@ class Follower {
   /// our fault (leaving the migration to QEMU) when it answered something
   /// we could not use.
   void EndOnError(const Status& st);
-  /// A sample failed: kUnavailable (the backend cannot tell yet, e.g. the
-  /// domain left before libvirt's event said how) is asked again at each
-  /// tick for kEndUnknownGrace; anything else, or longer, ends as
-  /// EndOnError.
+  /// A sample failed. Asked again at each tick, for a while: kUnavailable
+  /// (the backend cannot tell yet, e.g. the domain left before libvirt's
+  /// event said how) for kEndUnknownGrace, kTimeout (QEMU holds its lock
+  /// through a long final copy) for kBusyQemuGrace. Anything else, or
+  /// longer, ends as EndOnError.
   void OnSampleError(const Status& st);
   static constexpr Millis kEndUnknownGrace{10000};
+  static constexpr Millis kBusyQemuGrace{300000};
   const MigrationSample* last_sample() const {
     return phase_ == Phase::kFollowing && progress_ ? &progress_->last() : nullptr;
   }
@@ -136,7 +138,7 @@ class Follower {
   MigrationRecord record_;
   bool record_warned_ = false;
   std::optional<ControlSocket> control_;
-  std::optional<Clock::time_point> unavailable_since_;  // samples kUnavailable since
+  std::optional<Clock::time_point> unanswered_since_;  // samples failed (kUnavailable, kTimeout) since
 };
 
 }  // namespace vc

@@ -162,7 +162,9 @@ class MigrationBackend {
   virtual Status Cancel() = 0;
   /// Pauses the guest (the migration then finishes as a stop-and-copy).
   virtual Status PauseGuest() = 0;
-  /// Resumes a guest paused by PauseGuest (when the migration did not finish).
+  /// Resumes a guest paused by PauseGuest (when the migration did not
+  /// finish). Refused (kNotSupported) where the source's copy has switched
+  /// over: running it then would run the guest twice.
   virtual Status ResumeGuest() = 0;
   /// Whether a guest PauseGuest stopped runs again on the destination once
   /// the migration completes; if not, why. libvirt starts it there itself

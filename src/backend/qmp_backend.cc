@@ -99,7 +99,17 @@ Status QmpBackend::SetTuning(const MigrationTuning& changes) {
 Status QmpBackend::StartPostcopy() { return qmp::MigrateStartPostcopy(*session_); }
 Status QmpBackend::Cancel() { return qmp::MigrateCancel(*session_); }
 Status QmpBackend::PauseGuest() { return qmp::Stop(*session_); }
-Status QmpBackend::ResumeGuest() { return qmp::Cont(*session_); }
+Status QmpBackend::ResumeGuest() {
+  // QEMU itself would run a source that completed its migration (run state
+  // postmigrate) or is copying its last pages (finish-migrate).
+  Result<qmp::RunState> state = qmp::QueryStatus(*session_);
+  if (!state.ok()) return state.status().WithContext("resuming the guest");
+  if (state->status == "postmigrate" || state->status == "finish-migrate") {
+    return Status::NotSupported("resuming the guest", "not possible: the migration has switched over (run state " +
+                                                          state->status + "); the guest belongs to the destination");
+  }
+  return qmp::Cont(*session_);
+}
 
 Status QmpBackend::CheckGuestRunsOnDestination() const {
   if (!destination_qmp_.empty()) return Status::Ok();

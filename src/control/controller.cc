@@ -202,6 +202,11 @@ void Controller::StartGuestWePausedOnDestination() {
 
 void Controller::ResumeGuestWePaused(const std::string& note) {
   if (!paused_by_us_ || dry_run_) return;
+  // QEMU lets `cont` run the source's copy after the switch-over, and the
+  // guest would then run twice: where the migration stands decides first.
+  // (When the sample fails, the backend's ResumeGuest keeps that rule.)
+  Result<MigrationSample> now = backend_.Sample();
+  if (now.ok() && (now->status == "completed" || now->in_postcopy())) return StartGuestWePausedOnDestination();
   Status st = backend_.ResumeGuest();
   say_(st.ok() ? "resumed the guest virt-converge had paused" + note
                : "could not resume the guest virt-converge paused: " + st.ToString());

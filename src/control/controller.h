@@ -112,7 +112,9 @@ class Controller {
  private:
   Status Apply(const MigrationSample& s, Decision d, bool from_reaction);
   void RestoreTuning();
-  /// Resumes on the source a guest we paused (saying so, with \a note).
+  /// Resumes on the source a guest we paused (saying so, with \a note),
+  /// unless the migration has switched over: then it is started on the
+  /// destination.
   void ResumeGuestWePaused(const std::string& note);
   /// After the switch-over (completed, or in post-copy): a guest we paused
   /// runs on the destination.

@@ -244,5 +244,37 @@ TEST(QmpBackendReplay72, FactsComeFromTheGreetingAndTheCapabilities) {
   EXPECT_TRUE(ReplayTransport::Finish(*o.state).ok()) << ReplayTransport::Finish(*o.state).ToString();
 }
 
+// Resuming the source's copy after the switch-over would run the guest
+// twice, and QEMU would do it: ResumeGuest asks the run state first.
+TEST(QmpBackendReplay72, ResumeGuestNeverRunsASourceThatSwitchedOver) {
+  const Recording handshake = Load("7.2/handshake.replies");
+  for (const char* state : {"postmigrate", "finish-migrate"}) {
+    Conversation c = Opening(handshake);
+    c.Then("query-status", Return(Json::Object()
+                                      .Set("status", Json::String(state))
+                                      .Set("singlestep", Json::Bool(false))
+                                      .Set("running", Json::Bool(false))));
+    Opened o = Open(c, state);
+    ASSERT_TRUE(o.backend);
+    Status st = o.backend->ResumeGuest();
+    EXPECT_EQ(st.code(), StatusCode::kNotSupported) << st.ToString();
+    EXPECT_NE(st.message().find("the migration has switched over (run state " + std::string(state) + ")"),
+              std::string::npos)
+        << st.ToString();
+    EXPECT_TRUE(ReplayTransport::Finish(*o.state).ok()) << "a command was sent after query-status";
+  }
+  // A guest paused by us while the migration runs (or after it failed) is resumed.
+  Conversation c = Opening(handshake);
+  c.Then("query-status", Return(Json::Object()
+                                    .Set("status", Json::String("paused"))
+                                    .Set("singlestep", Json::Bool(false))
+                                    .Set("running", Json::Bool(false))));
+  c.Then("cont", Return(Json::Object()));
+  Opened o = Open(c, "paused");
+  ASSERT_TRUE(o.backend);
+  EXPECT_TRUE(o.backend->ResumeGuest().ok());
+  EXPECT_TRUE(ReplayTransport::Finish(*o.state).ok()) << ReplayTransport::Finish(*o.state).ToString();
+}
+
 }  // namespace
 }  // namespace vc
