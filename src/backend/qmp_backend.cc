@@ -112,11 +112,27 @@ Status QmpBackend::ResumeGuest() {
 }
 
 Status QmpBackend::CheckGuestRunsOnDestination() const {
-  if (!destination_qmp_.empty()) return Status::Ok();
-  return Status::NotSupported("pause-guest",
-                              "not possible here because the destination's QMP socket is not known: QEMU keeps "
-                              "the guest paused there after the switch-over, and nobody would start it "
-                              "(give --dest-qmp)");
+  if (destination_qmp_.empty()) {
+    return Status::NotSupported("pause-guest",
+                                "not possible here because the destination's QMP socket is not known: QEMU keeps "
+                                "the guest paused there after the switch-over, and nobody would start it "
+                                "(give --dest-qmp)");
+  }
+  // Whoever is to start it there must be able to: the socket answers, and
+  // it is the QEMU waiting for this migration.
+  auto refuse = [&](const std::string& why) {
+    return Status::NotSupported("pause-guest", "not possible here because the destination's QMP socket " +
+                                                   destination_qmp_ + " " + why +
+                                                   ": the guest would stay paused there after the switch-over");
+  };
+  Result<std::unique_ptr<qmp::Transport>> t = qmp::ConnectUnixSocket(destination_qmp_);
+  if (!t.ok()) return refuse("cannot be reached (" + t.status().ToString() + ")");
+  Result<std::unique_ptr<qmp::Session>> dest = qmp::Session::Connect(std::move(*t));
+  if (!dest.ok()) return refuse("does not answer (" + dest.status().ToString() + ")");
+  Result<qmp::RunState> run = qmp::QueryStatus(**dest);
+  if (!run.ok()) return refuse("does not answer (" + run.status().ToString() + ")");
+  if (run->status != "inmigrate") return refuse("is a QEMU that is not waiting for a migration (" + run->status + ")");
+  return Status::Ok();
 }
 
 Status QmpBackend::StartGuestOnDestination() {
@@ -127,8 +143,9 @@ Status QmpBackend::StartGuestOnDestination() {
   Result<std::unique_ptr<qmp::Session>> dest = qmp::Session::Connect(std::move(*t));
   if (!dest.ok()) return dest.status().WithContext(where);
   // The source completes once it has sent the last bytes; the destination
-  // is done loading them a moment later, and refuses `cont` until then.
-  constexpr int kTries = 100;
+  // is done loading them a moment later (longer after a large final copy
+  // on a slow host), and refuses `cont` until then.
+  constexpr int kTries = 600;
   constexpr auto kEvery = std::chrono::milliseconds(100);
   std::string status = "none";
   for (int i = 0; i < kTries; i++) {
@@ -139,7 +156,7 @@ Status QmpBackend::StartGuestOnDestination() {
     std::this_thread::sleep_for(kEvery);
   }
   if (status != "completed") {
-    return Status::Timeout(where, "its incoming migration did not complete within 10 s (" + status + ")");
+    return Status::Timeout(where, "its incoming migration did not complete within 60 s (" + status + ")");
   }
   Result<qmp::RunState> run = qmp::QueryStatus(**dest);
   if (!run.ok()) return run.status().WithContext(where);

@@ -59,5 +59,32 @@ TEST_F(QemuFaultsTest, AQemuThatDoesNotAnswerForAWhileIsNotAbandonedWithTheGuest
   EXPECT_TRUE(check.ok()) << check.ToString();
 }
 
+// Issue 24, point 3. The pause step needs someone to start the guest on
+// the destination after the switch-over; a --dest-qmp that cannot be
+// reached is no one. The pause is refused, saying why, and the guest is
+// never left paused on the destination. Before: the guest was paused, the
+// migration completed, and it stayed paused there.
+TEST_F(QemuFaultsTest, NoPauseWhenTheDestinationsQmpCannotBeReached) {
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "unreachable-dest");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  const std::string root =
+      PolicyRoot(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=4s\nAction=pause\n");
+  VirtConvergeRun attach =
+      Attach(**pair, {"--policy-root", root, "--dest-qmp", (*pair)->dir().File("no-such-dest.sock")});
+  StartMigration(**pair, 32 << 20);
+  ASSERT_TRUE(attach.WaitOutput("action pause-guest", Millis(30000))) << attach.Output();
+  const std::string out = attach.Output();
+  EXPECT_NE(out.find("action pause-guest [Not supported: pause-guest: not possible here because the destination's "
+                     "QMP socket"),
+            std::string::npos)
+      << out;
+  auto state = qmp::QueryStatus((*pair)->src().qmp());
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  EXPECT_EQ(state->status, "running") << out;
+  attach.process.Signal(SIGTERM);
+  attach.WaitExit(Millis(20000));
+  qmp::MigrateCancel((*pair)->src().qmp()).IgnoreError();
+}
+
 }  // namespace
 }  // namespace vc::testing
