@@ -5,6 +5,8 @@
 #include <thread>
 
 #include "src/base/units.h"
+#include "src/coord/held_entry.h"
+#include "src/state/changes_record.h"
 
 namespace vc {
 namespace {
@@ -116,7 +118,10 @@ void Follower::Tick(bool timer) {
       }
       return End(std::move(never), false);
     }
-    if (!s->running()) return;
+    if (!s->running()) {
+      if (options_.adopted) return EndOrphan(*s);
+      return;
+    }
     StartFollowing(*s);
     if (phase_ != Phase::kFollowing) return;
   }
@@ -137,7 +142,16 @@ void Follower::StartFollowing(const MigrationSample& s) {
   progress_.emplace(s);
   controller_ = std::make_unique<Controller>(backend_, facts_, &reaction, options_.dry_run,
                                              [this](const std::string& line) { view_.Message(line); });
+  if (!options_.dry_run && !options_.migration_id.empty()) {
+    changes_owned_ = true;
+    controller_->set_before_change([this](const ChangesInForce& c) { RecordChanges(c); });
+  }
   if (options_.before_start) controller_->AdoptStartSettings(*options_.before_start, options_.start_settings);
+  if (options_.adopted) {
+    controller_->Adopt(*options_.adopted);
+    view_.Message("following on from a follower that died; what it had changed is ours now: " +
+                  DescribeChanges(*options_.adopted));
+  }
   view_.Message(std::string("following the migration on ") + backend_.Describe() + " (" + facts_.hypervisor +
                 CapabilitiesText(facts_) + ", events " + (facts_.events ? "on" : "off: sampling on a timer") + ")" +
                 (options_.dry_run ? " — dry run: observing only" : "") + "; reacting with " + reaction.Describe());
@@ -322,9 +336,51 @@ void Follower::EndOnError(const Status& st) {
       true);
 }
 
+void Follower::RecordChanges(const ChangesInForce& changes) {
+  Status st = WriteChangesRecord(options_.paths, options_.migration_id, changes);
+  if (!st.ok() && !changes_warned_) {
+    view_.Message("could not record what is about to change (" + st.ToString() +
+                  "): if this follower dies, nobody will know to put it back");
+    changes_warned_ = true;
+  }
+}
+
+void Follower::EndOrphan(const MigrationSample& s) {
+  changes_owned_ = true;
+  const std::string what = DescribeChanges(*options_.adopted);
+  view_.Message("the migration ended (" + s.status + ") while no follower followed it; the one that died had changed: " +
+                what);
+  Controller undo(backend_, facts_, nullptr, options_.dry_run, [this](const std::string& line) { view_.Message(line); });
+  undo.Adopt(*options_.adopted);
+  undo.OnFinished(s);  // completed: a guest it paused starts on the destination; else all goes back
+  // What the dead one left of its own: its live record becomes history
+  // (End writes it), the host's entries it held are swept.
+  if (!options_.paths.run_dir().empty()) {
+    if (std::optional<MigrationRecord> dead = FindLiveRecord(options_.paths, options_.migration_id)) {
+      record_ = *dead;
+      series_ = dead->samples;
+    } else {
+      record_.id = options_.migration_id;
+    }
+    writer_.emplace(options_.paths, options_.migration_id);
+    (void)LiveEntries(options_.paths.AdmissionDir());
+    (void)LiveEntries(options_.paths.SharesDir());
+  }
+  const MigrationOutcome outcome = s.status == "completed"   ? MigrationOutcome::kCompleted
+                                   : s.status == "cancelled" ? MigrationOutcome::kCancelled
+                                   : s.status == "failed"    ? MigrationOutcome::kFailed
+                                                             : MigrationOutcome::kLost;
+  End(EndingHere(outcome, "it ended (" + s.status + ") while no follower followed it; put back what the one that "
+                          "died had changed (" + what + ")"),
+      false);
+}
+
 void Follower::End(MigrationSummary summary, bool leave_to_qemu) {
   if (phase_ == Phase::kDone) return;
   if (leave_to_qemu && controller_) controller_->Leave(progress_ && progress_->last().in_postcopy());
+  // Everything is put back, or the migration completed: nothing is left
+  // for a next follower to adopt.
+  if (changes_owned_) RemoveChangesRecord(options_.paths, options_.migration_id);
   // A migration `migrate` started that ended here (on the source) without
   // completing: QEMU keeps the capabilities its start settings changed.
   const MigrationOutcome o = summary.outcome;

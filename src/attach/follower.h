@@ -55,6 +55,11 @@ struct FollowOptions {
   /// which then count as ours, put back when it ends without completing.
   std::optional<MigrationTuning> before_start;
   MigrationTuning start_settings;
+  /// What a follower of this migration that died had changed (its changes
+  /// record): ours now. A migration still running is followed on; one that
+  /// ended meanwhile gets them put back (or, completed, a guest paused by
+  /// it started on the destination).
+  std::optional<ChangesInForce> adopted;
 };
 
 class Follower {
@@ -106,6 +111,11 @@ class Follower {
   /// our fault (leaving the migration to QEMU) when it answered something
   /// we could not use.
   void EndOnError(const Status& st);
+  /// The adopted changes of a migration that ended with no follower (\a s
+  /// its state now): put back, then End.
+  void EndOrphan(const MigrationSample& s);
+  /// Records \a changes (changes_record.h) before the controller sends them.
+  void RecordChanges(const ChangesInForce& changes);
   /// A sample failed. Asked again at each tick, for a while: kUnavailable
   /// (the backend cannot tell yet, e.g. the domain left before libvirt's
   /// event said how) for kEndUnknownGrace, kTimeout (QEMU holds its lock
@@ -137,6 +147,8 @@ class Follower {
   std::optional<RecordWriter> writer_;
   MigrationRecord record_;
   bool record_warned_ = false;
+  bool changes_warned_ = false;
+  bool changes_owned_ = false;  // the changes record is ours to keep and remove
   std::optional<ControlSocket> control_;
   std::optional<Clock::time_point> unanswered_since_;  // samples failed (kUnavailable, kTimeout) since
 };

@@ -7,6 +7,7 @@
 
 #include "src/backend/libvirt_event_loop.h"
 #include "src/base/units.h"
+#include "src/state/changes_record.h"
 #include "src/view/live_view.h"
 
 namespace vc {
@@ -49,6 +50,19 @@ Result<FollowOptions> MakeFollowOptions(const CommonOptions& o) {
   if (*interval < 50) return Status::InvalidArgument("--interval", "'" + o.interval + "' is below 50ms");
   f.interval = Millis(*interval);
   return f;
+}
+
+void AdoptWhatADeadFollowerChanged(FollowOptions* f) {
+  if (f->dry_run || f->migration_id.empty()) return;
+  Result<std::optional<ChangesInForce>> left = ReadChangesRecord(f->paths, f->migration_id);
+  if (!left.ok()) {
+    std::printf("note: what a follower that died had changed cannot be read: %s\n", left.status().ToString().c_str());
+  } else if (*left) {
+    f->adopted = **left;
+    std::printf("a follower of this migration died; adopting what it had changed: %s\n",
+                DescribeChanges(**left).c_str());
+  }
+  std::fflush(stdout);
 }
 
 int FollowAndReport(MigrationBackend& backend, const FollowOptions& f, const CommonOptions& o,

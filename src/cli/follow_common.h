@@ -51,6 +51,11 @@ struct Admission {
   std::vector<std::string> copied_disks;  // what counted in its cost
 };
 
+/// With this migration's follow lock held (\a f names it): what a follower
+/// of it that died had changed becomes f's to adopt (FollowOptions::adopted),
+/// said on stdout. An unreadable changes record is said, never fatal.
+void AdoptWhatADeadFollowerChanged(FollowOptions* f);
+
 /// Follows the migration on \a backend to its end; the exit code.
 int FollowAndReport(MigrationBackend& backend, const FollowOptions& f, const CommonOptions& o,
                     std::optional<Admission> admission = std::nullopt);

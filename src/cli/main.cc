@@ -31,6 +31,7 @@ int RunAttachLibvirt(const CommonOptions& o, const FollowOptions& f) {
   std::fflush(stdout);
   FollowOptions with_id = f;
   with_id.migration_id = with_id.uuid = d->backend->uuid();
+  AdoptWhatADeadFollowerChanged(&with_id);
   return FollowAndReport(*d->backend, with_id, o);
 }
 
@@ -55,6 +56,7 @@ int RunAttach(const CommonOptions& o) {
   if (!backend.ok()) return Fail("attach to " + o.qmp_socket, backend.status(), kExitLost);
   std::printf("attached to %s\n", (*backend)->Describe().c_str());
   std::fflush(stdout);
+  AdoptWhatADeadFollowerChanged(&*f);
   return FollowAndReport(**backend, *f, o);
 }
 

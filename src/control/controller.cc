@@ -117,6 +117,7 @@ Status Controller::Apply(const MigrationSample& s, Decision d, bool from_reactio
       // resuming a guest that runs, are harmless if it did not.
       ours_.Overlay(effect->tuning);
       if (effect->pauses_guest) paused_by_us_ = true;
+      TellChanges();
       if (s.at != Clock::time_point{}) rec.sent_ms = SecondsBetween(s.at, Clock::now()) * 1000;
       st = action->Apply(ctx, *effect);
     }
@@ -148,6 +149,19 @@ void Controller::AdoptStartSettings(const MigrationTuning& before, const Migrati
   // Before any decision: nothing else is ours yet.
   original_ = before;
   ours_ = set;
+  TellChanges();
+}
+
+void Controller::Adopt(const ChangesInForce& changes) {
+  if (dry_run_) return;
+  original_ = changes.original;
+  ours_ = changes.ours;
+  paused_by_us_ = changes.guest_paused;
+  TellChanges();
+}
+
+void Controller::TellChanges() {
+  if (before_change_) before_change_({original_, ours_, paused_by_us_});
 }
 
 void Controller::RestoreTuning() {

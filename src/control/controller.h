@@ -33,6 +33,18 @@ struct ActionRecord {
   std::optional<DecisionKind> kind{};
 };
 
+/// What virt-converge has changed in QEMU or libvirt and must put back if
+/// the migration does not complete: QEMU's values before our first change,
+/// the fields we set (to those values), and whether we paused the guest.
+/// Known before each change is sent, so whoever comes next (a restarted
+/// helper, `watch`'s next one) can put it back.
+struct ChangesInForce {
+  std::optional<MigrationTuning> original;
+  MigrationTuning ours;
+  bool guest_paused = false;
+  bool empty() const { return ours == MigrationTuning{} && !guest_paused; }
+};
+
 /// What an operator's request came to: whether all it asked was done, and
 /// each action tried with its result ("start-postcopy: ...; pause-guest:
 /// done").
@@ -93,6 +105,12 @@ class Controller {
   /// the parameters we changed go back (as Leave) and a guest we paused is
   /// resumed there.
   void OnFinished(const MigrationSample& s);
+  /// Called with what will be in force before each change is sent, and
+  /// again once things are put back (then empty()).
+  void set_before_change(std::function<void(const ChangesInForce&)> f) { before_change_ = std::move(f); }
+  /// Takes over \a changes a follower that died left in force: they count
+  /// as ours, to be put back as ours are. Call it before the first decision.
+  void Adopt(const ChangesInForce& changes);
   /// `migrate` set \a set (the fields it holds) before it started the
   /// migration, over \a before: those count as ours, to be put back with
   /// the rest. Call it before the first decision.
@@ -120,6 +138,9 @@ class Controller {
   /// runs on the destination.
   void StartGuestWePausedOnDestination();
 
+  /// Tells before_change_ what is in force now.
+  void TellChanges();
+
   MigrationBackend& backend_;
   BackendFacts facts_;
   Reaction* reaction_;
@@ -135,6 +156,7 @@ class Controller {
   std::string abort_reason_;
   bool paused_by_us_ = false;
   uint64_t bandwidth_ceiling_ = 0;
+  std::function<void(const ChangesInForce&)> before_change_;
 };
 
 }  // namespace vc

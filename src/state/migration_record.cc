@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "src/state/follow_lock.h"
+#include "src/state/state_file.h"
 
 namespace vc {
 
@@ -22,21 +23,6 @@ std::string Slurp(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// Write, then rename: a reader sees the old file or the new one, whole.
-Status WriteAtomically(const std::string& path, const std::string& text) {
-  std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
-  if (ec) return Status::IoError(fs::path(path).parent_path().string(), ec.value());
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out.flush()) return Status::IoError(tmp, errno);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) < 0) return Status::IoError(path, errno);
-  return Status::Ok();
 }
 
 bool Names(const MigrationRecord& r, const std::string& vm) {
@@ -155,9 +141,12 @@ MigrationRecord MigrationRecord::FromJson(const Json& j) {
 }
 
 RecordWriter::RecordWriter(StatePaths paths, const std::string& id)
-    : paths_(std::move(paths)), live_(paths_.LiveRecordFile(id)), samples_(paths_.SamplesFile(id)) {}
+    : paths_(std::move(paths)),
+      live_(paths_.LiveRecordFile(id)),
+      samples_(paths_.SamplesFile(id)),
+      socket_(paths_.ControlSocketFile(id)) {}
 
-Status RecordWriter::Update(const MigrationRecord& r) { return WriteAtomically(live_, r.ToJson().Serialize() + "\n"); }
+Status RecordWriter::Update(const MigrationRecord& r) { return WriteFileAtomically(live_, r.ToJson().Serialize() + "\n"); }
 
 Status RecordWriter::AppendSample(const SamplePoint& p) {
   std::ofstream out(samples_, std::ios::app);
@@ -168,11 +157,15 @@ Status RecordWriter::AppendSample(const SamplePoint& p) {
 Status RecordWriter::Finish(const MigrationRecord& r) {
   Status st = Status::Ok();
   if (!paths_.HistoryDir().empty()) {
-    st = WriteAtomically(paths_.HistoryFile(StartStamp(r.started_at), r.id), r.ToJson().Serialize(true) + "\n");
+    st = WriteFileAtomically(paths_.HistoryFile(StartStamp(r.started_at), r.id), r.ToJson().Serialize(true) + "\n");
   }
+  // The live record goes only once the history has it: on a full disk it
+  // stays, shown as stale, rather than be lost.
+  if (!st.ok()) return st;
   std::error_code ec;
   fs::remove(live_, ec);
   fs::remove(samples_, ec);
+  fs::remove(socket_, ec);  // a dead follower's, when one took over its record
   return st;
 }
 

@@ -63,12 +63,13 @@ class RecordWriter {
   RecordWriter(StatePaths paths, const std::string& id);
   Status Update(const MigrationRecord& r);
   Status AppendSample(const SamplePoint& p);
-  /// Writes the history record and removes the live files.
+  /// Writes the history record, then removes the live files (they stay
+  /// when the history could not be written).
   Status Finish(const MigrationRecord& r);
 
  private:
   StatePaths paths_;
-  std::string live_, samples_;
+  std::string live_, samples_, socket_;
 };
 
 /// The live records, oldest first, stale ones marked.

@@ -6,6 +6,7 @@
 //     migrations/<id>.json      a follower's live record (MigrationRecord)
 //     migrations/<id>.samples   its samples, one JSON object per line
 //     migrations/<id>.sock      its control socket (ControlSocket)
+//     migrations/<id>.changes   what it changed and must put back (changes_record.h)
 //     follow/<key>.lock         one follower per migration (FollowLock)
 //     follow/<uuid>.log         a helper's output where watch forks it
 //     admission/                the host's cost budget queue (src/coord)
@@ -41,6 +42,7 @@ class StatePaths {
   std::string LiveRecordFile(const std::string& id) const { return InRun("migrations/" + id + ".json"); }
   std::string SamplesFile(const std::string& id) const { return InRun("migrations/" + id + ".samples"); }
   std::string ControlSocketFile(const std::string& id) const { return InRun("migrations/" + id + ".sock"); }
+  std::string ChangesFile(const std::string& id) const { return InRun("migrations/" + id + ".changes"); }
   std::string FollowDir() const { return InRun("follow"); }
   std::string FollowLockFile(const std::string& key) const { return InRun("follow/" + key + ".lock"); }
   std::string HelperLogFile(const std::string& uuid) const { return InRun("follow/" + uuid + ".log"); }

@@ -2,6 +2,7 @@
 // QEMUs under `migrate --qmp`, and what virt-converge makes of them.
 #include <signal.h>
 
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -13,6 +14,33 @@ namespace {
 
 class QemuFaultsTest : public QemuTest {
  protected:
+  /// `attach` of \a pair's source as run \a name, its run and state
+  /// directories in the pair's, with \a extra arguments.
+  VirtConvergeRun AttachAs(MigrationPair& pair, const std::string& name, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"attach", "--qmp", pair.src().spare_qmp_path(), "--run-dir", RunDir(pair),
+                                     "--state-dir", pair.dir().File("vc-state")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto run = StartVirtConverge(pair.dir(), name, args);
+    EXPECT_TRUE(run.ok()) << run.status().ToString();
+    EXPECT_TRUE(run->WaitOutput("attached to", Millis(10000))) << run->Output();
+    return std::move(*run);
+  }
+  static std::string RunDir(MigrationPair& pair) { return pair.dir().File("vc-run"); }
+  /// What the run directory holds but the host's own files, one per line.
+  static std::string LeftInRunDir(MigrationPair& pair) {
+    std::string left;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(RunDir(pair), ec)) {
+      if (e.is_directory() || e.path().filename() == ".queue.lock") continue;
+      left += e.path().string() + "\n";
+    }
+    return left;
+  }
+  static int64_t DowntimeLimit(MigrationPair& pair) {
+    auto p = qmp::QueryMigrateParameters(pair.src().qmp());
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    return p.ok() ? p->downtime_limit.value_or(-1) : -1;
+  }
   /// A policy root with \a policy as its only file, the adaptive mode off.
   static std::string PolicyRoot(MigrationPair& pair, const std::string& policy) {
     const std::string root = pair.dir().path() + "/root";
@@ -84,6 +112,87 @@ TEST_F(QemuFaultsTest, NoPauseWhenTheDestinationsQmpCannotBeReached) {
   attach.process.Signal(SIGTERM);
   attach.WaitExit(Millis(20000));
   qmp::MigrateCancel((*pair)->src().qmp()).IgnoreError();
+}
+
+// Issue 24, point 6: a follower SIGKILLed after a downtime step. What it
+// was about to change was recorded first; the next `attach` of that QEMU
+// adopts it and follows the migration on, and when the migration is then
+// cancelled it puts QEMU's own downtime-limit back.
+TEST_F(QemuFaultsTest, AFollowerKilledAfterADowntimeStepIsFollowedOnByTheNext) {
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "kill-follow-on");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  const int64_t own = DowntimeLimit(**pair);
+  const std::string root =
+      PolicyRoot(**pair, "[Budget]\nAction=none\n[Schedule]\nStep=start downtime=60ms\n");
+  VirtConvergeRun first = AttachAs(**pair, "attach-1", {"--policy-root", root});
+  StartMigration(**pair, 32 << 20);
+  ASSERT_TRUE(first.WaitOutput("action set-downtime 60 ms [done]", Millis(30000))) << first.Output();
+  first.process.Signal(SIGKILL);
+  first.process.Wait(Millis(5000));
+  ASSERT_EQ(DowntimeLimit(**pair), 60);
+  VirtConvergeRun second = AttachAs(**pair, "attach-2", {"--policy-root", root});
+  ASSERT_TRUE(second.WaitOutput("following on from a follower that died", Millis(20000))) << second.Output();
+  EXPECT_NE(second.Output().find("adopting what it had changed: downtime-limit 60 (was " + std::to_string(own) + ")"),
+            std::string::npos)
+      << second.Output();
+  ASSERT_TRUE(qmp::MigrateCancel((*pair)->src().qmp()).ok());
+  second.WaitExit(Millis(30000));
+  const std::string out = second.Output();
+  EXPECT_NE(out.find("restored QEMU's own settings: downtime-limit=" + std::to_string(own)), std::string::npos) << out;
+  EXPECT_EQ(DowntimeLimit(**pair), own) << out;
+  EXPECT_EQ(LeftInRunDir(**pair), "") << out;
+}
+
+// The same kill, and the migration ends (cancelled by someone) while no
+// follower follows it: the next `attach` finds it ended and puts back what
+// the dead one had changed, instead of waiting for a migration that never
+// comes.
+TEST_F(QemuFaultsTest, WhatAKilledFollowerChangedIsPutBackWhenTheMigrationEndedMeanwhile) {
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "kill-orphan");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  const int64_t own = DowntimeLimit(**pair);
+  const std::string root =
+      PolicyRoot(**pair, "[Budget]\nAction=none\n[Schedule]\nStep=start downtime=60ms\n");
+  VirtConvergeRun first = AttachAs(**pair, "attach-1", {"--policy-root", root});
+  StartMigration(**pair, 32 << 20);
+  ASSERT_TRUE(first.WaitOutput("action set-downtime 60 ms [done]", Millis(30000))) << first.Output();
+  first.process.Signal(SIGKILL);
+  first.process.Wait(Millis(5000));
+  ASSERT_TRUE(qmp::MigrateCancel((*pair)->src().qmp()).ok());
+  ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"cancelled"}, Millis(10000)).ok());
+  VirtConvergeRun second = AttachAs(**pair, "attach-2", {"--policy-root", root});
+  EXPECT_EQ(second.WaitExit(Millis(30000)), 1) << second.Output();
+  const std::string out = second.Output();
+  EXPECT_NE(out.find("the migration ended (cancelled) while no follower followed it"), std::string::npos) << out;
+  EXPECT_EQ(DowntimeLimit(**pair), own) << out;
+  EXPECT_EQ(LeftInRunDir(**pair), "") << out;
+}
+
+// A follower SIGKILLed right after its policy paused the guest; the
+// migration then completes with the guest paused on the destination. The
+// next `attach` (told the destination) starts it there.
+TEST_F(QemuFaultsTest, AGuestAKilledFollowerPausedRunsOnTheDestinationOnceTheNextOneComes) {
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "kill-paused");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  const std::string root =
+      PolicyRoot(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=4s\nAction=pause\n");
+  const std::vector<std::string> args = {"--policy-root", root, "--dest-qmp", (*pair)->dst().spare_qmp_path()};
+  VirtConvergeRun first = AttachAs(**pair, "attach-1", args);
+  StartMigration(**pair, 32 << 20);
+  ASSERT_TRUE(first.WaitOutput("action pause-guest [done]", Millis(30000))) << first.Output();
+  first.process.Signal(SIGKILL);
+  first.process.Wait(Millis(5000));
+  ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"completed"}, Millis(60000)).ok());
+  VirtConvergeRun second = AttachAs(**pair, "attach-2", args);
+  EXPECT_EQ(second.WaitExit(Millis(90000)), 0) << second.Output();
+  const std::string out = second.Output();
+  EXPECT_NE(out.find("the guest virt-converge paused runs again: started on the destination"), std::string::npos)
+      << out;
+  Status running = WaitRunState((*pair)->dst().qmp(), "running", Millis(10000));
+  EXPECT_TRUE(running.ok()) << running.ToString() << "\n" << out;
+  Status check = (*pair)->CheckDestination();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+  EXPECT_EQ(LeftInRunDir(**pair), "") << out;
 }
 
 }  // namespace
