@@ -160,6 +160,23 @@ Result<std::vector<std::string>> LibvirtResidentDomains(const std::string& uri) 
   return names;
 }
 
+Result<bool> LibvirtDomainRunsAt(const std::string& uri, const std::string& name) {
+  SilenceLibvirtErrorPrinting();
+  ConnectPtr conn(virConnectOpenReadOnly(uri.empty() ? nullptr : uri.c_str()));
+  if (!conn) return LibvirtError("connecting to libvirt at " + (uri.empty() ? "the default URI" : uri));
+  DomainPtr d(virDomainLookupByName(conn.get(), name.c_str()));
+  if (!d) {
+    Status st = LibvirtError("domain " + name + " at " + uri);
+    if (st.code() == StatusCode::kNotFound) return false;
+    return st;
+  }
+  int state = 0, reason = 0;
+  if (virDomainGetState(d.get(), &state, &reason, 0) < 0) return LibvirtError("the state of " + name + " at " + uri);
+  // An incoming copy is paused until its migration finishes.
+  if (state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_MIGRATION) return false;
+  return state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_PAUSED || state == VIR_DOMAIN_BLOCKED;
+}
+
 Result<bool> LibvirtHost::MigratingOut(const std::string& uuid, std::string* name) {
   DomainPtr d(virDomainLookupByUUIDString(conn_.get(), uuid.c_str()));
   if (!d) return LibvirtError("domain " + uuid);

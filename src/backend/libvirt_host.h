@@ -34,6 +34,11 @@ Result<std::vector<LibvirtMigrationJob>> LibvirtMigrationJobs(const std::string&
 /// or out): what an evacuation moves. Read-only, taints nothing.
 Result<std::vector<std::string>> LibvirtResidentDomains(const std::string& uri);
 
+/// Whether domain \a name runs at \a uri now (active, and not an incoming
+/// migration's copy still waiting for its data): false when it is not
+/// there or not running. Read-only.
+Result<bool> LibvirtDomainRunsAt(const std::string& uri, const std::string& name);
+
 class LibvirtHost {
  public:
   /// \a on_event: a domain may have started migrating (QEMU's MIGRATION

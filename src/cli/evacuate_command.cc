@@ -193,6 +193,7 @@ class Evacuation {
     Result<Json> j = Json::Parse(ReadWhole(m.summary));
     std::optional<MigrationSummary> summary;
     if (j.ok() && j->is_object()) summary = MigrationSummary::FromJson(*j);
+    if (!summary && WIFSIGNALED(st)) return DiedMidway(m, st, log);
     if (summary ? summary->outcome == MigrationOutcome::kNotStarted : log.find("started migration of") == std::string::npos) {
       // Turned away before a byte moved: the VM runs on here untouched.
       load_[m.destination]--;
@@ -218,6 +219,35 @@ class Evacuation {
                             ") with no summary: " + LastError(log));
     }
     m.tries.back().result = m.OutcomeText() + (m.detail.empty() ? "" : ": " + m.detail);
+  }
+
+  // The migrate child was killed (by a signal) before it wrote its summary:
+  // the migration may have gone on, or ended, under libvirt. Where the VM
+  // runs now is the answer, and it is never taken for "turned away".
+  void DiedMidway(VmMove& m, int wait_status, const std::string& log) {
+    const std::string& dest = o_.destinations[m.destination];
+    const std::string how = "its migrate process was killed (signal " + std::to_string(WTERMSIG(wait_status)) + ")";
+    // libvirt may still be ending the job: ask until one side has it.
+    Result<bool> here = false, there = false;
+    for (int i = 0; i < 50; i++) {
+      here = LibvirtDomainRunsAt(o_.connect_uri, m.vm);
+      there = LibvirtDomainRunsAt(dest, m.vm);
+      if (here.ok() && there.ok() && *here != *there) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (!here.ok() || !there.ok()) {
+      Finish(m, MigrationOutcome::kLost, how + "; where the VM runs is unknown: " +
+                                             (!here.ok() ? here.status() : there.status()).ToString());
+    } else if (*there && !*here) {
+      Finish(m, MigrationOutcome::kCompleted, how + ", but libvirt finished the migration: it runs on " + dest);
+    } else if (*here && !*there) {
+      Finish(m, MigrationOutcome::kFailed, how + "; the migration did not finish: it runs on here");
+    } else {
+      Finish(m, MigrationOutcome::kLost, how + "; it runs on " + std::string(*here ? "both hosts" : "neither host") +
+                                             " (" + LastError(log) + ")");
+    }
+    m.tries.back().result = m.OutcomeText() + ": " + m.detail;
+    Say(m, m.detail);
   }
 
   void Finish(VmMove& m, MigrationOutcome outcome, const std::string& detail) {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "src/backend/libvirt_backend.h"
+#include "src/state/migration_record.h"
 #include "tests/libvirt/libvirt_test_base.h"
 #include "tests/support/libvirt_bed.h"
 #include "tests/support/process.h"
@@ -110,6 +111,55 @@ TEST_F(LibvirtFaultsTest, AttachReportsASourceQemuKilledMidMigrationAsFailed) {
       << attach->Output();
   EXPECT_NE(virsh.Wait(Millis(60000)), std::optional<int>(0));
   EXPECT_EQ(NothingOfItsMigrationLeft(run_dir), "");
+}
+
+// Issue 24, point 9 (faults case 10): `evacuate` with its migrate child
+// killed mid-migration. The VM runs on exactly one host, and the report
+// says which (before: "lost ... with no summary", saying neither).
+TEST_F(LibvirtFaultsTest, EvacuateWithItsMigrateChildKilledReportsWhereTheVmRuns) {
+  const std::string name = "evkill";
+  ASSERT_TRUE(bed_->StartGuest('A', name, kNeverConverging).ok());
+  const std::string run_dir = bed_->dir().File("run-" + name);
+  const std::string report_path = bed_->dir().File("report-" + name + ".json");
+  auto ev = StartVirtConverge(
+      bed_->dir(), "evacuate-" + name,
+      {"evacuate", bed_->uri('B'), "--connect", bed_->uri('A'), "--migrate-uri", "tcp://" + bed_->address('B'),
+       "--run-dir", run_dir, "--state-dir", bed_->dir().File("state-" + name), "--policy-root",
+       PolicyRoot(name, "[Start]\nBandwidth=8MiB/s\n[Adaptive]\nEnabled=no\n[Budget]\nAction=none\n"),
+       "--report-json", report_path, "--vm", name});
+  ASSERT_TRUE(ev.ok()) << ev.status().ToString();
+  // The migrate child is the follower its live record names.
+  int64_t child = 0;
+  Deadline deadline = Clock::now() + Millis(60000);
+  while (child == 0 && Clock::now() < deadline) {
+    for (const MigrationRecord& r : ReadLiveRecords(StatePaths(run_dir, ""))) {
+      if (r.vm == name && r.transferred > 0) child = r.pid;
+    }
+    std::this_thread::sleep_for(Millis(200));
+  }
+  ASSERT_GT(child, 0) << ev->Output();
+  ASSERT_EQ(::kill(static_cast<pid_t>(child), SIGKILL), 0);
+  ASSERT_TRUE(ev->process.Wait(Millis(120000))) << ev->Output();
+  const std::string said = ev->Output();
+  std::string on_a, on_b;
+  bed_->Virsh('A', {"domstate", name}, &on_a);
+  bed_->Virsh('B', {"domstate", name}, &on_b);
+  const bool runs_a = on_a.find("running") != std::string::npos, runs_b = on_b.find("running") != std::string::npos;
+  EXPECT_NE(runs_a, runs_b) << "A: " << on_a << "B: " << on_b;
+  Result<Json> report = Json::Parse(ReadFile(report_path));
+  ASSERT_TRUE(report.ok()) << report.status().ToString() << "\n" << said;
+  Json vm = report->Get("vms")->At(0);
+  const std::string outcome = vm.GetString("outcome").value_or(""), detail = vm.GetString("detail").value_or("");
+  std::fprintf(stderr, "report: %s — %s\n", outcome.c_str(), detail.c_str());
+  EXPECT_NE(detail.find("its migrate process was killed (signal 9)"), std::string::npos) << detail;
+  if (runs_a) {
+    EXPECT_EQ(outcome, "failed");
+    EXPECT_NE(detail.find("it runs on here"), std::string::npos) << detail;
+  } else {
+    EXPECT_EQ(outcome, "completed");
+    EXPECT_NE(detail.find("it runs on " + bed_->uri('B')), std::string::npos) << detail;
+  }
+  bed_->Virsh(runs_a ? 'A' : 'B', {"destroy", name});
 }
 
 }  // namespace
