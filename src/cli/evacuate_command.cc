@@ -15,6 +15,7 @@
 
 #include "src/backend/libvirt_host.h"
 #include "src/base/json.h"
+#include "src/base/private_files.h"
 #include "src/base/spawn.h"
 #include "src/base/time.h"
 #include "src/base/units.h"
@@ -112,10 +113,8 @@ class Evacuation {
   }
 
   int Run() {
-    std::error_code ec;
-    fs::create_directories(work_dir_, ec);
-    if (ec) {
-      std::fprintf(stderr, "virt-converge: evacuate: %s: %s\n", work_dir_.c_str(), ec.message().c_str());
+    if (Status made = MakePrivateDirectories(work_dir_); !made.ok()) {
+      std::fprintf(stderr, "virt-converge: evacuate: %s\n", made.ToString().c_str());
       return 3;
     }
     started_ = WallClockSeconds();

@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include "src/base/private_files.h"
+
 namespace vc {
 
 namespace {
@@ -21,8 +23,9 @@ class QueueLock {
  public:
   static Result<QueueLock> Take(const std::string& dir) {
     std::string path = dir + "/.queue.lock";
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    if (!fd.valid()) return Status::IoError(path, errno);
+    Result<UniqueFd> opened = OpenPrivateFile(path, O_RDWR | O_CREAT);
+    if (!opened.ok()) return opened.status();
+    UniqueFd fd = std::move(*opened);
     while (::flock(fd.get(), LOCK_EX) < 0) {
       if (errno != EINTR) return Status::IoError(path, errno);
     }
@@ -39,8 +42,9 @@ class QueueLock {
 // no lock file yet (no decision was ever taken) they read without it.
 UniqueFd ShareQueueLock(const std::string& dir) {
   std::string path = dir + "/.queue.lock";
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return fd;
+  Result<UniqueFd> opened = OpenPrivateFile(path, O_RDONLY);
+  if (!opened.ok()) return UniqueFd();
+  UniqueFd fd = std::move(*opened);
   while (::flock(fd.get(), LOCK_SH) < 0) {
     if (errno != EINTR) return UniqueFd();
   }
@@ -150,9 +154,7 @@ std::string AdmissionVerdict::Describe(const AdmissionEntry& self, int64_t budge
 Result<AdmissionTicket> AdmissionTicket::Enter(const std::string& dir, AdmissionEntry entry) {
   if (entry.cost < 1) entry.cost = 1;
   entry.arrival_ns = RealtimeNs();
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::IoError(dir, ec.value());
+  VC_RETURN_IF_ERROR(MakePrivateDirectories(dir));
   Result<QueueLock> lock = QueueLock::Take(dir);
   if (!lock.ok()) return lock.status();
   Result<HeldEntry> held = HeldEntry::Take(dir, entry.id, entry.ToText());

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <filesystem>
 
+#include "src/base/private_files.h"
+
 namespace vc {
 
 namespace fs = std::filesystem;
@@ -42,16 +44,15 @@ Status WritePadded(int fd, const std::string& path, const std::string& text) {
 
 Result<HeldEntry> HeldEntry::Take(const std::string& dir, const std::string& id, const std::string& text) {
   if (!SafeId(id)) return Status::InvalidArgument("entry id", "'" + id + "'");
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::IoError(dir, ec.value());
+  VC_RETURN_IF_ERROR(MakePrivateDirectories(dir));
   std::string path = dir + "/" + id;
   // A reader may hold a stale entry's lock for a moment, or remove the
   // file we just opened: retry until we hold the lock on the file that
   // is at the path.
   for (int attempt = 0; attempt < 50; attempt++) {
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    if (!fd.valid()) return Status::IoError(path, errno);
+    Result<UniqueFd> opened = OpenPrivateFile(path, O_RDWR | O_CREAT);
+    if (!opened.ok()) return opened.status();
+    UniqueFd fd = std::move(*opened);
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) < 0) {
       if (errno != EWOULDBLOCK) return Status::IoError(path, errno);
       ::usleep(2000);
@@ -93,8 +94,9 @@ Result<std::vector<LiveEntry>> LiveEntries(const std::string& dir) {
     std::string name = e.path().filename().string();
     if (!SafeId(name)) continue;
     std::string path = e.path().string();
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) continue;  // removed meanwhile
+    Result<UniqueFd> opened = OpenPrivateFile(path, O_RDONLY);
+    if (!opened.ok()) continue;  // removed meanwhile
+    UniqueFd fd = std::move(*opened);
     if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) {
       // Nobody holds it: its process is gone. Remove it unless it was
       // replaced by a new holder since we opened it.

@@ -10,37 +10,22 @@
 #include <fstream>
 #include <sstream>
 
+#include "src/base/private_files.h"
+
 namespace vc {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-// Written whole to a temporary name, then renamed: a reader never sees half.
-Status WriteAtomically(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out.flush()) return Status::IoError(tmp, errno ? errno : EIO);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) < 0) return Status::IoError(path, errno);
-  return Status::Ok();
-}
-
-}  // namespace
 
 bool SafeRecordName(const std::string& vm) {
   return !vm.empty() && vm.front() != '.' && vm.find('/') == std::string::npos && vm.size() < 256;
 }
 
 Result<HookRecords> HookRecords::Open(const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir + "/running", ec);
-  fs::create_directories(dir + "/incoming", ec);
-  if (ec) return Status::IoError(dir, ec.value());
-  UniqueFd fd(::open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd.valid()) return Status::IoError(dir + "/lock", errno);
+  VC_RETURN_IF_ERROR(MakePrivateDirectories(dir + "/running"));
+  VC_RETURN_IF_ERROR(MakePrivateDirectories(dir + "/incoming"));
+  Result<UniqueFd> opened = OpenPrivateFile(dir + "/lock", O_RDWR | O_CREAT);
+  if (!opened.ok()) return opened.status();
+  UniqueFd fd = std::move(*opened);
   if (::flock(fd.get(), LOCK_EX) < 0) return Status::IoError(dir + "/lock", errno);
   return HookRecords(dir, std::move(fd));
 }
@@ -50,7 +35,7 @@ Result<HostClaims> HookRecords::Load() const {
   std::error_code ec;
   for (const fs::directory_entry& e : fs::directory_iterator(dir_ + "/running", ec)) {
     std::string name = e.path().filename().string();
-    if (name.size() > 4 && name.substr(name.size() - 4) == ".tmp") continue;
+    if (name.empty() || name.front() == '.') continue;  // a replacement being written
     std::ifstream in(e.path());
     std::string word, cpus;
     HostClaims::Running r{name, {}};
@@ -62,7 +47,7 @@ Result<HostClaims> HookRecords::Load() const {
   const auto stale_before = fs::file_time_type::clock::now() - std::chrono::seconds(kIncomingStaleSeconds);
   for (const fs::directory_entry& e : fs::directory_iterator(dir_ + "/incoming", ec)) {
     std::string name = e.path().filename().string();
-    if (name.size() > 4 && name.substr(name.size() - 4) == ".tmp") continue;
+    if (name.empty() || name.front() == '.') continue;  // a replacement being written
     std::error_code time_ec;
     if (fs::last_write_time(e.path(), time_ec) < stale_before && !time_ec) {
       fs::remove(e.path(), time_ec);
@@ -92,7 +77,7 @@ Result<HostClaims> HookRecords::Load() const {
 
 Status HookRecords::SetRunning(const std::string& vm, const CpuSet& dedicated) {
   if (!SafeRecordName(vm)) return Status::InvalidArgument("domain name", "'" + vm + "' cannot name a record");
-  return WriteAtomically(dir_ + "/running/" + vm, "dedicated " + (dedicated.empty() ? "-" : FormatCpuSet(dedicated)) + "\n");
+  return WriteFileAtomically(dir_ + "/running/" + vm, "dedicated " + (dedicated.empty() ? "-" : FormatCpuSet(dedicated)) + "\n");
 }
 
 Status HookRecords::SetIncoming(const std::string& vm, const std::vector<HostClaims::Incoming>& claims,
@@ -102,7 +87,7 @@ Status HookRecords::SetIncoming(const std::string& vm, const std::vector<HostCla
   for (const HostClaims::Incoming& c : claims) {
     text += "claim " + std::to_string(c.page_kib) + " " + FormatCpuSet(c.nodes) + " " + std::to_string(c.pages) + "\n";
   }
-  return WriteAtomically(dir_ + "/incoming/" + vm, text);
+  return WriteFileAtomically(dir_ + "/incoming/" + vm, text);
 }
 
 void HookRecords::DropRunning(const std::string& vm) {

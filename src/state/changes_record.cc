@@ -5,7 +5,7 @@
 #include <type_traits>
 
 #include "src/base/json.h"
-#include "src/state/state_file.h"
+#include "src/base/private_files.h"
 
 namespace vc {
 namespace {
@@ -58,7 +58,7 @@ Status WriteChangesRecord(const StatePaths& paths, const std::string& id, const 
 Result<std::optional<ChangesInForce>> ReadChangesRecord(const StatePaths& paths, const std::string& id) {
   const std::string path = paths.ChangesFile(id);
   if (path.empty()) return std::optional<ChangesInForce>();
-  Result<std::string> text = ReadStateFile(path);
+  Result<std::string> text = ReadPrivateFile(path);
   if (!text.ok() && text.status().code() == StatusCode::kNotFound) return std::optional<ChangesInForce>();
   if (!text.ok()) return text.status();
   Result<Json> j = Json::Parse(*text);

@@ -9,16 +9,18 @@
 #include <filesystem>
 #include <string>
 
+#include "src/base/private_files.h"
+
 namespace vc {
 
 Result<FollowLock> FollowLock::Take(const StatePaths& paths, const std::string& key) {
-  std::error_code ec;
-  std::filesystem::create_directories(paths.FollowDir(), ec);
+  VC_RETURN_IF_ERROR(MakePrivateDirectories(paths.FollowDir()));
   std::string path = paths.FollowLockFile(key);
   UniqueFd fd;
   for (;;) {
-    fd = UniqueFd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd.valid()) return Status::IoError(path, errno);
+    Result<UniqueFd> opened = OpenPrivateFile(path, O_RDWR | O_CREAT);
+    if (!opened.ok()) return opened.status();
+    fd = std::move(*opened);
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
       if (errno != EWOULDBLOCK) return Status::IoError(path, errno);
       char buf[32] = {};
@@ -45,8 +47,9 @@ FollowLock::~FollowLock() {
 }
 
 bool FollowLock::Held(const StatePaths& paths, const std::string& key) {
-  UniqueFd fd(::open(paths.FollowLockFile(key).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return false;
+  Result<UniqueFd> opened = OpenPrivateFile(paths.FollowLockFile(key), O_RDONLY);
+  if (!opened.ok()) return false;
+  UniqueFd fd = std::move(*opened);
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return false;  // released when fd closes
   return errno == EWOULDBLOCK;
 }

@@ -1,5 +1,6 @@
 #include "src/state/migration_record.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,8 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "src/base/private_files.h"
 #include "src/state/follow_lock.h"
-#include "src/state/state_file.h"
 
 namespace vc {
 
@@ -149,9 +150,15 @@ RecordWriter::RecordWriter(StatePaths paths, const std::string& id)
 Status RecordWriter::Update(const MigrationRecord& r) { return WriteFileAtomically(live_, r.ToJson().Serialize() + "\n"); }
 
 Status RecordWriter::AppendSample(const SamplePoint& p) {
-  std::ofstream out(samples_, std::ios::app);
-  out << SamplePointToJson(p).Serialize() << "\n";
-  return out.flush() ? Status::Ok() : Status::IoError(samples_, errno);
+  VC_RETURN_IF_ERROR(MakePrivateDirectories(fs::path(samples_).parent_path().string()));
+  Result<UniqueFd> fd = OpenPrivateFile(samples_, O_WRONLY | O_CREAT | O_APPEND);
+  if (!fd.ok()) return fd.status();
+  const std::string line = SamplePointToJson(p).Serialize() + "\n";
+  // One write: a reader sees whole lines, and O_APPEND keeps them in order.
+  if (::write(fd->get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    return Status::IoError(samples_, errno);
+  }
+  return Status::Ok();
 }
 
 Status RecordWriter::Finish(const MigrationRecord& r) {

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <vector>
 
+#include "src/base/private_files.h"
+
 namespace vc {
 namespace {
 
@@ -62,33 +64,17 @@ std::string SwitchoverMemory::KeyOf(const std::string& peer) {
 
 Status SwitchoverMemory::Remember(const std::string& key, const SwitchoverObservation& o) const {
   if (!Keeps(o.copy)) return Status::Ok();
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
-  if (ec) return Status::IoError(dir_, ec.value());
   const std::string path = dir_ + "/" + key;
   std::vector<SwitchoverObservation> all = ReadAll(path);
   all.push_back(o);
   if (all.size() > static_cast<size_t>(kKeep)) all.erase(all.begin(), all.end() - kKeep);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const SwitchoverObservation& x : all) {
-      out << x.unix_seconds << ' ' << x.copy.bytes << ' ' << x.copy.downtime_ms;
-      if (x.copy.never_sent) out << ' ' << *x.copy.never_sent;
-      out << '\n';
-    }
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(tmp, ec);
-      return Status::IoError(tmp, EIO);
-    }
+  std::ostringstream out;
+  for (const SwitchoverObservation& x : all) {
+    out << x.unix_seconds << ' ' << x.copy.bytes << ' ' << x.copy.downtime_ms;
+    if (x.copy.never_sent) out << ' ' << *x.copy.never_sent;
+    out << '\n';
   }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    return Status::IoError(path, ec.value());
-  }
-  return Status::Ok();
+  return WriteFileAtomically(path, out.str());
 }
 
 std::optional<LearnedSwitchover> SwitchoverMemory::Recall(const std::string& key, int64_t now) const {

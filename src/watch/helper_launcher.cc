@@ -39,7 +39,7 @@ Result<std::string> ForkLauncher::Start(const HelperCommand& cmd) {
     // in its log, signals as a fresh process has them. Only async-signal-
     // safe calls from here on.
     ::setsid();
-    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd >= 0) {
       ::dup2(fd, STDOUT_FILENO);
       ::dup2(fd, STDERR_FILENO);

@@ -12,6 +12,7 @@
 #include "src/backend/libvirt_event_loop.h"
 #include "src/backend/libvirt_host.h"
 #include "src/base/c_deleter.h"
+#include "src/base/private_files.h"
 #include "src/state/follow_lock.h"
 #include "src/watch/helper_launcher.h"
 
@@ -60,8 +61,10 @@ int Watcher::Run() {
   if (sd_event_add_signal(e, &src, SIGINT, on_stop, nullptr) >= 0) state_->sigint.reset(src);
   if (sd_event_add_signal(e, &src, SIGTERM, on_stop, nullptr) >= 0) state_->sigterm.reset(src);
 
-  std::error_code ec;
-  std::filesystem::create_directories(StatePaths(options_.run_dir, "").FollowDir(), ec);
+  if (Status made = MakePrivateDirectories(StatePaths(options_.run_dir, "").FollowDir()); !made.ok()) {
+    log_("cannot start: " + made.ToString());
+    return 1;
+  }
   if (Status chosen = ChooseLauncher(); !chosen.ok()) {
     log_("cannot start: " + chosen.ToString());
     return 1;

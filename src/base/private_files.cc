@@ -1,0 +1,87 @@
+#include "src/base/private_files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+namespace vc {
+
+Status MakePrivateDirectories(const std::string& dir) {
+  if (dir.empty() || dir == "/") return Status::Ok();
+  struct stat st;
+  if (::lstat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(dir, "is not a directory (or is a symlink)");
+    return Status::Ok();
+  }
+  const size_t slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) VC_RETURN_IF_ERROR(MakePrivateDirectories(dir.substr(0, slash)));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Status::IoError(dir, errno);
+  return Status::Ok();
+}
+
+namespace {
+
+Status WriteAll(int fd, const std::string& text, const std::string& path) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::IoError(path, errno);
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  VC_RETURN_IF_ERROR(MakePrivateDirectories(dir));
+  // A dot name: never taken for a record by those who list the directory.
+  std::string tmp = dir + "/." + base + ".XXXXXX";
+  UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));  // 0600, a name nobody else has
+  if (!fd.valid()) return Status::IoError(path, errno);
+  Status st = WriteAll(fd.get(), text, tmp);
+  if (st.ok() && ::fsync(fd.get()) != 0) st = Status::IoError(tmp, errno);
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = Status::IoError(path, errno);
+  if (!st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  // The rename itself, on disk.
+  UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d.valid()) (void)::fsync(d.get());
+  return Status::Ok();
+}
+
+Result<std::string> ReadPrivateFile(const std::string& path) {
+  Result<UniqueFd> fd = OpenPrivateFile(path, O_RDONLY);
+  if (!fd.ok()) {
+    if (fd.status().error_number() == ENOENT) return Status::NotFound(path);
+    return fd.status();
+  }
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::IoError(path, errno);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  return text;
+}
+
+Result<UniqueFd> OpenPrivateFile(const std::string& path, int flags) {
+  UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd.valid()) return Status::IoError(path, errno);
+  return fd;
+}
+
+}  // namespace vc
