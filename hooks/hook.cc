@@ -62,7 +62,7 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
   Checked c;
   policy::Resolved resolved = policy::Resolve(r.policy_root, VmFactsOf(vm), StepVocabulary());
   const policy::Policy& p = resolved.policy;
-  Result<HostClaims> claims = records.Load();
+  Result<HostClaims> claims = records.Load(r.libvirt_pid_dir);
   if (!claims.ok()) return Ended(FailOpen("reading records: " + claims.status().ToString()));
   if (incoming) {
     const std::map<std::string, int64_t> arriving = ArrivingBesides(*claims, vm.name);
@@ -139,18 +139,19 @@ HookOutcome RunHook(const HookRequest& r) {
   const bool known = op == "migrate" || op == "prepare" || op == "started" || op == "reconnect" ||
                      op == "stopped" || op == "release";
   if (!known) return {};  // restore, start, attach, ...: nothing of ours
+  if (op == "stopped" || op == "release") {
+    // Forgotten by the name libvirt gives, whatever its XML (too large,
+    // unreadable): a record left would keep its CPUs claimed.
+    if (!SafeRecordName(name)) return FailOpen("domain name '" + name + "' cannot name a record");
+    Result<HookRecords> records = HookRecords::Open(r.run_dir);
+    if (!records.ok()) return FailOpen(records.status().ToString());
+    records->DropRunning(name);
+    records->DropIncoming(name);
+    return {};
+  }
   if (r.xml.size() > kMaxDomainXml) return FailOpen("domain XML larger than " + std::to_string(kMaxDomainXml) + " bytes");
   Result<DomainSpec> vm = ParseDomainXml(r.xml);
-  if (!vm.ok()) {
-    if (op == "stopped" || op == "release") {
-      // Forget the VM even without its XML.
-      if (Result<HookRecords> rec = HookRecords::Open(r.run_dir); rec.ok()) {
-        rec->DropRunning(name);
-        rec->DropIncoming(name);
-      }
-    }
-    return FailOpen(vm.status().ToString());
-  }
+  if (!vm.ok()) return FailOpen(vm.status().ToString());
   if (vm->name.empty()) vm->name = name;
   if (!SafeRecordName(vm->name)) return FailOpen("domain name '" + vm->name + "' cannot name a record");
   Result<HookRecords> records = HookRecords::Open(r.run_dir);
@@ -170,10 +171,6 @@ HookOutcome RunHook(const HookRequest& r) {
     records->DropIncoming(vm->name);
     if (Status s = records->SetRunning(vm->name, DedicatedCpus(*vm)); !s.ok()) return FailOpen(s.ToString());
     return {};
-  }
-  if (op == "stopped" || op == "release") {
-    records->DropRunning(vm->name);
-    records->DropIncoming(vm->name);
   }
   return {};
 }

@@ -24,6 +24,10 @@ struct HookRequest {
   std::string sysfs_root = "/";   // the host is read under this prefix
   std::string policy_root = "/";  // drop-in policy directories under this prefix
   std::string run_dir = StatePaths::Host().HookDir();
+  /// Where libvirt keeps a running QEMU's <name>.pid ("/run/libvirt/qemu"
+  /// on a host): a running record whose VM has none there is dropped. ""
+  /// = not checked.
+  std::string libvirt_pid_dir;
 };
 
 struct HookOutcome {

@@ -30,12 +30,17 @@ Result<HookRecords> HookRecords::Open(const std::string& dir) {
   return HookRecords(dir, std::move(fd));
 }
 
-Result<HostClaims> HookRecords::Load() const {
+Result<HostClaims> HookRecords::Load(const std::string& libvirt_pid_dir) const {
   HostClaims claims;
   std::error_code ec;
+  const bool check_running = !libvirt_pid_dir.empty() && fs::is_directory(libvirt_pid_dir, ec);
   for (const fs::directory_entry& e : fs::directory_iterator(dir_ + "/running", ec)) {
     std::string name = e.path().filename().string();
     if (name.empty() || name.front() == '.') continue;  // a replacement being written
+    if (check_running && !fs::exists(libvirt_pid_dir + "/" + name + ".pid", ec)) {
+      fs::remove(e.path(), ec);  // its `stopped` never reached us
+      continue;
+    }
     std::ifstream in(e.path());
     std::string word, cpus;
     HostClaims::Running r{name, {}};

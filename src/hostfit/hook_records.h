@@ -26,8 +26,10 @@ class HookRecords {
   static Result<HookRecords> Open(const std::string& dir);
 
   /// The records; incoming ones older than kIncomingStaleSeconds are
-  /// removed instead.
-  Result<HostClaims> Load() const;
+  /// removed instead, and so are running ones of a VM that does not run:
+  /// where \a libvirt_pid_dir ("/run/libvirt/qemu") is given and exists,
+  /// one with no <name>.pid there (its `stopped` was missed).
+  Result<HostClaims> Load(const std::string& libvirt_pid_dir = "") const;
   Status SetRunning(const std::string& vm, const CpuSet& dedicated);
   Status SetIncoming(const std::string& vm, const std::vector<HostClaims::Incoming>& claims, int64_t cost = 1);
   /// Forgets \a vm's running record and its incoming claims.

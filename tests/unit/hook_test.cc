@@ -45,13 +45,14 @@ class HookTest : public ::testing::Test {
     testing::WriteFakeHost(dir_.File("host"), {});
     policy_.Write("50-host.conf", "");
   }
-  HookOutcome Run(const std::vector<std::string>& args, const std::string& xml) {
+  HookOutcome Run(const std::vector<std::string>& args, const std::string& xml, const std::string& pid_dir = "") {
     HookRequest r;
     r.args = args;
     r.xml = xml;
     r.sysfs_root = dir_.File("host");
     r.policy_root = dir_.File("policy");
     r.run_dir = dir_.File("run");
+    r.libvirt_pid_dir = pid_dir;
     return RunHook(r);
   }
   void Policy(const std::string& text) { policy_.Write("50-host.conf", text); }
@@ -279,6 +280,44 @@ TEST_F(HookTest, HugepagesClaimedByAMigrationInFlightCountAgainstTheNext) {
 
 // The contract, through the real binary: whatever comes in, no crash, no
 // hang, and exit 0 — no policy decision was made.
+// Issue 24, point 10. A `stopped` whose XML is over the stdin cap still
+// forgets the VM: its CPUs are free for the next one.
+TEST_F(HookTest, AStoppedWithAnOversizedXmlStillFreesTheVmsCpus) {
+  ASSERT_EQ(Run({"db2", "started", "begin", "-"}, PinnedVm("db2", "16-19")).exit_code, 0);
+  ASSERT_TRUE(fs::exists(dir_.File("run/running/db2")));
+  const std::string huge = PinnedVm("db2", "16-19") + std::string(5 << 20, ' ');
+  EXPECT_EQ(Run({"db2", "stopped", "end", "-"}, huge).exit_code, 0);
+  EXPECT_FALSE(fs::exists(dir_.File("run/running/db2")));
+  EXPECT_EQ(Run({"db1", "migrate", "begin", "-"}, PinnedVm("db1", "17")).exit_code, 0);
+}
+
+// A `stopped` that never came (the hook ran out of time under lock
+// contention): the VM has no pid file in libvirt's directory any more, so
+// its record no longer holds its CPUs.
+TEST_F(HookTest, ARunningRecordOfAVmLibvirtNoLongerRunsHoldsNothing) {
+  ASSERT_EQ(Run({"db2", "started", "begin", "-"}, PinnedVm("db2", "16-19")).exit_code, 0);
+  const std::string pids = dir_.File("libvirt-qemu");
+  fs::create_directories(pids);
+  std::ofstream(pids + "/db2.pid") << "4242\n";
+  EXPECT_EQ(Run({"db1", "migrate", "begin", "-"}, PinnedVm("db1", "17"), pids).exit_code, 1) << "db2 runs";
+  fs::remove(pids + "/db2.pid");
+  HookOutcome after = Run({"db1", "migrate", "begin", "-"}, PinnedVm("db1", "17"), pids);
+  EXPECT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_FALSE(fs::exists(dir_.File("run/running/db2")));
+}
+
+// Names are records: a VM named x.tmp is not a temp file of x's, nor the
+// reverse.
+TEST_F(HookTest, VmsNamedXAndXTmpKeepTheirOwnRecords) {
+  ASSERT_EQ(Run({"x", "started", "begin", "-"}, PinnedVm("x", "20")).exit_code, 0);
+  ASSERT_EQ(Run({"x.tmp", "started", "begin", "-"}, PinnedVm("x.tmp", "21")).exit_code, 0);
+  HookOutcome clash = Run({"y", "migrate", "begin", "-"}, PinnedVm("y", "21"));
+  EXPECT_EQ(clash.exit_code, 1);
+  EXPECT_NE(clash.err.find("held by VM x.tmp"), std::string::npos) << clash.err;
+  ASSERT_EQ(Run({"x", "stopped", "end", "-"}, PinnedVm("x", "20")).exit_code, 0);
+  EXPECT_TRUE(fs::exists(dir_.File("run/running/x.tmp")));
+}
+
 TEST_F(HookTest, HostileInputNeverFailsAnOperation) {
   Result<std::string> located = testing::LocateHook();
   if (!located.ok()) VC_CANNOT_RUN(located.status().ToString());
