@@ -364,7 +364,8 @@ void AdaptiveMode::Escalate(const MigrationSample& s, const ReactionInputs& in, 
       // Paused, nothing dirties: let QEMU switch over at its next check.
       const int64_t limit = static_cast<int64_t>(std::ceil(static_cast<double>(e.remaining) * 1000 / e.bandwidth * 2));
       if (limit > in.downtime_limit_ms) {
-        out->push_back({DecisionKind::kEscalation, "set-downtime", limit, "adaptive: the guest is paused; switch over at once"});
+        out->push_back({DecisionKind::kEscalation, "set-downtime", limit,
+                        "adaptive: the guest is paused; switch over at once", /*only_after_previous=*/true});
       }
       return;
     }

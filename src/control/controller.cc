@@ -47,7 +47,16 @@ void Controller::OnSample(const MigrationSample& s, bool after_sync) {
   }
   in.dirty_limit_possible = facts_.QemuAtLeast(8, 1) && facts_.CapabilityOn("dirty-limit");
   in.tuning = tuning_;
-  for (const Decision& d : reaction_->Decide(s, after_sync, in)) (void)Apply(s, d, /*from_reaction=*/true);
+  bool previous_done = true;
+  for (const Decision& d : reaction_->Decide(s, after_sync, in)) {
+    if (d.only_after_previous && !previous_done) {
+      say_("not taking " + d.action + ActionValueText(d.action, d.value) + ": the " +
+           (actions_.empty() ? std::string("step") : actions_.back().action) + " it goes with was not done");
+      reaction_->Applied(d, false);
+      continue;
+    }
+    previous_done = Apply(s, d, /*from_reaction=*/true).ok();
+  }
   if (after_sync && !dry_run_) {
     // Someone else may have changed a parameter: the next decision goes on
     // what QEMU really has. Read after acting, not before, so no round trip

@@ -42,6 +42,10 @@ struct Decision {
   std::string action;
   int64_t value = 0;
   std::string reason;
+  /// Applied only when the decision just before it in the same list was
+  /// done (the limit that lets a paused guest switch over is no step of
+  /// its own: without the pause it is not taken).
+  bool only_after_previous = false;
 };
 
 /// What a reaction needs to know besides the samples.

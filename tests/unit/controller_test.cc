@@ -242,5 +242,50 @@ TEST(Controller, WhatAnActionWhoseReplyTimedOutChangedCountsAsOurs) {
   EXPECT_EQ(backend.calls, (std::vector<std::string>{"SetTuning", "PauseGuest", "SetTuning", "ResumeGuest"}));
 }
 
+// A reaction that decides the same list on every sample.
+class ScriptedReaction : public Reaction {
+ public:
+  explicit ScriptedReaction(std::vector<Decision> decisions) : decisions_(std::move(decisions)) {}
+  std::vector<Decision> Decide(const MigrationSample&, bool, const ReactionInputs&) override { return decisions_; }
+  void Applied(const Decision& d, bool ok) override { applied.push_back(d.action + (ok ? ": done" : ": not done")); }
+  std::string Describe() const override { return "scripted"; }
+  std::vector<std::string> applied;
+
+ private:
+  std::vector<Decision> decisions_;
+};
+
+// Issue 24, point 11: the adaptive mode's escalation to a pause comes with
+// a limit that lets the paused guest switch over at once (12.5 s on a
+// 32 MiB/s migration). Where the pause is refused the guest is not paused,
+// and that limit would be a silent step far past MaxDowntime=: it is not
+// taken, and the reaction is told.
+TEST(Controller, TheLimitThatGoesWithAPauseIsNotTakenWithoutThePause) {
+  for (bool pause_possible : {false, true}) {
+    testing::FakeBackend backend;
+    backend.tuning.downtime_limit_ms = 300;
+    if (!pause_possible) {
+      backend.guest_runs_on_destination = Status::NotSupported("pause-guest", "not possible here because test");
+    }
+    ScriptedReaction reaction({{DecisionKind::kEscalation, "pause-guest", 0, "escalate"},
+                               {DecisionKind::kEscalation, "set-downtime", 12500, "the guest is paused",
+                                /*only_after_previous=*/true}});
+    std::vector<std::string> said;
+    Controller c(backend, backend.facts, &reaction, /*dry_run=*/false,
+                 [&said](const std::string& line) { said.push_back(line); });
+    c.OnSample(testing::ActiveSample(5000, 3, 400 << 20, 1ull << 30), /*after_sync=*/true);
+    if (pause_possible) {
+      EXPECT_EQ(backend.calls, (std::vector<std::string>{"PauseGuest", "SetTuning"}));
+      EXPECT_EQ(backend.tuning.downtime_limit_ms, 12500);
+      continue;
+    }
+    EXPECT_EQ(backend.calls, std::vector<std::string>{}) << "nothing was done";
+    EXPECT_EQ(backend.tuning.downtime_limit_ms, 300);
+    EXPECT_EQ(reaction.applied, (std::vector<std::string>{"pause-guest: not done", "set-downtime: not done"}));
+    ASSERT_FALSE(said.empty());
+    EXPECT_EQ(said.back(), "not taking set-downtime 12500 ms: the pause-guest it goes with was not done");
+  }
+}
+
 }  // namespace
 }  // namespace vc
