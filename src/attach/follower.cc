@@ -120,6 +120,12 @@ void Follower::Tick(bool timer) {
     }
     if (!s->running()) {
       if (options_.adopted) return EndOrphan(*s);
+      if (options_.wait_at_most.count() > 0 && Clock::now() - waiting_since_ >= options_.wait_at_most) {
+        return End(EndingHere(MigrationOutcome::kDetached,
+                              "no migration ran within " + FormatMillis(static_cast<double>(options_.wait_at_most.count())) +
+                                  " (status " + s->status + "): the one this follower was started for ended before it looked"),
+                   false);
+      }
       return;
     }
     StartFollowing(*s);

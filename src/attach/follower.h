@@ -60,6 +60,11 @@ struct FollowOptions {
   /// ended meanwhile gets them put back (or, completed, a guest paused by
   /// it started on the destination).
   std::optional<ChangesInForce> adopted;
+  /// How long to wait for a migration to run before ending with nothing to
+  /// follow (0: for as long as it takes). `watch` starts its helpers for a
+  /// migration it saw; one that ended before the helper looked must not
+  /// leave it waiting for ever.
+  Millis wait_at_most{0};
 };
 
 class Follower {
@@ -150,7 +155,8 @@ class Follower {
   bool changes_warned_ = false;
   bool changes_owned_ = false;  // the changes record is ours to keep and remove
   std::optional<ControlSocket> control_;
-  std::optional<Clock::time_point> unanswered_since_;  // samples failed (kUnavailable, kTimeout) since
+  std::optional<Clock::time_point> unanswered_since_;
+  Clock::time_point waiting_since_ = Clock::now();  // samples failed (kUnavailable, kTimeout) since
 };
 
 }  // namespace vc

@@ -49,6 +49,12 @@ Result<FollowOptions> MakeFollowOptions(const CommonOptions& o) {
   if (!interval.ok()) return interval.status().WithContext("--interval");
   if (*interval < 50) return Status::InvalidArgument("--interval", "'" + o.interval + "' is below 50ms");
   f.interval = Millis(*interval);
+  if (!o.wait_at_most.empty()) {
+    Result<int64_t> wait = ParseMillis(o.wait_at_most);
+    if (!wait.ok()) return wait.status().WithContext("--wait-at-most");
+    if (*wait <= 0) return Status::InvalidArgument("--wait-at-most", "'" + o.wait_at_most + "' is not a positive time");
+    f.wait_at_most = Millis(*wait);
+  }
   return f;
 }
 

@@ -32,6 +32,7 @@ struct CommonOptions {
   StatePaths paths() const { return {run_dir, state_dir}; }
   bool dry_run = false;
   std::string interval = "1s";
+  std::string wait_at_most;  // attach: "" = wait for a migration as long as it takes
   std::string summary_json;
   std::string policy_root = "/";
   bool no_policy = false;

@@ -77,6 +77,8 @@ int main(int argc, char** argv) {
   attach->add_option("--run-dir", attach_opts.run_dir,
                      "host-local state, e.g. the one-follower-per-migration locks (default /run/virt-converge)");
   attach->add_flag("--dry-run", attach_opts.dry_run, "observe only: say what it would do");
+  attach->add_option("--wait-at-most", attach_opts.wait_at_most,
+                     "end, with nothing to follow, when no migration has run within this time (default: wait)");
   attach->add_option(
       "--dest-qmp", attach_opts.dest_qmp,
       "plain QEMU: the destination's QMP socket; without it the guest is never paused (QEMU "

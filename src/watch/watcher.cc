@@ -137,7 +137,8 @@ void Watcher::Consider(const std::string& uuid, const std::string& why) {
 }
 
 void Watcher::StartHelper(const std::string& uuid, const std::string& name, const std::string& why) {
-  HelperCommand cmd{uuid, name, {options_.helper, "attach", uuid, "--run-dir", options_.run_dir}};
+  // The migration seen may end before the helper looks: it then ends too.
+  HelperCommand cmd{uuid, name, {options_.helper, "attach", uuid, "--run-dir", options_.run_dir, "--wait-at-most", "30s"}};
   if (!options_.uri.empty()) {
     cmd.argv.push_back("--connect");
     cmd.argv.push_back(options_.uri);

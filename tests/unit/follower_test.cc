@@ -32,6 +32,28 @@ MigrationSummary Follow(testing::FakeBackend& backend, Millis interval, const st
   return sum;
 }
 
+// Issue 24, point 11: a helper started for a migration that ended before it
+// looked does not wait for ever.
+TEST(Follower, NoMigrationWithinItsWaitEndsTheFollower) {
+  testing::FakeBackend backend;
+  MigrationSample none;
+  none.status = "completed";  // the old migration's status, as QEMU keeps it
+  backend.samples.push_back(none);
+  FollowOptions o;
+  o.interval = Millis(50);
+  o.policy_root = "";
+  o.wait_at_most = Millis(300);
+  FILE* out = tmpfile();
+  LiveView view(out, false);
+  Follower follower(backend, o, view);
+  auto ran = std::async(std::launch::async, [&] { return follower.Run(); });
+  ASSERT_EQ(ran.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "it waits for ever";
+  MigrationSummary sum = ran.get();
+  std::fclose(out);
+  EXPECT_EQ(sum.outcome, MigrationOutcome::kDetached);
+  EXPECT_NE(sum.detail.find("no migration ran within 300 ms (status completed)"), std::string::npos) << sum.detail;
+}
+
 TEST(Follower, AnInternalErrorResumesAGuestItPausedAndRestoresTuning) {
   testing::PolicyTree root("follower");
   root.Write("50-pause.conf", "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
