@@ -40,13 +40,29 @@ std::vector<SamplePoint> ReadSamples(const std::string& path) {
   return out;
 }
 
+// "20261204T045213.123Z": names sort as the starts do.
 std::string StartStamp(double started_at) {
   time_t t = static_cast<time_t>(started_at);
   struct tm tm {};
   gmtime_r(&t, &tm);
   char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%S", &tm);
+  const int ms = static_cast<int>((started_at - static_cast<double>(t)) * 1000);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, std::clamp(ms, 0, 999));
+  return out;
+}
+
+// The oldest history records past RecordWriter::kKeepHistory go.
+void PruneHistory(const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".json" && e.path().filename().string().front() != '.') files.push_back(e.path());
+  }
+  if (files.size() <= RecordWriter::kKeepHistory) return;
+  std::sort(files.begin(), files.end());
+  for (size_t i = 0; i + RecordWriter::kKeepHistory < files.size(); i++) fs::remove(files[i], ec);
 }
 
 }  // namespace
@@ -164,7 +180,15 @@ Status RecordWriter::AppendSample(const SamplePoint& p) {
 Status RecordWriter::Finish(const MigrationRecord& r) {
   Status st = Status::Ok();
   if (!paths_.HistoryDir().empty()) {
-    st = WriteFileAtomically(paths_.HistoryFile(StartStamp(r.started_at), r.id), r.ToJson().Serialize(true) + "\n");
+    // A second record of the same start (a follower that took over) keeps
+    // the first: it gets a name of its own.
+    std::string path = paths_.HistoryFile(StartStamp(r.started_at), r.id);
+    std::error_code exists_ec;
+    for (int n = 2; fs::exists(path, exists_ec); n++) {
+      path = paths_.HistoryFile(StartStamp(r.started_at), r.id + "-" + std::to_string(n));
+    }
+    st = WriteFileAtomically(path, r.ToJson().Serialize(true) + "\n");
+    if (st.ok()) PruneHistory(paths_.HistoryDir());
   }
   // The live record goes only once the history has it: on a full disk it
   // stays, shown as stale, rather than be lost.

@@ -67,6 +67,9 @@ class RecordWriter {
   /// when the history could not be written).
   Status Finish(const MigrationRecord& r);
 
+  /// History records kept; the oldest beyond go as a new one is written.
+  static constexpr size_t kKeepHistory = 1000;
+
  private:
   StatePaths paths_;
   std::string live_, samples_, socket_;

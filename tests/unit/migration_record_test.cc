@@ -104,6 +104,35 @@ TEST(FollowLockTest, ASymlinkInPlaceOfTheLockIsNotFollowed) {
   EXPECT_FALSE(std::filesystem::exists(target)) << "the lock was created through a symlink";
 }
 
+// Issue 24, point 11: two records of one migration started in the same
+// second are two files, and the history is bounded.
+TEST(MigrationRecordTest, HistoryKeepsEveryRecordOfASecondAndIsBounded) {
+  TempDir run("hist-run");
+  TempDir state("hist-state");
+  StatePaths paths(run.path(), state.path());
+  MigrationRecord r;
+  r.id = "u1";
+  r.vm = "vm-u1";
+  r.started_at = 1764823933.25;
+  ASSERT_TRUE(RecordWriter(paths, "u1").Finish(r).ok());
+  r.status = "second";
+  ASSERT_TRUE(RecordWriter(paths, "u1").Finish(r).ok());
+  auto count = [&] {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(paths.HistoryDir())) n += e.path().extension() == ".json";
+    return n;
+  };
+  EXPECT_EQ(count(), 2u) << "the second record replaced the first";
+  for (size_t i = 0; i < RecordWriter::kKeepHistory + 5; i++) {
+    r.started_at = 1764823933.0 + static_cast<double>(i) + 1;
+    ASSERT_TRUE(RecordWriter(paths, "u1").Finish(r).ok());
+  }
+  EXPECT_EQ(count(), RecordWriter::kKeepHistory);
+  Result<MigrationRecord> latest = FindHistoryRecord(paths, "vm-u1");
+  ASSERT_TRUE(latest.ok());
+  EXPECT_DOUBLE_EQ(latest->started_at, 1764823933.0 + static_cast<double>(RecordWriter::kKeepHistory + 5));
+}
+
 TEST(MigrationRecordTest, FinishMovesTheRecordToHistoryAndStatusFindsTheLatest) {
   TempDir run("rec-run");
   TempDir state("rec-state");
