@@ -1,5 +1,6 @@
 #include "src/base/private_files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -58,6 +59,23 @@ Status WriteFileAtomically(const std::string& path, const std::string& text) {
   UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (d.valid()) (void)::fsync(d.get());
   return Status::Ok();
+}
+
+void RemovePrivateFile(const std::string& path) {
+  ::unlink(path.c_str());
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string temp_prefix = "." + (slash == std::string::npos ? path : path.substr(slash + 1)) + ".";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    // mkostemp's six characters after the prefix.
+    if (name.size() == temp_prefix.size() + 6 && name.compare(0, temp_prefix.size(), temp_prefix) == 0) {
+      ::unlinkat(::dirfd(d), name.c_str(), 0);
+    }
+  }
+  ::closedir(d);
 }
 
 Result<std::string> ReadPrivateFile(const std::string& path) {

@@ -22,6 +22,11 @@ Status MakePrivateDirectories(const std::string& dir);
 /// old file.
 Status WriteFileAtomically(const std::string& path, const std::string& text);
 
+/// Removes \a path and the temp files WriteFileAtomically of it left
+/// where its writer was killed mid-write (none is fine). Only the file's
+/// one writer calls it: a live writer's temp file would go too.
+void RemovePrivateFile(const std::string& path);
+
 /// The whole of \a path, refusing a symlink; kNotFound when it is missing.
 Result<std::string> ReadPrivateFile(const std::string& path);
 

@@ -96,11 +96,11 @@ Status HookRecords::SetIncoming(const std::string& vm, const std::vector<HostCla
 }
 
 void HookRecords::DropRunning(const std::string& vm) {
-  if (SafeRecordName(vm)) ::unlink((dir_ + "/running/" + vm).c_str());
+  if (SafeRecordName(vm)) RemovePrivateFile(dir_ + "/running/" + vm);  // under the lock: the only writer
 }
 
 void HookRecords::DropIncoming(const std::string& vm) {
-  if (SafeRecordName(vm)) ::unlink((dir_ + "/incoming/" + vm).c_str());
+  if (SafeRecordName(vm)) RemovePrivateFile(dir_ + "/incoming/" + vm);
 }
 
 bool HookRecords::HasIncoming(const std::string& vm) const {

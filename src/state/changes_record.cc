@@ -74,7 +74,7 @@ Result<std::optional<ChangesInForce>> ReadChangesRecord(const StatePaths& paths,
 
 void RemoveChangesRecord(const StatePaths& paths, const std::string& id) {
   const std::string path = paths.ChangesFile(id);
-  if (!path.empty()) ::unlink(path.c_str());
+  if (!path.empty()) RemovePrivateFile(path);
 }
 
 std::string DescribeChanges(const ChangesInForce& changes) {

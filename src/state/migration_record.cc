@@ -193,8 +193,8 @@ Status RecordWriter::Finish(const MigrationRecord& r) {
   // The live record goes only once the history has it: on a full disk it
   // stays, shown as stale, rather than be lost.
   if (!st.ok()) return st;
+  RemovePrivateFile(live_);  // with a killed writer's temp files
   std::error_code ec;
-  fs::remove(live_, ec);
   fs::remove(samples_, ec);
   fs::remove(socket_, ec);  // a dead follower's, when one took over its record
   return st;

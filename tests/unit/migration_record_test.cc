@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "src/state/control_socket.h"
@@ -131,6 +132,26 @@ TEST(MigrationRecordTest, HistoryKeepsEveryRecordOfASecondAndIsBounded) {
   Result<MigrationRecord> latest = FindHistoryRecord(paths, "vm-u1");
   ASSERT_TRUE(latest.ok());
   EXPECT_DOUBLE_EQ(latest->started_at, 1764823933.0 + static_cast<double>(RecordWriter::kKeepHistory + 5));
+}
+
+// A follower SIGKILLed while it rewrote its live record leaves the temp
+// file of that write; whoever finishes the record takes it too.
+TEST(MigrationRecordTest, FinishTakesTheTempFileOfAWriterKilledMidWrite) {
+  TempDir run("rec-run");
+  TempDir state("rec-state");
+  StatePaths paths(run.path(), state.path());
+  RecordWriter w(paths, "u1");
+  MigrationRecord r;
+  r.id = "u1";
+  ASSERT_TRUE(w.Update(r).ok());
+  const std::string torn = paths.MigrationsDir() + "/.u1.json.AbC123";
+  std::ofstream(torn) << "{\"id\": \"u";
+  const std::string other = paths.MigrationsDir() + "/.u10.json.AbC123";  // another migration's
+  std::ofstream(other) << "{";
+  ASSERT_TRUE(w.Finish(r).ok());
+  EXPECT_FALSE(std::filesystem::exists(torn));
+  EXPECT_FALSE(std::filesystem::exists(paths.LiveRecordFile("u1")));
+  EXPECT_TRUE(std::filesystem::exists(other));
 }
 
 TEST(MigrationRecordTest, FinishMovesTheRecordToHistoryAndStatusFindsTheLatest) {
