@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "src/base/status.h"
@@ -77,6 +78,15 @@ struct MigrationTuning {
     f(&MigrationTuning::throttle_trigger, "throttle-trigger-threshold");
     f(&MigrationTuning::xbzrle_cache, "xbzrle-cache-size");
     f(&MigrationTuning::vcpu_dirty_limit, "vcpu-dirty-limit");
+  }
+  /// How a field's value reads in messages: "on"/"off", or the number.
+  template <typename T>
+  static std::string ValueText(const T& v) {
+    if constexpr (std::is_same_v<T, bool>) {
+      return v ? "on" : "off";
+    } else {
+      return std::to_string(v);
+    }
   }
   /// Takes every field \a changes sets.
   void Overlay(const MigrationTuning& changes) {

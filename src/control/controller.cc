@@ -1,7 +1,6 @@
 #include "src/control/controller.h"
 
 #include <cstdio>
-#include <type_traits>
 
 #include "plugins/action.h"
 #include "src/base/units.h"
@@ -189,13 +188,7 @@ void Controller::RestoreTuning() {
     const auto& before = (*original_).*field;
     if (ours && (*now).*field == ours && before) {
       back.*field = before;
-      std::string value;
-      if constexpr (std::is_same_v<std::decay_t<decltype(*before)>, bool>) {
-        value = *before ? "on" : "off";
-      } else {
-        value = std::to_string(*before);
-      }
-      what += std::string(what.empty() ? "" : ", ") + name + "=" + value;
+      what += std::string(what.empty() ? "" : ", ") + name + "=" + MigrationTuning::ValueText(*before);
     }
   });
   if (what.empty()) return;  // nothing of ours is left in force

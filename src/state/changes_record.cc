@@ -82,16 +82,9 @@ std::string DescribeChanges(const ChangesInForce& changes) {
   MigrationTuning::ForEachField([&](auto MigrationTuning::*field, const char* name) {
     const auto& ours = changes.ours.*field;
     if (!ours) return;
-    auto text = [](const auto& v) {
-      if constexpr (std::is_same_v<std::decay_t<decltype(*v)>, bool>) {
-        return std::string(*v ? "on" : "off");
-      } else {
-        return std::to_string(*v);
-      }
-    };
     const auto* before = changes.original ? &((*changes.original).*field) : nullptr;
-    what += std::string(what.empty() ? "" : ", ") + name + " " + text(ours) +
-            (before && *before ? " (was " + text(*before) + ")" : "");
+    what += std::string(what.empty() ? "" : ", ") + name + " " + MigrationTuning::ValueText(*ours) +
+            (before && *before ? " (was " + MigrationTuning::ValueText(**before) + ")" : "");
   });
   if (changes.guest_paused) what += std::string(what.empty() ? "" : ", ") + "the guest paused";
   return what.empty() ? "nothing" : what;

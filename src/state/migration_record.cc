@@ -166,7 +166,6 @@ RecordWriter::RecordWriter(StatePaths paths, const std::string& id)
 Status RecordWriter::Update(const MigrationRecord& r) { return WriteFileAtomically(live_, r.ToJson().Serialize() + "\n"); }
 
 Status RecordWriter::AppendSample(const SamplePoint& p) {
-  VC_RETURN_IF_ERROR(MakePrivateDirectories(fs::path(samples_).parent_path().string()));
   Result<UniqueFd> fd = OpenPrivateFile(samples_, O_WRONLY | O_CREAT | O_APPEND);
   if (!fd.ok()) return fd.status();
   const std::string line = SamplePointToJson(p).Serialize() + "\n";

@@ -10,6 +10,7 @@
 
 #include "src/backend/libvirt_backend.h"
 #include "src/state/migration_record.h"
+#include "tests/faults/fault_checks.h"
 #include "tests/libvirt/libvirt_test_base.h"
 #include "tests/support/libvirt_bed.h"
 #include "tests/support/process.h"
@@ -28,17 +29,6 @@ class LibvirtFaultsTest : public LibvirtTest {
     return static_cast<pid_t>(std::atol(text.c_str()));
   }
 
-  /// What \a run_dir still holds of one migration that ended: every file
-  /// but the host's own (the admission queue's lock), one per line.
-  static std::string NothingOfItsMigrationLeft(const std::string& run_dir) {
-    std::string left;
-    std::error_code ec;
-    for (const auto& e : fs::recursive_directory_iterator(run_dir, ec)) {
-      if (e.is_directory() || e.path().filename() == ".queue.lock") continue;
-      left += e.path().string() + "\n";
-    }
-    return left;
-  }
 };
 
 // Issue 24, point 7. The source QEMU dies mid-migration; the sample taken
@@ -110,7 +100,7 @@ TEST_F(LibvirtFaultsTest, AttachReportsASourceQemuKilledMidMigrationAsFailed) {
   EXPECT_NE(summary->GetString("detail").value_or("").find("during the migration"), std::string::npos)
       << attach->Output();
   EXPECT_NE(virsh.Wait(Millis(60000)), std::optional<int>(0));
-  EXPECT_EQ(NothingOfItsMigrationLeft(run_dir), "");
+  EXPECT_EQ(LeftInRunDir(run_dir), "");
 }
 
 // Issue 24, point 9 (faults case 10): `evacuate` with its migrate child

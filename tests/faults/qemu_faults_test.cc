@@ -2,10 +2,10 @@
 // QEMUs under `migrate --qmp`, and what virt-converge makes of them.
 #include <signal.h>
 
-#include <filesystem>
 #include <string>
 #include <thread>
 
+#include "tests/faults/fault_checks.h"
 #include "tests/qemu/qemu_test_base.h"
 #include "tests/support/policy_tree.h"
 
@@ -17,35 +17,28 @@ class QemuFaultsTest : public QemuTest {
   /// `attach` of \a pair's source as run \a name, its run and state
   /// directories in the pair's, with \a extra arguments.
   VirtConvergeRun AttachAs(MigrationPair& pair, const std::string& name, std::vector<std::string> extra) {
-    std::vector<std::string> args = {"attach", "--qmp", pair.src().spare_qmp_path(), "--run-dir", RunDir(pair),
-                                     "--state-dir", pair.dir().File("vc-state")};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto run = StartVirtConverge(pair.dir(), name, args);
-    EXPECT_TRUE(run.ok()) << run.status().ToString();
-    EXPECT_TRUE(run->WaitOutput("attached to", Millis(10000))) << run->Output();
-    return std::move(*run);
+    extra.insert(extra.begin(), {"--run-dir", RunDir(pair), "--state-dir", pair.dir().File("vc-state")});
+    return Attach(pair, extra, name);
   }
   static std::string RunDir(MigrationPair& pair) { return pair.dir().File("vc-run"); }
-  /// What the run directory holds but the host's own files, one per line.
-  static std::string LeftInRunDir(MigrationPair& pair) {
-    std::string left;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::recursive_directory_iterator(RunDir(pair), ec)) {
-      if (e.is_directory() || e.path().filename() == ".queue.lock") continue;
-      left += e.path().string() + "\n";
-    }
-    return left;
-  }
   static int64_t DowntimeLimit(MigrationPair& pair) {
     auto p = qmp::QueryMigrateParameters(pair.src().qmp());
     EXPECT_TRUE(p.ok()) << p.status().ToString();
     return p.ok() ? p->downtime_limit.value_or(-1) : -1;
   }
-  /// A policy root with \a policy as its only file, the adaptive mode off.
-  static std::string PolicyRoot(MigrationPair& pair, const std::string& policy) {
-    const std::string root = pair.dir().path() + "/root";
-    PolicyTree::Under(root).Write("50-test.conf", policy + "[Adaptive]\nEnabled=no\n");
-    return root;
+  /// Starts a migration of \a pair followed by an `attach` under \a policy
+  /// (the root of OnlyPolicy), and SIGKILLs that follower once it has
+  /// printed \a after. False (said) when it never did.
+  bool KillFollowerAfter(MigrationPair& pair, const std::string& policy_root, std::vector<std::string> extra,
+                         const std::string& after) {
+    extra.insert(extra.begin(), {"--policy-root", policy_root});
+    VirtConvergeRun first = AttachAs(pair, "attach-1", extra);
+    StartMigration(pair, 32 << 20);
+    const bool seen = first.WaitOutput(after, Millis(30000));
+    EXPECT_TRUE(seen) << first.Output();
+    first.process.Signal(SIGKILL);
+    first.process.Wait(Millis(5000));
+    return seen;
   }
 };
 
@@ -64,7 +57,7 @@ TEST_F(QemuFaultsTest, AQemuThatDoesNotAnswerForAWhileIsNotAbandonedWithTheGuest
   auto pair = MigrationPair::Start(g, "busy-pause");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   auto run = StartMigrate(**pair, "8MiB/s",
-                          PolicyRoot(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n"),
+                          OnlyPolicy(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n"),
                           {});
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   ASSERT_TRUE(run->WaitOutput("action pause-guest [done]", Millis(60000))) << run->Output();
@@ -96,7 +89,7 @@ TEST_F(QemuFaultsTest, NoPauseWhenTheDestinationsQmpCannotBeReached) {
   auto pair = MigrationPair::Start(NeverConvergingGuest(), "unreachable-dest");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   const std::string root =
-      PolicyRoot(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=4s\nAction=pause\n");
+      OnlyPolicy(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=4s\nAction=pause\n");
   VirtConvergeRun attach =
       Attach(**pair, {"--policy-root", root, "--dest-qmp", (*pair)->dir().File("no-such-dest.sock")});
   StartMigration(**pair, 32 << 20);
@@ -123,12 +116,8 @@ TEST_F(QemuFaultsTest, AFollowerKilledAfterADowntimeStepIsFollowedOnByTheNext) {
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   const int64_t own = DowntimeLimit(**pair);
   const std::string root =
-      PolicyRoot(**pair, "[Budget]\nAction=none\n[Schedule]\nStep=start downtime=60ms\n");
-  VirtConvergeRun first = AttachAs(**pair, "attach-1", {"--policy-root", root});
-  StartMigration(**pair, 32 << 20);
-  ASSERT_TRUE(first.WaitOutput("action set-downtime 60 ms [done]", Millis(30000))) << first.Output();
-  first.process.Signal(SIGKILL);
-  first.process.Wait(Millis(5000));
+      OnlyPolicy(**pair, "[Budget]\nAction=none\n[Schedule]\nStep=start downtime=60ms\n");
+  ASSERT_TRUE(KillFollowerAfter(**pair, root, {}, "action set-downtime 60 ms [done]"));
   ASSERT_EQ(DowntimeLimit(**pair), 60);
   VirtConvergeRun second = AttachAs(**pair, "attach-2", {"--policy-root", root});
   ASSERT_TRUE(second.WaitOutput("following on from a follower that died", Millis(20000))) << second.Output();
@@ -140,7 +129,7 @@ TEST_F(QemuFaultsTest, AFollowerKilledAfterADowntimeStepIsFollowedOnByTheNext) {
   const std::string out = second.Output();
   EXPECT_NE(out.find("restored QEMU's own settings: downtime-limit=" + std::to_string(own)), std::string::npos) << out;
   EXPECT_EQ(DowntimeLimit(**pair), own) << out;
-  EXPECT_EQ(LeftInRunDir(**pair), "") << out;
+  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
 }
 
 // The same kill, and the migration ends (cancelled by someone) while no
@@ -152,12 +141,8 @@ TEST_F(QemuFaultsTest, WhatAKilledFollowerChangedIsPutBackWhenTheMigrationEndedM
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   const int64_t own = DowntimeLimit(**pair);
   const std::string root =
-      PolicyRoot(**pair, "[Budget]\nAction=none\n[Schedule]\nStep=start downtime=60ms\n");
-  VirtConvergeRun first = AttachAs(**pair, "attach-1", {"--policy-root", root});
-  StartMigration(**pair, 32 << 20);
-  ASSERT_TRUE(first.WaitOutput("action set-downtime 60 ms [done]", Millis(30000))) << first.Output();
-  first.process.Signal(SIGKILL);
-  first.process.Wait(Millis(5000));
+      OnlyPolicy(**pair, "[Budget]\nAction=none\n[Schedule]\nStep=start downtime=60ms\n");
+  ASSERT_TRUE(KillFollowerAfter(**pair, root, {}, "action set-downtime 60 ms [done]"));
   ASSERT_TRUE(qmp::MigrateCancel((*pair)->src().qmp()).ok());
   ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"cancelled"}, Millis(10000)).ok());
   VirtConvergeRun second = AttachAs(**pair, "attach-2", {"--policy-root", root});
@@ -165,7 +150,7 @@ TEST_F(QemuFaultsTest, WhatAKilledFollowerChangedIsPutBackWhenTheMigrationEndedM
   const std::string out = second.Output();
   EXPECT_NE(out.find("the migration ended (cancelled) while no follower followed it"), std::string::npos) << out;
   EXPECT_EQ(DowntimeLimit(**pair), own) << out;
-  EXPECT_EQ(LeftInRunDir(**pair), "") << out;
+  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
 }
 
 // A follower SIGKILLed right after its policy paused the guest; the
@@ -175,15 +160,11 @@ TEST_F(QemuFaultsTest, AGuestAKilledFollowerPausedRunsOnTheDestinationOnceTheNex
   auto pair = MigrationPair::Start(NeverConvergingGuest(), "kill-paused");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   const std::string root =
-      PolicyRoot(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=4s\nAction=pause\n");
-  const std::vector<std::string> args = {"--policy-root", root, "--dest-qmp", (*pair)->dst().spare_qmp_path()};
-  VirtConvergeRun first = AttachAs(**pair, "attach-1", args);
-  StartMigration(**pair, 32 << 20);
-  ASSERT_TRUE(first.WaitOutput("action pause-guest [done]", Millis(30000))) << first.Output();
-  first.process.Signal(SIGKILL);
-  first.process.Wait(Millis(5000));
+      OnlyPolicy(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=4s\nAction=pause\n");
+  const std::vector<std::string> dest = {"--dest-qmp", (*pair)->dst().spare_qmp_path()};
+  ASSERT_TRUE(KillFollowerAfter(**pair, root, dest, "action pause-guest [done]"));
   ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"completed"}, Millis(60000)).ok());
-  VirtConvergeRun second = AttachAs(**pair, "attach-2", args);
+  VirtConvergeRun second = AttachAs(**pair, "attach-2", {"--policy-root", root, "--dest-qmp", dest[1]});
   EXPECT_EQ(second.WaitExit(Millis(90000)), 0) << second.Output();
   const std::string out = second.Output();
   EXPECT_NE(out.find("the guest virt-converge paused runs again: started on the destination"), std::string::npos)
@@ -192,7 +173,7 @@ TEST_F(QemuFaultsTest, AGuestAKilledFollowerPausedRunsOnTheDestinationOnceTheNex
   EXPECT_TRUE(running.ok()) << running.ToString() << "\n" << out;
   Status check = (*pair)->CheckDestination();
   EXPECT_TRUE(check.ok()) << check.ToString();
-  EXPECT_EQ(LeftInRunDir(**pair), "") << out;
+  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
 }
 
 }  // namespace

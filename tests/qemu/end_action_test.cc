@@ -20,17 +20,10 @@ namespace fs = std::filesystem;
 
 class EndActionTest : public QemuTest {
  protected:
-  /// A policy root with \a policy as its only file, the built-in default's
-  /// adaptive mode off: only the budget's end and \a policy's steps act.
-  static std::string PolicyRoot(MigrationPair& pair, const std::string& policy) {
-    const std::string root = pair.dir().path() + "/root";
-    PolicyTree::Under(root).Write("50-test.conf", policy + "[Adaptive]\nEnabled=no\n");
-    return root;
-  }
   /// `migrate` of \a pair at \a bandwidth with \a policy as the only file.
   std::optional<Json> Migrate(MigrationPair& pair, const std::string& policy, const std::string& bandwidth,
                                    int exit_code, std::string* out) {
-    return QemuTest::Migrate(pair, bandwidth, PolicyRoot(pair, policy), {}, exit_code, out);
+    return QemuTest::Migrate(pair, bandwidth, OnlyPolicy(pair, policy), {}, exit_code, out);
   }
 };
 
@@ -91,7 +84,7 @@ TEST_F(EndActionTest, APausedGuestWhoseMigrationFailsRunsAgainOnTheSource) {
   auto own = qmp::QueryMigrateParameters(src);
   ASSERT_TRUE(own.ok()) << own.status().ToString();
   auto run = StartMigrate(**pair, "8MiB/s",
-                          PolicyRoot(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n"),
+                          OnlyPolicy(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n"),
                           {});
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   ASSERT_TRUE(run->WaitOutput("action pause-guest [done]", Millis(30000))) << run->Output();
@@ -149,7 +142,7 @@ TEST_F(EndActionTest, AnAbortLeavesTheSourceRunningWithItsOwnParameters) {
 TEST_F(EndActionTest, NoPauseWhereNobodyCouldStartTheGuestOnTheDestination) {
   auto pair = MigrationPair::Start(NeverConvergingGuest(), "end-no-pause");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
-  const std::string root = EndActionTest::PolicyRoot(**pair, "[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n");
+  const std::string root = OnlyPolicy(**pair, "[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n");
   qmp::Session& src = (*pair)->src().qmp();
   qmp::MigrationParameters p;
   p.downtime_limit = 50;
@@ -178,7 +171,7 @@ TEST_F(EndActionTest, AMigrationThatNeverStartsLeavesNoStartSettingsBehind) {
   ASSERT_TRUE(params.ok()) << params.status().ToString();
   auto caps = qmp::QueryMigrateCapabilities(src);
   ASSERT_TRUE(caps.ok()) << caps.status().ToString();
-  const std::string root = PolicyRoot(**pair, "[Start]\nAutoConverge=yes\nPostcopy=yes\nThrottleInitial=30%\n"
+  const std::string root = OnlyPolicy(**pair, "[Start]\nAutoConverge=yes\nPostcopy=yes\nThrottleInitial=30%\n"
                                               "ThrottleMax=60%\nDowntime=50ms\nBandwidth=16MiB/s\n");
   // "nonsense:" QEMU refuses; nothing listens on port 1, so that one fails.
   for (const std::string uri : {"nonsense:1", "tcp:127.0.0.1:1"}) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "tests/support/artifacts.h"
+#include "tests/support/policy_tree.h"
 #include "tests/support/qemu_vm.h"
 #include "tests/support/skip.h"
 #include "tests/support/virt_converge_run.h"
@@ -28,14 +29,24 @@ class QemuTest : public ::testing::Test {
   }
 
   /// Starts attach on the source's spare QMP socket and waits until it has
-  /// connected (and turned the events capability on).
-  VirtConvergeRun Attach(MigrationPair& pair, std::vector<std::string> extra = {}) {
+  /// connected (and turned the events capability on). \a name names its
+  /// log (and summary) in the pair's directory.
+  VirtConvergeRun Attach(MigrationPair& pair, std::vector<std::string> extra = {}, const std::string& name = "attach") {
     std::vector<std::string> args = {"attach", "--qmp", pair.src().spare_qmp_path()};
     args.insert(args.end(), extra.begin(), extra.end());
-    auto run = StartVirtConverge(pair.dir(), "attach", args);
+    auto run = StartVirtConverge(pair.dir(), name, args);
     EXPECT_TRUE(run.ok()) << run.status().ToString();
     EXPECT_TRUE(run->WaitOutput("attached to", Millis(10000))) << run->Output();
     return std::move(*run);
+  }
+
+  /// A policy root under \a pair's directory with \a policy as its only
+  /// file, the built-in default's adaptive mode off: only \a policy's
+  /// schedule and budget act.
+  static std::string OnlyPolicy(MigrationPair& pair, const std::string& policy) {
+    const std::string root = pair.dir().path() + "/root";
+    PolicyTree::Under(root).Write("50-test.conf", policy + "[Adaptive]\nEnabled=no\n");
+    return root;
   }
 
   /// Starts the migration "as someone else" would: over the test's own QMP,
