@@ -2,12 +2,15 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include "src/base/units.h"
 
 namespace vc {
 
@@ -100,6 +103,23 @@ Result<UniqueFd> OpenPrivateFile(const std::string& path, int flags) {
   UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd.valid()) return Status::IoError(path, errno);
   return fd;
+}
+
+Status LockWithin(int fd, int operation, Millis limit, const std::string& path) {
+  const Clock::time_point give_up = Clock::now() + limit;
+  // flock has no timeout: try again, soon at first (a holder's decision
+  // takes a millisecond), then every 2 ms.
+  useconds_t pause = 500;
+  for (;;) {
+    if (::flock(fd, operation | LOCK_NB) == 0) return Status::Ok();
+    if (errno != EWOULDBLOCK && errno != EINTR) return Status::IoError(path, errno);
+    if (Clock::now() >= give_up) {
+      return Status::CommandFailed(path, "busy", "locked by another process for " + FormatMillis(static_cast<double>(limit.count())) +
+                                                     "; not waiting longer");
+    }
+    ::usleep(pause);
+    pause = std::min<useconds_t>(pause * 2, 2000);
+  }
 }
 
 }  // namespace vc

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "src/base/status.h"
+#include "src/base/time.h"
 #include "src/base/unique_fd.h"
 
 namespace vc {
@@ -33,5 +34,11 @@ Result<std::string> ReadPrivateFile(const std::string& path);
 /// open(2) of \a path with \a flags (plus O_CLOEXEC and O_NOFOLLOW: a
 /// symlink planted in its place is refused); created mode 0600.
 Result<UniqueFd> OpenPrivateFile(const std::string& path, int flags);
+
+/// flock(\a fd, \a operation) (LOCK_EX or LOCK_SH), waiting at most
+/// \a limit for a holder to let go: a lock held that long is held by a
+/// process that is stuck, and no wait of ours is unbounded. kBusy-coded
+/// CommandFailed naming \a path when the limit passes.
+Status LockWithin(int fd, int operation, Millis limit, const std::string& path);
 
 }  // namespace vc

@@ -18,6 +18,10 @@ namespace vc {
 
 namespace {
 
+// A decision holds the queue lock for milliseconds; a holder of it for this
+// long is stuck, and a migration must not wait on it for ever.
+constexpr Millis kQueueLockWait{10000};
+
 // The directory's decisions are taken under this lock (a dot name: not an entry).
 class QueueLock {
  public:
@@ -26,9 +30,7 @@ class QueueLock {
     Result<UniqueFd> opened = OpenPrivateFile(path, O_RDWR | O_CREAT);
     if (!opened.ok()) return opened.status();
     UniqueFd fd = std::move(*opened);
-    while (::flock(fd.get(), LOCK_EX) < 0) {
-      if (errno != EINTR) return Status::IoError(path, errno);
-    }
+    VC_RETURN_IF_ERROR(LockWithin(fd.get(), LOCK_EX, kQueueLockWait, path));
     return QueueLock(std::move(fd));
   }
 
@@ -39,15 +41,14 @@ class QueueLock {
 
 // Readers share the lock, so what they read is one moment's state: no
 // decision lands between reading one entry and the next. Where there is
-// no lock file yet (no decision was ever taken) they read without it.
+// no lock file yet (no decision was ever taken), or its holder is stuck
+// (kQueueLockWait), they read without it.
 UniqueFd ShareQueueLock(const std::string& dir) {
   std::string path = dir + "/.queue.lock";
   Result<UniqueFd> opened = OpenPrivateFile(path, O_RDONLY);
   if (!opened.ok()) return UniqueFd();
   UniqueFd fd = std::move(*opened);
-  while (::flock(fd.get(), LOCK_SH) < 0) {
-    if (errno != EINTR) return UniqueFd();
-  }
+  if (!LockWithin(fd.get(), LOCK_SH, kQueueLockWait, path).ok()) return UniqueFd();
   return fd;
 }
 

@@ -11,11 +11,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <future>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "src/base/private_files.h"
 #include "src/control/controller.h"
 #include "src/coord/admission.h"
 #include "src/coord/shares.h"
@@ -140,6 +143,70 @@ TEST_F(StatePermissionsTest, LocksLeftByADeadRootProcessBlockNothing) {
   EXPECT_TRUE(share.ok()) << share.status().ToString();
   Result<AdmissionTicket> ticket = AdmissionTicket::Enter(paths_.AdmissionDir(), Entry("v"));
   EXPECT_TRUE(ticket.ok()) << ticket.status().ToString();
+}
+
+// Issue 24, point 8: no wait of ours is unbounded. A root process stuck
+// (SIGSTOP) while it holds the admission queue's lock stops every migrate
+// here for at most kQueueLockWait (10 s), which then says why. Before: each
+// waited for as long as the holder was stuck.
+TEST_F(StatePermissionsTest, AStuckHolderOfTheQueueLockBlocksNoMigrationForLong) {
+  ASSERT_TRUE(MakePrivateDirectories(paths_.AdmissionDir()).ok());
+  const std::string lock_path = paths_.AdmissionDir() + "/.queue.lock";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || ::flock(fd, LOCK_EX) != 0) ::_exit(1);
+    ::kill(::getpid(), SIGSTOP);
+    ::_exit(0);
+  }
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, WUNTRACED), pid);
+  ASSERT_TRUE(WIFSTOPPED(st));
+  auto entered = std::async(std::launch::async, [&] { return AdmissionTicket::Enter(paths_.AdmissionDir(), Entry("v")); });
+  const bool ended = entered.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  ::kill(pid, SIGKILL);  // lets an unbounded wait end, so that the test can
+  ::waitpid(pid, &st, 0);
+  ASSERT_TRUE(ended) << "entering the queue still waits after 30 s on a stuck lock holder";
+  Result<AdmissionTicket> ticket = entered.get();
+  ASSERT_FALSE(ticket.ok());
+  EXPECT_NE(ticket.status().ToString().find(lock_path), std::string::npos) << ticket.status().ToString();
+  EXPECT_NE(ticket.status().ToString().find("locked by another process for 10.0 s"), std::string::npos)
+      << ticket.status().ToString();
+  // The holder gone, the queue works again.
+  Result<AdmissionTicket> again = AdmissionTicket::Enter(paths_.AdmissionDir(), Entry("v"));
+  EXPECT_TRUE(again.ok()) << again.status().ToString();
+}
+
+// A migration waiting in the queue ends at SIGTERM, and its entry goes.
+TEST_F(StatePermissionsTest, AMigrationWaitingInTheQueueEndsAtSigterm) {
+  AdmissionEntry running = Entry("first");
+  running.id = "first";
+  Result<AdmissionTicket> first = AdmissionTicket::Enter(paths_.AdmissionDir(), running);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(first->WaitTurn(1, nullptr).ok());
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    AdmissionEntry e = Entry("second");
+    e.id = "second";
+    Result<AdmissionTicket> t = AdmissionTicket::Enter(paths_.AdmissionDir(), e);
+    if (!t.ok()) ::_exit(1);
+    Status waited = t->WaitTurn(1, [&](const AdmissionVerdict&) { (void)!::write(ready[1], "q", 1); });
+    ::_exit(waited.ok() ? 0 : 1);
+  }
+  ::close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the second migration was never queued";
+  ::close(ready[0]);
+  ::kill(pid, SIGTERM);
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+  Result<std::vector<AdmissionEntry>> live = LiveAdmissions(paths_.AdmissionDir());
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  ASSERT_EQ(live->size(), 1u);
+  EXPECT_EQ(live->front().id, "first");
 }
 
 }  // namespace
