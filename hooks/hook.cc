@@ -12,6 +12,7 @@
 #include "src/hostfit/fitness.h"
 #include "src/hostfit/hook_records.h"
 #include "src/hostfit/incoming_cost.h"
+#include "src/hostfit/refusal.h"
 #include "src/hostfit/host_picture.h"
 #include "src/policy/resolve.h"
 
@@ -22,7 +23,9 @@ namespace {
 // for a person running the hook by hand) and let the operation go on.
 HookOutcome FailOpen(const std::string& why) { return {0, "", "virt-converge hook: " + why + "; not interfering\n"}; }
 
-HookOutcome Refuse(const std::string& why) { return {1, "", "virt-converge: " + why + "\n"}; }
+HookOutcome Refuse(RefusalReason reason, const std::string& why) {
+  return {1, "", HookRefusal{reason, why}.ToText() + "\n"};
+}
 
 std::string HostName() {
   char buf[256] = {};
@@ -68,7 +71,7 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
     const std::map<std::string, int64_t> arriving = ArrivingBesides(*claims, vm.name);
     const int64_t count = static_cast<int64_t>(arriving.size());
     if (p.incoming_max.value > 0 && count >= p.incoming_max.value) {
-      return Ended(Refuse(HostName() + " already receives " + std::to_string(count) + " migration" +
+      return Ended(Refuse(RefusalReason::kIncomingMax, HostName() + " already receives " + std::to_string(count) + " migration" +
                           (count == 1 ? "" : "s") + " (IncomingMax=" + std::to_string(p.incoming_max.value) + ", " +
                           p.incoming_max.origin.ToString() + "); try again when one has finished"));
     }
@@ -82,7 +85,7 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
       std::string disks;
       for (const std::string& d : mine.copied) disks += (disks.empty() ? "" : ", ") + d;
       return Ended(Refuse(
-          "VM " + vm.name + " would cost " + std::to_string(mine.total) + " on " + HostName() + " (1" +
+          RefusalReason::kIncomingCost, "VM " + vm.name + " would cost " + std::to_string(mine.total) + " on " + HostName() + " (1" +
           (mine.copied.empty() ? "" : " + " + std::to_string(mine.copied.size()) + " disk" +
                                           (mine.copied.size() == 1 ? "" : "s") + " to copy: " + disks) +
           ") and migrations costing " + std::to_string(others) + " are arriving already (IncomingCost=" +
@@ -115,19 +118,19 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
   if (problems.empty()) return c;
   std::string what = "VM " + vm.name + " cannot run on " + HostName() + " as its XML asks: " + Describe(problems);
   if (p.destination.value == policy::DestinationMode::kAdapt) {
-    if (!incoming) return Ended(Refuse(what + " (Destination=adapt changes the placement of incoming migrations only)"));
+    if (!incoming) return Ended(Refuse(RefusalReason::kUnfit, what + " (Destination=adapt changes the placement of incoming migrations only)"));
     host = ReadHostPicture(r.sysfs_root, /*topology=*/true);
     if (!host.ok()) return Ended(FailOpen("reading the host: " + host.status().ToString()));
     std::string why_not;
     std::optional<Placement> placement = Adapt(vm, *host, *claims, o, &why_not);
-    if (!placement) return Ended(Refuse(what + " (Destination=adapt: " + why_not + ")"));
+    if (!placement) return Ended(Refuse(RefusalReason::kUnfit, what + " (Destination=adapt: " + why_not + ")"));
     Result<std::string> adapted = RewritePlacement(r.xml, *placement, /*keep_original=*/true);
     if (!adapted.ok()) return Ended(FailOpen("adapting: " + adapted.status().ToString()));
     c.xml = *adapted;
     c.needs = HugepageNeeds(WithPlacement(vm, *placement), *host, o);
     return c;
   }
-  return Ended(Refuse(what));
+  return Ended(Refuse(RefusalReason::kUnfit, what));
 }
 
 }  // namespace

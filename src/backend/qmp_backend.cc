@@ -86,6 +86,14 @@ Result<BackendFacts> QmpBackend::Facts() {
   return f;
 }
 
+Result<std::string> QmpBackend::Uuid() {
+  Result<Json> reply = session_->Execute("query-uuid");
+  if (!reply.ok()) return reply.status();
+  std::string uuid = reply->GetString("UUID").value_or("");
+  if (uuid.find_first_not_of("0-") == std::string::npos) return std::string();  // QEMU's all-zero "none"
+  return uuid;
+}
+
 Result<MigrationTuning> QmpBackend::Tuning() {
   Result<qmp::MigrationParameters> p = qmp::QueryMigrateParameters(*session_);
   if (!p.ok()) return p.status();

@@ -31,6 +31,9 @@ class QmpBackend final : public MigrationBackend {
   std::string Describe() const override;
   Result<MigrationSample> Sample() override;
   Result<BackendFacts> Facts() override;
+  /// QEMU's -uuid (libvirt always gives one: its domain's UUID); "" when
+  /// QEMU runs without one.
+  Result<std::string> Uuid();
   Result<MigrationTuning> Tuning() override;
   Status SetTuning(const MigrationTuning& changes) override;
   Status StartPostcopy() override;

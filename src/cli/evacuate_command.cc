@@ -20,6 +20,7 @@
 #include "src/base/time.h"
 #include "src/base/units.h"
 #include "src/coord/admission.h"
+#include "src/hostfit/refusal.h"
 #include "src/state/migration_record.h"
 #include "src/state/paths.h"
 #include "src/view/board_view.h"
@@ -76,27 +77,25 @@ std::string SelfExe() {
   return ec ? "virt-converge" : p.string();
 }
 
-// What a destination said, without libvirt's wrapping of a hook's refusal
-// ("Hook script execution failed: … unexpected exit status 1: <message>").
-std::string Unwrapped(std::string why) {
-  if (size_t hook = why.find("Hook script"); hook != std::string::npos) {
-    size_t at = why.find("unexpected exit status ", hook);
-    if (at != std::string::npos && (at = why.find(": ", at)) != std::string::npos) {
-      why = why.substr(0, hook) + "the destination hook refused it: " + why.substr(at + 2);
-    }
+// What a destination said: its hook's refusal without libvirt's wrapping.
+std::string Unwrapped(const std::string& why) {
+  if (std::optional<HookRefusal> refusal = HookRefusal::FindIn(why)) {
+    return "the destination hook refused it: " + refusal->message;
   }
-  while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-  return why;
+  std::string said = why;
+  while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
+  return said;
 }
 
-// The last "virt-converge: …" line a child printed: why it stopped.
+// The last "virt-converge: …" line a child printed, for the report of a
+// child that ended without its summary: what it last said, not a verdict.
 std::string LastError(const std::string& log) {
   std::istringstream in(log);
   std::string last;
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("virt-converge: ", 0) == 0 && line.find("policy warning") == std::string::npos) last = line;
   }
-  return last.empty() ? "it ended without saying why" : last.substr(15);
+  return last.empty() ? "it said nothing of why" : last.substr(15);
 }
 
 class Evacuation {
@@ -192,12 +191,12 @@ class Evacuation {
     Result<Json> j = Json::Parse(ReadWhole(m.summary));
     std::optional<MigrationSummary> summary;
     if (j.ok() && j->is_object()) summary = MigrationSummary::FromJson(*j);
-    if (!summary && WIFSIGNALED(st)) return DiedMidway(m, st, log);
-    if (summary ? summary->outcome == MigrationOutcome::kNotStarted : log.find("started migration of") == std::string::npos) {
+    if (!summary) return EndedWithoutSummary(m, st, log);
+    if (summary->outcome == MigrationOutcome::kNotStarted) {
       // Turned away before a byte moved: the VM runs on here untouched.
       load_[m.destination]--;
-      std::string why = Unwrapped(summary ? summary->detail : LastError(log));
-      bool later = why.find("try again") != std::string::npos;
+      const std::string why = Unwrapped(summary->detail);
+      const bool later = summary->try_later;
       m.tries.back().result = (later ? "try again: " : "refused: ") + why;
       if (later) {
         m.not_before = Clock::now() + retry_after_;
@@ -209,23 +208,21 @@ class Evacuation {
       Say(m, (later ? "turned away for now by " : "turned away by ") + dest + ": " + why);
       return;
     }
-    if (summary) {
-      m.total_ms = summary->total_time_ms;
-      m.downtime_ms = summary->downtime_ms;
-      Finish(m, summary->outcome, summary->detail);
-    } else {
-      Finish(m, MigrationOutcome::kLost, "its migrate process ended (" + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : -1) +
-                            ") with no summary: " + LastError(log));
-    }
+    m.total_ms = summary->total_time_ms;
+    m.downtime_ms = summary->downtime_ms;
+    Finish(m, summary->outcome, summary->detail);
     m.tries.back().result = m.OutcomeText() + (m.detail.empty() ? "" : ": " + m.detail);
   }
 
-  // The migrate child was killed (by a signal) before it wrote its summary:
-  // the migration may have gone on, or ended, under libvirt. Where the VM
-  // runs now is the answer, and it is never taken for "turned away".
-  void DiedMidway(VmMove& m, int wait_status, const std::string& log) {
+  // The migrate child ended without its summary (killed, or a fault of its
+  // own): the migration may have gone on, or ended, under libvirt. Where the
+  // VM runs now is the answer, and it is never taken for "turned away".
+  void EndedWithoutSummary(VmMove& m, int wait_status, const std::string& log) {
     const std::string& dest = o_.destinations[m.destination];
-    const std::string how = "its migrate process was killed (signal " + std::to_string(WTERMSIG(wait_status)) + ")";
+    const std::string how =
+        WIFSIGNALED(wait_status)
+            ? "its migrate process was killed (signal " + std::to_string(WTERMSIG(wait_status)) + ")"
+            : "its migrate process ended (exit status " + std::to_string(WEXITSTATUS(wait_status)) + ") with no summary";
     // libvirt may still be ending the job: ask until one side has it.
     Result<bool> here = false, there = false;
     for (int i = 0; i < 50; i++) {

@@ -12,8 +12,10 @@
 //  * a destination that turns a VM away before its migration starts (the
 //    destination hook refuses it, libvirt cannot reach the host, ...) is
 //    struck off for that VM, which is tried on the next one; a refusal
-//    that says "try again" (the destination's IncomingMax/IncomingCost)
-//    is retried later, at most --attempts times;
+//    for now (the destination's IncomingMax/IncomingCost: the child's
+//    summary says try_later) is retried later, at most --attempts times;
+//  * what happened is read from each child's JSON summary; a child that
+//    ended without one is answered by where libvirt runs the VM;
 //  * a migration that started and then failed is not retried: the VM runs
 //    on here, and the report says why.
 #pragma once

@@ -7,6 +7,7 @@
 
 #include "src/backend/libvirt_event_loop.h"
 #include "src/base/units.h"
+#include "src/hostfit/refusal.h"
 #include "src/state/changes_record.h"
 #include "src/view/live_view.h"
 
@@ -58,6 +59,15 @@ Result<FollowOptions> MakeFollowOptions(const CommonOptions& o) {
   return f;
 }
 
+Result<std::optional<FollowLock>> TakeVmLock(const CommonOptions& o, QmpBackend& backend) {
+  Result<std::string> uuid = backend.Uuid();
+  if (!uuid.ok()) return uuid.status().WithContext("reading QEMU's UUID");
+  if (uuid->empty()) return std::optional<FollowLock>();
+  Result<FollowLock> lock = FollowLock::Take(o.paths(), *uuid);
+  if (!lock.ok()) return lock.status().WithContext("VM " + *uuid);
+  return std::optional<FollowLock>(std::move(*lock));
+}
+
 void AdoptWhatADeadFollowerChanged(FollowOptions* f) {
   if (f->dry_run || f->migration_id.empty()) return;
   Result<std::optional<ChangesInForce>> left = ReadChangesRecord(f->paths, f->migration_id);
@@ -71,6 +81,50 @@ void AdoptWhatADeadFollowerChanged(FollowOptions* f) {
   std::fflush(stdout);
 }
 
+namespace {
+
+// --summary-json: a program starting `migrate` (evacuate) decides from
+// this, never from what the log says.
+void WriteSummaryJson(const CommonOptions& o, MigrationSummary summary) {
+  if (o.summary_json.empty()) return;
+  if (summary.outcome == MigrationOutcome::kNotStarted) {
+    std::optional<HookRefusal> refusal = HookRefusal::FindIn(summary.detail);
+    summary.try_later = refusal && refusal->try_later();
+  }
+  std::ofstream out(o.summary_json);
+  out << summary.ToJson().Serialize(true) << "\n";
+  if (!out) std::fprintf(stderr, "virt-converge: cannot write %s\n", o.summary_json.c_str());
+}
+
+}  // namespace
+
+int NotStarted(const CommonOptions& o, const std::string& what, const Status& st, int code) {
+  MigrationSummary summary;
+  summary.outcome = MigrationOutcome::kNotStarted;
+  summary.detail = what + ": " + st.ToString();
+  WriteSummaryJson(o, std::move(summary));
+  return Fail(what, st, code);
+}
+
+Status SettleWhatADeadFollowerLeft(MigrationBackend& backend, const FollowOptions& f) {
+  FollowOptions settle = f;
+  settle.before_start.reset();
+  AdoptWhatADeadFollowerChanged(&settle);
+  if (!settle.adopted) return Status::Ok();
+  Result<MigrationSample> now = backend.Sample();
+  if (!now.ok()) return now.status();
+  if (now->running()) {
+    return Status::CommandFailed(backend.Describe(), "busy", "a migration of it runs already (" + now->status + ")");
+  }
+  LiveView view(stdout, isatty(STDOUT_FILENO) != 0);
+  MigrationSummary settled = Follower(backend, settle, view).Run();
+  std::fflush(stdout);
+  Result<std::optional<ChangesInForce>> left = ReadChangesRecord(f.paths, f.migration_id);
+  if (!left.ok()) return left.status();
+  if (*left) return Status::CommandFailed(backend.Describe(), "not settled", "what a follower that died had changed could not be put back: " + settled.detail);
+  return Status::Ok();
+}
+
 int FollowAndReport(MigrationBackend& backend, const FollowOptions& f, const CommonOptions& o,
                     std::optional<Admission> admission) {
   LiveView view(stdout, isatty(STDOUT_FILENO) != 0);
@@ -78,11 +132,7 @@ int FollowAndReport(MigrationBackend& backend, const FollowOptions& f, const Com
   if (admission) follower.HoldAdmission(std::move(admission->ticket), std::move(admission->copied_disks));
   MigrationSummary summary = follower.Run();
   std::printf("\n%s", summary.ToText().c_str());
-  if (!o.summary_json.empty()) {
-    std::ofstream out(o.summary_json);
-    out << summary.ToJson().Serialize(true) << "\n";
-    if (!out) std::fprintf(stderr, "virt-converge: cannot write %s\n", o.summary_json.c_str());
-  }
+  WriteSummaryJson(o, summary);
   std::fflush(stdout);
   return Follower::ExitCode(summary);
 }

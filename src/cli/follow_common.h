@@ -12,6 +12,7 @@
 
 #include "src/attach/follower.h"
 #include "src/backend/libvirt_backend.h"
+#include "src/backend/qmp_backend.h"
 #include "src/base/status.h"
 #include "src/coord/admission.h"
 #include "src/state/follow_lock.h"
@@ -42,9 +43,18 @@ struct CommonOptions {
 void AddCommonOptions(CLI::App* cmd, CommonOptions* o, bool qmp_required = true);
 /// Prints "virt-converge: WHAT: STATUS" and returns \a code.
 int Fail(const std::string& what, const Status& st, int code);
+/// Fail, for a migration that was never started: --summary-json (when
+/// given) still says so, outcome not_started with WHAT and STATUS as detail.
+int NotStarted(const CommonOptions& o, const std::string& what, const Status& st, int code);
 /// Plain QEMU has no UUID we can count on: its QMP socket names it.
 std::string QmpMigrationId(const std::string& socket);
 Result<FollowOptions> MakeFollowOptions(const CommonOptions& o);
+
+/// The lock a plain QEMU's follower takes besides its socket's: QEMU's UUID,
+/// the key `attach DOMAIN` locks for a libvirt domain, so that one VM has one
+/// follower whichever way it is reached. nullopt when QEMU has no UUID; an
+/// error (kCommandFailed naming the holder) when another follower has it.
+Result<std::optional<FollowLock>> TakeVmLock(const CommonOptions& o, QmpBackend& backend);
 
 /// A migration's place in the host's cost budget, once taken.
 struct Admission {
@@ -56,6 +66,14 @@ struct Admission {
 /// of it that died had changed becomes f's to adopt (FollowOptions::adopted),
 /// said on stdout. An unreadable changes record is said, never fatal.
 void AdoptWhatADeadFollowerChanged(FollowOptions* f);
+
+/// Before `migrate` starts a new migration (f's follow lock held): what a
+/// follower of an earlier migration of this VM that died had changed is put
+/// back (its parameters; a guest it paused runs again), so that it is not
+/// taken for QEMU's own, and that follower's record becomes history. An
+/// error when a migration of the VM runs now, or what was left cannot be
+/// read or put back.
+Status SettleWhatADeadFollowerLeft(MigrationBackend& backend, const FollowOptions& f);
 
 /// Follows the migration on \a backend to its end; the exit code.
 int FollowAndReport(MigrationBackend& backend, const FollowOptions& f, const CommonOptions& o,

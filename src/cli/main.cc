@@ -54,6 +54,12 @@ int RunAttach(const CommonOptions& o) {
   bo.destination_qmp = o.dest_qmp;
   Result<std::unique_ptr<QmpBackend>> backend = QmpBackend::Connect(o.qmp_socket, bo);
   if (!backend.ok()) return Fail("attach to " + o.qmp_socket, backend.status(), kExitLost);
+  Result<std::optional<FollowLock>> vm_lock = TakeVmLock(o, **backend);
+  if (!vm_lock.ok() && vm_lock.status().code() == StatusCode::kCommandFailed) {
+    std::printf("%s; leaving it to that one\n", vm_lock.status().message().c_str());
+    return 0;
+  }
+  if (!vm_lock.ok()) return Fail("attach to " + o.qmp_socket, vm_lock.status(), kExitLost);
   std::printf("attached to %s\n", (*backend)->Describe().c_str());
   std::fflush(stdout);
   AdoptWhatADeadFollowerChanged(&*f);

@@ -86,34 +86,41 @@ Result<std::optional<Admission>> WaitForAdmission(const CommonOptions& o, const 
 
 int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   Result<FollowOptions> f = MakeFollowOptions(o);
-  if (!f.ok()) return Fail("migrate", f.status(), kExitUsage);
+  if (!f.ok()) return NotStarted(o, "migrate", f.status(), kExitUsage);
   // Plain QEMU: --qmp SOCKET URI. libvirt: DOMAIN DEST-URI.
   const bool libvirt = o.qmp_socket.empty();
   if (m.args.size() != (libvirt ? 2u : 1u)) {
-    return Fail("migrate", Status::InvalidArgument("usage", libvirt ? "migrate DOMAIN DEST-URI [-c URI], or migrate --qmp SOCKET URI"
+    return NotStarted(o, "migrate", Status::InvalidArgument("usage", libvirt ? "migrate DOMAIN DEST-URI [-c URI], or migrate --qmp SOCKET URI"
                                                                      : "migrate --qmp SOCKET URI"),
                 kExitUsage);
   }
   const std::string target = libvirt ? m.args[1] : m.args[0];
   std::unique_ptr<MigrationBackend> backend_owner;
-  std::optional<FollowLock> lock;
+  std::optional<FollowLock> lock, vm_lock;
   if (libvirt) {
     Result<LibvirtDomain> d = OpenLibvirtDomain(o, m.args[0]);
-    if (!d.ok()) return Fail("migrate " + m.args[0], d.status(), d.status().code() == StatusCode::kCommandFailed ? 1 : kExitLost);
+    if (!d.ok()) return NotStarted(o, "migrate " + m.args[0], d.status(), d.status().code() == StatusCode::kCommandFailed ? 1 : kExitLost);
     lock.emplace(std::move(d->lock));
     f->migration_id = f->uuid = d->backend->uuid();
     backend_owner = std::move(d->backend);
   } else {
     Result<FollowLock> l = FollowLock::Take(o.paths(), f->migration_id);
-    if (!l.ok()) return Fail("migrate " + o.qmp_socket, l.status(), l.status().code() == StatusCode::kCommandFailed ? 1 : kExitLost);
+    if (!l.ok()) return NotStarted(o, "migrate " + o.qmp_socket, l.status(), l.status().code() == StatusCode::kCommandFailed ? 1 : kExitLost);
     lock.emplace(std::move(*l));
     QmpBackend::Options bo;
     bo.destination_qmp = m.dest_qmp;
     Result<std::unique_ptr<QmpBackend>> qb = QmpBackend::Connect(o.qmp_socket, bo);
-    if (!qb.ok()) return Fail("connect to " + o.qmp_socket, qb.status(), kExitLost);
+    if (!qb.ok()) return NotStarted(o, "connect to " + o.qmp_socket, qb.status(), kExitLost);
+    Result<std::optional<FollowLock>> vm = TakeVmLock(o, **qb);
+    if (!vm.ok()) return NotStarted(o, "migrate " + o.qmp_socket, vm.status(), vm.status().code() == StatusCode::kCommandFailed ? 1 : kExitLost);
+    vm_lock = std::move(*vm);
     backend_owner = std::move(*qb);
   }
   MigrationBackend* backend = backend_owner.get();
+  if (!f->dry_run) {
+    Status settled = SettleWhatADeadFollowerLeft(*backend, *f);
+    if (!settled.ok()) return NotStarted(o, "migrate " + backend->Describe(), settled, settled.code() == StatusCode::kCommandFailed ? 1 : kExitLost);
+  }
 
   // The start settings: the policy's [Start] for this VM, then the flags.
   MigrationStart start;
@@ -121,7 +128,7 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   std::string vm_name = libvirt ? m.args[0] : o.qmp_socket;
   if (!f->policy_root.empty()) {
     Result<BackendFacts> facts = backend->Facts();
-    if (!facts.ok()) return Fail("read " + backend->Describe(), facts.status(), kExitLost);
+    if (!facts.ok()) return NotStarted(o, "read " + backend->Describe(), facts.status(), kExitLost);
     policy::VmFacts vm = PolicyFacts(*facts, [](const std::string& line) {
       std::fprintf(stderr, "virt-converge: policy warning: %s\n", line.c_str());
     });
@@ -149,18 +156,18 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   start.auto_converge |= m.auto_converge;
   start.copy_storage = m.copy_storage;
   if (m.copy_storage && !libvirt) {
-    return Fail("migrate", Status::InvalidArgument("--copy-storage", "is for libvirt; plain QEMU copies disks with "
+    return NotStarted(o, "migrate", Status::InvalidArgument("--copy-storage", "is for libvirt; plain QEMU copies disks with "
                                                                      "drive-mirror jobs set up before the migration"),
                 kExitUsage);
   }
   if (!m.bandwidth.empty()) {
     Result<uint64_t> bw = ParseBytesPerSecond(m.bandwidth);
-    if (!bw.ok()) return Fail("migrate", bw.status().WithContext("--bandwidth"), kExitUsage);
+    if (!bw.ok()) return NotStarted(o, "migrate", bw.status().WithContext("--bandwidth"), kExitUsage);
     start.tuning.max_bandwidth = *bw;
   }
   if (!m.downtime.empty()) {
     Result<int64_t> dt = ParseMillis(m.downtime);
-    if (!dt.ok()) return Fail("migrate", dt.status().WithContext("--downtime"), kExitUsage);
+    if (!dt.ok()) return NotStarted(o, "migrate", dt.status().WithContext("--downtime"), kExitUsage);
     start.tuning.downtime_limit_ms = *dt;
   }
   // post-copy and multifd need their capability on the destination too,
@@ -170,9 +177,9 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     // libvirt sets them on both sides itself.
   } else if (both_sides && !m.dest_qmp.empty()) {
     Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(m.dest_qmp, {.enable_events = false, .destination_qmp = ""});
-    if (!dest.ok()) return Fail("connect to the destination " + m.dest_qmp, dest.status(), kExitLost);
+    if (!dest.ok()) return NotStarted(o, "connect to the destination " + m.dest_qmp, dest.status(), kExitLost);
     Status st = (*dest)->PrepareIncoming(start);
-    if (!st.ok()) return Fail("set capabilities on the destination", st, kExitLost);
+    if (!st.ok()) return NotStarted(o, "set capabilities on the destination", st, kExitLost);
   } else if (both_sides) {
     std::fprintf(stderr,
                  "virt-converge: note: %s%s%s must be on at the destination too; without --dest-qmp "
@@ -185,13 +192,13 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   if (host_policy) {
     Result<std::optional<Admission>> t =
         WaitForAdmission(o, *f, *backend, *host_policy, m, vm_name, start.copy_storage);
-    if (!t.ok()) return Fail("queue " + vm_name + " for the host's cost budget", t.status(), kExitLost);
+    if (!t.ok()) return NotStarted(o, "queue " + vm_name + " for the host's cost budget", t.status(), kExitLost);
     admission = std::move(*t);
   }
   // What QEMU had before the start settings: put back if the migration
   // does not complete.
   Result<MigrationTuning> before = backend->Tuning();
-  if (!before.ok()) return Fail("read " + backend->Describe(), before.status(), kExitLost);
+  if (!before.ok()) return NotStarted(o, "read " + backend->Describe(), before.status(), kExitLost);
   f->before_start = *before;
   f->start_settings = backend->StartSettingsLeftBehind(start);
   std::vector<std::string> not_honoured;
@@ -199,7 +206,7 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   for (const std::string& n : not_honoured) {
     std::printf("cannot honour here: %s\n", n.c_str());
   }
-  if (!st.ok()) return Fail("start the migration", st, 1);
+  if (!st.ok()) return NotStarted(o, "start the migration", st, 1);
   std::printf("started migration of %s to %s (postcopy-ram %s, auto-converge %s, compression %s)\n",
               backend->Describe().c_str(), target.c_str(), start.postcopy ? "on" : "off",
               start.auto_converge ? "on" : "off", start.compression.c_str());

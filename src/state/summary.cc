@@ -90,6 +90,7 @@ Json MigrationSummary::ToJson() const {
   if (bytes_sent) j.Set("bytes-sent", Json::Uint(*bytes_sent));
   if (ram_total) j.Set("ram-total", Json::Uint(*ram_total));
   j.Set("postcopy", Json::Bool(postcopy));
+  if (outcome == MigrationOutcome::kNotStarted) j.Set("try_later", Json::Bool(try_later));
   j.Set("actions", ActionsToJson(actions));
   j.Set("samples", SamplesToJson(samples));
   return j;
@@ -105,6 +106,7 @@ MigrationSummary MigrationSummary::FromJson(const Json& j) {
   s.bytes_sent = j.GetUint("bytes-sent");
   s.ram_total = j.GetUint("ram-total");
   s.postcopy = j.GetBool("postcopy").value_or(false);
+  s.try_later = j.GetBool("try_later").value_or(false);
   s.actions = ActionsFromJson(j);
   s.samples = SamplesFromJson(j);
   return s;

@@ -30,6 +30,9 @@ struct MigrationSummary {
   std::optional<int64_t> total_time_ms, downtime_ms;
   std::optional<uint64_t> passes, bytes_sent, ram_total;
   bool postcopy = false;
+  /// Not started because the destination is busy for now (its hook's
+  /// IncomingMax or IncomingCost): the same move may be let in later.
+  bool try_later = false;
   std::vector<ActionRecord> actions;
   std::vector<SamplePoint> samples;
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <thread>
 
+#include "src/state/follow_lock.h"
 #include "tests/faults/fault_checks.h"
 #include "tests/qemu/qemu_test_base.h"
 #include "tests/support/policy_tree.h"
@@ -153,6 +154,36 @@ TEST_F(QemuFaultsTest, WhatAKilledFollowerChangedIsPutBackWhenTheMigrationEndedM
   EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
 }
 
+// The same kill and cancel, and then a new `migrate` of that QEMU: it puts
+// back what the dead follower changed before it starts, so that what its
+// own migration restores when it fails is QEMU's own value. Before: it took
+// the dead one's 60 ms for QEMU's own, and left it.
+TEST_F(QemuFaultsTest, TheNextMigrateStartsFromQemusOwnValuesAfterAFollowerWasKilled) {
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "kill-migrate-again");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  const int64_t own = DowntimeLimit(**pair);
+  const std::string root =
+      OnlyPolicy(**pair, "[Budget]\nAction=none\n[Schedule]\nStep=start downtime=60ms\n");
+  ASSERT_TRUE(KillFollowerAfter(**pair, root, {}, "action set-downtime 60 ms [done]"));
+  ASSERT_TRUE(qmp::MigrateCancel((*pair)->src().qmp()).ok());
+  ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"cancelled"}, Millis(10000)).ok());
+  // Nobody listens on port 1: the new migration fails at once.
+  auto next = StartVirtConverge((*pair)->dir(), "migrate-2",
+                                {"migrate", "--qmp", (*pair)->src().spare_qmp_path(), "--policy-root", root,
+                                 "--run-dir", RunDir(**pair), "--state-dir", (*pair)->dir().File("vc-state"),
+                                 "tcp:127.0.0.1:1"});
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_NE(next->WaitExit(Millis(60000)), -1) << next->Output();
+  const std::string out = next->Output();
+  EXPECT_NE(out.find("adopting what it had changed: downtime-limit 60 (was " + std::to_string(own) + ")"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("the migration ended (cancelled) while no follower followed it"), std::string::npos) << out;
+  EXPECT_NE(out.find("started migration of"), std::string::npos) << out;
+  EXPECT_EQ(DowntimeLimit(**pair), own) << out;
+  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
+}
+
 // A follower SIGKILLed right after its policy paused the guest; the
 // migration then completes with the guest paused on the destination. The
 // next `attach` (told the destination) starts it there.
@@ -171,6 +202,111 @@ TEST_F(QemuFaultsTest, AGuestAKilledFollowerPausedRunsOnTheDestinationOnceTheNex
       << out;
   Status running = WaitRunState((*pair)->dst().qmp(), "running", Millis(10000));
   EXPECT_TRUE(running.ok()) << running.ToString() << "\n" << out;
+  Status check = (*pair)->CheckDestination();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
+}
+
+// Issue 24, point 11: one VM has one follower, whichever way it is reached.
+// A libvirt domain's follower (`attach DOMAIN`) locks the domain's UUID;
+// libvirt gives QEMU that UUID (-uuid), and a follower reaching the same
+// QEMU over a QMP socket of its own locks it too. Before: the two took
+// different locks (the UUID, the socket's path) and both followed.
+TEST_F(QemuFaultsTest, OneFollowerPerVmWhetherReachedByLibvirtOrByQmp) {
+  TempDir dir("one-follower");
+  VmOptions options;
+  options.name = "uuid-vm";
+  options.uuid = "5c3b4d2e-1f0a-4b6c-9d8e-7f6a5b4c3d2e";
+  options.guest = QuietGuest();
+  auto vm = QemuVm::Start(dir, options);
+  ASSERT_TRUE(vm.ok()) << vm.status().ToString();
+  const StatePaths paths(dir.File("vc-run"), dir.File("vc-state"));
+  {
+    // As `attach DOMAIN` holds it for the libvirt domain.
+    Result<FollowLock> libvirt_follower = FollowLock::Take(paths, options.uuid);
+    ASSERT_TRUE(libvirt_follower.ok()) << libvirt_follower.status().ToString();
+    CommandOutcome second =
+        RunVirtConverge(dir, "attach-qmp", {"attach", "--qmp", (*vm)->spare_qmp_path(), "--wait-at-most", "5s"});
+    EXPECT_EQ(second.code, 0) << second.out;
+    EXPECT_NE(second.out.find("already followed by virt-converge pid " + std::to_string(::getpid()) +
+                              "; leaving it to that one"),
+              std::string::npos)
+        << second.out;
+    EXPECT_EQ(second.out.find("attached to"), std::string::npos) << second.out;
+  }
+  // And the other way round: a QMP follower holds the VM's key.
+  auto first = StartVirtConverge(dir, "attach-first", {"attach", "--qmp", (*vm)->spare_qmp_path(), "--wait-at-most", "60s"});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(first->WaitOutput("attached to", Millis(10000))) << first->Output();
+  EXPECT_TRUE(FollowLock::Held(paths, options.uuid));
+  first->process.Signal(SIGTERM);
+  EXPECT_NE(first->WaitExit(Millis(10000)), -1) << first->Output();
+  EXPECT_FALSE(FollowLock::Held(paths, options.uuid));
+}
+
+// Policy for the post-copy faults: post-copy allowed, and switched to a few
+// seconds in; nothing else acts.
+constexpr char kPostcopySoon[] = "[Start]\nPostcopy=yes\n[Budget]\nAction=none\n[Schedule]\nStep=elapsed>=3s postcopy\n";
+
+// Issue 24, fault 5: the destination QEMU killed in post-copy. The guest's
+// newest memory died with it; the source holds only a stale copy, and
+// running it would corrupt the guest. The source is never resumed: not by
+// the follower while the post-copy is broken, not when it leaves.
+TEST_F(QemuFaultsTest, TheDestinationKilledInPostcopyNeverResumesTheSource) {
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "dst-killed-postcopy");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  auto run = StartMigrate(**pair, "32MiB/s", OnlyPolicy(**pair, kPostcopySoon), {});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_TRUE(run->WaitOutput("action start-postcopy [done]", Millis(60000))) << run->Output();
+  ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"postcopy-active"}, Millis(20000)).ok());
+  (*pair)->dst().process().Signal(SIGKILL);
+  auto broken = WaitMigrationStatus((*pair)->src().qmp(), {"postcopy-paused"}, Millis(30000));
+  ASSERT_TRUE(broken.ok()) << broken.status().ToString() << "\n" << run->Output();
+  std::this_thread::sleep_for(std::chrono::seconds(5));  // the follower's ticks see it broken
+  auto state = qmp::QueryStatus((*pair)->src().qmp());
+  ASSERT_TRUE(state.ok());
+  EXPECT_NE(state->status, "running") << run->Output();
+  run->process.Signal(SIGTERM);
+  EXPECT_NE(run->WaitExit(Millis(30000)), -1) << run->Output();
+  const std::string out = run->Output();
+  state = qmp::QueryStatus((*pair)->src().qmp());
+  ASSERT_TRUE(state.ok());
+  EXPECT_NE(state->status, "running") << out;
+  EXPECT_EQ(out.find("resumed the guest"), std::string::npos) << out;
+  auto summary = run->Summary();
+  ASSERT_TRUE(summary) << out;
+  std::fprintf(stderr, "[destination killed in post-copy] outcome %s: %s\n",
+               summary->GetString("outcome").value_or("?").c_str(), summary->GetString("detail").value_or("").c_str());
+  EXPECT_NE(summary->GetString("outcome").value_or(""), "completed") << out;
+  EXPECT_NE(summary->GetString("outcome").value_or(""), "completed-postcopy") << out;
+  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
+}
+
+// Issue 24, fault 1 in post-copy: the follower SIGKILLed once it switched
+// to post-copy. The migration completes by itself; the next `attach` finds
+// it completed and leaves nothing behind; the guest runs on the destination
+// with its memory intact.
+TEST_F(QemuFaultsTest, AFollowerKilledInPostcopyLeavesACompletedMigrationWhole) {
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "kill-in-postcopy");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  const std::string root = OnlyPolicy(**pair, kPostcopySoon);
+  auto first = StartMigrate(**pair, "32MiB/s", root, {});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(first->WaitOutput("action start-postcopy [done]", Millis(60000))) << first->Output();
+  first->process.Signal(SIGKILL);
+  first->process.Wait(Millis(5000));
+  auto done = WaitMigrationStatus((*pair)->src().qmp(), {"completed"}, Millis(120000));
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  VirtConvergeRun second =
+      AttachAs(**pair, "attach-2", {"--policy-root", root, "--dest-qmp", (*pair)->dst().spare_qmp_path()});
+  EXPECT_EQ(second.WaitExit(Millis(60000)), 0) << second.Output();
+  const std::string out = second.Output();
+  EXPECT_NE(out.find("a follower of this migration died"), std::string::npos) << out;
+  Status running = WaitRunState((*pair)->dst().qmp(), "running", Millis(10000));
+  EXPECT_TRUE(running.ok()) << running.ToString() << "\n" << out;
+  auto state = qmp::QueryStatus((*pair)->src().qmp());
+  ASSERT_TRUE(state.ok());
+  EXPECT_NE(state->status, "running") << out;
   Status check = (*pair)->CheckDestination();
   EXPECT_TRUE(check.ok()) << check.ToString();
   EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;

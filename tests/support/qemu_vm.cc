@@ -94,6 +94,7 @@ Result<std::unique_ptr<QemuVm>> QemuVm::Start(const TempDir& dir, const VmOption
       "-serial", "file:" + vm->serial_,
       "-qmp", "unix:" + vm->control_qmp_ + ",server=on,wait=off",
       "-qmp", "unix:" + vm->spare_qmp_ + ",server=on,wait=off"};
+  if (!options.uuid.empty()) argv.insert(argv.end(), {"-uuid", options.uuid});
   if (options.incoming) {
     argv.push_back("-incoming");
     argv.push_back("defer");
@@ -182,10 +183,10 @@ Status QemuVm::StopAndCheckMemory() {
 Result<std::unique_ptr<MigrationPair>> MigrationPair::Start(const GuestParams& guest,
                                                             const std::string& tag) {
   std::unique_ptr<MigrationPair> pair(new MigrationPair(tag));
-  Result<std::unique_ptr<QemuVm>> src = QemuVm::Start(pair->dir_, {"src", guest, false, ""});
+  Result<std::unique_ptr<QemuVm>> src = QemuVm::Start(pair->dir_, {"src", guest, false, "", ""});
   if (!src.ok()) return src.status();
   pair->src_ = std::move(*src);
-  Result<std::unique_ptr<QemuVm>> dst = QemuVm::Start(pair->dir_, {"dst", guest, true, ""});
+  Result<std::unique_ptr<QemuVm>> dst = QemuVm::Start(pair->dir_, {"dst", guest, true, "", ""});
   if (!dst.ok()) return dst.status();
   pair->dst_ = std::move(*dst);
   // Migrating before the fill ends would send zero pages: too easy a case.

@@ -72,6 +72,7 @@ struct VmOptions {
   GuestParams guest;
   bool incoming = false;     // destination: -incoming defer
   std::string accel;         // "" = ChooseAccel()
+  std::string uuid;          // -uuid, as libvirt gives every domain; "" = none
 };
 
 class QemuVm {

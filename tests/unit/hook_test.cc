@@ -16,6 +16,7 @@
 #include "src/hostfit/cpuset.h"
 #include "src/hostfit/hook_records.h"
 #include "src/hostfit/host_picture.h"
+#include "src/hostfit/refusal.h"
 #include "tests/support/artifacts.h"
 #include "tests/support/fake_host.h"
 #include "tests/support/policy_tree.h"
@@ -75,6 +76,10 @@ TEST_F(HookTest, AFittingVmComesInAndItsPinningIsThenHeld) {
   HookOutcome clash = Run({"db1", "migrate", "begin", "-"}, PinnedVm("db1", "12,17"));
   EXPECT_EQ(clash.exit_code, 1);
   EXPECT_NE(clash.err.find("VM db1 cannot run on "), std::string::npos) << clash.err;
+  std::optional<HookRefusal> unfit = HookRefusal::FindIn(clash.err);
+  ASSERT_TRUE(unfit) << clash.err;
+  EXPECT_EQ(unfit->reason, RefusalReason::kUnfit);
+  EXPECT_FALSE(unfit->try_later());
   EXPECT_NE(clash.err.find("as its XML asks: vcpu 1 pinned to host CPU 17: host CPU 17 is held by VM db2 (pinned 1:1) on this host"),
             std::string::npos)
       << clash.err;
@@ -204,6 +209,10 @@ TEST_F(HookTest, AdmissionLimitsIncomingMigrationsInFlight) {
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("already receives 1 migration (IncomingMax=1, "), std::string::npos) << second.err;
   EXPECT_NE(second.err.find("try again when one has finished"), std::string::npos) << second.err;
+  std::optional<HookRefusal> busy = HookRefusal::FindIn(second.err);
+  ASSERT_TRUE(busy) << second.err;
+  EXPECT_EQ(busy->reason, RefusalReason::kIncomingMax);
+  EXPECT_TRUE(busy->try_later());
   // a started: its slot is free.
   EXPECT_EQ(Run({"a", "started", "begin", "-"}, PinnedVm("a", "1")).exit_code, 0);
   EXPECT_EQ(Run({"b", "migrate", "begin", "-"}, PinnedVm("b", "2")).exit_code, 0);
@@ -239,6 +248,10 @@ TEST_F(HookTest, AdmissionByCostCountsTheDisksAMigrationCopies) {
   EXPECT_NE(web1.err.find("VM web1 would cost 1 on "), std::string::npos) << web1.err;
   EXPECT_NE(web1.err.find("migrations costing 3 are arriving already (IncomingCost=3, "), std::string::npos) << web1.err;
   EXPECT_NE(web1.err.find("try again when one has finished"), std::string::npos) << web1.err;
+  std::optional<HookRefusal> over = HookRefusal::FindIn(web1.err);
+  ASSERT_TRUE(over) << web1.err;
+  EXPECT_EQ(over->reason, RefusalReason::kIncomingCost);
+  EXPECT_TRUE(over->try_later());
   EXPECT_FALSE(fs::exists(dir_.File("run/incoming/web1")));
   // A disk to copy is named in the refusal.
   HookOutcome db2 = Run({"db2", "migrate", "begin", "-"}, VmWithDisks("db2", {"copied:/images/db2.raw"}));
@@ -349,6 +362,23 @@ TEST_F(HookTest, HostileInputNeverFailsAnOperation) {
     EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << c.args << ": " << ReadFile(dir_.File("out"));
   }
   EXPECT_FALSE(fs::exists(dir_.path() + "/etc"));
+}
+
+// libvirt passes a hook's refusal on inside its own error text; the reason
+// code comes through, and words that merely look like one do not count.
+TEST(HookRefusal, ItsReasonSurvivesLibvirtsWrapping) {
+  const HookRefusal busy{RefusalReason::kIncomingMax, "b already receives 1 migration; try again when one has finished"};
+  const std::string wrapped = "virDomainMigrate3: Hook script execution failed: internal error: Child process "
+                              "(LC_ALL=C /etc/libvirt/hooks/qemu web1 migrate begin -) unexpected exit status 1: " +
+                              busy.ToText() + "\n";
+  std::optional<HookRefusal> found = HookRefusal::FindIn(wrapped);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->reason, RefusalReason::kIncomingMax);
+  EXPECT_EQ(found->message, busy.message);
+  EXPECT_TRUE(found->try_later());
+  EXPECT_EQ(RefusalCode(RefusalReason::kIncomingCost), "incoming.cost");
+  EXPECT_FALSE(HookRefusal::FindIn("the VM try-again cannot start: virt-converge [no.such]: try again later"));
+  EXPECT_FALSE(HookRefusal::FindIn("unable to connect to server: Connection refused; try again"));
 }
 
 }  // namespace
