@@ -59,7 +59,10 @@ Result<HeldEntry> HeldEntry::Take(const std::string& dir, const std::string& id,
       continue;
     }
     if (!SameFile(fd.get(), path)) continue;
-    VC_RETURN_IF_ERROR(WritePadded(fd.get(), path, text));
+    if (Status written = WritePadded(fd.get(), path, text); !written.ok()) {
+      ::unlink(path.c_str());  // still locked: an entry with no text must not stay (a full disk)
+      return written;
+    }
     return HeldEntry(path, std::move(fd));
   }
   return Status::CommandFailed(path, "busy", "another process holds this entry");

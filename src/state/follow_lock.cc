@@ -35,10 +35,11 @@ Result<FollowLock> FollowLock::Take(const StatePaths& paths, const std::string& 
     if (::fstat(fd.get(), &held) != 0) return Status::IoError(path, errno);
     if (::stat(path.c_str(), &now) == 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino) break;
   }
+  // The pid is for the message of the next taker: the flock is the lock.
+  // On a full disk it goes unwritten, and the migration is followed all the
+  // same ("already followed by virt-converge pid ?").
   std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
-    return Status::IoError(path, errno);
-  }
+  if (::ftruncate(fd.get(), 0) == 0) (void)!::pwrite(fd.get(), pid.data(), pid.size(), 0);
   return FollowLock(std::move(fd), path);
 }
 

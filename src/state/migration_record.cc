@@ -190,8 +190,10 @@ Status RecordWriter::Finish(const MigrationRecord& r) {
     if (st.ok()) PruneHistory(paths_.HistoryDir());
   }
   // The live record goes only once the history has it: on a full disk it
-  // stays, shown as stale, rather than be lost.
-  if (!st.ok()) return st;
+  // stays, shown as stale, rather than be lost. Without it (never written:
+  // the disk was full all along) its samples alone say nothing: they go.
+  std::error_code live_ec;
+  if (!st.ok() && fs::exists(live_, live_ec)) return st;
   RemovePrivateFile(live_);  // with a killed writer's temp files
   std::error_code ec;
   fs::remove(samples_, ec);

@@ -1,7 +1,10 @@
 // Suite 'faults' on plain QEMU pairs (issue 24): faults injected into real
 // QEMUs under `migrate --qmp`, and what virt-converge makes of them.
 #include <signal.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -310,6 +313,61 @@ TEST_F(QemuFaultsTest, AFollowerKilledInPostcopyLeavesACompletedMigrationWhole) 
   Status check = (*pair)->CheckDestination();
   EXPECT_TRUE(check.ok()) << check.ToString();
   EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
+}
+
+// A tmpfs mounted at a directory for as long as it lives.
+class TinyTmpfs {
+ public:
+  explicit TinyTmpfs(std::string at) : at_(std::move(at)) {
+    std::filesystem::create_directories(at_);
+    mounted_ = ::mount("tmpfs", at_.c_str(), "tmpfs", 0, "size=256k,mode=0755") == 0;
+  }
+  ~TinyTmpfs() {
+    if (mounted_) ::umount2(at_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  /// Writes a file until the file system is full.
+  void Fill() {
+    std::ofstream filler(at_ + "/filler", std::ios::binary);
+    const std::string block(4096, 'x');
+    while (filler.write(block.data(), static_cast<std::streamsize>(block.size())) && filler.flush()) {
+    }
+  }
+
+ private:
+  std::string at_;
+  bool mounted_ = false;
+};
+
+// Issue 24, fault 9: the run and state directories on a full disk. The
+// migration is followed and helped as ever and completes; the follower says
+// what it could not record; no temp file of ours is left on that disk.
+TEST_F(QemuFaultsTest, AFullDiskHarmsNoMigrationAndLeavesNoTempFile) {
+  if (::geteuid() != 0) VC_CANNOT_RUN("mounting a tmpfs needs root");
+  auto pair = MigrationPair::Start(QuietGuest(), "full-disk");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  const std::string disk = (*pair)->dir().File("disk");
+  TinyTmpfs tmpfs(disk);
+  ASSERT_TRUE(tmpfs.mounted()) << "mount tmpfs on " << disk;
+  std::filesystem::create_directories(disk + "/run");
+  std::filesystem::create_directories(disk + "/state");
+  tmpfs.Fill();
+  const std::string root = OnlyPolicy(**pair, "[Budget]\nAction=none\n[Schedule]\nStep=start downtime=400ms\n");
+  VirtConvergeRun attach = Attach(**pair, {"--policy-root", root, "--run-dir", disk + "/run", "--state-dir", disk + "/state"});
+  StartMigration(**pair, 32 << 20);
+  EXPECT_EQ(attach.WaitExit(Millis(150000)), 0) << attach.Output();
+  const std::string out = attach.Output();
+  std::fprintf(stderr, "[full disk]\n%s\n", out.c_str());
+  auto summary = attach.Summary();
+  ASSERT_TRUE(summary) << out;
+  EXPECT_EQ(summary->GetString("outcome").value_or(""), "completed") << out;
+  EXPECT_NE(out.find("action set-downtime 400 ms [done]"), std::string::npos) << out;
+  EXPECT_NE(out.find("could not record what is about to change"), std::string::npos) << out;
+  Status check = (*pair)->CheckDestination();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+  EXPECT_NE(out.find("could not write the history record"), std::string::npos) << out;
+  EXPECT_EQ(LeftInRunDir(disk + "/run"), "") << out;
+  EXPECT_EQ(LeftInRunDir(disk + "/state"), "") << out;
 }
 
 }  // namespace
