@@ -29,6 +29,40 @@ class LibvirtFaultsTest : public LibvirtTest {
     return static_cast<pid_t>(std::atol(text.c_str()));
   }
 
+  /// Where \a name runs: "A", "B", "both" or "neither".
+  std::string RunsOn(const std::string& name) {
+    std::string on_a, on_b;
+    bed_->Virsh('A', {"domstate", name}, &on_a);
+    bed_->Virsh('B', {"domstate", name}, &on_b);
+    const bool a = on_a.find("running") != std::string::npos, b = on_b.find("running") != std::string::npos;
+    return a && b ? "both" : a ? "A" : b ? "B" : "neither";
+  }
+
+  /// libvirt's downtime limit of \a name on \a host, as virsh prints it.
+  std::string MaxDowntime(char host, const std::string& name) {
+    std::string out;
+    bed_->Virsh(host, {"migrate-getmaxdowntime", name}, &out);
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return out;
+  }
+
+  /// `attach NAME` on host A with its own run and state directories, and
+  /// \a extra arguments (a --policy-root; else the built-in default).
+  Result<VirtConvergeRun> AttachOnA(const std::string& name, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"attach", name, "--connect", bed_->uri('A'), "--run-dir",
+                                     bed_->dir().File("run-" + name), "--state-dir", bed_->dir().File("state-" + name)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return StartVirtConverge(bed_->dir(), "attach-" + name, args);
+  }
+
+  /// Brings the link back, uncapped, however the test ends.
+  struct LinkBack {
+    LibvirtBed* bed;
+    ~LinkBack() {
+      (void)bed->SetLink(true);
+      (void)bed->ShapeLink("");
+    }
+  };
 };
 
 // Issue 24, point 7. The source QEMU dies mid-migration; the sample taken
@@ -150,6 +184,100 @@ TEST_F(LibvirtFaultsTest, EvacuateWithItsMigrateChildKilledReportsWhereTheVmRuns
     EXPECT_NE(detail.find("it runs on " + bed_->uri('B')), std::string::npos) << detail;
   }
   bed_->Virsh(runs_a ? 'A' : 'B', {"destroy", name});
+}
+
+// Issue 24, faults case 3: the link between the hosts cut for 5 s in the
+// bulk pass. TCP holds the connection; the migration goes on when the link
+// is back and completes under the built-in default; the guest is whole.
+TEST_F(LibvirtFaultsTest, ALinkCutForFiveSecondsInPrecopyOnlyDelaysTheMigration) {
+  const std::string name = "cut5";
+  ASSERT_TRUE(bed_->StartGuest('A', name, QuietGuest()).ok());
+  LinkBack link{bed_.get()};
+  auto attach = AttachOnA(name, {});
+  ASSERT_TRUE(attach.ok()) << attach.status().ToString();
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "8"}, bed_->dir().File("virsh-" + name + ".log"));
+  ASSERT_TRUE(attach->WaitOutput("following the migration", Millis(60000))) << attach->Output();
+  std::this_thread::sleep_for(Millis(3000));
+  ASSERT_TRUE(bed_->SetLink(false).ok());
+  std::this_thread::sleep_for(Millis(5000));
+  ASSERT_TRUE(bed_->SetLink(true).ok());
+  EXPECT_EQ(attach->WaitExit(Millis(180000)), 0) << attach->Output();
+  std::optional<Json> summary = attach->Summary();
+  ASSERT_TRUE(summary) << attach->Output();
+  EXPECT_EQ(summary->GetString("outcome").value_or(""), "completed") << attach->Output();
+  EXPECT_EQ(virsh.Wait(Millis(60000)), std::optional<int>(0)) << ReadFile(bed_->dir().File("virsh-" + name + ".log"));
+  EXPECT_EQ(RunsOn(name), "B");
+  Status checked = bed_->StopAndCheckGuest('B', name);
+  EXPECT_TRUE(checked.ok()) << checked.ToString();
+  EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << attach->Output();
+  bed_->Virsh('B', {"destroy", name});
+}
+
+// The link cut for good in pre-copy, after a downtime step: nothing moves
+// any more, and the policy's budget (20 s, then abort) ends it. The VM runs
+// on the source, not paused, with libvirt's own downtime limit; its memory
+// is whole; the destination runs nothing.
+TEST_F(LibvirtFaultsTest, ALinkCutForGoodInPrecopyEndsAtTheBudgetWithTheVmAsItWas) {
+  const std::string name = "cutgood";
+  ASSERT_TRUE(bed_->StartGuest('A', name, kNeverConverging).ok());
+  const std::string own = MaxDowntime('A', name);
+  LinkBack link{bed_.get()};
+  auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nPerGiB=0\n"
+                                                                    "Minimum=20s\nAction=abort\n[Schedule]\n"
+                                                                    "Step=start downtime=500ms\n")});
+  ASSERT_TRUE(attach.ok()) << attach.status().ToString();
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "8"}, bed_->dir().File("virsh-" + name + ".log"));
+  ASSERT_TRUE(attach->WaitOutput("action set-downtime 500 ms [done]", Millis(60000))) << attach->Output();
+  std::this_thread::sleep_for(Millis(3000));
+  ASSERT_TRUE(bed_->SetLink(false).ok());
+  attach->WaitExit(Millis(120000));
+  const std::string out = attach->Output();
+  std::optional<Json> summary = attach->Summary();
+  ASSERT_TRUE(summary) << out;
+  const std::string outcome = summary->GetString("outcome").value_or("");
+  std::fprintf(stderr, "[link cut for good] outcome %s: %s\n", outcome.c_str(),
+               summary->GetString("detail").value_or("").c_str());
+  EXPECT_TRUE(outcome == "aborted" || outcome == "cancelled") << out;
+  EXPECT_NE(virsh.Wait(Millis(60000)), std::optional<int>(0));
+  ASSERT_TRUE(bed_->SetLink(true).ok());
+  EXPECT_EQ(RunsOn(name), "A") << out;
+  std::string state;
+  bed_->Virsh('A', {"domstate", name}, &state);
+  EXPECT_EQ(state.find("paused"), std::string::npos) << state;
+  EXPECT_EQ(MaxDowntime('A', name), own) << out;
+  Status checked = bed_->StopAndCheckGuest('A', name);
+  EXPECT_TRUE(checked.ok()) << checked.ToString();
+  EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << out;
+  bed_->Virsh('A', {"destroy", name});
+}
+
+// The link cut for 5 s in post-copy: the guest, running on the destination,
+// waits for the pages it faults on; when the link is back the post-copy
+// completes and every page is there. The source is never resumed.
+TEST_F(LibvirtFaultsTest, ALinkCutForFiveSecondsInPostcopyStallsItAndThenItCompletes) {
+  const std::string name = "cutpc";
+  ASSERT_TRUE(bed_->StartGuest('A', name, kNeverConverging).ok());
+  LinkBack link{bed_.get()};
+  auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nAction=none\n"
+                                                                    "[Schedule]\nStep=elapsed>=4s postcopy\n")});
+  ASSERT_TRUE(attach.ok()) << attach.status().ToString();
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "8", "--postcopy", "--postcopy-bandwidth", "8"},
+                                       bed_->dir().File("virsh-" + name + ".log"));
+  ASSERT_TRUE(attach->WaitOutput("action start-postcopy [done]", Millis(60000))) << attach->Output();
+  std::this_thread::sleep_for(Millis(1000));
+  ASSERT_TRUE(bed_->SetLink(false).ok());
+  std::this_thread::sleep_for(Millis(5000));
+  ASSERT_TRUE(bed_->SetLink(true).ok());
+  EXPECT_EQ(attach->WaitExit(Millis(180000)), 0) << attach->Output();
+  std::optional<Json> summary = attach->Summary();
+  ASSERT_TRUE(summary) << attach->Output();
+  EXPECT_EQ(summary->GetString("outcome").value_or(""), "completed-postcopy") << attach->Output();
+  EXPECT_EQ(virsh.Wait(Millis(60000)), std::optional<int>(0)) << ReadFile(bed_->dir().File("virsh-" + name + ".log"));
+  EXPECT_EQ(RunsOn(name), "B");
+  Status checked = bed_->StopAndCheckGuest('B', name);
+  EXPECT_TRUE(checked.ok()) << checked.ToString();
+  EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << attach->Output();
+  bed_->Virsh('B', {"destroy", name});
 }
 
 }  // namespace

@@ -68,6 +68,26 @@ Status LibvirtBed::RestartDaemon(char host) {
   return Status::Ok();
 }
 
+Status LibvirtBed::SetLink(bool up) {
+  std::string log = dir_.File("bed-link.log");
+  int rc = RunTool({BedTool(), "link", dir_.path() + "/hosts", up ? "up" : "down"}, log, Millis(10000));
+  if (rc != 0) return Status::Internal("libvirt bed", "link " + std::string(up ? "up" : "down") + " failed: " + ReadFile(log));
+  return Status::Ok();
+}
+
+Status LibvirtBed::ShapeLink(const std::string& rate) {
+  std::string log = dir_.File("bed-link.log");
+  std::vector<std::string> args = {BedTool(), "link", dir_.path() + "/hosts"};
+  if (rate.empty()) {
+    args.push_back("unshape");
+  } else {
+    args.insert(args.end(), {"shape", rate});
+  }
+  int rc = RunTool(args, log, Millis(10000));
+  if (rc != 0) return Status::Internal("libvirt bed", "shaping the link failed: " + ReadFile(log));
+  return Status::Ok();
+}
+
 std::string LibvirtBed::uri(char host) const {
   return Trim(ReadFile(dir_.path() + "/hosts/" + host + "/uri"));
 }

@@ -26,6 +26,10 @@ class LibvirtBed {
   std::string address(char host) const;  // its veth address
   /// Stops \a host's libvirtd (its QEMUs run on) and starts it again.
   Status RestartDaemon(char host);
+  /// The link between the hosts: cut (both ends down) or back up.
+  Status SetLink(bool up);
+  /// Caps the link to \a rate (tc's words: "1mbit"); "" takes the cap off.
+  Status ShapeLink(const std::string& rate);
   /// What \a host's destination hook keeps (/run/virt-converge/hook there).
   std::string HookDir(char host) const { return dir_.path() + "/hosts/" + host + "/vc-run/hook"; }
   /// \a host's /etc/virt-converge/policy.d (the hook's policy there).
