@@ -93,7 +93,7 @@ void Follower::Tick(bool timer) {
         return Finish(s);
       }
     }
-    return End(EndingHere(MigrationOutcome::kLost, "lost " + backend_.Describe() + ": " + st.ToString()), false);
+    return EndLost(st);
   }
   // libvirt copies the disks before the RAM: their units come back as
   // each gets ready, whatever the phase.
@@ -327,9 +327,7 @@ void Follower::OnSampleError(const Status& st) {
 
 void Follower::EndOnError(const Status& st) {
   const StatusCode c = st.code();
-  if (c == StatusCode::kClosed || c == StatusCode::kIoError) {
-    return End(EndingHere(MigrationOutcome::kLost, "lost " + backend_.Describe() + ": " + st.ToString()), false);
-  }
+  if (c == StatusCode::kClosed || c == StatusCode::kIoError) return EndLost(st);
   if (c == StatusCode::kUnavailable || c == StatusCode::kTimeout) {
     // Never taken for a completion: what we changed is put back wherever
     // the VM still is, and a guest we paused runs again.
@@ -340,6 +338,18 @@ void Follower::EndOnError(const Status& st) {
   End(EndingHere(MigrationOutcome::kLost, "internal error, leaving the migration to QEMU's own settings: " +
                                               st.ToString()),
       true);
+}
+
+void Follower::EndLost(const Status& st) {
+  // Nothing can be put back without a connection: what we changed stays
+  // recorded, for the next follower of this VM (watch's, once libvirt is
+  // back; or the next attach or migrate) to adopt.
+  if (changes_owned_ && controller_ && !controller_->changes().empty()) {
+    changes_owned_ = false;
+    view_.Message("what virt-converge changed stays recorded for the next follower to put back: " +
+                  DescribeChanges(controller_->changes()));
+  }
+  End(EndingHere(MigrationOutcome::kLost, "lost " + backend_.Describe() + ": " + st.ToString()), false);
 }
 
 void Follower::RecordChanges(const ChangesInForce& changes) {

@@ -116,6 +116,9 @@ class Follower {
   /// our fault (leaving the migration to QEMU) when it answered something
   /// we could not use.
   void EndOnError(const Status& st);
+  /// The backend is gone (libvirtd or QEMU's socket closed): ends as lost,
+  /// leaving what we changed recorded for the next follower.
+  void EndLost(const Status& st);
   /// The adopted changes of a migration that ended with no follower (\a s
   /// its state now): put back, then End.
   void EndOrphan(const MigrationSample& s);

@@ -111,6 +111,8 @@ class Controller {
   /// Takes over \a changes a follower that died left in force: they count
   /// as ours, to be put back as ours are. Call it before the first decision.
   void Adopt(const ChangesInForce& changes);
+  /// What is ours in force now (what the changes record says).
+  ChangesInForce changes() const { return {original_, ours_, paused_by_us_}; }
   /// `migrate` set \a set (the fields it holds) before it started the
   /// migration, over \a before: those count as ours, to be put back with
   /// the rest. Call it before the first decision.

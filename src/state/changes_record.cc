@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <type_traits>
 
 #include "src/base/json.h"
@@ -70,6 +71,17 @@ Result<std::optional<ChangesInForce>> ReadChangesRecord(const StatePaths& paths,
   c.ours = TuningFromJson(*ours);
   c.guest_paused = j->GetBool("guest-paused").value_or(false);
   return std::optional<ChangesInForce>(c);
+}
+
+std::vector<std::string> ChangesRecordIds(const StatePaths& paths) {
+  std::vector<std::string> ids;
+  std::error_code ec;
+  for (const std::filesystem::directory_entry& e : std::filesystem::directory_iterator(paths.MigrationsDir(), ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.front() == '.' || e.path().extension() != ".changes") continue;  // a temp file
+    ids.push_back(e.path().stem().string());
+  }
+  return ids;
 }
 
 void RemoveChangesRecord(const StatePaths& paths, const std::string& id) {

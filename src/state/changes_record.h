@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "src/base/status.h"
 #include "src/control/controller.h"
@@ -20,6 +21,9 @@ Status WriteChangesRecord(const StatePaths& paths, const std::string& id, const 
 /// The record of \a id, nullopt when there is none; an unreadable or
 /// malformed record is an error naming the file.
 Result<std::optional<ChangesInForce>> ReadChangesRecord(const StatePaths& paths, const std::string& id);
+/// The migrations whose changes records are under \a paths' run directory,
+/// by id: those a follower holds and those whose follower died.
+std::vector<std::string> ChangesRecordIds(const StatePaths& paths);
 /// Removes the record of \a id (none is fine).
 void RemoveChangesRecord(const StatePaths& paths, const std::string& id);
 /// "downtime-limit=300 (ours 700), the guest paused": what \a changes holds.

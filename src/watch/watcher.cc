@@ -13,7 +13,9 @@
 #include "src/backend/libvirt_host.h"
 #include "src/base/c_deleter.h"
 #include "src/base/private_files.h"
+#include "src/state/changes_record.h"
 #include "src/state/follow_lock.h"
+#include "src/state/migration_record.h"
 #include "src/watch/helper_launcher.h"
 
 namespace vc {
@@ -125,6 +127,14 @@ void Watcher::Adopt() {
     return;
   }
   for (const OutgoingMigration& m : *running) Consider(m.uuid, "already migrating at start-up");
+  // What a follower that died (or lost libvirt) had changed and could not
+  // put back: a helper adopts it, and puts it back where the migration is over.
+  const StatePaths paths(options_.run_dir, "");
+  for (const std::string& uuid : ChangesRecordIds(paths)) {
+    if (FollowLock::Held(paths, uuid)) continue;
+    std::optional<MigrationRecord> dead = FindLiveRecord(paths, uuid);
+    StartHelper(uuid, dead && !dead->vm.empty() ? dead->vm : uuid, "had a follower that died with changes in force");
+  }
 }
 
 void Watcher::Consider(const std::string& uuid, const std::string& why) {
@@ -133,10 +143,10 @@ void Watcher::Consider(const std::string& uuid, const std::string& why) {
   std::string name;
   Result<bool> out = state_->host->MigratingOut(uuid, &name);
   if (!out.ok() || !*out) return;  // incoming, another job, or gone again
-  StartHelper(uuid, name, why);
+  StartHelper(uuid, name, "migrates out (" + why + ")");
 }
 
-void Watcher::StartHelper(const std::string& uuid, const std::string& name, const std::string& why) {
+void Watcher::StartHelper(const std::string& uuid, const std::string& name, const std::string& what) {
   // The migration seen may end before the helper looks: it then ends too.
   HelperCommand cmd{uuid, name, {options_.helper, "attach", uuid, "--run-dir", options_.run_dir, "--wait-at-most", "30s"}};
   if (!options_.uri.empty()) {
@@ -148,7 +158,7 @@ void Watcher::StartHelper(const std::string& uuid, const std::string& name, cons
   // Until the helper holds its follow lock, each event of the migration
   // comes here again: a helper still starting is not news.
   if (started.ok()) {
-    log_("domain " + name + " (" + uuid + ") migrates out (" + why + "): " + *started + " follows it");
+    log_("domain " + name + " (" + uuid + ") " + what + ": " + *started + " follows it");
   } else if (started.status().error_class() != kHelperRuns) {
     log_("cannot start a helper for " + name + ": " + started.status().ToString());
   }

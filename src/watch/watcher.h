@@ -1,7 +1,8 @@
 // Watcher: the loop of `virt-converge watch`, one per host. Notices every
 // outgoing migration of a libvirt domain, whoever started it, and starts one
 // `virt-converge attach` helper for it; adopts migrations already running at
-// start-up and after libvirtd comes back.
+// start-up and after libvirtd comes back, and, then too, what a follower that
+// died or lost libvirt left in force (its changes record).
 //
 // Event-driven on sd-event (libvirt's loop runs on it): QEMU's MIGRATION
 // event for every domain (virConnectDomainQemuMonitorEventRegister with no
@@ -53,7 +54,8 @@ class Watcher {
   void Adopt();
   /// Starts a helper for \a uuid when it migrates out and nobody follows it.
   void Consider(const std::string& uuid, const std::string& why);
-  void StartHelper(const std::string& uuid, const std::string& name, const std::string& why);
+  /// Starts a helper for \a uuid; \a what says why ("migrates out (…)").
+  void StartHelper(const std::string& uuid, const std::string& name, const std::string& what);
   /// Picks the launcher options_.helpers asks for; an error when it cannot.
   Status ChooseLauncher();
 

@@ -4,11 +4,16 @@
 // record lost, and an outcome that says what really happened.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <fcntl.h>
 
+#include <filesystem>
+#include <sstream>
 #include <string>
 #include <thread>
 
 #include "src/backend/libvirt_backend.h"
+#include "src/base/unique_fd.h"
 #include "src/state/migration_record.h"
 #include "tests/faults/fault_checks.h"
 #include "tests/libvirt/libvirt_test_base.h"
@@ -278,6 +283,141 @@ TEST_F(LibvirtFaultsTest, ALinkCutForFiveSecondsInPostcopyStallsItAndThenItCompl
   EXPECT_TRUE(checked.ok()) << checked.ToString();
   EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << attach->Output();
   bed_->Virsh('B', {"destroy", name});
+}
+
+// Issue 24, faults case 4: the source's libvirtd restarted right after the
+// policy paused the guest, under `watch`. The helper loses libvirt and can
+// put nothing back: what it changed (the pause) stays recorded. When watch
+// is connected again it starts a helper that adopts it: the migration is
+// over (libvirt cancels a pre-copy migration whose client went away), so the
+// guest runs again. Before: the lost helper dropped its record, and a guest
+// libvirt left paused stayed paused.
+TEST_F(LibvirtFaultsTest, TheSourcesLibvirtdRestartedAfterAPauseLeavesNoGuestPaused) {
+  const std::string name = "rstpause";
+  ASSERT_TRUE(bed_->StartGuest('A', name, kNeverConverging).ok());
+  const std::string uuid = Uuid('A', name);
+  const std::string run_dir = bed_->dir().File("run-" + name);
+  const std::string helper_log = StatePaths(run_dir, "").HelperLogFile(uuid);
+  const std::string root = PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n");
+  std::optional<VirtConvergeRun> watch =
+      StartWatch('A', run_dir, {"--helper-arg=--policy-root=" + root,
+                                "--helper-arg=--state-dir=" + bed_->dir().File("state-" + name)});
+  ASSERT_TRUE(watch);
+  ASSERT_TRUE(watch->WaitOutput("watching outgoing migrations", Millis(20000))) << watch->Output();
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "4"}, bed_->dir().File("virsh-" + name + ".log"));
+  ASSERT_TRUE(WaitFileText(helper_log, "action pause-guest [done]", Millis(60000))) << ReadFile(helper_log);
+  ASSERT_TRUE(bed_->RestartDaemon('A').ok());
+  virsh.Wait(Millis(120000));
+  ASSERT_TRUE(watch->WaitOutput("connected to libvirt again", Millis(60000))) << watch->Output();
+  // Settled: nothing of the migration left (the helpers' logs are watch's journal here).
+  auto left = [&] {
+    std::string all = LeftInRunDir(run_dir), kept;
+    std::istringstream lines(all);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.size() < 4 || line.compare(line.size() - 4, 4, ".log") != 0) kept += line + "\n";
+    }
+    return kept;
+  };
+  Deadline settled = Clock::now() + Millis(60000);
+  while (!left().empty() && Clock::now() < settled) std::this_thread::sleep_for(Millis(200));
+  const std::string helpers = ReadFile(helper_log);
+  std::fprintf(stderr, "[watch]\n%s[helpers]\n%s\n", watch->Output().c_str(), helpers.c_str());
+  EXPECT_EQ(left(), "") << helpers;
+  EXPECT_NE(helpers.find("what virt-converge changed stays recorded for the next follower to put back: the guest paused"),
+            std::string::npos)
+      << helpers;
+  EXPECT_NE(helpers.find("a follower of this migration died; adopting what it had changed"), std::string::npos)
+      << helpers;
+  std::string where;
+  Deadline deadline = Clock::now() + Millis(30000);
+  while ((where = RunsOn(name)) != "A" && where != "B" && Clock::now() < deadline) std::this_thread::sleep_for(Millis(200));
+  EXPECT_TRUE(where == "A" || where == "B") << where << "\n" << helpers;
+  std::string state_a, state_b;
+  bed_->Virsh('A', {"domstate", "--reason", name}, &state_a);
+  bed_->Virsh('B', {"domstate", "--reason", name}, &state_b);
+  EXPECT_EQ(state_a.find("paused"), std::string::npos) << "A: " << state_a << "\n" << helpers;
+  EXPECT_EQ(state_b.find("paused"), std::string::npos) << "B: " << state_b << "\n" << helpers;
+  if (where == "A" || where == "B") {
+    Status checked = bed_->StopAndCheckGuest(where[0], name);
+    EXPECT_TRUE(checked.ok()) << checked.ToString();
+  }
+  bed_->Virsh('A', {"destroy", name});
+  bed_->Virsh('B', {"destroy", name});
+  watch->process.Signal(SIGTERM);
+  EXPECT_EQ(watch->WaitExit(Millis(10000)), 0);
+}
+
+// The destination's libvirtd restarted in the bulk pass: libvirt ends an
+// incoming pre-copy migration whose daemon went away. The VM runs on the
+// source, whole, with libvirt's own downtime limit.
+TEST_F(LibvirtFaultsTest, TheDestinationsLibvirtdRestartedInTheBulkPassLeavesTheVmOnTheSource) {
+  const std::string name = "rstdst";
+  ASSERT_TRUE(bed_->StartGuest('A', name, kNeverConverging).ok());
+  const std::string own = MaxDowntime('A', name);
+  auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nAction=none\n"
+                                                                    "[Schedule]\nStep=start downtime=500ms\n")});
+  ASSERT_TRUE(attach.ok()) << attach.status().ToString();
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "8"}, bed_->dir().File("virsh-" + name + ".log"));
+  ASSERT_TRUE(attach->WaitOutput("action set-downtime 500 ms [done]", Millis(60000))) << attach->Output();
+  std::this_thread::sleep_for(Millis(2000));
+  ASSERT_TRUE(bed_->RestartDaemon('B').ok());
+  const std::optional<int> virsh_exit = virsh.Wait(Millis(120000));
+  attach->WaitExit(Millis(120000));
+  const std::string out = attach->Output();
+  std::optional<Json> summary = attach->Summary();
+  ASSERT_TRUE(summary) << out;
+  const std::string outcome = summary->GetString("outcome").value_or("");
+  std::fprintf(stderr, "[destination libvirtd restarted] virsh %d, outcome %s: %s\n", virsh_exit.value_or(-1),
+               outcome.c_str(), summary->GetString("detail").value_or("").c_str());
+  const std::string where = RunsOn(name);
+  if (outcome == "completed") {
+    EXPECT_EQ(where, "B") << out;
+  } else {
+    EXPECT_EQ(where, "A") << out;
+    EXPECT_EQ(MaxDowntime('A', name), own) << out;
+  }
+  if (where == "A" || where == "B") {
+    Status checked = bed_->StopAndCheckGuest(where[0], name);
+    EXPECT_TRUE(checked.ok()) << checked.ToString();
+  }
+  EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << out;
+  bed_->Virsh('A', {"destroy", name});
+  bed_->Virsh('B', {"destroy", name});
+}
+
+// Issue 24, faults case 7, on the real bed: B's hook finds its lock held by
+// another process (here: this test) for as long as a VM stops, another
+// starts and a third migrates in. Each hook call fails open at its 2 s
+// budget (exit 0, nothing changed), so libvirt goes on; the stopped VM's
+// `stopped` never reached the records. Once the lock is free, a VM pinned
+// to the stopped VM's CPU starts: a running record whose VM has no pid file
+// in libvirt's run directory holds nothing.
+TEST_F(LibvirtFaultsTest, TheHookUnderAHeldLockFailsOpenAndAStoppedVmsCpuIsFreeAfter) {
+  const std::string pin = "  <cputune><vcpupin vcpu='0' cpuset='1'/></cputune>\n";
+  GuestParams small = QuietGuest();
+  small.ram_mib = 64;
+  ASSERT_TRUE(bed_->StartGuest('B', "held1", small, pin).ok());
+  ASSERT_EQ(ReadFile(bed_->HookDir('B') + "/running/held1"), "dedicated 1\n");
+  ASSERT_TRUE(bed_->StartGuest('A', "held3", small).ok());
+  {
+    UniqueFd lock(::open((bed_->HookDir('B') + "/lock").c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(lock.valid());
+    ASSERT_EQ(::flock(lock.get(), LOCK_EX), 0);
+    std::string out;
+    EXPECT_EQ(bed_->Virsh('B', {"destroy", "held1"}, &out, Millis(60000)), 0) << out;
+    EXPECT_TRUE(bed_->StartGuest('B', "held2", small).ok());
+    Subprocess virsh = StartVirshMigrate("held3", 'B', {}, bed_->dir().File("virsh-held3.log"));
+    EXPECT_EQ(virsh.Wait(Millis(120000)), std::optional<int>(0)) << ReadFile(bed_->dir().File("virsh-held3.log"));
+    // What the hook could not do under the lock: held1's record is still there.
+    EXPECT_EQ(ReadFile(bed_->HookDir('B') + "/running/held1"), "dedicated 1\n");
+  }
+  Status started = bed_->StartGuest('B', "held4", small, pin);
+  EXPECT_TRUE(started.ok()) << started.ToString();
+  EXPECT_FALSE(std::filesystem::exists(bed_->HookDir('B') + "/running/held1"));
+  EXPECT_EQ(ReadFile(bed_->HookDir('B') + "/running/held4"), "dedicated 1\n");
+  Status checked = bed_->StopAndCheckGuest('B', "held3");
+  EXPECT_TRUE(checked.ok()) << checked.ToString();
+  for (const char* vm : {"held2", "held3", "held4"}) bed_->Virsh('B', {"destroy", vm});
 }
 
 }  // namespace
