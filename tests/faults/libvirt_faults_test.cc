@@ -3,11 +3,14 @@
 // promise each case keeps: no VM harmed by us, no parameter left behind, no
 // record lost, and an outcome that says what really happened.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <fcntl.h>
+#include <sys/mount.h>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -19,6 +22,7 @@
 #include "tests/libvirt/libvirt_test_base.h"
 #include "tests/support/libvirt_bed.h"
 #include "tests/support/process.h"
+#include "tests/support/skip.h"
 
 namespace vc::testing {
 namespace {
@@ -418,6 +422,58 @@ TEST_F(LibvirtFaultsTest, TheHookUnderAHeldLockFailsOpenAndAStoppedVmsCpuIsFreeA
   Status checked = bed_->StopAndCheckGuest('B', "held3");
   EXPECT_TRUE(checked.ok()) << checked.ToString();
   for (const char* vm : {"held2", "held3", "held4"}) bed_->Virsh('B', {"destroy", vm});
+}
+
+// Issue 24, faults case 11: the hook's other checks on the real bed, reading
+// this machine's own sysfs. A NUMA nodeset the host lacks is refused, with
+// the reason. With 2 MiB pages reserved (and hugetlbfs where B's libvirtd
+// sees it), a VM needing more pages than are free is refused, saying how
+// many it needs and how many are free, and one that fits starts and runs.
+TEST_F(LibvirtFaultsTest, TheHookRefusesANumaNodeOrHugepagesTheHostLacks) {
+  GuestParams small = QuietGuest();
+  small.ram_mib = 64;
+  Status numa = bed_->StartGuest('B', "numa7", small, "  <numatune><memory mode='strict' nodeset='7'/></numatune>\n");
+  ASSERT_FALSE(numa.ok());
+  EXPECT_NE(numa.ToString().find("virt-converge [fitness]: VM numa7 cannot run on"), std::string::npos) << numa.ToString();
+  EXPECT_NE(numa.ToString().find("numatune memory nodeset 7: this host has NUMA node"), std::string::npos)
+      << numa.ToString();
+
+  const std::string pool = "/sys/kernel/mm/hugepages/hugepages-2048kB/";
+  if (!std::filesystem::exists(pool + "nr_hugepages")) VC_CANNOT_RUN("this kernel offers no 2 MiB hugepages");
+  const std::string before = ReadFile(pool + "nr_hugepages");
+  struct Restore {
+    std::string path, value;
+    bool unmount = false;
+    ~Restore() {
+      std::ofstream(path) << value;
+      if (unmount) ::umount2("/dev/hugepages", MNT_DETACH);
+    }
+  } restore{pool + "nr_hugepages", before};
+  std::ofstream(pool + "nr_hugepages") << 48;
+  const int64_t free_pages = std::atoll(ReadFile(pool + "free_hugepages").c_str());
+  if (free_pages < 40) VC_CANNOT_RUN("could reserve only " + std::to_string(free_pages) + " 2 MiB hugepages");
+  std::string mounts = ReadFile("/proc/mounts");
+  if (mounts.find(" /dev/hugepages hugetlbfs ") == std::string::npos) {
+    std::filesystem::create_directories("/dev/hugepages");
+    ASSERT_EQ(::mount("hugetlbfs", "/dev/hugepages", "hugetlbfs", 0, "pagesize=2M"), 0) << std::strerror(errno);
+    restore.unmount = true;
+  }
+  // B's libvirtd learns its hugetlbfs mounts when it starts.
+  ASSERT_TRUE(bed_->RestartDaemon('B').ok());
+  const std::string backing = "  <memoryBacking><hugepages/></memoryBacking>\n";
+  GuestParams big = small;
+  big.ram_mib = 2 * static_cast<uint64_t>(free_pages) + 32;  // more than is free
+  Status refused = bed_->StartGuest('B', "huge-big", big, backing);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.ToString().find("virt-converge [fitness]: VM huge-big cannot run on"), std::string::npos)
+      << refused.ToString();
+  EXPECT_NE(refused.ToString().find(std::to_string(free_pages) + " free"), std::string::npos) << refused.ToString();
+  Status fits = bed_->StartGuest('B', "huge-fits", small, backing);
+  ASSERT_TRUE(fits.ok()) << fits.ToString();
+  EXPECT_LT(std::atoll(ReadFile(pool + "free_hugepages").c_str()), free_pages) << "not backed by hugepages?";
+  Status checked = bed_->StopAndCheckGuest('B', "huge-fits");
+  EXPECT_TRUE(checked.ok()) << checked.ToString();
+  bed_->Virsh('B', {"destroy", "huge-fits"});
 }
 
 }  // namespace
