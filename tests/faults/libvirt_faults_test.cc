@@ -476,5 +476,87 @@ TEST_F(LibvirtFaultsTest, TheHookRefusesANumaNodeOrHugepagesTheHostLacks) {
   bed_->Virsh('B', {"destroy", "huge-fits"});
 }
 
+// Issue 24, faults case 2 under libvirt: the policy paused the guest, then
+// the destination QEMU is frozen (SIGSTOP) for 30 s and killed. The
+// migration fails; the guest runs again on the source (by libvirt or by us,
+// never left paused), whole, with libvirt's own downtime limit.
+TEST_F(LibvirtFaultsTest, ADestinationFrozenThenKilledAfterAPauseLeavesTheGuestRunningOnTheSource) {
+  const std::string name = "dstfrozen";
+  ASSERT_TRUE(bed_->StartGuest('A', name, kNeverConverging).ok());
+  const std::string own = MaxDowntime('A', name);
+  auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nPerGiB=0\n"
+                                                                    "Minimum=5s\nAction=pause\n")});
+  ASSERT_TRUE(attach.ok()) << attach.status().ToString();
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "2"}, bed_->dir().File("virsh-" + name + ".log"));
+  ASSERT_TRUE(attach->WaitOutput("action pause-guest [done]", Millis(60000))) << attach->Output();
+  const pid_t dst = QemuPid('B', name);
+  ASSERT_GT(dst, 1);
+  ASSERT_EQ(::kill(dst, SIGSTOP), 0);
+  std::this_thread::sleep_for(Millis(30000));
+  ASSERT_EQ(::kill(dst, SIGKILL), 0);
+  EXPECT_NE(virsh.Wait(Millis(120000)), std::optional<int>(0));
+  attach->WaitExit(Millis(120000));
+  const std::string out = attach->Output();
+  std::optional<Json> summary = attach->Summary();
+  ASSERT_TRUE(summary) << out;
+  std::fprintf(stderr, "[destination frozen, then killed] outcome %s: %s\n",
+               summary->GetString("outcome").value_or("").c_str(), summary->GetString("detail").value_or("").c_str());
+  EXPECT_EQ(summary->GetString("outcome").value_or(""), "failed") << out;
+  std::string state;
+  Deadline deadline = Clock::now() + Millis(20000);
+  do {
+    bed_->Virsh('A', {"domstate", "--reason", name}, &state);
+  } while (state.rfind("running", 0) != 0 && Clock::now() < deadline && (std::this_thread::sleep_for(Millis(200)), true));
+  EXPECT_EQ(state.rfind("running", 0), 0u) << state << "\n" << out;
+  EXPECT_EQ(RunsOn(name), "A") << out;
+  EXPECT_EQ(MaxDowntime('A', name), own) << out;
+  Status checked = bed_->StopAndCheckGuest('A', name);
+  EXPECT_TRUE(checked.ok()) << checked.ToString();
+  EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << out;
+  bed_->Virsh('A', {"destroy", name});
+}
+
+// Issue 24, faults case 1 under libvirt: watch's helper SIGKILLed after a
+// downtime step. The migration's next event brings a new helper, which
+// adopts what the dead one changed; when the migration is cancelled it puts
+// libvirt's own downtime limit back. Nothing is left.
+TEST_F(LibvirtFaultsTest, AKilledHelperIsFollowedOnByWatchsNextOne) {
+  const std::string name = "helperkill";
+  ASSERT_TRUE(bed_->StartGuest('A', name, kNeverConverging).ok());
+  const std::string own = MaxDowntime('A', name);
+  const std::string uuid = Uuid('A', name);
+  const std::string run_dir = bed_->dir().File("run-" + name);
+  const std::string helper_log = StatePaths(run_dir, "").HelperLogFile(uuid);
+  const std::string root = PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nAction=none\n[Schedule]\n"
+                                            "Step=start downtime=700ms\n");
+  std::optional<VirtConvergeRun> watch =
+      StartWatch('A', run_dir, {"--helper-arg=--policy-root=" + root,
+                                "--helper-arg=--state-dir=" + bed_->dir().File("state-" + name)});
+  ASSERT_TRUE(watch);
+  ASSERT_TRUE(watch->WaitOutput("watching outgoing migrations", Millis(20000))) << watch->Output();
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "8"}, bed_->dir().File("virsh-" + name + ".log"));
+  ASSERT_TRUE(WaitFileText(helper_log, "action set-downtime 700 ms [done]", Millis(60000))) << ReadFile(helper_log);
+  std::optional<MigrationRecord> live = FindLiveRecord(StatePaths(run_dir, ""), uuid);
+  ASSERT_TRUE(live && live->pid > 1) << ReadFile(helper_log);
+  ASSERT_EQ(::kill(static_cast<pid_t>(live->pid), SIGKILL), 0);
+  ASSERT_TRUE(WaitFileText(helper_log, "following on from a follower that died", Millis(60000)))
+      << ReadFile(helper_log) << watch->Output();
+  EXPECT_EQ(MaxDowntime('A', name), "700") << ReadFile(helper_log);
+  EXPECT_EQ(bed_->Virsh('A', {"domjobabort", name}), 0);
+  EXPECT_NE(virsh.Wait(Millis(60000)), std::optional<int>(0));
+  ASSERT_TRUE(WaitFileText(helper_log, "outcome:    cancelled", Millis(30000))) << ReadFile(helper_log);
+  const std::string helpers = ReadFile(helper_log);
+  std::fprintf(stderr, "[helpers]\n%s\n", helpers.c_str());
+  EXPECT_NE(helpers.find("adopting what it had changed: downtime-limit 700"), std::string::npos) << helpers;
+  EXPECT_EQ(MaxDowntime('A', name), own) << helpers;
+  EXPECT_EQ(RunsOn(name), "A");
+  std::string left = LeftInRunDir(run_dir);
+  EXPECT_EQ(left.find(".changes"), std::string::npos) << left;
+  EXPECT_EQ(left.find(".json"), std::string::npos) << left;
+  bed_->Virsh('A', {"destroy", name});
+  watch->process.Signal(SIGTERM);
+  EXPECT_EQ(watch->WaitExit(Millis(10000)), 0);
+}
+
 }  // namespace
 }  // namespace vc::testing
