@@ -558,5 +558,86 @@ TEST_F(LibvirtFaultsTest, AKilledHelperIsFollowedOnByWatchsNextOne) {
   EXPECT_EQ(watch->WaitExit(Millis(10000)), 0);
 }
 
+// Issue 24, faults case 4 in post-copy: the source's libvirtd restarted
+// right after the follower switched to post-copy. The guest lives on the
+// destination from then on: whatever libvirt does on restart, nothing of
+// ours resumes the source, and the guest ends up running on B, whole.
+TEST_F(LibvirtFaultsTest, TheSourcesLibvirtdRestartedInPostcopyNeverResumesTheSource) {
+  const std::string name = "rstpc";
+  ASSERT_TRUE(bed_->StartGuest('A', name, kNeverConverging).ok());
+  auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nAction=none\n"
+                                                                    "[Schedule]\nStep=elapsed>=4s postcopy\n")});
+  ASSERT_TRUE(attach.ok()) << attach.status().ToString();
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "8", "--postcopy", "--postcopy-bandwidth", "8"},
+                                       bed_->dir().File("virsh-" + name + ".log"));
+  ASSERT_TRUE(attach->WaitOutput("action start-postcopy [done]", Millis(60000))) << attach->Output();
+  std::this_thread::sleep_for(Millis(1000));
+  ASSERT_TRUE(bed_->RestartDaemon('A').ok());
+  virsh.Wait(Millis(120000));
+  attach->WaitExit(Millis(120000));
+  const std::string out = attach->Output();
+  // B runs it once the post-copy has moved every page.
+  std::string on_b;
+  Deadline deadline = Clock::now() + Millis(60000);
+  do {
+    bed_->Virsh('B', {"domstate", "--reason", name}, &on_b);
+  } while (on_b.rfind("running", 0) != 0 && Clock::now() < deadline && (std::this_thread::sleep_for(Millis(500)), true));
+  std::string on_a;
+  bed_->Virsh('A', {"domstate", "--reason", name}, &on_a);
+  std::fprintf(stderr, "[source libvirtd restarted in post-copy] A: %s B: %s\n%s\nvirsh: %s\n", on_a.c_str(),
+               on_b.c_str(), out.c_str(), ReadFile(bed_->dir().File("virsh-" + name + ".log")).c_str());
+  EXPECT_EQ(on_b.rfind("running", 0), 0u) << on_b;
+  EXPECT_EQ(on_a.rfind("running", 0), std::string::npos) << "the source runs: " << on_a;
+  EXPECT_EQ(out.find("resumed the guest"), std::string::npos) << out;
+  if (on_b.rfind("running", 0) == 0) {
+    Status checked = bed_->StopAndCheckGuest('B', name);
+    EXPECT_TRUE(checked.ok()) << checked.ToString();
+  }
+  bed_->Virsh('A', {"destroy", name});
+  bed_->Virsh('B', {"destroy", name});
+}
+
+// Issue 24, faults case 3: the link shaped down to 1 Mbit/s once the bulk
+// pass is done, as the final passes and the switch-over come: the adaptive
+// mode acts on what it measures, and the budget (30 s, then abort) bounds it.
+// However it ends, the guest runs on exactly one host, not paused by us,
+// whole; libvirt's downtime limit is its own again unless it completed.
+TEST_F(LibvirtFaultsTest, ALinkShapedToOneMbitAtTheEndHarmsNothing) {
+  const std::string name = "slowend";
+  ASSERT_TRUE(bed_->StartGuest('A', name, QuietGuest()).ok());
+  const std::string own = MaxDowntime('A', name);
+  LinkBack link{bed_.get()};
+  auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Budget]\nPerGiB=0\nMinimum=30s\nAction=abort\n")});
+  ASSERT_TRUE(attach.ok()) << attach.status().ToString();
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "16"}, bed_->dir().File("virsh-" + name + ".log"));
+  ASSERT_TRUE(attach->WaitOutput(" pass 2 ", Millis(60000))) << attach->Output();
+  Status shaped = bed_->ShapeLink("1mbit");
+  ASSERT_TRUE(shaped.ok()) << shaped.ToString();
+  attach->WaitExit(Millis(180000));
+  ASSERT_TRUE(bed_->ShapeLink("").ok());
+  virsh.Wait(Millis(60000));
+  const std::string out = attach->Output();
+  std::optional<Json> summary = attach->Summary();
+  ASSERT_TRUE(summary) << out;
+  const std::string outcome = summary->GetString("outcome").value_or("");
+  std::fprintf(stderr, "[link shaped to 1 Mbit/s] outcome %s: %s\n", outcome.c_str(),
+               summary->GetString("detail").value_or("").c_str());
+  const std::string where = RunsOn(name);
+  EXPECT_EQ(where, outcome == "completed" ? "B" : "A") << out;
+  std::string state;
+  bed_->Virsh(where == "B" ? 'B' : 'A', {"domstate", "--reason", name}, &state);
+  EXPECT_EQ(state.rfind("running", 0), 0u) << state << "\n" << out;
+  if (outcome != "completed") {
+    EXPECT_EQ(MaxDowntime('A', name), own) << out;
+  }
+  if (where == "A" || where == "B") {
+    Status checked = bed_->StopAndCheckGuest(where[0], name);
+    EXPECT_TRUE(checked.ok()) << checked.ToString();
+  }
+  EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << out;
+  bed_->Virsh('A', {"destroy", name});
+  bed_->Virsh('B', {"destroy", name});
+}
+
 }  // namespace
 }  // namespace vc::testing
