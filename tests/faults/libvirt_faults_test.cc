@@ -639,5 +639,27 @@ TEST_F(LibvirtFaultsTest, ALinkShapedToOneMbitAtTheEndHarmsNothing) {
   bed_->Virsh('B', {"destroy", name});
 }
 
+// Issue 24, faults case 7: VMs named `x` and `x.tmp` on the real bed keep
+// records of their own: `x.tmp` stopping frees nothing of `x`'s (a VM
+// pinned to x's CPU is still refused), and `x` stopping frees its CPU.
+TEST_F(LibvirtFaultsTest, VmsNamedXAndXTmpKeepTheirOwnRecordsOnTheBed) {
+  const std::string pin = "  <cputune><vcpupin vcpu='0' cpuset='1'/></cputune>\n";
+  GuestParams small = QuietGuest();
+  small.ram_mib = 64;
+  ASSERT_TRUE(bed_->StartGuest('B', "x", small, pin).ok());
+  ASSERT_TRUE(bed_->StartGuest('B', "x.tmp", small).ok());
+  EXPECT_EQ(ReadFile(bed_->HookDir('B') + "/running/x"), "dedicated 1\n");
+  EXPECT_EQ(ReadFile(bed_->HookDir('B') + "/running/x.tmp"), "dedicated -\n");
+  EXPECT_EQ(bed_->Virsh('B', {"destroy", "x.tmp"}), 0);
+  EXPECT_FALSE(std::filesystem::exists(bed_->HookDir('B') + "/running/x.tmp"));
+  Status refused = bed_->StartGuest('B', "y", small, pin);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.ToString().find("host CPU 1 is held by VM x (pinned 1:1)"), std::string::npos) << refused.ToString();
+  EXPECT_EQ(bed_->Virsh('B', {"destroy", "x"}), 0);
+  Status started = bed_->StartGuest('B', "y", small, pin);
+  EXPECT_TRUE(started.ok()) << started.ToString();
+  bed_->Virsh('B', {"destroy", "y"});
+}
+
 }  // namespace
 }  // namespace vc::testing
