@@ -108,8 +108,8 @@ Result<UniqueFd> OpenPrivateFile(const std::string& path, int flags) {
 Status LockWithin(int fd, int operation, Millis limit, const std::string& path) {
   const Clock::time_point give_up = Clock::now() + limit;
   // flock has no timeout: try again, soon at first (a holder's decision
-  // takes a millisecond), then every 2 ms.
-  useconds_t pause = 500;
+  // takes well under a millisecond), then every half millisecond.
+  useconds_t pause = 100;
   for (;;) {
     if (::flock(fd, operation | LOCK_NB) == 0) return Status::Ok();
     if (errno != EWOULDBLOCK && errno != EINTR) return Status::IoError(path, errno);
@@ -118,7 +118,7 @@ Status LockWithin(int fd, int operation, Millis limit, const std::string& path) 
                                                      "; not waiting longer");
     }
     ::usleep(pause);
-    pause = std::min<useconds_t>(pause * 2, 2000);
+    pause = std::min<useconds_t>(pause * 2, 500);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "plugins/action.h"
+#include "src/attach/recorded_start.h"
 #include "src/backend/qmp_backend.h"
 #include "src/base/time.h"
 #include "src/base/units.h"
@@ -202,7 +203,7 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   f->before_start = *before;
   f->start_settings = backend->StartSettingsLeftBehind(start);
   std::vector<std::string> not_honoured;
-  Status st = backend->StartMigration(start, &not_honoured);
+  Status st = StartRecorded(*backend, start, f->paths, f->migration_id, *before, f->start_settings, &not_honoured);
   for (const std::string& n : not_honoured) {
     std::printf("cannot honour here: %s\n", n.c_str());
   }

@@ -661,5 +661,29 @@ TEST_F(LibvirtFaultsTest, VmsNamedXAndXTmpKeepTheirOwnRecordsOnTheBed) {
   bed_->Virsh('B', {"destroy", "y"});
 }
 
+// Issue 24, point 5 under libvirt: a `migrate` whose destination cannot be
+// reached never starts; the downtime limit its [Start] set (libvirt sets it
+// outside the migration job) goes back to libvirt's own, and no record of
+// it stays. Before: the start's 1234 ms stayed.
+TEST_F(LibvirtFaultsTest, AMigrateThatCannotReachItsDestinationLeavesLibvirtsDowntimeAlone) {
+  const std::string name = "nodest";
+  GuestParams small = QuietGuest();
+  small.ram_mib = 64;
+  ASSERT_TRUE(bed_->StartGuest('A', name, small).ok());
+  const std::string own = MaxDowntime('A', name);
+  const std::string run_dir = bed_->dir().File("run-" + name);
+  CommandOutcome r = RunVirtConverge(
+      bed_->dir(), "migrate-" + name,
+      {"migrate", name, "qemu+unix:///system?socket=" + bed_->dir().File("nobody-listens.sock"), "--connect",
+       bed_->uri('A'), "--run-dir", run_dir, "--state-dir", bed_->dir().File("state-" + name), "--policy-root",
+       PolicyRoot(name, "[Start]\nDowntime=1234ms\n")});
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("connecting to the destination"), std::string::npos) << r.out;
+  EXPECT_EQ(MaxDowntime('A', name), own) << r.out;
+  EXPECT_EQ(LeftInRunDir(run_dir), "") << r.out;
+  EXPECT_EQ(RunsOn(name), "A");
+  bed_->Virsh('A', {"destroy", name});
+}
+
 }  // namespace
 }  // namespace vc::testing

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <thread>
@@ -42,7 +43,12 @@ class FakeBackend final : public MigrationBackend {
     return next;
   }
   Result<BackendFacts> Facts() override { return facts; }
-  Result<MigrationTuning> Tuning() override { return tuning; }
+  /// What Tuning() answers instead of `tuning`, when not OK.
+  Status tuning_read = Status::Ok();
+  Result<MigrationTuning> Tuning() override {
+    if (!tuning_read.ok()) return tuning_read;
+    return tuning;
+  }
   Status SetTuning(const MigrationTuning& t) override {
     calls.push_back("SetTuning");
     std::this_thread::sleep_for(set_tuning_delay);
@@ -57,7 +63,10 @@ class FakeBackend final : public MigrationBackend {
   Status guest_runs_on_destination = Status::Ok();
   Status CheckGuestRunsOnDestination() const override { return guest_runs_on_destination; }
   Status StartGuestOnDestination() override { return Record("StartGuestOnDestination"); }
+  /// Called as StartMigration is asked, before it answers.
+  std::function<void()> on_start_migration;
   Status StartMigration(const MigrationStart&, std::vector<std::string>*) override {
+    if (on_start_migration) on_start_migration();
     return Record("StartMigration");
   }
   int pollable_fd() const override { return -1; }

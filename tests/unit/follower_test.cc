@@ -1,6 +1,8 @@
 // The follower's way out on its own fault: whatever it changed is undone,
 // and a guest it paused is resumed (no VM is left paused because of us).
 #include "src/attach/follower.h"
+#include "src/attach/recorded_start.h"
+#include "src/state/changes_record.h"
 #include "src/state/switchover_memory.h"
 
 #include <gtest/gtest.h>
@@ -444,6 +446,58 @@ TEST(Follower, RemembersHowMuchOfTheFinalCopyWasNeverSentBefore) {
   std::optional<SwitchoverCopy> copy = TheOneCopyRemembered(state);
   ASSERT_TRUE(copy);
   EXPECT_EQ(copy->never_sent, std::optional<uint64_t>(324 * MiB));
+}
+
+// Issue 24, point 5: `migrate`'s start settings are recorded before they
+// are sent, as every change of ours is: a migrate killed between sending
+// them and its follower's first record left them behind with no record.
+TEST(StartRecorded, WhatTheStartChangesIsRecordedBeforeItIsSent) {
+  testing::TempDir dir("start-recorded");
+  const StatePaths paths(dir.File("run"), dir.File("state"));
+  testing::FakeBackend backend;
+  std::optional<ChangesInForce> seen;
+  backend.on_start_migration = [&] {
+    Result<std::optional<ChangesInForce>> r = ReadChangesRecord(paths, "vm-id");
+    if (r.ok()) seen = *r;
+  };
+  MigrationTuning before, set;
+  before.downtime_limit_ms = 300;
+  set.downtime_limit_ms = 50;
+  ASSERT_TRUE(StartRecorded(backend, MigrationStart{}, paths, "vm-id", before, set, nullptr).ok());
+  ASSERT_TRUE(seen) << "no changes record when the start settings were sent";
+  ASSERT_TRUE(seen->original);
+  EXPECT_EQ(seen->original->downtime_limit_ms, 300);
+  EXPECT_EQ(seen->ours.downtime_limit_ms, 50);
+  EXPECT_FALSE(seen->guest_paused);
+}
+
+TEST(StartRecorded, AStartThatFailsIsPutBackAndLeavesNoRecord) {
+  testing::TempDir dir("start-recorded");
+  const StatePaths paths(dir.File("run"), dir.File("state"));
+  testing::FakeBackend backend;
+  backend.answers["StartMigration"] = Status::CommandFailed("migrate", "refused", "no destination");
+  MigrationTuning before, set;
+  before.downtime_limit_ms = 300;
+  set.downtime_limit_ms = 50;
+  EXPECT_FALSE(StartRecorded(backend, MigrationStart{}, paths, "vm-id", before, set, nullptr).ok());
+  Result<std::optional<ChangesInForce>> left = ReadChangesRecord(paths, "vm-id");
+  ASSERT_TRUE(left.ok());
+  EXPECT_FALSE(*left);
+  // The backend left our value set (libvirt's downtime limit is set outside
+  // its job): it is put back, and only then does the record go.
+  backend.on_start_migration = [&] { backend.tuning.downtime_limit_ms = 50; };
+  EXPECT_FALSE(StartRecorded(backend, MigrationStart{}, paths, "vm-id", before, set, nullptr).ok());
+  EXPECT_EQ(backend.tuning.downtime_limit_ms, 300);
+  left = ReadChangesRecord(paths, "vm-id");
+  ASSERT_TRUE(left.ok());
+  EXPECT_FALSE(*left);
+  // When what QEMU holds cannot even be read, the record stays for the next
+  // follower.
+  backend.on_start_migration = [&] { backend.tuning_read = Status::Timeout("query-migrate-parameters", "no reply"); };
+  EXPECT_FALSE(StartRecorded(backend, MigrationStart{}, paths, "vm-id", before, set, nullptr).ok());
+  left = ReadChangesRecord(paths, "vm-id");
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(*left);
 }
 
 }  // namespace
