@@ -284,6 +284,7 @@ void Follower::Finish(const MigrationSample& s) {
       break;
     case MigrationOutcome::kAborted:
       sum.detail = "aborted by virt-converge: " + abort_reason;
+      if (s.status != "cancelled" && !s.error.empty()) sum.detail += " (QEMU: " + s.error + ")";
       break;
     case MigrationOutcome::kCancelled:
       sum.detail = "cancelled by someone else";

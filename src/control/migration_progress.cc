@@ -21,8 +21,10 @@ MigrationOutcome MigrationProgress::OutcomeOf(const MigrationSample& end, bool a
   if (end.status == "completed") {
     return saw_postcopy_ ? MigrationOutcome::kCompletedPostcopy : MigrationOutcome::kCompleted;
   }
-  if (end.status == "cancelled") return aborted_by_us ? MigrationOutcome::kAborted : MigrationOutcome::kCancelled;
-  return MigrationOutcome::kFailed;
+  // Once we aborted it, it ended because we did, however QEMU or libvirt
+  // words the end (a cancel over a dead link can come back "failed").
+  if (aborted_by_us) return MigrationOutcome::kAborted;
+  return end.status == "cancelled" ? MigrationOutcome::kCancelled : MigrationOutcome::kFailed;
 }
 
 const MigrationSample& MigrationProgress::StatisticsOf(const MigrationSample& end) const {

@@ -33,7 +33,7 @@ class MigrationProgress {
   bool saw_postcopy() const { return saw_postcopy_; }
 
   /// How a migration whose last sample is \a end (finished()) ended;
-  /// \a aborted_by_us: our cancel is why it was cancelled.
+  /// \a aborted_by_us: we aborted it, so any end but completion is ours.
   MigrationOutcome OutcomeOf(const MigrationSample& end, bool aborted_by_us) const;
   /// The sample the end statistics come from: QEMU zeroes its counters
   /// when a migration fails or is cancelled, so then the last running one.

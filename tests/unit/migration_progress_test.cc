@@ -126,6 +126,9 @@ TEST(MigrationProgress, OutcomesAndTheStatisticsQemuClearedOnCancel) {
   MigrationSample failed;
   failed.status = "failed";
   EXPECT_EQ(p.OutcomeOf(failed, false), MigrationOutcome::kFailed);
+  // Our abort of a migration whose link is dead: libvirt may report the job
+  // failed rather than cancelled. It ended because we aborted it.
+  EXPECT_EQ(p.OutcomeOf(failed, true), MigrationOutcome::kAborted);
   MigrationSample postcopy = running;
   postcopy.status = "postcopy-active";
   (void)p.Observe(postcopy, false);
