@@ -749,7 +749,9 @@ TEST_F(LibvirtFaultsTest, ALinkCutForSixtySecondsHarmsNothing) {
   const std::string outcome = summary->GetString("outcome").value_or("");
   std::string actions;
   if (std::optional<Json> a = summary->Get("actions")) {
-    for (size_t i = 0; i < a->ArraySize(); i++) actions += " " + a->At(i).GetString("action").value_or("?");
+    for (size_t i = 0; i < a->ArraySize(); i++) {
+      actions += " " + a->At(i).GetString("action").value_or("?") + " [" + a->At(i).GetString("result").value_or("?") + "]";
+    }
   }
   std::fprintf(stderr, "[link cut for 60 s] outcome %s: %s; actions:%s\n", outcome.c_str(),
                summary->GetString("detail").value_or("").c_str(), actions.c_str());
