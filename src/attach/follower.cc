@@ -115,6 +115,8 @@ void Follower::Tick(bool timer) {
         Controller undo(backend_, facts_, nullptr, options_.dry_run, [this](const std::string& line) { view_.Message(line); });
         undo.AdoptStartSettings(*options_.before_start, options_.start_settings);
         undo.Leave(false);
+        // Put back: the record `migrate` wrote before the start goes.
+        changes_owned_ = !options_.dry_run && !options_.migration_id.empty();
       }
       return End(std::move(never), false);
     }
