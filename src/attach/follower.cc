@@ -110,13 +110,12 @@ void Follower::Tick(bool timer) {
           MigrationOutcome::kNotStarted,
           "the migration never started: " + (s->error.empty() ? std::string("QEMU says failed") : s->error));
       view_.Message(never.detail);
-      if (options_.before_start) {
-        // What `migrate` set goes back, as at any end that is not a completion.
-        Controller undo(backend_, facts_, nullptr, options_.dry_run, [this](const std::string& line) { view_.Message(line); });
-        undo.AdoptStartSettings(*options_.before_start, options_.start_settings);
-        undo.Leave(false);
-        // Put back: the record `migrate` wrote before the start goes.
-        changes_owned_ = !options_.dry_run && !options_.migration_id.empty();
+      if (options_.before_start && !options_.dry_run) {
+        // What `migrate` set goes back, as at any end that is not a
+        // completion; then the record it wrote before the start goes.
+        const ChangesInForce left = PutBack(backend_, {*options_.before_start, options_.start_settings, false}, *s,
+                                            [this](const std::string& line) { view_.Message(line); });
+        changes_owned_ = !options_.migration_id.empty() && left.empty();
       }
       return End(std::move(never), false);
     }
@@ -369,9 +368,10 @@ void Follower::EndOrphan(const MigrationSample& s) {
   const std::string what = DescribeChanges(*options_.adopted);
   view_.Message("the migration ended (" + s.status + ") while no follower followed it; the one that died had changed: " +
                 what);
-  Controller undo(backend_, facts_, nullptr, options_.dry_run, [this](const std::string& line) { view_.Message(line); });
-  undo.Adopt(*options_.adopted);
-  undo.OnFinished(s);  // completed: a guest it paused starts on the destination; else all goes back
+  // Completed: a guest it paused starts on the destination; else all goes back.
+  if (!options_.dry_run) {
+    (void)PutBack(backend_, *options_.adopted, s, [this](const std::string& line) { view_.Message(line); });
+  }
   // What the dead one left of its own: its live record becomes history
   // (End writes it), the host's entries it held are swept.
   if (!options_.paths.run_dir().empty()) {

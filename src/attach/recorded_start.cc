@@ -6,21 +6,6 @@
 #include "src/state/changes_record.h"
 
 namespace vc {
-namespace {
-
-// What of \a set is still in force on \a backend (QEMU holds our value where
-// it had another); true when it cannot be read.
-bool StillInForce(MigrationBackend& backend, const MigrationTuning& before, const MigrationTuning& set) {
-  Result<MigrationTuning> now = backend.Tuning();
-  if (!now.ok()) return true;
-  bool ours = false;
-  MigrationTuning::ForEachField([&](auto MigrationTuning::*field, const char*) {
-    ours |= (set.*field).has_value() && (*now).*field == set.*field && before.*field != set.*field;
-  });
-  return ours;
-}
-
-}  // namespace
 
 Status StartRecorded(MigrationBackend& backend, const MigrationStart& start, const StatePaths& paths,
                      const std::string& id, const MigrationTuning& before, const MigrationTuning& left_behind,
@@ -38,13 +23,11 @@ Status StartRecorded(MigrationBackend& backend, const MigrationStart& start, con
   if (st.ok()) return st;
   // Not started: what the backend set and did not put back itself (libvirt's
   // downtime limit, set outside its job) goes back as at any failed end.
-  Controller undo(backend, BackendFacts{}, nullptr, /*dry_run=*/false,
-                  [](const std::string& line) { std::printf("%s\n", line.c_str()); });
-  undo.Adopt(ChangesInForce{before, left_behind, false});
   MigrationSample failed;
   failed.status = "failed";
-  undo.OnFinished(failed);
-  if (recorded && !StillInForce(backend, before, left_behind)) RemoveChangesRecord(paths, id);
+  const ChangesInForce left = PutBack(backend, ChangesInForce{before, left_behind, false}, failed,
+                                      [](const std::string& line) { std::printf("%s\n", line.c_str()); });
+  if (recorded && left.empty()) RemoveChangesRecord(paths, id);
   return st;
 }
 

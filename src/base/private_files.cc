@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+
 #include "src/base/units.h"
 
 namespace vc {

@@ -120,10 +120,13 @@ Status SettleWhatADeadFollowerLeft(MigrationBackend& backend, const FollowOption
   // Put back as a follower would at that end; no second Follower in this
   // process: the follower of the new migration owns the event loop.
   std::printf("the migration it followed ended (%s); putting back what it had changed\n", now->status.c_str());
-  Controller undo(backend, BackendFacts{}, nullptr, /*dry_run=*/false,
-                  [](const std::string& line) { std::printf("%s\n", line.c_str()); });
-  undo.Adopt(*settle.adopted);
-  undo.OnFinished(*now);
+  const ChangesInForce left =
+      PutBack(backend, *settle.adopted, *now, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
+  if (!left.empty()) {
+    return Status::CommandFailed(backend.Describe(), "not settled",
+                                 "what a follower that died had changed could not all be put back: " +
+                                     DescribeChanges(left));
+  }
   RemoveChangesRecord(f.paths, f.migration_id);
   // The dead follower's live record becomes history.
   if (std::optional<MigrationRecord> dead = FindLiveRecord(f.paths, f.migration_id)) {

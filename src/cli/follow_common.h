@@ -72,7 +72,7 @@ void AdoptWhatADeadFollowerChanged(FollowOptions* f);
 /// back (its parameters; a guest it paused runs again), so that it is not
 /// taken for QEMU's own, and that follower's record becomes history. An
 /// error when a migration of the VM runs now, or what was left cannot be
-/// read; what cannot be put back is said.
+/// read or all put back (its record then stays).
 Status SettleWhatADeadFollowerLeft(MigrationBackend& backend, const FollowOptions& f);
 
 /// Follows the migration on \a backend to its end; the exit code.

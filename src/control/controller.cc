@@ -182,11 +182,14 @@ void Controller::RestoreTuning() {
   MigrationTuning back;
   std::string what;
   // A field goes back when we set it, QEMU still holds our value, and we
-  // know what it was before.
+  // know what it was before. One QEMU no longer holds is not ours any more.
   MigrationTuning::ForEachField([&](auto MigrationTuning::*field, const char* name) {
-    const auto& ours = ours_.*field;
+    auto& ours = ours_.*field;
     const auto& before = (*original_).*field;
-    if (ours && (*now).*field == ours && before) {
+    if (!ours) return;
+    if ((*now).*field != ours) {
+      ours.reset();
+    } else if (before) {
       back.*field = before;
       what += std::string(what.empty() ? "" : ", ") + name + "=" + MigrationTuning::ValueText(*before);
     }
@@ -194,6 +197,18 @@ void Controller::RestoreTuning() {
   if (what.empty()) return;  // nothing of ours is left in force
   Status st = backend_.SetTuning(back);
   say_(st.ok() ? "restored QEMU's own settings: " + what : "could not restore QEMU's settings: " + st.ToString());
+  if (!st.ok()) return;
+  MigrationTuning::ForEachField([&](auto MigrationTuning::*field, const char*) {
+    if (back.*field) (ours_.*field).reset();
+  });
+}
+
+ChangesInForce PutBack(MigrationBackend& backend, const ChangesInForce& changes, const MigrationSample& end,
+                       Controller::Say say) {
+  Controller undo(backend, BackendFacts{}, nullptr, /*dry_run=*/false, std::move(say));
+  undo.Adopt(changes);
+  undo.OnFinished(end);
+  return undo.changes();
 }
 
 void Controller::Leave(bool in_postcopy) {

@@ -111,7 +111,8 @@ class Controller {
   /// Takes over \a changes a follower that died left in force: they count
   /// as ours, to be put back as ours are. Call it before the first decision.
   void Adopt(const ChangesInForce& changes);
-  /// What is ours in force now (what the changes record says).
+  /// What is ours in force now (what the changes record says); a parameter
+  /// put back, or one QEMU no longer holds, is not.
   ChangesInForce changes() const { return {original_, ours_, paused_by_us_}; }
   /// `migrate` set \a set (the fields it holds) before it started the
   /// migration, over \a before: those count as ours, to be put back with
@@ -160,5 +161,13 @@ class Controller {
   uint64_t bandwidth_ceiling_ = 0;
   std::function<void(const ChangesInForce&)> before_change_;
 };
+
+/// Puts back \a changes left by a follower that is gone (or by a start that
+/// failed), as a follower does at the end \a end says: on completion a guest
+/// paused by us starts on the destination; otherwise our parameters go back
+/// where QEMU still holds them and a paused guest runs again. Returns what is
+/// still in force after (empty when everything went back).
+ChangesInForce PutBack(MigrationBackend& backend, const ChangesInForce& changes, const MigrationSample& end,
+                       Controller::Say say);
 
 }  // namespace vc
