@@ -64,6 +64,19 @@ class LibvirtFaultsTest : public LibvirtTest {
     return StartVirtConverge(bed_->dir(), "attach-" + name, args);
   }
 
+  /// The end every case shares: \a name's memory checked page by page where
+  /// it runs (\a where: "A" or "B"), nothing of it left in its run directory
+  /// (\a out says what happened); then it goes from both hosts.
+  void ExpectWholeThenRemove(const std::string& where, const std::string& name, const std::string& out) {
+    if (where == "A" || where == "B") {
+      Status checked = bed_->StopAndCheckGuest(where[0], name);
+      EXPECT_TRUE(checked.ok()) << checked.ToString();
+    }
+    EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << out;
+    bed_->Virsh('A', {"destroy", name});
+    bed_->Virsh('B', {"destroy", name});
+  }
+
   /// Brings the link back, uncapped, however the test ends.
   struct LinkBack {
     LibvirtBed* bed;
@@ -216,10 +229,7 @@ TEST_F(LibvirtFaultsTest, ALinkCutForFiveSecondsInPrecopyOnlyDelaysTheMigration)
   EXPECT_EQ(summary->GetString("outcome").value_or(""), "completed") << attach->Output();
   EXPECT_EQ(virsh.Wait(Millis(60000)), std::optional<int>(0)) << ReadFile(bed_->dir().File("virsh-" + name + ".log"));
   EXPECT_EQ(RunsOn(name), "B");
-  Status checked = bed_->StopAndCheckGuest('B', name);
-  EXPECT_TRUE(checked.ok()) << checked.ToString();
-  EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << attach->Output();
-  bed_->Virsh('B', {"destroy", name});
+  ExpectWholeThenRemove("B", name, attach->Output());
 }
 
 // The link cut for good in pre-copy, after a downtime step: nothing moves
@@ -254,10 +264,7 @@ TEST_F(LibvirtFaultsTest, ALinkCutForGoodInPrecopyEndsAtTheBudgetWithTheVmAsItWa
   bed_->Virsh('A', {"domstate", name}, &state);
   EXPECT_EQ(state.find("paused"), std::string::npos) << state;
   EXPECT_EQ(MaxDowntime('A', name), own) << out;
-  Status checked = bed_->StopAndCheckGuest('A', name);
-  EXPECT_TRUE(checked.ok()) << checked.ToString();
-  EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << out;
-  bed_->Virsh('A', {"destroy", name});
+  ExpectWholeThenRemove("A", name, out);
 }
 
 // The link cut for 5 s in post-copy: the guest, running on the destination,
@@ -283,10 +290,7 @@ TEST_F(LibvirtFaultsTest, ALinkCutForFiveSecondsInPostcopyStallsItAndThenItCompl
   EXPECT_EQ(summary->GetString("outcome").value_or(""), "completed-postcopy") << attach->Output();
   EXPECT_EQ(virsh.Wait(Millis(60000)), std::optional<int>(0)) << ReadFile(bed_->dir().File("virsh-" + name + ".log"));
   EXPECT_EQ(RunsOn(name), "B");
-  Status checked = bed_->StopAndCheckGuest('B', name);
-  EXPECT_TRUE(checked.ok()) << checked.ToString();
-  EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << attach->Output();
-  bed_->Virsh('B', {"destroy", name});
+  ExpectWholeThenRemove("B", name, attach->Output());
 }
 
 // Issue 24, faults case 4: the source's libvirtd restarted right after the
@@ -380,13 +384,7 @@ TEST_F(LibvirtFaultsTest, TheDestinationsLibvirtdRestartedInTheBulkPassLeavesThe
     EXPECT_EQ(where, "A") << out;
     EXPECT_EQ(MaxDowntime('A', name), own) << out;
   }
-  if (where == "A" || where == "B") {
-    Status checked = bed_->StopAndCheckGuest(where[0], name);
-    EXPECT_TRUE(checked.ok()) << checked.ToString();
-  }
-  EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << out;
-  bed_->Virsh('A', {"destroy", name});
-  bed_->Virsh('B', {"destroy", name});
+  ExpectWholeThenRemove(where, name, out);
 }
 
 // Issue 24, faults case 7, on the real bed: B's hook finds its lock held by
@@ -510,10 +508,7 @@ TEST_F(LibvirtFaultsTest, ADestinationFrozenThenKilledAfterAPauseLeavesTheGuestR
   EXPECT_EQ(state.rfind("running", 0), 0u) << state << "\n" << out;
   EXPECT_EQ(RunsOn(name), "A") << out;
   EXPECT_EQ(MaxDowntime('A', name), own) << out;
-  Status checked = bed_->StopAndCheckGuest('A', name);
-  EXPECT_TRUE(checked.ok()) << checked.ToString();
-  EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << out;
-  bed_->Virsh('A', {"destroy", name});
+  ExpectWholeThenRemove("A", name, out);
 }
 
 // Issue 24, faults case 1 under libvirt: watch's helper SIGKILLed after a
@@ -639,13 +634,7 @@ TEST_F(LibvirtFaultsTest, DISABLED_ALinkShapedToOneMbitAtTheEndHarmsNothing) {
   if (outcome != "completed") {
     EXPECT_EQ(MaxDowntime('A', name), own) << out;
   }
-  if (where == "A" || where == "B") {
-    Status checked = bed_->StopAndCheckGuest(where[0], name);
-    EXPECT_TRUE(checked.ok()) << checked.ToString();
-  }
-  EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << out;
-  bed_->Virsh('A', {"destroy", name});
-  bed_->Virsh('B', {"destroy", name});
+  ExpectWholeThenRemove(where, name, out);
 }
 
 // Issue 24, faults case 7: VMs named `x` and `x.tmp` on the real bed keep
@@ -769,13 +758,7 @@ TEST_F(LibvirtFaultsTest, ALinkCutForSixtySecondsHarmsNothing) {
   std::string state;
   bed_->Virsh(where == "B" ? 'B' : 'A', {"domstate", "--reason", name}, &state);
   EXPECT_EQ(state.rfind("running", 0), 0u) << state << "\n" << out;
-  if (where == "A" || where == "B") {
-    Status checked = bed_->StopAndCheckGuest(where[0], name);
-    EXPECT_TRUE(checked.ok()) << checked.ToString();
-  }
-  EXPECT_EQ(LeftInRunDir(bed_->dir().File("run-" + name)), "") << out;
-  bed_->Virsh('A', {"destroy", name});
-  bed_->Virsh('B', {"destroy", name});
+  ExpectWholeThenRemove(where, name, out);
 }
 
 }  // namespace

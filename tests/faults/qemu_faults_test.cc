@@ -18,6 +18,12 @@ namespace {
 
 class QemuFaultsTest : public QemuTest {
  protected:
+  /// The kill cases' policy: a 60 ms downtime step at the start, nothing
+  /// else acts; kDowntimeStepDone is its action line.
+  static std::string DowntimeStepPolicy(MigrationPair& pair) {
+    return OnlyPolicy(pair, "[Budget]\nAction=none\n[Schedule]\nStep=start downtime=60ms\n");
+  }
+  static constexpr char kDowntimeStepDone[] = "action set-downtime 60 ms [done]";
   /// `attach` of \a pair's source as run \a name, its run and state
   /// directories in the pair's, with \a extra arguments.
   VirtConvergeRun AttachAs(MigrationPair& pair, const std::string& name, std::vector<std::string> extra) {
@@ -119,9 +125,8 @@ TEST_F(QemuFaultsTest, AFollowerKilledAfterADowntimeStepIsFollowedOnByTheNext) {
   auto pair = MigrationPair::Start(NeverConvergingGuest(), "kill-follow-on");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   const int64_t own = DowntimeLimit(**pair);
-  const std::string root =
-      OnlyPolicy(**pair, "[Budget]\nAction=none\n[Schedule]\nStep=start downtime=60ms\n");
-  ASSERT_TRUE(KillFollowerAfter(**pair, root, {}, "action set-downtime 60 ms [done]"));
+  const std::string root = DowntimeStepPolicy(**pair);
+  ASSERT_TRUE(KillFollowerAfter(**pair, root, {}, kDowntimeStepDone));
   ASSERT_EQ(DowntimeLimit(**pair), 60);
   VirtConvergeRun second = AttachAs(**pair, "attach-2", {"--policy-root", root});
   ASSERT_TRUE(second.WaitOutput("following on from a follower that died", Millis(20000))) << second.Output();
@@ -144,9 +149,8 @@ TEST_F(QemuFaultsTest, WhatAKilledFollowerChangedIsPutBackWhenTheMigrationEndedM
   auto pair = MigrationPair::Start(NeverConvergingGuest(), "kill-orphan");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   const int64_t own = DowntimeLimit(**pair);
-  const std::string root =
-      OnlyPolicy(**pair, "[Budget]\nAction=none\n[Schedule]\nStep=start downtime=60ms\n");
-  ASSERT_TRUE(KillFollowerAfter(**pair, root, {}, "action set-downtime 60 ms [done]"));
+  const std::string root = DowntimeStepPolicy(**pair);
+  ASSERT_TRUE(KillFollowerAfter(**pair, root, {}, kDowntimeStepDone));
   ASSERT_TRUE(qmp::MigrateCancel((*pair)->src().qmp()).ok());
   ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"cancelled"}, Millis(10000)).ok());
   VirtConvergeRun second = AttachAs(**pair, "attach-2", {"--policy-root", root});
@@ -165,9 +169,8 @@ TEST_F(QemuFaultsTest, TheNextMigrateStartsFromQemusOwnValuesAfterAFollowerWasKi
   auto pair = MigrationPair::Start(NeverConvergingGuest(), "kill-migrate-again");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   const int64_t own = DowntimeLimit(**pair);
-  const std::string root =
-      OnlyPolicy(**pair, "[Budget]\nAction=none\n[Schedule]\nStep=start downtime=60ms\n");
-  ASSERT_TRUE(KillFollowerAfter(**pair, root, {}, "action set-downtime 60 ms [done]"));
+  const std::string root = DowntimeStepPolicy(**pair);
+  ASSERT_TRUE(KillFollowerAfter(**pair, root, {}, kDowntimeStepDone));
   ASSERT_TRUE(qmp::MigrateCancel((*pair)->src().qmp()).ok());
   ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"cancelled"}, Millis(10000)).ok());
   // Nobody listens on port 1: the new migration fails at once.
