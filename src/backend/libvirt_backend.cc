@@ -259,6 +259,13 @@ Result<MigrationSample> LibvirtBackend::Sample() {
     }
     s.status = StatusOfJobType(done_type);
     if (s.status == "none") s.status = qemu_status_.empty() ? "failed" : qemu_status_;
+    if (s.status == "completed" && virDomainIsActive(dom_.get()) == 1) {
+      // A migration that completed leaves no running domain here (libvirt
+      // stops it before the job ends). QEMU's side completed, and libvirt
+      // then ended the job on the destination's failure or a cancel.
+      s.status = "failed";
+    }
+    virResetLastError();
     if (s.status == "failed") {
       std::lock_guard lock(migrate_mu_);
       s.error = migrate_error_.empty() ? "libvirt ended the migration job without completing it" : migrate_error_;
@@ -285,6 +292,7 @@ Result<MigrationSample> LibvirtBackend::Sample() {
   // QEMU while libvirt's job runs means libvirt is still finishing (the
   // destination may yet fail): still active.
   s.status = qmp::IsMigrationRunning(qemu_status_) ? qemu_status_ : "active";
+  s.source_completed = qemu_status_ == "completed";
   int state = 0, reason = 0;
   if (virDomainGetState(dom_.get(), &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED) {
     if (reason == VIR_DOMAIN_PAUSED_POSTCOPY) s.status = "postcopy-active";

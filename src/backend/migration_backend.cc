@@ -9,6 +9,10 @@ bool MigrationSample::running() const {
   return !status.empty() && status != "none" && !finished();
 }
 bool MigrationSample::in_postcopy() const { return status.rfind("postcopy", 0) == 0; }
+bool MigrationSample::switching_over() const {
+  if (status == "device" || status == "pre-switchover") return true;
+  return status == "active" && (source_completed || (ram_total > 0 && ram_transferred > 0 && ram_remaining == 0));
+}
 uint64_t MigrationSample::bulk_unsent() const {
   return ram_visited > 0 && ram_visited < ram_total ? ram_total - ram_visited : 0;
 }

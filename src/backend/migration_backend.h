@@ -40,10 +40,20 @@ struct MigrationSample {
   int throttle_percent = 0;    // auto-converge CPU throttle
   uint64_t postcopy_requests = 0;
   std::string error;           // QEMU's error-desc when failed
+  /// QEMU's side has completed while libvirt's job still runs: libvirt is
+  /// finishing on the destination, which may yet fail (status stays
+  /// "active" until libvirt says how it ended).
+  bool source_completed = false;
 
   bool running() const;
   bool finished() const;
   bool in_postcopy() const;
+  /// The switch-over is under way: QEMU has stopped the guest for its final
+  /// copy (status device or pre-switchover, or an "active" reply with
+  /// nothing left: QEMU answers so a query it held through the copy), or
+  /// its side has completed. An abort now would cancel the migration at its
+  /// very end, and it ends by itself.
+  bool switching_over() const;
   /// Bytes of RAM the bulk pass has not visited yet: all of it in
   /// ram_remaining. 0 once the bulk is done, or when QEMU does not say.
   uint64_t bulk_unsent() const;

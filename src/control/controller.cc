@@ -33,6 +33,13 @@ Controller::Controller(MigrationBackend& backend, BackendFacts facts, Reaction* 
 }
 
 void Controller::OnSample(const MigrationSample& s, bool after_sync) {
+  if (s.switching_over()) {
+    // The migration ends by itself now; nothing decided would take effect
+    // but an abort, and that one would cancel it at its very end.
+    if (!told_switching_over_) say_("the switch-over is under way: no more decisions until the migration ends");
+    told_switching_over_ = true;
+    return;
+  }
   ReactionInputs in;
   in.downtime_limit_ms = downtime_limit_ms_ < 0 ? 300 : downtime_limit_ms_;
   in.postcopy_possible = facts_.postcopy_ram;
@@ -76,6 +83,7 @@ OperatorReply Controller::CompleteNow(const MigrationSample& s) {
     return {false, "not possible: no migration is running (status " + s.status +
                        "), so nothing is completed and the guest is not paused"};
   }
+  if (s.switching_over()) return {true, "nothing to do: the switch-over is under way, the migration completes now"};
   if (s.in_postcopy()) return {false, "already in post-copy (" + s.status + ")"};
   const std::string why = "the operator asked to complete now (virt-converge postcopy)";
   const bool try_postcopy = facts_.postcopy_ram || facts_.capabilities.empty();
@@ -109,7 +117,13 @@ Status Controller::Apply(const MigrationSample& s, Decision d, bool from_reactio
   const Action* action = FindAction(d.action);
   Result<ActionEffect> effect = Status::NotSupported(d.action, "this version of virt-converge has no such action");
   Status st = effect.status();
-  if (action) {
+  if (s.switching_over()) {
+    st = Status::Unavailable(d.action, "not possible now: the switch-over is under way (" +
+                                           std::string(s.source_completed ? "QEMU has sent everything and libvirt is "
+                                                                            "finishing on the destination"
+                                                                          : "QEMU's final copy") +
+                                           "); the migration ends by itself");
+  } else if (action) {
     ActionContext ctx{backend_, facts_, s};
     st = action->CheckPossible(ctx);
     if (st.ok()) {

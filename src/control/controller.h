@@ -81,12 +81,13 @@ class Controller {
   void set_downtime_limit_ms(int64_t ms) { downtime_limit_ms_ = ms; }
   int64_t downtime_limit_ms() const { return downtime_limit_ms_; }
 
-  /// Decides on one sample of a running migration and applies the decisions.
+  /// Decides on one sample of a running migration and applies the decisions;
+  /// none once the switch-over is under way (MigrationSample::switching_over).
   void OnSample(const MigrationSample& s, bool after_sync);
   /// Applies \a d, decided outside the reaction (the host's bandwidth
-  /// share), on the latest sample \a s; the reaction is not told.
-  /// Applies \a d as the reaction's would be; OK when it was done (or, in a
-  /// dry run, would have been).
+  /// share, the operator), on the latest sample \a s as the reaction's
+  /// would be; the reaction is not told. OK when it was done (or, in a dry
+  /// run, would have been); kUnavailable while the switch-over is under way.
   Status Impose(const MigrationSample& s, const Decision& d);
   /// The operator's "complete now": post-copy where the migration allows
   /// it (or where the backend cannot say), else a pause, so that it ends as
@@ -158,6 +159,7 @@ class Controller {
   std::vector<ActionRecord> actions_;
   std::string abort_reason_;
   bool paused_by_us_ = false;
+  bool told_switching_over_ = false;
   uint64_t bandwidth_ceiling_ = 0;
   std::function<void(const ChangesInForce&)> before_change_;
 };

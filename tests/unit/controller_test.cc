@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "src/control/schedule_runner.h"
 #include "tests/support/fake_backend.h"
 #include "tests/support/samples.h"
 
@@ -88,6 +89,63 @@ TEST(Controller, AGuestItPausedRunsAgainWhereTheVmEndsUp) {
   ASSERT_EQ(c.actions().size(), 1u);
   EXPECT_EQ(c.actions()[0].result,
             "Not supported: pause-guest: not possible here because of the test");
+}
+
+// Issue 24: the link slowed to 1 Mbit/s under a paused guest's final copy.
+// QEMU held its lock through it, and the first sample after, long past the
+// budget, read "active" with nothing left: the budget's abort went out and
+// libvirt cancelled the migration at its very end. Once the switch-over is
+// under way nothing is decided or applied (the budget is not used up: a
+// migration that goes on after all still meets it), nor asked by the
+// operator.
+TEST(Controller, NothingIsDecidedOrAppliedOnceTheSwitchoverIsUnderWay) {
+  constexpr uint64_t kGiB = 1ull << 30, kMiB = 1ull << 20;
+  policy::Policy p;
+  p.budget_per_gib = policy::Setting<int64_t>(0);
+  p.budget_minimum = policy::Setting<int64_t>(30000);
+  p.final_action = policy::Setting<policy::FinalAction>(policy::FinalAction::kAbort);
+  ScheduleRunner budget(p, "test");
+  testing::FakeBackend backend;
+  std::vector<std::string> said;
+  Controller c(backend, backend.facts, &budget, /*dry_run=*/false,
+               [&said](const std::string& line) { said.push_back(line); });
+
+  MigrationSample held = testing::ActiveSample(101000, 4, 0, kGiB);
+  held.ram_transferred = 900 * kMiB;
+  ASSERT_TRUE(held.switching_over());
+  c.OnSample(held, /*after_sync=*/true);
+  MigrationSample finishing = testing::ActiveSample(102000, 4, 25 * kMiB, kGiB);
+  finishing.ram_transferred = 900 * kMiB;
+  finishing.source_completed = true;  // libvirt finishing on the destination
+  ASSERT_TRUE(finishing.switching_over());
+  c.OnSample(finishing, /*after_sync=*/false);
+  EXPECT_TRUE(c.actions().empty());
+  EXPECT_TRUE(backend.calls.empty());
+  ASSERT_EQ(said.size(), 1u) << "told once";
+  EXPECT_EQ(said[0], "the switch-over is under way: no more decisions until the migration ends");
+
+  OperatorReply cancel = c.Cancel(finishing);
+  EXPECT_FALSE(cancel.ok);
+  EXPECT_NE(cancel.text.find("not possible now: the switch-over is under way (QEMU has sent everything and libvirt "
+                             "is finishing on the destination)"),
+            std::string::npos)
+      << cancel.text;
+  OperatorReply complete = c.CompleteNow(held);
+  EXPECT_TRUE(complete.ok) << complete.text;
+  EXPECT_TRUE(backend.calls.empty()) << "nothing sent";
+  for (const char* status : {"device", "pre-switchover"}) {
+    MigrationSample s = testing::ActiveSample(103000, 4, 25 * kMiB, kGiB);
+    s.status = status;
+    EXPECT_TRUE(s.switching_over()) << status;
+  }
+
+  // An "active" sample with something left: the migration goes on, and the
+  // budget it is over is met.
+  MigrationSample goes_on = testing::ActiveSample(104000, 5, 25 * kMiB, kGiB);
+  goes_on.ram_transferred = 925 * kMiB;
+  ASSERT_FALSE(goes_on.switching_over());
+  c.OnSample(goes_on, /*after_sync=*/true);
+  EXPECT_EQ(backend.calls, std::vector<std::string>{"Cancel"});
 }
 
 // Issue 24, point 4: detached during post-copy, the guest lives on the
