@@ -1,6 +1,7 @@
 #include "src/base/spawn.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <unistd.h>
 
@@ -22,6 +23,27 @@ class FileActions {
   posix_spawn_file_actions_t fa_;
 };
 
+/// posix_spawnattr_t, destroyed with its scope: the child starts with
+/// SIGPIPE's default action, whatever this process does with it.
+class SpawnAttributes {
+ public:
+  SpawnAttributes() {
+    posix_spawnattr_init(&attr_);
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attr_, &defaults);
+    posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETSIGDEF);
+  }
+  ~SpawnAttributes() { posix_spawnattr_destroy(&attr_); }
+  SpawnAttributes(const SpawnAttributes&) = delete;
+  SpawnAttributes& operator=(const SpawnAttributes&) = delete;
+  const posix_spawnattr_t* get() const { return &attr_; }
+
+ private:
+  posix_spawnattr_t attr_;
+};
+
 }  // namespace
 
 Result<pid_t> SpawnLogged(const std::vector<std::string>& argv, const std::string& log) {
@@ -36,7 +58,8 @@ Result<pid_t> SpawnLogged(const std::vector<std::string>& argv, const std::strin
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0], fa.get(), nullptr, args.data(), environ);
+  SpawnAttributes attr;
+  int rc = posix_spawn(&pid, args[0], fa.get(), attr.get(), args.data(), environ);
   if (rc != 0) return Status::IoError("starting " + argv[0], rc);
   return pid;
 }

@@ -3,6 +3,8 @@
 // turning arguments into options.
 #include <unistd.h>
 
+#include <csignal>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
@@ -70,6 +72,10 @@ int RunAttach(const CommonOptions& o) {
 }  // namespace vc
 
 int main(int argc, char** argv) {
+  // libvirt's client writes to its socket with write(): a libvirtd that goes
+  // away mid-call must end that call with an error, not end us (libvirt asks
+  // this of every application, as virsh does). Children get it back.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"virt-converge: makes QEMU/KVM live migrations finish"};
   app.require_subcommand(1);
 
