@@ -77,6 +77,28 @@ class LibvirtFaultsTest : public LibvirtTest {
     bed_->Virsh('B', {"destroy", name});
   }
 
+  /// The outcome \a summary records, told on stderr as "[fault] outcome X:
+  /// detail" so that a CI log says what each fault came to.
+  static std::string TellOutcome(const std::string& fault, const Json& summary) {
+    const std::string outcome = summary.GetString("outcome").value_or("");
+    std::fprintf(stderr, "[%s] outcome %s: %s\n", fault.c_str(), outcome.c_str(),
+                 summary.GetString("detail").value_or("").c_str());
+    return outcome;
+  }
+
+  /// `domstate --reason` of \a name on \a host once it reads "running", or
+  /// as it reads after 20 s (libvirt resumes a source a moment after the
+  /// job ends).
+  std::string StateOnceRunning(char host, const std::string& name) {
+    std::string state;
+    Deadline deadline = Clock::now() + Millis(20000);
+    do {
+      bed_->Virsh(host, {"domstate", "--reason", name}, &state);
+    } while (state.rfind("running", 0) != 0 && Clock::now() < deadline &&
+             (std::this_thread::sleep_for(Millis(200)), true));
+    return state;
+  }
+
   /// Brings the link back, uncapped, however the test ends.
   struct LinkBack {
     LibvirtBed* bed;
@@ -253,9 +275,7 @@ TEST_F(LibvirtFaultsTest, ALinkCutForGoodInPrecopyEndsAtTheBudgetWithTheVmAsItWa
   const std::string out = attach->Output();
   std::optional<Json> summary = attach->Summary();
   ASSERT_TRUE(summary) << out;
-  const std::string outcome = summary->GetString("outcome").value_or("");
-  std::fprintf(stderr, "[link cut for good] outcome %s: %s\n", outcome.c_str(),
-               summary->GetString("detail").value_or("").c_str());
+  const std::string outcome = TellOutcome("link cut for good", *summary);
   EXPECT_EQ(outcome, "aborted") << out;
   EXPECT_NE(virsh.Wait(Millis(60000)), std::optional<int>(0));
   ASSERT_TRUE(bed_->SetLink(true).ok());
@@ -497,14 +517,8 @@ TEST_F(LibvirtFaultsTest, ADestinationFrozenThenKilledAfterAPauseLeavesTheGuestR
   const std::string out = attach->Output();
   std::optional<Json> summary = attach->Summary();
   ASSERT_TRUE(summary) << out;
-  std::fprintf(stderr, "[destination frozen, then killed] outcome %s: %s\n",
-               summary->GetString("outcome").value_or("").c_str(), summary->GetString("detail").value_or("").c_str());
-  EXPECT_EQ(summary->GetString("outcome").value_or(""), "failed") << out;
-  std::string state;
-  Deadline deadline = Clock::now() + Millis(20000);
-  do {
-    bed_->Virsh('A', {"domstate", "--reason", name}, &state);
-  } while (state.rfind("running", 0) != 0 && Clock::now() < deadline && (std::this_thread::sleep_for(Millis(200)), true));
+  EXPECT_EQ(TellOutcome("destination frozen, then killed", *summary), "failed") << out;
+  const std::string state = StateOnceRunning('A', name);
   EXPECT_EQ(state.rfind("running", 0), 0u) << state << "\n" << out;
   EXPECT_EQ(RunsOn(name), "A") << out;
   EXPECT_EQ(MaxDowntime('A', name), own) << out;
@@ -622,9 +636,7 @@ TEST_F(LibvirtFaultsTest, ALinkShapedToOneMbitAtTheEndHarmsNothing) {
   const std::string out = attach->Output();
   std::optional<Json> summary = attach->Summary();
   ASSERT_TRUE(summary) << out;
-  const std::string outcome = summary->GetString("outcome").value_or("");
-  std::fprintf(stderr, "[link shaped to 1 Mbit/s] outcome %s: %s\n", outcome.c_str(),
-               summary->GetString("detail").value_or("").c_str());
+  const std::string outcome = TellOutcome("link shaped to 1 Mbit/s", *summary);
   const std::string where = RunsOn(name);
   EXPECT_EQ(where, outcome == "completed" ? "B" : "A") << out;
   std::string state;
@@ -669,16 +681,9 @@ TEST_F(LibvirtFaultsTest, ADestinationThatNeverFinishesLeavesTheVmOnTheSourceAnd
   const std::string out = attach->Output();
   std::optional<Json> summary = attach->Summary();
   ASSERT_TRUE(summary) << out;
-  const std::string outcome = summary->GetString("outcome").value_or("");
-  std::fprintf(stderr, "[destination never finishes] outcome %s: %s\n", outcome.c_str(),
-               summary->GetString("detail").value_or("").c_str());
-  EXPECT_NE(outcome, "completed") << out;
+  EXPECT_NE(TellOutcome("destination never finishes", *summary), "completed") << out;
   EXPECT_EQ(out.find("action abort"), std::string::npos) << "the budget is long used up, yet nothing acted\n" << out;
-  std::string state;
-  Deadline deadline = Clock::now() + Millis(20000);
-  do {
-    bed_->Virsh('A', {"domstate", "--reason", name}, &state);
-  } while (state.rfind("running", 0) != 0 && Clock::now() < deadline && (std::this_thread::sleep_for(Millis(200)), true));
+  const std::string state = StateOnceRunning('A', name);
   EXPECT_EQ(state.rfind("running", 0), 0u) << state << "\n" << out;
   EXPECT_EQ(RunsOn(name), "A") << out;
   ExpectWholeThenRemove("A", name, out);
