@@ -364,13 +364,14 @@ void Follower::RecordChanges(const ChangesInForce& changes) {
 }
 
 void Follower::EndOrphan(const MigrationSample& s) {
-  changes_owned_ = true;
   const std::string what = DescribeChanges(*options_.adopted);
   view_.Message("the migration ended (" + s.status + ") while no follower followed it; the one that died had changed: " +
                 what);
-  // Completed: a guest it paused starts on the destination; else all goes back.
+  // Completed: a guest it paused starts on the destination; else all goes
+  // back. The record goes only once nothing of it is in force.
   if (!options_.dry_run) {
-    (void)PutBack(backend_, *options_.adopted, s, [this](const std::string& line) { view_.Message(line); });
+    changes_owned_ =
+        PutBack(backend_, *options_.adopted, s, [this](const std::string& line) { view_.Message(line); }).empty();
   }
   // What the dead one left of its own: its live record becomes history
   // (End writes it), the host's entries it held are swept.

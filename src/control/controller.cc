@@ -160,7 +160,12 @@ Status Controller::Apply(const MigrationSample& s, Decision d, bool from_reactio
 
 void Controller::OnFinished(const MigrationSample& s) {
   if (dry_run_) return;
-  if (s.status == "completed") return StartGuestWePausedOnDestination();
+  if (s.status == "completed") {
+    // The VM left this QEMU: nothing we set here is in force for it any more.
+    ours_ = MigrationTuning{};
+    original_.reset();
+    return StartGuestWePausedOnDestination();
+  }
   // The VM stays on the source: it gets back what it had before us.
   RestoreTuning();
   ResumeGuestWePaused(" (the migration did not complete)");

@@ -101,7 +101,8 @@ class Controller {
   /// set-bandwidth the reaction decides above it is cut down to it.
   void set_bandwidth_ceiling(uint64_t bytes_per_second) { bandwidth_ceiling_ = bytes_per_second; }
   /// The migration ended (\a s is its last sample). Completed: a guest we
-  /// paused is started on the destination (where the backend must). Not
+  /// paused is started on the destination (where the backend must), and
+  /// nothing of ours is in force any more (changes() is empty). Not
   /// completed (aborted, cancelled, failed): the VM stays on the source, so
   /// the parameters we changed go back (as Leave) and a guest we paused is
   /// resumed there.

@@ -206,6 +206,9 @@ TEST(Controller, AMigrationThatDoesNotCompleteGivesTheSourceItsOwnParametersBack
   last.status = "completed";
   d.OnFinished(last);
   EXPECT_EQ(done.tuning.downtime_limit_ms, 60);
+  // ...and nothing of ours is in force where the VM runs now.
+  EXPECT_TRUE(d.changes().empty());
+  EXPECT_FALSE(d.changes().original);
 }
 
 // What each action changed is recorded from the action's own account of

@@ -451,6 +451,42 @@ TEST(Follower, RemembersHowMuchOfTheFinalCopyWasNeverSentBefore) {
 // Issue 24, point 5: `migrate`'s start settings are recorded before they
 // are sent, as every change of ours is: a migrate killed between sending
 // them and its follower's first record left them behind with no record.
+// A follower that finds the migration a dead one followed ended puts back
+// what that one changed, and only then drops its record: when QEMU's values
+// cannot even be read, the record stays for the next follower (as after a
+// start that failed, and as `migrate` settles it).
+TEST(Follower, WhatADeadFollowerLeftStaysRecordedWhenItCannotBePutBack) {
+  testing::TempDir dir("orphan");
+  const StatePaths paths(dir.File("run"), "");
+  ChangesInForce left;
+  left.original = MigrationTuning{};
+  left.original->downtime_limit_ms = 300;
+  left.ours.downtime_limit_ms = 700;
+  ASSERT_TRUE(WriteChangesRecord(paths, "vm-id", left).ok());
+  for (const bool readable : {false, true}) {
+    testing::FakeBackend backend;
+    backend.tuning.downtime_limit_ms = 700;
+    if (!readable) backend.tuning_read = Status::Timeout("query-migrate-parameters", "no reply");
+    MigrationSample ended;
+    ended.status = "cancelled";
+    backend.samples.push_back(ended);
+    FollowOptions o;
+    o.interval = Millis(50);
+    o.policy_root = "";
+    o.paths = paths;
+    o.migration_id = "vm-id";
+    o.adopted = left;
+    FILE* out = tmpfile();
+    LiveView view(out, false);
+    (void)Follower(backend, o, view).Run();
+    std::fclose(out);
+    Result<std::optional<ChangesInForce>> record = ReadChangesRecord(paths, "vm-id");
+    ASSERT_TRUE(record.ok());
+    EXPECT_EQ(record->has_value(), !readable) << (readable ? "put back: no record" : "nothing put back: the record stays");
+    EXPECT_EQ(backend.tuning.downtime_limit_ms, readable ? 300 : 700);
+  }
+}
+
 TEST(StartRecorded, WhatTheStartChangesIsRecordedBeforeItIsSent) {
   testing::TempDir dir("start-recorded");
   const StatePaths paths(dir.File("run"), dir.File("state"));
