@@ -47,12 +47,14 @@ MigrationSummary Follower::Run() {
     if (timer) host_.Resplit();
   };
   client.next_sample_ms = [this] {
+    if (phase_ == Phase::kEnding) return static_cast<int64_t>(kDestinationPoll.count());
     const int64_t interval = options_.interval.count();
     return last_sample() ? NextSampleInMs(*last_sample(), interval) : interval;
   };
   client.stop = [this](const std::string& why) {
+    if (phase_ == Phase::kEnding) return AwaitDestination(/*stopping=*/true);
     const bool following = phase_ == Phase::kFollowing;
-    End(EndingHere(MigrationOutcome::kDetached,
+    End(EndingHere(MigrationOutcome::kDetached, "detached.signal",
                    why + (following ? "; the migration goes on under QEMU's own settings" : "; no migration was running")),
         following);
   };
@@ -60,8 +62,8 @@ MigrationSummary Follower::Run() {
   client.done = [this] { return phase_ == Phase::kDone; };
   Result<std::unique_ptr<FollowLoop>> loop = FollowLoop::Open(backend_, std::move(client));
   if (!loop.ok()) {
-    End(EndingHere(MigrationOutcome::kLost, "internal error, leaving the migration to QEMU's own settings: " +
-                                                loop.status().ToString()),
+    End(EndingHere(MigrationOutcome::kLost, "lost.internal",
+                   "internal error, leaving the migration to QEMU's own settings: " + loop.status().ToString()),
         true);
     return summary_;
   }
@@ -77,6 +79,10 @@ MigrationSummary Follower::Run() {
 
 void Follower::Tick(bool timer) {
   if (phase_ == Phase::kDone) return;
+  if (phase_ == Phase::kEnding) {
+    if (timer) AwaitDestination(/*stopping=*/false);
+    return;
+  }
   bool want_sample = timer, pass_event = false;
   std::vector<BackendEvent> events;
   Status st = backend_.Poll(&events);
@@ -107,7 +113,7 @@ void Follower::Tick(bool timer) {
       // The migration we were started for failed before it ran (the
       // destination refused it, ...): nothing moved, the VM runs on here.
       MigrationSummary never = EndingHere(
-          MigrationOutcome::kNotStarted,
+          MigrationOutcome::kNotStarted, "not-started.failed",
           "the migration never started: " + (s->error.empty() ? std::string("QEMU says failed") : s->error));
       view_.Message(never.detail);
       if (options_.before_start && !options_.dry_run) {
@@ -122,7 +128,7 @@ void Follower::Tick(bool timer) {
     if (!s->running()) {
       if (options_.adopted) return EndOrphan(*s);
       if (options_.wait_at_most.count() > 0 && Clock::now() - waiting_since_ >= options_.wait_at_most) {
-        return End(EndingHere(MigrationOutcome::kDetached,
+        return End(EndingHere(MigrationOutcome::kDetached, "detached.no-migration",
                               "no migration ran within " + FormatMillis(static_cast<double>(options_.wait_at_most.count())) +
                                   " (status " + s->status + "): the one this follower was started for ended before it looked"),
                    false);
@@ -199,6 +205,7 @@ void Follower::Follow(const MigrationSample& first, bool pass_event) {
   series_.push_back({s.total_time_ms, s.status, s.pass, s.ram_remaining, s.ram_transferred, s.bandwidth,
                      s.dirty_rate, s.expected_downtime_ms, s.throttle_percent});
   view_.Update(s, controller_->downtime_limit_ms());
+  if (s.running()) eta_.Update(s, after_sync);
   if (writer_) (void)writer_->AppendSample(series_.back());  // the live record says if /run is broken
   if (s.finished()) return Finish(s);
   // The others' watches see the change and split again.
@@ -252,6 +259,8 @@ void Follower::Record(const MigrationSample* s) {
   record_.updated_at = WallClockSeconds();
   if (controller_) {
     record_.downtime_limit_ms = controller_->downtime_limit_ms();
+    // QEMU's own limit when none of ours is known.
+    record_.eta_ms = eta_.estimates().ConvergeMs(record_.downtime_limit_ms > 0 ? record_.downtime_limit_ms : 300);
     record_.actions = controller_->actions();
   }
   Status st = writer_->Update(record_);
@@ -279,27 +288,33 @@ void Follower::Finish(const MigrationSample& s) {
         policy_.RememberSwitchover(*copy);
       }
       sum.detail = "finished in pre-copy";
+      sum.code = "completed.precopy";
       break;
     case MigrationOutcome::kCompletedPostcopy:
       sum.detail = "finished in post-copy";
+      sum.code = "completed.postcopy";
       break;
     case MigrationOutcome::kAborted:
       sum.detail = "aborted by virt-converge: " + abort_reason;
+      sum.code = controller_->abort_code();
       if (s.status != "cancelled" && !s.error.empty()) sum.detail += " (QEMU: " + s.error + ")";
       break;
     case MigrationOutcome::kCancelled:
       sum.detail = "cancelled by someone else";
+      sum.code = "cancelled.elsewhere";
       break;
     default:
       sum.detail = s.error.empty() ? "QEMU reports the migration failed" : "QEMU: " + s.error;
+      sum.code = std::string(OutcomeName(sum.outcome)) + ".qemu";
       break;
   }
   End(std::move(sum), false);
 }
 
-MigrationSummary Follower::EndingHere(MigrationOutcome outcome, std::string detail) const {
+MigrationSummary Follower::EndingHere(MigrationOutcome outcome, std::string code, std::string detail) const {
   MigrationSummary sum;
   sum.outcome = outcome;
+  sum.code = std::move(code);
   sum.detail = std::move(detail);
   if (progress_) {
     const MigrationSample& last = progress_->last();
@@ -333,11 +348,12 @@ void Follower::EndOnError(const Status& st) {
   if (c == StatusCode::kUnavailable || c == StatusCode::kTimeout) {
     // Never taken for a completion: what we changed is put back wherever
     // the VM still is, and a guest we paused runs again.
-    return End(EndingHere(MigrationOutcome::kLost, "could not learn how the migration ended: " + st.ToString()),
+    return End(EndingHere(MigrationOutcome::kLost, "lost.unanswered",
+                          "could not learn how the migration ended: " + st.ToString()),
                true);
   }
   // Our fault or an answer we cannot use: leave the migration to QEMU.
-  End(EndingHere(MigrationOutcome::kLost, "internal error, leaving the migration to QEMU's own settings: " +
+  End(EndingHere(MigrationOutcome::kLost, "lost.internal", "internal error, leaving the migration to QEMU's own settings: " +
                                               st.ToString()),
       true);
 }
@@ -351,7 +367,8 @@ void Follower::EndLost(const Status& st) {
     view_.Message("what virt-converge changed stays recorded for the next follower to put back: " +
                   DescribeChanges(controller_->changes()));
   }
-  End(EndingHere(MigrationOutcome::kLost, "lost " + backend_.Describe() + ": " + st.ToString()), false);
+  End(EndingHere(MigrationOutcome::kLost, "lost.connection", "lost " + backend_.Describe() + ": " + st.ToString()),
+      false);
 }
 
 void Follower::RecordChanges(const ChangesInForce& changes) {
@@ -390,14 +407,32 @@ void Follower::EndOrphan(const MigrationSample& s) {
                                    : s.status == "cancelled" ? MigrationOutcome::kCancelled
                                    : s.status == "failed"    ? MigrationOutcome::kFailed
                                                              : MigrationOutcome::kLost;
-  End(EndingHere(outcome, "it ended (" + s.status + ") while no follower followed it; put back what the one that "
+  End(EndingHere(outcome, std::string(OutcomeName(outcome)) + ".orphan", "it ended (" + s.status + ") while no follower followed it; put back what the one that "
                           "died had changed (" + what + ")"),
       false);
+}
+
+void Follower::AwaitDestination(bool stopping) {
+  if (!stopping) controller_->StartOnDestinationAgain();
+  if (controller_->awaits_destination()) {
+    if (!stopping) return;
+    // Nobody will start it now but the next follower of this VM.
+    changes_owned_ = false;
+    view_.Message("stopping before the destination could start the guest virt-converge paused: it stays paused "
+                  "there, recorded for the next follower: " +
+                  DescribeChanges(controller_->changes()));
+  }
+  End(std::move(*ending_), false);
 }
 
 void Follower::End(MigrationSummary summary, bool leave_to_qemu) {
   if (phase_ == Phase::kDone) return;
   if (leave_to_qemu && controller_) controller_->Leave(progress_ && progress_->last().in_postcopy());
+  if (phase_ != Phase::kEnding && controller_ && controller_->awaits_destination() && loop_) {
+    ending_ = std::move(summary);
+    phase_ = Phase::kEnding;
+    return;
+  }
   // Everything is put back, or the migration completed: nothing is left
   // for a next follower to adopt.
   if (changes_owned_) RemoveChangesRecord(options_.paths, options_.migration_id);
@@ -421,6 +456,7 @@ void Follower::End(MigrationSummary summary, bool leave_to_qemu) {
   if (writer_) {
     if (progress_) Record(&progress_->StatisticsOf(progress_->last()));
     if (summary_.total_time_ms) record_.elapsed_ms = *summary_.total_time_ms;
+    record_.eta_ms.reset();
     record_.status = std::string(OutcomeName(summary_.outcome));
     record_.samples = series_;
     record_.outcome = summary_;

@@ -22,6 +22,7 @@
 #include "src/attach/operator_requests.h"
 #include "src/backend/migration_backend.h"
 #include "src/control/controller.h"
+#include "src/control/estimator.h"
 #include "src/control/migration_progress.h"
 #include "src/coord/admission.h"
 #include "src/state/control_socket.h"
@@ -90,7 +91,10 @@ class Follower {
   static int ExitCode(const MigrationSummary& s);
 
  private:
-  enum class Phase { kWaiting, kFollowing, kDone };
+  // kEnding: the migration ended and the end is told, but a guest we
+  // paused waits for the destination to load the migration before it can
+  // start there; the loop (samples aside, the control socket) goes on.
+  enum class Phase { kWaiting, kFollowing, kEnding, kDone };
 
   void Tick(bool timer);
   void StartFollowing(const MigrationSample& s);
@@ -106,12 +110,19 @@ class Follower {
   /// The migration ended (\a s finished()): its summary from QEMU's figures.
   void Finish(const MigrationSample& s);
   /// A summary of \a outcome with the figures of the last sample.
-  MigrationSummary EndingHere(MigrationOutcome outcome, std::string detail) const;
+  /// \a code: its reason code (MigrationSummary::code).
+  MigrationSummary EndingHere(MigrationOutcome outcome, std::string code, std::string detail) const;
   /// The one way to end. \a leave_to_qemu: first put back what we changed
   /// and resume a guest we paused, so the migration goes on as if we had
   /// never been there (detaching, or our own fault). Then the host's share
   /// and budget are given back, the history record written, the loop left.
   void End(MigrationSummary summary, bool leave_to_qemu);
+  /// In kEnding, on the timer: tries again to start the guest on the
+  /// destination; Ends once that is done or given up. \a stopping: the
+  /// follower must go now (SIGTERM): the guest stays paused there, and
+  /// recorded for the next follower.
+  void AwaitDestination(bool stopping);
+  static constexpr Millis kDestinationPoll{100};
   /// Ends on a failed backend call: lost when QEMU or libvirt went away,
   /// our fault (leaving the migration to QEMU) when it answered something
   /// we could not use.
@@ -149,8 +160,10 @@ class Follower {
   BackendFacts facts_;
   bool passthrough_allowed_ = false;  // as last told to the backend (its default)
   std::optional<MigrationProgress> progress_;  // from the first running sample on
+  Estimator eta_;  // for the records' ETA, whatever reacts
   std::vector<SamplePoint> series_;
   MigrationSummary summary_;
+  std::optional<MigrationSummary> ending_;  // in kEnding: the end to tell
 
   std::optional<RecordWriter> writer_;
   MigrationRecord record_;

@@ -25,8 +25,10 @@ OperatorReply OperatorRequests::Handle(const std::string& request, Controller& c
     view_.Message("the operator asks to resume post-copy over " + uri +
                   (data_uri.empty() ? "" : " (data " + data_uri + ")"));
     Status st = dry_run_ ? Status::Ok() : backend_.ResumePostcopy(uri, data_uri);
-    OperatorReply reply{st.ok(), st.ok() ? (dry_run_ ? "resume: dry run: not applied" : "resume: done")
-                                         : "resume: " + st.ToString()};
+    OperatorReply reply{st.ok(),
+                        st.ok() ? (dry_run_ ? "resume: dry run: not applied" : "resume: done")
+                                : "resume: " + st.ToString(),
+                        st.code() == StatusCode::kUnavailable};
     view_.Message(reply.text);
     return reply;
   }

@@ -505,28 +505,26 @@ Status LibvirtBackend::ResumePostcopy(const std::string& uri, const std::string&
   if (migrate_thread_.joinable() && !migrate_done_) {
     return Status::CommandFailed("resume", "busy", "the migration call of " + name_ + " has not returned yet; try again");
   }
-  // Just after the break one QEMU may not have noticed it yet ("QEMU
-  // reports migration is still running"): libvirt refuses then, so try
-  // again for a few seconds.
+  TypedParams params;
+  if (!data_uri.empty() && !params.AddString(VIR_MIGRATE_PARAM_URI, data_uri)) {
+    return Status::Internal(name_, "out of memory building migration parameters");
+  }
+  Status st = RunMigrateWorker(uri, std::move(params), VIR_MIGRATE_LIVE | VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME);
+  if (!st.ok()) return st;
+  // A refusal comes at once (the destination is not there, or libvirt
+  // will not resume): say it to the operator rather than in a later sample.
+  for (int i = 0; i < 20 && !migrate_done_; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (!migrate_done_) return Status::Ok();
   std::string refusal;
-  for (int attempt = 0; attempt < 20; attempt++) {
-    if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    TypedParams params;
-    if (!data_uri.empty() && !params.AddString(VIR_MIGRATE_PARAM_URI, data_uri)) {
-      return Status::Internal(name_, "out of memory building migration parameters");
-    }
-    Status st = RunMigrateWorker(uri, std::move(params), VIR_MIGRATE_LIVE | VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME);
-    if (!st.ok()) return st;
-    // A refusal comes at once (the destination is not there, or libvirt
-    // will not resume): say it to the operator rather than in a later sample.
-    for (int i = 0; i < 20 && !migrate_done_; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (!migrate_done_) return Status::Ok();
-    {
-      std::lock_guard lock(migrate_mu_);
-      refusal = migrate_error_;
-    }
-    if (refusal.empty()) return Status::Ok();  // resumed and already done
-    if (refusal.find("still running") == std::string::npos) break;
+  {
+    std::lock_guard lock(migrate_mu_);
+    refusal = migrate_error_;
+  }
+  if (refusal.empty()) return Status::Ok();  // resumed and already done
+  // Just after the break one QEMU may not have noticed it yet: libvirt
+  // refuses ("QEMU reports migration is still running") until it has.
+  if (refusal.find("still running") != std::string::npos) {
+    return Status::Unavailable("resume", "not yet: QEMU has not noticed the break yet (libvirt: " + refusal + ")");
   }
   return Status::CommandFailed("resume", "refused", refusal);
 }

@@ -193,6 +193,8 @@ class MigrationBackend {
   virtual Status CheckGuestRunsOnDestination() const { return Status::Ok(); }
   /// After a completed migration, starts on the destination the guest
   /// PauseGuest stopped; nothing where the destination does it itself.
+  /// kUnavailable: the destination is still loading the migration; asking
+  /// again in a moment may start it. Never waits for it.
   virtual Status StartGuestOnDestination() { return Status::Ok(); }
   /// Sets what \a start asks for and starts the migration. A wish this
   /// QEMU/libvirt cannot honour is skipped and described in \a not_honoured.

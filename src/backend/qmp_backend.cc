@@ -151,21 +151,15 @@ Status QmpBackend::StartGuestOnDestination() {
   Result<std::unique_ptr<qmp::Session>> dest = qmp::Session::Connect(std::move(*t));
   if (!dest.ok()) return dest.status().WithContext(where);
   // The source completes once it has sent the last bytes; the destination
-  // is done loading them a moment later (longer after a large final copy
-  // on a slow host), and refuses `cont` until then.
-  constexpr int kTries = 600;
-  constexpr auto kEvery = std::chrono::milliseconds(100);
-  std::string status = "none";
-  for (int i = 0; i < kTries; i++) {
-    Result<qmp::MigrationInfo> info = qmp::QueryMigrate(**dest);
-    if (!info.ok()) return info.status().WithContext(where);
-    status = info->status.value_or("none");
-    if (status == "completed" || status == "failed" || status == "cancelled") break;
-    std::this_thread::sleep_for(kEvery);
+  // is done loading them a moment later and refuses `cont` until then: one
+  // look, and "not yet" (kUnavailable) for the caller to ask again.
+  Result<qmp::MigrationInfo> info = qmp::QueryMigrate(**dest);
+  if (!info.ok()) return info.status().WithContext(where);
+  const std::string status = info->status.value_or("none");
+  if (status == "failed" || status == "cancelled") {
+    return Status::CommandFailed(where, "not loaded", "its incoming migration ended " + status);
   }
-  if (status != "completed") {
-    return Status::Timeout(where, "its incoming migration did not complete within 60 s (" + status + ")");
-  }
+  if (status != "completed") return Status::Unavailable(where, "its incoming migration is still " + status);
   Result<qmp::RunState> run = qmp::QueryStatus(**dest);
   if (!run.ok()) return run.status().WithContext(where);
   if (run->status == "running") return Status::Ok();

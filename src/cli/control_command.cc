@@ -1,6 +1,7 @@
 #include "src/cli/control_command.h"
 
 #include <cstdio>
+#include <thread>
 
 #include "src/backend/libvirt_backend.h"
 #include "src/backend/qmp_backend.h"
@@ -14,6 +15,10 @@ namespace {
 
 // A request may wait for QEMU/libvirt (post-copy start, pause).
 constexpr Millis kReplyTimeout{30000};
+// A follower's "not yet" (OperatorReply::again) is asked again this often,
+// for this long.
+constexpr Millis kAgainEvery{500};
+constexpr Millis kAgainFor{30000};
 
 struct ControlOptions {
   std::string vm;
@@ -55,10 +60,17 @@ int Run(const ControlOptions& o, const std::string& request) {
   const StatePaths paths(o.run_dir, "");
   std::optional<MigrationRecord> r = FindLiveRecord(paths, o.vm);
   if (r && !r->stale) {
-    Result<OperatorReply> reply =
-        SendControlRequest(paths.ControlSocketFile(r->id), request, kReplyTimeout);
-    if (!reply.ok()) return Fail(request + " " + o.vm, reply.status().ToString());
-    return Report(*reply);
+    // "Not yet" is asked again here, where waiting holds nobody's loop.
+    const Deadline give_up = Clock::now() + kAgainFor;
+    for (bool told = false;; told = true) {
+      Result<OperatorReply> reply = SendControlRequest(paths.ControlSocketFile(r->id), request, kReplyTimeout);
+      if (!reply.ok()) return Fail(request + " " + o.vm, reply.status().ToString());
+      if (!reply->again || Clock::now() >= give_up) return Report(*reply);
+      if (!told) std::printf("%s; asking again for up to %lld s\n", reply->text.c_str(),
+                             static_cast<long long>(kAgainFor.count() / 1000));
+      std::fflush(stdout);
+      std::this_thread::sleep_for(kAgainEvery);
+    }
   }
   if (!o.connect_uri.empty() && request.rfind("resume", 0) != 0) return AskLibvirt(o, request);
   return Fail(request + " " + o.vm, "no virt-converge follows a migration of it on this host" +

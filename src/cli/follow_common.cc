@@ -91,6 +91,8 @@ void WriteSummaryJson(const CommonOptions& o, MigrationSummary summary) {
   if (summary.outcome == MigrationOutcome::kNotStarted) {
     std::optional<HookRefusal> refusal = HookRefusal::FindIn(summary.detail);
     summary.try_later = refusal && refusal->try_later();
+    // The destination's reason is the better code: "refused.fitness".
+    if (refusal) summary.code = "refused." + std::string(RefusalCode(refusal->reason));
   }
   std::ofstream out(o.summary_json);
   out << summary.ToJson().Serialize(true) << "\n";
@@ -103,6 +105,7 @@ int NotStarted(const CommonOptions& o, const std::string& what, const Status& st
   MigrationSummary summary;
   summary.outcome = MigrationOutcome::kNotStarted;
   summary.detail = what + ": " + st.ToString();
+  summary.code = "not-started.error";
   WriteSummaryJson(o, std::move(summary));
   return Fail(what, st, code);
 }

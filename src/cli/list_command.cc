@@ -42,7 +42,15 @@ std::string LocalTime(double t) {
 std::string LastAction(const MigrationRecord& r) {
   if (r.actions.empty()) return "-";
   const ActionRecord& a = r.actions.back();
-  return a.action + ActionValueText(a.action, a.value) + (a.result == "done" ? "" : " [" + a.result + "]");
+  const std::string code = ActionCode(a);
+  return a.action + ActionValueText(a.action, a.value) + (a.result == "done" ? "" : " [" + a.result + "]") +
+         (code.empty() ? "" : " (" + code + ")");
+}
+
+/// "1m05s", "now", or "-" (not known yet, or it will not converge).
+std::string Eta(const MigrationRecord& r) {
+  if (!r.eta_ms) return "-";
+  return *r.eta_ms == 0 ? "now" : FormatMillis(static_cast<double>(*r.eta_ms));
 }
 
 /// A record for a libvirt job nobody here follows.
@@ -129,16 +137,16 @@ int RunList(const ListOptions& o) {
     std::printf("%s\n", list.Serialize(true).c_str());
     return 0;
   }
-  std::printf("%-16s %-3s %-22s %-19s %8s %6s %10s %11s %11s %4s %9s %5s  %-28s %s\n", "VM", "DIR", "PEER",
-              "STARTED", "ELAPSED", "DONE", "REMAINING", "SHARE", "DIRTY", "PASS", "EXP.DOWN", "THRTL", "POLICY",
-              "LAST ACTION");
+  std::printf("%-16s %-3s %-22s %-19s %8s %8s %6s %10s %11s %11s %4s %9s %5s  %-28s %s\n", "VM", "DIR", "PEER",
+              "STARTED", "ELAPSED", "ETA", "DONE", "REMAINING", "SHARE", "DIRTY", "PASS", "EXP.DOWN", "THRTL", "POLICY",
+              "LAST ACTION (CODE)");
   for (const MigrationRecord& r : l.records) {
     char progress[16];
     std::snprintf(progress, sizeof progress, "%.1f%%", r.progress());
     std::string status_note = r.stale ? " (follower gone)" : r.status != "active" ? " (" + r.status + ")" : "";
-    std::printf("%-16s %-3s %-22s %-19s %8s %6s %10s %11s %11s %4llu %9s %4d%%  %-28s %s%s\n",
+    std::printf("%-16s %-3s %-22s %-19s %8s %8s %6s %10s %11s %11s %4llu %9s %4d%%  %-28s %s%s\n",
                 (r.vm.empty() ? r.id : r.vm).c_str(), r.direction.c_str(), r.peer.empty() ? "-" : r.peer.c_str(),
-                LocalTime(r.started_at).c_str(), Elapsed(r).c_str(), progress,
+                LocalTime(r.started_at).c_str(), Elapsed(r).c_str(), Eta(r).c_str(), progress,
                 FormatBytes(static_cast<double>(r.remaining)).c_str(),
                 r.share ? FormatRate(static_cast<double>(r.share)).c_str() : "-",
                 FormatRate(r.dirty_rate).c_str(), static_cast<unsigned long long>(r.pass),
@@ -198,14 +206,17 @@ int RunStatus(const ListOptions& o) {
                 r->share ? (" (share " + FormatRate(static_cast<double>(r->share)) + ")").c_str() : "",
                 FormatRate(r->dirty_rate).c_str(), static_cast<long long>(r->expected_downtime_ms),
                 static_cast<long long>(r->downtime_limit_ms), r->throttle_percent);
+    if (live) std::printf("eta:        %s to the switch-over, if the rates hold\n", Eta(*r).c_str());
     if (r->outcome) std::printf("outcome:    %s — %s\n", std::string(OutcomeName(r->outcome->outcome)).c_str(), r->outcome->detail.c_str());
+    if (const std::string code = r->reason_code(); !code.empty()) std::printf("reason:     %s\n", code.c_str());
   }
   std::printf("%s", placement.c_str());
   if (!r) return 0;
   std::printf("actions:    %zu\n", r->actions.size());
   for (const ActionRecord& a : r->actions) {
-    std::printf("  %7.1fs %s%s [%s]: %s\n", a.at_s, a.action.c_str(), ActionValueText(a.action, a.value).c_str(),
-                a.result.c_str(), a.reason.c_str());
+    const std::string code = ActionCode(a);
+    std::printf("  %7.1fs %s%s [%s]: %s%s\n", a.at_s, a.action.c_str(), ActionValueText(a.action, a.value).c_str(),
+                a.result.c_str(), a.reason.c_str(), code.empty() ? "" : (" [" + code + "]").c_str());
   }
   std::printf("samples:    %zu\n", r->samples.size());
   for (const SamplePoint& p : r->samples) {

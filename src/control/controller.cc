@@ -1,17 +1,25 @@
 #include "src/control/controller.h"
 
 #include <cstdio>
+#include <thread>
 
 #include "plugins/action.h"
 #include "src/base/units.h"
 
 namespace vc {
 
+std::string ActionCode(const ActionRecord& a) {
+  if (!a.kind) return "";
+  const Action* action = FindAction(a.action);
+  return std::string(DecisionKindName(*a.kind)) + "." + std::string(action ? action->policy_word() : a.action);
+}
+
 std::string ActionLine(const ActionRecord& a) {
   char at[32];
   std::snprintf(at, sizeof at, "%6.1fs", a.at_s);
+  const std::string code = ActionCode(a);
   return std::string(at) + " action " + a.action + ActionValueText(a.action, a.value) + " [" + a.result + "]: " +
-         a.reason;
+         a.reason + (code.empty() ? "" : " [" + code + "]");
 }
 
 int64_t NextSampleInMs(const MigrationSample& s, int64_t interval_ms) {
@@ -149,7 +157,10 @@ Status Controller::Apply(const MigrationSample& s, Decision d, bool from_reactio
   if (st.ok()) {
     // A dry run goes on as if it had: its next decisions build on this one.
     if (effect->tuning.downtime_limit_ms) downtime_limit_ms_ = *effect->tuning.downtime_limit_ms;
-    if (effect->cancels_migration) abort_reason_ = d.reason;
+    if (effect->cancels_migration) {
+      abort_reason_ = d.reason;
+      abort_code_ = ActionCode(rec);
+    }
   }
   if (st.ok() && !dry_run_) tuning_.Overlay(effect->tuning);
   if (from_reaction) reaction_->Applied(d, st.ok());
@@ -227,6 +238,11 @@ ChangesInForce PutBack(MigrationBackend& backend, const ChangesInForce& changes,
   Controller undo(backend, BackendFacts{}, nullptr, /*dry_run=*/false, std::move(say));
   undo.Adopt(changes);
   undo.OnFinished(end);
+  // No loop to come back to here: the destination gets its moment now.
+  while (undo.awaits_destination()) {
+    std::this_thread::sleep_for(Millis(100));
+    undo.StartOnDestinationAgain();
+  }
   return undo.changes();
 }
 
@@ -243,6 +259,21 @@ void Controller::Leave(bool in_postcopy) {
 void Controller::StartGuestWePausedOnDestination() {
   if (!paused_by_us_ || dry_run_) return;
   Status st = backend_.StartGuestOnDestination();
+  if (st.code() == StatusCode::kUnavailable) {
+    // Loading the last bytes takes the destination a moment after the
+    // source completes (longer after a large final copy): not yet.
+    const Clock::time_point now = Clock::now();
+    if (!destination_wait_) {
+      destination_wait_ = now;
+      say_("the guest virt-converge paused starts on the destination once it has loaded the migration: " +
+           st.ToString());
+    }
+    if (now - *destination_wait_ < kDestinationLoadGrace) return;
+    st = Status::Timeout("the destination", "it did not finish loading the migration within " +
+                                                std::to_string(kDestinationLoadGrace.count() / 1000) + " s (" +
+                                                st.ToString() + ")");
+  }
+  destination_wait_.reset();
   say_(st.ok() ? "the guest virt-converge paused runs again: started on the destination"
                : "could not start on the destination the guest virt-converge paused (it stays paused "
                  "there until someone resumes it): " +

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "src/backend/migration_backend.h"
+#include "src/base/time.h"
 #include "src/control/reaction.h"
 
 namespace vc {
@@ -51,10 +52,19 @@ struct ChangesInForce {
 struct OperatorReply {
   bool ok = false;
   std::string text;
+  /// Not done yet, and the same request may succeed in a moment (libvirt
+  /// refuses a post-copy resume until QEMU has noticed the break): the
+  /// asker tries again; the follower never waits for it.
+  bool again = false;
 };
 
+/// The action's stable reason code, "<why>.<what>": the decision's kind
+/// (DecisionKindName) and the action's policy word, e.g. "budget.abort",
+/// "schedule.downtime", "operator.abort"; "" for a record older than kinds.
+std::string ActionCode(const ActionRecord& a);
+
 /// How an action is told as it happens: "  11.2s action set-downtime 600 ms
-/// [done]: <reason>".
+/// [done]: <reason> [schedule.downtime]".
 std::string ActionLine(const ActionRecord& a);
 
 /// How soon to sample after \a s, for a sampling timer of \a interval_ms:
@@ -63,6 +73,10 @@ std::string ActionLine(const ActionRecord& a);
 /// the switch-over correction follows the bulk pages still unsent (QEMU
 /// sends no event in the bulk pass).
 inline constexpr int64_t kBulkEndIntervalMs = 100;
+
+/// How long a destination still loading the last of a migration is waited
+/// for before a guest we paused is given up as not startable there.
+inline constexpr Millis kDestinationLoadGrace{60000};
 int64_t NextSampleInMs(const MigrationSample& s, int64_t interval_ms);
 
 class Controller {
@@ -126,11 +140,19 @@ class Controller {
   /// so parameters are left alone and a guest we paused is started there,
   /// never resumed on the source.
   void Leave(bool in_postcopy);
+  /// A guest we paused is to start on the destination, which is still
+  /// loading the last of the migration: whoever runs the controller calls
+  /// StartOnDestinationAgain every moment until this is false (at most
+  /// kDestinationLoadGrace), without holding its loop meanwhile.
+  bool awaits_destination() const { return destination_wait_.has_value(); }
+  void StartOnDestinationAgain() { StartGuestWePausedOnDestination(); }
 
   const std::vector<ActionRecord>& actions() const { return actions_; }
   /// QEMU's max-bandwidth (bytes/s) as last read, with our changes since.
   std::optional<uint64_t> max_bandwidth() const { return tuning_.max_bandwidth; }
   const std::string& abort_reason() const { return abort_reason_; }
+  /// The reason code of the action that aborted the migration ("" if none).
+  const std::string& abort_code() const { return abort_code_; }
 
  private:
   Status Apply(const MigrationSample& s, Decision d, bool from_reaction);
@@ -159,7 +181,9 @@ class Controller {
   MigrationTuning ours_;
   std::vector<ActionRecord> actions_;
   std::string abort_reason_;
+  std::string abort_code_;
   bool paused_by_us_ = false;
+  std::optional<Clock::time_point> destination_wait_;  // since the destination first said "not yet"
   bool told_switching_over_ = false;
   uint64_t bandwidth_ceiling_ = 0;
   std::function<void(const ChangesInForce&)> before_change_;

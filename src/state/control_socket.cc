@@ -82,7 +82,9 @@ int ControlSocket::OnReady(sd_event_source*, int fd, uint32_t, void* p) {
   }
   std::string reply;
   for (;;) {  // one message: a text too long once escaped is cut
-    reply = Json::Object().Set("ok", Json::Bool(answer.ok)).Set("text", Json::String(answer.text)).Serialize();
+    Json j = Json::Object().Set("ok", Json::Bool(answer.ok)).Set("text", Json::String(answer.text));
+    if (answer.again) j.Set("again", Json::Bool(true));
+    reply = j.Serialize();
     if (reply.size() <= kMaxMessage) break;
     answer.text.resize(answer.text.size() / 2);
   }
@@ -112,7 +114,7 @@ Result<OperatorReply> SendControlRequest(const std::string& path, const std::str
   std::optional<bool> ok = reply->GetBool("ok");
   std::optional<std::string> text = reply->GetString("text");
   if (!ok || !text) return Status::ProtocolError(path, "the follower's reply has no ok and text: " + reply->Serialize());
-  return OperatorReply{*ok, *text};
+  return OperatorReply{*ok, *text, reply->GetBool("again").value_or(false)};
 }
 
 }  // namespace vc

@@ -67,6 +67,11 @@ void PruneHistory(const std::string& dir) {
 
 }  // namespace
 
+std::string MigrationRecord::reason_code() const {
+  if (outcome && !outcome->code.empty()) return outcome->code;
+  return actions.empty() ? "" : ActionCode(actions.back());
+}
+
 double MigrationRecord::progress() const {
   if (ram_total == 0) return 0;
   if (status == "completed") return 100;
@@ -113,6 +118,8 @@ Json MigrationRecord::ToJson() const {
       .Set("expected-downtime-ms", Json::Int(expected_downtime_ms))
       .Set("downtime-limit-ms", Json::Int(downtime_limit_ms))
       .Set("throttle-percent", Json::Int(throttle_percent));
+  if (eta_ms) j.Set("eta-ms", Json::Int(*eta_ms));
+  if (const std::string code = reason_code(); !code.empty()) j.Set("code", Json::String(code));
   j.Set("actions", ActionsToJson(actions));
   if (!samples.empty()) j.Set("samples", SamplesToJson(samples));
   if (outcome) {
@@ -150,6 +157,7 @@ MigrationRecord MigrationRecord::FromJson(const Json& j) {
   r.expected_downtime_ms = j.GetInt("expected-downtime-ms").value_or(0);
   r.downtime_limit_ms = j.GetInt("downtime-limit-ms").value_or(-1);
   r.throttle_percent = static_cast<int>(j.GetInt("throttle-percent").value_or(0));
+  r.eta_ms = j.GetInt("eta-ms");
   r.actions = ActionsFromJson(j);
   r.samples = SamplesFromJson(j);
   if (std::optional<Json> o = j.Get("outcome")) r.outcome = MigrationSummary::FromJson(*o);

@@ -39,6 +39,9 @@ struct MigrationRecord {
   uint64_t share = 0;                    // bytes/s of the host's budget; 0 = not sharing
   int64_t expected_downtime_ms = 0, downtime_limit_ms = -1, elapsed_ms = 0;
   int throttle_percent = 0;
+  /// Predicted time until QEMU switches over, if the rates hold (the
+  /// estimator's); none before the bulk pass ends or when it never will.
+  std::optional<int64_t> eta_ms;
   std::vector<ActionRecord> actions;
 
   /// Filled from the .samples file, or in a history record.
@@ -48,6 +51,9 @@ struct MigrationRecord {
 
   /// Percent of RAM sent, by QEMU's count of what remains.
   double progress() const;
+  /// The current reason code: the outcome's once it ended, else the last
+  /// action's ("" when none).
+  std::string reason_code() const;
   /// The latest sample, as far as the record keeps it (for a live view).
   MigrationSample LatestSample() const;
 

@@ -9,6 +9,7 @@ namespace vc {
 
 std::string MigrationSummary::ToText() const {
   std::string out = "outcome:    " + std::string(OutcomeName(outcome));
+  if (!code.empty()) out += " [" + code + "]";
   if (!detail.empty()) out += " — " + detail;
   out += "\n";
   auto line = [&](const char* label, const std::string& v) { out += std::string(label) + v + "\n"; };
@@ -22,7 +23,9 @@ std::string MigrationSummary::ToText() const {
     char at[32];
     std::snprintf(at, sizeof at, "%7.1fs ", a.at_s);
     out += std::string("  ") + at + a.action + ActionValueText(a.action, a.value) +
-           " [" + a.result + "]: " + a.reason + "\n";
+           " [" + a.result + "]: " + a.reason;
+    if (const std::string c = ActionCode(a); !c.empty()) out += " [" + c + "]";
+    out += "\n";
   }
   return out;
 }
@@ -36,7 +39,10 @@ Json ActionRecordToJson(const ActionRecord& a) {
                .Set("latency-ms", Json::Double(a.latency_ms))
                .Set("sent-ms", Json::Double(a.sent_ms))
                .Set("result", Json::String(a.result));
-  if (a.kind) j.Set("kind", Json::String(DecisionKindName(*a.kind)));
+  if (a.kind) {
+    j.Set("kind", Json::String(DecisionKindName(*a.kind)));
+    j.Set("code", Json::String(ActionCode(a)));
+  }
   return j;
 }
 
@@ -84,6 +90,7 @@ Json MigrationSummary::ToJson() const {
   Json j = Json::Object();
   j.Set("outcome", Json::String(std::string(OutcomeName(outcome))));
   j.Set("detail", Json::String(detail));
+  if (!code.empty()) j.Set("code", Json::String(code));
   if (total_time_ms) j.Set("total-time-ms", Json::Int(*total_time_ms));
   if (downtime_ms) j.Set("downtime-ms", Json::Int(*downtime_ms));
   if (passes) j.Set("passes", Json::Uint(*passes));
@@ -100,6 +107,7 @@ MigrationSummary MigrationSummary::FromJson(const Json& j) {
   MigrationSummary s;
   s.outcome = ParseOutcome(j.GetString("outcome").value_or("")).value_or(MigrationOutcome::kLost);
   s.detail = j.GetString("detail").value_or("");
+  s.code = j.GetString("code").value_or("");
   s.total_time_ms = j.GetInt("total-time-ms");
   s.downtime_ms = j.GetInt("downtime-ms");
   s.passes = j.GetUint("passes");

@@ -27,6 +27,10 @@ struct MigrationSummary {
   /// detached also when no migration had started.
   MigrationOutcome outcome = MigrationOutcome::kLost;
   std::string detail;       // why, in words
+  /// Why, as a stable reason code: "<outcome>.<cause>" ("completed.precopy",
+  /// "lost.connection", ...), or for an abort the code of the action that
+  /// aborted it ("budget.abort"). Listed in virt-converge(8).
+  std::string code;
   std::optional<int64_t> total_time_ms, downtime_ms;
   std::optional<uint64_t> passes, bytes_sent, ram_total;
   bool postcopy = false;

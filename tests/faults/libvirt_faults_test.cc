@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "src/backend/libvirt_backend.h"
+#include "src/backend/libvirt_handles.h"
 #include "src/base/unique_fd.h"
 #include "src/state/migration_record.h"
 #include "tests/faults/fault_checks.h"
@@ -687,6 +688,148 @@ TEST_F(LibvirtFaultsTest, ADestinationThatNeverFinishesLeavesTheVmOnTheSourceAnd
   EXPECT_EQ(state.rfind("running", 0), 0u) << state << "\n" << out;
   EXPECT_EQ(RunsOn(name), "A") << out;
   ExpectWholeThenRemove("A", name, out);
+}
+
+// Issue 24, faults case 7: a 5 MiB XML on `stopped`, on the real bed. No
+// libvirt call carries that much (4 MiB a string over its RPC), but a
+// running VM's metadata grows in steps: two 2.6 MiB elements make its live
+// XML 5.2 MiB, which libvirt hands the hook as the VM stops. The hook reads
+// up to its cap and frees the VM's CPU all the same: a VM pinned to it
+// starts after, and libvirt saw the stop through (no hook error).
+TEST_F(LibvirtFaultsTest, AVmStoppedWithAFiveMiBXmlFreesItsCpu) {
+  const std::string pin = "  <cputune><vcpupin vcpu='0' cpuset='1'/></cputune>\n";
+  GuestParams small = QuietGuest();
+  small.ram_mib = 64;
+  ASSERT_TRUE(bed_->StartGuest('B', "big", small, pin).ok());
+  ASSERT_EQ(ReadFile(bed_->HookDir('B') + "/running/big"), "dedicated 1\n");
+  {
+    ConnectPtr conn(virConnectOpen(bed_->uri('B').c_str()));
+    ASSERT_TRUE(conn);
+    DomainPtr dom(virDomainLookupByName(conn.get(), "big"));
+    ASSERT_TRUE(dom);
+    for (const std::string key : {"a", "b"}) {
+      const std::string blob = "<blob>" + std::string(2600 * 1024, 'x') + "</blob>";
+      ASSERT_EQ(virDomainSetMetadata(dom.get(), VIR_DOMAIN_METADATA_ELEMENT, blob.c_str(), key.c_str(),
+                                     ("http://example.org/virt-converge-test/" + key).c_str(), VIR_DOMAIN_AFFECT_LIVE),
+                0)
+          << virGetLastErrorMessage();
+    }
+  }
+  // libvirt's own copy of the live XML, the one the hook is given.
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(bed_->dir().path() + "/hosts/B/run/qemu/big.xml", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_GT(size, 5u << 20);
+  std::string out;
+  EXPECT_EQ(bed_->Virsh('B', {"destroy", "big"}, &out, Millis(60000)), 0) << out;
+  EXPECT_FALSE(std::filesystem::exists(bed_->HookDir('B') + "/running/big"));
+  Status started = bed_->StartGuest('B', "afterbig", small, pin);
+  EXPECT_TRUE(started.ok()) << started.ToString();
+  EXPECT_EQ(ReadFile(bed_->HookDir('B') + "/running/afterbig"), "dedicated 1\n");
+  bed_->Virsh('B', {"destroy", "afterbig"});
+}
+
+// Issue 24, faults case 4, at setup. The destination's libvirtd, frozen,
+// holds the migration in its setup (virsh waits on its Prepare) while the
+// follower has already set the step it takes at the start; then it is
+// killed and started again. The migration never runs: the VM runs on the
+// source, whole, with libvirt's own downtime limit.
+TEST_F(LibvirtFaultsTest, TheDestinationsLibvirtdRestartedAtSetupLeavesTheVmOnTheSource) {
+  const std::string name = "rstdstset";
+  GuestParams small = QuietGuest();
+  small.ram_mib = 64;
+  ASSERT_TRUE(bed_->StartGuest('A', name, small).ok());
+  const std::string own = MaxDowntime('A', name);
+  const pid_t libvirtd_b =
+      static_cast<pid_t>(std::atol(ReadFile(bed_->dir().path() + "/hosts/B/run/libvirtd.pid").c_str()));
+  ASSERT_GT(libvirtd_b, 1);
+  auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nAction=none\n"
+                                                                    "[Schedule]\nStep=start downtime=500ms\n")});
+  ASSERT_TRUE(attach.ok()) << attach.status().ToString();
+  ASSERT_EQ(::kill(libvirtd_b, SIGSTOP), 0);
+  Subprocess virsh = StartVirshMigrate(name, 'B', {}, bed_->dir().File("virsh-" + name + ".log"));
+  const bool followed = attach->WaitOutput("following the migration", Millis(10000));
+  std::this_thread::sleep_for(Millis(2000));
+  ASSERT_EQ(::kill(libvirtd_b, SIGKILL), 0);
+  ASSERT_TRUE(bed_->RestartDaemon('B').ok());
+  EXPECT_NE(virsh.Wait(Millis(120000)), std::optional<int>(0)) << ReadFile(bed_->dir().File("virsh-" + name + ".log"));
+  // A follower that never saw the migration run waits for one: told to go.
+  if (!attach->process.Wait(Millis(30000))) attach->process.Signal(SIGTERM);
+  attach->WaitExit(Millis(60000));
+  const std::string out = attach->Output();
+  std::optional<Json> summary = attach->Summary();
+  ASSERT_TRUE(summary) << out;
+  std::fprintf(stderr, "[destination libvirtd restarted at setup] followed in setup: %s\n", followed ? "yes" : "no");
+  EXPECT_NE(TellOutcome("destination libvirtd restarted at setup", *summary), "completed") << out;
+  EXPECT_EQ(StateOnceRunning('A', name).rfind("running", 0), 0u) << out;
+  EXPECT_EQ(RunsOn(name), "A") << out;
+  EXPECT_EQ(MaxDowntime('A', name), own) << out;
+  ExpectWholeThenRemove("A", name, out);
+}
+
+// The same moment with the source's libvirtd restarted instead: libvirt
+// drops a migration job still in its Begin phase when it comes back. The
+// follower loses libvirt and keeps what it changed recorded; `watch`, the
+// next follower of the host, adopts the record and puts it back. The VM
+// runs on the source, whole, with libvirt's own downtime limit.
+TEST_F(LibvirtFaultsTest, TheSourcesLibvirtdRestartedAtSetupLeavesTheVmOnTheSource) {
+  const std::string name = "rstsrcset";
+  GuestParams small = QuietGuest();
+  small.ram_mib = 64;
+  ASSERT_TRUE(bed_->StartGuest('A', name, small).ok());
+  const std::string own = MaxDowntime('A', name);
+  const std::string run_dir = bed_->dir().File("run-" + name);
+  const std::string root = PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nAction=none\n"
+                                            "[Schedule]\nStep=start downtime=500ms\n");
+  const pid_t libvirtd_b =
+      static_cast<pid_t>(std::atol(ReadFile(bed_->dir().path() + "/hosts/B/run/libvirtd.pid").c_str()));
+  ASSERT_GT(libvirtd_b, 1);
+  auto attach = AttachOnA(name, {"--policy-root", root});
+  ASSERT_TRUE(attach.ok()) << attach.status().ToString();
+  ASSERT_EQ(::kill(libvirtd_b, SIGSTOP), 0);
+  Subprocess virsh = StartVirshMigrate(name, 'B', {}, bed_->dir().File("virsh-" + name + ".log"));
+  const bool followed = attach->WaitOutput("action set-downtime 500 ms [done]", Millis(10000));
+  std::this_thread::sleep_for(Millis(1000));
+  Status restarted = bed_->RestartDaemon('A');
+  // B goes on (or is restarted): whatever Prepare it was sent finds no source.
+  ::kill(libvirtd_b, SIGKILL);
+  Status restarted_b = bed_->RestartDaemon('B');
+  ASSERT_TRUE(restarted.ok()) << restarted.ToString();
+  ASSERT_TRUE(restarted_b.ok()) << restarted_b.ToString();
+  EXPECT_NE(virsh.Wait(Millis(120000)), std::optional<int>(0)) << ReadFile(bed_->dir().File("virsh-" + name + ".log"));
+  if (!attach->process.Wait(Millis(30000))) attach->process.Signal(SIGTERM);
+  attach->WaitExit(Millis(60000));
+  std::string out = attach->Output();
+  std::fprintf(stderr, "[source libvirtd restarted at setup] followed in setup: %s\n%s\n", followed ? "yes" : "no",
+               out.c_str());
+  // What the lost follower left, the next one settles.
+  std::optional<VirtConvergeRun> watch =
+      StartWatch('A', run_dir, {"--helper-arg=--policy-root=" + root,
+                                "--helper-arg=--state-dir=" + bed_->dir().File("state-" + name)});
+  ASSERT_TRUE(watch);
+  ASSERT_TRUE(watch->WaitOutput("watching outgoing migrations", Millis(20000))) << watch->Output();
+  Deadline settled = Clock::now() + Millis(60000);
+  auto records = [&] {
+    std::string all = LeftInRunDir(run_dir), kept;
+    std::istringstream lines(all);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.size() < 4 || line.compare(line.size() - 4, 4, ".log") != 0) kept += line + "\n";
+    }
+    return kept;
+  };
+  while (!records().empty() && Clock::now() < settled) std::this_thread::sleep_for(Millis(200));
+  watch->process.Signal(SIGTERM);
+  EXPECT_EQ(watch->WaitExit(Millis(10000)), 0);
+  const std::string uuid = Uuid('A', name);
+  out += watch->Output() + ReadFile(StatePaths(run_dir, "").HelperLogFile(uuid));
+  EXPECT_EQ(records(), "") << out;
+  EXPECT_EQ(StateOnceRunning('A', name).rfind("running", 0), 0u) << out;
+  EXPECT_EQ(RunsOn(name), "A") << out;
+  EXPECT_EQ(MaxDowntime('A', name), own) << out;
+  Status checked = bed_->StopAndCheckGuest('A', name);
+  EXPECT_TRUE(checked.ok()) << checked.ToString();
+  bed_->Virsh('A', {"destroy", name});
+  bed_->Virsh('B', {"destroy", name});
 }
 
 // Issue 24, faults case 7: VMs named `x` and `x.tmp` on the real bed keep

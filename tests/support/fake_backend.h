@@ -2,6 +2,7 @@
 // and the engine. It records what was asked of it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -62,7 +63,14 @@ class FakeBackend final : public MigrationBackend {
   /// What CheckGuestRunsOnDestination() answers.
   Status guest_runs_on_destination = Status::Ok();
   Status CheckGuestRunsOnDestination() const override { return guest_runs_on_destination; }
-  Status StartGuestOnDestination() override { return Record("StartGuestOnDestination"); }
+  /// StartGuestOnDestination answers "not yet" (kUnavailable: still
+  /// loading) this many times first; each try counts in destination_tries.
+  int destination_loading = 0;
+  std::atomic<int> destination_tries{0};
+  Status StartGuestOnDestination() override {
+    if (destination_tries++ < destination_loading) return Status::Unavailable("the destination", "still active");
+    return Record("StartGuestOnDestination");
+  }
   /// Called as StartMigration is asked, before it answers.
   std::function<void()> on_start_migration;
   Status StartMigration(const MigrationStart&, std::vector<std::string>*) override {

@@ -146,6 +146,42 @@ TEST(Controller, NothingIsDecidedOrAppliedOnceTheSwitchoverIsUnderWay) {
   ASSERT_FALSE(goes_on.switching_over());
   c.OnSample(goes_on, /*after_sync=*/true);
   EXPECT_EQ(backend.calls, std::vector<std::string>{"Cancel"});
+  // Its reason code, for the outcome, the journal and the metrics.
+  EXPECT_EQ(c.abort_code(), "budget.abort");
+  EXPECT_EQ(ActionCode(c.actions().back()), "budget.abort");
+  EXPECT_NE(said.back().find("[budget.abort]"), std::string::npos) << said.back();
+  // The operator's cancel is the operator's.
+  testing::FakeBackend other;
+  Controller o(other, other.facts, nullptr, /*dry_run=*/false, [](const std::string&) {});
+  EXPECT_TRUE(o.Cancel(goes_on).ok);
+  EXPECT_EQ(o.abort_code(), "operator.abort");
+}
+
+// Issue 24, point 11: a destination still loading the migration is asked
+// again by whoever runs the controller, never waited for inside it.
+TEST(Controller, AGuestItPausedStartsOnTheDestinationOnceThatHasLoadedWithoutWaitingInside) {
+  testing::FakeBackend backend;
+  backend.destination_loading = 3;
+  std::vector<std::string> said;
+  Controller c(backend, backend.facts, nullptr, /*dry_run=*/false,
+               [&said](const std::string& line) { said.push_back(line); });
+  (void)c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "pause-guest", 0, "test"});
+  MigrationSample done = testing::ActiveSample(6000, 4, 0, 1ull << 30);
+  done.status = "completed";
+  const Clock::time_point before = Clock::now();
+  c.OnFinished(done);
+  EXPECT_LT(Clock::now() - before, Millis(50));
+  EXPECT_TRUE(c.awaits_destination());
+  EXPECT_TRUE(c.changes().guest_paused);
+  for (int i = 0; i < 2; i++) c.StartOnDestinationAgain();
+  EXPECT_TRUE(c.awaits_destination());
+  c.StartOnDestinationAgain();
+  EXPECT_FALSE(c.awaits_destination());
+  EXPECT_FALSE(c.changes().guest_paused);
+  EXPECT_EQ(backend.calls, (std::vector<std::string>{"PauseGuest", "StartGuestOnDestination"}));
+  ASSERT_GE(said.size(), 2u);
+  EXPECT_NE(said[said.size() - 2].find("once it has loaded the migration"), std::string::npos) << said[said.size() - 2];
+  EXPECT_NE(said.back().find("started on the destination"), std::string::npos) << said.back();
 }
 
 // Issue 24, point 4: detached during post-copy, the guest lives on the

@@ -3,6 +3,7 @@
 #include "src/attach/follower.h"
 #include "src/attach/recorded_start.h"
 #include "src/state/changes_record.h"
+#include "src/state/control_socket.h"
 #include "src/state/switchover_memory.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <future>
 #include <fstream>
+#include <thread>
 
 #include "tests/support/fake_backend.h"
 #include "tests/support/policy_tree.h"
@@ -53,6 +55,7 @@ TEST(Follower, NoMigrationWithinItsWaitEndsTheFollower) {
   MigrationSummary sum = ran.get();
   std::fclose(out);
   EXPECT_EQ(sum.outcome, MigrationOutcome::kDetached);
+  EXPECT_EQ(sum.code, "detached.no-migration");
   EXPECT_NE(sum.detail.find("no migration ran within 300 ms (status completed)"), std::string::npos) << sum.detail;
 }
 
@@ -70,6 +73,7 @@ TEST(Follower, AnInternalErrorResumesAGuestItPausedAndRestoresTuning) {
   MigrationSummary sum = Follow(backend, Millis(50), root.root());
 
   EXPECT_EQ(sum.outcome, MigrationOutcome::kLost);
+  EXPECT_EQ(sum.code, "lost.internal");
   EXPECT_NE(sum.detail.find("internal error, leaving the migration to QEMU's own settings"), std::string::npos)
       << sum.detail;
   ASSERT_EQ(sum.actions.size(), 2u);
@@ -101,8 +105,16 @@ TEST(Follower, MatchesThePolicyOnTheGuestsSizeDuringSetup) {
 
   MigrationSummary sum = Follow(backend, Millis(20), root.root());
   EXPECT_EQ(sum.outcome, MigrationOutcome::kCompleted);
+  EXPECT_EQ(sum.code, "completed.precopy");
   ASSERT_EQ(sum.actions.size(), 1u);
   EXPECT_EQ(sum.actions[0].action, "set-downtime");
+  EXPECT_EQ(ActionCode(sum.actions[0]), "schedule.downtime");
+  // The codes reach --summary-json and the history record.
+  const Json j = sum.ToJson();
+  EXPECT_EQ(j.GetString("code").value_or(""), "completed.precopy");
+  EXPECT_EQ(j.Get("actions")->At(0).GetString("code").value_or(""), "schedule.downtime");
+  EXPECT_EQ(MigrationSummary::FromJson(j).code, "completed.precopy");
+  EXPECT_NE(sum.ToText().find("outcome:    completed [completed.precopy]"), std::string::npos) << sum.ToText();
   EXPECT_EQ(sum.actions[0].value, 700);
 }
 
@@ -119,6 +131,7 @@ TEST(Follower, ACancelledMigrationKeepsItsLastTotalTime) {
   backend.samples.push_back(cancelled);
   MigrationSummary sum = Follow(backend, Millis(20), "");
   EXPECT_EQ(sum.outcome, MigrationOutcome::kCancelled);
+  EXPECT_EQ(sum.code, "cancelled.elsewhere");
   EXPECT_EQ(sum.total_time_ms, 5000);
 }
 
@@ -485,6 +498,51 @@ TEST(Follower, WhatADeadFollowerLeftStaysRecordedWhenItCannotBePutBack) {
     EXPECT_EQ(record->has_value(), !readable) << (readable ? "put back: no record" : "nothing put back: the record stays");
     EXPECT_EQ(backend.tuning.downtime_limit_ms, readable ? 300 : 700);
   }
+}
+
+// Issue 24, point 11: while the destination loads the migration, before
+// the guest the policy paused can start there, the follower's loop goes
+// on: its control socket answers at once.
+TEST(Follower, WaitingForTheDestinationToStartAPausedGuestHoldsNothing) {
+  testing::TempDir dir("await-destination");
+  testing::PolicyTree root("follower");
+  root.Write("50-pause.conf", "[Budget]\nPerGiB=0\nMinimum=0\nAction=none\n"
+                              "[Schedule]\nStep=start pause\n");
+  testing::FakeBackend backend;
+  backend.facts.hypervisor = "QEMU 7.2.0";
+  backend.destination_loading = 20;  // two seconds of "not yet"
+  backend.samples.push_back(testing::ActiveSample(1000, 1, 100 << 20, 1ull << 30));
+  MigrationSample done = testing::ActiveSample(2000, 2, 0, 1ull << 30);
+  done.status = "completed";
+  done.downtime_ms = 40;
+  backend.samples.push_back(done);
+  FollowOptions o;
+  o.interval = Millis(50);
+  o.policy_root = root.root();
+  o.paths = StatePaths(dir.File("run"), dir.File("state"));
+  o.migration_id = "vm-id";
+  FILE* out = tmpfile();
+  LiveView view(out, false);
+  Follower follower(backend, o, view);
+  auto ran = std::async(std::launch::async, [&] { return follower.Run(); });
+  const Deadline give_up = Clock::now() + std::chrono::seconds(5);
+  while (backend.destination_tries < 2 && Clock::now() < give_up) std::this_thread::sleep_for(Millis(10));
+  ASSERT_GE(backend.destination_tries, 2);
+  const Clock::time_point asked = Clock::now();
+  Result<OperatorReply> reply = SendControlRequest(o.paths.ControlSocketFile("vm-id"), "cancel", Millis(2000));
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_LT(Clock::now() - asked, Millis(500)) << "the loop was held";
+  EXPECT_FALSE(reply->ok);
+  EXPECT_LT(backend.destination_tries, 20) << "answered only once the wait was over";
+  ASSERT_EQ(ran.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  MigrationSummary sum = ran.get();
+  std::fclose(out);
+  EXPECT_EQ(sum.outcome, MigrationOutcome::kCompleted);
+  EXPECT_EQ(backend.destination_tries, 21);
+  EXPECT_EQ(backend.calls.back(), "StartGuestOnDestination");
+  Result<std::optional<ChangesInForce>> record = ReadChangesRecord(o.paths, "vm-id");
+  ASSERT_TRUE(record.ok());
+  EXPECT_FALSE(record->has_value()) << "the guest runs on the destination: nothing is left to put back";
 }
 
 TEST(StartRecorded, WhatTheStartChangesIsRecordedBeforeItIsSent) {

@@ -52,6 +52,26 @@ TEST(MigrationRecordTest, JsonRoundTripKeepsEverythingListAndStatusShow) {
   EXPECT_EQ(back.outcome->total_time_ms, 4200);
 }
 
+// Issue 25, points 6 and 8: a live record carries its ETA and the current
+// reason code (the last action's), a finished one the outcome's.
+TEST(MigrationRecordTest, ARecordTellsItsEtaAndCurrentReasonCode) {
+  MigrationRecord r = Sample("u2", 1000.5);
+  r.actions.back().kind = DecisionKind::kBudget;
+  r.eta_ms = 12500;
+  EXPECT_EQ(r.reason_code(), "budget.downtime");
+  const Json j = r.ToJson();
+  EXPECT_EQ(j.GetString("code").value_or(""), "budget.downtime");
+  EXPECT_EQ(j.GetInt("eta-ms").value_or(0), 12500);
+  EXPECT_EQ(MigrationRecord::FromJson(j).eta_ms, 12500);
+  MigrationSummary ended;
+  ended.outcome = MigrationOutcome::kAborted;
+  ended.code = "budget.abort";
+  r.outcome = ended;
+  EXPECT_EQ(r.reason_code(), "budget.abort");
+  EXPECT_EQ(MigrationRecord::FromJson(r.ToJson()).reason_code(), "budget.abort");
+  EXPECT_EQ(Sample("u3", 1).reason_code(), "") << "a record older than kinds has none";
+}
+
 TEST(MigrationRecordTest, AFollowerThatDiedLeavesAStaleRecordNotARunningOne) {
   TempDir run("rec-run");
   TempDir state("rec-state");
@@ -179,6 +199,7 @@ TEST(ControlSocketTest, OneRequestOneReplyOnTheOwnersLoop) {
   std::string seen;
   Result<ControlSocket> sock = ControlSocket::Listen(e, run.File("m.sock"), [&](const std::string& req) {
     seen = req;
+    if (req == "resume") return OperatorReply{false, "resume: not yet", /*again=*/true};
     return req == "cancel" ? OperatorReply{true, "abort: done"}
                            : OperatorReply{false, "error: unknown request '" + req + "'"};
   });
@@ -193,6 +214,15 @@ TEST(ControlSocketTest, OneRequestOneReplyOnTheOwnersLoop) {
   EXPECT_TRUE(reply->ok);
   EXPECT_EQ(reply->text, "abort: done");
   EXPECT_EQ(seen, "cancel");
+  EXPECT_FALSE(reply->again);
+  // "Not yet" comes back as such, for the asker to try again.
+  seen.clear();
+  std::thread asker([&] { reply = SendControlRequest(run.File("m.sock"), "resume", Millis(5000)); });
+  for (int i = 0; i < 50 && seen.empty(); i++) sd_event_run(e, 100000);
+  asker.join();
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_FALSE(reply->ok);
+  EXPECT_TRUE(reply->again);
   sock = Status::NotFound("socket", "dropped");  // closes and removes it
   EXPECT_FALSE(std::filesystem::exists(run.File("m.sock")));
   EXPECT_FALSE(SendControlRequest(run.File("m.sock"), "cancel", Millis(100)).ok());
