@@ -28,7 +28,9 @@ Follower::Follower(MigrationBackend& backend, FollowOptions options, LiveView& v
       policy_(options_.policy_root, options_.paths, options_.peer, view),
       host_(backend, {options_.paths, options_.migration_id, options_.peer, options_.dry_run}, view,
             [this] { return last_sample(); }, [this] { Record(nullptr); }),
-      operator_(backend, view, options_.dry_run) {}
+      operator_(backend, view, options_.dry_run) {
+  journal_.SetMigration("", options_.uuid, options_.migration_id);
+}
 
 Follower::~Follower() = default;
 
@@ -115,12 +117,12 @@ void Follower::Tick(bool timer) {
       MigrationSummary never = EndingHere(
           MigrationOutcome::kNotStarted, "not-started.failed",
           "the migration never started: " + (s->error.empty() ? std::string("QEMU says failed") : s->error));
-      view_.Message(never.detail);
+      Tell(never.detail);
       if (options_.before_start && !options_.dry_run) {
         // What `migrate` set goes back, as at any end that is not a
         // completion; then the record it wrote before the start goes.
         const ChangesInForce left = PutBack(backend_, {*options_.before_start, options_.start_settings, false}, *s,
-                                            [this](const std::string& line) { view_.Message(line); });
+                                            [this](const std::string& line) { Tell(line); });
         changes_owned_ = !options_.migration_id.empty() && left.empty();
       }
       return End(std::move(never), false);
@@ -162,12 +164,16 @@ void Follower::StartFollowing(const MigrationSample& s) {
   if (options_.before_start) controller_->AdoptStartSettings(*options_.before_start, options_.start_settings);
   if (options_.adopted) {
     controller_->Adopt(*options_.adopted);
-    view_.Message("following on from a follower that died; what it had changed is ours now: " +
+    Tell("following on from a follower that died; what it had changed is ours now: " +
                   DescribeChanges(*options_.adopted));
   }
-  view_.Message(std::string("following the migration on ") + backend_.Describe() + " (" + facts_.hypervisor +
-                CapabilitiesText(facts_) + ", events " + (facts_.events ? "on" : "off: sampling on a timer") + ")" +
-                (options_.dry_run ? " — dry run: observing only" : "") + "; reacting with " + reaction.Describe());
+  const std::string following =
+      std::string("following the migration on ") + backend_.Describe() + " (" + facts_.hypervisor +
+      CapabilitiesText(facts_) + ", events " + (facts_.events ? "on" : "off: sampling on a timer") + ")" +
+      (options_.dry_run ? " — dry run: observing only" : "") + "; reacting with " + reaction.Describe();
+  view_.Message(following);
+  journal_.SetMigration(facts_.vm_name, options_.uuid, options_.migration_id);
+  journal_.Following(following, backend_.Describe(), reaction.Describe());
   if (!options_.paths.run_dir().empty() && !options_.migration_id.empty()) {
     writer_.emplace(options_.paths, options_.migration_id);
     record_.id = options_.migration_id;
@@ -185,7 +191,7 @@ void Follower::StartFollowing(const MigrationSample& s) {
     if (c.ok()) {
       control_.emplace(std::move(*c));
     } else {
-      view_.Message("no control socket (cancel/postcopy/resume must go through libvirt): " + c.status().ToString());
+      Tell("no control socket (cancel/postcopy/resume must go through libvirt): " + c.status().ToString());
     }
   }
   host_.Join(loop_ ? loop_->event() : nullptr, reaction.policy(), facts_, controller_.get());
@@ -241,7 +247,19 @@ OperatorReply Follower::HandleRequest(const std::string& request) {
   return reply;
 }
 
+void Follower::Tell(const std::string& line) {
+  view_.Message(line);
+  journal_.Event(line);
+}
+
+void Follower::JournalNewActions() {
+  if (!controller_) return;
+  const std::vector<ActionRecord>& actions = controller_->actions();
+  for (; journaled_actions_ < actions.size(); journaled_actions_++) journal_.Action(actions[journaled_actions_]);
+}
+
 void Follower::Record(const MigrationSample* s) {
+  JournalNewActions();
   if (!writer_) return;
   if (s) {
     record_.status = s->status;
@@ -265,7 +283,7 @@ void Follower::Record(const MigrationSample* s) {
   }
   Status st = writer_->Update(record_);
   if (!st.ok() && !record_warned_) {
-    view_.Message("could not write the live record (list/status will not show this migration): " + st.ToString());
+    Tell("could not write the live record (list/status will not show this migration): " + st.ToString());
     record_warned_ = true;
   }
 }
@@ -332,7 +350,7 @@ void Follower::OnSampleError(const Status& st) {
     const Clock::time_point now = Clock::now();
     if (!unanswered_since_) {
       unanswered_since_ = now;
-      view_.Message((c == StatusCode::kTimeout ? "QEMU does not answer (it may hold its lock through a final copy); "
+      Tell((c == StatusCode::kTimeout ? "QEMU does not answer (it may hold its lock through a final copy); "
                                                  "asking again: "
                                                : "waiting to learn how the migration ended: ") +
                     st.ToString());
@@ -364,7 +382,7 @@ void Follower::EndLost(const Status& st) {
   // back; or the next attach or migrate) to adopt.
   if (changes_owned_ && controller_ && !controller_->changes().empty()) {
     changes_owned_ = false;
-    view_.Message("what virt-converge changed stays recorded for the next follower to put back: " +
+    Tell("what virt-converge changed stays recorded for the next follower to put back: " +
                   DescribeChanges(controller_->changes()));
   }
   End(EndingHere(MigrationOutcome::kLost, "lost.connection", "lost " + backend_.Describe() + ": " + st.ToString()),
@@ -374,7 +392,7 @@ void Follower::EndLost(const Status& st) {
 void Follower::RecordChanges(const ChangesInForce& changes) {
   Status st = WriteChangesRecord(options_.paths, options_.migration_id, changes);
   if (!st.ok() && !changes_warned_) {
-    view_.Message("could not record what is about to change (" + st.ToString() +
+    Tell("could not record what is about to change (" + st.ToString() +
                   "): if this follower dies, nobody will know to put it back");
     changes_warned_ = true;
   }
@@ -382,13 +400,13 @@ void Follower::RecordChanges(const ChangesInForce& changes) {
 
 void Follower::EndOrphan(const MigrationSample& s) {
   const std::string what = DescribeChanges(*options_.adopted);
-  view_.Message("the migration ended (" + s.status + ") while no follower followed it; the one that died had changed: " +
+  Tell("the migration ended (" + s.status + ") while no follower followed it; the one that died had changed: " +
                 what);
   // Completed: a guest it paused starts on the destination; else all goes
   // back. The record goes only once nothing of it is in force.
   if (!options_.dry_run) {
     changes_owned_ =
-        PutBack(backend_, *options_.adopted, s, [this](const std::string& line) { view_.Message(line); }).empty();
+        PutBack(backend_, *options_.adopted, s, [this](const std::string& line) { Tell(line); }).empty();
   }
   // What the dead one left of its own: its live record becomes history
   // (End writes it), the host's entries it held are swept.
@@ -396,6 +414,7 @@ void Follower::EndOrphan(const MigrationSample& s) {
     if (std::optional<MigrationRecord> dead = FindLiveRecord(options_.paths, options_.migration_id)) {
       record_ = *dead;
       series_ = dead->samples;
+      journal_.SetMigration(dead->vm, options_.uuid, options_.migration_id);
     } else {
       record_.id = options_.migration_id;
     }
@@ -418,7 +437,7 @@ void Follower::AwaitDestination(bool stopping) {
     if (!stopping) return;
     // Nobody will start it now but the next follower of this VM.
     changes_owned_ = false;
-    view_.Message("stopping before the destination could start the guest virt-converge paused: it stays paused "
+    Tell("stopping before the destination could start the guest virt-converge paused: it stays paused "
                   "there, recorded for the next follower: " +
                   DescribeChanges(controller_->changes()));
   }
@@ -443,7 +462,7 @@ void Follower::End(MigrationSummary summary, bool leave_to_qemu) {
       (o == MigrationOutcome::kNotStarted || o == MigrationOutcome::kFailed || o == MigrationOutcome::kCancelled ||
        o == MigrationOutcome::kAborted)) {
     Status st = backend_.RestoreStartCapabilities();
-    if (!st.ok()) view_.Message("could not put back the capabilities the start settings changed: " + st.ToString());
+    if (!st.ok()) Tell("could not put back the capabilities the start settings changed: " + st.ToString());
   }
   phase_ = Phase::kDone;
   // Before anything else: the others get this migration's share and its
@@ -453,6 +472,8 @@ void Follower::End(MigrationSummary summary, bool leave_to_qemu) {
   summary.samples = series_;
   summary.postcopy = progress_ && progress_->saw_postcopy();
   summary_ = std::move(summary);
+  JournalNewActions();
+  journal_.Outcome(summary_);
   if (writer_) {
     if (progress_) Record(&progress_->StatisticsOf(progress_->last()));
     if (summary_.total_time_ms) record_.elapsed_ms = *summary_.total_time_ms;
@@ -461,7 +482,7 @@ void Follower::End(MigrationSummary summary, bool leave_to_qemu) {
     record_.samples = series_;
     record_.outcome = summary_;
     Status st = writer_->Finish(record_);
-    if (!st.ok()) view_.Message("could not write the history record: " + st.ToString());
+    if (!st.ok()) Tell("could not write the history record: " + st.ToString());
     writer_.reset();
   }
   if (loop_) loop_->Exit();

@@ -19,6 +19,7 @@
 #include "src/attach/follow_loop.h"
 #include "src/attach/followed_policy.h"
 #include "src/attach/host_citizenship.h"
+#include "src/attach/journal_log.h"
 #include "src/attach/operator_requests.h"
 #include "src/backend/migration_backend.h"
 #include "src/control/controller.h"
@@ -105,7 +106,12 @@ class Follower {
   bool ApplyPassthroughPolicy();
   void ReloadPolicy(const std::string& why);
   OperatorReply HandleRequest(const std::string& request);
-  /// Refreshes the live record from \a s (when there is a run dir).
+  /// What the follower itself tells: on its output and to the journal.
+  void Tell(const std::string& line);
+  /// Sends the journal the actions taken since it was last told.
+  void JournalNewActions();
+  /// Refreshes the live record from \a s (when there is a run dir), and
+  /// the journal of new actions.
   void Record(const MigrationSample* s);
   /// The migration ended (\a s finished()): its summary from QEMU's figures.
   void Finish(const MigrationSample& s);
@@ -165,6 +171,8 @@ class Follower {
   MigrationSummary summary_;
   std::optional<MigrationSummary> ending_;  // in kEnding: the end to tell
 
+  JournalLog journal_{JournalLog::Available()};
+  size_t journaled_actions_ = 0;
   std::optional<RecordWriter> writer_;
   MigrationRecord record_;
   bool record_warned_ = false;
