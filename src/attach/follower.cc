@@ -7,6 +7,7 @@
 #include "src/base/units.h"
 #include "src/coord/held_entry.h"
 #include "src/state/changes_record.h"
+#include "src/state/host_metrics.h"
 
 namespace vc {
 namespace {
@@ -185,6 +186,7 @@ void Follower::StartFollowing(const MigrationSample& s) {
     record_.pid = getpid();
     record_.started_at = WallClockSeconds() - static_cast<double>(s.total_time_ms) / 1000;
     Record(&s);
+    if (Status st = WriteHostMetrics(options_.paths); !st.ok()) Tell("could not write the metrics: " + st.ToString());
     std::string path = options_.paths.ControlSocketFile(options_.migration_id);
     Result<ControlSocket> c = ControlSocket::Listen(loop_ ? loop_->event() : nullptr, path,
                                                     [this](const std::string& request) { return HandleRequest(request); });
@@ -484,6 +486,12 @@ void Follower::End(MigrationSummary summary, bool leave_to_qemu) {
     Status st = writer_->Finish(record_);
     if (!st.ok()) Tell("could not write the history record: " + st.ToString());
     writer_.reset();
+  }
+  // Once its live record is gone: no longer in flight.
+  if (progress_ || options_.adopted || summary_.outcome == MigrationOutcome::kNotStarted) {
+    if (Status st = RecordMigrationEnd(options_.paths, summary_); !st.ok()) {
+      Tell("could not count this migration in the metrics: " + st.ToString());
+    }
   }
   if (loop_) loop_->Exit();
 }

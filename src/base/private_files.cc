@@ -43,7 +43,7 @@ Status WriteAll(int fd, const std::string& text, const std::string& path) {
 
 }  // namespace
 
-Status WriteFileAtomically(const std::string& path, const std::string& text) {
+Status WriteFileAtomically(const std::string& path, const std::string& text, mode_t mode) {
   const size_t slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -53,6 +53,7 @@ Status WriteFileAtomically(const std::string& path, const std::string& text) {
   UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));  // 0600, a name nobody else has
   if (!fd.valid()) return Status::IoError(path, errno);
   Status st = WriteAll(fd.get(), text, tmp);
+  if (st.ok() && mode != 0600 && ::fchmod(fd.get(), mode) != 0) st = Status::IoError(tmp, errno);
   if (st.ok() && ::fsync(fd.get()) != 0) st = Status::IoError(tmp, errno);
   if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = Status::IoError(path, errno);
   if (!st.ok()) {

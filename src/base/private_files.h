@@ -3,6 +3,8 @@
 // lock (flock works on any descriptor a user can open, even read-only).
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 
 #include "src/base/status.h"
@@ -17,11 +19,11 @@ namespace vc {
 Status MakePrivateDirectories(const std::string& dir);
 
 /// Writes \a text to \a path: into a temp file beside it (a dot name of
-/// its own, mode 0600), flushed to disk, then renamed over \a path, so a
-/// reader sees the old file or the new one, whole, even after a crash.
-/// Missing directories are made 0700. On failure nothing is left but the
-/// old file.
-Status WriteFileAtomically(const std::string& path, const std::string& text);
+/// its own, mode 0600, or \a mode for a file others must read), flushed to
+/// disk, then renamed over \a path, so a reader sees the old file or the
+/// new one, whole, even after a crash. Missing directories are made 0700.
+/// On failure nothing is left but the old file.
+Status WriteFileAtomically(const std::string& path, const std::string& text, mode_t mode = 0600);
 
 /// Removes \a path and the temp files WriteFileAtomically of it left
 /// where its writer was killed mid-write (none is fine). Only the file's

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "src/backend/libvirt_event_loop.h"
@@ -26,6 +27,17 @@ void AddCommonOptions(CLI::App* cmd, CommonOptions* o, bool qmp_required) {
   cmd->add_option("--state-dir", o->state_dir,
                   "where history records go, under history/, and what the host learned of its "
                   "switch-over speeds, under switchover/ (default /var/lib/virt-converge)");
+  cmd->add_option("--metrics-dir", o->metrics_dir,
+                  "write the host's migration metrics there as virt-converge.prom, for node_exporter's "
+                  "textfile collector, if the directory exists (default /var/lib/prometheus/node-exporter; "
+                  "\"\" for none)");
+}
+
+StatePaths CommonOptions::paths() const {
+  // node_exporter's textfile directory is there only where it is installed.
+  std::error_code ec;
+  const bool metrics = !metrics_dir.empty() && std::filesystem::is_directory(metrics_dir, ec);
+  return StatePaths(run_dir, state_dir).WithMetricsDir(metrics ? metrics_dir : "");
 }
 
 int Fail(const std::string& what, const Status& st, int code) {

@@ -30,7 +30,8 @@ struct CommonOptions {
   std::string dest_qmp;      // attach, plain QEMU: the destination's QMP socket, when known
   std::string run_dir = StatePaths::kDefaultRunDir;
   std::string state_dir = StatePaths::kDefaultStateDir;
-  StatePaths paths() const { return {run_dir, state_dir}; }
+  std::string metrics_dir = StatePaths::kDefaultMetricsDir;  // used when it exists
+  StatePaths paths() const;
   bool dry_run = false;
   std::string interval = "1s";
   std::string wait_at_most;  // attach: "" = wait for a migration as long as it takes

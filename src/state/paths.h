@@ -16,12 +16,17 @@
 //   <state>  default /var/lib/virt-converge (kept)
 //     history/<started>-<id>.json   a finished migration's record
 //     switchover/<destination>      its final copies (SwitchoverMemory)
+//     metrics.json, metrics.lock    the host's migration counters (host_metrics.h)
+//   <metrics> default /var/lib/prometheus/node-exporter, node_exporter's
+//            textfile directory, used when it exists
+//     virt-converge.prom            the metrics, in Prometheus' text format
 //
 // An empty run or state directory means "keep nothing there": its paths
 // are then empty too, and whoever would write them does not.
 #pragma once
 
 #include <string>
+#include <utility>
 
 namespace vc {
 
@@ -29,6 +34,7 @@ class StatePaths {
  public:
   static constexpr const char* kDefaultRunDir = "/run/virt-converge";
   static constexpr const char* kDefaultStateDir = "/var/lib/virt-converge";
+  static constexpr const char* kDefaultMetricsDir = "/var/lib/prometheus/node-exporter";
 
   StatePaths(std::string run_dir, std::string state_dir)
       : run_(std::move(run_dir)), state_(std::move(state_dir)) {}
@@ -37,6 +43,12 @@ class StatePaths {
 
   const std::string& run_dir() const { return run_; }
   const std::string& state_dir() const { return state_; }
+  /// Where the metrics go ("" = nowhere, the default for a StatePaths).
+  StatePaths& WithMetricsDir(std::string dir) {
+    metrics_ = std::move(dir);
+    return *this;
+  }
+  const std::string& metrics_dir() const { return metrics_; }
 
   std::string MigrationsDir() const { return InRun("migrations"); }
   std::string LiveRecordFile(const std::string& id) const { return InRun("migrations/" + id + ".json"); }
@@ -56,12 +68,15 @@ class StatePaths {
     return InState("history/" + started + "-" + id + ".json");
   }
   std::string SwitchoverDir() const { return InState("switchover"); }
+  std::string MetricsCountersFile() const { return InState("metrics.json"); }
+  std::string MetricsLockFile() const { return InState("metrics.lock"); }
+  std::string MetricsTextFile() const { return metrics_.empty() ? "" : metrics_ + "/virt-converge.prom"; }
 
  private:
   std::string InRun(const std::string& rel) const { return run_.empty() ? "" : run_ + "/" + rel; }
   std::string InState(const std::string& rel) const { return state_.empty() ? "" : state_ + "/" + rel; }
 
-  std::string run_, state_;
+  std::string run_, state_, metrics_;
 };
 
 }  // namespace vc

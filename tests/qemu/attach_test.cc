@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "src/base/unique_fd.h"
@@ -134,9 +135,27 @@ TEST_F(AttachTest, IdleGuestMigratesUntouched) {
   g.rate = "64K";
   auto pair = MigrationPair::Start(g, "idle");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
-  VirtConvergeRun attach = Attach(**pair);
+  // Issue 25, point 7: the host's metrics as this real migration leaves them.
+  const std::string metrics_dir = (*pair)->dir().path() + "/node-exporter";
+  std::filesystem::create_directories(metrics_dir);
+  VirtConvergeRun attach =
+      Attach(**pair, {"--state-dir", (*pair)->dir().path() + "/state", "--metrics-dir", metrics_dir});
   StartMigration(**pair, 128 * kMiB);
   ASSERT_EQ(attach.WaitExit(kMigrationTimeout), 0) << attach.Output();
+  const std::string prom = metrics_dir + "/virt-converge.prom";
+  const std::string metrics = ReadFile(prom);
+  EXPECT_NE(metrics.find("virt_converge_migrations_total{outcome=\"completed\",code=\"completed.precopy\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("virt_converge_downtime_seconds_count 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("virt_converge_migrations_in_flight{direction=\"out\"} 0\n"), std::string::npos) << metrics;
+  EXPECT_EQ(std::filesystem::status(prom).permissions() & std::filesystem::perms::others_read,
+            std::filesystem::perms::others_read)
+      << "node_exporter reads it as its own user";
+  const std::string lint_log = (*pair)->dir().File("promtool.log");
+  Result<Subprocess> lint = Subprocess::Start({"sh", "-c", "promtool check metrics < " + prom}, lint_log);
+  ASSERT_TRUE(lint.ok()) << lint.status().ToString();
+  EXPECT_EQ(lint->Wait(Millis(30000)), std::optional<int>(0)) << ReadFile(lint_log);
   auto summary = attach.Summary();
   ASSERT_TRUE(summary);
   EXPECT_EQ(summary->GetString("outcome"), "completed");
