@@ -117,20 +117,22 @@ Checked Check(const HookRequest& r, const DomainSpec& vm, const HookRecords& rec
   c.needs = HugepageNeeds(vm, *host, o);
   if (problems.empty()) return c;
   std::string what = "VM " + vm.name + " cannot run on " + HostName() + " as its XML asks: " + Describe(problems);
+  // The code names the first thing in the way.
+  const RefusalReason unfit = UnfitReason(problems.front().kind);
   if (p.destination.value == policy::DestinationMode::kAdapt) {
-    if (!incoming) return Ended(Refuse(RefusalReason::kUnfit, what + " (Destination=adapt changes the placement of incoming migrations only)"));
+    if (!incoming) return Ended(Refuse(unfit, what + " (Destination=adapt changes the placement of incoming migrations only)"));
     host = ReadHostPicture(r.sysfs_root, /*topology=*/true);
     if (!host.ok()) return Ended(FailOpen("reading the host: " + host.status().ToString()));
     std::string why_not;
     std::optional<Placement> placement = Adapt(vm, *host, *claims, o, &why_not);
-    if (!placement) return Ended(Refuse(RefusalReason::kUnfit, what + " (Destination=adapt: " + why_not + ")"));
+    if (!placement) return Ended(Refuse(unfit, what + " (Destination=adapt: " + why_not + ")"));
     Result<std::string> adapted = RewritePlacement(r.xml, *placement, /*keep_original=*/true);
     if (!adapted.ok()) return Ended(FailOpen("adapting: " + adapted.status().ToString()));
     c.xml = *adapted;
     c.needs = HugepageNeeds(WithPlacement(vm, *placement), *host, o);
     return c;
   }
-  return Ended(Refuse(RefusalReason::kUnfit, what));
+  return Ended(Refuse(unfit, what));
 }
 
 }  // namespace

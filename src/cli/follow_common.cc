@@ -103,7 +103,7 @@ void WriteSummaryJson(const CommonOptions& o, MigrationSummary summary) {
   if (summary.outcome == MigrationOutcome::kNotStarted) {
     std::optional<HookRefusal> refusal = HookRefusal::FindIn(summary.detail);
     summary.try_later = refusal && refusal->try_later();
-    // The destination's reason is the better code: "refused.fitness".
+    // The destination's reason is the better code: "refused.fitness.cpu".
     if (refusal) summary.code = "refused." + std::string(RefusalCode(refusal->reason));
   }
   std::ofstream out(o.summary_json);

@@ -8,13 +8,36 @@ namespace {
 
 constexpr std::string_view kPrefix = "virt-converge [";
 constexpr std::string_view kSuffix = "]: ";
-constexpr std::array<std::pair<RefusalReason, std::string_view>, 3> kCodes = {{
+constexpr std::array<std::pair<RefusalReason, std::string_view>, 8> kCodes = {{
     {RefusalReason::kIncomingMax, "incoming.max"},
     {RefusalReason::kIncomingCost, "incoming.cost"},
     {RefusalReason::kUnfit, "fitness"},
+    {RefusalReason::kUnfitCpu, "fitness.cpu"},
+    {RefusalReason::kUnfitNuma, "fitness.numa"},
+    {RefusalReason::kUnfitHugepages, "fitness.hugepages"},
+    {RefusalReason::kUnfitLockedMemory, "fitness.locked-memory"},
+    {RefusalReason::kUnfitCpuModel, "fitness.cpu-model"},
 }};
 
 }  // namespace
+
+RefusalReason UnfitReason(FitnessProblem::Kind problem) {
+  using K = FitnessProblem::Kind;
+  switch (problem) {
+    case K::kPinning:
+      return RefusalReason::kUnfitCpu;
+    case K::kNuma:
+      return RefusalReason::kUnfitNuma;
+    case K::kHugepageSize:
+    case K::kHugepages:
+      return RefusalReason::kUnfitHugepages;
+    case K::kLockedMemory:
+      return RefusalReason::kUnfitLockedMemory;
+    case K::kCpuModel:
+      return RefusalReason::kUnfitCpuModel;
+  }
+  return RefusalReason::kUnfit;
+}
 
 std::string_view RefusalCode(RefusalReason reason) {
   for (const auto& [r, code] : kCodes) {

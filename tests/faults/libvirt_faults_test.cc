@@ -453,7 +453,7 @@ TEST_F(LibvirtFaultsTest, TheHookRefusesANumaNodeOrHugepagesTheHostLacks) {
   small.ram_mib = 64;
   Status numa = bed_->StartGuest('B', "numa7", small, "  <numatune><memory mode='strict' nodeset='7'/></numatune>\n");
   ASSERT_FALSE(numa.ok());
-  EXPECT_NE(numa.ToString().find("virt-converge [fitness]: VM numa7 cannot run on"), std::string::npos) << numa.ToString();
+  EXPECT_NE(numa.ToString().find("virt-converge [fitness.numa]: VM numa7 cannot run on"), std::string::npos) << numa.ToString();
   EXPECT_NE(numa.ToString().find("numatune memory nodeset 7: this host has NUMA node"), std::string::npos)
       << numa.ToString();
 
@@ -484,7 +484,7 @@ TEST_F(LibvirtFaultsTest, TheHookRefusesANumaNodeOrHugepagesTheHostLacks) {
   big.ram_mib = 2 * static_cast<uint64_t>(free_pages) + 32;  // more than is free
   Status refused = bed_->StartGuest('B', "huge-big", big, backing);
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.ToString().find("virt-converge [fitness]: VM huge-big cannot run on"), std::string::npos)
+  EXPECT_NE(refused.ToString().find("virt-converge [fitness.hugepages]: VM huge-big cannot run on"), std::string::npos)
       << refused.ToString();
   EXPECT_NE(refused.ToString().find(std::to_string(free_pages) + " free"), std::string::npos) << refused.ToString();
   Status fits = bed_->StartGuest('B', "huge-fits", small, backing);

@@ -78,7 +78,8 @@ TEST_F(HookTest, AFittingVmComesInAndItsPinningIsThenHeld) {
   EXPECT_NE(clash.err.find("VM db1 cannot run on "), std::string::npos) << clash.err;
   std::optional<HookRefusal> unfit = HookRefusal::FindIn(clash.err);
   ASSERT_TRUE(unfit) << clash.err;
-  EXPECT_EQ(unfit->reason, RefusalReason::kUnfit);
+  EXPECT_EQ(unfit->reason, RefusalReason::kUnfitCpu);
+  EXPECT_NE(clash.err.find("virt-converge [fitness.cpu]: "), std::string::npos) << clash.err;
   EXPECT_FALSE(unfit->try_later());
   EXPECT_NE(clash.err.find("as its XML asks: vcpu 1 pinned to host CPU 17: host CPU 17 is held by VM db2 (pinned 1:1) on this host"),
             std::string::npos)
