@@ -452,6 +452,7 @@ void Follower::End(MigrationSummary summary, bool leave_to_qemu) {
   if (phase_ != Phase::kEnding && controller_ && controller_->awaits_destination() && loop_) {
     ending_ = std::move(summary);
     phase_ = Phase::kEnding;
+    host_.Leave();  // its share and budget are of no use to it any more
     return;
   }
   // Everything is put back, or the migration completed: nothing is left
