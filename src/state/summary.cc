@@ -9,8 +9,8 @@ namespace vc {
 
 std::string MigrationSummary::ToText() const {
   std::string out = "outcome:    " + std::string(OutcomeName(outcome));
-  if (!code.empty()) out += " [" + code + "]";
   if (!detail.empty()) out += " — " + detail;
+  if (!code.empty()) out += " [" + code + "]";
   out += "\n";
   auto line = [&](const char* label, const std::string& v) { out += std::string(label) + v + "\n"; };
   if (total_time_ms) line("total time: ", FormatMillis(static_cast<double>(*total_time_ms)));

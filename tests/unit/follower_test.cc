@@ -114,7 +114,8 @@ TEST(Follower, MatchesThePolicyOnTheGuestsSizeDuringSetup) {
   EXPECT_EQ(j.GetString("code").value_or(""), "completed.precopy");
   EXPECT_EQ(j.Get("actions")->At(0).GetString("code").value_or(""), "schedule.downtime");
   EXPECT_EQ(MigrationSummary::FromJson(j).code, "completed.precopy");
-  EXPECT_NE(sum.ToText().find("outcome:    completed [completed.precopy]"), std::string::npos) << sum.ToText();
+  EXPECT_NE(sum.ToText().find("outcome:    completed — finished in pre-copy [completed.precopy]\n"), std::string::npos)
+      << sum.ToText();
   EXPECT_EQ(sum.actions[0].value, 700);
 }
 
