@@ -101,6 +101,16 @@ Status WriteText(const StatePaths& paths, const MetricSeries& counters) {
   return WriteFileAtomically(paths.MetricsTextFile(), MetricsText(counters, ReadLiveRecords(paths)), 0644);
 }
 
+// The counters' lock is the state directory's own descriptor: no lock file
+// to leave behind (a full disk has no room for one anyway).
+Result<UniqueFd> LockStateDir(const StatePaths& paths) {
+  VC_RETURN_IF_ERROR(MakePrivateDirectories(paths.state_dir()));
+  UniqueFd dir(::open(paths.state_dir().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir.valid()) return Status::IoError(paths.state_dir(), errno);
+  VC_RETURN_IF_ERROR(LockWithin(dir.get(), LOCK_EX, Millis(10000), paths.state_dir()));
+  return dir;
+}
+
 }  // namespace
 
 void CountMigrationEnd(const MigrationSummary& end, MetricSeries* s) {
@@ -167,10 +177,8 @@ std::string MetricsText(const MetricSeries& counters, const std::vector<Migratio
 
 Status RecordMigrationEnd(const StatePaths& paths, const MigrationSummary& end) {
   if (paths.metrics_dir().empty() || paths.state_dir().empty()) return Status::Ok();
-  VC_RETURN_IF_ERROR(MakePrivateDirectories(paths.state_dir()));
-  Result<UniqueFd> lock = OpenPrivateFile(paths.MetricsLockFile(), O_RDWR | O_CREAT);
+  Result<UniqueFd> lock = LockStateDir(paths);
   if (!lock.ok()) return lock.status();
-  VC_RETURN_IF_ERROR(LockWithin(lock->get(), LOCK_EX, Millis(10000), paths.MetricsLockFile()));
   MetricSeries counters = ReadCounters(paths.MetricsCountersFile());
   CountMigrationEnd(end, &counters);
   Json j = Json::Object();
@@ -182,10 +190,8 @@ Status RecordMigrationEnd(const StatePaths& paths, const MigrationSummary& end) 
 Status WriteHostMetrics(const StatePaths& paths) {
   if (paths.metrics_dir().empty()) return Status::Ok();
   if (paths.state_dir().empty()) return WriteText(paths, {});
-  VC_RETURN_IF_ERROR(MakePrivateDirectories(paths.state_dir()));
-  Result<UniqueFd> lock = OpenPrivateFile(paths.MetricsLockFile(), O_RDWR | O_CREAT);
+  Result<UniqueFd> lock = LockStateDir(paths);
   if (!lock.ok()) return lock.status();
-  VC_RETURN_IF_ERROR(LockWithin(lock->get(), LOCK_EX, Millis(10000), paths.MetricsLockFile()));
   return WriteText(paths, ReadCounters(paths.MetricsCountersFile()));
 }
 

@@ -3,7 +3,8 @@
 // replaced atomically). What must outlive every process (outcomes by
 // reason code, actions by kind, the downtime and total-time histograms,
 // bytes sent, time under a throttle) is kept as counters in the state
-// directory, added to under a lock by each follower as its migration ends;
+// directory, added to under a lock (the directory's own) by each follower as
+// its migration ends;
 // the gauge of migrations in flight is read from the live records.
 #pragma once
 

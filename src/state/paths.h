@@ -16,7 +16,7 @@
 //   <state>  default /var/lib/virt-converge (kept)
 //     history/<started>-<id>.json   a finished migration's record
 //     switchover/<destination>      its final copies (SwitchoverMemory)
-//     metrics.json, metrics.lock    the host's migration counters (host_metrics.h)
+//     metrics.json                  the host's migration counters (host_metrics.h)
 //   <metrics> default /var/lib/prometheus/node-exporter, node_exporter's
 //            textfile directory, used when it exists
 //     virt-converge.prom            the metrics, in Prometheus' text format
@@ -69,7 +69,6 @@ class StatePaths {
   }
   std::string SwitchoverDir() const { return InState("switchover"); }
   std::string MetricsCountersFile() const { return InState("metrics.json"); }
-  std::string MetricsLockFile() const { return InState("metrics.lock"); }
   std::string MetricsTextFile() const { return metrics_.empty() ? "" : metrics_ + "/virt-converge.prom"; }
 
  private:
