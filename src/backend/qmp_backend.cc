@@ -1,8 +1,5 @@
 #include "src/backend/qmp_backend.h"
 
-#include <chrono>
-#include <thread>
-
 #include "qmp/commands.h"
 #include "src/backend/qmp_tuning.h"
 
@@ -146,24 +143,33 @@ Status QmpBackend::CheckGuestRunsOnDestination() const {
 Status QmpBackend::StartGuestOnDestination() {
   if (destination_qmp_.empty()) return CheckGuestRunsOnDestination();
   const std::string where = "the destination " + destination_qmp_;
-  Result<std::unique_ptr<qmp::Transport>> t = qmp::ConnectUnixSocket(destination_qmp_);
-  if (!t.ok()) return t.status().WithContext(where);
-  Result<std::unique_ptr<qmp::Session>> dest = qmp::Session::Connect(std::move(*t));
-  if (!dest.ok()) return dest.status().WithContext(where);
+  if (!destination_) {
+    Result<std::unique_ptr<qmp::Transport>> t = qmp::ConnectUnixSocket(destination_qmp_);
+    if (!t.ok()) return t.status().WithContext(where);
+    Result<std::unique_ptr<qmp::Session>> dest = qmp::Session::Connect(std::move(*t));
+    if (!dest.ok()) return dest.status().WithContext(where);
+    destination_ = std::move(*dest);
+  }
   // The source completes once it has sent the last bytes; the destination
   // is done loading them a moment later and refuses `cont` until then: one
   // look, and "not yet" (kUnavailable) for the caller to ask again.
-  Result<qmp::MigrationInfo> info = qmp::QueryMigrate(**dest);
-  if (!info.ok()) return info.status().WithContext(where);
+  auto failed = [&](const Status& st) {
+    destination_.reset();
+    return st.WithContext(where);
+  };
+  Result<qmp::MigrationInfo> info = qmp::QueryMigrate(*destination_);
+  if (!info.ok()) return failed(info.status());
   const std::string status = info->status.value_or("none");
   if (status == "failed" || status == "cancelled") {
+    destination_.reset();
     return Status::CommandFailed(where, "not loaded", "its incoming migration ended " + status);
   }
   if (status != "completed") return Status::Unavailable(where, "its incoming migration is still " + status);
-  Result<qmp::RunState> run = qmp::QueryStatus(**dest);
-  if (!run.ok()) return run.status().WithContext(where);
-  if (run->status == "running") return Status::Ok();
-  return qmp::Cont(**dest);
+  Result<qmp::RunState> run = qmp::QueryStatus(*destination_);
+  if (!run.ok()) return failed(run.status());
+  Status started = run->status == "running" ? Status::Ok() : qmp::Cont(*destination_);
+  destination_.reset();  // done with it, either way
+  return started;
 }
 
 Result<std::vector<DiskCopy>> QmpBackend::DiskCopies(const std::vector<std::string>& /*disks*/) {

@@ -57,6 +57,10 @@ class QmpBackend final : public MigrationBackend {
       : session_(std::move(session)), destination_qmp_(std::move(destination_qmp)) {}
   std::unique_ptr<qmp::Session> session_;
   std::string destination_qmp_;
+  /// StartGuestOnDestination's connection to it, kept while it is asked
+  /// again (every moment, until the destination has loaded the migration);
+  /// dropped on any error.
+  std::unique_ptr<qmp::Session> destination_;
   bool events_ = false;
   /// The capabilities StartMigration changed, with their values before.
   std::map<std::string, bool> capabilities_before_start_;
