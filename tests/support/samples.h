@@ -21,4 +21,13 @@ inline MigrationSample ActiveSample(int64_t ms, uint64_t pass, uint64_t remainin
   return s;
 }
 
+/// A pre-copy migration that completed at \a ms after pass \a pass, with
+/// \a downtime_ms of downtime (0: not reported).
+inline MigrationSample CompletedSample(int64_t ms, uint64_t pass, uint64_t ram, int64_t downtime_ms = 0) {
+  MigrationSample s = ActiveSample(ms, pass, 0, ram);
+  s.status = "completed";
+  if (downtime_ms) s.downtime_ms = downtime_ms;
+  return s;
+}
+
 }  // namespace vc::testing

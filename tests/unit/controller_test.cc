@@ -166,10 +166,8 @@ TEST(Controller, AGuestItPausedStartsOnTheDestinationOnceThatHasLoadedWithoutWai
   Controller c(backend, backend.facts, nullptr, /*dry_run=*/false,
                [&said](const std::string& line) { said.push_back(line); });
   (void)c.Impose(testing::ActiveSample(5000, 3, 1 << 20, 1ull << 30), {DecisionKind::kOperator, "pause-guest", 0, "test"});
-  MigrationSample done = testing::ActiveSample(6000, 4, 0, 1ull << 30);
-  done.status = "completed";
   const Clock::time_point before = Clock::now();
-  c.OnFinished(done);
+  c.OnFinished(testing::CompletedSample(6000, 4, 1ull << 30));
   EXPECT_LT(Clock::now() - before, Millis(50));
   EXPECT_TRUE(c.awaits_destination());
   EXPECT_TRUE(c.changes().guest_paused);

@@ -513,10 +513,7 @@ TEST(Follower, WaitingForTheDestinationToStartAPausedGuestHoldsNothing) {
   backend.facts.hypervisor = "QEMU 7.2.0";
   backend.destination_loading = 20;  // two seconds of "not yet"
   backend.samples.push_back(testing::ActiveSample(1000, 1, 100 << 20, 1ull << 30));
-  MigrationSample done = testing::ActiveSample(2000, 2, 0, 1ull << 30);
-  done.status = "completed";
-  done.downtime_ms = 40;
-  backend.samples.push_back(done);
+  backend.samples.push_back(testing::CompletedSample(2000, 2, 1ull << 30, 40));
   FollowOptions o;
   o.interval = Millis(50);
   o.policy_root = root.root();
