@@ -39,6 +39,27 @@ class LibvirtFaultsTest : public LibvirtTest {
     return static_cast<pid_t>(std::atol(text.c_str()));
   }
 
+  /// The pid of \a host's libvirtd (its pid file).
+  pid_t LibvirtdPid(char host) {
+    return static_cast<pid_t>(std::atol(ReadFile(bed_->dir().path() + "/hosts/" + host + "/run/libvirtd.pid").c_str()));
+  }
+
+  /// What \a run_dir holds besides helpers' logs (watch's journal here),
+  /// once that is nothing or 60 s have passed.
+  static std::string LeftOnceSettled(const std::string& run_dir) {
+    auto left = [&] {
+      std::string kept;
+      std::istringstream lines(LeftInRunDir(run_dir));
+      for (std::string line; std::getline(lines, line);) {
+        if (line.size() < 4 || line.compare(line.size() - 4, 4, ".log") != 0) kept += line + "\n";
+      }
+      return kept;
+    };
+    const Deadline settled = Clock::now() + Millis(60000);
+    while (!left().empty() && Clock::now() < settled) std::this_thread::sleep_for(Millis(200));
+    return left();
+  }
+
   /// Where \a name runs: "A", "B", "both" or "neither".
   std::string RunsOn(const std::string& name) {
     std::string on_a, on_b;
@@ -338,20 +359,11 @@ TEST_F(LibvirtFaultsTest, TheSourcesLibvirtdRestartedAfterAPauseLeavesNoGuestPau
   ASSERT_TRUE(bed_->RestartDaemon('A').ok());
   virsh.Wait(Millis(120000));
   ASSERT_TRUE(watch->WaitOutput("connected to libvirt again", Millis(60000))) << watch->Output();
-  // Settled: nothing of the migration left (the helpers' logs are watch's journal here).
-  auto left = [&] {
-    std::string all = LeftInRunDir(run_dir), kept;
-    std::istringstream lines(all);
-    for (std::string line; std::getline(lines, line);) {
-      if (line.size() < 4 || line.compare(line.size() - 4, 4, ".log") != 0) kept += line + "\n";
-    }
-    return kept;
-  };
-  Deadline settled = Clock::now() + Millis(60000);
-  while (!left().empty() && Clock::now() < settled) std::this_thread::sleep_for(Millis(200));
+  // Settled: nothing of the migration left.
+  const std::string left = LeftOnceSettled(run_dir);
   const std::string helpers = ReadFile(helper_log);
   std::fprintf(stderr, "[watch]\n%s[helpers]\n%s\n", watch->Output().c_str(), helpers.c_str());
-  EXPECT_EQ(left(), "") << helpers;
+  EXPECT_EQ(left, "") << helpers;
   EXPECT_NE(helpers.find("what virt-converge changed stays recorded for the next follower to put back: the guest paused"),
             std::string::npos)
       << helpers;
@@ -663,9 +675,8 @@ TEST_F(LibvirtFaultsTest, ADestinationThatNeverFinishesLeavesTheVmOnTheSourceAnd
   GuestParams small = QuietGuest();
   small.ram_mib = 64;
   ASSERT_TRUE(bed_->StartGuest('A', name, small).ok());
-  const std::string pid_text = ReadFile(bed_->dir().path() + "/hosts/B/run/libvirtd.pid");
-  const pid_t libvirtd_b = static_cast<pid_t>(std::atol(pid_text.c_str()));
-  ASSERT_GT(libvirtd_b, 1) << pid_text;
+  const pid_t libvirtd_b = LibvirtdPid('B');
+  ASSERT_GT(libvirtd_b, 1);
   auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nPerGiB=0\n"
                                                                     "Minimum=20s\nAction=abort\n")});
   ASSERT_TRUE(attach.ok()) << attach.status().ToString();
@@ -743,8 +754,7 @@ TEST_F(LibvirtFaultsTest, TheDestinationsLibvirtdRestartedAtSetupLeavesTheVmOnTh
   small.ram_mib = 64;
   ASSERT_TRUE(bed_->StartGuest('A', name, small).ok());
   const std::string own = MaxDowntime('A', name);
-  const pid_t libvirtd_b =
-      static_cast<pid_t>(std::atol(ReadFile(bed_->dir().path() + "/hosts/B/run/libvirtd.pid").c_str()));
+  const pid_t libvirtd_b = LibvirtdPid('B');
   ASSERT_GT(libvirtd_b, 1);
   auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nAction=none\n"
                                                                     "[Schedule]\nStep=start downtime=500ms\n")});
@@ -784,8 +794,7 @@ TEST_F(LibvirtFaultsTest, TheSourcesLibvirtdRestartedAtSetupLeavesTheVmOnTheSour
   const std::string run_dir = bed_->dir().File("run-" + name);
   const std::string root = PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nAction=none\n"
                                             "[Schedule]\nStep=start downtime=500ms\n");
-  const pid_t libvirtd_b =
-      static_cast<pid_t>(std::atol(ReadFile(bed_->dir().path() + "/hosts/B/run/libvirtd.pid").c_str()));
+  const pid_t libvirtd_b = LibvirtdPid('B');
   ASSERT_GT(libvirtd_b, 1);
   auto attach = AttachOnA(name, {"--policy-root", root});
   ASSERT_TRUE(attach.ok()) << attach.status().ToString();
@@ -811,21 +820,12 @@ TEST_F(LibvirtFaultsTest, TheSourcesLibvirtdRestartedAtSetupLeavesTheVmOnTheSour
                                 "--helper-arg=--state-dir=" + bed_->dir().File("state-" + name)});
   ASSERT_TRUE(watch);
   ASSERT_TRUE(watch->WaitOutput("watching outgoing migrations", Millis(20000))) << watch->Output();
-  Deadline settled = Clock::now() + Millis(60000);
-  auto records = [&] {
-    std::string all = LeftInRunDir(run_dir), kept;
-    std::istringstream lines(all);
-    for (std::string line; std::getline(lines, line);) {
-      if (line.size() < 4 || line.compare(line.size() - 4, 4, ".log") != 0) kept += line + "\n";
-    }
-    return kept;
-  };
-  while (!records().empty() && Clock::now() < settled) std::this_thread::sleep_for(Millis(200));
+  const std::string left = LeftOnceSettled(run_dir);
   watch->process.Signal(SIGTERM);
   EXPECT_EQ(watch->WaitExit(Millis(10000)), 0);
   const std::string uuid = Uuid('A', name);
   out += watch->Output() + ReadFile(StatePaths(run_dir, "").HelperLogFile(uuid));
-  EXPECT_EQ(records(), "") << out;
+  EXPECT_EQ(left, "") << out;
   EXPECT_EQ(StateOnceRunning('A', name).rfind("running", 0), 0u) << out;
   EXPECT_EQ(RunsOn(name), "A") << out;
   EXPECT_EQ(MaxDowntime('A', name), own) << out;
