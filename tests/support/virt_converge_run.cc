@@ -25,11 +25,12 @@ Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string&
   argv.insert(argv.end(), args.begin(), args.end());
   // The built-in default unless the test names a policy root: policies
   // installed on the machine must not change what a test proves.
-  bool has_root = false, has_run_dir = false, has_state_dir = false;
+  bool has_root = false, has_run_dir = false, has_state_dir = false, has_metrics_dir = false;
   for (const std::string& a : args) {
     has_root |= a == "--policy-root";
     has_run_dir |= a == "--run-dir";
     has_state_dir |= a == "--state-dir";
+    has_metrics_dir |= a == "--metrics-dir";
   }
   const bool follows = !args.empty() && (args[0] == "attach" || args[0] == "migrate");
   if (follows) {
@@ -47,6 +48,12 @@ Result<VirtConvergeRun> StartVirtConverge(const TempDir& dir, const std::string&
   if (!has_state_dir && follows) {
     argv.push_back("--state-dir");
     argv.push_back(dir.File("vc-state"));
+  }
+  // Nor node_exporter's directory, where the machine has one: a directory
+  // that does not exist, so no metrics unless the test asks for them.
+  if (!has_metrics_dir && follows) {
+    argv.push_back("--metrics-dir");
+    argv.push_back(dir.File("vc-metrics"));
   }
   Result<Subprocess> p = Subprocess::Start(argv, run.log_path);
   if (!p.ok()) return p.status();
