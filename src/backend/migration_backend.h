@@ -230,7 +230,10 @@ class MigrationBackend {
                                                                " is not a destination virt-converge prepares");
   }
   /// Listens at \a uri for the source to resume a post-copy migration whose
-  /// connection broke (migrate-recover).
+  /// connection broke (migrate-recover). Call only once the source has
+  /// found the connection broken: a destination that has not (a cut link
+  /// tells it nothing) is made to drop its end, and kUnavailable says "not
+  /// yet, ask again".
   virtual Status ListenForRecovery(const std::string& uri) {
     return Status::NotSupported("migrate-recover", "not possible here because " + Describe() +
                                                        " cannot listen for a recovery at " + uri);

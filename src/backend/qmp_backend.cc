@@ -200,7 +200,22 @@ Status QmpBackend::PrepareIncoming(const MigrationStart& start) {
   return qmp::MigrateSetCapabilities(*session_, caps);
 }
 
-Status QmpBackend::ListenForRecovery(const std::string& uri) { return qmp::MigrateRecover(*session_, uri); }
+Status QmpBackend::ListenForRecovery(const std::string& uri) {
+  Result<qmp::MigrationInfo> info = qmp::QueryMigrate(*session_);
+  if (!info.ok()) return info.status();
+  const std::string status = info->status.value_or("none");
+  if (status == "postcopy-active") {
+    // Its end of a connection the source already dropped: over a cut link
+    // nothing told it, and TCP would take minutes to.
+    VC_RETURN_IF_ERROR(qmp::MigratePause(*session_));
+    return Status::Unavailable("migrate-recover", "not yet: the destination still held the broken connection; it drops it now");
+  }
+  if (status != "postcopy-paused") {
+    return Status::InvalidArgument("migrate-recover", "the destination's migration is " + status +
+                                                          ", not a broken post-copy: there is nothing to recover");
+  }
+  return qmp::MigrateRecover(*session_, uri);
+}
 
 Status QmpBackend::StartMigration(const MigrationStart& start,
                                   std::vector<std::string>* not_honoured) {

@@ -77,14 +77,32 @@ int Run(const ControlOptions& o, const std::string& request) {
                                         std::string(o.connect_uri.empty() ? " (give -c URI to ask libvirt)" : ""));
 }
 
+// Plain QEMU: the destination listens again, once the source has found the
+// connection broken (so a healthy post-copy is never broken here).
+int ListenOnTheDestination(const ControlOptions& o) {
+  const std::optional<MigrationRecord> r = FindLiveRecord(StatePaths(o.run_dir, ""), o.vm);
+  if (!r || r->stale) return Fail("resume " + o.vm, "no virt-converge follows a migration of it on this host");
+  if (r->status != "postcopy-paused") {
+    return Fail("resume " + o.vm, "the migration is " + r->status + ", not postcopy-paused: there is nothing to recover");
+  }
+  Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(o.dest_qmp, {.enable_events = false, .destination_qmp = ""});
+  if (!dest.ok()) return Fail("resume " + o.vm, "the destination's QMP: " + dest.status().ToString());
+  const Deadline give_up = Clock::now() + kAgainFor;
+  for (;;) {
+    Status st = (*dest)->ListenForRecovery(o.uri);
+    if (st.ok()) break;
+    if (st.code() != StatusCode::kUnavailable || Clock::now() >= give_up) {
+      return Fail("resume " + o.vm, "migrate-recover on the destination: " + st.ToString());
+    }
+    std::this_thread::sleep_for(kAgainEvery);
+  }
+  std::printf("the destination listens at %s\n", o.uri.c_str());
+  return 0;
+}
+
 int RunResume(const ControlOptions& o) {
   if (!o.dest_qmp.empty()) {
-    // Plain QEMU: the destination listens again first.
-    Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(o.dest_qmp, {.enable_events = false, .destination_qmp = ""});
-    if (!dest.ok()) return Fail("resume " + o.vm, "the destination's QMP: " + dest.status().ToString());
-    Status st = (*dest)->ListenForRecovery(o.uri);
-    if (!st.ok()) return Fail("resume " + o.vm, "migrate-recover on the destination: " + st.ToString());
-    std::printf("the destination listens at %s\n", o.uri.c_str());
+    if (int rc = ListenOnTheDestination(o); rc != 0) return rc;
   }
   return Run(o, "resume " + o.uri + (o.data_uri.empty() ? "" : " " + o.data_uri));
 }

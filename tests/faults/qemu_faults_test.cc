@@ -290,6 +290,62 @@ TEST_F(QemuFaultsTest, TheDestinationKilledInPostcopyNeverResumesTheSource) {
   EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
 }
 
+// Issue 24, fault 3: the link cut in post-copy, and the post-copy recovered
+// with `resume` once it is back. The source and the destination are QEMUs on
+// two hosts (network namespaces) joined by one link. With the link down the
+// operator breaks the stuck connection on the source (QEMU's migrate-pause,
+// what `virsh domjobabort --postcopy` sends); the destination hears nothing
+// of it. Once the link is back, `resume --dest-qmp` makes the destination
+// drop its end too, listen again, and the source resumes: the guest runs on
+// the destination, its memory whole, and the source never runs again.
+TEST_F(QemuFaultsTest, APostcopyBrokenByACutLinkIsRecoveredWithResumeOnceTheLinkIsBack) {
+  auto link = NetnsLink::Up("pc-cut");
+  if (!link.ok()) VC_CANNOT_RUN(link.status().ToString());
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "pc-cut-pair", link->get());
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  // Post-copy slow enough to be cut on the way.
+  auto run = StartMigrate(**pair, "32MiB/s",
+                          OnlyPolicy(**pair, "[Start]\nPostcopy=yes\nPostcopyBandwidth=4MiB/s\n[Budget]\nAction=none\n"
+                                             "[Schedule]\nStep=elapsed>=3s postcopy\n"),
+                          {"--run-dir", RunDir(**pair)});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_TRUE(run->WaitOutput("action start-postcopy [done]", Millis(60000))) << run->Output();
+  ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"postcopy-active"}, Millis(20000)).ok());
+  // QEMU recovers a post-copy only once the destination runs the guest.
+  Status dst_runs = WaitRunState((*pair)->dst().qmp(), "running", Millis(20000));
+  ASSERT_TRUE(dst_runs.ok()) << dst_runs.ToString();
+
+  ASSERT_TRUE((*link)->SetLink(false).ok());
+  std::this_thread::sleep_for(Millis(2000));
+  Status broken = qmp::MigratePause((*pair)->src().qmp());
+  ASSERT_TRUE(broken.ok()) << broken.ToString();
+  auto src_paused = WaitMigrationStatus((*pair)->src().qmp(), {"postcopy-paused"}, Millis(20000));
+  ASSERT_TRUE(src_paused.ok()) << src_paused.status().ToString();
+  std::this_thread::sleep_for(Millis(3000));
+  ASSERT_TRUE((*link)->SetLink(true).ok());
+  auto dst_state = qmp::QueryMigrate((*pair)->dst().qmp());
+  ASSERT_TRUE(dst_state.ok());
+  std::fprintf(stderr, "[link back] the destination's migration is %s\n", dst_state->status.value_or("none").c_str());
+
+  CommandOutcome resume = RunVirtConverge(
+      (*pair)->dir(), "resume",
+      {"resume", (*pair)->src().name(), "tcp:" + (*link)->address('B') + ":4445", "--dest-qmp",
+       (*pair)->dst().spare_qmp_path(), "--run-dir", RunDir(**pair)});
+  EXPECT_EQ(resume.code, 0) << resume.out << run->Output();
+  EXPECT_NE(resume.out.find("resume: done"), std::string::npos) << resume.out;
+  EXPECT_EQ(run->WaitExit(Millis(120000)), 0) << run->Output();
+  const std::string out = run->Output();
+  auto summary = run->Summary();
+  ASSERT_TRUE(summary) << out;
+  EXPECT_EQ(summary->GetString("outcome").value_or(""), "completed-postcopy") << out;
+  auto state = qmp::QueryStatus((*pair)->src().qmp());
+  ASSERT_TRUE(state.ok());
+  EXPECT_NE(state->status, "running") << out;
+  Status check = (*pair)->CheckDestination();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
+}
+
 // Issue 24, fault 1 in post-copy: the follower SIGKILLed once it switched
 // to post-copy. The migration completes by itself; the next `attach` finds
 // it completed and leaves nothing behind; the guest runs on the destination

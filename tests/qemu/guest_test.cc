@@ -16,7 +16,7 @@ TEST_F(GuestTest, DirtiesAtTheChosenRateAndKeepsItsPattern) {
   g.ram_mib = 128;
   g.wss = "8M";
   g.rate = "32M";
-  auto vm = QemuVm::Start(dir, {"vm", g, false, "", ""});
+  auto vm = QemuVm::Start(dir, {"vm", g, false, "", "", ""});
   ASSERT_TRUE(vm.ok()) << vm.status().ToString();
   ASSERT_TRUE((*vm)->WaitSerial("vc-guest: ready", kGuestReadyTimeout).ok());
   auto a = (*vm)->GuestStatus();
@@ -69,9 +69,9 @@ TEST_F(GuestTest, RunsAndMigratesUnderKvm) {
   g.wss = "2M";
   g.rate = "1M";
   TempDir dir("kvm");
-  auto src = QemuVm::Start(dir, {"src", g, false, "kvm", ""});
+  auto src = QemuVm::Start(dir, {"src", g, false, "kvm", "", ""});
   ASSERT_TRUE(src.ok()) << src.status().ToString();
-  auto dst = QemuVm::Start(dir, {"dst", g, true, "kvm", ""});
+  auto dst = QemuVm::Start(dir, {"dst", g, true, "kvm", "", ""});
   ASSERT_TRUE(dst.ok()) << dst.status().ToString();
   ASSERT_TRUE((*src)->WaitSerial("vc-guest: ready", kGuestReadyTimeout).ok());
   ASSERT_TRUE(qmp::MigrateIncoming((*dst)->qmp(), "tcp:127.0.0.1:0").ok());

@@ -51,4 +51,8 @@ Result<std::string> LocateLibvirtBed() {
       {"the libvirt bed", "VC_LIBVIRT_BED", VC_SOURCE_LIBVIRT_BED, "", "it is in the source tree"});
 }
 
+Result<std::string> LocateNetnsLink() {
+  return Locate({"netns-link", "VC_NETNS_LINK", VC_SOURCE_NETNS_LINK, "", "it is in the source tree"});
+}
+
 }  // namespace vc::testing

@@ -19,5 +19,7 @@ Result<std::string> LocateVirtConverge();
 Result<std::string> LocateHook();
 /// The libvirt suite's two-host bed (tests/tools/libvirt-bed; VC_LIBVIRT_BED).
 Result<std::string> LocateLibvirtBed();
+/// Two network namespaces joined by a link (tests/tools/netns-link; VC_NETNS_LINK).
+Result<std::string> LocateNetnsLink();
 
 }  // namespace vc::testing

@@ -21,23 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-// Runs argv with output to \a log; the exit code, or -1 on timeout/signal.
-int RunTool(const std::vector<std::string>& argv, const std::string& log, Millis timeout) {
-  Result<Subprocess> p = Subprocess::Start(argv, log);
-  if (!p.ok()) return -1;
-  std::optional<int> st = p->Wait(timeout);
-  if (!st) {
-    p->Kill();
-    return -1;
-  }
-  return WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
-}
-
 std::string BedTool() {
   Result<std::string> bed = LocateLibvirtBed();
   return bed.ok() ? *bed : "";
@@ -57,7 +40,7 @@ Result<std::unique_ptr<LibvirtBed>> LibvirtBed::Start() {
   // The destination hook, in both hosts' /etc/libvirt/hooks/qemu.d.
   if (Result<std::string> hook = LocateHook(); hook.ok()) setenv("VC_BED_HOOK", hook->c_str(), 1);
   int rc = RunTool({BedTool(), "up", bed->dir_.path() + "/hosts"}, log, Millis(120000));
-  if (rc == 77) return Status::NotSupported("libvirt bed", Trim(ReadFile(log)));
+  if (rc == 77) return Status::NotSupported("libvirt bed", ReadTrimmed(log));
   if (rc != 0) return Status::Internal("libvirt bed", "up failed (" + std::to_string(rc) + "): " + ReadFile(log));
   bed->up_ = true;
   return bed;
@@ -95,11 +78,11 @@ Status LibvirtBed::ShapeLink(const std::string& rate) {
 }
 
 std::string LibvirtBed::uri(char host) const {
-  return Trim(ReadFile(dir_.path() + "/hosts/" + host + "/uri"));
+  return ReadTrimmed(dir_.path() + "/hosts/" + host + "/uri");
 }
 
 std::string LibvirtBed::address(char host) const {
-  return Trim(ReadFile(dir_.path() + "/hosts/" + host + "/address"));
+  return ReadTrimmed(dir_.path() + "/hosts/" + host + "/address");
 }
 
 std::string LibvirtBed::DaemonLog(char host) const {

@@ -88,11 +88,28 @@ void Subprocess::Kill() {
   status_ = st;
 }
 
+int RunTool(const std::vector<std::string>& argv, const std::string& log, Millis timeout) {
+  Result<Subprocess> p = Subprocess::Start(argv, log);
+  if (!p.ok()) return -1;
+  std::optional<int> st = p->Wait(timeout);
+  if (!st) {
+    p->Kill();
+    return -1;
+  }
+  return WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::string ReadTrimmed(const std::string& path) {
+  std::string s = ReadFile(path);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
 }
 
 }  // namespace vc::testing

@@ -39,7 +39,14 @@ class Subprocess {
   std::optional<int> status_;
 };
 
+/// Runs argv to its end with its output to \a log: the exit code, or -1
+/// when it could not start, was killed by a signal or ran past \a timeout
+/// (then it is killed).
+int RunTool(const std::vector<std::string>& argv, const std::string& log, Millis timeout);
+
 /// Reads a whole file ("" when missing).
 std::string ReadFile(const std::string& path);
+/// The same without trailing newlines and spaces (a one-line file's value).
+std::string ReadTrimmed(const std::string& path);
 
 }  // namespace vc::testing

@@ -99,6 +99,8 @@ Result<std::unique_ptr<QemuVm>> QemuVm::Start(const TempDir& dir, const VmOption
     argv.push_back("-incoming");
     argv.push_back("defer");
   }
+  // `ip netns exec` execs QEMU itself: the pid stays QEMU's.
+  if (!options.netns.empty()) argv.insert(argv.begin(), {"ip", "netns", "exec", options.netns});
   Result<Subprocess> p = Subprocess::Start(argv, vm->log_);
   if (!p.ok()) return p.status();
   vm->process_ = std::move(*p);
@@ -180,13 +182,16 @@ Status QemuVm::StopAndCheckMemory() {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<MigrationPair>> MigrationPair::Start(const GuestParams& guest,
-                                                            const std::string& tag) {
+Result<std::unique_ptr<MigrationPair>> MigrationPair::Start(const GuestParams& guest, const std::string& tag,
+                                                            const NetnsLink* link) {
   std::unique_ptr<MigrationPair> pair(new MigrationPair(tag));
-  Result<std::unique_ptr<QemuVm>> src = QemuVm::Start(pair->dir_, {"src", guest, false, "", ""});
+  if (link) pair->listen_address_ = link->address('B');
+  Result<std::unique_ptr<QemuVm>> src =
+      QemuVm::Start(pair->dir_, {"src", guest, false, "", "", link ? link->netns('A') : ""});
   if (!src.ok()) return src.status();
   pair->src_ = std::move(*src);
-  Result<std::unique_ptr<QemuVm>> dst = QemuVm::Start(pair->dir_, {"dst", guest, true, "", ""});
+  Result<std::unique_ptr<QemuVm>> dst =
+      QemuVm::Start(pair->dir_, {"dst", guest, true, "", "", link ? link->netns('B') : ""});
   if (!dst.ok()) return dst.status();
   pair->dst_ = std::move(*dst);
   // Migrating before the fill ends would send zero pages: too easy a case.
@@ -198,13 +203,13 @@ Result<std::string> MigrationPair::ListenIncoming(const std::map<std::string, bo
   std::map<std::string, bool> all = caps;
   all["events"] = true;
   VC_RETURN_IF_ERROR(qmp::MigrateSetCapabilities(dst_->qmp(), all));
-  VC_RETURN_IF_ERROR(qmp::MigrateIncoming(dst_->qmp(), "tcp:127.0.0.1:0"));
+  VC_RETURN_IF_ERROR(qmp::MigrateIncoming(dst_->qmp(), "tcp:" + listen_address_ + ":0"));
   Result<qmp::MigrationInfo> info = qmp::QueryMigrate(dst_->qmp());
   if (!info.ok()) return info.status();
   if (!info->socket_address || info->socket_address->empty()) {
     return Status::Internal("destination", "no socket-address after migrate-incoming");
   }
-  return "tcp:127.0.0.1:" + info->socket_address->front().port;
+  return "tcp:" + listen_address_ + ":" + info->socket_address->front().port;
 }
 
 Status MigrationPair::CheckDestination() {

@@ -17,6 +17,7 @@
 #include "qmp/commands.h"
 #include "qmp/session.h"
 #include "tests/guest/guest_abi.h"
+#include "tests/support/netns_link.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -73,6 +74,7 @@ struct VmOptions {
   bool incoming = false;     // destination: -incoming defer
   std::string accel;         // "" = ChooseAccel()
   std::string uuid;          // -uuid, as libvirt gives every domain; "" = none
+  std::string netns;         // run in this network namespace ("" = the test's)
 };
 
 class QemuVm {
@@ -110,13 +112,17 @@ class QemuVm {
 class MigrationPair {
  public:
   /// Starts both QEMUs and waits until the source guest has filled its RAM.
+  /// With \a link the source runs on its host A and the destination on its
+  /// host B, and they migrate over the link; else both on loopback.
   static Result<std::unique_ptr<MigrationPair>> Start(const GuestParams& guest,
-                                                      const std::string& tag = "pair");
+                                                      const std::string& tag = "pair",
+                                                      const NetnsLink* link = nullptr);
   QemuVm& src() { return *src_; }
   QemuVm& dst() { return *dst_; }
   const TempDir& dir() const { return dir_; }
-  /// Sets \a caps on the destination and starts listening on loopback;
-  /// returns the URI to migrate to ("tcp:127.0.0.1:PORT").
+  /// Sets \a caps on the destination and starts listening (on loopback, or
+  /// on host B's end of the link); returns the URI to migrate to
+  /// ("tcp:ADDRESS:PORT").
   Result<std::string> ListenIncoming(const std::map<std::string, bool>& caps = {});
   /// Waits until the destination has completed, then stops its guest and
   /// checks its memory page by page.
@@ -125,6 +131,7 @@ class MigrationPair {
  private:
   explicit MigrationPair(const std::string& tag) : dir_(tag) {}
   TempDir dir_;
+  std::string listen_address_ = "127.0.0.1";
   std::unique_ptr<QemuVm> src_, dst_;
 };
 
