@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
   // this of every application, as virsh does). Children get it back.
   std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"virt-converge: makes QEMU/KVM live migrations finish"};
+  app.set_version_flag("--version", "virt-converge " VC_VERSION);
   app.require_subcommand(1);
 
   vc::CommonOptions attach_opts;
