@@ -64,6 +64,7 @@ struct VmMove {
   std::optional<MigrationOutcome> outcome;  // none yet: not started
   bool refused = false;                     // every destination turned it away
   std::string detail;
+  std::string code;  // the outcome's reason code (virt-converge(1), REASON CODES)
   bool moved() const { return outcome && Completed(*outcome); }
   std::string OutcomeText() const {
     return refused ? "refused" : outcome ? std::string(OutcomeName(*outcome)) : "not started";
@@ -153,7 +154,8 @@ class Evacuation {
     if (!d || static_cast<int>(m.tries.size()) >= o_.attempts) {
       std::string why = !d ? "every destination turned it away" : "turned away " + std::to_string(m.tries.size()) + " times";
       m.refused = true;
-      return Finish(m, MigrationOutcome::kNotStarted, why + "; it runs on here");
+      // The last refusal's code says why ("refused.fitness.cpu").
+      return Finish(m, MigrationOutcome::kNotStarted, why + "; it runs on here", m.code.empty() ? "refused" : m.code);
     }
     m.destination = *d;
     load_[*d]++;
@@ -173,7 +175,7 @@ class Evacuation {
     Result<pid_t> pid = SpawnLogged(args, m.log);
     if (!pid.ok()) {
       load_[*d]--;
-      return Finish(m, MigrationOutcome::kFailed, pid.status().ToString());
+      return Finish(m, MigrationOutcome::kFailed, pid.status().ToString(), "failed.child");
     }
     m.pid = *pid;
     m.tries.push_back({*d, "running"});
@@ -205,18 +207,20 @@ class Evacuation {
       }
       m.state = VmMove::State::kWaiting;
       m.detail = dest + ": " + why;
+      m.code = summary->code;
       Say(m, (later ? "turned away for now by " : "turned away by ") + dest + ": " + why);
       return;
     }
     m.total_ms = summary->total_time_ms;
     m.downtime_ms = summary->downtime_ms;
-    Finish(m, summary->outcome, summary->detail);
+    Finish(m, summary->outcome, summary->detail, summary->code);
     m.tries.back().result = m.OutcomeText() + (m.detail.empty() ? "" : ": " + m.detail);
   }
 
   // The migrate child ended without its summary (killed, or a fault of its
   // own): the migration may have gone on, or ended, under libvirt. Where the
-  // VM runs now is the answer, and it is never taken for "turned away".
+  // VM runs now is the answer, and it is never taken for "turned away"; the
+  // code is <outcome>.child.
   void EndedWithoutSummary(VmMove& m, int wait_status, const std::string& log) {
     const std::string& dest = o_.destinations[m.destination];
     const std::string how =
@@ -232,23 +236,27 @@ class Evacuation {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     if (!here.ok() || !there.ok()) {
-      Finish(m, MigrationOutcome::kLost, how + "; where the VM runs is unknown: " +
-                                             (!here.ok() ? here.status() : there.status()).ToString());
+      Finish(m, MigrationOutcome::kLost,
+             how + "; where the VM runs is unknown: " + (!here.ok() ? here.status() : there.status()).ToString(),
+             "lost.child");
     } else if (*there && !*here) {
-      Finish(m, MigrationOutcome::kCompleted, how + ", but libvirt finished the migration: it runs on " + dest);
+      Finish(m, MigrationOutcome::kCompleted, how + ", but libvirt finished the migration: it runs on " + dest,
+             "completed.child");
     } else if (*here && !*there) {
-      Finish(m, MigrationOutcome::kFailed, how + "; the migration did not finish: it runs on here");
+      Finish(m, MigrationOutcome::kFailed, how + "; the migration did not finish: it runs on here", "failed.child");
     } else {
-      Finish(m, MigrationOutcome::kLost, how + "; it runs on " + std::string(*here ? "both hosts" : "neither host") +
-                                             " (" + LastError(log) + ")");
+      Finish(m, MigrationOutcome::kLost,
+             how + "; it runs on " + std::string(*here ? "both hosts" : "neither host") + " (" + LastError(log) + ")",
+             "lost.child");
     }
     m.tries.back().result = m.OutcomeText() + ": " + m.detail;
     Say(m, m.detail);
   }
 
-  void Finish(VmMove& m, MigrationOutcome outcome, const std::string& detail) {
+  void Finish(VmMove& m, MigrationOutcome outcome, const std::string& detail, const std::string& code) {
     m.state = VmMove::State::kDone;
     m.outcome = outcome;
+    m.code = code;
     if (!detail.empty() || Completed(outcome)) m.detail = detail;
     m.ended_at = WallClockSeconds();
   }
@@ -333,7 +341,7 @@ class Evacuation {
     Json vms = Json::Array();
     for (const VmMove& m : moves_) {
       bool ok = m.moved();
-      std::string where = ok ? o_.destinations[m.destination] : m.detail;
+      std::string where = (ok ? o_.destinations[m.destination] : m.detail) + (m.code.empty() ? "" : " [" + m.code + "]");
       std::printf("%-16s %-8zu %-18s %8s %10s  %s\n", m.vm.c_str(), m.tries.size(), m.OutcomeText().c_str(),
                   m.total_ms ? FormatMillis(static_cast<double>(*m.total_ms)).c_str() : "-",
                   m.downtime_ms ? (std::to_string(*m.downtime_ms) + " ms").c_str() : "-", where.c_str());
@@ -350,6 +358,7 @@ class Evacuation {
       j.Set("vm", Json::String(m.vm))
           .Set("outcome", Json::String(m.OutcomeText()))
           .Set("detail", Json::String(m.detail))
+          .Set("code", Json::String(m.code))
           .Set("destination", ok ? Json::String(o_.destinations[m.destination]) : Json())
           .Set("attempts", Json::Int(static_cast<int64_t>(m.tries.size())))
           .Set("started-at", Json::Double(m.started_at))

@@ -242,6 +242,7 @@ TEST_F(LibvirtFaultsTest, EvacuateWithItsMigrateChildKilledReportsWhereTheVmRuns
   const std::string outcome = vm.GetString("outcome").value_or(""), detail = vm.GetString("detail").value_or("");
   std::fprintf(stderr, "report: %s — %s\n", outcome.c_str(), detail.c_str());
   EXPECT_NE(detail.find("its migrate process was killed (signal 9)"), std::string::npos) << detail;
+  EXPECT_EQ(vm.GetString("code").value_or(""), outcome + ".child");
   if (runs_a) {
     EXPECT_EQ(outcome, "failed");
     EXPECT_NE(detail.find("it runs on here"), std::string::npos) << detail;

@@ -157,6 +157,9 @@ TEST_F(LibvirtTest, EvacuateMovesFourVmsTwoAtATimeAndReportsTheOneRefused) {
       EXPECT_EQ(v.GetString("outcome").value_or(""), "refused");
       std::string detail = v.GetString("detail").value_or("");
       EXPECT_EQ(detail, "every destination turned it away; it runs on here");
+      // The last destination's refusal, as a code.
+      const std::string code = v.GetString("code").value_or("");
+      EXPECT_TRUE(code.rfind("refused.", 0) == 0 || code.rfind("not-started.", 0) == 0) << code;
       // Tried on B and on A. A's hook counts the others' attempts on A as
       // arriving until libvirt's release hook clears them, so A may first
       // say "try again" (IncomingMax) before libvirt refuses the same host.
@@ -182,6 +185,7 @@ TEST_F(LibvirtTest, EvacuateMovesFourVmsTwoAtATimeAndReportsTheOneRefused) {
       continue;
     }
     EXPECT_EQ(v.GetString("outcome").value_or(""), "completed") << vm;
+    EXPECT_EQ(v.GetString("code").value_or("").rfind("completed.", 0), 0u) << vm;
     EXPECT_EQ(v.GetString("destination").value_or(""), bed_->uri('B')) << vm;
     // On B at once, or on A first (refused, perhaps after a "try again"
     // there, as above); the last try is B's.
