@@ -18,12 +18,17 @@ namespace vc::testing {
 class QemuTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (QemuBinary().empty()) VC_CANNOT_RUN("qemu-system-x86_64 is not installed (scripts/install-deps)");
+    if (QemuBinary().empty()) {
+      const char* chosen = std::getenv("VC_QEMU");
+      if (chosen && *chosen) VC_CANNOT_RUN("VC_QEMU=" << chosen << " is not there (tests/tools/fetch-qemu; scripts/install-deps)");
+      VC_CANNOT_RUN("qemu-system-x86_64 is not installed (scripts/install-deps)");
+    }
     if (auto guest = LocateGuestKernel(); !guest.ok()) VC_CANNOT_RUN(guest.status().ToString());
     static bool told = false;
     if (!told) {
       Accel a = ChooseAccel();
-      std::fprintf(stderr, "[qemu suite] accelerator %s: %s\n", a.name.c_str(), a.reason.c_str());
+      std::fprintf(stderr, "[qemu suite] %s, accelerator %s: %s\n", QemuBinary().c_str(), a.name.c_str(),
+                   a.reason.c_str());
       told = true;
     }
   }

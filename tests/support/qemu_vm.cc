@@ -45,6 +45,9 @@ Accel ChooseAccel() {
 }
 
 std::string QemuBinary() {
+  if (const char* chosen = std::getenv("VC_QEMU"); chosen && *chosen) {
+    return ::access(chosen, X_OK) == 0 ? chosen : "";
+  }
   const char* path = std::getenv("PATH");
   std::string dirs = path ? path : "/usr/bin:/bin";
   size_t start = 0;

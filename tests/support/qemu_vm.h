@@ -36,7 +36,8 @@ struct Accel {
 Accel ChooseAccel();
 /// True when KVM works at all here (for tests that exercise KVM on purpose).
 bool KvmUsable(std::string* why_not);
-/// The qemu-system-x86_64 binary, or "" when it is not installed.
+/// The qemu-system-x86_64 binary: VC_QEMU's when set (another QEMU version,
+/// tests/tools/fetch-qemu), else the first in PATH; "" when there is none.
 std::string QemuBinary();
 /// The test guest kernel (tests/support/artifacts.h), or "" when there is none.
 std::string GuestKernel();

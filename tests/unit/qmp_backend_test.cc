@@ -1,5 +1,5 @@
 // QmpBackend on what QEMU really says: its samples, tuning and facts from
-// the replies recorded from QEMU 7.2 (tests/data/qmp/7.2/). The recordings
+// the replies recorded from QEMU 7.2 and 10.0 (tests/data/qmp/<version>/). The recordings
 // were made with the session's own commands, so each test composes a
 // conversation from the recorded replies in the order QmpBackend asks, and
 // checks the mapping against the raw JSON, field by field. Every field a
@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <set>
 
 #include "qmp/session.h"
@@ -160,12 +161,24 @@ void ExpectSampleIs(const MigrationSample& s, const Json& info, const std::strin
   EXPECT_EQ(s.downtime_bytes, ram->GetUint("downtime-bytes").value_or(0));
 }
 
-class QmpBackendReplay : public ::testing::TestWithParam<std::string> {};
+// A recording: "<version>/<scenario>".
+class QmpBackendReplay : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::string Version() const { return GetParam().substr(0, GetParam().find('/')); }
+};
+
+std::string RecordingName(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  for (char& ch : name) {
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  }
+  return name;
+}
 
 // Every query-migrate reply of a recorded migration, through Sample().
 TEST_P(QmpBackendReplay, SamplesMapEveryQueryMigrateField) {
-  const Recording handshake = Load("7.2/handshake.replies");
-  const Recording run = Load("7.2/" + GetParam() + ".replies");
+  const Recording handshake = Load(Version() + "/handshake.replies");
+  const Recording run = Load(GetParam() + ".replies");
   const std::vector<Json>& infos = run.replies.at("query-migrate");
   ASSERT_FALSE(infos.empty());
   Conversation c = Opening(handshake);
@@ -183,12 +196,19 @@ TEST_P(QmpBackendReplay, SamplesMapEveryQueryMigrateField) {
   EXPECT_TRUE(ReplayTransport::Finish(*o.state).ok()) << ReplayTransport::Finish(*o.state).ToString();
 }
 
-INSTANTIATE_TEST_SUITE_P(Qemu72, QmpBackendReplay, ::testing::Values("precopy", "postcopy", "cancel", "handshake"));
+INSTANTIATE_TEST_SUITE_P(Qemu72, QmpBackendReplay,
+                         ::testing::Values("7.2/precopy", "7.2/postcopy", "7.2/cancel", "7.2/handshake"), RecordingName);
+INSTANTIATE_TEST_SUITE_P(Qemu100, QmpBackendReplay,
+                         ::testing::Values("10.0/precopy", "10.0/postcopy", "10.0/cancel", "10.0/handshake"),
+                         RecordingName);
 
-// query-migrate-parameters as QEMU 7.2 answers it, through Tuning(); and
+// A QEMU version of tests/data/qmp.
+class QmpBackendVersion : public ::testing::TestWithParam<std::string> {};
+
+// query-migrate-parameters as QEMU answers it, through Tuning(); and
 // back through SetTuning() as the same values.
-TEST(QmpBackendReplay72, TuningMapsTheParametersItChanges) {
-  const Recording handshake = Load("7.2/handshake.replies");
+TEST_P(QmpBackendVersion, TuningMapsTheParametersItChanges) {
+  const Recording handshake = Load(GetParam() + "/handshake.replies");
   const Json reply = handshake.replies.at("query-migrate-parameters").front();
   const Json params = *reply.Get("return");
   Conversation c = Opening(handshake);
@@ -205,15 +225,16 @@ TEST(QmpBackendReplay72, TuningMapsTheParametersItChanges) {
   EXPECT_EQ(t->throttle_tailslow, params.GetBool("cpu-throttle-tailslow"));
   EXPECT_EQ(t->throttle_trigger, params.GetInt("throttle-trigger-threshold"));
   EXPECT_EQ(t->xbzrle_cache, params.GetUint("xbzrle-cache-size"));
-  EXPECT_FALSE(t->vcpu_dirty_limit) << "QEMU 7.2 has no vcpu-dirty-limit";
+  // QEMU 8.1 and later.
+  EXPECT_EQ(t->vcpu_dirty_limit, params.GetUint("vcpu-dirty-limit"));
   EXPECT_TRUE(ReplayTransport::Finish(*o.state).ok()) << ReplayTransport::Finish(*o.state).ToString();
 }
 
 // Facts: the version from the greeting, the capabilities as recorded.
 // query-name and query-memory-size-summary were not recorded: their
 // replies here are the shapes QEMU documents.
-TEST(QmpBackendReplay72, FactsComeFromTheGreetingAndTheCapabilities) {
-  const Recording handshake = Load("7.2/handshake.replies");
+TEST_P(QmpBackendVersion, FactsComeFromTheGreetingAndTheCapabilities) {
+  const Recording handshake = Load(GetParam() + "/handshake.replies");
   const Json caps = handshake.replies.at("query-migrate-capabilities").front();
   Json name = Json::Object();
   name.Set("name", Json::String("vm1"));
@@ -229,7 +250,7 @@ TEST(QmpBackendReplay72, FactsComeFromTheGreetingAndTheCapabilities) {
   const Json version = *handshake.greeting.Get("QMP")->Get("version")->Get("qemu");
   EXPECT_EQ(f->qemu_major, version.GetInt("major"));
   EXPECT_EQ(f->qemu_minor, version.GetInt("minor"));
-  EXPECT_EQ(f->hypervisor.rfind("QEMU 7.2", 0), 0u) << f->hypervisor;
+  EXPECT_EQ(f->hypervisor.rfind("QEMU " + GetParam(), 0), 0u) << f->hypervisor;
   EXPECT_EQ(f->vm_name, "vm1");
   EXPECT_EQ(f->guest_memory, 256u << 20);
   const Json list = *caps.Get("return");
@@ -243,6 +264,8 @@ TEST(QmpBackendReplay72, FactsComeFromTheGreetingAndTheCapabilities) {
   EXPECT_EQ(f->events, f->capabilities.at("events"));
   EXPECT_TRUE(ReplayTransport::Finish(*o.state).ok()) << ReplayTransport::Finish(*o.state).ToString();
 }
+
+INSTANTIATE_TEST_SUITE_P(Recorded, QmpBackendVersion, ::testing::Values("7.2", "10.0"), RecordingName);
 
 // Resuming the source's copy after the switch-over would run the guest
 // twice, and QEMU would do it: ResumeGuest asks the run state first.
