@@ -346,6 +346,77 @@ TEST_F(QemuFaultsTest, APostcopyBrokenByACutLinkIsRecoveredWithResumeOnceTheLink
   EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
 }
 
+// Issue 24, fault 3: the link cut for 60 s in post-copy. TCP holds the
+// connection (its retransmissions back off, so the migration goes on some
+// tens of seconds after the link is back); the guest waits for its pages
+// meanwhile. The post-copy then completes: the guest runs on the
+// destination only, whole.
+TEST_F(QemuFaultsTest, APostcopyWhoseLinkIsCutForSixtySecondsCompletesOnceItIsBack) {
+  auto link = NetnsLink::Up("pc-60s");
+  if (!link.ok()) VC_CANNOT_RUN(link.status().ToString());
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "pc-60s-pair", link->get());
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  auto run = StartMigrate(**pair, "32MiB/s",
+                          OnlyPolicy(**pair, "[Start]\nPostcopy=yes\nPostcopyBandwidth=4MiB/s\n[Budget]\nAction=none\n"
+                                             "[Schedule]\nStep=elapsed>=3s postcopy\n"),
+                          {"--run-dir", RunDir(**pair)});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_TRUE(run->WaitOutput("action start-postcopy [done]", Millis(60000))) << run->Output();
+  Status dst_runs = WaitRunState((*pair)->dst().qmp(), "running", Millis(20000));
+  ASSERT_TRUE(dst_runs.ok()) << dst_runs.ToString();
+  ASSERT_TRUE((*link)->SetLink(false).ok());
+  std::this_thread::sleep_for(Millis(60000));
+  ASSERT_TRUE((*link)->SetLink(true).ok());
+  EXPECT_EQ(run->WaitExit(Millis(240000)), 0) << run->Output();
+  const std::string out = run->Output();
+  auto summary = run->Summary();
+  ASSERT_TRUE(summary) << out;
+  EXPECT_EQ(summary->GetString("outcome").value_or(""), "completed-postcopy") << out;
+  auto state = qmp::QueryStatus((*pair)->src().qmp());
+  ASSERT_TRUE(state.ok());
+  EXPECT_NE(state->status, "running") << out;
+  Status check = (*pair)->CheckDestination();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
+}
+
+// Issue 24, fault 3: the link cut for good in post-copy. The guest runs on
+// the destination and waits there for pages that never come; the source's
+// copy is stale. Nothing of ours may run the source again: not while the
+// follower watches the post-copy stand still, not when it leaves.
+TEST_F(QemuFaultsTest, APostcopyWhoseLinkIsCutForGoodNeverResumesTheSource) {
+  auto link = NetnsLink::Up("pc-gone");
+  if (!link.ok()) VC_CANNOT_RUN(link.status().ToString());
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "pc-gone-pair", link->get());
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  auto run = StartMigrate(**pair, "32MiB/s",
+                          OnlyPolicy(**pair, "[Start]\nPostcopy=yes\nPostcopyBandwidth=4MiB/s\n[Budget]\nAction=none\n"
+                                             "[Schedule]\nStep=elapsed>=3s postcopy\n"),
+                          {"--run-dir", RunDir(**pair)});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_TRUE(run->WaitOutput("action start-postcopy [done]", Millis(60000))) << run->Output();
+  Status dst_runs = WaitRunState((*pair)->dst().qmp(), "running", Millis(20000));
+  ASSERT_TRUE(dst_runs.ok()) << dst_runs.ToString();
+  ASSERT_TRUE((*link)->SetLink(false).ok());
+  std::this_thread::sleep_for(Millis(15000));  // the follower's ticks see it stand still
+  auto during = qmp::QueryStatus((*pair)->src().qmp());
+  ASSERT_TRUE(during.ok());
+  EXPECT_NE(during->status, "running") << run->Output();
+  run->process.Signal(SIGTERM);
+  EXPECT_NE(run->WaitExit(Millis(30000)), -1) << run->Output();
+  const std::string out = run->Output();
+  auto after = qmp::QueryStatus((*pair)->src().qmp());
+  ASSERT_TRUE(after.ok());
+  EXPECT_NE(after->status, "running") << out;
+  EXPECT_EQ(out.find("resumed the guest"), std::string::npos) << out;
+  auto summary = run->Summary();
+  ASSERT_TRUE(summary) << out;
+  std::fprintf(stderr, "[link cut for good in post-copy] outcome %s: %s\n",
+               summary->GetString("outcome").value_or("?").c_str(), summary->GetString("detail").value_or("").c_str());
+  EXPECT_NE(summary->GetString("outcome").value_or(""), "completed-postcopy") << out;
+  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
+}
+
 // Issue 24, fault 1 in post-copy: the follower SIGKILLed once it switched
 // to post-copy. The migration completes by itself; the next `attach` finds
 // it completed and leaves nothing behind; the guest runs on the destination
