@@ -206,7 +206,11 @@ int RunStatus(const ListOptions& o) {
                 r->share ? (" (share " + FormatRate(static_cast<double>(r->share)) + ")").c_str() : "",
                 FormatRate(r->dirty_rate).c_str(), static_cast<long long>(r->expected_downtime_ms),
                 static_cast<long long>(r->downtime_limit_ms), r->throttle_percent);
-    if (live) std::printf("eta:        %s to the switch-over, if the rates hold\n", Eta(*r).c_str());
+    if (live && r->eta_ms) {
+      std::printf("eta:        %s to the switch-over, if the rates hold\n", Eta(*r).c_str());
+    } else if (live) {
+      std::printf("eta:        - (not known before the bulk pass ends; none while pre-copy does not reach the limit at these rates)\n");
+    }
     if (r->outcome) std::printf("outcome:    %s — %s\n", std::string(OutcomeName(r->outcome->outcome)).c_str(), r->outcome->detail.c_str());
     if (const std::string code = r->reason_code(); !code.empty()) std::printf("reason:     %s\n", code.c_str());
   }

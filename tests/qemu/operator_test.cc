@@ -81,6 +81,7 @@ TEST_F(OperatorTest, ListStatusCancelAndTheHistoryRecord) {
   ASSERT_EQ(list.code, 0) << list.out;
   EXPECT_NE(list.out.find("VM "), std::string::npos) << list.out;
   EXPECT_NE(list.out.find(" out "), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find(" ETA "), std::string::npos) << list.out;
   EXPECT_NE(list.out.find("policy (the built-in default and 1 file under " + root_.path() + ")"), std::string::npos)
       << list.out;
 
@@ -105,6 +106,10 @@ TEST_F(OperatorTest, ListStatusCancelAndTheHistoryRecord) {
   EXPECT_NE(status.out.find("— running"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("samples:"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find(" active "), std::string::npos) << status.out;
+  // The estimator's time to the switch-over at these rates, or why none.
+  EXPECT_TRUE(status.out.find(" to the switch-over, if the rates hold\n") != std::string::npos ||
+              status.out.find("eta:        - (not known before the bulk pass ends;") != std::string::npos)
+      << status.out;
 
   CommandOutcome cancel = Command({"cancel", id}, "cancel");
   EXPECT_EQ(cancel.code, 0) << cancel.out;
