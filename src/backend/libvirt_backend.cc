@@ -17,6 +17,9 @@ namespace vc {
 namespace {
 
 constexpr uint64_t kMiB = 1ull << 20;
+// VIR_MIGRATE_POSTCOPY_PREEMPT, libvirt 10.0 (not in Debian 12's headers).
+constexpr unsigned int kMigratePostcopyPreempt = 1u << 21;
+constexpr unsigned long kLibvirtPostcopyPreempt = 10000000;
 
 void FillFromStats(const TypedParamsView& p, MigrationSample* s) {
   s->total_time_ms = static_cast<int64_t>(p.ULLong(VIR_DOMAIN_JOB_TIME_ELAPSED).value_or(0));
@@ -567,6 +570,16 @@ Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<s
   }
   if (start.postcopy) {
     flags |= VIR_MIGRATE_POSTCOPY;
+    if (start.postcopy_preempt) {
+      unsigned long lib = 0;
+      virConnectGetLibVersion(conn_.get(), &lib);
+      if (lib >= kLibvirtPostcopyPreempt) {
+        flags |= kMigratePostcopyPreempt;
+      } else {
+        say("post-copy preempt: libvirt " + std::to_string(lib / 1000000) + "." + std::to_string(lib / 1000 % 1000) +
+            " cannot ask QEMU for it (libvirt 10.0 and later can); post-copy without it");
+      }
+    }
     if (start.postcopy_bandwidth) {
       ok &= params.AddULLong(VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY,
                              std::max<uint64_t>(1, (*start.postcopy_bandwidth + kMiB / 2) / kMiB));
@@ -605,6 +618,7 @@ Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<s
   // passthrough.
   started_capabilities_ = {{"auto-converge", start.auto_converge},
                            {"postcopy-ram", start.postcopy},
+                           {"postcopy-preempt", (flags & kMigratePostcopyPreempt) != 0},
                            {"xbzrle", start.compression == "xbzrle"},
                            {"multifd", start.multifd_channels > 0}};
   return RunMigrateWorker(start.uri, std::move(params), flags);

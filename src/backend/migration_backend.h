@@ -151,6 +151,7 @@ struct MigrationStart {
   std::string uri;       // QMP: the migration URI; libvirt: the destination's libvirt URI
   std::string data_uri;  // libvirt: where the data goes (VIR_MIGRATE_PARAM_URI); "" = libvirt's choice
   bool postcopy = false;
+  bool postcopy_preempt = false;  // with postcopy: page requests preempt the stream (QEMU 7.1+, both sides)
   bool auto_converge = false;
   std::optional<int64_t> throttle_initial, throttle_increment, throttle_max;  // percent
   std::optional<bool> throttle_tailslow;

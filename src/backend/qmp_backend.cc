@@ -193,11 +193,33 @@ Status QmpBackend::ResumePostcopy(const std::string& uri, const std::string& /*d
 }
 
 Status QmpBackend::PrepareIncoming(const MigrationStart& start) {
+  std::map<std::string, bool> wanted;
+  if (start.postcopy) wanted["postcopy-ram"] = true;
+  if (start.multifd_channels > 0) wanted["multifd"] = true;
+  if (start.postcopy && start.postcopy_preempt) wanted["postcopy-preempt"] = true;
+  if (wanted.empty()) return Status::Ok();
+  Result<std::map<std::string, bool>> known = qmp::QueryMigrateCapabilities(*session_);
+  if (!known.ok()) return known.status();
+  if (wanted.count("postcopy-preempt") && !known->count("postcopy-preempt")) {
+    // Both sides or neither: a source with it would open a channel this
+    // destination does not expect.
+    return Status::NotSupported("postcopy-preempt", "not possible here because " + Describe() +
+                                                        " has no such capability (QEMU 7.1 and later); both sides need "
+                                                        "it (PostcopyPreempt=no migrates without it)");
+  }
+  // Only what is not on yet: QEMU 8.0 and later refuse any capability
+  // change that leaves postcopy-preempt on once the destination listens.
   std::map<std::string, bool> caps;
-  if (start.postcopy) caps["postcopy-ram"] = true;
-  if (start.multifd_channels > 0) caps["multifd"] = true;
+  for (const auto& [name, on] : wanted) {
+    if (!known->count(name) || known->at(name) != on) caps[name] = on;
+  }
   if (caps.empty()) return Status::Ok();
-  return qmp::MigrateSetCapabilities(*session_, caps);
+  Status st = qmp::MigrateSetCapabilities(*session_, caps);
+  if (!st.ok() && caps.count("postcopy-preempt")) {
+    return st.WithContext("postcopy-preempt is taken only before the destination listens (migrate-incoming): turn it "
+                          "on there first, or PostcopyPreempt=no");
+  }
+  return st;
 }
 
 Status QmpBackend::ListenForRecovery(const std::string& uri) {
@@ -229,6 +251,7 @@ Status QmpBackend::StartMigration(const MigrationStart& start,
   if (!known.ok()) return known.status();
   std::map<std::string, bool> wanted{{"events", true},
                                      {"postcopy-ram", start.postcopy},
+                                     {"postcopy-preempt", start.postcopy && start.postcopy_preempt},
                                      {"auto-converge", start.auto_converge},
                                      {"xbzrle", start.compression == "xbzrle"},
                                      {"multifd", start.multifd_channels > 0}};

@@ -171,6 +171,15 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     if (!dt.ok()) return NotStarted(o, "migrate", dt.status().WithContext("--downtime"), kExitUsage);
     start.tuning.downtime_limit_ms = *dt;
   }
+  if (!libvirt && start.postcopy && start.postcopy_preempt) {
+    // A source without it migrates without it; the destination then must not have it either.
+    Result<BackendFacts> facts = backend->Facts();
+    if (facts.ok() && !facts->capabilities.count("postcopy-preempt")) {
+      std::fprintf(stderr, "virt-converge: note: post-copy preempt: %s has no postcopy-preempt capability (QEMU 7.1 "
+                   "and later); post-copy without it\n", backend->Describe().c_str());
+      start.postcopy_preempt = false;
+    }
+  }
   // post-copy and multifd need their capability on the destination too,
   // before its incoming migration starts.
   const bool both_sides = start.postcopy || start.multifd_channels > 0;
@@ -183,9 +192,10 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     if (!st.ok()) return NotStarted(o, "set capabilities on the destination", st, kExitLost);
   } else if (both_sides) {
     std::fprintf(stderr,
-                 "virt-converge: note: %s%s%s must be on at the destination too; without --dest-qmp "
+                 "virt-converge: note: %s%s%s%s must be on at the destination too; without --dest-qmp "
                  "it must already be set there\n",
-                 start.postcopy ? "postcopy-ram" : "", start.postcopy && start.multifd_channels > 0 ? " and " : "",
+                 start.postcopy ? "postcopy-ram" : "", start.postcopy_preempt ? ", postcopy-preempt" : "",
+                 start.postcopy && start.multifd_channels > 0 ? " and " : "",
                  start.multifd_channels > 0 ? "multifd" : "");
   }
   // Wait for room in the host's cost budget (the policy's [Host]).

@@ -7,6 +7,7 @@ namespace vc {
 MigrationStart StartFromPolicy(const policy::Policy& p) {
   MigrationStart start;
   start.postcopy = p.postcopy.value;
+  start.postcopy_preempt = p.postcopy.value && p.postcopy_preempt.value;
   start.auto_converge = p.auto_converge.value;
   start.throttle_initial = p.throttle_initial.value;
   start.throttle_increment = p.throttle_increment.value;

@@ -91,6 +91,7 @@ const std::vector<Key>& Keys() {
       Scalar("Start", "CompressionLevel", &Policy::compression_level, Count(0, 20), ShowCount),
       Scalar("Start", "MultifdChannels", &Policy::multifd_channels, Count(0, 255), ShowCount),
       Scalar("Start", "Postcopy", &Policy::postcopy, ParseBool, FormatBool),
+      Scalar("Start", "PostcopyPreempt", &Policy::postcopy_preempt, ParseBool, FormatBool),
       Scalar("Start", "Bandwidth", &Policy::bandwidth, Rate, FormatRateExact),
       Scalar("Start", "PostcopyBandwidth", &Policy::postcopy_bandwidth, Rate, FormatRateExact),
       Scalar("Start", "Downtime", &Policy::downtime, Millis(0, 2000000), FormatMillisExact),

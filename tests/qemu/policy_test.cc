@@ -115,6 +115,44 @@ TEST_F(PolicyTest, MigrateAppliesTheStartSettingsOfTheMatchingPolicy) {
   EXPECT_EQ(run->WaitExit(Millis(30000)), 1) << run->Output();
 }
 
+// Issue 26, point 6: PostcopyPreempt= turns postcopy-preempt on at both
+// sides (QEMU 7.1 and later), and a post-copy migration with it completes
+// with the guest's memory whole.
+TEST_F(PolicyTest, PostcopyPreemptIsOnAtBothSidesAndThePostcopyCompletesWhole) {
+  auto pair = MigrationPair::Start(NeverConvergingGuest(), "preempt");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  auto version = qmp::QueryVersion((*pair)->src().qmp());
+  ASSERT_TRUE(version.ok());
+  if (!version->AtLeast(7, 1)) GTEST_SKIP() << "needs QEMU 7.1 or later (postcopy-preempt); this is " << version->ToString();
+  // QEMU 8.0 and later take postcopy-preempt only before the destination
+  // listens: whoever starts it there turns it on first, as here.
+  auto uri = (*pair)->ListenIncoming({{"postcopy-ram", true}, {"postcopy-preempt", true}});
+  ASSERT_TRUE(uri.ok()) << uri.status().ToString();
+  const std::string root =
+      OnlyPolicy(**pair, "[Start]\nPostcopy=yes\nPostcopyPreempt=yes\nPostcopyBandwidth=16MiB/s\n"
+                         "[Budget]\nAction=none\n[Schedule]\nStep=elapsed>=3s postcopy\n");
+  auto run = StartVirtConverge((*pair)->dir(), "migrate",
+                               {"migrate", "--qmp", (*pair)->src().spare_qmp_path(), "--dest-qmp",
+                                (*pair)->dst().spare_qmp_path(), "--bandwidth", "32MiB/s", "--policy-root", root, *uri});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_TRUE(run->WaitOutput("started migration", Millis(20000))) << run->Output();
+  auto caps = qmp::QueryMigrateCapabilities((*pair)->src().qmp());
+  ASSERT_TRUE(caps.ok());
+  EXPECT_TRUE(caps->at("postcopy-preempt"));
+  auto dcaps = qmp::QueryMigrateCapabilities((*pair)->dst().qmp());
+  ASSERT_TRUE(dcaps.ok());
+  EXPECT_TRUE(dcaps->at("postcopy-preempt")) << "the destination needs it too";
+  ASSERT_TRUE(run->WaitOutput("action start-postcopy [done]", Millis(60000))) << run->Output();
+  EXPECT_EQ(run->WaitExit(Millis(120000)), 0) << run->Output();
+  const std::string out = run->Output();
+  EXPECT_NE(out.find("  PostcopyPreempt=yes  # "), std::string::npos) << out;
+  auto summary = run->Summary();
+  ASSERT_TRUE(summary) << out;
+  EXPECT_EQ(summary->GetString("outcome").value_or(""), "completed-postcopy") << out;
+  Status check = (*pair)->CheckDestination();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
 TEST_F(PolicyTest, SighupLoadsAPolicyThatAppearedLater) {
   auto pair = MigrationPair::Start(HotSetGuest(), "sighup");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
