@@ -301,6 +301,16 @@ void Follower::Finish(const MigrationSample& s) {
   sum.ram_total = stats.ram_total;
   const std::string abort_reason = controller_ ? controller_->abort_reason() : "";
   sum.outcome = progress_->OutcomeOf(s, !abort_reason.empty());
+  if (options_.started_here && sum.outcome == MigrationOutcome::kFailed && stats.pass == 0 &&
+      stats.ram_transferred == 0) {
+    // Failed in setup, before a byte moved (QEMU 10 reports "setup" before
+    // its connection to the destination is refused): as the not-started
+    // migration of the waiting phase, the VM runs on here untouched.
+    sum.outcome = MigrationOutcome::kNotStarted;
+    sum.code = "not-started.failed";
+    sum.detail = "the migration never started: " + (s.error.empty() ? std::string("QEMU says failed") : s.error);
+    return End(std::move(sum), false);
+  }
   switch (sum.outcome) {
     case MigrationOutcome::kCompleted:
       if (std::optional<SwitchoverCopy> copy = progress_->WitnessSwitchover(
