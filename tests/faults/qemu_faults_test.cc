@@ -50,6 +50,36 @@ class QemuFaultsTest : public QemuTest {
     first.process.Wait(Millis(5000));
     return seen;
   }
+
+  /// A plain QEMU pair on two hosts joined by a link, migrating under
+  /// `migrate` with a post-copy slow enough to be cut on the way (4 MiB/s,
+  /// switched to 3 s in); returns once the destination runs the guest.
+  /// Members in teardown order: the follower, the QEMUs, then the link.
+  struct PostcopyOverLink {
+    std::unique_ptr<NetnsLink> link;
+    std::unique_ptr<MigrationPair> pair;
+    std::optional<VirtConvergeRun> run;
+  };
+  void StartPostcopyOverLink(const std::string& tag, PostcopyOverLink* p) {
+    auto link = NetnsLink::Up(tag);
+    if (!link.ok()) VC_CANNOT_RUN(link.status().ToString());
+    p->link = std::move(*link);
+    auto pair = MigrationPair::Start(NeverConvergingGuest(), tag + "-pair", p->link.get());
+    ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+    p->pair = std::move(*pair);
+    auto run = StartMigrate(*p->pair, "32MiB/s",
+                            OnlyPolicy(*p->pair, "[Start]\nPostcopy=yes\nPostcopyBandwidth=4MiB/s\n[Budget]\nAction=none\n"
+                                                 "[Schedule]\nStep=elapsed>=3s postcopy\n"),
+                            {"--run-dir", RunDir(*p->pair)});
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    p->run = std::move(*run);
+    ASSERT_TRUE(p->run->WaitOutput("action start-postcopy [done]", Millis(60000))) << p->run->Output();
+    ASSERT_TRUE(WaitMigrationStatus(p->pair->src().qmp(), {"postcopy-active"}, Millis(20000)).ok());
+    // QEMU recovers a post-copy only once the destination runs the guest.
+    Status dst_runs = WaitRunState(p->pair->dst().qmp(), "running", Millis(20000));
+    ASSERT_TRUE(dst_runs.ok()) << dst_runs.ToString();
+  }
+
 };
 
 // Issue 24, point 2. QEMU holds its lock through a long final copy, and a
@@ -299,38 +329,27 @@ TEST_F(QemuFaultsTest, TheDestinationKilledInPostcopyNeverResumesTheSource) {
 // drop its end too, listen again, and the source resumes: the guest runs on
 // the destination, its memory whole, and the source never runs again.
 TEST_F(QemuFaultsTest, APostcopyBrokenByACutLinkIsRecoveredWithResumeOnceTheLinkIsBack) {
-  auto link = NetnsLink::Up("pc-cut");
-  if (!link.ok()) VC_CANNOT_RUN(link.status().ToString());
-  auto pair = MigrationPair::Start(NeverConvergingGuest(), "pc-cut-pair", link->get());
-  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
-  // Post-copy slow enough to be cut on the way.
-  auto run = StartMigrate(**pair, "32MiB/s",
-                          OnlyPolicy(**pair, "[Start]\nPostcopy=yes\nPostcopyBandwidth=4MiB/s\n[Budget]\nAction=none\n"
-                                             "[Schedule]\nStep=elapsed>=3s postcopy\n"),
-                          {"--run-dir", RunDir(**pair)});
-  ASSERT_TRUE(run.ok()) << run.status().ToString();
-  ASSERT_TRUE(run->WaitOutput("action start-postcopy [done]", Millis(60000))) << run->Output();
-  ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"postcopy-active"}, Millis(20000)).ok());
-  // QEMU recovers a post-copy only once the destination runs the guest.
-  Status dst_runs = WaitRunState((*pair)->dst().qmp(), "running", Millis(20000));
-  ASSERT_TRUE(dst_runs.ok()) << dst_runs.ToString();
+  PostcopyOverLink p;
+  StartPostcopyOverLink("pc-cut", &p);
+  if (HasFatalFailure() || IsSkipped()) return;
+  auto& run = p.run;
 
-  ASSERT_TRUE((*link)->SetLink(false).ok());
+  ASSERT_TRUE(p.link->SetLink(false).ok());
   std::this_thread::sleep_for(Millis(2000));
-  Status broken = qmp::MigratePause((*pair)->src().qmp());
+  Status broken = qmp::MigratePause(p.pair->src().qmp());
   ASSERT_TRUE(broken.ok()) << broken.ToString();
-  auto src_paused = WaitMigrationStatus((*pair)->src().qmp(), {"postcopy-paused"}, Millis(20000));
+  auto src_paused = WaitMigrationStatus(p.pair->src().qmp(), {"postcopy-paused"}, Millis(20000));
   ASSERT_TRUE(src_paused.ok()) << src_paused.status().ToString();
   std::this_thread::sleep_for(Millis(3000));
-  ASSERT_TRUE((*link)->SetLink(true).ok());
-  auto dst_state = qmp::QueryMigrate((*pair)->dst().qmp());
+  ASSERT_TRUE(p.link->SetLink(true).ok());
+  auto dst_state = qmp::QueryMigrate(p.pair->dst().qmp());
   ASSERT_TRUE(dst_state.ok());
   std::fprintf(stderr, "[link back] the destination's migration is %s\n", dst_state->status.value_or("none").c_str());
 
   CommandOutcome resume = RunVirtConverge(
-      (*pair)->dir(), "resume",
-      {"resume", (*pair)->src().name(), "tcp:" + (*link)->address('B') + ":4445", "--dest-qmp",
-       (*pair)->dst().spare_qmp_path(), "--run-dir", RunDir(**pair)});
+      p.pair->dir(), "resume",
+      {"resume", p.pair->src().name(), "tcp:" + p.link->address('B') + ":4445", "--dest-qmp",
+       p.pair->dst().spare_qmp_path(), "--run-dir", RunDir(*p.pair)});
   EXPECT_EQ(resume.code, 0) << resume.out << run->Output();
   EXPECT_NE(resume.out.find("resume: done"), std::string::npos) << resume.out;
   EXPECT_EQ(run->WaitExit(Millis(120000)), 0) << run->Output();
@@ -338,12 +357,12 @@ TEST_F(QemuFaultsTest, APostcopyBrokenByACutLinkIsRecoveredWithResumeOnceTheLink
   auto summary = run->Summary();
   ASSERT_TRUE(summary) << out;
   EXPECT_EQ(summary->GetString("outcome").value_or(""), "completed-postcopy") << out;
-  auto state = qmp::QueryStatus((*pair)->src().qmp());
+  auto state = qmp::QueryStatus(p.pair->src().qmp());
   ASSERT_TRUE(state.ok());
   EXPECT_NE(state->status, "running") << out;
-  Status check = (*pair)->CheckDestination();
+  Status check = p.pair->CheckDestination();
   EXPECT_TRUE(check.ok()) << check.ToString();
-  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
+  EXPECT_EQ(LeftInRunDir(RunDir(*p.pair)), "") << out;
 }
 
 // Issue 24, fault 3: the link cut for 60 s in post-copy. TCP holds the
@@ -352,32 +371,24 @@ TEST_F(QemuFaultsTest, APostcopyBrokenByACutLinkIsRecoveredWithResumeOnceTheLink
 // meanwhile. The post-copy then completes: the guest runs on the
 // destination only, whole.
 TEST_F(QemuFaultsTest, APostcopyWhoseLinkIsCutForSixtySecondsCompletesOnceItIsBack) {
-  auto link = NetnsLink::Up("pc-60s");
-  if (!link.ok()) VC_CANNOT_RUN(link.status().ToString());
-  auto pair = MigrationPair::Start(NeverConvergingGuest(), "pc-60s-pair", link->get());
-  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
-  auto run = StartMigrate(**pair, "32MiB/s",
-                          OnlyPolicy(**pair, "[Start]\nPostcopy=yes\nPostcopyBandwidth=4MiB/s\n[Budget]\nAction=none\n"
-                                             "[Schedule]\nStep=elapsed>=3s postcopy\n"),
-                          {"--run-dir", RunDir(**pair)});
-  ASSERT_TRUE(run.ok()) << run.status().ToString();
-  ASSERT_TRUE(run->WaitOutput("action start-postcopy [done]", Millis(60000))) << run->Output();
-  Status dst_runs = WaitRunState((*pair)->dst().qmp(), "running", Millis(20000));
-  ASSERT_TRUE(dst_runs.ok()) << dst_runs.ToString();
-  ASSERT_TRUE((*link)->SetLink(false).ok());
+  PostcopyOverLink p;
+  StartPostcopyOverLink("pc-60s", &p);
+  if (HasFatalFailure() || IsSkipped()) return;
+  auto& run = p.run;
+  ASSERT_TRUE(p.link->SetLink(false).ok());
   std::this_thread::sleep_for(Millis(60000));
-  ASSERT_TRUE((*link)->SetLink(true).ok());
+  ASSERT_TRUE(p.link->SetLink(true).ok());
   EXPECT_EQ(run->WaitExit(Millis(240000)), 0) << run->Output();
   const std::string out = run->Output();
   auto summary = run->Summary();
   ASSERT_TRUE(summary) << out;
   EXPECT_EQ(summary->GetString("outcome").value_or(""), "completed-postcopy") << out;
-  auto state = qmp::QueryStatus((*pair)->src().qmp());
+  auto state = qmp::QueryStatus(p.pair->src().qmp());
   ASSERT_TRUE(state.ok());
   EXPECT_NE(state->status, "running") << out;
-  Status check = (*pair)->CheckDestination();
+  Status check = p.pair->CheckDestination();
   EXPECT_TRUE(check.ok()) << check.ToString();
-  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
+  EXPECT_EQ(LeftInRunDir(RunDir(*p.pair)), "") << out;
 }
 
 // Issue 24, fault 3: the link cut for good in post-copy. The guest runs on
@@ -385,27 +396,19 @@ TEST_F(QemuFaultsTest, APostcopyWhoseLinkIsCutForSixtySecondsCompletesOnceItIsBa
 // copy is stale. Nothing of ours may run the source again: not while the
 // follower watches the post-copy stand still, not when it leaves.
 TEST_F(QemuFaultsTest, APostcopyWhoseLinkIsCutForGoodNeverResumesTheSource) {
-  auto link = NetnsLink::Up("pc-gone");
-  if (!link.ok()) VC_CANNOT_RUN(link.status().ToString());
-  auto pair = MigrationPair::Start(NeverConvergingGuest(), "pc-gone-pair", link->get());
-  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
-  auto run = StartMigrate(**pair, "32MiB/s",
-                          OnlyPolicy(**pair, "[Start]\nPostcopy=yes\nPostcopyBandwidth=4MiB/s\n[Budget]\nAction=none\n"
-                                             "[Schedule]\nStep=elapsed>=3s postcopy\n"),
-                          {"--run-dir", RunDir(**pair)});
-  ASSERT_TRUE(run.ok()) << run.status().ToString();
-  ASSERT_TRUE(run->WaitOutput("action start-postcopy [done]", Millis(60000))) << run->Output();
-  Status dst_runs = WaitRunState((*pair)->dst().qmp(), "running", Millis(20000));
-  ASSERT_TRUE(dst_runs.ok()) << dst_runs.ToString();
-  ASSERT_TRUE((*link)->SetLink(false).ok());
+  PostcopyOverLink p;
+  StartPostcopyOverLink("pc-gone", &p);
+  if (HasFatalFailure() || IsSkipped()) return;
+  auto& run = p.run;
+  ASSERT_TRUE(p.link->SetLink(false).ok());
   std::this_thread::sleep_for(Millis(15000));  // the follower's ticks see it stand still
-  auto during = qmp::QueryStatus((*pair)->src().qmp());
+  auto during = qmp::QueryStatus(p.pair->src().qmp());
   ASSERT_TRUE(during.ok());
   EXPECT_NE(during->status, "running") << run->Output();
   run->process.Signal(SIGTERM);
   EXPECT_NE(run->WaitExit(Millis(30000)), -1) << run->Output();
   const std::string out = run->Output();
-  auto after = qmp::QueryStatus((*pair)->src().qmp());
+  auto after = qmp::QueryStatus(p.pair->src().qmp());
   ASSERT_TRUE(after.ok());
   EXPECT_NE(after->status, "running") << out;
   EXPECT_EQ(out.find("resumed the guest"), std::string::npos) << out;
@@ -414,7 +417,7 @@ TEST_F(QemuFaultsTest, APostcopyWhoseLinkIsCutForGoodNeverResumesTheSource) {
   std::fprintf(stderr, "[link cut for good in post-copy] outcome %s: %s\n",
                summary->GetString("outcome").value_or("?").c_str(), summary->GetString("detail").value_or("").c_str());
   EXPECT_NE(summary->GetString("outcome").value_or(""), "completed-postcopy") << out;
-  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
+  EXPECT_EQ(LeftInRunDir(RunDir(*p.pair)), "") << out;
 }
 
 // Issue 24, fault 1 in post-copy: the follower SIGKILLed once it switched
