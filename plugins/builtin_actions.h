@@ -17,5 +17,6 @@ const Action& SetThrottleLevelAction();
 const Action& SetThrottleTailslowAction();
 const Action& SetXbzrleCacheAction();
 const Action& SetDirtyLimitAction();
+const Action& SetSwitchoverBandwidthAction();
 
 }  // namespace vc

@@ -21,6 +21,7 @@ constexpr Accessor kActions[] = {
     &SetThrottleTailslowAction,
     &SetXbzrleCacheAction,
     &SetDirtyLimitAction,
+    &SetSwitchoverBandwidthAction,
 };
 
 }  // namespace

@@ -72,6 +72,9 @@ struct MigrationTuning {
   std::optional<int64_t> throttle_trigger;
   std::optional<uint64_t> xbzrle_cache;      // bytes, a power of two
   std::optional<uint64_t> vcpu_dirty_limit;  // MiB/s per vCPU (QEMU 8.1+)
+  // bytes/s QEMU assumes for the final copy when it judges the downtime
+  // (QEMU 8.2+); 0 = its own estimate, the rate-limited bandwidth
+  std::optional<uint64_t> avail_switchover_bandwidth;
   bool operator==(const MigrationTuning&) const = default;
 
   /// Calls \a f(field, QEMU's name for it) for every field: the one walk
@@ -88,6 +91,7 @@ struct MigrationTuning {
     f(&MigrationTuning::throttle_trigger, "throttle-trigger-threshold");
     f(&MigrationTuning::xbzrle_cache, "xbzrle-cache-size");
     f(&MigrationTuning::vcpu_dirty_limit, "vcpu-dirty-limit");
+    f(&MigrationTuning::avail_switchover_bandwidth, "avail-switchover-bandwidth");
   }
   /// How a field's value reads in messages: "on"/"off", or the number.
   template <typename T>

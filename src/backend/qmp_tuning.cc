@@ -13,6 +13,9 @@ MigrationTuning TuningOf(const qmp::MigrationParameters& p) {
   t.throttle_trigger = p.throttle_trigger_threshold;
   if (p.xbzrle_cache_size) t.xbzrle_cache = static_cast<uint64_t>(*p.xbzrle_cache_size);
   if (p.vcpu_dirty_limit) t.vcpu_dirty_limit = static_cast<uint64_t>(*p.vcpu_dirty_limit);
+  if (p.avail_switchover_bandwidth) {
+    t.avail_switchover_bandwidth = static_cast<uint64_t>(*p.avail_switchover_bandwidth);
+  }
   return t;
 }
 
@@ -27,6 +30,9 @@ qmp::MigrationParameters ParametersOf(const MigrationTuning& t) {
   p.throttle_trigger_threshold = t.throttle_trigger;
   if (t.xbzrle_cache) p.xbzrle_cache_size = static_cast<int64_t>(*t.xbzrle_cache);
   if (t.vcpu_dirty_limit) p.vcpu_dirty_limit = static_cast<int64_t>(*t.vcpu_dirty_limit);
+  if (t.avail_switchover_bandwidth) {
+    p.avail_switchover_bandwidth = static_cast<int64_t>(*t.avail_switchover_bandwidth);
+  }
   return p;
 }
 

@@ -83,7 +83,13 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
   // It is not a step: a limit it set is kept in line with max-bandwidth
   // even after Escalate=. What follows sees the limit it set.
   ReactionInputs in = given;
-  if (e.bandwidth_measured && s.total_time_ms >= 1000) Correct(s, &in, &out);
+  if (e.bandwidth_measured && s.total_time_ms >= 1000) {
+    if (Telling(in)) {
+      TellSwitchoverSpeed(s, in, &out);
+    } else {
+      Correct(s, &in, &out);
+    }
+  }
   if (ended_ || !e.valid || e.bandwidth <= 0) return out;
   // The budget left, in ms; -1 = no budget.
   const int64_t left = budget_ms ? std::max<int64_t>(0, *budget_ms - s.total_time_ms) : -1;
@@ -201,10 +207,54 @@ void AdaptiveMode::Correct(const MigrationSample& s, ReactionInputs* in, std::ve
   corrected_limit_ = in->downtime_limit_ms = limit;
 }
 
+double AdaptiveMode::JudgedRate() const {
+  return told_rate_ > 0 ? static_cast<double>(told_rate_) : estimator_.estimates().bandwidth;
+}
+
+void AdaptiveMode::TellSwitchoverSpeed(const MigrationSample& s, const ReactionInputs& in,
+                                       std::vector<Decision>* out) {
+  if (told_by_step_) return;  // a switch-over step told QEMU the speed for its copy
+  const Estimates& e = estimator_.estimates();
+  const double bandwidth =
+      in.tuning.max_bandwidth && *in.tuning.max_bandwidth > 0 ? static_cast<double>(*in.tuning.max_bandwidth) : e.bandwidth;
+  const double limit_ms = static_cast<double>(std::max<int64_t>(1, in.downtime_limit_ms));
+  const bool in_bulk = s.pass <= 1 || s.bulk_unsent() > 0;
+  const double unsent = !in_bulk ? 0 : s.bulk_unsent() > 0 ? static_cast<double>(s.bulk_unsent()) : 1e18;
+  const double bytes = config_.switchover.WorstBytesWithin(limit_ms, unsent);
+  const double rate_exact = bytes * 1000 / limit_ms;
+  // Not faster than the migration: QEMU's own estimate is as good.
+  const uint64_t rate = rate_exact > bandwidth * kCorrectionWorth ? static_cast<uint64_t>(rate_exact) : 0;
+  if (rate == told_rate_) return;
+  // Moved in steps as the bulk pages unsent become fewer, once more when
+  // none are left, and back when the migration's bandwidth caught up.
+  const bool final_value = !in_bulk && !corrected_after_bulk_;
+  if (told_rate_ > 0 && rate > 0 && !final_value &&
+      static_cast<double>(rate) < static_cast<double>(told_rate_) * kCorrectionStep &&
+      static_cast<double>(rate) * kCorrectionStep > static_cast<double>(told_rate_)) {
+    return;
+  }
+  if (!in_bulk) corrected_after_bulk_ = true;
+  const std::string inputs = "max-bandwidth " + FormatRate(bandwidth) + ", measured " + FormatRate(e.bandwidth) +
+                             ", downtime-limit " + std::to_string(in.downtime_limit_ms) + " ms";
+  std::string reason;
+  if (rate == 0) {
+    reason = "adaptive: switch-over correction: the migration's " + FormatRate(bandwidth) +
+             " is as fast as its final copy would be; QEMU judges the copy by its own estimate again (" + inputs + ")";
+  } else {
+    reason = "adaptive: switch-over correction" + std::string(in_bulk ? " in the bulk pass" : " after the bulk pass") +
+             ": " + FormatMillis(limit_ms) + " of real downtime copies " + FormatBytes(bytes) + " at " +
+             FormatRate(static_cast<double>(rate)) + " (" + config_.switchover.Describe() +
+             "); QEMU judges the final copy at that speed (avail-switchover-bandwidth) and downtime-limit stays " +
+             std::to_string(in.downtime_limit_ms) + " ms (" + inputs + ")";
+  }
+  out->push_back({DecisionKind::kSwitchoverCorrection, "set-switchover-bandwidth", static_cast<int64_t>(rate), reason});
+  told_rate_ = rate;
+}
+
 bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why, bool now,
                                std::vector<Decision>* out) {
   const Estimates& e = estimator_.estimates();
-  const double now_ms = static_cast<double>(e.remaining) * 1000 / e.bandwidth;
+  const double now_ms = static_cast<double>(e.remaining) * 1000 / JudgedRate();
   // What remains already fits under the limit QEMU has: it switches over at
   // its next check (every 100 ms), and a raise now would only wait for the
   // reply until its stop-and-copy is done. Once per limit: if QEMU's own
@@ -213,6 +263,7 @@ bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why,
     waited_at_limit_ = in.downtime_limit_ms;
     return true;
   }
+  if (Telling(in)) return TryDowntimeTold(in, why, now, out);
   // QEMU switches over once remaining <= bandwidth x limit; aim at the
   // floor, or at what remains now when the floor was a dip or there is no
   // time to wait for it.
@@ -244,6 +295,49 @@ bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why,
                       (now ? "now" : "at the floor") + " with " + FormatMillis(static_cast<double>(real_ms)) +
                       " of real downtime, within MaxDowntime " +
                       FormatMillis(static_cast<double>(config_.max_downtime_ms)) + " (" + Inputs(in) + ")"});
+  wait_until_pass_ = 0;  // QEMU acts on it at once
+  return true;
+}
+
+bool AdaptiveMode::TryDowntimeTold(const ReactionInputs& in, const std::string& why, bool now,
+                                   std::vector<Decision>* out) {
+  const Estimates& e = estimator_.estimates();
+  // Switch over at the floor, or now when the floor already fits what QEMU
+  // has (it was a dip) or there is no time to wait for it.
+  if (!now && static_cast<double>(e.floor) * 1000 / JudgedRate() * kLimitMargin <=
+                  static_cast<double>(in.downtime_limit_ms)) {
+    now = true;
+  }
+  const int64_t real_ms = now ? e.downtime_now_ms : e.floor_downtime_ms;
+  const auto rate = static_cast<uint64_t>(now ? e.switchover_bandwidth : e.floor_switchover_bandwidth);
+  const int64_t max_ms = config_.max_downtime_ms;
+  if (real_ms > max_ms || rate == 0) return false;
+  int64_t need = static_cast<int64_t>(std::ceil(static_cast<double>(real_ms) * kLimitMargin));
+  std::string disagreed;
+  if (need <= in.downtime_limit_ms && rate == told_rate_) {
+    // QEMU was told this speed and limit and did not go: what it counts as
+    // remaining is more than ours. Ask the margin more than it has.
+    need = static_cast<int64_t>(std::ceil(static_cast<double>(in.downtime_limit_ms) * kLimitMargin));
+    disagreed = "QEMU did not switch over under " + std::to_string(in.downtime_limit_ms) +
+                " ms though what remains fits it; ";
+  }
+  need = std::min(need, max_ms);  // the limit is real downtime now
+  if (need <= in.downtime_limit_ms && rate == told_rate_) return false;  // nothing more within MaxDowntime
+  const std::string at = FormatRate(static_cast<double>(rate));
+  const bool tell = rate != told_rate_;
+  if (tell) {
+    out->push_back({DecisionKind::kSwitchover, "set-switchover-bandwidth", static_cast<int64_t>(rate),
+                    "adaptive: " + why + "; the final copy " + (now ? "now" : "at the floor") + " runs at " + at +
+                        " (" + config_.switchover.Describe() + "): QEMU judges it at that speed (" + Inputs(in) + ")"});
+    told_rate_ = rate;
+    told_by_step_ = true;
+  }
+  out->push_back({DecisionKind::kSwitchover, "set-downtime", need,
+                  "adaptive: " + why + "; " + disagreed + "a limit of " + std::to_string(need) + " ms at " + at +
+                      " switches over " + (now ? "now" : "at the floor") + " with " +
+                      FormatMillis(static_cast<double>(real_ms)) + " of real downtime, within MaxDowntime " +
+                      FormatMillis(static_cast<double>(max_ms)) + " (" + Inputs(in) + ")",
+                  /*only_after_previous=*/tell});
   wait_until_pass_ = 0;  // QEMU acts on it at once
   return true;
 }
@@ -362,7 +456,7 @@ void AdaptiveMode::Escalate(const MigrationSample& s, const ReactionInputs& in, 
     case FinalAction::kPause: {
       out->push_back({DecisionKind::kEscalation, "pause-guest", 0, reason + "; Escalate=pause"});
       // Paused, nothing dirties: let QEMU switch over at its next check.
-      const int64_t limit = static_cast<int64_t>(std::ceil(static_cast<double>(e.remaining) * 1000 / e.bandwidth * 2));
+      const int64_t limit = static_cast<int64_t>(std::ceil(static_cast<double>(e.remaining) * 1000 / JudgedRate() * 2));
       if (limit > in.downtime_limit_ms) {
         out->push_back({DecisionKind::kEscalation, "set-downtime", limit,
                         "adaptive: the guest is paused; switch over at once", /*only_after_previous=*/true});
@@ -385,6 +479,11 @@ void AdaptiveMode::Applied(const Decision& d, bool ok) {
   if (d.action == "start-postcopy") postcopy_refused_ = true;
   if (d.action == "set-throttle-level") throttle_target_ = 0;
   if (d.action == "set-dirty-limit") dirty_limit_ = 0;
+  if (d.action == "set-switchover-bandwidth") {
+    // QEMU would not take it: judge as before 8.2 from now on.
+    telling_refused_ = true;
+    told_rate_ = 0;
+  }
 }
 
 }  // namespace vc

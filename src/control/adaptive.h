@@ -9,7 +9,9 @@
 //
 //   1. a larger downtime-limit, as long as the real downtime it buys stays
 //      within MaxDowntime (the final copy runs at the switch-over
-//      bandwidth, so a limit in QEMU's terms may be larger than that);
+//      bandwidth, so a limit in QEMU's terms may be larger than that;
+//      on QEMU 8.2+ QEMU is told that speed, avail-switchover-bandwidth,
+//      and the limit is the real downtime, never above MaxDowntime);
 //      when the budget is too short to wait for the next pass, one that
 //      switches over now;
 //   2. dirty-limit (QEMU 8.1+) or auto-converge's throttle at a level
@@ -75,10 +77,23 @@ class AdaptiveMode {
   /// downtime at the switch-over speed; sets \a in's limit to what it
   /// asked for.
   void Correct(const MigrationSample& s, ReactionInputs* in, std::vector<Decision>* out);
+  /// The same on QEMU 8.2+: tells QEMU the switch-over speed for a copy
+  /// that takes the current downtime-limit, which stays as it is.
+  void TellSwitchoverSpeed(const MigrationSample& s, const ReactionInputs& in, std::vector<Decision>* out);
+  /// Whether QEMU is told the switch-over speed (and the limit is real).
+  bool Telling(const ReactionInputs& in) const {
+    return in.switchover_bandwidth_possible && config_.switchover.known() && !telling_refused_;
+  }
+  /// The bytes/s QEMU judges a final copy at: what it was told, or the
+  /// migration bandwidth.
+  double JudgedRate() const;
   /// A larger downtime-limit, if the real downtime it buys fits
   /// MaxDowntime: one that switches over at the floor, or \a now. True when
   /// that is the step (taken, or awaited from QEMU).
   bool TryDowntime(const ReactionInputs& in, const std::string& why, bool now, std::vector<Decision>* out);
+  /// TryDowntime where QEMU is told the switch-over speed: the speed of
+  /// the copy meant, and a limit of its real downtime.
+  bool TryDowntimeTold(const ReactionInputs& in, const std::string& why, bool now, std::vector<Decision>* out);
   /// For a migration converging by itself in \a converge_ms: TryDowntime
   /// at the floor, when the time that saves is worth the downtime it adds.
   bool ShortenSlowConvergence(int64_t converge_ms, const ReactionInputs& in, std::vector<Decision>* out);
@@ -96,6 +111,11 @@ class AdaptiveMode {
   // it was set once every page had been sent.
   int64_t corrected_limit_ = 0;
   bool corrected_after_bulk_ = false;
+  // avail-switchover-bandwidth as last told (0 = QEMU's own estimate), and
+  // whether a switch-over step told it (the correction then leaves it).
+  uint64_t told_rate_ = 0;
+  bool told_by_step_ = false;
+  bool telling_refused_ = false;  // setting it failed once: as before 8.2
   bool ended_ = false;           // escalated: nothing more to do
   bool postcopy_refused_ = false;  // starting post-copy failed once
   uint64_t wait_until_pass_ = 0; // patience after a step

@@ -60,6 +60,8 @@ void Controller::OnSample(const MigrationSample& s, bool after_sync) {
     in.throttle_refusal = "auto-converge's state is unknown";
   }
   in.dirty_limit_possible = facts_.QemuAtLeast(8, 1) && facts_.CapabilityOn("dirty-limit");
+  in.switchover_bandwidth_possible = facts_.QemuAtLeast(8, 2) && facts_.passthrough_refusal.empty() &&
+                                     tuning_.avail_switchover_bandwidth.has_value();
   in.tuning = tuning_;
   bool previous_done = true;
   for (const Decision& d : reaction_->Decide(s, after_sync, in)) {

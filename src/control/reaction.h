@@ -55,6 +55,10 @@ struct ReactionInputs {
   bool throttle_possible = false;     // auto-converge on, and its parameters settable
   std::string throttle_refusal = "auto-converge is off";  // why not, when not
   bool dirty_limit_possible = false;  // QEMU 8.1+ with the dirty-limit capability on
+  /// QEMU 8.2+ reports avail-switchover-bandwidth and it may be set: the
+  /// final copy's speed can be told to QEMU, and downtime-limit is then
+  /// the real downtime.
+  bool switchover_bandwidth_possible = false;
   MigrationTuning tuning;             // QEMU's parameters as last read
 };
 

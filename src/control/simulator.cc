@@ -47,6 +47,7 @@ SimulatedMigration::SimulatedMigration(SimScenario scenario) : sc_(scenario) {
   if (sc_.qemu_major >= 5) tuning_.throttle_trigger = kQemuThrottleTrigger;
   tuning_.xbzrle_cache = 64ull << 20;
   if (sc_.qemu_major > 8 || (sc_.qemu_major == 8 && sc_.qemu_minor >= 1)) tuning_.vcpu_dirty_limit = sc_.vcpu_dirty_limit;
+  if (sc_.qemu_major > 8 || (sc_.qemu_major == 8 && sc_.qemu_minor >= 2)) tuning_.avail_switchover_bandwidth = 0;
 }
 
 double SimulatedMigration::Bandwidth() const {
@@ -155,7 +156,11 @@ void SimulatedMigration::Advance(int64_t ms) {
     pass_left_ -= sent;
     transferred_ += sent;
     period_sent_ += sent;
-    const double threshold = bw * static_cast<double>(*tuning_.downtime_limit_ms) / 1000;
+    // QEMU 8.2+ judges the final copy at avail-switchover-bandwidth when set.
+    const double judged = tuning_.avail_switchover_bandwidth.value_or(0) > 0
+                              ? static_cast<double>(*tuning_.avail_switchover_bandwidth)
+                              : bw;
+    const double threshold = judged * static_cast<double>(*tuning_.downtime_limit_ms) / 1000;
     if (pass_left_ <= threshold) {
       Sync();
       if (pass_left_ <= threshold) SwitchOver();

@@ -35,6 +35,13 @@ class AdaptiveTest : public QemuTest {
   }
 };
 
+/// QEMU 8.2 and later are told the final copy's speed
+/// (avail-switchover-bandwidth): there downtime-limit is real downtime.
+bool TellsSwitchoverSpeed(MigrationPair& pair) {
+  auto version = qmp::QueryVersion(pair.src().qmp());
+  return version.ok() && version->AtLeast(8, 2);
+}
+
 std::vector<Json> Actions(const Json& summary) {
   std::vector<Json> out;
   Json a = *summary.Get("actions");
@@ -142,26 +149,43 @@ TEST_F(AdaptiveTest, TheNextMigrationUsesTheSwitchoverSpeedTheFirstOneMeasured) 
   EXPECT_EQ(sum2->GetString("outcome"), "completed") << out2;
   EXPECT_NE(out2.find("switch-over bandwidth: learned from 1 final copy of "), std::string::npos) << out2;
   EXPECT_NE(out2.find(" to 127.0.0.1 ("), std::string::npos) << out2;
-  // The limit is raised for the copy learned: by the switch-over
-  // correction, or by a switch-over at the floor that the learned speed
-  // says costs no more downtime (at the migration's own speed it would).
+  // The copy learned is used: by the switch-over correction, or by a
+  // switch-over at the floor that the learned speed says costs no more
+  // downtime (at the migration's own speed it would). Before QEMU 8.2 the
+  // limit is raised in QEMU's terms; from 8.2 QEMU is told the speed, and
+  // the limit stays real downtime, within MaxDowntime.
+  const bool told = TellsSwitchoverSpeed(**next);
   int64_t raised = 0;
+  uint64_t told_rate = 0;
   for (const Json& a : Actions(*sum2)) {
     const std::string reason = a.GetString("reason").value_or("");
     const std::string kind = a.GetString("kind").value_or("");
     if (kind != "switchover" && kind != "switchover-correction") continue;
     EXPECT_EQ(a.GetString("result"), "done") << reason;
-    raised = std::max(raised, a.GetInt("value").value_or(0));
+    if (a.GetString("action") == "set-switchover-bandwidth") {
+      told_rate = std::max<uint64_t>(told_rate, a.GetUint("value").value_or(0));
+    } else {
+      raised = std::max(raised, a.GetInt("value").value_or(0));
+      if (told) {
+        EXPECT_LE(a.GetInt("value").value_or(99999), 2000) << reason;
+      }
+    }
   }
-  EXPECT_GT(raised, 300) << out2;
+  if (told) {
+    EXPECT_GT(told_rate, 32u << 20) << "faster than the capped migration:\n" << out2;
+  } else {
+    EXPECT_GT(raised, 300) << out2;
+    EXPECT_EQ(told_rate, 0u) << out2;
+  }
   // Over the bulk pass's last stretch QEMU was asked every 100 ms: the
   // correction follows the bulk pages unsent there.
   EXPECT_GE(BulkSamplesWithin(*sum2->Get("samples"), 150), 5) << out2;
-  std::fprintf(stderr, "[learn] first %.1f s, downtime %lld ms; next %.1f s, limit %lld ms, downtime %lld ms\n",
+  std::fprintf(stderr,
+               "[learn] first %.1f s, downtime %lld ms; next %.1f s, limit %lld ms, told %.1f MiB/s, downtime %lld ms\n",
                static_cast<double>(sum1->GetInt("total-time-ms").value_or(0)) / 1000,
                static_cast<long long>(sum1->GetInt("downtime-ms").value_or(-1)),
                static_cast<double>(sum2->GetInt("total-time-ms").value_or(0)) / 1000, static_cast<long long>(raised),
-               static_cast<long long>(sum2->GetInt("downtime-ms").value_or(-1)));
+               static_cast<double>(told_rate) / (1 << 20), static_cast<long long>(sum2->GetInt("downtime-ms").value_or(-1)));
   // The real downtime stays within the policy's MaxDowntime.
   EXPECT_LE(sum2->GetInt("downtime-ms").value_or(99999), 2000) << out2;
   Status check = (*next)->CheckDestination();
@@ -250,6 +274,12 @@ TEST_F(AdaptiveTest, ASlowConvergenceIsSwitchedOverAtTheFloor) {
   auto params = qmp::QueryMigrateParameters((*pair)->src().qmp());
   ASSERT_TRUE(params.ok()) << params.status().ToString();
   EXPECT_EQ(params->downtime_limit, last_limit);
+  if (TellsSwitchoverSpeed(**pair)) {
+    // QEMU judged the copy at the speed learned (200 MiB at least, half of
+    // the 100 MiB copy's 1000 MiB/s), and the limit is real downtime.
+    EXPECT_GE(params->avail_switchover_bandwidth.value_or(0), 200ll << 20) << out;
+    EXPECT_LE(last_limit, 2000) << out;
+  }
   // QEMU switched over within two passes of the raise, not after the
   // passes pre-copy needed by itself.
   uint64_t pass_at_raise = 0;

@@ -222,6 +222,93 @@ TEST(Adaptive, SwitchoverCorrectionRaisesTheLimitAtTheStart) {
   EXPECT_LT(r.result.total_time_ms, 32000);
 }
 
+// QEMU 8.2+ is told the final copy's speed (avail-switchover-bandwidth):
+// the same case as above takes no larger downtime-limit at all, and QEMU
+// switches over inside the bulk pass with the 300 ms meant.
+TEST(Adaptive, OnQemu82TheSwitchoverSpeedIsToldAndTheLimitStaysReal) {
+  SimScenario guest = Guest(1 * kGiB, 16 * kMiB, 64.0 * kMiB, 1024.0 * kMiB);
+  guest.max_bandwidth = 32 * kMiB;
+  guest.qemu_major = 10;
+  guest.qemu_minor = 0;
+  Outcome r = Simulated(DefaultWith("[Adaptive]\nSwitchoverBandwidth=1GiB/s\n"), guest);
+  ASSERT_FALSE(r.actions.empty());
+  EXPECT_EQ(r.actions[0], "set-switchover-bandwidth=1073741824") << r.Actions();
+  EXPECT_FALSE(r.Took("set-downtime")) << r.Actions();
+  EXPECT_NE(r.result.actions[0].reason.find("downtime-limit stays 300 ms"), std::string::npos)
+      << r.result.actions[0].reason;
+  EXPECT_EQ(r.result.outcome, MigrationOutcome::kCompleted);
+  EXPECT_LE(*r.result.downtime_ms, 300 + 5);
+  EXPECT_LT(r.result.total_time_ms, 32000);
+}
+
+// A 48 MiB hot set rewritten at twice the link (stated at 64 MiB/s, QEMU
+// held to 32): the floor (about 36 MiB) costs some 570 ms of real
+// downtime. QEMU 7.2 must be given a limit in its own terms (twice that);
+// QEMU 10 is told the speed, and its limit is the real downtime with
+// margin, never above MaxDowntime.
+TEST(Adaptive, OnQemu82TheLimitIsTheRealDowntimeNeverAboveMaxDowntime) {
+  auto run = [](int major, const std::string& max) {
+    SimScenario guest = Guest(1 * kGiB, 48 * kMiB, 128.0 * kMiB, 64.0 * kMiB);
+    guest.max_bandwidth = 32 * kMiB;
+    guest.qemu_major = major;
+    guest.qemu_minor = 0;
+    return Simulated(DefaultWith("[Adaptive]\nSwitchoverBandwidth=64MiB/s\nMaxDowntime=" + max + "\n"), guest);
+  };
+  auto largest_limit = [](const Outcome& r) {
+    int64_t most = 0;
+    for (const ActionRecord& a : r.result.actions) {
+      if (a.action == "set-downtime") most = std::max(most, a.value);
+    }
+    return most;
+  };
+  Outcome old_qemu = run(7, "2s");
+  EXPECT_EQ(old_qemu.result.outcome, MigrationOutcome::kCompleted);
+  EXPECT_FALSE(old_qemu.Took("set-switchover-bandwidth")) << old_qemu.Actions();
+
+  Outcome r = run(10, "2s");
+  EXPECT_EQ(r.result.outcome, MigrationOutcome::kCompleted);
+  ASSERT_FALSE(r.actions.empty());
+  EXPECT_EQ(r.actions[0], "set-switchover-bandwidth=" + std::to_string(64 * kMiB)) << r.Actions();
+  const int64_t limit = largest_limit(r);
+  EXPECT_NEAR(static_cast<double>(largest_limit(old_qemu)) / static_cast<double>(limit), 2.0, 0.05)
+      << old_qemu.Actions() << r.Actions();
+  EXPECT_LE(*r.result.downtime_ms, limit);
+  EXPECT_GE(static_cast<double>(*r.result.downtime_ms) * 1.3, static_cast<double>(limit)) << "the margin, no more";
+  EXPECT_FALSE(r.Took("set-throttle")) << r.Actions();
+
+  // MaxDowntime 600 ms: the limit stops there, though the margin asks more.
+  Outcome tight = run(10, "600ms");
+  EXPECT_EQ(tight.result.outcome, MigrationOutcome::kCompleted);
+  EXPECT_EQ(largest_limit(tight), 600) << tight.Actions();
+  EXPECT_LE(*tight.result.downtime_ms, 600);
+}
+
+// QEMU refuses avail-switchover-bandwidth (a build without it): the mode
+// judges as on QEMU before 8.2 from then on.
+TEST(Adaptive, ARefusedSwitchoverSpeedFallsBackToALimitInQemusTerms) {
+  AdaptiveConfig config;
+  config.switchover = SwitchoverSpeed::Stated(1.0 * kGiB);
+  AdaptiveMode mode(config);
+  ReactionInputs in;
+  in.switchover_bandwidth_possible = true;
+  in.tuning.max_bandwidth = 32 * kMiB;
+  MigrationSample s = testing::ActiveSample(500, 1, 216 * kMiB, 256 * kMiB);
+  s.ram_transferred = 16 * kMiB;
+  EXPECT_TRUE(mode.Decide(s, false, in, std::nullopt).empty());
+  s = testing::ActiveSample(1000, 1, 200 * kMiB, 256 * kMiB);
+  s.ram_transferred = 32 * kMiB;
+  std::vector<Decision> d = mode.Decide(s, false, in, std::nullopt);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].action, "set-switchover-bandwidth");
+  mode.Applied(d[0], false);
+  s = testing::ActiveSample(1500, 1, 184 * kMiB, 256 * kMiB);
+  s.ram_transferred = 48 * kMiB;
+  d = mode.Decide(s, false, in, std::nullopt);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].action, "set-downtime") << d[0].reason;
+  EXPECT_EQ(d[0].value, 9600) << d[0].reason;
+}
+
 // Samples crafted by hand: a pass every second at 32 MiB/s, each leaving
 // what it was given (ratio 1). Once the raised limit covers what remains,
 // QEMU switches over at its next check, and a raise then would only queue

@@ -51,6 +51,7 @@ TEST(Plugins, EachActionSaysWhatItChangesBeforeItChangesIt) {
       {"set-throttle-tailslow", 1, "SetTuning"},   {"set-xbzrle-cache", 256 << 20, "SetTuning"},
       {"set-dirty-limit", 32 << 20, "SetTuning"},  {"pause-guest", 0, "PauseGuest"},
       {"start-postcopy", 0, "StartPostcopy"},      {"abort", 0, "Cancel"},
+      {"set-switchover-bandwidth", 1 << 30, "SetTuning"},
   };
   ASSERT_EQ(std::size(cases), AllActions().size()) << "a case for every action";
   for (const Case& c : cases) {
@@ -69,7 +70,7 @@ TEST(Plugins, EachActionSaysWhatItChangesBeforeItChangesIt) {
 }
 
 TEST(Plugins, EachActionOwnsItsPolicyWordAndValue) {
-  EXPECT_EQ(AllActions().size(), 12u);
+  EXPECT_EQ(AllActions().size(), 13u);
   std::set<std::string_view> words;
   for (const Action* a : AllActions()) {
     EXPECT_TRUE(words.insert(a->policy_word()).second) << a->name() << ": its word is taken";
@@ -161,11 +162,24 @@ TEST(Plugins, DirtyLimitIsDetected) {
   EXPECT_EQ(ok.Apply("set-dirty-limit", 1000).code(), StatusCode::kInvalidArgument);
 }
 
+TEST(Plugins, SwitchoverBandwidthNeedsQemu82) {
+  Bed q81(8, 1, {{"auto-converge", true}});
+  EXPECT_EQ(q81.Check("set-switchover-bandwidth").message(),
+            "set-switchover-bandwidth: not possible here because QEMU 8.1.0 has no avail-switchover-bandwidth "
+            "(QEMU 8.2 and later)");
+  Bed ok(10, 0, {{"auto-converge", true}});
+  EXPECT_TRUE(ok.Check("set-switchover-bandwidth").ok());
+  EXPECT_TRUE(ok.Apply("set-switchover-bandwidth", 1 << 30).ok());
+  EXPECT_EQ(ok.backend.tuning.avail_switchover_bandwidth, 1u << 30);
+  EXPECT_TRUE(ok.Apply("set-switchover-bandwidth", 0).ok()) << "0: QEMU's own estimate again";
+  EXPECT_EQ(ok.Apply("set-switchover-bandwidth", -1).code(), StatusCode::kInvalidArgument);
+}
+
 TEST(Plugins, NothingButPostcopyControlsInPostcopy) {
   Bed b(7, 2, {{"auto-converge", true}, {"xbzrle", true}, {"postcopy-ram", true}});
   b.sample.status = "postcopy-active";
   for (const char* name : {"set-downtime", "set-bandwidth", "set-throttle-initial", "abort",
-                           "pause-guest", "start-postcopy"}) {
+                           "pause-guest", "start-postcopy", "set-switchover-bandwidth"}) {
     EXPECT_EQ(b.Check(name).code(), StatusCode::kNotSupported) << name;
   }
   Bed no_pc(7, 2, {{"postcopy-ram", false}});

@@ -227,6 +227,11 @@ TEST_P(QmpBackendVersion, TuningMapsTheParametersItChanges) {
   EXPECT_EQ(t->xbzrle_cache, params.GetUint("xbzrle-cache-size"));
   // QEMU 8.1 and later.
   EXPECT_EQ(t->vcpu_dirty_limit, params.GetUint("vcpu-dirty-limit"));
+  // QEMU 8.2 and later.
+  EXPECT_EQ(t->avail_switchover_bandwidth, params.GetUint("avail-switchover-bandwidth"));
+  if (GetParam() == "10.0") {
+    EXPECT_EQ(t->avail_switchover_bandwidth, 0u) << "reported, and unset";
+  }
   EXPECT_TRUE(ReplayTransport::Finish(*o.state).ok()) << ReplayTransport::Finish(*o.state).ToString();
 }
 
