@@ -213,13 +213,42 @@ Status QmpBackend::PrepareIncoming(const MigrationStart& start) {
   for (const auto& [name, on] : wanted) {
     if (!known->count(name) || known->at(name) != on) caps[name] = on;
   }
-  if (caps.empty()) return Status::Ok();
-  Status st = qmp::MigrateSetCapabilities(*session_, caps);
-  if (!st.ok() && caps.count("postcopy-preempt")) {
-    return st.WithContext("postcopy-preempt is taken only before the destination listens (migrate-incoming): turn it "
-                          "on there first, or PostcopyPreempt=no");
+  if (!caps.empty()) {
+    Status st = qmp::MigrateSetCapabilities(*session_, caps);
+    if (!st.ok() && caps.count("postcopy-preempt")) {
+      return st.WithContext("postcopy-preempt is taken only before the destination listens (migrate-incoming): turn it "
+                            "on there first, or PostcopyPreempt=no");
+    }
+    if (!st.ok() && caps.count("multifd")) {
+      return st.WithContext("multifd is taken only before the destination listens (migrate-incoming) on QEMU 8.0 and "
+                            "later: turn it on there first, or MultifdChannels=0");
+    }
+    VC_RETURN_IF_ERROR(st);
   }
-  return st;
+  if (start.multifd_channels > 0) return MatchMultifdParameters(start);
+  return Status::Ok();
+}
+
+Status QmpBackend::MatchMultifdParameters(const MigrationStart& start) {
+  // The destination takes the number of channels to accept and how to
+  // decompress them from its own parameters: they must be the source's.
+  // The level only matters where pages are compressed.
+  Result<qmp::MigrationParameters> have = qmp::QueryMigrateParameters(*session_);
+  if (!have.ok()) return have.status();
+  const std::string compression = start.compression == "zlib" || start.compression == "zstd" ? start.compression : "none";
+  qmp::MigrationParameters p;
+  if (have->multifd_channels != start.multifd_channels) p.multifd_channels = start.multifd_channels;
+  if (have->multifd_compression.value_or("none") != compression) {
+    if (!have->multifd_compression) {
+      return Status::NotSupported("multifd-compression", "not possible here because " + Describe() +
+                                                             " has no multifd compression (QEMU 5.0 and later)");
+    }
+    p.multifd_compression = compression;
+  }
+  if (!p.multifd_channels && !p.multifd_compression) return Status::Ok();
+  return qmp::MigrateSetParameters(*session_, p)
+      .WithContext("setting multifd-channels " + std::to_string(start.multifd_channels) + " and multifd-compression " +
+                   compression + " on the destination");
 }
 
 Status QmpBackend::ListenForRecovery(const std::string& uri) {
@@ -300,8 +329,24 @@ Status QmpBackend::StartMigration(const MigrationStart& start,
     }
   }
   if (Status st = qmp::MigrateSetParameters(*session_, p); !st.ok()) return put_back(st.WithContext("setting parameters"));
+  if (p.multifd_zlib_level || p.multifd_zstd_level) SayIfLevelIgnored(p, not_honoured);
   if (Status st = qmp::Migrate(*session_, start.uri); !st.ok()) return put_back(st);
   return Status::Ok();
+}
+
+void QmpBackend::SayIfLevelIgnored(const qmp::MigrationParameters& asked, std::vector<std::string>* not_honoured) {
+  // QEMU 7.2 accepts the levels in migrate-set-parameters and keeps its
+  // own (1): only reading them back tells.
+  Result<qmp::MigrationParameters> now = qmp::QueryMigrateParameters(*session_);
+  if (!now.ok()) return;
+  const bool zlib = asked.multifd_zlib_level.has_value();
+  const std::optional<int64_t> want = zlib ? asked.multifd_zlib_level : asked.multifd_zstd_level;
+  const std::optional<int64_t> have = zlib ? now->multifd_zlib_level : now->multifd_zstd_level;
+  if (have == want) return;
+  not_honoured->push_back(std::string("CompressionLevel=") + std::to_string(*want) + ": " + Describe() + " took multifd-" +
+                          (zlib ? "zlib" : "zstd") + "-level but keeps " +
+                          (have ? std::to_string(*have) : std::string("its own")) +
+                          " (this QEMU does not apply it); compressing at that level");
 }
 
 Status QmpBackend::RestoreStartCapabilities() {

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "qmp/commands.h"
 #include "qmp/session.h"
 #include "src/backend/migration_backend.h"
 
@@ -55,6 +56,12 @@ class QmpBackend final : public MigrationBackend {
  private:
   QmpBackend(std::unique_ptr<qmp::Session> session, std::string destination_qmp)
       : session_(std::move(session)), destination_qmp_(std::move(destination_qmp)) {}
+  /// On a destination: multifd-channels and multifd-compression as the
+  /// source will have them (\a start's).
+  Status MatchMultifdParameters(const MigrationStart& start);
+  /// Adds to \a not_honoured when QEMU did not keep the compression level
+  /// \a asked sets.
+  void SayIfLevelIgnored(const qmp::MigrationParameters& asked, std::vector<std::string>* not_honoured);
   std::unique_ptr<qmp::Session> session_;
   std::string destination_qmp_;
   /// StartGuestOnDestination's connection to it, kept while it is asked

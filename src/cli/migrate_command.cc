@@ -191,12 +191,16 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     Status st = (*dest)->PrepareIncoming(start);
     if (!st.ok()) return NotStarted(o, "set capabilities on the destination", st, kExitLost);
   } else if (both_sides) {
+    const std::string multifd =
+        start.multifd_channels > 0
+            ? "multifd (with multifd-channels " + std::to_string(start.multifd_channels) + " and multifd-compression " +
+                  (start.compression == "zlib" || start.compression == "zstd" ? start.compression : std::string("none")) + ")"
+            : "";
     std::fprintf(stderr,
                  "virt-converge: note: %s%s%s%s must be on at the destination too; without --dest-qmp "
                  "it must already be set there\n",
                  start.postcopy ? "postcopy-ram" : "", start.postcopy_preempt ? ", postcopy-preempt" : "",
-                 start.postcopy && start.multifd_channels > 0 ? " and " : "",
-                 start.multifd_channels > 0 ? "multifd" : "");
+                 start.postcopy && start.multifd_channels > 0 ? " and " : "", multifd.c_str());
   }
   // Wait for room in the host's cost budget (the policy's [Host]).
   std::optional<Admission> admission;
