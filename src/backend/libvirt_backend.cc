@@ -20,6 +20,11 @@ constexpr uint64_t kMiB = 1ull << 20;
 // VIR_MIGRATE_POSTCOPY_PREEMPT, libvirt 10.0 (not in Debian 12's headers).
 constexpr unsigned int kMigratePostcopyPreempt = 1u << 21;
 constexpr unsigned long kLibvirtPostcopyPreempt = 10000000;
+// Multifd zlib/zstd compression and its levels (libvirt 9.4; Debian 12's
+// 9.0 headers lack the names).
+constexpr unsigned long kLibvirtMultifdCompression = 9004000;
+constexpr const char* kParamZlibLevel = "compression.zlib.level";
+constexpr const char* kParamZstdLevel = "compression.zstd.level";
 
 void FillFromStats(const TypedParamsView& p, MigrationSample* s) {
   s->total_time_ms = static_cast<int64_t>(p.ULLong(VIR_DOMAIN_JOB_TIME_ELAPSED).value_or(0));
@@ -601,8 +606,22 @@ Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<s
   } else if (start.compression == "zlib" || start.compression == "zstd") {
     unsigned long lib = 0;
     virConnectGetLibVersion(conn_.get(), &lib);
-    say("multifd " + start.compression + " compression: libvirt " + std::to_string(lib / 1000000) + "." +
-        std::to_string(lib / 1000 % 1000) + " cannot ask QEMU for it (libvirt 9.4 and later can); migrating uncompressed");
+    if (lib >= kLibvirtMultifdCompression) {
+      // libvirt sets the compression on both sides (with VIR_MIGRATE_PARALLEL).
+      flags |= VIR_MIGRATE_COMPRESSED;
+      ok &= params.AddString(VIR_MIGRATE_PARAM_COMPRESSION, start.compression.c_str());
+      if (start.compression_level) {
+        ok &= params.AddInt(start.compression == "zlib" ? kParamZlibLevel : kParamZstdLevel,
+                            static_cast<int>(*start.compression_level));
+      }
+    } else {
+      say("multifd " + start.compression + " compression: libvirt " + std::to_string(lib / 1000000) + "." +
+          std::to_string(lib / 1000 % 1000) + " cannot ask QEMU for it (libvirt 9.4 and later can); migrating uncompressed");
+    }
+  }
+  if (start.dirty_limit) {
+    say(std::string("DirtyLimit=yes: libvirt has no way to ask QEMU for the dirty-limit capability; ") +
+        (start.auto_converge ? "auto-converge's throttle instead" : "migrating without it"));
   }
   if (start.copy_storage) flags |= VIR_MIGRATE_NON_SHARED_DISK;
   if (start.multifd_channels > 0) {

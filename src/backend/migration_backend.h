@@ -157,6 +157,9 @@ struct MigrationStart {
   bool postcopy = false;
   bool postcopy_preempt = false;  // with postcopy: page requests preempt the stream (QEMU 7.1+, both sides)
   bool auto_converge = false;
+  /// dirty-limit instead of auto-converge where QEMU can (8.1+, KVM with a
+  /// dirty ring); elsewhere auto_converge as it is, said.
+  bool dirty_limit = false;
   std::optional<int64_t> throttle_initial, throttle_increment, throttle_max;  // percent
   std::optional<bool> throttle_tailslow;
   std::string compression = "none";  // none, xbzrle, zlib, zstd

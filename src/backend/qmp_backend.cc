@@ -278,25 +278,53 @@ Status QmpBackend::StartMigration(const MigrationStart& start,
   }
   Result<std::map<std::string, bool>> known = qmp::QueryMigrateCapabilities(*session_);
   if (!known.ok()) return known.status();
-  std::map<std::string, bool> wanted{{"events", true},
-                                     {"postcopy-ram", start.postcopy},
-                                     {"postcopy-preempt", start.postcopy && start.postcopy_preempt},
-                                     {"auto-converge", start.auto_converge},
-                                     {"xbzrle", start.compression == "xbzrle"},
-                                     {"multifd", start.multifd_channels > 0}};
-  std::map<std::string, bool> caps, before;
-  for (const auto& [name, on] : wanted) {
-    if (known->count(name)) {
-      caps[name] = on;
-      // "events" stays on: it changes nothing in how QEMU migrates.
-      if (known->at(name) != on && name != "events") before[name] = known->at(name);
-    } else if (on) {
-      not_honoured->push_back(name + ": this QEMU has no such capability");
+  // The capabilities to set (those this QEMU has), and their values before;
+  // with \a dirty_limit, dirty-limit on in auto-converge's place (QEMU runs
+  // one or the other).
+  std::vector<std::string> unknown;
+  auto choose = [&](bool dirty_limit, std::map<std::string, bool>* caps, std::map<std::string, bool>* before) {
+    std::map<std::string, bool> wanted{{"events", true},
+                                       {"postcopy-ram", start.postcopy},
+                                       {"postcopy-preempt", start.postcopy && start.postcopy_preempt},
+                                       {"auto-converge", start.auto_converge && !dirty_limit},
+                                       {"xbzrle", start.compression == "xbzrle"},
+                                       {"multifd", start.multifd_channels > 0}};
+    if (known->count("dirty-limit")) wanted["dirty-limit"] = dirty_limit;
+    caps->clear();
+    before->clear();
+    unknown.clear();
+    for (const auto& [name, on] : wanted) {
+      if (known->count(name)) {
+        (*caps)[name] = on;
+        // "events" stays on: it changes nothing in how QEMU migrates.
+        if (known->at(name) != on && name != "events") (*before)[name] = known->at(name);
+      } else if (on) {
+        unknown.push_back(name + ": this QEMU has no such capability");
+      }
     }
+  };
+  const std::string instead = start.auto_converge ? "auto-converge's throttle instead" : "migrating without it";
+  const bool try_dirty_limit = start.dirty_limit && known->count("dirty-limit");
+  if (start.dirty_limit && !try_dirty_limit) {
+    not_honoured->push_back("DirtyLimit=yes: not possible here because " + Describe() +
+                            " has no dirty-limit capability (QEMU 8.1 and later); " + instead);
   }
+  std::map<std::string, bool> caps, before;
+  choose(try_dirty_limit, &caps, &before);
   Result<MigrationTuning> prior = Tuning();
   if (!prior.ok()) return prior.status();
-  VC_RETURN_IF_ERROR(qmp::MigrateSetCapabilities(*session_, caps).WithContext("setting capabilities"));
+  Status set_caps = qmp::MigrateSetCapabilities(*session_, caps);
+  if (!set_caps.ok() && try_dirty_limit) {
+    // QEMU refuses it without KVM's dirty ring, and changes nothing then.
+    not_honoured->push_back("DirtyLimit=yes: not possible here because QEMU refuses it (" + set_caps.message() + "); " +
+                            instead);
+    choose(false, &caps, &before);
+    set_caps = qmp::MigrateSetCapabilities(*session_, caps);
+  } else if (set_caps.ok() && try_dirty_limit && start.auto_converge) {
+    not_honoured->push_back("AutoConverge=yes: dirty-limit throttles the writing vCPUs instead (QEMU runs one or the other)");
+  }
+  for (std::string& u : unknown) not_honoured->push_back(std::move(u));
+  VC_RETURN_IF_ERROR(set_caps.WithContext("setting capabilities"));
   events_ = true;
   capabilities_before_start_ = before;
   // Whatever fails from here puts back what was set: nothing of a migration

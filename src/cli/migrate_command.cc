@@ -222,9 +222,15 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     std::printf("cannot honour here: %s\n", n.c_str());
   }
   if (!st.ok()) return NotStarted(o, "start the migration", st, 1);
-  std::printf("started migration of %s to %s (postcopy-ram %s, auto-converge %s, compression %s)\n",
+  // What QEMU runs with (DirtyLimit= may have taken auto-converge's place).
+  Result<BackendFacts> facts = backend->Facts();
+  auto on = [&](const char* cap, bool otherwise) {
+    return facts.ok() && facts->capabilities.count(cap) ? facts->capabilities.at(cap) : otherwise;
+  };
+  std::printf("started migration of %s to %s (postcopy-ram %s, auto-converge %s%s, compression %s)\n",
               backend->Describe().c_str(), target.c_str(), start.postcopy ? "on" : "off",
-              start.auto_converge ? "on" : "off", start.compression.c_str());
+              on("auto-converge", start.auto_converge) ? "on" : "off", on("dirty-limit", false) ? ", dirty-limit on" : "",
+              start.compression.c_str());
   std::fflush(stdout);
   return FollowAndReport(*backend, *f, o, std::move(admission));
 }

@@ -9,6 +9,7 @@ MigrationStart StartFromPolicy(const policy::Policy& p) {
   start.postcopy = p.postcopy.value;
   start.postcopy_preempt = p.postcopy.value && p.postcopy_preempt.value;
   start.auto_converge = p.auto_converge.value;
+  start.dirty_limit = p.dirty_limit.value;
   start.throttle_initial = p.throttle_initial.value;
   start.throttle_increment = p.throttle_increment.value;
   start.throttle_max = p.throttle_max.value;

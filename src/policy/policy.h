@@ -107,6 +107,7 @@ struct Policy {
   Setting<int64_t> multifd_channels{0};  // 0 = no multifd
   Setting<bool> postcopy{false};
   Setting<bool> postcopy_preempt{false};  // page requests on a channel of their own
+  Setting<bool> dirty_limit{false};       // the dirty-limit capability (QEMU 8.1+, KVM dirty ring)
   Setting<uint64_t> bandwidth{0};        // bytes/s; 0 = leave QEMU's/libvirt's
   Setting<uint64_t> postcopy_bandwidth{0};
   Setting<int64_t> downtime{300};        // initial downtime-limit, ms

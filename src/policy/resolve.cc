@@ -92,6 +92,7 @@ const std::vector<Key>& Keys() {
       Scalar("Start", "MultifdChannels", &Policy::multifd_channels, Count(0, 255), ShowCount),
       Scalar("Start", "Postcopy", &Policy::postcopy, ParseBool, FormatBool),
       Scalar("Start", "PostcopyPreempt", &Policy::postcopy_preempt, ParseBool, FormatBool),
+      Scalar("Start", "DirtyLimit", &Policy::dirty_limit, ParseBool, FormatBool),
       Scalar("Start", "Bandwidth", &Policy::bandwidth, Rate, FormatRateExact),
       Scalar("Start", "PostcopyBandwidth", &Policy::postcopy_bandwidth, Rate, FormatRateExact),
       Scalar("Start", "Downtime", &Policy::downtime, Millis(0, 2000000), FormatMillisExact),

@@ -215,6 +215,89 @@ TEST_F(PolicyTest, MultifdWithCompressionAtALevelIsSetOnBothSidesAndCompletesWho
   }
 }
 
+// Issue 26, point 4: [Start] DirtyLimit=yes. Where QEMU can (8.1 and
+// later, KVM with a dirty ring: the tests start KVM guests with
+// dirty-ring-size), dirty-limit runs in auto-converge's place; elsewhere
+// the migration goes on with the throttle, and says why not: QEMU 7.2 has
+// no such capability, QEMU 10 under TCG refuses it with its own reason.
+TEST_F(PolicyTest, DirtyLimitReplacesTheThrottleWhereQemuCanAndSaysWhyWhereNot) {
+  auto pair = MigrationPair::Start(QuietGuest(), "dirty-limit-start");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  auto version = qmp::QueryVersion((*pair)->src().qmp());
+  ASSERT_TRUE(version.ok());
+  const std::string root = OnlyPolicy(**pair, "[Start]\nDirtyLimit=yes\nAutoConverge=yes\n");
+  auto run = StartMigrate(**pair, "64MiB/s", root, {});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_TRUE(run->WaitOutput("started migration", Millis(20000))) << run->Output();
+  auto caps = qmp::QueryMigrateCapabilities((*pair)->src().qmp());
+  ASSERT_TRUE(caps.ok());
+  EXPECT_EQ(run->WaitExit(Millis(120000)), 0) << run->Output();
+  const std::string out = run->Output();
+  EXPECT_NE(out.find("  DirtyLimit=yes  # "), std::string::npos) << out;
+  const bool kvm = ChooseAccel().name == "kvm";
+  if (!version->AtLeast(8, 1)) {
+    EXPECT_FALSE(caps->count("dirty-limit"));
+    EXPECT_TRUE(caps->at("auto-converge"));
+    EXPECT_NE(out.find("cannot honour here: DirtyLimit=yes: not possible here because QEMU at unix:"), std::string::npos)
+        << out;
+    EXPECT_NE(out.find(" has no dirty-limit capability (QEMU 8.1 and later); auto-converge's throttle instead"),
+              std::string::npos) << out;
+  } else if (!kvm) {
+    EXPECT_FALSE(caps->at("dirty-limit"));
+    EXPECT_TRUE(caps->at("auto-converge"));
+    EXPECT_NE(out.find("cannot honour here: DirtyLimit=yes: not possible here because QEMU refuses it "
+                       "(migrate-set-capabilities: dirty-limit requires KVM with accelerator property "
+                       "'dirty-ring-size' set); auto-converge's throttle instead"),
+              std::string::npos) << out;
+    EXPECT_NE(out.find("(postcopy-ram off, auto-converge on, compression none)"), std::string::npos) << out;
+  } else {
+    EXPECT_TRUE(caps->at("dirty-limit"));
+    EXPECT_FALSE(caps->at("auto-converge"));
+    EXPECT_NE(out.find("auto-converge off, dirty-limit on"), std::string::npos) << out;
+  }
+  Status check = (*pair)->CheckDestination();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
+// With dirty-limit on, the adaptive mode limits the writing vCPUs
+// (vcpu-dirty-limit) where it would otherwise throttle them all. Needs KVM
+// with a dirty ring and QEMU 8.1 or later.
+TEST_F(PolicyTest, TheAdaptiveModeLimitsTheWritersWithDirtyLimitWhereItIsOn) {
+  std::string why;
+  if (!KvmUsable(&why)) GTEST_SKIP() << "needs KVM (dirty-limit needs its dirty ring): " << why;
+  GuestParams g;
+  g.ram_mib = 256;
+  g.wss = "128M";
+  g.rate = "96M";
+  auto pair = MigrationPair::Start(g, "dirty-limit-adaptive");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  auto version = qmp::QueryVersion((*pair)->src().qmp());
+  ASSERT_TRUE(version.ok());
+  if (!version->AtLeast(8, 1)) GTEST_SKIP() << "needs QEMU 8.1 or later (dirty-limit); this is " << version->ToString();
+  const std::string root = (*pair)->dir().path() + "/root";
+  PolicyTree::Under(root).InstallVendorDefault();
+  PolicyTree::Under(root).Write("60-dirty-limit.conf", "[Start]\nDirtyLimit=yes\n");
+  auto run = StartMigrate(**pair, "32MiB/s", root, {});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->WaitExit(Millis(150000)), 0) << run->Output();
+  auto summary = run->Summary();
+  ASSERT_TRUE(summary) << run->Output();
+  EXPECT_EQ(summary->GetString("outcome").value_or(""), "completed") << run->Output();
+  bool limited = false;
+  Json actions = *summary->Get("actions");
+  for (size_t i = 0; i < actions.ArraySize(); i++) {
+    const Json a = actions.At(i);
+    EXPECT_NE(a.GetString("action"), "set-throttle-level") << run->Output();
+    if (a.GetString("action") == "set-dirty-limit") {
+      limited = true;
+      EXPECT_EQ(a.GetString("result"), "done") << a.GetString("reason").value_or("");
+    }
+  }
+  EXPECT_TRUE(limited) << run->Output();
+  Status check = (*pair)->CheckDestination();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
 TEST_F(PolicyTest, SighupLoadsAPolicyThatAppearedLater) {
   auto pair = MigrationPair::Start(HotSetGuest(), "sighup");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
