@@ -17,9 +17,6 @@ namespace vc {
 namespace {
 
 constexpr uint64_t kMiB = 1ull << 20;
-// VIR_MIGRATE_POSTCOPY_PREEMPT, libvirt 10.0 (not in Debian 12's headers).
-constexpr unsigned int kMigratePostcopyPreempt = 1u << 21;
-constexpr unsigned long kLibvirtPostcopyPreempt = 10000000;
 // Multifd zlib/zstd compression and its levels (libvirt 9.4; Debian 12's
 // 9.0 headers lack the names).
 constexpr unsigned long kLibvirtMultifdCompression = 9004000;
@@ -576,14 +573,9 @@ Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<s
   if (start.postcopy) {
     flags |= VIR_MIGRATE_POSTCOPY;
     if (start.postcopy_preempt) {
-      unsigned long lib = 0;
-      virConnectGetLibVersion(conn_.get(), &lib);
-      if (lib >= kLibvirtPostcopyPreempt) {
-        flags |= kMigratePostcopyPreempt;
-      } else {
-        say("post-copy preempt: libvirt " + std::to_string(lib / 1000000) + "." + std::to_string(lib / 1000 % 1000) +
-            " cannot ask QEMU for it (libvirt 10.0 and later can); post-copy without it");
-      }
+      // No migration flag asks libvirt for it (none up to libvirt 12), and
+      // libvirt sets the destination's capabilities itself.
+      say("post-copy preempt: libvirt has no way to ask QEMU for it; post-copy without it");
     }
     if (start.postcopy_bandwidth) {
       ok &= params.AddULLong(VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY,
@@ -637,7 +629,6 @@ Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<s
   // passthrough.
   started_capabilities_ = {{"auto-converge", start.auto_converge},
                            {"postcopy-ram", start.postcopy},
-                           {"postcopy-preempt", (flags & kMigratePostcopyPreempt) != 0},
                            {"xbzrle", start.compression == "xbzrle"},
                            {"multifd", start.multifd_channels > 0}};
   return RunMigrateWorker(start.uri, std::move(params), flags);

@@ -102,7 +102,7 @@ TEST_F(LibvirtTest, CompleteNowOnAVmThatIsNotMigratingIsRefusedAndPausesNothing)
     bed_->Virsh('A', {"domjobinfo", name}, &job);
     std::this_thread::sleep_for(Millis(100));
   }
-  ASSERT_NE(job.find("Unbounded"), std::string::npos) << job;
+  ASSERT_NE(job.find("Unbounded"), std::string::npos) << job << ReadFile(bed_->dir().File("virsh-idle.log"));
   EXPECT_EQ(bed_->Virsh('A', {"domjobabort", name}), 0);
   EXPECT_NE(virsh.Wait(Millis(60000)), std::optional<int>(0));
   complete_now("just-ended");

@@ -39,6 +39,10 @@ Result<std::unique_ptr<LibvirtBed>> LibvirtBed::Start() {
   std::string log = bed->dir_.File("bed-up.log");
   // The destination hook, in both hosts' /etc/libvirt/hooks/qemu.d.
   if (Result<std::string> hook = LocateHook(); hook.ok()) setenv("VC_BED_HOOK", hook->c_str(), 1);
+  // A bed in another root (VC_BED_ROOT) sees the guest and the hook there.
+  std::string bind = fs::path(*LocateGuestKernel()).parent_path().string();
+  if (Result<std::string> hook = LocateHook(); hook.ok()) bind += " " + fs::path(*hook).parent_path().string();
+  setenv("VC_BED_BIND", bind.c_str(), 1);
   int rc = RunTool({BedTool(), "up", bed->dir_.path() + "/hosts"}, log, Millis(120000));
   if (rc == 77) return Status::NotSupported("libvirt bed", ReadTrimmed(log));
   if (rc != 0) return Status::Internal("libvirt bed", "up failed (" + std::to_string(rc) + "): " + ReadFile(log));
