@@ -85,7 +85,7 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
   ReactionInputs in = given;
   if (e.bandwidth_measured && s.total_time_ms >= 1000) {
     if (Telling(in)) {
-      TellSwitchoverSpeed(s, in, &out);
+      TellSwitchoverSpeed(s, &in, &out);
     } else {
       Correct(s, &in, &out);
     }
@@ -211,13 +211,16 @@ double AdaptiveMode::JudgedRate() const {
   return told_rate_ > 0 ? static_cast<double>(told_rate_) : estimator_.estimates().bandwidth;
 }
 
-void AdaptiveMode::TellSwitchoverSpeed(const MigrationSample& s, const ReactionInputs& in,
+void AdaptiveMode::TellSwitchoverSpeed(const MigrationSample& s, ReactionInputs* given,
                                        std::vector<Decision>* out) {
-  if (told_by_step_) return;  // a switch-over step told QEMU the speed for its copy
+  if (told_by_step_) return;
+  const ReactionInputs& in = *given;  // a switch-over step told QEMU the speed for its copy
   const Estimates& e = estimator_.estimates();
   const double bandwidth =
       in.tuning.max_bandwidth && *in.tuning.max_bandwidth > 0 ? static_cast<double>(*in.tuning.max_bandwidth) : e.bandwidth;
-  const double limit_ms = static_cast<double>(std::max<int64_t>(1, in.downtime_limit_ms));
+  // The downtime meant: the policy's, or more where QEMU already has more.
+  const int64_t meant_ms = std::max<int64_t>({1, config_.base_downtime_ms, in.downtime_limit_ms});
+  const double limit_ms = static_cast<double>(meant_ms);
   const bool in_bulk = s.pass <= 1 || s.bulk_unsent() > 0;
   const double unsent = !in_bulk ? 0 : s.bulk_unsent() > 0 ? static_cast<double>(s.bulk_unsent()) : 1e18;
   const double bytes = config_.switchover.WorstBytesWithin(limit_ms, unsent);
@@ -244,11 +247,19 @@ void AdaptiveMode::TellSwitchoverSpeed(const MigrationSample& s, const ReactionI
     reason = "adaptive: switch-over correction" + std::string(in_bulk ? " in the bulk pass" : " after the bulk pass") +
              ": " + FormatMillis(limit_ms) + " of real downtime copies " + FormatBytes(bytes) + " at " +
              FormatRate(static_cast<double>(rate)) + " (" + config_.switchover.Describe() +
-             "); QEMU judges the final copy at that speed (avail-switchover-bandwidth) and downtime-limit stays " +
-             std::to_string(in.downtime_limit_ms) + " ms (" + inputs + ")";
+             "); QEMU judges the final copy at that speed (avail-switchover-bandwidth), and downtime-limit is " +
+             std::to_string(meant_ms) + " ms of real downtime (" + inputs + ")";
   }
   out->push_back({DecisionKind::kSwitchoverCorrection, "set-switchover-bandwidth", static_cast<int64_t>(rate), reason});
   told_rate_ = rate;
+  if (rate > 0 && meant_ms > in.downtime_limit_ms) {
+    // As before 8.2, where the correction's limit gave the policy's downtime.
+    out->push_back({DecisionKind::kSwitchoverCorrection, "set-downtime", meant_ms,
+                    "adaptive: switch-over correction: the policy's " + FormatMillis(limit_ms) +
+                        " of real downtime, at the speed QEMU was told (" + inputs + ")",
+                    /*only_after_previous=*/true});
+    given->downtime_limit_ms = meant_ms;
+  }
 }
 
 bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why, bool now,

@@ -77,9 +77,11 @@ class AdaptiveMode {
   /// downtime at the switch-over speed; sets \a in's limit to what it
   /// asked for.
   void Correct(const MigrationSample& s, ReactionInputs* in, std::vector<Decision>* out);
-  /// The same on QEMU 8.2+: tells QEMU the switch-over speed for a copy
-  /// that takes the current downtime-limit, which stays as it is.
-  void TellSwitchoverSpeed(const MigrationSample& s, const ReactionInputs& in, std::vector<Decision>* out);
+  /// The same on QEMU 8.2+: tells QEMU the switch-over speed of a copy
+  /// that takes the policy's downtime (or QEMU's limit, if larger), and
+  /// raises downtime-limit to that downtime if it is below; sets \a in's
+  /// limit to what it asked for.
+  void TellSwitchoverSpeed(const MigrationSample& s, ReactionInputs* in, std::vector<Decision>* out);
   /// Whether QEMU is told the switch-over speed (and the limit is real).
   bool Telling(const ReactionInputs& in) const {
     return in.switchover_bandwidth_possible && config_.switchover.known() && !telling_refused_;

@@ -64,6 +64,19 @@ class LibvirtTest : public ::testing::Test {
     return false;
   }
 
+  /// The libvirt version of \a host's daemon (major * 1000000 + minor *
+  /// 1000), 0 when virsh does not say.
+  static unsigned long DaemonVersion(char host) {
+    std::string version;
+    bed_->Virsh(host, {"version", "--daemon"}, &version);
+    const std::string daemon = "Running against daemon: ";
+    const size_t at = version.find(daemon);
+    if (at == std::string::npos) return 0;
+    int maj = 0, min = 0;
+    std::sscanf(version.c_str() + at + daemon.size(), "%d.%d", &maj, &min);
+    return static_cast<unsigned long>(maj) * 1000000 + static_cast<unsigned long>(min) * 1000;
+  }
+
   /// A policy root holding the vendor default and, if given, one more file.
   std::string PolicyRoot(const std::string& tag, const std::string& extra = "") {
     std::string root = bed_->dir().File("policy-" + tag);
