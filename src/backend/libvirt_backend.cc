@@ -595,13 +595,13 @@ Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<s
     flags |= VIR_MIGRATE_COMPRESSED;
     ok &= params.AddString(VIR_MIGRATE_PARAM_COMPRESSION, "xbzrle");
     if (start.xbzrle_cache) ok &= params.AddULLong(VIR_MIGRATE_PARAM_COMPRESSION_XBZRLE_CACHE, *start.xbzrle_cache);
-  } else if (start.compression == "zlib" || start.compression == "zstd") {
+  } else if (start.multifd_compression() != "none") {
     unsigned long lib = 0;
     virConnectGetLibVersion(conn_.get(), &lib);
     if (lib >= kLibvirtMultifdCompression) {
       // libvirt sets the compression on both sides (with VIR_MIGRATE_PARALLEL).
       flags |= VIR_MIGRATE_COMPRESSED;
-      ok &= params.AddString(VIR_MIGRATE_PARAM_COMPRESSION, start.compression.c_str());
+      ok &= params.AddString(VIR_MIGRATE_PARAM_COMPRESSION, start.compression);
       if (start.compression_level) {
         ok &= params.AddInt(start.compression == "zlib" ? kParamZlibLevel : kParamZstdLevel,
                             static_cast<int>(*start.compression_level));

@@ -163,6 +163,10 @@ struct MigrationStart {
   std::optional<int64_t> throttle_initial, throttle_increment, throttle_max;  // percent
   std::optional<bool> throttle_tailslow;
   std::string compression = "none";  // none, xbzrle, zlib, zstd
+  /// Multifd's compression: zlib or zstd, else "none" (xbzrle is not multifd's).
+  std::string multifd_compression() const {
+    return compression == "zlib" || compression == "zstd" ? compression : "none";
+  }
   std::optional<uint64_t> xbzrle_cache;
   std::optional<int64_t> compression_level;
   int64_t multifd_channels = 0;      // 0 = no multifd

@@ -235,7 +235,7 @@ Status QmpBackend::MatchMultifdParameters(const MigrationStart& start) {
   // The level only matters where pages are compressed.
   Result<qmp::MigrationParameters> have = qmp::QueryMigrateParameters(*session_);
   if (!have.ok()) return have.status();
-  const std::string compression = start.compression == "zlib" || start.compression == "zstd" ? start.compression : "none";
+  const std::string compression = start.multifd_compression();
   qmp::MigrationParameters p;
   if (have->multifd_channels != start.multifd_channels) p.multifd_channels = start.multifd_channels;
   if (have->multifd_compression.value_or("none") != compression) {
@@ -351,7 +351,7 @@ Status QmpBackend::StartMigration(const MigrationStart& start,
   if (start.postcopy_bandwidth) p.max_postcopy_bandwidth = static_cast<int64_t>(*start.postcopy_bandwidth);
   if (start.multifd_channels > 0) {
     p.multifd_channels = start.multifd_channels;
-    if (start.compression == "zlib" || start.compression == "zstd") {
+    if (start.multifd_compression() != "none") {
       p.multifd_compression = start.compression;
       (start.compression == "zlib" ? p.multifd_zlib_level : p.multifd_zstd_level) = start.compression_level;
     }

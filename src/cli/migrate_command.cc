@@ -194,7 +194,7 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     const std::string multifd =
         start.multifd_channels > 0
             ? "multifd (with multifd-channels " + std::to_string(start.multifd_channels) + " and multifd-compression " +
-                  (start.compression == "zlib" || start.compression == "zstd" ? start.compression : std::string("none")) + ")"
+                  start.multifd_compression() + ")"
             : "";
     std::fprintf(stderr,
                  "virt-converge: note: %s%s%s%s must be on at the destination too; without --dest-qmp "

@@ -153,15 +153,9 @@ void AdaptiveMode::Correct(const MigrationSample& s, ReactionInputs* in, std::ve
   // last bytes unthrottled: with a known faster link the same real
   // downtime allows a larger limit, so QEMU switches over passes sooner.
   const Estimates& e = estimator_.estimates();
-  // QEMU holds the migration to max-bandwidth; early measurements swing
-  // both ways (setup, the first bursts), so the cap is the figure to use.
-  const double bandwidth =
-      in->tuning.max_bandwidth && *in->tuning.max_bandwidth > 0 ? static_cast<double>(*in->tuning.max_bandwidth) : e.bandwidth;
+  const double bandwidth = CappedBandwidth(*in);
   const double base_ms = static_cast<double>(config_.base_downtime_ms);
-  // Of the copy QEMU would switch over with, at most the bulk pages still
-  // unsent were never sent before (all of it while QEMU does not say).
-  const bool in_bulk = s.pass <= 1 || s.bulk_unsent() > 0;
-  const double unsent = !in_bulk ? 0 : s.bulk_unsent() > 0 ? static_cast<double>(s.bulk_unsent()) : 1e18;
+  const auto [in_bulk, unsent] = CopyBound(s);
   const double bytes = config_.switchover.WorstBytesWithin(base_ms, unsent);
   const bool worth_it = bytes > bandwidth * base_ms / 1000 * kCorrectionWorth;
   const int64_t limit = worth_it ? static_cast<int64_t>(bytes * 1000 / bandwidth) : config_.base_downtime_ms;
@@ -207,22 +201,34 @@ void AdaptiveMode::Correct(const MigrationSample& s, ReactionInputs* in, std::ve
   corrected_limit_ = in->downtime_limit_ms = limit;
 }
 
+double AdaptiveMode::CappedBandwidth(const ReactionInputs& in) const {
+  // QEMU holds the migration to max-bandwidth; early measurements swing
+  // both ways (setup, the first bursts), so the cap is the figure to use.
+  return in.tuning.max_bandwidth && *in.tuning.max_bandwidth > 0 ? static_cast<double>(*in.tuning.max_bandwidth)
+                                                                 : estimator_.estimates().bandwidth;
+}
+
+AdaptiveMode::PendingCopy AdaptiveMode::CopyBound(const MigrationSample& s) {
+  // Of the copy QEMU would switch over with, at most the bulk pages still
+  // unsent were never sent before (all of it while QEMU does not say).
+  const bool in_bulk = s.pass <= 1 || s.bulk_unsent() > 0;
+  return {in_bulk, !in_bulk ? 0 : s.bulk_unsent() > 0 ? static_cast<double>(s.bulk_unsent()) : 1e18};
+}
+
 double AdaptiveMode::JudgedRate() const {
   return told_rate_ > 0 ? static_cast<double>(told_rate_) : estimator_.estimates().bandwidth;
 }
 
 void AdaptiveMode::TellSwitchoverSpeed(const MigrationSample& s, ReactionInputs* given,
                                        std::vector<Decision>* out) {
-  if (told_by_step_) return;
-  const ReactionInputs& in = *given;  // a switch-over step told QEMU the speed for its copy
+  if (told_by_step_) return;  // a switch-over step told QEMU the speed for its copy
+  const ReactionInputs& in = *given;
   const Estimates& e = estimator_.estimates();
-  const double bandwidth =
-      in.tuning.max_bandwidth && *in.tuning.max_bandwidth > 0 ? static_cast<double>(*in.tuning.max_bandwidth) : e.bandwidth;
+  const double bandwidth = CappedBandwidth(in);
   // The downtime meant: the policy's, or more where QEMU already has more.
   const int64_t meant_ms = std::max<int64_t>({1, config_.base_downtime_ms, in.downtime_limit_ms});
   const double limit_ms = static_cast<double>(meant_ms);
-  const bool in_bulk = s.pass <= 1 || s.bulk_unsent() > 0;
-  const double unsent = !in_bulk ? 0 : s.bulk_unsent() > 0 ? static_cast<double>(s.bulk_unsent()) : 1e18;
+  const auto [in_bulk, unsent] = CopyBound(s);
   const double bytes = config_.switchover.WorstBytesWithin(limit_ms, unsent);
   const double rate_exact = bytes * 1000 / limit_ms;
   // Not faster than the migration: QEMU's own estimate is as good.

@@ -89,6 +89,15 @@ class AdaptiveMode {
   /// The bytes/s QEMU judges a final copy at: what it was told, or the
   /// migration bandwidth.
   double JudgedRate() const;
+  /// max-bandwidth where QEMU has one, else the bandwidth measured.
+  double CappedBandwidth(const ReactionInputs& in) const;
+  /// Whether the bulk pass is still on, and how many of the bytes QEMU
+  /// would switch over with may at most be pages never sent before.
+  struct PendingCopy {
+    bool in_bulk;
+    double never_sent_at_most;
+  };
+  static PendingCopy CopyBound(const MigrationSample& s);
   /// A larger downtime-limit, if the real downtime it buys fits
   /// MaxDowntime: one that switches over at the floor, or \a now. True when
   /// that is the step (taken, or awaited from QEMU).

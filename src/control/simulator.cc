@@ -46,8 +46,11 @@ SimulatedMigration::SimulatedMigration(SimScenario scenario) : sc_(scenario) {
   tuning_.throttle_tailslow = sc_.throttle_tailslow;
   if (sc_.qemu_major >= 5) tuning_.throttle_trigger = kQemuThrottleTrigger;
   tuning_.xbzrle_cache = 64ull << 20;
-  if (sc_.qemu_major > 8 || (sc_.qemu_major == 8 && sc_.qemu_minor >= 1)) tuning_.vcpu_dirty_limit = sc_.vcpu_dirty_limit;
-  if (sc_.qemu_major > 8 || (sc_.qemu_major == 8 && sc_.qemu_minor >= 2)) tuning_.avail_switchover_bandwidth = 0;
+  auto at_least = [&](int major, int minor) {
+    return sc_.qemu_major > major || (sc_.qemu_major == major && sc_.qemu_minor >= minor);
+  };
+  if (at_least(8, 1)) tuning_.vcpu_dirty_limit = sc_.vcpu_dirty_limit;
+  if (at_least(8, 2)) tuning_.avail_switchover_bandwidth = 0;
 }
 
 double SimulatedMigration::Bandwidth() const {
