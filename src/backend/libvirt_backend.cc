@@ -17,11 +17,35 @@ namespace vc {
 namespace {
 
 constexpr uint64_t kMiB = 1ull << 20;
+
+// "11.3.0" from libvirt's major * 1000000 + minor * 1000 + micro.
+std::string VersionText(unsigned long v) {
+  return std::to_string(v / 1000000) + "." + std::to_string(v / 1000 % 1000) + "." + std::to_string(v % 1000);
+}
 // Multifd zlib/zstd compression and its levels (libvirt 9.4; Debian 12's
 // 9.0 headers lack the names).
 constexpr unsigned long kLibvirtMultifdCompression = 9004000;
 constexpr const char* kParamZlibLevel = "compression.zlib.level";
 constexpr const char* kParamZstdLevel = "compression.zstd.level";
+// libvirt 11.3's destination daemon dies of a NULL dereference preparing
+// every post-copy resume: qemuMigrationDstPrepareResume hands
+// qemuProcessIncomingDefNew no fd pointer and it reads one. Only the
+// versions seen to crash are listed (docs/faults.md).
+constexpr unsigned long kLibvirtResumeCrashesFrom = 11003000;
+constexpr unsigned long kLibvirtResumeCrashesBefore = 11004000;
+
+// Refuses a post-copy resume towards a destination daemon known to crash
+// preparing it: the crash would take every other job of that libvirtd.
+Status RefuseResumeWhereTheDestinationCrashes(virConnectPtr dest) {
+  unsigned long lib = 0;
+  if (virConnectGetLibVersion(dest, &lib) < 0) return Status::Ok();  // not known: libvirt answers for itself
+  if (lib < kLibvirtResumeCrashesFrom || lib >= kLibvirtResumeCrashesBefore) return Status::Ok();
+  return Status::NotSupported(
+      "resume", "libvirt " + VersionText(lib) +
+                    " on the destination crashes preparing a post-copy resume (a NULL fd read in its "
+                    "qemuProcessIncomingDefNew): not sent, so that its libvirtd lives; the migration stays paused "
+                    "and recoverable with a destination libvirt without that defect");
+}
 
 void FillFromStats(const TypedParamsView& p, MigrationSample* s) {
   s->total_time_ms = static_cast<int64_t>(p.ULLong(VIR_DOMAIN_JOB_TIME_ELAPSED).value_or(0));
@@ -361,12 +385,10 @@ Result<BackendFacts> LibvirtBackend::Facts() {
   if (virConnectGetVersion(conn_.get(), &version) < 0) return LibvirtError("hypervisor version");
   f.qemu_major = static_cast<int>(version / 1000000);
   f.qemu_minor = static_cast<int>(version / 1000 % 1000);
-  f.hypervisor = "QEMU " + std::to_string(f.qemu_major) + "." + std::to_string(f.qemu_minor) + "." +
-                 std::to_string(version % 1000);
+  f.hypervisor = "QEMU " + VersionText(version);
   unsigned long lib = 0;
   if (virConnectGetLibVersion(conn_.get(), &lib) == 0) {
-    f.hypervisor += " (libvirt " + std::to_string(lib / 1000000) + "." +
-                    std::to_string(lib / 1000 % 1000) + "." + std::to_string(lib % 1000) + ")";
+    f.hypervisor += " (libvirt " + VersionText(lib) + ")";
   }
   f.vm_name = name_;
   if (char* xml = virDomainGetXMLDesc(dom_.get(), 0)) {
@@ -607,8 +629,7 @@ Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<s
                             static_cast<int>(*start.compression_level));
       }
     } else {
-      say("multifd " + start.compression + " compression: libvirt " + std::to_string(lib / 1000000) + "." +
-          std::to_string(lib / 1000 % 1000) + " cannot ask QEMU for it (libvirt 9.4 and later can); migrating uncompressed");
+      say("multifd " + start.compression + " compression: libvirt " + VersionText(lib) + " cannot ask QEMU for it (libvirt 9.4 and later can); migrating uncompressed");
     }
   }
   if (start.dirty_limit) {
@@ -648,6 +669,10 @@ Status LibvirtBackend::RunMigrateWorker(const std::string& dest_uri, TypedParams
   if (!src) return LibvirtError("connecting to the source for the migration");
   ConnectPtr dest(virConnectOpen(dest_uri.c_str()));
   if (!dest) return LibvirtError("connecting to the destination " + dest_uri);
+  if (flags & VIR_MIGRATE_POSTCOPY_RESUME) {
+    Status st = RefuseResumeWhereTheDestinationCrashes(dest.get());
+    if (!st.ok()) return st;
+  }
   DomainPtr dom(virDomainLookupByUUIDString(src.get(), uuid_.c_str()));
   if (!dom) return LibvirtError("domain " + name_);
   if (migrate_thread_.joinable()) migrate_thread_.join();  // the previous call ended (post-copy broke)

@@ -5,6 +5,7 @@
 // guest's memory on B is then checked page by page.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -24,7 +25,8 @@ TEST_F(LibvirtTest, ResumeRecoversAPostcopyLibvirtBroke) {
   guest.ram_mib = 128;
   guest.wss = "32M";
   guest.rate = "0";
-  ASSERT_TRUE(bed_->StartGuest('A', name, guest).ok());
+  Status started = bed_->StartGuest('A', name, guest);
+  ASSERT_TRUE(started.ok()) << started.ToString();
   // Post-copy crawls at 4 MiB/s, so it is still running when it is broken.
   std::string root = PolicyRoot("resume", "[Start]\nPostcopy=yes\nPostcopyBandwidth=4MiB/s\nBandwidth=8MiB/s\n"
                                           "[Adaptive]\nEnabled=no\n[Budget]\nAction=none\n");
@@ -49,10 +51,31 @@ TEST_F(LibvirtTest, ResumeRecoversAPostcopyLibvirtBroke) {
   ASSERT_TRUE(WaitDomState(*bed_, 'A', name, "paused (post-copy failed)", Millis(30000)));
   ASSERT_TRUE(migrate->WaitOutput("postcopy-paused", Millis(30000))) << migrate->Output();
 
-  // virt-converge resume: libvirt resumes it, and it completes in post-copy.
+  const unsigned long destination_libvirt = DaemonVersion('B');
   CommandOutcome resume = RunVirtConverge(bed_->dir(), "resume-pcr",
                                           {"resume", name, bed_->uri('B'), "--migrate-uri",
                                            "tcp://" + bed_->address('B'), "--run-dir", run_dir});
+  if (destination_libvirt == 11003000) {
+    // libvirt 11.3's destination daemon crashes preparing any post-copy
+    // resume: not sent, said; both daemons live, the migration stays
+    // broken and recoverable, the follower keeps following it.
+    EXPECT_NE(resume.code, 0) << resume.out;
+    EXPECT_NE(resume.out.find("libvirt 11.3.0 on the destination crashes preparing a post-copy resume"),
+              std::string::npos)
+        << resume.out;
+    std::string listed;
+    EXPECT_EQ(bed_->Virsh('B', {"list", "--all"}, &listed), 0) << listed;
+    EXPECT_NE(listed.find(name), std::string::npos) << listed;
+    EXPECT_TRUE(WaitDomState(*bed_, 'A', name, "paused (post-copy failed)", Millis(1000)));
+    EXPECT_EQ(migrate->WaitExit(Millis(2000)), -1) << migrate->Output();  // still following
+    migrate->process.Signal(SIGTERM);
+    EXPECT_NE(migrate->WaitExit(Millis(60000)), -1) << migrate->Output();
+    EXPECT_NE(migrate->Output().find("outcome:    detached"), std::string::npos) << migrate->Output();
+    bed_->Virsh('A', {"destroy", name});
+    bed_->Virsh('B', {"destroy", name});
+    return;
+  }
+  // virt-converge resume: libvirt resumes it, and it completes in post-copy.
   ASSERT_EQ(resume.code, 0) << resume.out << migrate->Output();
   EXPECT_NE(resume.out.find("resume: done"), std::string::npos) << resume.out;
   ASSERT_EQ(migrate->WaitExit(Millis(300000)), 0) << migrate->Output();

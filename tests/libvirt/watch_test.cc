@@ -348,7 +348,7 @@ TEST_F(LibvirtTest, MultifdCompressionAtALevelReachesBothQemusWhereLibvirtCan) {
   const unsigned long lib = DaemonVersion('A');
   ASSERT_GT(lib, 0u);
   if (lib < 9004000) {
-    EXPECT_NE(out.find("cannot honour here: multifd zstd compression: libvirt 9.0 cannot ask QEMU for it (libvirt 9.4 "
+    EXPECT_NE(out.find("cannot honour here: multifd zstd compression: libvirt 9.0.0 cannot ask QEMU for it (libvirt 9.4 "
                        "and later can); migrating uncompressed"),
               std::string::npos) << out;
   } else {
