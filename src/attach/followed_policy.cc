@@ -67,11 +67,16 @@ void FollowedPolicy::Watch(sd_event* e, std::function<void()> on_change) {
                200000, std::move(on_change));
 }
 
+std::optional<LearnedSwitchover> RecallSwitchover(const policy::Policy& p, const StatePaths& paths,
+                                                  const std::string& peer) {
+  if (!p.learn_switchover.value || p.switchover_bandwidth.value || paths.state_dir().empty()) return std::nullopt;
+  return SwitchoverMemory(paths).Recall(SwitchoverMemory::KeyOf(peer), static_cast<int64_t>(std::time(nullptr)));
+}
+
 SwitchoverSpeed FollowedPolicy::Learned(const policy::Policy& p) {
   if (!p.learn_switchover.value || p.switchover_bandwidth.value || paths_.state_dir().empty()) return {};
   const std::string key = SwitchoverMemory::KeyOf(peer_);
-  std::optional<LearnedSwitchover> learned =
-      SwitchoverMemory(paths_).Recall(key, static_cast<int64_t>(std::time(nullptr)));
+  std::optional<LearnedSwitchover> learned = RecallSwitchover(p, paths_, peer_);
   if (!learned) {
     if (!told_learned_) view_.Message("switch-over bandwidth: nothing learned yet for " + key);
     told_learned_ = true;

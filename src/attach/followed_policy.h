@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,16 @@
 #include "src/control/switchover_speed.h"
 #include "src/policy/resolve.h"
 #include "src/state/paths.h"
+#include "src/state/switchover_memory.h"
 #include "src/view/live_view.h"
 
 namespace vc {
+
+/// The final copies this host remembers to \a peer, for a policy that
+/// learns its switch-over speed (LearnSwitchoverBandwidth=, no
+/// SwitchoverBandwidth=); none otherwise, or where nothing was learned.
+std::optional<LearnedSwitchover> RecallSwitchover(const policy::Policy& p, const StatePaths& paths,
+                                                  const std::string& peer);
 
 class FollowedPolicy {
  public:

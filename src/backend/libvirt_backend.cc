@@ -27,6 +27,9 @@ std::string VersionText(unsigned long v) {
 constexpr unsigned long kLibvirtMultifdCompression = 9004000;
 constexpr const char* kParamZlibLevel = "compression.zlib.level";
 constexpr const char* kParamZstdLevel = "compression.zstd.level";
+// avail-switchover-bandwidth at the start, in MiB/s (libvirt 11.1).
+constexpr unsigned long kLibvirtAvailSwitchover = 11001000;
+constexpr const char* kParamAvailSwitchover = "bandwidth.avail.switchover";
 // libvirt 11.3's destination daemon dies of a NULL dereference preparing
 // every post-copy resume: qemuMigrationDstPrepareResume hands
 // qemuProcessIncomingDefNew no fd pointer and it reads one. Only the
@@ -480,6 +483,8 @@ Result<MigrationTuning> LibvirtBackend::Tuning() {
         t = qemu;
       }
     }
+  } else if (started_switchover_bandwidth_) {
+    t.avail_switchover_bandwidth = started_switchover_bandwidth_;  // what StartMigration gave it
   }
   return t;
 }
@@ -499,11 +504,7 @@ Status LibvirtBackend::SetTuning(const MigrationTuning& c) {
     return LibvirtError("setting the xbzrle cache");
   }
   // The rest only QEMU has: through passthrough.
-  MigrationTuning qemu_only = c;
-  qemu_only.downtime_limit_ms.reset();
-  qemu_only.max_bandwidth.reset();
-  qemu_only.xbzrle_cache.reset();
-  Json args = ParametersOf(qemu_only).ToJson();
+  Json args = ParametersOf(c.QemuOnly()).ToJson();
   if (args.Keys().empty()) return Status::Ok();
   Json cmd = Json::Object()
                       .Set("execute", Json::String("migrate-set-parameters"))
@@ -635,6 +636,18 @@ Status LibvirtBackend::StartMigration(const MigrationStart& start, std::vector<s
   if (start.dirty_limit) {
     say(std::string("DirtyLimit=yes: libvirt has no way to ask QEMU for the dirty-limit capability; ") +
         (start.auto_converge ? "auto-converge's throttle instead" : "migrating without it"));
+  }
+  if (start.switchover_bandwidth) {
+    unsigned long lib = 0;
+    virConnectGetLibVersion(conn_.get(), &lib);
+    if (lib >= kLibvirtAvailSwitchover) {
+      const uint64_t mib = std::max<uint64_t>(1, *start.switchover_bandwidth / kMiB);  // never above what was meant
+      ok &= params.AddULLong(kParamAvailSwitchover, mib);
+      started_switchover_bandwidth_ = mib * kMiB;
+    } else {
+      say("the switch-over speed from the start: libvirt " + VersionText(lib) +
+          " cannot give it to QEMU (libvirt 11.1 and later can); downtime-limit stands in for it");
+    }
   }
   if (start.copy_storage) flags |= VIR_MIGRATE_NON_SHARED_DISK;
   if (start.multifd_channels > 0) {

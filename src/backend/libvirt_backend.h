@@ -116,6 +116,7 @@ class LibvirtBackend final : public MigrationBackend {
   std::string migrate_error_;
   std::atomic<bool> migrate_done_{false};
   std::map<std::string, bool> started_capabilities_;  // set by StartMigration
+  uint64_t started_switchover_bandwidth_ = 0;         // bytes/s StartMigration gave libvirt; 0 = none
   UniqueFd wake_;  // an eventfd: readable while events are queued
   std::deque<BackendEvent> queue_;
   std::vector<int> callback_ids_;

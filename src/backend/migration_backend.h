@@ -102,6 +102,15 @@ struct MigrationTuning {
       return std::to_string(v);
     }
   }
+  /// The fields libvirt has no API of its own for (all but downtime-limit,
+  /// max-bandwidth and the xbzrle cache): only QMP passthrough sets them.
+  MigrationTuning QemuOnly() const {
+    MigrationTuning t = *this;
+    t.downtime_limit_ms.reset();
+    t.max_bandwidth.reset();
+    t.xbzrle_cache.reset();
+    return t;
+  }
   /// Takes every field \a changes sets.
   void Overlay(const MigrationTuning& changes) {
     ForEachField([&](auto MigrationTuning::*field, const char*) {
@@ -172,6 +181,10 @@ struct MigrationStart {
   int64_t multifd_channels = 0;      // 0 = no multifd
   bool copy_storage = false;         // libvirt: copy non-shared disks (VIR_MIGRATE_NON_SHARED_DISK)
   std::optional<uint64_t> postcopy_bandwidth;
+  /// avail-switchover-bandwidth from the start (QEMU 8.2+), for libvirt
+  /// 11.1+ without QMP passthrough, where it cannot be set later; over QMP
+  /// the adaptive mode sets it as it goes.
+  std::optional<uint64_t> switchover_bandwidth;
   MigrationTuning tuning;            // downtime-limit, max-bandwidth
 };
 

@@ -10,6 +10,8 @@
 #include "src/base/time.h"
 #include "src/base/units.h"
 #include "src/cli/follow_common.h"
+#include "src/attach/followed_policy.h"
+#include "src/control/adaptive.h"
 #include "src/control/policy_facts.h"
 #include "src/control/start_settings.h"
 #include "src/domain/domain_xml.h"
@@ -83,6 +85,26 @@ Result<std::optional<Admission>> WaitForAdmission(const CommonOptions& o, const 
               waited ? (" after " + FormatMillis(secs * 1000) + " in the queue").c_str() : "");
   std::fflush(stdout);
   return std::optional<Admission>(Admission{std::move(*ticket), std::move(targets)});
+}
+
+// libvirt without QMP passthrough can give QEMU 8.2+ the switch-over speed
+// only at the start (libvirt 11.1+; the backend says where it cannot): the
+// adaptive mode's speed, stated or learned to this destination, when
+// max-bandwidth caps the migration well below it.
+std::optional<uint64_t> SwitchoverBandwidthAtStart(MigrationBackend& backend, const policy::Policy& p,
+                                                   const FollowOptions& f, const MigrationStart& start) {
+  if (!p.adaptive.value) return std::nullopt;
+  Result<BackendFacts> facts = backend.Facts();
+  if (!facts.ok() || !facts->QemuAtLeast(8, 2) || facts->passthrough_refusal.empty()) return std::nullopt;
+  std::optional<LearnedSwitchover> learned = RecallSwitchover(p, f.paths, f.peer);
+  const AdaptiveConfig config =
+      AdaptiveConfig::From(p, learned ? SwitchoverSpeed::Learned(learned->copies) : SwitchoverSpeed{});
+  const uint64_t rate = config.StartSwitchoverBandwidth(start.tuning.max_bandwidth);
+  if (rate == 0) return std::nullopt;
+  std::printf("switch-over speed for QEMU from the start: %s (avail-switchover-bandwidth; %s); without QMP "
+              "passthrough libvirt cannot change it later\n",
+              FormatRate(static_cast<double>(rate)).c_str(), config.switchover.Describe().c_str());
+  return rate;
 }
 
 int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
@@ -171,6 +193,7 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
     if (!dt.ok()) return NotStarted(o, "migrate", dt.status().WithContext("--downtime"), kExitUsage);
     start.tuning.downtime_limit_ms = *dt;
   }
+  if (libvirt && host_policy) start.switchover_bandwidth = SwitchoverBandwidthAtStart(*backend, *host_policy, *f, start);
   if (!libvirt && start.postcopy && start.postcopy_preempt) {
     // A source without it migrates without it; the destination then must not have it either.
     Result<BackendFacts> facts = backend->Facts();

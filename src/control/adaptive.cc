@@ -67,6 +67,13 @@ AdaptiveConfig AdaptiveConfig::From(const policy::Policy& p, const SwitchoverSpe
   return c;
 }
 
+uint64_t AdaptiveConfig::StartSwitchoverBandwidth(std::optional<uint64_t> max_bandwidth) const {
+  if (!switchover.known() || !max_bandwidth || *max_bandwidth == 0) return 0;
+  const double ms = static_cast<double>(std::max<int64_t>(1, base_downtime_ms));
+  const double rate = switchover.WorstBytesWithin(ms, 1e18, static_cast<double>(*max_bandwidth)) * 1000 / ms;
+  return rate > static_cast<double>(*max_bandwidth) * kCorrectionWorth ? static_cast<uint64_t>(rate) : 0;
+}
+
 std::string AdaptiveMode::Inputs(const ReactionInputs& in) const {
   return estimator_.estimates().ToString() + ", downtime-limit " + std::to_string(in.downtime_limit_ms) + " ms";
 }
@@ -83,6 +90,7 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
   // It is not a step: a limit it set is kept in line with max-bandwidth
   // even after Escalate=. What follows sees the limit it set.
   ReactionInputs in = given;
+  if (in.switchover_bandwidth_fixed > 0) told_rate_ = in.switchover_bandwidth_fixed;
   if (e.bandwidth_measured && s.total_time_ms >= 1000) {
     if (Telling(in)) {
       TellSwitchoverSpeed(s, &in, &out);
@@ -223,6 +231,20 @@ void AdaptiveMode::TellSwitchoverSpeed(const MigrationSample& s, ReactionInputs*
                                        std::vector<Decision>* out) {
   if (told_by_step_) return;  // a switch-over step told QEMU the speed for its copy
   const ReactionInputs& in = *given;
+  if (in.switchover_bandwidth_fixed > 0) {
+    // QEMU has its speed from the start: the limit is the policy's downtime.
+    const int64_t base = config_.base_downtime_ms;
+    if (base > in.downtime_limit_ms && corrected_limit_ != base) {
+      out->push_back({DecisionKind::kSwitchoverCorrection, "set-downtime", base,
+                      "adaptive: switch-over correction: the policy's " + FormatMillis(static_cast<double>(base)) +
+                          " of real downtime, at the " + FormatRate(static_cast<double>(told_rate_)) +
+                          " QEMU was given at the start (avail-switchover-bandwidth; downtime-limit " +
+                          std::to_string(in.downtime_limit_ms) + " ms)"});
+      corrected_limit_ = base;
+      given->downtime_limit_ms = base;
+    }
+    return;
+  }
   const Estimates& e = estimator_.estimates();
   const double bandwidth = CappedBandwidth(in);
   // The downtime meant: the policy's, or more where QEMU already has more.
@@ -326,10 +348,15 @@ bool AdaptiveMode::TryDowntimeTold(const ReactionInputs& in, const std::string& 
     now = true;
   }
   const int64_t real_ms = now ? e.downtime_now_ms : e.floor_downtime_ms;
-  const auto rate = static_cast<uint64_t>(now ? e.switchover_bandwidth : e.floor_switchover_bandwidth);
+  // Where the speed was given at the start it stays; QEMU judges the copy
+  // meant at it. Otherwise QEMU is told that copy's own speed.
+  const bool fixed = in.switchover_bandwidth_fixed > 0;
+  const auto rate = fixed ? told_rate_ : static_cast<uint64_t>(now ? e.switchover_bandwidth : e.floor_switchover_bandwidth);
   const int64_t max_ms = config_.max_downtime_ms;
   if (real_ms > max_ms || rate == 0) return false;
-  int64_t need = static_cast<int64_t>(std::ceil(static_cast<double>(real_ms) * kLimitMargin));
+  const double judged_ms =
+      fixed ? static_cast<double>(now ? e.remaining : e.floor) * 1000 / static_cast<double>(rate) : static_cast<double>(real_ms);
+  int64_t need = static_cast<int64_t>(std::ceil(judged_ms * kLimitMargin));
   std::string disagreed;
   if (need <= in.downtime_limit_ms && rate == told_rate_) {
     // QEMU was told this speed and limit and did not go: what it counts as
@@ -340,8 +367,8 @@ bool AdaptiveMode::TryDowntimeTold(const ReactionInputs& in, const std::string& 
   }
   need = std::min(need, max_ms);  // the limit is real downtime now
   if (need <= in.downtime_limit_ms && rate == told_rate_) return false;  // nothing more within MaxDowntime
-  const std::string at = FormatRate(static_cast<double>(rate));
-  const bool tell = rate != told_rate_;
+  const std::string at = FormatRate(static_cast<double>(rate)) + (fixed ? " (given at the start)" : "");
+  const bool tell = !fixed && rate != told_rate_;
   if (tell) {
     out->push_back({DecisionKind::kSwitchover, "set-switchover-bandwidth", static_cast<int64_t>(rate),
                     "adaptive: " + why + "; the final copy " + (now ? "now" : "at the floor") + " runs at " + at +

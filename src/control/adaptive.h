@@ -50,6 +50,15 @@ struct AdaptiveConfig {
   /// \a learned counts when the policy learns (LearnSwitchoverBandwidth=)
   /// and states no SwitchoverBandwidth=.
   static AdaptiveConfig From(const policy::Policy& p, const SwitchoverSpeed& learned = {});
+
+  /// The avail-switchover-bandwidth to start a migration with where it
+  /// cannot be changed later (bytes/s): the speed of a final copy that
+  /// takes the policy's downtime at its slowest make-up. 0 (leave QEMU its
+  /// own estimate) when no speed is known, or when the migration is not
+  /// capped by a \a max_bandwidth well below that speed: uncapped, QEMU
+  /// measures the link itself, and a speed below the migration's would
+  /// only hold the switch-over back.
+  uint64_t StartSwitchoverBandwidth(std::optional<uint64_t> max_bandwidth) const;
 };
 
 class AdaptiveMode {
@@ -82,8 +91,10 @@ class AdaptiveMode {
   /// raises downtime-limit to that downtime if it is below; sets \a in's
   /// limit to what it asked for.
   void TellSwitchoverSpeed(const MigrationSample& s, ReactionInputs* in, std::vector<Decision>* out);
-  /// Whether QEMU is told the switch-over speed (and the limit is real).
+  /// Whether QEMU is told the switch-over speed (and the limit is real):
+  /// by us as we go, or once at the start.
   bool Telling(const ReactionInputs& in) const {
+    if (in.switchover_bandwidth_fixed > 0) return true;
     return in.switchover_bandwidth_possible && config_.switchover.known() && !telling_refused_;
   }
   /// The bytes/s QEMU judges a final copy at: what it was told, or the

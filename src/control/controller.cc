@@ -60,8 +60,13 @@ void Controller::OnSample(const MigrationSample& s, bool after_sync) {
     in.throttle_refusal = "auto-converge's state is unknown";
   }
   in.dirty_limit_possible = facts_.QemuAtLeast(8, 1) && facts_.CapabilityOn("dirty-limit");
-  in.switchover_bandwidth_possible = facts_.QemuAtLeast(8, 2) && facts_.passthrough_refusal.empty() &&
-                                     tuning_.avail_switchover_bandwidth.has_value();
+  const bool avail_known = facts_.QemuAtLeast(8, 2) && tuning_.avail_switchover_bandwidth.has_value();
+  in.switchover_bandwidth_possible = avail_known && facts_.passthrough_refusal.empty();
+  // Without passthrough the backend knows it only because it started the
+  // migration with it (libvirt 11.1+), and it stays.
+  if (avail_known && !facts_.passthrough_refusal.empty()) {
+    in.switchover_bandwidth_fixed = *tuning_.avail_switchover_bandwidth;
+  }
   in.tuning = tuning_;
   bool previous_done = true;
   for (const Decision& d : reaction_->Decide(s, after_sync, in)) {

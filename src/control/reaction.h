@@ -59,6 +59,10 @@ struct ReactionInputs {
   /// final copy's speed can be told to QEMU, and downtime-limit is then
   /// the real downtime.
   bool switchover_bandwidth_possible = false;
+  /// QEMU 8.2+ was given avail-switchover-bandwidth at the start (bytes/s)
+  /// and it cannot be changed (libvirt 11.1+ without QMP passthrough):
+  /// downtime-limit is the real downtime of a copy at that speed. 0 = not so.
+  uint64_t switchover_bandwidth_fixed = 0;
   MigrationTuning tuning;             // QEMU's parameters as last read
 };
 

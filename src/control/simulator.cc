@@ -34,6 +34,7 @@ void SimScenario::Apply(const MigrationStart& start) {
   if (start.throttle_tailslow) throttle_tailslow = *start.throttle_tailslow;
   if (start.tuning.max_bandwidth) max_bandwidth = *start.tuning.max_bandwidth;
   if (start.tuning.downtime_limit_ms) downtime_limit_ms = *start.tuning.downtime_limit_ms;
+  if (start.switchover_bandwidth) switchover_bandwidth = *start.switchover_bandwidth;
 }
 
 SimulatedMigration::SimulatedMigration(SimScenario scenario) : sc_(scenario) {
@@ -50,7 +51,7 @@ SimulatedMigration::SimulatedMigration(SimScenario scenario) : sc_(scenario) {
     return sc_.qemu_major > major || (sc_.qemu_major == major && sc_.qemu_minor >= minor);
   };
   if (at_least(8, 1)) tuning_.vcpu_dirty_limit = sc_.vcpu_dirty_limit;
-  if (at_least(8, 2)) tuning_.avail_switchover_bandwidth = 0;
+  if (at_least(8, 2)) tuning_.avail_switchover_bandwidth = sc_.switchover_bandwidth;
 }
 
 double SimulatedMigration::Bandwidth() const {
@@ -214,6 +215,7 @@ Result<BackendFacts> SimulatedMigration::Facts() {
     f.postcopy_ram = true;
     f.auto_converge = false;
   }
+  if (sc_.passthrough_refused) f.passthrough_refusal = "the simulated libvirt allows no QMP passthrough";
   f.events = true;
   f.vm_name = "simulated";
   f.guest_memory = sc_.memory;
@@ -233,6 +235,11 @@ Status SimulatedMigration::SetTuning(const MigrationTuning& c) {
     }
   });
   if (!unknown.ok()) return unknown;
+  if (sc_.passthrough_refused) {
+    if (!(c.QemuOnly() == MigrationTuning{})) {
+      return Status::NotSupported("simulated libvirt", "that parameter needs QMP passthrough");
+    }
+  }
   // QEMU checks the parameters as they will be after the change.
   MigrationTuning t = tuning_;
   t.Overlay(c);

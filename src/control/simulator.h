@@ -39,6 +39,11 @@ struct SimScenario {
   /// As libvirt without QMP passthrough: Facts() knows no capabilities
   /// and takes post-copy for possible; starting it fails unless postcopy_ram.
   bool capabilities_unknown = false;
+  /// As libvirt without QMP passthrough: only downtime-limit, max-bandwidth
+  /// and the xbzrle cache can be set while it runs.
+  bool passthrough_refused = false;
+  /// avail-switchover-bandwidth given at the start (QEMU 8.2+), bytes/s.
+  uint64_t switchover_bandwidth = 0;
   int qemu_major = 7, qemu_minor = 2;
   int throttle_initial = 20, throttle_increment = 10, throttle_max = 99;
   bool throttle_tailslow = false;

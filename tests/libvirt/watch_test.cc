@@ -365,6 +365,55 @@ TEST_F(LibvirtTest, MultifdCompressionAtALevelReachesBothQemusWhereLibvirtCan) {
   bed_->Virsh('B', {"destroy", name});
 }
 
+// Issue 26, point 3, through libvirt without QMP passthrough: from libvirt
+// 11.1 with QEMU 8.2+, `migrate` gives QEMU the switch-over speed at the
+// start (bandwidth.avail.switchover), since nothing can change it later;
+// downtime-limit then means real downtime and stays within MaxDowntime.
+// A 32 MiB hot set at 128 MiB/s under a 16 MiB/s cap: QEMU judges the
+// floor at the stated 256 MiB/s and switches over by itself. Before (9.0
+// with QEMU 7.2) the correction raises the limit in QEMU's terms instead.
+TEST_F(LibvirtTest, TheSwitchoverSpeedIsGivenAtTheStartWhereLibvirtCanAndNothingElseCould) {
+  const std::string name = "avail";
+  Status started = bed_->StartGuest('A', name, HotSetGuest());
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  const std::string root = PolicyRoot("avail", "[Start]\nBandwidth=16MiB/s\n[Adaptive]\nSwitchoverBandwidth=256MiB/s\n"
+                                               "MaxDowntime=2s\n[Control]\nAllowPassthrough=no\n");
+  auto migrate = StartVirtConverge(bed_->dir(), "migrate-avail",
+                                   {"migrate", name, bed_->uri('B'), "--connect", bed_->uri('A'), "--migrate-uri",
+                                    "tcp://" + bed_->address('B'), "--run-dir", bed_->dir().File("run-avail"),
+                                    "--policy-root", root});
+  ASSERT_TRUE(migrate.ok());
+  EXPECT_EQ(migrate->WaitExit(Millis(300000)), 0) << migrate->Output();
+  const std::string out = migrate->Output();
+  std::fprintf(stderr, "%s\n", out.c_str());
+  EXPECT_NE(out.find("outcome:    completed"), std::string::npos) << out;
+  const std::optional<Json> summary = migrate->Summary();
+  ASSERT_TRUE(summary && summary->Get("actions")) << out;
+  const Json actions = *summary->Get("actions");
+  const unsigned long lib = DaemonVersion('A');
+  ASSERT_GT(lib, 0u);
+  const bool can = lib >= 11001000 && out.find("QEMU 10.") != std::string::npos;
+  const std::string given = "switch-over speed for QEMU from the start: 256.0 MiB/s";
+  if (can) {
+    EXPECT_NE(out.find(given), std::string::npos) << out;
+    Status src = bed_->QemuAccepted('A', "migrate-set-parameters", {"\"avail-switchover-bandwidth\":268435456"});
+    EXPECT_TRUE(src.ok()) << src.ToString();
+    for (size_t i = 0; i < actions.ArraySize(); i++) {
+      const std::string action = actions.At(i).GetString("action").value_or("");
+      EXPECT_NE(action, "set-switchover-bandwidth") << out;
+      if (action == "set-downtime") {
+        EXPECT_LE(actions.At(i).GetInt("value").value_or(0), 2000) << out;
+      }
+    }
+    EXPECT_LE(summary->GetInt("downtime-ms").value_or(1 << 30), 2000) << out;
+  } else {
+    EXPECT_EQ(out.find(given), std::string::npos) << out;
+  }
+  Status checked = bed_->StopAndCheckGuest('B', name);
+  EXPECT_TRUE(checked.ok()) << checked.ToString();
+  bed_->Virsh('B', {"destroy", name});
+}
+
 // Issue 5, point 3 (watch): a migration already running when watch starts is
 // adopted; watch restarted while its helper follows starts no second one.
 TEST_F(LibvirtTest, WatchAdoptsRunningMigrationAndNeverStartsTwoHelpers) {

@@ -283,6 +283,66 @@ TEST(Adaptive, OnQemu82TheLimitIsTheRealDowntimeNeverAboveMaxDowntime) {
   EXPECT_LE(*tight.result.downtime_ms, 600);
 }
 
+// libvirt 11.1+ without QMP passthrough: the speed can be given only at
+// the start, and then stays. The same hot set as above: the limit is the
+// real downtime as where QEMU is told the speed as it goes, never above
+// MaxDowntime, and nothing tries to change the speed; without the speed
+// at the start the limit is in QEMU's terms (twice as high).
+TEST(Adaptive, ASpeedGivenAtTheStartMakesTheLimitRealWhereItCannotChange) {
+  const policy::Policy two = DefaultWith("[Adaptive]\nSwitchoverBandwidth=64MiB/s\nMaxDowntime=2s\n");
+  const uint64_t given = AdaptiveConfig::From(two).StartSwitchoverBandwidth(32 * kMiB);
+  EXPECT_EQ(given, 64 * kMiB);
+  auto run = [](const policy::Policy& p, uint64_t at_start) {
+    SimScenario guest = Guest(1 * kGiB, 48 * kMiB, 128.0 * kMiB, 64.0 * kMiB);
+    guest.max_bandwidth = 32 * kMiB;
+    guest.qemu_major = 10;
+    guest.qemu_minor = 0;
+    guest.passthrough_refused = true;
+    guest.switchover_bandwidth = at_start;
+    return Simulated(p, guest);
+  };
+  auto largest_limit = [](const Outcome& r) {
+    int64_t most = 0;
+    for (const ActionRecord& a : r.result.actions) {
+      if (a.action == "set-downtime") most = std::max(most, a.value);
+    }
+    return most;
+  };
+  Outcome r = run(two, given);
+  EXPECT_EQ(r.result.outcome, MigrationOutcome::kCompleted) << r.Actions();
+  EXPECT_FALSE(r.Took("set-switchover-bandwidth")) << r.Actions();
+  EXPECT_FALSE(r.Took("set-throttle")) << r.Actions();
+  const int64_t limit = largest_limit(r);
+  EXPECT_LE(*r.result.downtime_ms, limit) << r.Actions();
+  EXPECT_GE(static_cast<double>(*r.result.downtime_ms) * 1.3, static_cast<double>(limit)) << r.Actions();
+  bool said = false;
+  for (const ActionRecord& a : r.result.actions) said |= a.reason.find("(given at the start)") != std::string::npos;
+  EXPECT_TRUE(said) << r.Actions();
+
+  Outcome unknown = run(two, 0);
+  EXPECT_EQ(unknown.result.outcome, MigrationOutcome::kCompleted) << unknown.Actions();
+  EXPECT_NEAR(static_cast<double>(largest_limit(unknown)) / static_cast<double>(limit), 2.0, 0.1)
+      << unknown.Actions() << r.Actions();
+
+  const policy::Policy tight_policy = DefaultWith("[Adaptive]\nSwitchoverBandwidth=64MiB/s\nMaxDowntime=600ms\n");
+  Outcome tight = run(tight_policy, given);
+  EXPECT_EQ(tight.result.outcome, MigrationOutcome::kCompleted) << tight.Actions();
+  EXPECT_EQ(largest_limit(tight), 600) << tight.Actions();
+  EXPECT_LE(*tight.result.downtime_ms, 600);
+}
+
+// The speed given at the start is the policy's downtime's copy at its
+// slowest; none where the migration is uncapped (QEMU measures the link)
+// or capped near that speed anyway.
+TEST(Adaptive, TheSpeedGivenAtTheStartOnlyWhereMaxBandwidthHoldsTheMigrationWellBelowIt) {
+  AdaptiveConfig config;
+  EXPECT_EQ(config.StartSwitchoverBandwidth(32 * kMiB), 0u) << "no speed known";
+  config.switchover = SwitchoverSpeed::Stated(1.0 * kGiB);
+  EXPECT_EQ(config.StartSwitchoverBandwidth(std::nullopt), 0u);
+  EXPECT_EQ(config.StartSwitchoverBandwidth(900 * kMiB), 0u);
+  EXPECT_EQ(config.StartSwitchoverBandwidth(256 * kMiB), 1 * kGiB);
+}
+
 // QEMU refuses avail-switchover-bandwidth (a build without it): the mode
 // judges as on QEMU before 8.2 from then on.
 TEST(Adaptive, ARefusedSwitchoverSpeedFallsBackToALimitInQemusTerms) {
