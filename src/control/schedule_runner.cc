@@ -28,9 +28,9 @@ void ScheduleRunner::Reload(policy::Policy p, std::string description) {
   detector_.set_config(StallConfigOf(p_));
 }
 
-void ScheduleRunner::Fire(const policy::Step& step, const std::string& why, const ReactionInputs& in,
+void ScheduleRunner::Fire(const policy::Step& step, int64_t at_ms, const std::string& why, const ReactionInputs& in,
                           std::vector<Decision>* out) {
-  fired_.insert(step.ToString());
+  fired_[step.ToString()] = at_ms;
   const std::string reason =
       "policy step '" + step.ToString() + "' (" + step.origin.ToString() + "): " + why;
   for (const policy::StepAction& a : step.actions) {
@@ -93,16 +93,19 @@ std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool afte
   const uint64_t ram = s.ram_total;
   bool iteration_used = false;
 
+  const policy::Step* before = nullptr;  // the step above this one
   for (const policy::Step& step : p_.steps.value) {
+    const policy::Step* previous = before;
+    before = &step;
     if (fired_.count(step.ToString())) continue;
     const Condition& c = step.when;
     switch (c.kind) {
       case Condition::Kind::kStart:
-        Fire(step, "the migration started", in, &out);
+        Fire(step, s.total_time_ms, "the migration started", in, &out);
         break;
       case Condition::Kind::kStall:
         if (stalls_ >= static_cast<int>(c.count)) {
-          Fire(step, "stall " + std::to_string(stalls_) + ": no new minimum of remaining (" +
+          Fire(step, s.total_time_ms, "stall " + std::to_string(stalls_) + ": no new minimum of remaining (" +
                          FormatBytes(static_cast<double>(detector_.min_remaining().value_or(0))) +
                          ") for Stall.Passes=" + std::to_string(p_.stall_passes.value) +
                          " passes or Stall.Time=" + policy::FormatMillisExact(p_.stall_time.value),
@@ -114,7 +117,7 @@ std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool afte
         if (iteration_used) break;
         iteration_used = true;
         if (new_iteration && k > c.count) {
-          Fire(step, "new iteration " + std::to_string(k) + " > " + std::to_string(c.count), in, &out);
+          Fire(step, s.total_time_ms, "new iteration " + std::to_string(k) + " > " + std::to_string(c.count), in, &out);
         }
         break;
       case Condition::Kind::kElapsed: {
@@ -122,18 +125,33 @@ std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool afte
         double factor = c.per_gib ? policy::DataSize(p_, ram, 0) : 1.0;
         int64_t at = c.per_gib ? static_cast<int64_t>(static_cast<double>(c.ms) * factor) : c.ms;
         if (s.total_time_ms >= at) {
-          Fire(step, FormatMillis(static_cast<double>(s.total_time_ms)) + " elapsed", in, &out);
+          Fire(step, s.total_time_ms, FormatMillis(static_cast<double>(s.total_time_ms)) + " elapsed", in, &out);
         }
         break;
       }
       case Condition::Kind::kExpectedDowntime:
         if (after_sync && s.pass >= 2 && s.expected_downtime_ms > c.ms) {
-          Fire(step, "QEMU expects " + std::to_string(s.expected_downtime_ms) + " ms of downtime", in, &out);
+          Fire(step, s.total_time_ms, "QEMU expects " + std::to_string(s.expected_downtime_ms) + " ms of downtime", in, &out);
         }
         break;
+      case Condition::Kind::kAfterPrevious: {
+        int64_t since = 0;  // the first step counts from the start
+        if (previous) {
+          auto fired = fired_.find(previous->ToString());
+          if (fired == fired_.end()) break;
+          since = fired->second;
+        }
+        if (s.total_time_ms - since >= c.ms) {
+          Fire(step, s.total_time_ms,
+               FormatMillis(static_cast<double>(s.total_time_ms - since)) +
+                   (previous ? " after the step before ('" + previous->ToString() + "')" : " after the start"),
+               in, &out);
+        }
+        break;
+      }
       case Condition::Kind::kNoProgress:
         if (s.total_time_ms - progress_at_ms_ >= c.ms) {
-          Fire(step, "remaining has not dropped for " +
+          Fire(step, s.total_time_ms, "remaining has not dropped for " +
                          FormatMillis(static_cast<double>(s.total_time_ms - progress_at_ms_)),
                in, &out);
         }

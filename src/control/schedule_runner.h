@@ -9,6 +9,9 @@
 //   expected-downtime>T  at a pass end where QEMU predicts more than T
 //   no-progress>=T     when remaining has not dropped below the previous
 //                      sample for T (KubeVirt's progress timeout)
+//   after-previous>=T  T after the step before it fired (the first step: T
+//                      after the start), so steps can ramp (KubeVirt's
+//                      dynamic downtime)
 //
 // Every step fires at most once; after abort, or a post-copy switch that
 // worked, nothing more fires. Reload() swaps the policy and keeps the
@@ -17,7 +20,7 @@
 #pragma once
 
 #include <optional>
-#include <set>
+#include <map>
 #include <string>
 
 #include "src/control/reaction.h"
@@ -40,14 +43,14 @@ class ScheduleRunner final : public Reaction {
   int stalls() const { return stalls_; }
 
  private:
-  void Fire(const policy::Step& step, const std::string& why, const ReactionInputs& in,
+  void Fire(const policy::Step& step, int64_t at_ms, const std::string& why, const ReactionInputs& in,
             std::vector<Decision>* out);
   void FinalAction(const MigrationSample& s, int64_t budget, const ReactionInputs& in,
                    std::vector<Decision>* out);
 
   policy::Policy p_;
   std::string description_;
-  std::set<std::string> fired_;  // steps by their text
+  std::map<std::string, int64_t> fired_;  // steps by their text: when they fired (ms)
   bool started_ = false, ended_ = false, budget_fired_ = false;
 
   StallDetector detector_;

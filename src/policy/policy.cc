@@ -46,6 +46,7 @@ std::string Condition::ToString() const {
     case Kind::kElapsed: return "elapsed>=" + FormatMillisExact(ms) + (per_gib ? "/GiB" : "");
     case Kind::kExpectedDowntime: return "expected-downtime>" + FormatMillisExact(ms);
     case Kind::kNoProgress: return "no-progress>=" + FormatMillisExact(ms);
+    case Kind::kAfterPrevious: return "after-previous>=" + FormatMillisExact(ms);
   }
   return "?";
 }
@@ -111,10 +112,17 @@ Result<Condition> ParseCondition(std::string_view t) {
     c.ms = *ms;
     return c;
   }
+  if (auto v = after("after-previous>=")) {
+    c.kind = Condition::Kind::kAfterPrevious;
+    Result<int64_t> ms = millis(*v);
+    if (!ms.ok()) return ms.status();
+    c.ms = *ms;
+    return c;
+  }
   return Status::InvalidArgument(
       "condition", "'" + std::string(t.substr(0, 80)) +
                        "' is not one of start, stall>=N, iteration>N, elapsed>=TIME[/GiB], "
-                       "expected-downtime>TIME, no-progress>=TIME");
+                       "expected-downtime>TIME, no-progress>=TIME, after-previous>=TIME");
 }
 
 }  // namespace

@@ -42,9 +42,10 @@ struct Condition {
     kElapsed,           // time since start, optionally per GiB of data
     kExpectedDowntime,  // QEMU predicts more downtime than this (ms)
     kNoProgress,        // remaining not below the previous sample for this long
+    kAfterPrevious,     // this long after the step before it fired (the first: after the start)
   } kind = Kind::kStart;
   uint64_t count = 0;   // kStall, kIteration
-  int64_t ms = 0;       // kElapsed, kExpectedDowntime, kNoProgress
+  int64_t ms = 0;       // kElapsed, kExpectedDowntime, kNoProgress, kAfterPrevious
   bool per_gib = false;  // kElapsed: ms is per GiB of data
   std::string ToString() const;
 };

@@ -60,6 +60,9 @@ std::vector<PlannedStep> ExpandSchedule(const Policy& p, uint64_t ram_bytes, uin
       case Condition::Kind::kNoProgress:
         when = "no progress for " + FormatMillisExact(s.when.ms);
         break;
+      case Condition::Kind::kAfterPrevious:
+        when = FormatMillisExact(s.when.ms) + (out.empty() ? " after the start" : " after the step before");
+        break;
     }
     out.push_back({when, acts});
   }

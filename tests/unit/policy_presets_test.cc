@@ -52,7 +52,7 @@ std::vector<std::string> PolicyFiles() {
 
 TEST(Presets, EveryShippedFilePassesCheck) {
   std::vector<std::string> files = PolicyFiles();
-  EXPECT_EQ(files.size(), 10u);
+  EXPECT_EQ(files.size(), 11u);
   for (const std::string& f : files) {
     Installed p(f);
     std::string problems;
@@ -138,6 +138,18 @@ TEST(Presets, KubevirtCountsDecimalGigabytesRoundedUp) {
   Installed p(kSource + "/policy.d/presets/kubevirt-defaults.conf");
   EXPECT_EQ(p.Expand(4 * kGiB), "no progress for 150s: abort\nbudget 750s: abort\n");
   EXPECT_NE(p.Expand(16 * kGiB).find("budget 2700s: abort"), std::string::npos);
+}
+
+// Issue 27, point 2: KubeVirt's dynamic downtime (VEP 291): 150 ms, then 7
+// linear steps to 900 ms, the first at iteration 3, each next one 10 s
+// after the one before.
+TEST(Presets, KubevirtDynamicDowntimeRampsFromIterationThreeTenSecondsApart) {
+  Installed p(kSource + "/policy.d/presets/kubevirt-dynamic-downtime.conf");
+  EXPECT_EQ(p.Expand(4 * kGiB),
+            "no progress for 150s: abort\niteration 3: downtime=257ms\n10s after the step before: downtime=364ms\n"
+            "10s after the step before: downtime=471ms\n10s after the step before: downtime=579ms\n"
+            "10s after the step before: downtime=686ms\n10s after the step before: downtime=793ms\n"
+            "10s after the step before: downtime=900ms\nbudget 750s: abort\n");
 }
 
 // The built-in default is the vendor default (issue #23, point 8): a tree

@@ -287,7 +287,7 @@ TEST(Validate, CrossFieldProblemsFallBackToSafeDefaults) {
 TEST(Steps, GrammarRoundTrips) {
   for (const char* text : {"start downtime=100ms", "stall>=3 downtime=2s bandwidth=1Gbit/s",
                            "iteration>42 abort", "elapsed>=300s/GiB downtime=95ms",
-                           "expected-downtime>5s postcopy", "no-progress>=150s abort",
+                           "expected-downtime>5s postcopy", "no-progress>=150s abort", "after-previous>=10s downtime=364ms",
                            "stall>=1 throttle-initial=30% throttle-increment=20% throttle-max=95% "
                            "throttle-tailslow=yes",
                            "stall>=2 xbzrle-cache=512MiB dirty-limit=32MiB/s",

@@ -81,6 +81,30 @@ TEST(ScheduleRunner, NoProgressIsKubevirtsTimeout) {
   EXPECT_EQ(Names(r.Decide(At(250000, 12, 95 * kMiB), true, in)), "abort");
 }
 
+// Issue 27, point 2: a ramp (KubeVirt's VEP 291). Each after-previous step
+// waits for the one above it, then its time; the first of a schedule counts
+// from the start.
+TEST(ScheduleRunner, AfterPreviousRampsFromTheStepBefore) {
+  ScheduleRunner r(With({"iteration>2 downtime=257ms", "after-previous>=10s downtime=364ms",
+                         "after-previous>=10s downtime=471ms"}),
+                   "test");
+  ReactionInputs in;
+  EXPECT_EQ(Names(r.Decide(At(0, 1, 100 * kMiB), false, in)), "");
+  EXPECT_EQ(Names(r.Decide(At(30000, 2, 90 * kMiB), true, in)), "") << "no step before it fired: none waits";
+  EXPECT_EQ(Names(r.Decide(At(40000, 4, 80 * kMiB), true, in)), "set-downtime=257");
+  EXPECT_EQ(Names(r.Decide(At(49000, 5, 80 * kMiB), true, in)), "");
+  auto d = r.Decide(At(50000, 6, 80 * kMiB), false, in);
+  EXPECT_EQ(Names(d), "set-downtime=364");
+  EXPECT_NE(d[0].reason.find("10.0 s after the step before ('iteration>2 downtime=257ms')"), std::string::npos)
+      << d[0].reason;
+  EXPECT_EQ(Names(r.Decide(At(59000, 7, 80 * kMiB), true, in)), "");
+  EXPECT_EQ(Names(r.Decide(At(60500, 8, 80 * kMiB), true, in)), "set-downtime=471");
+
+  ScheduleRunner first(With({"after-previous>=5s downtime=200ms"}), "test");
+  EXPECT_EQ(Names(first.Decide(At(4000, 1, 100 * kMiB), false, in)), "");
+  EXPECT_EQ(Names(first.Decide(At(5000, 1, 100 * kMiB), false, in)), "set-downtime=200");
+}
+
 TEST(ScheduleRunner, BudgetActions) {
   policy::Policy p = With({});
   p.budget_per_gib = policy::Setting<int64_t>(10000);

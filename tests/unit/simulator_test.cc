@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "src/base/units.h"
@@ -210,6 +211,7 @@ TEST(Simulator, EveryPresetFiresAsItsExpansionSays) {
     texts.push_back("budget");
     std::vector<Fired> fired = FiredSteps(r.actions);
     size_t next = 0;  // planned steps fire in order (VDSM's iteration rule, rising times)
+    double previous_at_s = 0;  // when the step before fired (the start, for the first)
     for (const Fired& got : fired) {
       auto it = std::find(texts.begin() + static_cast<std::ptrdiff_t>(next), texts.end(), got.step);
       ASSERT_NE(it, texts.end()) << "fired out of order or unplanned: " << got.reason;
@@ -239,12 +241,20 @@ TEST(Simulator, EveryPresetFiresAsItsExpansionSays) {
       } else if (want.when.rfind("stall ", 0) == 0 || want.when.rfind("no progress", 0) == 0 ||
                  want.when.rfind("expected", 0) == 0) {
         // behaviour-dependent: the order is all there is to check
+      } else if (const size_t after = want.when.find(" after the "); after != std::string::npos) {
+        // after-previous: that long after the step before, within a sampling interval
+        Result<int64_t> ms = ParseMillis(want.when.substr(0, after));
+        ASSERT_TRUE(ms.ok()) << want.when;
+        const int64_t since_ms = std::llround((got.at_s - previous_at_s) * 1000);
+        EXPECT_GE(since_ms, *ms);
+        EXPECT_LT(since_ms, *ms + 1100);
       } else {  // elapsed: within one sampling interval after the planned time
         Result<int64_t> ms = ParseMillis(want.when);
         ASSERT_TRUE(ms.ok()) << want.when;
         EXPECT_GE(got.at_s * 1000, static_cast<double>(*ms));
         EXPECT_LT(got.at_s * 1000, static_cast<double>(*ms) + 1100);
       }
+      previous_at_s = got.at_s;
     }
     // What did not fire comes after the end: a step that ended it, or the
     // migration completing.
