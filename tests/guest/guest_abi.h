@@ -48,6 +48,10 @@ struct vc_guest_status {
   uint32_t rate_kib_s;   /* target dirty rate; 0 = as fast as it can */
   uint32_t tsc_per_ms;   /* calibrated against the PIT, for pacing */
   uint32_t cursor;       /* page writes since boot, published now and then */
+  uint32_t heartbeat;    /* one more each guest millisecond it runs: the host
+                            sees the guest stop and start again from its
+                            changes (a pause, a throttle's sleep, a
+                            migration's downtime) */
 };
 
 /* The 12-bit code stored in pages for sweep n. */
