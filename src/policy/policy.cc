@@ -97,25 +97,21 @@ Result<Condition> ParseCondition(std::string_view t) {
     c.ms = *ms;
     return c;
   }
-  if (auto v = after("expected-downtime>")) {
-    c.kind = Condition::Kind::kExpectedDowntime;
+  // The conditions on one time.
+  const struct {
+    const char* prefix;
+    Condition::Kind kind;
+    bool positive;  // 0 is refused
+  } timed[] = {{"expected-downtime>", Condition::Kind::kExpectedDowntime, false},
+               {"no-progress>=", Condition::Kind::kNoProgress, true},
+               {"after-previous>=", Condition::Kind::kAfterPrevious, false}};
+  for (const auto& [prefix, kind, positive] : timed) {
+    auto v = after(prefix);
+    if (!v) continue;
+    c.kind = kind;
     Result<int64_t> ms = millis(*v);
     if (!ms.ok()) return ms.status();
-    c.ms = *ms;
-    return c;
-  }
-  if (auto v = after("no-progress>=")) {
-    c.kind = Condition::Kind::kNoProgress;
-    Result<int64_t> ms = millis(*v);
-    if (!ms.ok()) return ms.status();
-    if (*ms <= 0) return Status::InvalidArgument("condition", "'" + std::string(t) + "' must be positive");
-    c.ms = *ms;
-    return c;
-  }
-  if (auto v = after("after-previous>=")) {
-    c.kind = Condition::Kind::kAfterPrevious;
-    Result<int64_t> ms = millis(*v);
-    if (!ms.ok()) return ms.status();
+    if (positive && *ms <= 0) return Status::InvalidArgument("condition", "'" + std::string(t) + "' must be positive");
     c.ms = *ms;
     return c;
   }

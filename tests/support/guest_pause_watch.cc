@@ -53,15 +53,17 @@ void GuestPauseWatch::Run() {
   bool dst_running = false, on_dst = false;
   while (!stop_) {
     if (!on_dst) {
+      // The source's reply may wait for its stop-and-copy (QEMU holds its
+      // big lock through it): a new beat was read no earlier than asked.
+      const Clock::time_point asked = Clock::now();
       const std::optional<uint32_t> b = Heartbeat(src_);
-      const Clock::time_point now = Clock::now();
       if (b && b != src_beat) {
         if (src_beat) {
           report_.beats += *b - *src_beat;
-          report_.longest_source_stall_ms = std::max(report_.longest_source_stall_ms, MillisBetween(src_changed, now));
+          report_.longest_source_stall_ms = std::max(report_.longest_source_stall_ms, MillisBetween(src_changed, asked));
         }
         src_beat = b;
-        src_changed = now;
+        src_changed = asked;
       }
       if (!dst_running) {
         Result<qmp::RunState> rs = qmp::QueryStatus(dst_);

@@ -2,7 +2,9 @@
 // migration runs it polls the guest's heartbeat (guest_abi.h) on the source
 // and, once the destination runs, there: the guest's pause at the switch-over
 // is from the last beat seen on the source to the first seen on the
-// destination, by the host's clock, to within the polling period. It counts
+// destination, by the host's clock, to within the polling period (a beat
+// counts from when it was asked for on the source, and from the reply on
+// the destination: the longer side of the doubt). It counts
 // the beats too: the guest milliseconds run, its work, against the wall time.
 #pragma once
 
