@@ -144,7 +144,8 @@ RunResult Started(const Case& c, const PolicyChoice& pol, const std::string& whe
 
 /// \a link_rate: bytes/s the link between the two QEMUs carries (two
 /// network namespaces, a veth shaped with tc); 0 = loopback, unshaped.
-RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s, int round, uint64_t link_rate) {
+RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s, int round, uint64_t link_rate,
+                    const std::string& log_dir) {
   RunResult r = Started(c, pol, "qemu");
   r.round = round;
   GuestParams g;
@@ -195,6 +196,10 @@ RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s, int 
     // The policy let it run past the bench's limit: stop it as an operator would.
     (void)qmp::MigrateCancel((*pair)->src().qmp());
     exit = run->WaitExit(Millis(30000));
+  }
+  // Its log is kept beside the results: the reasons of every decision.
+  if (!log_dir.empty()) {
+    std::ofstream(log_dir + "/" + c.Name() + "-" + pol.name + "-r" + std::to_string(round) + ".log") << run->Output();
   }
   std::optional<Json> sum = run->Summary();
   if (!sum) {
@@ -477,6 +482,7 @@ int Main(int argc, char** argv) {
     link_rate = ParseSizes(link, true).front();
     if (app.count("--bandwidth") == 0) bw = link;
   }
+  fs::create_directories(out + "/logs");
   std::vector<RunResult> qemu_runs, sim_small, sim_large;
   if (!no_qemu) {
     testing::Accel accel = testing::ChooseAccel();
@@ -488,7 +494,7 @@ int Main(int argc, char** argv) {
             Case c{r, b, w};
             const double limit = limit_factor * static_cast<double>(r) / static_cast<double>(b) + 30;
             for (const PolicyChoice& p : chosen) {
-              RunResult res = RunOnQemu(c, p, limit, round, link_rate);
+              RunResult res = RunOnQemu(c, p, limit, round, link_rate, out + "/logs");
               std::printf("qemu %-20s r%d %-26s %-30s %8s downtime %8s guest's pause %8s ran %3.0f%% throttle %6.0f%%s\n",
                           c.Name().c_str(), round, p.name.c_str(), res.outcome.c_str(),
                           FormatMillis(static_cast<double>(res.total_ms)).c_str(),

@@ -135,9 +135,11 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
           FormatMillis(static_cast<double>(left)) + " left";
   }
   if (TryDowntime(in, why, /*now=*/false, &out)) return out;
-  if (throttle_target_ > 0 && s.throttle_percent < throttle_target_ &&
+  // QEMU applies the throttle at its next trigger, and a dirty rate shows
+  // it one sync later (long passes on a slow link): wait for both.
+  if (throttle_target_ > 0 && !MeasuredUnder(throttle_target_) &&
       s.pass < throttle_asked_pass_ + 3 * config_.patience) {
-    return out;  // QEMU applies the throttle at its next trigger: wait for it
+    return out;
   }
   // The ratio to aim at: kTargetRatio, or less when the budget is short
   // (the passes then add up to remaining / bandwidth / (1 - ratio)).
@@ -427,7 +429,8 @@ bool AdaptiveMode::TryThrottle(const MigrationSample& s, const ReactionInputs& i
   // every pass even throttled, so the measured ratio is only a lower bound
   // (QEMU counts a page once per period): the same formula, applied again
   // from the new level, still moves towards what is needed.
-  const bool no_effect = throttle_target_ > 0 && now >= throttle_target_ && e.ratio > 0.8 * ratio_before_throttle_;
+  const bool no_effect =
+      throttle_target_ > 0 && MeasuredUnder(throttle_target_) && e.ratio > 0.8 * ratio_before_throttle_;
   const double keep = std::min(1.0, target_ratio / std::max(e.ratio, 1e-9));
   int level = RoundUpTo5(100 - (100 - now) * keep);
   level = std::clamp(std::max(level, now + 10), 5, config_.max_throttle);
@@ -456,7 +459,7 @@ void AdaptiveMode::UndoThrottle(const MigrationSample& s, const ReactionInputs& 
   // Judged on the last pass alone: the smoothed ratio lags a calmer guest.
   if (throttle_target_ <= 5 || s.throttle_percent == 0 || e.last_ratio >= kUndoRatio) return;
   // The level that would still give the target ratio, judged unthrottled.
-  const double unthrottled = e.last_ratio / (1 - std::min(99, s.throttle_percent) / 100.0);
+  const double unthrottled = e.last_ratio / (1 - std::min(99.0, e.measured_throttle_percent) / 100.0);
   const int level = std::max(
       1, RoundUpTo5(100 * (1 - std::min(1.0, kTargetRatio / std::max(unthrottled, 1e-9)))));
   if (level >= throttle_target_ - 5) return;

@@ -126,6 +126,9 @@ class AdaptiveMode {
   void Escalate(const MigrationSample& s, const ReactionInputs& in, const std::string& why,
                 std::vector<Decision>* out);
   std::string Inputs(const ReactionInputs& in) const;
+  /// Whether the last sync's dirty rate was measured under a throttle of
+  /// at least \a level (within a point).
+  bool MeasuredUnder(int level) const { return estimator_.estimates().measured_throttle_percent + 1 >= level; }
 
   AdaptiveConfig config_;
   Estimator estimator_;

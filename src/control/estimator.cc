@@ -60,12 +60,27 @@ void Estimator::Update(const MigrationSample& s, bool after_sync) {
     e_.bandwidth = s.bandwidth;  // QEMU's 100 ms window, until we have our own
   }
   e_.throttle_percent = s.throttle_percent;
+  // The level each sample saw held until the next one.
+  if (last_sample_ms_ && s.total_time_ms > *last_sample_ms_) {
+    const int64_t dt = s.total_time_ms - *last_sample_ms_;
+    throttle_weighted_ += static_cast<double>(last_throttle_) * static_cast<double>(dt);
+    throttle_period_ms_ += dt;
+  }
+  last_sample_ms_ = s.total_time_ms;
+  last_throttle_ = s.throttle_percent;
 
   const bool new_sync = after_sync && s.pass >= 2 && s.pass != last_sync_pass_;
   if (new_sync) {
     const uint64_t passes = last_sync_pass_ >= 2 ? s.pass - last_sync_pass_ : 1;
     last_sync_pass_ = s.pass;
     e_.dirty_rate = e_.valid ? e_.dirty_rate + kDirtyWeight * (s.dirty_rate - e_.dirty_rate) : s.dirty_rate;
+    e_.measured_throttle_percent =
+        throttle_period_ms_ > 0 ? throttle_weighted_ / static_cast<double>(throttle_period_ms_) : s.throttle_percent;
+    throttle_weighted_ = 0;
+    throttle_period_ms_ = 0;
+    const double unthrottled = s.dirty_rate / (1 - std::clamp(e_.measured_throttle_percent, 0.0, 99.0) / 100);
+    e_.unthrottled_dirty_rate =
+        e_.valid ? e_.unthrottled_dirty_rate + kDirtyWeight * (unthrottled - e_.unthrottled_dirty_rate) : unthrottled;
     double r = 0;
     if (last_sync_remaining_ > 0 && passes == 1) {
       r = static_cast<double>(s.ram_remaining) / static_cast<double>(last_sync_remaining_);
@@ -95,8 +110,6 @@ void Estimator::Update(const MigrationSample& s, bool after_sync) {
     e_.valid = true;
   }
   if (!e_.valid) return;
-  const double throttle = std::clamp(s.throttle_percent, 0, 99) / 100.0;
-  e_.unthrottled_dirty_rate = e_.dirty_rate / (1 - throttle);
   e_.last_ratio = last_raw_ratio_;
   e_.ratio = std::max(e_.bandwidth > 0 ? e_.dirty_rate / e_.bandwidth : 0, e_.pass_ratio);
   e_.switchover_bandwidth =
@@ -124,9 +137,11 @@ std::string Estimates::ToString() const {
   char ratio_text[32];
   std::snprintf(ratio_text, sizeof ratio_text, "%.2f", ratio);
   std::string out = "bandwidth " + FormatRate(bandwidth) + ", dirty " + FormatRate(dirty_rate);
-  if (throttle_percent > 0) {
-    out += " at throttle " + std::to_string(throttle_percent) + "% (" + FormatRate(unthrottled_dirty_rate) +
+  const long measured_under = std::lround(measured_throttle_percent);
+  if (throttle_percent > 0 || measured_under > 0) {
+    out += " at throttle " + std::to_string(measured_under) + "% (" + FormatRate(unthrottled_dirty_rate) +
            " unthrottled)";
+    if (measured_under != throttle_percent) out += ", throttle now " + std::to_string(throttle_percent) + "%";
   }
   out += ", ratio " + std::string(ratio_text) + ", remaining " + FormatBytes(static_cast<double>(remaining));
   if (never_sent_share > 0) {

@@ -30,7 +30,11 @@ struct Estimates {
   double bandwidth = 0;         // bytes/s, smoothed
   bool bandwidth_measured = false;  // from bytes sent (before: QEMU's window)
   double dirty_rate = 0;        // bytes/s as measured (under any throttle)
-  double unthrottled_dirty_rate = 0;  // what the guest would dirty unthrottled
+  double unthrottled_dirty_rate = 0;  // what the guest would dirty unthrottled, smoothed
+  /// The throttle the last sync's dirty rate was measured under: QEMU's
+  /// level over the period it covers, weighted by time (a throttle QEMU
+  /// applies at a sync shows in the next one's rate only).
+  double measured_throttle_percent = 0;
   /// How much of the remaining bytes each pass leaves: the larger of
   /// dirty/bandwidth and what the last passes really left (QEMU's dirty
   /// rate counts a page once per period, so over long passes it understates
@@ -75,6 +79,11 @@ class Estimator {
   std::optional<MigrationSample> window_start_;  // where the bandwidth window began
   bool measured_ = false;  // bandwidth from bytes sent, not QEMU's window
   uint64_t last_sync_pass_ = 0;
+  // The throttle since the last sync, weighted by time.
+  std::optional<int64_t> last_sample_ms_;
+  int last_throttle_ = 0;
+  double throttle_weighted_ = 0;  // percent x ms
+  int64_t throttle_period_ms_ = 0;
   uint64_t last_sync_remaining_ = 0;
   double last_raw_ratio_ = 0;
 };

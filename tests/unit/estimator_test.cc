@@ -95,7 +95,9 @@ TEST(Estimator, RemainingAndDirtyRateMoveOnlyAtSyncs) {
 
 TEST(Estimator, UnthrottledRateAndSwitchoverCorrection) {
   Estimator e(SwitchoverSpeed::Stated(1024.0 * kMiB));  // the final copy runs at 1 GiB/s
-  e.Update(At(0, 1, 1024 * kMiB, 0, 0), true);
+  MigrationSample start = At(0, 1, 1024 * kMiB, 0, 0);
+  start.throttle_percent = 75;  // the whole period ran at 75%
+  e.Update(start, true);
   MigrationSample s = At(32000, 2, 64 * kMiB, 1024 * kMiB, 16.0 * kMiB);
   s.throttle_percent = 75;
   e.Update(s, true);
@@ -105,6 +107,31 @@ TEST(Estimator, UnthrottledRateAndSwitchoverCorrection) {
   EXPECT_EQ(x.downtime_now_ms, 63);          // 64 MiB at 1 GiB/s (rounded up)
   EXPECT_EQ(x.limit_for_floor_ms, 2000);     // what QEMU needs at 32 MiB/s
   EXPECT_NE(x.ToString().find("at throttle 75% (64.0 MiB/s unthrottled)"), std::string::npos) << x.ToString();
+}
+
+// The dirty rate a sync reports covers the period since the sync before;
+// a throttle QEMU applies at a sync shows in the next one's rate only (on a
+// 256 Mbit/s link, 17 s later). Before, the rate was taken as measured
+// under the new level: 17 MiB/s "at 75%" became 68 MiB/s unthrottled, and
+// the adaptive mode judged that no throttle could finish the migration.
+TEST(Estimator, ADirtyRateIsJudgedByTheThrottleItWasMeasuredUnder) {
+  Estimator e;
+  e.Update(At(0, 1, 1024 * kMiB, 0, 0), true);
+  e.Update(At(34000, 2, 512 * kMiB, 1024 * kMiB, 20.0 * kMiB), true);
+  MigrationSample applied = At(52000, 3, 347 * kMiB, 1024 * kMiB, 17.0 * kMiB);
+  applied.throttle_percent = 75;  // QEMU applied it at this sync
+  e.Update(applied, true);
+  EXPECT_DOUBLE_EQ(e.estimates().measured_throttle_percent, 0);
+  EXPECT_LT(e.estimates().unthrottled_dirty_rate, 21.0 * kMiB);
+  EXPECT_NE(e.estimates().ToString().find("throttle now 75%"), std::string::npos) << e.estimates().ToString();
+  // Half the next period at 75%, half at 50%: measured under 62.5%.
+  MigrationSample half = At(60000, 3, 300 * kMiB, 1024 * kMiB, 17.0 * kMiB);
+  half.throttle_percent = 50;
+  e.Update(half, false);
+  MigrationSample next = At(68000, 4, 200 * kMiB, 1024 * kMiB, 6.0 * kMiB);
+  next.throttle_percent = 50;
+  e.Update(next, true);
+  EXPECT_DOUBLE_EQ(e.estimates().measured_throttle_percent, 62.5);
 }
 
 // A sync inside the bulk pass (the seventh run's `1.5x` case: 251 MiB
