@@ -381,14 +381,23 @@ std::string Table(const std::vector<RunResult>& runs, const std::string& ours, c
   return md;
 }
 
-std::string CaseTable(const std::vector<RunResult>& runs) {
+/// Every real run, with the simulator's prediction of the same case and
+/// policy (from \a simulated) and its error in total time.
+std::string CaseTable(const std::vector<RunResult>& runs, const std::vector<RunResult>& simulated) {
   std::string md =
-      "| case | policy | outcome | total | downtime (QEMU) | guest's pause | guest ran | passes | throttle %·s | paused |\n"
-      "|---|---|---|---|---|---|---|---|---|---|\n";
+      "| case | policy | outcome | total | simulated (error) | downtime (QEMU) | guest's pause | guest ran | passes | "
+      "throttle %·s | paused |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const RunResult& r : runs) {
+    std::string predicted = "–";
+    for (const RunResult& sim : simulated) {
+      if (sim.kase != r.kase || sim.policy != r.policy || r.total_ms <= 0) continue;
+      const double error = 100.0 * static_cast<double>(sim.total_ms - r.total_ms) / static_cast<double>(r.total_ms);
+      predicted = FormatMillis(static_cast<double>(sim.total_ms)) + " (" + (error >= 0 ? "+" : "") + Fixed(error, 0) + "%)";
+    }
     const std::string kase = r.round > 1 ? r.kase + " (round " + std::to_string(r.round) + ")" : r.kase;
     md += "| " + kase + " | " + r.policy + " | " + r.outcome + " | " +
-          FormatMillis(static_cast<double>(r.total_ms)) + " | " +
+          FormatMillis(static_cast<double>(r.total_ms)) + " | " + predicted + " | " +
           (r.downtime_ms ? FormatMillis(static_cast<double>(*r.downtime_ms)) : std::string("–")) + " | " +
           (r.guest_pause_ms ? FormatMillis(*r.guest_pause_ms) : std::string("–")) + " | " +
           (r.where == "qemu" ? Fixed(100 * r.guest_run_share, 0) + "%" : std::string("–")) + " | " +
@@ -562,7 +571,7 @@ int Main(int argc, char** argv) {
     md += "### Large grid on the simulator (" + sim_ram + " x " + sim_bw + ")\n\n" +
           Table(sim_large, "virt-converge-default", "qemu-auto-converge") + "\n";
   }
-  if (!qemu_runs.empty()) md += "### Every real run\n\n" + CaseTable(qemu_runs) + "\n";
+  if (!qemu_runs.empty()) md += "### Every real run\n\n" + CaseTable(qemu_runs, sim_small) + "\n";
   std::ofstream(out + "/results.md") << md;
 
   // remaining bytes over time for the plotted case, one block per policy
