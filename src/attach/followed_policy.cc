@@ -67,14 +67,24 @@ void FollowedPolicy::Watch(sd_event* e, std::function<void()> on_change) {
                200000, std::move(on_change));
 }
 
+namespace {
+
+// Whether \a p learns the switch-over speed here: it asks to, states none,
+// and the host keeps state.
+bool Learns(const policy::Policy& p, const StatePaths& paths) {
+  return p.learn_switchover.value && !p.switchover_bandwidth.value && !paths.state_dir().empty();
+}
+
+}  // namespace
+
 std::optional<LearnedSwitchover> RecallSwitchover(const policy::Policy& p, const StatePaths& paths,
                                                   const std::string& peer) {
-  if (!p.learn_switchover.value || p.switchover_bandwidth.value || paths.state_dir().empty()) return std::nullopt;
+  if (!Learns(p, paths)) return std::nullopt;
   return SwitchoverMemory(paths).Recall(SwitchoverMemory::KeyOf(peer), static_cast<int64_t>(std::time(nullptr)));
 }
 
 SwitchoverSpeed FollowedPolicy::Learned(const policy::Policy& p) {
-  if (!p.learn_switchover.value || p.switchover_bandwidth.value || paths_.state_dir().empty()) return {};
+  if (!Learns(p, paths_)) return {};
   const std::string key = SwitchoverMemory::KeyOf(peer_);
   std::optional<LearnedSwitchover> learned = RecallSwitchover(p, paths_, peer_);
   if (!learned) {
