@@ -57,6 +57,9 @@ struct MigrationSample {
   /// Bytes of RAM the bulk pass has not visited yet: all of it in
   /// ram_remaining. 0 once the bulk is done, or when QEMU does not say.
   uint64_t bulk_unsent() const;
+  /// Bytes of RAM gone through so far, over all passes: ram_visited, or
+  /// ram_transferred where it is not reported.
+  uint64_t ram_walked() const { return ram_visited ? ram_visited : ram_transferred; }
 };
 
 /// The tunable parameters the engine reads and changes; unset = unchanged.

@@ -37,7 +37,7 @@ std::vector<Decision> PolicyReaction::Decide(const MigrationSample& s, bool afte
   if (!adaptive_on_ || ended_) {
     adaptive_.Observe(s, after_sync);
   } else {
-    const std::optional<int64_t> budget = s.ram_total > 0 ? policy::BudgetMs(policy_, s.ram_total, 0) : std::nullopt;
+    const std::optional<int64_t> budget = s.ram_total > 0 ? policy::BudgetMsAt(policy_, s.ram_total, 0, s.ram_walked(), s.total_time_ms) : std::nullopt;
     for (Decision& d : adaptive_.Decide(s, after_sync, in, budget)) {
       ended_ = ended_ || EndsMigration(d);
       out.push_back(std::move(d));

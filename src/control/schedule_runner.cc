@@ -1,6 +1,7 @@
 #include "src/control/schedule_runner.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "plugins/action.h"
 #include "src/base/units.h"
@@ -40,13 +41,22 @@ void ScheduleRunner::Fire(const policy::Step& step, int64_t at_ms, const std::st
   }
 }
 
+std::string ScheduleRunner::Copies(const MigrationSample& s) const {
+  if (p_.budget_copies.value == 0 || s.ram_total == 0) return "";
+  char buf[96];
+  std::snprintf(buf, sizeof buf, " and RAM gone through %.1f times (Copies=%lld)",
+                static_cast<double>(s.ram_walked()) / static_cast<double>(s.ram_total),
+                static_cast<long long>(p_.budget_copies.value));
+  return buf;
+}
+
 void ScheduleRunner::FinalAction(const MigrationSample& s, int64_t budget, const ReactionInputs& in,
                                  std::vector<Decision>* out) {
   budget_fired_ = true;
   std::string why = "budget " + FormatMillis(static_cast<double>(budget)) + " (" +
                     policy::FormatMillisExact(p_.budget_per_gib.value) + "/GiB, " +
                     p_.budget_per_gib.origin.ToString() + ") used up after " +
-                    FormatMillis(static_cast<double>(s.total_time_ms)) + ": remaining " +
+                    FormatMillis(static_cast<double>(s.total_time_ms)) + Copies(s) + ": remaining " +
                     FormatBytes(static_cast<double>(s.ram_remaining)) + ", QEMU expects " +
                     std::to_string(s.expected_downtime_ms) + " ms downtime";
   switch (p_.final_action.value) {
@@ -160,7 +170,7 @@ std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool afte
   }
   // QEMU reports no RAM figures during setup: a budget counted from 0 bytes
   // would end the migration before it began.
-  std::optional<int64_t> budget = ram > 0 ? policy::BudgetMs(p_, ram, 0) : std::nullopt;
+  std::optional<int64_t> budget = ram > 0 ? policy::BudgetMsAt(p_, ram, 0, s.ram_walked(), s.total_time_ms) : std::nullopt;
   if (budget && !budget_fired_ && s.total_time_ms >= *budget) FinalAction(s, *budget, in, &out);
   for (const Decision& d : out) {
     if (d.action == "abort" || d.action == "start-postcopy" || d.action == "pause-guest") ended_ = true;

@@ -45,6 +45,8 @@ class ScheduleRunner final : public Reaction {
  private:
   void Fire(const policy::Step& step, int64_t at_ms, const std::string& why, const ReactionInputs& in,
             std::vector<Decision>* out);
+  /// " and RAM gone through 3.0 times (Copies=3)" when Copies= is set.
+  std::string Copies(const MigrationSample& s) const;
   void FinalAction(const MigrationSample& s, int64_t budget, const ReactionInputs& in,
                    std::vector<Decision>* out);
 

@@ -122,6 +122,10 @@ struct Policy {
   Setting<int64_t> budget_per_gib{64000};       // ms per GiB of RAM
   Setting<int64_t> budget_per_disk_gib{0};      // ms per GiB of copied disk
   Setting<int64_t> budget_minimum{30000};       // ms
+  /// Not used up before the migration has gone through the guest's RAM this
+  /// many times (the bulk pass is one): the budget stretches with a slow
+  /// link. 0 = time only.
+  Setting<int64_t> budget_copies{0};
   Setting<uint64_t> data_floor{0};              // bytes: count at least this much data
   Setting<DataUnit> data_unit{DataUnit::kGiB};
   Setting<FinalAction> final_action{FinalAction::kAbort};

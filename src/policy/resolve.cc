@@ -102,6 +102,7 @@ const std::vector<Key>& Keys() {
       Scalar("Budget", "PerGiB", &Policy::budget_per_gib, PerGiB(), ShowPerGiB),
       Scalar("Budget", "PerDiskGiB", &Policy::budget_per_disk_gib, PerGiB(), ShowPerGiB),
       Scalar("Budget", "Minimum", &Policy::budget_minimum, Millis(0, 86400000), FormatMillisExact),
+      Scalar("Budget", "Copies", &Policy::budget_copies, Count(0, 100), ShowCount),
       Scalar("Budget", "DataFloor", &Policy::data_floor, Bytes, FormatSizeExact),
       Scalar("Budget", "DataUnit", &Policy::data_unit, ParseDataUnit, FormatDataUnit),
       Scalar("Budget", "Action", &Policy::final_action, ParseFinalAction, FormatFinalAction),

@@ -26,6 +26,18 @@ std::optional<int64_t> BudgetMs(const Policy& p, uint64_t ram_bytes, uint64_t di
   return std::max<int64_t>(p.budget_minimum.value, std::llround(ms));
 }
 
+std::optional<int64_t> BudgetMsAt(const Policy& p, uint64_t ram_bytes, uint64_t disk_bytes, uint64_t ram_walked,
+                                  int64_t elapsed_ms) {
+  std::optional<int64_t> budget = BudgetMs(p, ram_bytes, disk_bytes);
+  if (p.budget_copies.value == 0) return budget;
+  if (!budget) budget = 0;  // copies only
+  const double copies = static_cast<double>(p.budget_copies.value) * static_cast<double>(ram_bytes);
+  // Nothing gone through yet: the pace is unknown, and the copies not made.
+  if (ram_walked == 0) return std::max<int64_t>(*budget, elapsed_ms + 1);
+  const double at_pace = static_cast<double>(std::max<int64_t>(0, elapsed_ms)) * copies / static_cast<double>(ram_walked);
+  return std::max<int64_t>(*budget, std::llround(std::ceil(at_pace)));
+}
+
 std::vector<PlannedStep> ExpandSchedule(const Policy& p, uint64_t ram_bytes, uint64_t disk_bytes) {
   std::vector<PlannedStep> out;
   const double data = DataSize(p, ram_bytes, disk_bytes);
@@ -74,8 +86,11 @@ std::vector<PlannedStep> ExpandSchedule(const Policy& p, uint64_t ram_bytes, uin
     out.push_back({"adaptive, at pass ends", levers + " then " + FormatFinalAction(p.adaptive_escalate.value)});
   }
   std::optional<int64_t> budget = BudgetMs(p, ram_bytes, disk_bytes);
-  if (budget && p.final_action.value != FinalAction::kNone) {
-    out.push_back({"budget " + FormatMillisExact(*budget), FormatFinalAction(p.final_action.value)});
+  const int64_t copies = p.budget_copies.value;
+  if ((budget || copies) && p.final_action.value != FinalAction::kNone) {
+    std::string when = "budget " + (budget ? FormatMillisExact(*budget) : std::string());
+    if (copies) when += std::string(budget ? " and " : "") + std::to_string(copies) + " copies of RAM";
+    out.push_back({when, FormatFinalAction(p.final_action.value)});
   }
   return out;
 }

@@ -19,6 +19,15 @@ double DataSize(const Policy& p, uint64_t ram_bytes, uint64_t disk_bytes);
 /// The time budget in ms for the VM, or nullopt when the policy has none.
 std::optional<int64_t> BudgetMs(const Policy& p, uint64_t ram_bytes, uint64_t disk_bytes);
 
+/// The budget in ms as of \a elapsed_ms into the migration, having gone
+/// through \a ram_walked bytes of RAM (over all passes): BudgetMs, or, when
+/// Copies= asks for more, the time Copies x \a ram_bytes takes at the pace
+/// so far. Used up exactly when the migration has run BudgetMs and gone
+/// through RAM Copies times. nullopt when the policy has no budget (no
+/// time and no Copies=).
+std::optional<int64_t> BudgetMsAt(const Policy& p, uint64_t ram_bytes, uint64_t disk_bytes, uint64_t ram_walked,
+                                  int64_t elapsed_ms);
+
 struct PlannedStep {
   /// "start", "iteration 4", "stall 2", "300s", "expected downtime > 5s",
   /// "no progress for 150s", "budget 3200s".

@@ -311,7 +311,7 @@ TEST_F(LibvirtFaultsTest, ALinkCutForGoodInPrecopyEndsAtTheBudgetWithTheVmAsItWa
   const std::string own = MaxDowntime('A', name);
   LinkBack link{bed_.get()};
   auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nPerGiB=0\n"
-                                                                    "Minimum=20s\nAction=abort\n[Schedule]\n"
+                                                                    "Minimum=20s\nCopies=0\nAction=abort\n[Schedule]\n"
                                                                     "Step=start downtime=500ms\n")});
   ASSERT_TRUE(attach.ok()) << attach.status().ToString();
   Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "8"}, bed_->dir().File("virsh-" + name + ".log"));
@@ -373,7 +373,7 @@ TEST_F(LibvirtFaultsTest, TheSourcesLibvirtdRestartedAfterAPauseLeavesNoGuestPau
   const std::string uuid = Uuid('A', name);
   const std::string run_dir = bed_->dir().File("run-" + name);
   const std::string helper_log = StatePaths(run_dir, "").HelperLogFile(uuid);
-  const std::string root = PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n");
+  const std::string root = PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nPerGiB=0\nMinimum=6s\nCopies=0\nAction=pause\n");
   std::optional<VirtConvergeRun> watch =
       StartWatch('A', run_dir, {"--helper-arg=--policy-root=" + root,
                                 "--helper-arg=--state-dir=" + bed_->dir().File("state-" + name)});
@@ -541,7 +541,7 @@ TEST_F(LibvirtFaultsTest, ADestinationFrozenThenKilledAfterAPauseLeavesTheGuestR
   ASSERT_OK_GUEST(bed_->StartGuest('A', name, kNeverConverging));
   const std::string own = MaxDowntime('A', name);
   auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nPerGiB=0\n"
-                                                                    "Minimum=5s\nAction=pause\n")});
+                                                                    "Minimum=5s\nCopies=0\nAction=pause\n")});
   ASSERT_TRUE(attach.ok()) << attach.status().ToString();
   Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "2"}, bed_->dir().File("virsh-" + name + ".log"));
   ASSERT_TRUE(attach->WaitOutput("action pause-guest [done]", Millis(60000))) << attach->Output();
@@ -662,7 +662,7 @@ TEST_F(LibvirtFaultsTest, ALinkShapedToOneMbitAtTheEndHarmsNothing) {
   ASSERT_OK_GUEST(bed_->StartGuest('A', name, QuietGuest()));
   const std::string own = MaxDowntime('A', name);
   LinkBack link{bed_.get()};
-  auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Budget]\nPerGiB=0\nMinimum=30s\nAction=abort\n")});
+  auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Budget]\nPerGiB=0\nMinimum=30s\nCopies=0\nAction=abort\n")});
   ASSERT_TRUE(attach.ok()) << attach.status().ToString();
   Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "16"}, bed_->dir().File("virsh-" + name + ".log"));
   ASSERT_TRUE(attach->WaitOutput(" pass 2 ", Millis(60000))) << attach->Output();
@@ -703,7 +703,7 @@ TEST_F(LibvirtFaultsTest, ADestinationThatNeverFinishesLeavesTheVmOnTheSourceAnd
   const pid_t libvirtd_b = LibvirtdPid('B');
   ASSERT_GT(libvirtd_b, 1);
   auto attach = AttachOnA(name, {"--policy-root", PolicyRoot(name, "[Adaptive]\nEnabled=no\n[Budget]\nPerGiB=0\n"
-                                                                    "Minimum=20s\nAction=abort\n")});
+                                                                    "Minimum=20s\nCopies=0\nAction=abort\n")});
   ASSERT_TRUE(attach.ok()) << attach.status().ToString();
   Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "16"}, bed_->dir().File("virsh-" + name + ".log"));
   // Perform runs between the two QEMUs: libvirt on B is not asked again

@@ -97,7 +97,7 @@ TEST_F(QemuFaultsTest, AQemuThatDoesNotAnswerForAWhileIsNotAbandonedWithTheGuest
   auto pair = MigrationPair::Start(g, "busy-pause");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   auto run = StartMigrate(**pair, "8MiB/s",
-                          OnlyPolicy(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n"),
+                          OnlyPolicy(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=6s\nCopies=0\nAction=pause\n"),
                           {});
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   ASSERT_TRUE(run->WaitOutput("action pause-guest [done]", Millis(60000))) << run->Output();
@@ -129,7 +129,7 @@ TEST_F(QemuFaultsTest, NoPauseWhenTheDestinationsQmpCannotBeReached) {
   auto pair = MigrationPair::Start(NeverConvergingGuest(), "unreachable-dest");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   const std::string root =
-      OnlyPolicy(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=4s\nAction=pause\n");
+      OnlyPolicy(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=4s\nCopies=0\nAction=pause\n");
   VirtConvergeRun attach =
       Attach(**pair, {"--policy-root", root, "--dest-qmp", (*pair)->dir().File("no-such-dest.sock")});
   StartMigration(**pair, 32 << 20);
@@ -229,7 +229,7 @@ TEST_F(QemuFaultsTest, AGuestAKilledFollowerPausedRunsOnTheDestinationOnceTheNex
   auto pair = MigrationPair::Start(NeverConvergingGuest(), "kill-paused");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   const std::string root =
-      OnlyPolicy(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=4s\nAction=pause\n");
+      OnlyPolicy(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=4s\nCopies=0\nAction=pause\n");
   const std::vector<std::string> dest = {"--dest-qmp", (*pair)->dst().spare_qmp_path()};
   ASSERT_TRUE(KillFollowerAfter(**pair, root, dest, "action pause-guest [done]"));
   ASSERT_TRUE(WaitMigrationStatus((*pair)->src().qmp(), {"completed"}, Millis(60000)).ok());

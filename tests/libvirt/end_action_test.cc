@@ -17,7 +17,7 @@ namespace {
 const GuestParams kNeverConverging{.ram_mib = 128, .wss = "32M", .rate = "0"};
 
 const char* const kEndsBy = "[Start]\nBandwidth=8MiB/s\nDowntime=50ms\n[Adaptive]\nEnabled=no\n"
-                            "[Budget]\nPerGiB=0\nMinimum=6s\nAction=";
+                            "[Budget]\nPerGiB=0\nMinimum=6s\nCopies=0\nAction=";
 
 class EndActionTest : public LibvirtTest {
  protected:

@@ -55,7 +55,7 @@ TEST_F(EndActionTest, APausedGuestRunsAgainOnTheDestination) {
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   std::string out;
   std::optional<Json> sum =
-      Migrate(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=8s\nAction=pause\n",
+      Migrate(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=8s\nCopies=0\nAction=pause\n",
               "32MiB/s", 0, &out);
   ASSERT_TRUE(sum) << out;
   EXPECT_EQ(sum->GetString("outcome"), "completed") << out;
@@ -84,7 +84,7 @@ TEST_F(EndActionTest, APausedGuestWhoseMigrationFailsRunsAgainOnTheSource) {
   auto own = qmp::QueryMigrateParameters(src);
   ASSERT_TRUE(own.ok()) << own.status().ToString();
   auto run = StartMigrate(**pair, "8MiB/s",
-                          OnlyPolicy(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n"),
+                          OnlyPolicy(**pair, "[Start]\nDowntime=50ms\n[Budget]\nPerGiB=0\nMinimum=6s\nCopies=0\nAction=pause\n"),
                           {});
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   ASSERT_TRUE(run->WaitOutput("action pause-guest [done]", Millis(30000))) << run->Output();
@@ -117,7 +117,7 @@ TEST_F(EndActionTest, AnAbortLeavesTheSourceRunningWithItsOwnParameters) {
   std::optional<Json> sum = Migrate(**pair,
                                          "[Start]\nDowntime=50ms\n"
                                          "[Schedule]\nStep=elapsed>=3s downtime=60ms\n"
-                                         "[Budget]\nPerGiB=0\nMinimum=8s\nAction=abort\n",
+                                         "[Budget]\nPerGiB=0\nMinimum=8s\nCopies=0\nAction=abort\n",
                                          "32MiB/s", 1, &out);
   ASSERT_TRUE(sum) << out;
   EXPECT_EQ(sum->GetString("outcome"), "aborted") << out;
@@ -142,7 +142,7 @@ TEST_F(EndActionTest, AnAbortLeavesTheSourceRunningWithItsOwnParameters) {
 TEST_F(EndActionTest, NoPauseWhereNobodyCouldStartTheGuestOnTheDestination) {
   auto pair = MigrationPair::Start(NeverConvergingGuest(), "end-no-pause");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
-  const std::string root = OnlyPolicy(**pair, "[Budget]\nPerGiB=0\nMinimum=6s\nAction=pause\n");
+  const std::string root = OnlyPolicy(**pair, "[Budget]\nPerGiB=0\nMinimum=6s\nCopies=0\nAction=pause\n");
   qmp::Session& src = (*pair)->src().qmp();
   qmp::MigrationParameters p;
   p.downtime_limit = 50;

@@ -2,6 +2,7 @@
 // budget's final actions, and reloading a policy mid-migration.
 #include "plugins/action.h"
 #include "src/control/schedule_runner.h"
+#include "src/policy/schedule.h"
 
 #include <gtest/gtest.h>
 
@@ -124,6 +125,59 @@ TEST(ScheduleRunner, BudgetActions) {
     EXPECT_EQ(Names(d), "abort");
     EXPECT_NE(d[0].reason.find("postcopy-ram is off: aborting"), std::string::npos);
   }
+}
+
+// A budget with Copies= is used up when both the time has run and RAM has
+// been gone through that many times: on a slow link it stretches.
+TEST(ScheduleRunner, CopiesStretchTheBudgetOnASlowLink) {
+  policy::Policy p = With({});
+  p.budget_per_gib = policy::Setting<int64_t>(10000);  // 40 s for 4 GiB
+  p.budget_copies = policy::Setting<int64_t>(3);
+  p.final_action = policy::Setting<policy::FinalAction>(policy::FinalAction::kAbort);
+  ReactionInputs in;
+  auto walked = [](int64_t ms, uint64_t bytes) {
+    MigrationSample s = At(ms, 3, kMiB);
+    s.ram_visited = bytes;
+    return s;
+  };
+  {  // 4 GiB at 64 MiB/s: 64 s a copy, 192 s for three
+    ScheduleRunner r(p, "test");
+    EXPECT_EQ(Names(r.Decide(walked(40000, 2560 * kMiB), true, in)), "");
+    EXPECT_EQ(Names(r.Decide(walked(191000, 12224 * kMiB), true, in)), "");
+    auto d = r.Decide(walked(192000, 12288 * kMiB), true, in);
+    ASSERT_EQ(Names(d), "abort");
+    EXPECT_NE(d[0].reason.find("budget 3 min 12 s"), std::string::npos) << d[0].reason;
+    EXPECT_NE(d[0].reason.find("RAM gone through 3.0 times (Copies=3)"), std::string::npos) << d[0].reason;
+  }
+  {  // a fast link: the time budget decides, as without Copies=
+    ScheduleRunner r(p, "test");
+    EXPECT_EQ(Names(r.Decide(walked(39000, 40960 * kMiB), true, in)), "");
+    EXPECT_EQ(Names(r.Decide(walked(40000, 41000 * kMiB), true, in)), "abort");
+  }
+  {  // where QEMU does not count pages visited, the bytes sent count
+    ScheduleRunner r(p, "test");
+    MigrationSample s = At(100000, 3, kMiB);
+    s.ram_transferred = 8192 * kMiB;
+    EXPECT_EQ(Names(r.Decide(s, true, in)), "");
+    s.total_time_ms = 150000;
+    s.ram_transferred = 12288 * kMiB;
+    EXPECT_EQ(Names(r.Decide(s, true, in)), "abort");
+  }
+}
+
+TEST(ScheduleRunner, CopiesAloneAreABudget) {
+  policy::Policy p = With({});
+  p.budget_copies = policy::Setting<int64_t>(2);
+  p.final_action = policy::Setting<policy::FinalAction>(policy::FinalAction::kAbort);
+  EXPECT_EQ(policy::FormatSchedule(policy::ExpandSchedule(p, 4096 * kMiB, 0)), "budget 2 copies of RAM: abort\n");
+  ScheduleRunner r(p, "test");
+  ReactionInputs in;
+  MigrationSample s = At(10000, 2, kMiB);
+  s.ram_visited = 8000 * kMiB;
+  EXPECT_EQ(Names(r.Decide(s, true, in)), "");
+  s.total_time_ms = 10300;
+  s.ram_visited = 8192 * kMiB;
+  EXPECT_EQ(Names(r.Decide(s, true, in)), "abort");
 }
 
 TEST(ScheduleRunner, ReloadKeepsProgressAndAddsNewSteps) {
