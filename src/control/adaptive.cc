@@ -19,6 +19,12 @@ constexpr double kConvergingRatio = 0.9;
 // busy for every second pre-copy goes on, but stops for every second of
 // downtime (docs/tuning-notes.md).
 constexpr double kSavedPerDowntimeAdded = 10;
+// A migration getting there by itself, but slowly, is throttled when that
+// saves at least this many seconds of migration per second of guest CPU
+// the throttle takes (level x time under it): each second saved is a
+// second less of dirty logging, of a busy link, and of a switch-over
+// still to come (docs/tuning-notes.md).
+constexpr double kSavedPerThrottleCost = 1;
 // What a throttle or dirty limit aims at: each pass leaving 15% of the one
 // before. A harder, shorter throttle costs the guest less in all than a
 // gentle, long one (p / (1 - ratio) over the passes), and the downtime
@@ -120,7 +126,9 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
   if (s.pass < wait_until_pass_) return out;
   if (in_time && e.ratio < kConvergingRatio && e.passes_at_floor <= config_.patience) {
     // Pre-copy gets there by itself, within the budget.
-    if (!ShortenSlowConvergence(*converge, in, &out)) UndoThrottle(s, in, &out);
+    if (!ShortenSlowConvergence(*converge, in, &out) && !ThrottleSlowConvergence(s, *converge, in, &out)) {
+      UndoThrottle(s, in, &out);
+    }
     return out;
   }
   std::string why;
@@ -153,7 +161,12 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
     Escalate(s, in, why + "; too little budget is left for pre-copy to finish", &out);
     return out;
   }
-  if (TryDirtyLimit(in, target, &out) || TryThrottle(s, in, target, &out)) return out;
+  if (TryDirtyLimit(in, target, &out) ||
+      TryThrottle(s, in, target,
+                  "downtime alone would exceed MaxDowntime " + FormatMillis(static_cast<double>(config_.max_downtime_ms)),
+                  &out)) {
+    return out;
+  }
   Escalate(s, in, why, &out);
   return out;
 }
@@ -403,6 +416,38 @@ bool AdaptiveMode::ShortenSlowConvergence(int64_t converge_ms, const ReactionInp
   return TryDowntime(in, why, /*now=*/false, out);
 }
 
+bool AdaptiveMode::ThrottleSlowConvergence(const MigrationSample& s, int64_t converge_ms, const ReactionInputs& in,
+                                           std::vector<Decision>* out) {
+  // Once: a throttle already asked for is followed by the usual path.
+  if (!config_.throttle || !in.throttle_possible || throttle_target_ > 0) return false;
+  const Estimates& e = estimator_.estimates();
+  if (e.bulk_cut_short) return false;  // its ratio may yet turn out > 1
+  const int level = ThrottleLevel(s.throttle_percent, e.ratio, kTargetRatio);
+  if (level <= s.throttle_percent) return false;
+  // QEMU applies a throttle at its next trigger: the next sync while it has
+  // not throttled yet, every second one after. Until then passes go on at
+  // the ratio measured.
+  const int passes_before = s.throttle_percent > 0 ? 2 : 1;
+  const double bandwidth = e.bandwidth;
+  const double goal = bandwidth * static_cast<double>(in.downtime_limit_ms) / 1000;
+  double left = static_cast<double>(e.remaining);
+  double before_ms = 0;
+  for (int i = 0; i < passes_before && left > goal; ++i) {
+    before_ms += left * 1000 / bandwidth;
+    left *= e.ratio;
+  }
+  const std::optional<int64_t> under = PassesMs(left, kTargetRatio, goal, bandwidth);
+  if (!under) return false;
+  const double throttled_ms = static_cast<double>(*under);
+  const double saved_ms = static_cast<double>(converge_ms) - before_ms - throttled_ms;
+  const double cost_ms = static_cast<double>(level) / 100 * throttled_ms;
+  if (saved_ms <= 0 || saved_ms < kSavedPerThrottleCost * cost_ms) return false;
+  const std::string why = "pre-copy gets under the limit by itself at ratio " + Fixed2(e.ratio) + ", but only in " +
+                          FormatMillis(static_cast<double>(converge_ms)) + "; a throttle saves about " +
+                          FormatMillis(saved_ms) + " for " + FormatMillis(cost_ms) + " of the guest's CPU";
+  return TryThrottle(s, in, kTargetRatio, why, out);
+}
+
 bool AdaptiveMode::TryDirtyLimit(const ReactionInputs& in, double target_ratio, std::vector<Decision>* out) {
   if (!config_.dirty_limit || !in.dirty_limit_possible) return false;
   const Estimates& e = estimator_.estimates();
@@ -418,22 +463,26 @@ bool AdaptiveMode::TryDirtyLimit(const ReactionInputs& in, double target_ratio, 
   return true;
 }
 
-bool AdaptiveMode::TryThrottle(const MigrationSample& s, const ReactionInputs& in, double target_ratio,
-                               std::vector<Decision>* out) {
-  if (!config_.throttle || !in.throttle_possible) return false;
-  const Estimates& e = estimator_.estimates();
-  const int now = s.throttle_percent;
-  if (now >= config_.max_throttle) return false;
+int AdaptiveMode::ThrottleLevel(int now, double ratio, double target_ratio) const {
   // Throttling by p scales a CPU-bound writer's rate by (1 - p). When the
   // last level showed no effect, the guest rewrote its whole working set
   // every pass even throttled, so the measured ratio is only a lower bound
   // (QEMU counts a page once per period): the same formula, applied again
   // from the new level, still moves towards what is needed.
+  const double keep = std::min(1.0, target_ratio / std::max(ratio, 1e-9));
+  const int level = RoundUpTo5(100 - (100 - now) * keep);
+  return std::clamp(std::max(level, now + 10), 5, config_.max_throttle);
+}
+
+bool AdaptiveMode::TryThrottle(const MigrationSample& s, const ReactionInputs& in, double target_ratio,
+                               const std::string& why, std::vector<Decision>* out) {
+  if (!config_.throttle || !in.throttle_possible) return false;
+  const Estimates& e = estimator_.estimates();
+  const int now = s.throttle_percent;
+  if (now >= config_.max_throttle) return false;
   const bool no_effect =
       throttle_target_ > 0 && MeasuredUnder(throttle_target_) && e.ratio > 0.8 * ratio_before_throttle_;
-  const double keep = std::min(1.0, target_ratio / std::max(e.ratio, 1e-9));
-  int level = RoundUpTo5(100 - (100 - now) * keep);
-  level = std::clamp(std::max(level, now + 10), 5, config_.max_throttle);
+  const int level = ThrottleLevel(now, e.ratio, target_ratio);
   if (level <= now) return false;
   std::string how = "throttle " + std::to_string(now) + "% -> " + std::to_string(level) + "% brings dirty/bandwidth from " +
                     Fixed2(e.ratio) + " to about " + Fixed2(target_ratio);
@@ -441,9 +490,7 @@ bool AdaptiveMode::TryThrottle(const MigrationSample& s, const ReactionInputs& i
     how = "the throttle at " + std::to_string(now) + "% showed no visible effect (ratio " +
           Fixed2(ratio_before_throttle_) + " -> " + Fixed2(e.ratio) + ": the working set is rewritten every pass); " + how;
   }
-  const std::string reason = "adaptive: downtime alone would exceed MaxDowntime " +
-                             FormatMillis(static_cast<double>(config_.max_downtime_ms)) + "; " + how + " (" +
-                             Inputs(in) + ")";
+  const std::string reason = "adaptive: " + why + "; " + how + " (" + Inputs(in) + ")";
   // One call sets all three bounds: no round trips between the pass and
   // the throttle.
   out->push_back({DecisionKind::kThrottle, "set-throttle-level", level, reason});

@@ -119,7 +119,14 @@ class AdaptiveMode {
   /// For a migration converging by itself in \a converge_ms: TryDowntime
   /// at the floor, when the time that saves is worth the downtime it adds.
   bool ShortenSlowConvergence(int64_t converge_ms, const ReactionInputs& in, std::vector<Decision>* out);
-  bool TryThrottle(const MigrationSample& s, const ReactionInputs& in, double target_ratio,
+  /// For a migration converging by itself in \a converge_ms: a throttle,
+  /// once, when the time it saves is worth the guest's CPU it takes.
+  bool ThrottleSlowConvergence(const MigrationSample& s, int64_t converge_ms, const ReactionInputs& in,
+                               std::vector<Decision>* out);
+  /// The throttle level (percent, up to MaxThrottle) that brings a ratio
+  /// measured under \a now percent down to \a target_ratio.
+  int ThrottleLevel(int now, double ratio, double target_ratio) const;
+  bool TryThrottle(const MigrationSample& s, const ReactionInputs& in, double target_ratio, const std::string& why,
                    std::vector<Decision>* out);
   bool TryDirtyLimit(const ReactionInputs& in, double target_ratio, std::vector<Decision>* out);
   void UndoThrottle(const MigrationSample& s, const ReactionInputs& in, std::vector<Decision>* out);

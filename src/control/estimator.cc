@@ -88,7 +88,8 @@ void Estimator::Update(const MigrationSample& s, bool after_sync) {
     }
     last_raw_ratio_ = std::max(r, e_.bandwidth > 0 ? s.dirty_rate / e_.bandwidth : 0);
     last_sync_remaining_ = s.ram_remaining;
-    if (BulkCutShort(s)) {
+    e_.bulk_cut_short = BulkCutShort(s);
+    if (e_.bulk_cut_short) {
       // What remains holds bulk pages never sent, which the next pass
       // sends for good: its ratio would say pre-copy converges when it
       // may not. Ratios count from a sync after the bulk.
@@ -121,15 +122,18 @@ void Estimator::Update(const MigrationSample& s, bool after_sync) {
   e_.limit_for_floor_ms = MsFor(static_cast<double>(e_.floor), e_.bandwidth);
 }
 
-std::optional<int64_t> Estimates::ConvergeMs(int64_t limit_ms) const {
-  if (!valid || bandwidth <= 0) return std::nullopt;
-  const double goal = bandwidth * static_cast<double>(limit_ms) / 1000;
-  const double r = static_cast<double>(remaining);
-  if (r <= goal) return 0;
+std::optional<int64_t> PassesMs(double remaining, double ratio, double goal, double bandwidth) {
+  if (bandwidth <= 0) return std::nullopt;
+  if (remaining <= goal) return 0;
   if (ratio >= 0.99) return std::nullopt;
   // Pass k sends r*ratio^k; QEMU switches once that is below the goal.
-  const double passes = std::ceil(std::log(goal / r) / std::log(ratio));
-  return static_cast<int64_t>(r / bandwidth * (1 - std::pow(ratio, passes)) / (1 - ratio) * 1000);
+  const double passes = std::ceil(std::log(goal / remaining) / std::log(ratio));
+  return static_cast<int64_t>(remaining / bandwidth * (1 - std::pow(ratio, passes)) / (1 - ratio) * 1000);
+}
+
+std::optional<int64_t> Estimates::ConvergeMs(int64_t limit_ms) const {
+  if (!valid) return std::nullopt;
+  return PassesMs(static_cast<double>(remaining), ratio, bandwidth * static_cast<double>(limit_ms) / 1000, bandwidth);
 }
 
 std::string Estimates::ToString() const {

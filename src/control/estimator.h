@@ -43,6 +43,9 @@ struct Estimates {
   double pass_ratio = 0;        // remaining after a sync / after the one before (not
                                 // over one that cut the bulk pass short)
   double last_ratio = 0;        // the same two measures at the last sync alone
+  /// The last sync cut the bulk pass short: what remains holds bulk pages
+  /// never sent, and its pass ratio says little of the guest.
+  bool bulk_cut_short = false;
   uint64_t remaining = 0;       // bytes left after the last sync
   double never_sent_share = 0;  // of those, bulk pages never sent (0..1)
   uint64_t floor = 0;           // least remaining after a sync, from pass 2 on
@@ -63,6 +66,11 @@ struct Estimates {
   /// "B 32.0 MiB/s, D 96.0 MiB/s (ρ 3.00), remaining 31.9 MiB, floor ..."
   std::string ToString() const;
 };
+
+/// The time pre-copy takes from \a remaining bytes, each pass leaving
+/// \a ratio of the one before at \a bandwidth bytes/s, until a pass leaves
+/// no more than \a goal bytes; nullopt when it never does (ratio >= 0.99).
+std::optional<int64_t> PassesMs(double remaining, double ratio, double goal, double bandwidth);
 
 class Estimator {
  public:
