@@ -260,6 +260,20 @@ Result<std::vector<BlockJob>> QueryBlockJobs(Session& s) {
   return jobs;
 }
 
+Status CalcDirtyRate(Session& s, int seconds) {
+  return ExpectEmpty(s.Execute("calc-dirty-rate", Json::Object().Set("calc-time", Json::Int(seconds))));
+}
+
+Result<DirtyRateInfo> QueryDirtyRate(Session& s) {
+  Result<Json> r = s.Execute("query-dirty-rate");
+  if (!r.ok()) return r.status();
+  DirtyRateInfo info;
+  info.status = r->GetString("status").value_or("");
+  info.mib_per_s = r->GetInt("dirty-rate").value_or(-1);
+  info.calc_time_s = r->GetInt("calc-time").value_or(0);
+  return info;
+}
+
 Result<RunState> QueryStatus(Session& s) {
   Result<Json> r = s.Execute("query-status");
   if (!r.ok()) return r.status();

@@ -113,6 +113,18 @@ struct BlockJob {
 };
 Result<std::vector<BlockJob>> QueryBlockJobs(Session& s);
 
+/// calc-dirty-rate (QEMU 5.2+) in its default page-sampling mode: hashes
+/// sampled pages now and after \a seconds (1..60), independent of any
+/// migration's dirty logging. Read the result with QueryDirtyRate.
+Status CalcDirtyRate(Session& s, int seconds);
+/// query-dirty-rate: the last calc-dirty-rate's state.
+struct DirtyRateInfo {
+  std::string status;     // "unstarted", "measuring", "measured"
+  int64_t mib_per_s = -1;  // QEMU's "dirty-rate" (MiB/s, whatever its docs say); -1 until measured
+  int64_t calc_time_s = 0;
+};
+Result<DirtyRateInfo> QueryDirtyRate(Session& s);
+
 struct RunState {
   bool running = false;
   std::string status;  // "running", "paused", "postmigrate", "inmigrate", ...

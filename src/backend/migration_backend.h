@@ -31,6 +31,11 @@ struct MigrationSample {
   uint64_t ram_visited = 0;
   double bandwidth = 0;        // measured, bytes/s
   double dirty_rate = 0;       // bytes/s, updated at each dirty-bitmap sync
+  /// Bytes/s the guest dirtied in a short window of the bulk pass, sampled
+  /// apart from the migration (QMP calc-dirty-rate); 0 = not measured. The
+  /// first sync's dirty_rate counts a page once over the whole bulk pass,
+  /// and reads low for a guest rewriting its working set in less.
+  double sampled_dirty_rate = 0;
   uint64_t pass = 0;           // dirty-bitmap syncs so far (1 during the bulk pass)
   int64_t expected_downtime_ms = 0;
   std::optional<int64_t> downtime_ms;  // the real one, known at the end

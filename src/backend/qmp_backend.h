@@ -22,6 +22,10 @@ class QmpBackend final : public MigrationBackend {
     /// stopped is started there once the migration completes. Without it
     /// the guest cannot be paused (it would stay paused there).
     std::string destination_qmp;
+    /// Sample the guest's dirty rate once in a migration's bulk pass
+    /// (calc-dirty-rate, QEMU 5.2+): MigrationSample::sampled_dirty_rate.
+    /// It changes no migration state, only what query-dirty-rate shows.
+    bool sample_dirty_rate = true;
   };
 
   /// Connects to the QMP socket at \a path.
@@ -54,16 +58,25 @@ class QmpBackend final : public MigrationBackend {
   bool has_queued_events() const override { return session_->HasEvents(); }
 
  private:
-  QmpBackend(std::unique_ptr<qmp::Session> session, std::string destination_qmp)
-      : session_(std::move(session)), destination_qmp_(std::move(destination_qmp)) {}
+  QmpBackend(std::unique_ptr<qmp::Session> session, const Options& options)
+      : session_(std::move(session)),
+        destination_qmp_(options.destination_qmp),
+        sample_dirty_rate_(options.sample_dirty_rate) {}
   /// On a destination: multifd-channels and multifd-compression as the
   /// source will have them (\a start's).
   Status MatchMultifdParameters(const MigrationStart& start);
   /// Adds to \a not_honoured when QEMU did not keep the compression level
   /// \a asked sets.
   void SayIfLevelIgnored(const qmp::MigrationParameters& asked, std::vector<std::string>* not_honoured);
+  /// Samples the guest's dirty rate once in the bulk pass of a migration
+  /// (calc-dirty-rate over kDirtySampleSeconds) and keeps it in \a s.
+  void SampleDirtyRate(MigrationSample* s);
   std::unique_ptr<qmp::Session> session_;
   std::string destination_qmp_;
+  bool sample_dirty_rate_ = true;
+  enum class DirtySampling { kNotYet, kMeasuring, kDone };
+  DirtySampling dirty_sampling_ = DirtySampling::kNotYet;
+  double sampled_dirty_rate_ = 0;
   /// StartGuestOnDestination's connection to it, kept while it is asked
   /// again (every moment, until the destination has loaded the migration);
   /// dropped on any error.

@@ -85,7 +85,7 @@ int ListenOnTheDestination(const ControlOptions& o) {
   if (r->status != "postcopy-paused") {
     return Fail("resume " + o.vm, "the migration is " + r->status + ", not postcopy-paused: there is nothing to recover");
   }
-  Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(o.dest_qmp, {.enable_events = false, .destination_qmp = ""});
+  Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(o.dest_qmp, {.enable_events = false, .destination_qmp = "", .sample_dirty_rate = false});
   if (!dest.ok()) return Fail("resume " + o.vm, "the destination's QMP: " + dest.status().ToString());
   const Deadline give_up = Clock::now() + kAgainFor;
   for (;;) {

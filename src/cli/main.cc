@@ -53,6 +53,7 @@ int RunAttach(const CommonOptions& o) {
   if (!lock.ok()) return Fail("attach to " + o.qmp_socket, lock.status(), kExitLost);
   QmpBackend::Options bo;
   bo.enable_events = !o.dry_run;
+  bo.sample_dirty_rate = !o.dry_run;
   bo.destination_qmp = o.dest_qmp;
   Result<std::unique_ptr<QmpBackend>> backend = QmpBackend::Connect(o.qmp_socket, bo);
   if (!backend.ok()) return Fail("attach to " + o.qmp_socket, backend.status(), kExitLost);

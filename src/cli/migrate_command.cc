@@ -209,7 +209,7 @@ int RunMigrate(const CommonOptions& o, const MigrateOptions& m) {
   if (libvirt) {
     // libvirt sets them on both sides itself.
   } else if (both_sides && !m.dest_qmp.empty()) {
-    Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(m.dest_qmp, {.enable_events = false, .destination_qmp = ""});
+    Result<std::unique_ptr<QmpBackend>> dest = QmpBackend::Connect(m.dest_qmp, {.enable_events = false, .destination_qmp = "", .sample_dirty_rate = false});
     if (!dest.ok()) return NotStarted(o, "connect to the destination " + m.dest_qmp, dest.status(), kExitLost);
     Status st = (*dest)->PrepareIncoming(start);
     if (!st.ok()) return NotStarted(o, "set capabilities on the destination", st, kExitLost);

@@ -73,12 +73,17 @@ void Estimator::Update(const MigrationSample& s, bool after_sync) {
   if (new_sync) {
     const uint64_t passes = last_sync_pass_ >= 2 ? s.pass - last_sync_pass_ : 1;
     last_sync_pass_ = s.pass;
-    e_.dirty_rate = e_.valid ? e_.dirty_rate + kDirtyWeight * (s.dirty_rate - e_.dirty_rate) : s.dirty_rate;
+    // The first sync counts a page once over the whole bulk pass: a rate
+    // sampled over a short window of it says more of a guest that rewrites
+    // its pages faster than that.
+    e_.dirty_rate_sampled = !e_.valid && s.sampled_dirty_rate > s.dirty_rate;
+    const double dirty = e_.dirty_rate_sampled ? s.sampled_dirty_rate : s.dirty_rate;
+    e_.dirty_rate = e_.valid ? e_.dirty_rate + kDirtyWeight * (dirty - e_.dirty_rate) : dirty;
     e_.measured_throttle_percent =
         throttle_period_ms_ > 0 ? throttle_weighted_ / static_cast<double>(throttle_period_ms_) : s.throttle_percent;
     throttle_weighted_ = 0;
     throttle_period_ms_ = 0;
-    const double unthrottled = s.dirty_rate / (1 - std::clamp(e_.measured_throttle_percent, 0.0, 99.0) / 100);
+    const double unthrottled = dirty / (1 - std::clamp(e_.measured_throttle_percent, 0.0, 99.0) / 100);
     e_.unthrottled_dirty_rate =
         e_.valid ? e_.unthrottled_dirty_rate + kDirtyWeight * (unthrottled - e_.unthrottled_dirty_rate) : unthrottled;
     double r = 0;
@@ -86,7 +91,7 @@ void Estimator::Update(const MigrationSample& s, bool after_sync) {
       r = static_cast<double>(s.ram_remaining) / static_cast<double>(last_sync_remaining_);
       e_.pass_ratio = e_.pass_ratio > 0 ? e_.pass_ratio + kDirtyWeight * (r - e_.pass_ratio) : r;
     }
-    last_raw_ratio_ = std::max(r, e_.bandwidth > 0 ? s.dirty_rate / e_.bandwidth : 0);
+    last_raw_ratio_ = std::max(r, e_.bandwidth > 0 ? dirty / e_.bandwidth : 0);
     last_sync_remaining_ = s.ram_remaining;
     e_.bulk_cut_short = BulkCutShort(s);
     if (e_.bulk_cut_short) {
@@ -140,7 +145,8 @@ std::string Estimates::ToString() const {
   if (!valid) return "no estimates yet (bulk pass)";
   char ratio_text[32];
   std::snprintf(ratio_text, sizeof ratio_text, "%.2f", ratio);
-  std::string out = "bandwidth " + FormatRate(bandwidth) + ", dirty " + FormatRate(dirty_rate);
+  std::string out = "bandwidth " + FormatRate(bandwidth) + ", dirty " + FormatRate(dirty_rate) +
+                    (dirty_rate_sampled ? " (sampled in the bulk pass)" : "");
   const long measured_under = std::lround(measured_throttle_percent);
   if (throttle_percent > 0 || measured_under > 0) {
     out += " at throttle " + std::to_string(measured_under) + "% (" + FormatRate(unthrottled_dirty_rate) +

@@ -30,6 +30,9 @@ struct Estimates {
   double bandwidth = 0;         // bytes/s, smoothed
   bool bandwidth_measured = false;  // from bytes sent (before: QEMU's window)
   double dirty_rate = 0;        // bytes/s as measured (under any throttle)
+  /// dirty_rate is the rate sampled in the bulk pass (QMP calc-dirty-rate),
+  /// higher than the first sync's: until the next sync.
+  bool dirty_rate_sampled = false;
   double unthrottled_dirty_rate = 0;  // what the guest would dirty unthrottled, smoothed
   /// The throttle the last sync's dirty rate was measured under: QEMU's
   /// level over the period it covers, weighted by time (a throttle QEMU

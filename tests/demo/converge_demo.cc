@@ -101,6 +101,7 @@ int Main() {
   // samples, over the spare QMP socket, changing nothing.
   QmpBackend::Options watch_only;
   watch_only.enable_events = false;
+  watch_only.sample_dirty_rate = false;
   auto base_watch = QmpBackend::Connect((*base)->src().spare_qmp_path(), watch_only);
   if (!base_watch.ok()) {
     std::fprintf(stderr, "vc-demo: %s\n", base_watch.status().ToString().c_str());

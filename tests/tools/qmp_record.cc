@@ -74,11 +74,42 @@ Status Cancel(MigrationPair& pair, qmp::Session& s) {
   return PollUntil(s, {"cancelled"}, Millis(300));
 }
 
+// As QmpBackend samples the guest's dirty rate: query-migrate until the
+// bulk pass has run 500 ms, calc-dirty-rate, then query-migrate and
+// query-dirty-rate together until measured, then query-migrate alone.
+Status DirtyRate(MigrationPair& pair, qmp::Session& s) {
+  Result<std::string> uri = pair.ListenIncoming();
+  if (!uri.ok()) return uri.status();
+  VC_RETURN_IF_ERROR(qmp::MigrateSetCapabilities(s, {{"events", true}}));
+  qmp::MigrationParameters p;
+  p.max_bandwidth = 32 << 20;
+  VC_RETURN_IF_ERROR(qmp::MigrateSetParameters(s, p));
+  VC_RETURN_IF_ERROR(qmp::Migrate(s, *uri));
+  enum { kBefore, kMeasuring, kMeasured } state = kBefore;
+  for (;;) {
+    Result<qmp::MigrationInfo> info = qmp::QueryMigrate(s);
+    if (!info.ok()) return info.status();
+    const std::string status = info->status.value_or("none");
+    if (qmp::IsMigrationFinished(status)) return status == "completed" ? Status::Ok() : Status::Unavailable("the migration", status);
+    const uint64_t pass = info->ram ? info->ram->dirty_sync_count.value_or(0) : 0;
+    if (state == kBefore && status == "active" && pass == 1 && info->total_time.value_or(0) >= 500) {
+      VC_RETURN_IF_ERROR(qmp::CalcDirtyRate(s, 2));
+      state = kMeasuring;
+    } else if (state == kMeasuring) {
+      Result<qmp::DirtyRateInfo> r = qmp::QueryDirtyRate(s);
+      if (!r.ok()) return r.status();
+      if (r->status == "measured") state = kMeasured;
+    }
+    std::this_thread::sleep_for(Millis(700));
+  }
+}
+
 int Main(int argc, char** argv) {
   const std::map<std::string, Scenario> scenarios = {
-      {"handshake", Handshake}, {"precopy", Precopy}, {"postcopy", Postcopy}, {"cancel", Cancel}};
+      {"handshake", Handshake}, {"precopy", Precopy}, {"postcopy", Postcopy}, {"cancel", Cancel},
+      {"dirtyrate", DirtyRate}};
   if (argc != 3 || !scenarios.count(argv[1])) {
-    std::fprintf(stderr, "usage: qmp-record {handshake|precopy|postcopy|cancel} OUT.replies\n");
+    std::fprintf(stderr, "usage: qmp-record {handshake|precopy|postcopy|cancel|dirtyrate} OUT.replies\n");
     return 2;
   }
   GuestParams guest;

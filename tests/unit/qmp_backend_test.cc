@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <cctype>
 #include <set>
 
@@ -53,9 +55,10 @@ Recording Load(const std::string& rel) {
 class Conversation {
  public:
   explicit Conversation(const Json& greeting) { text_ = greeting.Serialize() + "\n\n"; }
-  Conversation& Then(const std::string& command, const Json& reply) {
+  Conversation& Then(const std::string& command, const Json& reply, std::optional<Json> arguments = std::nullopt) {
     Json c = Json::Object();
     c.Set("execute", Json::String(command));
+    if (arguments) c.Set("arguments", *arguments);
     text_ += c.Serialize() + "\n\n" + reply.Serialize() + "\n\n";
     return *this;
   }
@@ -79,7 +82,7 @@ struct Opened {
   std::unique_ptr<QmpBackend> backend;
 };
 
-Opened Open(const Conversation& conversation, const std::string& name) {
+Opened Open(const Conversation& conversation, const std::string& name, bool sample_dirty_rate = false) {
   Opened o;
   auto t = ReplayTransport::FromString(conversation.text(), name);
   EXPECT_TRUE(t.ok()) << t.status().ToString();
@@ -89,6 +92,7 @@ Opened Open(const Conversation& conversation, const std::string& name) {
   if (!session.ok()) return o;
   QmpBackend::Options watch_only;
   watch_only.enable_events = false;
+  watch_only.sample_dirty_rate = sample_dirty_rate;
   auto backend = QmpBackend::Open(std::move(*session), watch_only);
   EXPECT_TRUE(backend.ok()) << backend.status().ToString();
   if (backend.ok()) o.backend = std::move(*backend);
@@ -271,6 +275,56 @@ TEST_P(QmpBackendVersion, FactsComeFromTheGreetingAndTheCapabilities) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Recorded, QmpBackendVersion, ::testing::Values("7.2", "10.0"), RecordingName);
+
+// The guest's dirty rate, sampled once in the bulk pass: calc-dirty-rate
+// after 500 ms of it, query-dirty-rate beside each query-migrate until
+// QEMU has measured, then the rate in every sample and no more commands.
+TEST_P(QmpBackendVersion, SamplesTheDirtyRateOnceInTheBulkPass) {
+  const Recording handshake = Load(GetParam() + "/handshake.replies");
+  const Recording run = Load(GetParam() + "/dirtyrate.replies");
+  const std::vector<Json>& infos = run.replies.at("query-migrate");
+  const std::vector<Json>& rates = run.replies.at("query-dirty-rate");
+  ASSERT_EQ(run.replies.at("calc-dirty-rate").size(), 1u);
+  Conversation c = Opening(handshake);
+  // The conversation QEMU had with the recorder, which asked as the
+  // backend asks.
+  size_t next_rate = 0;
+  bool asked = false, measured = false;
+  int64_t rate_mib = -1;
+  for (const Json& reply : infos) {
+    c.Then("query-migrate", reply);
+    const Json info = *reply.Get("return");
+    const uint64_t pass = info.Get("ram") ? info.Get("ram")->GetUint("dirty-sync-count").value_or(0) : 0;
+    if (!asked && info.GetString("status").value_or("") == "active" && pass == 1 &&
+        info.GetInt("total-time").value_or(0) >= 500) {
+      c.Then("calc-dirty-rate", run.replies.at("calc-dirty-rate").front(), Json::Object().Set("calc-time", Json::Int(2)));
+      asked = true;
+    } else if (asked && !measured) {
+      ASSERT_LT(next_rate, rates.size());
+      const Json r = *rates[next_rate].Get("return");
+      c.Then("query-dirty-rate", rates[next_rate++]);
+      measured = r.GetString("status").value_or("") == "measured";
+      if (measured) rate_mib = r.GetInt("dirty-rate").value_or(-1);
+    }
+  }
+  ASSERT_TRUE(measured) << "the recording never measured";
+  ASSERT_GT(rate_mib, 0);
+  Opened o = Open(c, GetParam() + "/dirtyrate", /*sample_dirty_rate=*/true);
+  ASSERT_TRUE(o.backend);
+  bool seen = false;
+  for (size_t i = 0; i < infos.size(); i++) {
+    Result<MigrationSample> s = o.backend->Sample();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    if (s->sampled_dirty_rate > 0) {
+      EXPECT_EQ(s->sampled_dirty_rate, static_cast<double>(rate_mib) * (1 << 20)) << "sample " << i;
+      seen = true;
+    } else {
+      EXPECT_FALSE(seen) << "sample " << i << " lost the rate";
+    }
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_TRUE(ReplayTransport::Finish(*o.state).ok()) << ReplayTransport::Finish(*o.state).ToString();
+}
 
 // Resuming the source's copy after the switch-over would run the guest
 // twice, and QEMU would do it: ResumeGuest asks the run state first.
