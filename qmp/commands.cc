@@ -270,7 +270,6 @@ Result<DirtyRateInfo> QueryDirtyRate(Session& s) {
   DirtyRateInfo info;
   info.status = r->GetString("status").value_or("");
   info.mib_per_s = r->GetInt("dirty-rate").value_or(-1);
-  info.calc_time_s = r->GetInt("calc-time").value_or(0);
   return info;
 }
 

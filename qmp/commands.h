@@ -121,7 +121,6 @@ Status CalcDirtyRate(Session& s, int seconds);
 struct DirtyRateInfo {
   std::string status;     // "unstarted", "measuring", "measured"
   int64_t mib_per_s = -1;  // QEMU's "dirty-rate" (MiB/s, whatever its docs say); -1 until measured
-  int64_t calc_time_s = 0;
 };
 Result<DirtyRateInfo> QueryDirtyRate(Session& s);
 
