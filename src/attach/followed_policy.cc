@@ -8,6 +8,7 @@
 #include "src/base/units.h"
 #include "src/control/policy_facts.h"
 #include "src/policy/dropins.h"
+#include "src/state/migration_record.h"
 #include "src/state/switchover_memory.h"
 
 namespace vc {
@@ -37,8 +38,10 @@ PolicyReaction& FollowedPolicy::Choose(const BackendFacts& facts, uint64_t ram_t
   for (const std::string& f : r.applied) view_.Message("policy file: " + f);
   shown_ = policy::Show(r.policy);
   SwitchoverSpeed learned = Learned(r.policy);
+  HistoryStart history = FromHistory(r.policy, facts);
   std::string desc = Describe(r);
-  reaction_ = std::make_unique<PolicyReaction>(std::move(r.policy), std::move(desc), std::move(learned));
+  reaction_ = std::make_unique<PolicyReaction>(std::move(r.policy), std::move(desc), std::move(learned),
+                                               std::move(history));
   return *reaction_;
 }
 
@@ -99,6 +102,35 @@ SwitchoverSpeed FollowedPolicy::Learned(const policy::Policy& p) {
   }
   told_learned_ = true;
   return speed;
+}
+
+HistoryStart FollowedPolicy::FromHistory(const policy::Policy& p, const BackendFacts& facts) {
+  if (!p.from_history.value) return {};
+  const std::string say = "from history (FromHistory=yes): ";
+  if (paths_.state_dir().empty()) {
+    view_.Message(say + "nothing, this host keeps no state directory");
+    return {};
+  }
+  if (facts.vm_name.empty()) {
+    view_.Message(say + "nothing, the VM has no name to find its history by");
+    return {};
+  }
+  Result<MigrationRecord> last = FindHistoryRecord(paths_, facts.vm_name, "out");
+  if (!last.ok()) {
+    view_.Message(say + "nothing, no earlier migration of " + facts.vm_name + " from this host is recorded");
+    return {};
+  }
+  const MigrationSummary* outcome = last->outcome ? &*last->outcome : nullptr;
+  std::string source = "the last migration of " + facts.vm_name + " (" + FormatLocalTime(last->started_at);
+  if (outcome) {
+    source += ", " + outcome->code;
+    if (outcome->total_time_ms) source += " in " + FormatMillis(static_cast<double>(*outcome->total_time_ms));
+  }
+  source += ")";
+  // A history record keeps the actions once, as its own.
+  HistoryStart h = HistoryStart::From(last->actions, outcome && outcome->postcopy, p, source);
+  view_.Message(say + source + " ended with " + h.Describe() + (h.empty() ? ": this one starts as the policy says" : ": this one starts there"));
+  return h;
 }
 
 void FollowedPolicy::RememberSwitchover(const SwitchoverCopy& copy) {

@@ -3,7 +3,8 @@
 // default), reloaded on SIGHUP or when a policy directory changes (the
 // changed settings logged), with what this host learned of its switch-over
 // speed to the same destination; and at a completed end, what the final
-// copy taught is remembered for the next migration.
+// copy taught is remembered for the next migration; with FromHistory=, the
+// VM's last migration from this host says where this one starts.
 #pragma once
 
 #include <functional>
@@ -59,6 +60,9 @@ class FollowedPolicy {
   /// LearnSwitchoverBandwidth=: this host's earlier final copies to the
   /// same destination (unknown when \a p does not learn, or states the speed).
   SwitchoverSpeed Learned(const policy::Policy& p);
+  /// FromHistory=: where the VM's last migration from this host ended
+  /// (nothing when \a p does not ask, or none is recorded); said either way.
+  HistoryStart FromHistory(const policy::Policy& p, const BackendFacts& facts);
 
   std::string root_;
   StatePaths paths_;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 
 namespace vc {
 namespace {
@@ -111,6 +112,16 @@ std::string FormatMillis(double ms) {
     std::snprintf(buf, sizeof buf, "%.0f min %.0f s", std::floor(ms / 60000),
                   std::fmod(ms, 60000) / 1000);
   }
+  return buf;
+}
+
+std::string FormatLocalTime(double epoch_seconds) {
+  if (epoch_seconds <= 0) return "-";
+  const time_t s = static_cast<time_t>(epoch_seconds);
+  struct tm tm {};
+  localtime_r(&s, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
   return buf;
 }
 

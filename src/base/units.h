@@ -23,5 +23,7 @@ std::string FormatBytes(double bytes);
 std::string FormatRate(double bytes_per_second);
 /// "850 ms", "12.3 s", "4 min 5 s".
 std::string FormatMillis(double ms);
+/// Seconds since the epoch as local time, "2026-12-05 10:40:11"; "-" for 0.
+std::string FormatLocalTime(double epoch_seconds);
 
 }  // namespace vc

@@ -29,16 +29,6 @@ struct ListOptions {
   bool json = false;
 };
 
-std::string LocalTime(double t) {
-  if (t <= 0) return "-";
-  time_t s = static_cast<time_t>(t);
-  struct tm tm {};
-  localtime_r(&s, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
 std::string LastAction(const MigrationRecord& r) {
   if (r.actions.empty()) return "-";
   const ActionRecord& a = r.actions.back();
@@ -146,7 +136,7 @@ int RunList(const ListOptions& o) {
     std::string status_note = r.stale ? " (follower gone)" : r.status != "active" ? " (" + r.status + ")" : "";
     std::printf("%-16s %-3s %-22s %-19s %8s %8s %6s %10s %11s %11s %4llu %9s %4d%%  %-28s %s%s\n",
                 (r.vm.empty() ? r.id : r.vm).c_str(), r.direction.c_str(), r.peer.empty() ? "-" : r.peer.c_str(),
-                LocalTime(r.started_at).c_str(), Elapsed(r).c_str(), Eta(r).c_str(), progress,
+                FormatLocalTime(r.started_at).c_str(), Elapsed(r).c_str(), Eta(r).c_str(), progress,
                 FormatBytes(static_cast<double>(r.remaining)).c_str(),
                 r.share ? FormatRate(static_cast<double>(r.share)).c_str() : "-",
                 FormatRate(r.dirty_rate).c_str(), static_cast<unsigned long long>(r.pass),
@@ -195,7 +185,7 @@ int RunStatus(const ListOptions& o) {
     std::printf("migration:  %s, %s%s\n", r->direction.c_str(), r->peer.empty() ? "destination not known" : ("to " + r->peer).c_str(),
                 live ? (r->stale ? " — its follower is gone" : " — running") : " — ended");
     std::printf("through:    %s; follower pid %lld\n", r->backend.c_str(), static_cast<long long>(r->pid));
-    std::printf("started:    %s, %s %s\n", LocalTime(r->started_at).c_str(), live ? "elapsed" : "took",
+    std::printf("started:    %s, %s %s\n", FormatLocalTime(r->started_at).c_str(), live ? "elapsed" : "took",
                 Elapsed(*r).c_str());
     std::printf("reacting:   %s\n", r->policy.c_str());
     std::printf("now:        %s pass %llu, %.1f%% of %s sent, %s remaining, bw %s%s, dirty %s, expected downtime "

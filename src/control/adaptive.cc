@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "src/base/units.h"
 
@@ -563,6 +564,14 @@ void AdaptiveMode::Escalate(const MigrationSample& s, const ReactionInputs& in, 
     case FinalAction::kPostcopyOrPause:
       return;  // resolved above
   }
+}
+
+void AdaptiveMode::NoteThrottleAsked(int level, uint64_t pass) {
+  throttle_target_ = level;
+  throttle_asked_pass_ = pass;
+  // No ratio was measured before it: it is never judged to show no effect
+  // against one; a level too low is raised from where it is, as usual.
+  ratio_before_throttle_ = std::numeric_limits<double>::infinity();
 }
 
 void AdaptiveMode::Applied(const Decision& d, bool ok) {

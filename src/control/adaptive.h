@@ -79,6 +79,10 @@ class AdaptiveMode {
   /// was ended by a scheduled step).
   void Observe(const MigrationSample& s, bool after_sync) { estimator_.Update(s, after_sync); }
   void Applied(const Decision& d, bool ok);
+  /// A throttle \a level asked for it at pass \a pass (FromHistory=): it
+  /// waits for QEMU to apply and show it as it would for its own, rather
+  /// than asking its own level on top; Applied() is told if it failed.
+  void NoteThrottleAsked(int level, uint64_t pass);
   const Estimates& estimates() const { return estimator_.estimates(); }
 
  private:

@@ -12,11 +12,13 @@ bool EndsMigration(const Decision& d) {
 
 }  // namespace
 
-PolicyReaction::PolicyReaction(policy::Policy p, std::string description, SwitchoverSpeed learned)
+PolicyReaction::PolicyReaction(policy::Policy p, std::string description, SwitchoverSpeed learned,
+                               HistoryStart history)
     : policy_(p),
       adaptive_on_(p.adaptive.value),
       schedule_(p, std::move(description)),
-      adaptive_(AdaptiveConfig::From(p, learned)) {}
+      adaptive_(AdaptiveConfig::From(p, learned)),
+      history_(std::move(history)) {}
 
 void PolicyReaction::Reload(policy::Policy p, std::string description, SwitchoverSpeed learned) {
   policy_ = p;
@@ -30,7 +32,11 @@ std::string PolicyReaction::Describe() const {
 }
 
 std::vector<Decision> PolicyReaction::Decide(const MigrationSample& s, bool after_sync, const ReactionInputs& in) {
-  std::vector<Decision> out = schedule_.Decide(s, after_sync, in);
+  std::vector<Decision> out = history_.Decide(s, in);
+  for (const Decision& d : out) {
+    if (d.action == "set-throttle-level") adaptive_.NoteThrottleAsked(static_cast<int>(d.value), s.pass);
+  }
+  for (Decision& d : schedule_.Decide(s, after_sync, in)) out.push_back(std::move(d));
   for (const Decision& d : out) ended_ = ended_ || EndsMigration(d);
   // The adaptive mode sees every sample (its estimates need them all) but
   // acts only while the schedule has not ended the migration.
@@ -48,6 +54,10 @@ std::vector<Decision> PolicyReaction::Decide(const MigrationSample& s, bool afte
 
 void PolicyReaction::Applied(const Decision& d, bool ok) {
   if (!ok && EndsMigration(d)) ended_ = false;
+  if (d.kind == DecisionKind::kHistory) {
+    if (!ok) adaptive_.Applied(d, ok);  // a throttle it waits for, or post-copy refused
+    return;
+  }
   if (d.reason.rfind("adaptive:", 0) == 0) {
     adaptive_.Applied(d, ok);
   } else {

@@ -2,12 +2,14 @@
 // schedule and the budget run exactly as written (ScheduleRunner); with
 // [Adaptive] Enabled=yes the adaptive mode takes its own steps in between.
 // A scheduled step that ends the migration (post-copy, pause, abort) ends
-// the adaptive mode too.
+// the adaptive mode too. With [Start] FromHistory=yes the migration first
+// starts where the VM's last one ended (HistoryStart).
 #pragma once
 
 #include <string>
 
 #include "src/control/adaptive.h"
+#include "src/control/history_start.h"
 #include "src/control/schedule_runner.h"
 
 namespace vc {
@@ -16,9 +18,12 @@ class PolicyReaction final : public Reaction {
  public:
   /// \a learned: this host's earlier final copies to the destination, for
   /// a policy that learns the switch-over speed.
-  PolicyReaction(policy::Policy p, std::string description, SwitchoverSpeed learned = {});
+  /// \a history: where the VM's last migration ended, for FromHistory=.
+  PolicyReaction(policy::Policy p, std::string description, SwitchoverSpeed learned = {},
+                 HistoryStart history = {});
 
-  /// Takes a new policy; progress so far is kept.
+  /// Takes a new policy; progress so far is kept (what history started
+  /// stays as it was).
   void Reload(policy::Policy p, std::string description, SwitchoverSpeed learned = {});
   std::vector<Decision> Decide(const MigrationSample& s, bool after_sync, const ReactionInputs& in) override;
   void Applied(const Decision& d, bool ok) override;
@@ -33,6 +38,7 @@ class PolicyReaction final : public Reaction {
   bool adaptive_on_;
   ScheduleRunner schedule_;
   AdaptiveMode adaptive_;
+  HistoryStart history_;
   bool ended_ = false;
 };
 

@@ -6,7 +6,7 @@
 namespace vc {
 namespace {
 
-constexpr std::array<std::pair<DecisionKind, std::string_view>, 9> kNames = {{
+constexpr std::array<std::pair<DecisionKind, std::string_view>, 10> kNames = {{
     {DecisionKind::kScheduleStep, "schedule"},
     {DecisionKind::kBudget, "budget"},
     {DecisionKind::kSwitchoverCorrection, "switchover-correction"},
@@ -16,6 +16,7 @@ constexpr std::array<std::pair<DecisionKind, std::string_view>, 9> kNames = {{
     {DecisionKind::kEscalation, "escalation"},
     {DecisionKind::kHostShare, "host-share"},
     {DecisionKind::kOperator, "operator"},
+    {DecisionKind::kHistory, "history"},
 }};
 
 }  // namespace

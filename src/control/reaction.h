@@ -27,11 +27,12 @@ enum class DecisionKind {
   kEscalation,            // adaptive: post-copy, pause or abort as Escalate= says
   kHostShare,             // the migration's share of the host's bandwidth changed
   kOperator,              // virt-converge cancel / postcopy
+  kHistory,               // [Start] FromHistory=: where the VM's last migration ended
 };
 
 /// A stable name: "schedule", "budget", "switchover-correction",
 /// "switchover", "throttle", "throttle-undo", "escalation", "host-share",
-/// "operator".
+/// "operator", "history".
 std::string_view DecisionKindName(DecisionKind kind);
 /// The kind named \a name (DecisionKindName's), if any.
 std::optional<DecisionKind> DecisionKindNamed(std::string_view name);

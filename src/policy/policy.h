@@ -112,6 +112,10 @@ struct Policy {
   Setting<uint64_t> bandwidth{0};        // bytes/s; 0 = leave QEMU's/libvirt's
   Setting<uint64_t> postcopy_bandwidth{0};
   Setting<int64_t> downtime{300};        // initial downtime-limit, ms
+  /// Start where the VM's last migration from this host ended (the
+  /// downtime-limit, throttle and post-copy it needed), within the limits
+  /// below; for migrations started by others too.
+  Setting<bool> from_history{false};
 
   // [Stall]: what counts as progress.
   Setting<int64_t> tolerance{2};         // percent a new minimum must beat the old by

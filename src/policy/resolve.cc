@@ -96,6 +96,7 @@ const std::vector<Key>& Keys() {
       Scalar("Start", "Bandwidth", &Policy::bandwidth, Rate, FormatRateExact),
       Scalar("Start", "PostcopyBandwidth", &Policy::postcopy_bandwidth, Rate, FormatRateExact),
       Scalar("Start", "Downtime", &Policy::downtime, Millis(0, 2000000), FormatMillisExact),
+      Scalar("Start", "FromHistory", &Policy::from_history, ParseBool, FormatBool),
       Scalar("Stall", "Tolerance", &Policy::tolerance, Percent(0, 50), ShowPercent),
       Scalar("Stall", "Passes", &Policy::stall_passes, Count(1, 1000), ShowCount),
       Scalar("Stall", "Time", &Policy::stall_time, Millis(0, 86400000), FormatMillisExact),

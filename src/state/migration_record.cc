@@ -234,7 +234,8 @@ std::optional<MigrationRecord> FindLiveRecord(const StatePaths& paths, const std
   return std::nullopt;
 }
 
-Result<MigrationRecord> FindHistoryRecord(const StatePaths& paths, const std::string& vm) {
+Result<MigrationRecord> FindHistoryRecord(const StatePaths& paths, const std::string& vm,
+                                          const std::string& direction) {
   // Names start with the start time: the last match in name order is the latest.
   std::vector<std::string> files;
   std::error_code ec;
@@ -246,7 +247,7 @@ Result<MigrationRecord> FindHistoryRecord(const StatePaths& paths, const std::st
     Result<Json> j = Json::Parse(Slurp(p));
     if (!j.ok()) continue;
     MigrationRecord r = MigrationRecord::FromJson(*j);
-    if (Names(r, vm)) return r;
+    if (Names(r, vm) && (direction.empty() || r.direction == direction)) return r;
   }
   return Status::NotFound(vm, "no migration of it is running or recorded under " + paths.HistoryDir());
 }

@@ -85,7 +85,9 @@ class RecordWriter {
 std::vector<MigrationRecord> ReadLiveRecords(const StatePaths& paths);
 /// The live record of \a vm (name, UUID or record id), with its samples.
 std::optional<MigrationRecord> FindLiveRecord(const StatePaths& paths, const std::string& vm);
-/// The latest history record of \a vm (name, UUID or record id).
-Result<MigrationRecord> FindHistoryRecord(const StatePaths& paths, const std::string& vm);
+/// The latest history record of \a vm (name, UUID or record id); with
+/// \a direction ("out", "in"), the latest of those only.
+Result<MigrationRecord> FindHistoryRecord(const StatePaths& paths, const std::string& vm,
+                                          const std::string& direction = "");
 
 }  // namespace vc

@@ -6,7 +6,8 @@
 // sample that triggered it; the next migration to a destination uses the
 // switch-over speed the one before measured; a copy from inside the bulk
 // pass is learned as pages never sent; a migration that converges by itself,
-// but slowly, is switched over at the floor.
+// but slowly, is switched over at the floor; with FromHistory=yes the next
+// migration of a VM starts where its last one ended.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -296,6 +297,88 @@ TEST_F(AdaptiveTest, ASlowConvergenceIsSwitchedOverAtTheFloor) {
                static_cast<unsigned long long>(passes), static_cast<long long>(sum->GetInt("downtime-ms").value_or(-1)));
   Status check = (*pair)->CheckDestination();
   EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
+// [Start] FromHistory=yes: the first migration of a guest that writes faster
+// than the link finds its downtime-limit and throttle pass by pass; the
+// next migration of the same VM from this host starts with them, said and
+// recorded as the history's (kind "history"), and QEMU really throttles.
+TEST_F(AdaptiveTest, TheNextMigrationOfAVmStartsWhereItsLastEnded) {
+  TempDir state("adaptive-history");
+  GuestParams g;
+  g.ram_mib = 128;
+  g.wss = "64M";
+  g.rate = "64M";  // twice the cap, over half the RAM
+  auto migrate = [&](const std::string& tag, std::string* out) -> std::optional<Json> {
+    auto pair = MigrationPair::Start(g, tag);
+    if (!pair.ok()) {
+      *out = pair.status().ToString();
+      return std::nullopt;
+    }
+    const std::string root = (*pair)->dir().path() + "/root";
+    PolicyTree tree = PolicyTree::Under(root);
+    tree.InstallVendorDefault();
+    tree.Write("60-history.conf", "[Start]\nFromHistory=yes\n");
+    std::optional<Json> sum = Migrate(**pair, "32MiB/s", root, {"--state-dir", state.path()}, 0, out);
+    Status check = (*pair)->CheckDestination();
+    EXPECT_TRUE(check.ok()) << check.ToString();
+    return sum;
+  };
+  std::string out1;
+  std::optional<Json> first = migrate("history-1", &out1);
+  ASSERT_TRUE(first) << out1;
+  ASSERT_EQ(first->GetString("outcome"), "completed") << out1;
+  EXPECT_NE(out1.find("from history (FromHistory=yes): nothing, no earlier migration of src from this host is recorded"),
+            std::string::npos)
+      << out1;
+  int64_t downtime = 0, throttle = 0;
+  for (const Json& a : Actions(*first)) {
+    EXPECT_NE(a.GetString("kind"), "history") << out1;
+    if (a.GetString("result") != "done") continue;
+    if (a.GetString("action") == "set-downtime") downtime = a.GetInt("value").value_or(0);
+    if (a.GetString("action") == "set-throttle-level") throttle = a.GetInt("value").value_or(0);
+  }
+  ASSERT_GT(throttle, 0) << "the first migration needed no throttle, a case too easy:\n" << out1;
+  // The switch-over speed the first one learned would speed the next one
+  // up as well: forgotten, the next one differs by its history alone.
+  fs::remove_all(state.path() + "/switchover");
+
+  std::string out2;
+  std::optional<Json> next = migrate("history-2", &out2);
+  ASSERT_TRUE(next) << out2;
+  EXPECT_EQ(next->GetString("outcome"), "completed") << out2;
+  EXPECT_NE(out2.find("from history (FromHistory=yes): the last migration of src ("), std::string::npos) << out2;
+  EXPECT_NE(out2.find("completed.precopy in "), std::string::npos) << out2;
+  EXPECT_NE(out2.find(": this one starts there"), std::string::npos) << out2;
+  std::vector<Json> actions = Actions(*next);
+  ASSERT_FALSE(actions.empty()) << out2;
+  // Its first actions are the history's, at the first sample.
+  int64_t h_downtime = 0, h_throttle = 0;
+  for (const Json& a : actions) {
+    if (a.GetString("kind") != "history") continue;
+    EXPECT_EQ(a.GetString("result"), "done") << out2;
+    EXPECT_LT(a.GetDouble("at-s").value_or(99), 2.0) << out2;
+    if (a.GetString("action") == "set-downtime") h_downtime = a.GetInt("value").value_or(0);
+    if (a.GetString("action") == "set-throttle-level") h_throttle = a.GetInt("value").value_or(0);
+  }
+  EXPECT_EQ(actions[0].GetString("kind"), "history") << out2;
+  EXPECT_EQ(h_throttle, throttle) << out2;
+  if (downtime > 300) {
+    EXPECT_EQ(h_downtime, std::min<int64_t>(downtime, 2000)) << out2;
+  }
+  // QEMU throttled at that level from early on.
+  int64_t seen = 0;
+  Json samples = *next->Get("samples");
+  for (size_t i = 0; i < samples.ArraySize(); i++) {
+    seen = std::max<int64_t>(seen, samples.At(i).GetInt("throttle-percent").value_or(0));
+  }
+  EXPECT_GE(seen, h_throttle) << out2;
+  EXPECT_LE(next->GetInt("downtime-ms").value_or(99999), 2000) << out2;
+  std::fprintf(stderr, "[history] first %.1f s, %llu passes (downtime-limit %lld ms, throttle %lld%%); next %.1f s, %llu passes\n",
+               static_cast<double>(first->GetInt("total-time-ms").value_or(0)) / 1000,
+               static_cast<unsigned long long>(first->GetUint("passes").value_or(0)), static_cast<long long>(downtime),
+               static_cast<long long>(throttle), static_cast<double>(next->GetInt("total-time-ms").value_or(0)) / 1000,
+               static_cast<unsigned long long>(next->GetUint("passes").value_or(0)));
 }
 
 }  // namespace
