@@ -153,6 +153,8 @@ RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s, int 
   g.ram_mib = c.ram / kMiB;
   g.wss = std::to_string(c.wss() / 1024) + "K";
   g.rate = std::to_string(static_cast<uint64_t>(c.dirty_rate()) / 1024) + "K";
+  // One VM per case, across rounds: what FromHistory= looks up.
+  g.vm_name = c.Name();
   std::unique_ptr<testing::NetnsLink> link;
   if (link_rate) {
     auto up = testing::NetnsLink::Up("bench-link");
@@ -499,6 +501,13 @@ int Main(int argc, char** argv) {
   // link speed (the final copy runs unthrottled; loopback does >= 1 GiB/s).
   all.push_back({"vc-default+postcopy", {ours, src + "/bench/policies/allow-postcopy.conf"}});
   all.push_back({"vc-default+link", {ours, src + "/bench/policies/link-1GiBps.conf"}});
+  // Each VM's next migration starting where its last ended (--rounds 2 and more).
+  const std::string history = src + "/bench/policies/from-history.conf";
+  all.push_back({"vc-default+history", {ours, history}});
+  all.push_back({"vc-default+postcopy+history", {ours, src + "/bench/policies/allow-postcopy.conf", history}});
+  const std::string gentle = src + "/bench/policies/gentle-throttle.conf";
+  all.push_back({"vc-gentle+postcopy", {ours, src + "/bench/policies/allow-postcopy.conf", gentle}});
+  all.push_back({"vc-gentle+postcopy+history", {ours, src + "/bench/policies/allow-postcopy.conf", gentle, history}});
   std::vector<PolicyChoice> chosen;
   for (const PolicyChoice& p : all) {
     if (policies.empty() || ("," + policies + ",").find("," + p.name + ",") != std::string::npos) chosen.push_back(p);

@@ -90,7 +90,7 @@ Result<std::unique_ptr<QemuVm>> QemuVm::Start(const TempDir& dir, const VmOption
   vm->serial_ = dir.File(options.name + "-serial.txt");
   vm->log_ = dir.File(options.name + "-qemu.log");
   std::vector<std::string> argv = {
-      qemu, "-name", options.name, "-machine", "pc",
+      qemu, "-name", options.guest.vm_name.empty() ? options.name : options.guest.vm_name, "-machine", "pc",
       // KVM with a dirty ring: what dirty-limit needs (QEMU 8.1+).
       "-accel", vm->accel_ == "kvm" ? "kvm,dirty-ring-size=4096" : vm->accel_,
       "-m", std::to_string(options.guest.ram_mib), "-smp", "1",

@@ -47,6 +47,9 @@ struct GuestParams {
   std::string wss = "32M";   // hot working set
   std::string rate = "0";    // bytes/s dirtied; "0" = flat out
   std::string fill = "all";
+  /// QEMU's -name on both sides of a pair, what history is looked up by;
+  /// "" = the VM's role ("src", "dst").
+  std::string vm_name = "";
   std::string CommandLine() const;
 };
 

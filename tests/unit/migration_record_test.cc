@@ -192,6 +192,24 @@ TEST(MigrationRecordTest, FinishMovesTheRecordToHistoryAndStatusFindsTheLatest) 
   EXPECT_EQ(FindHistoryRecord(StatePaths(run.path(), state.path()), "other").status().code(), StatusCode::kNotFound);
 }
 
+// FromHistory= looks for the VM's last migration from this host: a later
+// incoming one (the VM came back) is not it.
+TEST(MigrationRecordTest, TheLatestRecordOfADirection) {
+  TempDir run("rec-run");
+  TempDir state("rec-state");
+  const StatePaths paths(run.path(), state.path());
+  for (double started : {100.0, 5000.0}) {
+    MigrationRecord r = Sample("u1", started);
+    r.direction = started < 1000 ? "out" : "in";
+    ASSERT_TRUE(RecordWriter(paths, "u1").Finish(r).ok());
+  }
+  EXPECT_DOUBLE_EQ(FindHistoryRecord(paths, "vm-u1")->started_at, 5000.0);
+  Result<MigrationRecord> out = FindHistoryRecord(paths, "vm-u1", "out");
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_DOUBLE_EQ(out->started_at, 100.0);
+  EXPECT_EQ(FindHistoryRecord(paths, "other", "out").status().code(), StatusCode::kNotFound);
+}
+
 TEST(ControlSocketTest, OneRequestOneReplyOnTheOwnersLoop) {
   TempDir run("ctl");
   sd_event* e = nullptr;
