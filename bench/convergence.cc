@@ -253,7 +253,10 @@ RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s, int 
 
 // ---- simulator ----
 
-RunResult RunOnSimulator(const Case& c, const PolicyChoice& pol, double link, double limit_s) {
+/// \a writes: kSweep beside a real run (the test guest under TCG), the
+/// simulator's default for the large grid.
+RunResult RunOnSimulator(const Case& c, const PolicyChoice& pol, double link, double limit_s,
+                         GuestWrites writes = GuestWrites::kUniform) {
   RunResult r = Started(c, pol, "sim");
   Result<policy::Policy> p = LoadPolicy(pol.files);
   if (!p.ok()) {
@@ -264,6 +267,8 @@ RunResult RunOnSimulator(const Case& c, const PolicyChoice& pol, double link, do
   sc.memory = c.ram;
   sc.working_set = c.wss();
   sc.dirty_rate = c.dirty_rate();
+  sc.writes = writes;
+  sc.sample_dirty_rate = true;  // `migrate --qmp`, as QmpBackend does
   sc.link = link;
   sc.Apply(StartFromPolicy(*p));
   sc.max_bandwidth = c.bandwidth;  // as `migrate --bandwidth` sets it
@@ -552,7 +557,7 @@ int Main(int argc, char** argv) {
               // The same case on the simulator, with the same link (loopback's
               // is fast); it learns nothing, so once.
               const double sim_link = link_rate ? static_cast<double>(link_rate) : 2048.0 * kMiB;
-              if (round == 1) sim_small.push_back(RunOnSimulator(c, p, sim_link, limit));
+              if (round == 1) sim_small.push_back(RunOnSimulator(c, p, sim_link, limit, GuestWrites::kSweep));
             }
           }
         }

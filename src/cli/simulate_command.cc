@@ -24,6 +24,7 @@ struct SimulateOptions {
   std::string memory = "1GiB", working_set, dirty_rate = "0", bandwidth, max_bandwidth, downtime;
   bool postcopy = false, auto_converge = false, dirty_limit = false;
   std::string qemu = "7.2";
+  std::string writes = "uniform";
   int vcpus = 1;
   bool json = false;
 };
@@ -53,6 +54,11 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
   cmd->add_flag("--postcopy", o->postcopy, "postcopy-ram on (also when the policy's Start.Postcopy=yes)");
   cmd->add_flag("--auto-converge", o->auto_converge, "auto-converge on (also when Start.AutoConverge=yes)");
   cmd->add_flag("--dirty-limit", o->dirty_limit, "the dirty-limit capability on (needs --qemu 8.1 or later)");
+  cmd->add_option("--writes", o->writes,
+                  "how the guest writes: uniform (spread evenly; KVM, large guests) or sweep (page after page, "
+                  "as the test guest under TCG)")
+      ->check(CLI::IsMember({"uniform", "sweep"}))
+      ->capture_default_str();
   cmd->add_option("--qemu", o->qemu, "the QEMU version to model")->capture_default_str();
   cmd->add_option("--vcpus", o->vcpus, "vCPUs (dirty-limit is per vCPU)")->capture_default_str();
   cmd->add_flag("--json", o->json, "print JSON");
@@ -69,6 +75,7 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
     Result<uint64_t> dirty = ParseBytesPerSecond(o->dirty_rate);
     if (!dirty.ok()) return Usage("--dirty-rate: " + dirty.status().ToString());
     sc.dirty_rate = static_cast<double>(*dirty);
+    sc.writes = o->writes == "sweep" ? GuestWrites::kSweep : GuestWrites::kUniform;
     Result<uint64_t> link = ParseBytesPerSecond(o->bandwidth);
     if (!link.ok() || *link == 0) return Usage("--bandwidth: " + (link.ok() ? "must be above 0" : link.status().ToString()));
     sc.link = static_cast<double>(*link);

@@ -18,7 +18,8 @@ constexpr double kMiB = 1024.0 * 1024.0;
 std::string SimScenario::ToString() const {
   const uint64_t wss = working_set ? working_set : memory;
   std::string out = FormatBytes(static_cast<double>(memory)) + " guest, ";
-  out += dirty_rate > 0 ? FormatBytes(static_cast<double>(wss)) + " working set at " + FormatRate(dirty_rate)
+  out += dirty_rate > 0 ? FormatBytes(static_cast<double>(wss)) + " working set at " + FormatRate(dirty_rate) +
+                              (writes == GuestWrites::kSweep ? " (swept)" : "")
                         : std::string("idle");
   const double cap = max_bandwidth ? static_cast<double>(max_bandwidth) : link;
   out += ", " + FormatRate(cap) + " max-bandwidth on a " + FormatRate(link) + " link";
@@ -137,13 +138,18 @@ void SimulatedMigration::Advance(int64_t ms) {
       const bool calm = sc_.calm_at_ms >= 0 && now_ms_ >= sc_.calm_at_ms;
       double rate = (calm ? sc_.calm_dirty_rate : sc_.dirty_rate) * (1 - throttle_ / 100.0);
       if (dirty_limited_) rate = std::min(rate, sc_.vcpus * static_cast<double>(*tuning_.vcpu_dirty_limit) * kMiB);
-      // Writes land evenly on the working set; one to a page still waiting
-      // in this pass, or dirtied already since the last sync, adds nothing.
-      // Pass 1 spreads over all of RAM, later passes hold only the set.
       const double w = static_cast<double>(sc_.working_set);
-      const double waiting = pass_ == 1 ? pass_left_ * w / static_cast<double>(sc_.memory) : std::min(pass_left_, w);
-      const double clean = std::max(0.0, w - waiting - dirty_new_);
-      dirty_new_ += std::min(clean, rate * dt * clean / w);
+      if (sc_.sample_dirty_rate && pass_ == 1 && sampled_dirty_rate_ == 0 && now_ms_ >= 2500) {
+        sampled_dirty_rate_ = std::min(rate, w / 2);  // pages written in the 2 s window, once each
+      }
+      if (sc_.writes == GuestWrites::kSweep) {
+        dirty_new_ += std::min(std::max(0.0, w - dirty_new_), rate * dt);
+      } else {
+        // Pass 1 spreads over all of RAM, later passes hold only the set.
+        const double waiting = pass_ == 1 ? pass_left_ * w / static_cast<double>(sc_.memory) : std::min(pass_left_, w);
+        const double clean = std::max(0.0, w - waiting - dirty_new_);
+        dirty_new_ += std::min(clean, rate * dt * clean / w);
+      }
     }
     if (postcopy_requested_) {
       // Switch-over to post-copy: device state and the discard bitmap.
@@ -193,6 +199,7 @@ Result<MigrationSample> SimulatedMigration::Sample() {
   s.ram_visited = s.ram_transferred;  // no zero pages here
   s.bandwidth = status_ == "postcopy-active" ? sc_.link : Bandwidth();
   s.dirty_rate = dirty_rate_;
+  s.sampled_dirty_rate = sampled_dirty_rate_;
   s.pass = pass_;
   s.expected_downtime_ms = expected_downtime_ms_;
   s.downtime_ms = downtime_ms_;

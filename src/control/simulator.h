@@ -26,10 +26,27 @@
 
 namespace vc {
 
+/// How the guest's writes become dirty pages for the next pass.
+enum class GuestWrites {
+  /// Spread evenly over the working set; one to a page this pass has still
+  /// to send adds nothing (KVM, where QEMU clears a chunk's dirty log just
+  /// before it sends from it: a guest of many 1 GiB chunks).
+  kUniform,
+  /// Page after page, as the test guest sweeps its working set: each
+  /// counts until a sweep comes round again, wherever it lands (TCG, whose
+  /// dirty memory QEMU reads and clears only at a sync; KVM within a chunk).
+  kSweep,
+};
+
 struct SimScenario {
   uint64_t memory = 1ull << 30;     // guest RAM, bytes
   uint64_t working_set = 0;         // bytes the guest rewrites; 0 = all of RAM
   double dirty_rate = 0;            // bytes/s the guest writes, unthrottled
+  GuestWrites writes = GuestWrites::kUniform;
+  /// As QmpBackend over plain QMP: the guest's write rate sampled once,
+  /// 500 ms into the bulk pass over 2 s (calc-dirty-rate), in every sample
+  /// after (MigrationSample::sampled_dirty_rate).
+  bool sample_dirty_rate = false;
   int64_t calm_at_ms = -1;          // from then on (if >= 0) it writes...
   double calm_dirty_rate = 0;       // ...this fast instead
   double link = 0;                  // bytes/s the network carries
@@ -99,6 +116,7 @@ class SimulatedMigration final : public MigrationBackend {
   // QEMU's rate bookkeeping, updated at syncs >= 1 s apart.
   int64_t rate_update_ms_ = 0;
   double period_dirty_ = 0, period_sent_ = 0, dirty_rate_ = 0;
+  double sampled_dirty_rate_ = 0;
   int high_count_ = 0;
   int throttle_ = 0;
   bool dirty_limited_ = false;
