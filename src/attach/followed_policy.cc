@@ -129,7 +129,8 @@ HistoryStart FollowedPolicy::FromHistory(const policy::Policy& p, const BackendF
   source += ")";
   // A history record keeps the actions once, as its own.
   HistoryStart h = HistoryStart::From(last->actions, outcome && outcome->postcopy, p, source);
-  view_.Message(say + source + " ended with " + h.Describe() + (h.empty() ? ": this one starts as the policy says" : ": this one starts there"));
+  view_.Message(say + source + " ended with " + h.Describe() +
+                (h.empty() ? ": this one starts as the policy says" : ": this one starts there"));
   return h;
 }
 

@@ -1,7 +1,5 @@
 #include "src/cli/list_command.h"
 
-#include <time.h>
-
 #include <cstdio>
 #include <map>
 #include <set>
