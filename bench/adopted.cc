@@ -67,7 +67,7 @@ std::string Steps(const MigrationRecord& r) {
 }
 
 Run Migrate(LibvirtBed& bed, const std::string& mode, int round, const testing::GuestParams& g, uint64_t link_mib,
-            const std::string& policy_root) {
+            const std::string& policy_root, const std::vector<std::string>& virsh_extra) {
   Run r{mode, round, "", 0, std::nullopt, std::nullopt, ""};
   const std::string name = "adopt-" + mode + "-" + std::to_string(round);
   Status started = bed.StartGuest('A', name, g);
@@ -95,6 +95,7 @@ Run Migrate(LibvirtBed& bed, const std::string& mode, int round, const testing::
   std::vector<std::string> argv = {"virsh", "-q", "-c", bed.uri('A')};
   for (const std::string& a : bed.MigrateArgs(name, 'B')) argv.push_back(a);
   argv.insert(argv.end(), {"--bandwidth", std::to_string(link_mib)});
+  argv.insert(argv.end(), virsh_extra.begin(), virsh_extra.end());
   const std::string virsh_log = bed.dir().File("virsh-" + name + ".log");
   const auto t0 = std::chrono::steady_clock::now();
   Result<Subprocess> virsh = Subprocess::Start(argv, virsh_log);
@@ -135,12 +136,15 @@ int Main(int argc, char** argv) {
   std::string link = "256Mbit/s", ram = "1GiB", out = "bench-out/adopted";
   double rate_x = 0.65, wss_share = 0.5;
   int rounds = 2;
+  bool auto_converge = false, passthrough = false;
   app.add_option("--link", link, "the link between the hosts (tc-shaped veth); max-bandwidth the same")->capture_default_str();
   app.add_option("--ram", ram, "the guest's RAM")->capture_default_str();
   app.add_option("--rate-x", rate_x, "the guest's dirty rate as a share of the link")->capture_default_str();
   app.add_option("--wss-share", wss_share, "its working set as a share of RAM")->capture_default_str();
   app.add_option("--rounds", rounds, "pairs of migrations (alone, then watch)")->capture_default_str()->check(CLI::Range(1, 10));
   app.add_option("--out", out, "output directory")->capture_default_str();
+  app.add_flag("--auto-converge", auto_converge, "virsh migrate --auto-converge (both migrations)");
+  app.add_flag("--passthrough", passthrough, "watch's policy allows QMP passthrough ([Control] AllowPassthrough=yes)");
   CLI11_PARSE(app, argc, argv);
   Result<uint64_t> rate = ParseBytesPerSecond(link);
   Result<uint64_t> bytes = ParseBytes(ram);
@@ -164,14 +168,19 @@ int Main(int argc, char** argv) {
     return 1;
   }
   const std::string root = bed.dir().File("policy-default");
-  testing::PolicyTree::Under(root).InstallVendorDefault();
+  testing::PolicyTree tree = testing::PolicyTree::Under(root);
+  tree.InstallVendorDefault();
+  if (passthrough) tree.Write("60-passthrough.conf", "[Control]\nAllowPassthrough=yes\n");
+  std::vector<std::string> virsh_extra;
+  if (auto_converge) virsh_extra.push_back("--auto-converge");
   const uint64_t link_mib = std::max<uint64_t>(1, *rate >> 20);
-  std::printf("libvirt bed, link %s (max-bandwidth %llu MiB/s), guest %s rewriting %s at %s/s\n", link.c_str(),
-              static_cast<unsigned long long>(link_mib), ram.c_str(), g.wss.c_str(), g.rate.c_str());
+  std::printf("libvirt bed, link %s (max-bandwidth %llu MiB/s)%s, guest %s rewriting %s at %s/s%s\n", link.c_str(),
+              static_cast<unsigned long long>(link_mib), auto_converge ? ", virsh --auto-converge" : "", ram.c_str(),
+              g.wss.c_str(), g.rate.c_str(), passthrough ? "; watch's policy allows passthrough" : "");
   std::vector<Run> runs;
   for (int round = 1; round <= rounds; round++) {
     for (const std::string mode : {"alone", "watch"}) {
-      runs.push_back(Migrate(bed, mode, round, g, link_mib, root));
+      runs.push_back(Migrate(bed, mode, round, g, link_mib, root, virsh_extra));
       const Run& r = runs.back();
       std::printf("round %d %-5s %-10s wall %6.1f s, libvirt: elapsed %s, downtime %s%s%s\n", round, mode.c_str(),
                   r.outcome.c_str(), r.wall_s, r.elapsed_ms ? FormatMillis(static_cast<double>(*r.elapsed_ms)).c_str() : "-",
