@@ -10,12 +10,15 @@
 //
 // Both are measured the same way: virsh's wall time, and libvirt's
 // completed-job figures on the destination (time elapsed, downtime). Each
-// guest's memory is checked page by page on the destination. The ratios go
-// to docs/benchmarks.md; nothing here passes or fails.
+// guest's memory is checked page by page on the destination; the helper's
+// log goes to OUT/logs. The ratios go to docs/benchmarks.md; nothing here
+// passes or fails.
 #include <CLI/CLI.hpp>
 
 #include <csignal>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -67,7 +70,7 @@ std::string Steps(const MigrationRecord& r) {
 }
 
 Run Migrate(LibvirtBed& bed, const std::string& mode, int round, const testing::GuestParams& g, uint64_t link_mib,
-            const std::string& policy_root, const std::vector<std::string>& virsh_extra) {
+            const std::string& policy_root, const std::vector<std::string>& virsh_extra, const std::string& log_dir) {
   Run r{mode, round, "", 0, std::nullopt, std::nullopt, ""};
   const std::string name = "adopt-" + mode + "-" + std::to_string(round);
   Status started = bed.StartGuest('A', name, g);
@@ -76,6 +79,9 @@ Run Migrate(LibvirtBed& bed, const std::string& mode, int round, const testing::
     return r;
   }
   const std::string run_dir = bed.dir().File("run-" + name), state_dir = bed.dir().File("state-" + name);
+  std::string uuid;
+  bed.Virsh('A', {"domuuid", name}, &uuid);
+  uuid.erase(std::remove_if(uuid.begin(), uuid.end(), ::isspace), uuid.end());
   std::optional<Subprocess> watch;
   if (mode == "watch") {
     const std::string log = bed.dir().File("watch-" + name + ".log");
@@ -123,6 +129,10 @@ Run Migrate(LibvirtBed& bed, const std::string& mode, int round, const testing::
       std::this_thread::sleep_for(Millis(100));
     }
     r.steps = rec.ok() ? Steps(*rec) : "no history record: " + rec.status().ToString();
+    // The helper's log (every sample, every decision and why) outlives the bed.
+    std::error_code ec;
+    std::filesystem::copy_file(StatePaths(run_dir, "").HelperLogFile(uuid), log_dir + "/" + name + ".log",
+                               std::filesystem::copy_options::overwrite_existing, ec);
     watch->Signal(SIGTERM);
     watch->Wait(Millis(10000));
   }
@@ -167,6 +177,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "vc-bench-adopted: shaping the link: %s\n", shaped.ToString().c_str());
     return 1;
   }
+  std::filesystem::create_directories(out + "/logs");
   const std::string root = bed.dir().File("policy-default");
   testing::PolicyTree tree = testing::PolicyTree::Under(root);
   tree.InstallVendorDefault();
@@ -180,7 +191,7 @@ int Main(int argc, char** argv) {
   std::vector<Run> runs;
   for (int round = 1; round <= rounds; round++) {
     for (const std::string mode : {"alone", "watch"}) {
-      runs.push_back(Migrate(bed, mode, round, g, link_mib, root, virsh_extra));
+      runs.push_back(Migrate(bed, mode, round, g, link_mib, root, virsh_extra, out + "/logs"));
       const Run& r = runs.back();
       std::printf("round %d %-5s %-10s wall %6.1f s, libvirt: elapsed %s, downtime %s%s%s\n", round, mode.c_str(),
                   r.outcome.c_str(), r.wall_s, r.elapsed_ms ? FormatMillis(static_cast<double>(*r.elapsed_ms)).c_str() : "-",
