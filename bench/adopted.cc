@@ -82,8 +82,9 @@ Run Migrate(LibvirtBed& bed, const std::string& mode, int round, const testing::
   std::string uuid;
   bed.Virsh('A', {"domuuid", name}, &uuid);
   uuid.erase(std::remove_if(uuid.begin(), uuid.end(), ::isspace), uuid.end());
-  std::optional<Subprocess> watch;
+  std::optional<testing::VirtConvergeRun> watch;
   if (mode == "watch") {
+    // watch writes no summary: StartVirtConverge's --summary-json is not for it.
     const std::string log = bed.dir().File("watch-" + name + ".log");
     Result<Subprocess> w = Subprocess::Start({testing::VirtConvergeBinary(), "watch", "--connect", bed.uri('A'), "--run-dir",
                                               run_dir, "--helper-arg=--policy-root=" + policy_root,
@@ -93,10 +94,8 @@ Run Migrate(LibvirtBed& bed, const std::string& mode, int round, const testing::
       r.outcome = "bench error: " + w.status().ToString();
       return r;
     }
-    watch.emplace(std::move(*w));
-    for (int i = 0; i < 200 && ReadFile(log).find("watching outgoing migrations") == std::string::npos; i++) {
-      std::this_thread::sleep_for(Millis(100));
-    }
+    watch.emplace(testing::VirtConvergeRun{std::move(*w), log, ""});
+    watch->WaitOutput("watching outgoing migrations", Millis(20000));
   }
   std::vector<std::string> argv = {"virsh", "-q", "-c", bed.uri('A')};
   for (const std::string& a : bed.MigrateArgs(name, 'B')) argv.push_back(a);
@@ -133,8 +132,8 @@ Run Migrate(LibvirtBed& bed, const std::string& mode, int round, const testing::
     std::error_code ec;
     std::filesystem::copy_file(StatePaths(run_dir, "").HelperLogFile(uuid), log_dir + "/" + name + ".log",
                                std::filesystem::copy_options::overwrite_existing, ec);
-    watch->Signal(SIGTERM);
-    watch->Wait(Millis(10000));
+    watch->process.Signal(SIGTERM);
+    watch->WaitExit(Millis(10000));
   }
   bed.Virsh('B', {"destroy", name});
   bed.Virsh('A', {"destroy", name});
