@@ -211,9 +211,13 @@ Status MigrateSetParameters(Session& s, const MigrationParameters& changes) {
 Result<std::map<std::string, bool>> QueryMigrateCapabilities(Session& s) {
   Result<Json> r = s.Execute("query-migrate-capabilities");
   if (!r.ok()) return r.status();
+  return ParseMigrateCapabilities(*r);
+}
+
+std::map<std::string, bool> ParseMigrateCapabilities(const Json& ret) {
   std::map<std::string, bool> caps;
-  for (size_t i = 0; i < r->ArraySize(); i++) {
-    Json c = r->At(i);
+  for (size_t i = 0; i < ret.ArraySize(); i++) {
+    Json c = ret.At(i);
     auto name = c.GetString("capability");
     if (name) caps[*name] = c.GetBool("state").value_or(false);
   }
@@ -267,9 +271,13 @@ Status CalcDirtyRate(Session& s, int seconds) {
 Result<DirtyRateInfo> QueryDirtyRate(Session& s) {
   Result<Json> r = s.Execute("query-dirty-rate");
   if (!r.ok()) return r.status();
+  return ParseDirtyRateInfo(*r);
+}
+
+DirtyRateInfo ParseDirtyRateInfo(const Json& ret) {
   DirtyRateInfo info;
-  info.status = r->GetString("status").value_or("");
-  info.mib_per_s = r->GetInt("dirty-rate").value_or(-1);
+  info.status = ret.GetString("status").value_or("");
+  info.mib_per_s = ret.GetInt("dirty-rate").value_or(-1);
   return info;
 }
 

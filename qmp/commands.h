@@ -89,6 +89,8 @@ Result<MigrationParameters> QueryMigrateParameters(Session& s);
 Status MigrateSetParameters(Session& s, const MigrationParameters& changes);
 /// Capability name -> state, as QEMU lists them.
 Result<std::map<std::string, bool>> QueryMigrateCapabilities(Session& s);
+/// query-migrate-capabilities' return member, however it came.
+std::map<std::string, bool> ParseMigrateCapabilities(const Json& ret);
 /// QEMU refuses this while a migration runs.
 Status MigrateSetCapabilities(Session& s, const std::map<std::string, bool>& caps);
 Status Migrate(Session& s, const std::string& uri, bool resume = false);
@@ -123,6 +125,9 @@ struct DirtyRateInfo {
   int64_t mib_per_s = -1;  // QEMU's "dirty-rate" (MiB/s, whatever its docs say); -1 until measured
 };
 Result<DirtyRateInfo> QueryDirtyRate(Session& s);
+/// query-dirty-rate's return member, however it came (a session, libvirt's
+/// QMP passthrough).
+DirtyRateInfo ParseDirtyRateInfo(const Json& ret);
 
 struct RunState {
   bool running = false;

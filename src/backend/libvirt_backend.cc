@@ -240,6 +240,17 @@ Status LibvirtBackend::Poll(std::vector<BackendEvent>* events) {
 }
 
 Result<MigrationSample> LibvirtBackend::Sample() {
+  Result<MigrationSample> s = SampleJob();
+  if (s.ok() && options_.sample_dirty_rate && PassthroughRefusal().empty() &&
+      (s->status == "none" || s->status == "setup" || s->status == "active")) {
+    dirty_rate_.Update(&*s, [this](std::string_view command, const Json& arguments) {
+      return Passthrough(command, arguments);
+    });
+  }
+  return s;
+}
+
+Result<MigrationSample> LibvirtBackend::SampleJob() {
   if (closed_) return Status::Closed(Describe(), "the connection to libvirt closed");
   if (final_) {
     MigrationSample s = *final_;
@@ -403,17 +414,8 @@ Result<BackendFacts> LibvirtBackend::Facts() {
   f.events = !callback_ids_.empty();
   f.passthrough_refusal = PassthroughRefusal();
   if (f.passthrough_refusal.empty()) {
-    Result<std::string> caps = Passthrough(R"({"execute":"query-migrate-capabilities"})");
-    if (caps.ok()) {
-      Result<Json> j = Json::Parse(*caps);
-      if (j.ok() && j->Get("return")) {
-        Json list = *j->Get("return");
-        for (size_t i = 0; i < list.ArraySize(); ++i) {
-          Json c = list.At(i);
-          if (auto n = c.GetString("capability")) f.capabilities[*n] = c.GetBool("state").value_or(false);
-        }
-      }
-    }
+    Result<Json> caps = Passthrough("query-migrate-capabilities", Json());
+    if (caps.ok()) f.capabilities = qmp::ParseMigrateCapabilities(*caps);
   }
   if (f.capabilities.empty()) f.capabilities = started_capabilities_;
   if (!f.capabilities.empty()) {
@@ -435,7 +437,7 @@ std::string LibvirtBackend::PassthroughRefusal() const {
          "libvirt needs for this and which would mark domain " + name_ + " custom-monitor";
 }
 
-Result<std::string> LibvirtBackend::Passthrough(const std::string& command_json) {
+Result<Json> LibvirtBackend::Passthrough(std::string_view command, const Json& arguments) {
   std::string refusal = PassthroughRefusal();
   if (!refusal.empty()) return Status::NotSupported(name_, refusal);
   if (!tainted_noted_ && options_.note) {
@@ -443,8 +445,10 @@ Result<std::string> LibvirtBackend::Passthrough(const std::string& command_json)
                   "now: libvirt marks domain " + name_ + " tainted \"custom-monitor\"");
   }
   tainted_noted_ = true;
+  Json cmd = Json::Object().Set("execute", Json::String(command));
+  if (!arguments.Keys().empty()) cmd.Set("arguments", arguments);
   char* raw = nullptr;
-  if (virDomainQemuMonitorCommand(dom_.get(), command_json.c_str(), &raw,
+  if (virDomainQemuMonitorCommand(dom_.get(), cmd.Serialize().c_str(), &raw,
                                   VIR_DOMAIN_QEMU_MONITOR_COMMAND_DEFAULT) < 0) {
     return LibvirtError("QMP passthrough");
   }
@@ -456,7 +460,8 @@ Result<std::string> LibvirtBackend::Passthrough(const std::string& command_json)
     return Status::CommandFailed("QMP passthrough", err->GetString("class").value_or("?"),
                                  err->GetString("desc").value_or(text));
   }
-  return text;
+  if (!j->Get("return")) return Status::ProtocolError("QMP passthrough", "a reply without \"return\": " + text);
+  return *j->Get("return");
 }
 
 Result<MigrationTuning> LibvirtBackend::Tuning() {
@@ -471,17 +476,14 @@ Result<MigrationTuning> LibvirtBackend::Tuning() {
   if (virDomainMigrateGetCompressionCache(dom_.get(), &cache, 0) == 0) t.xbzrle_cache = cache;
   virResetLastError();
   if (PassthroughRefusal().empty()) {
-    Result<std::string> r = Passthrough(R"({"execute":"query-migrate-parameters"})");
+    Result<Json> r = Passthrough("query-migrate-parameters", Json());
     if (r.ok()) {
-      Result<Json> j = Json::Parse(*r);
-      if (j.ok() && j->Get("return")) {
-        // The downtime limit, the bandwidth and the cache as libvirt has them.
-        MigrationTuning qemu = TuningOf(qmp::ParseMigrationParameters(*j->Get("return")));
-        qemu.downtime_limit_ms = t.downtime_limit_ms;
-        qemu.max_bandwidth = t.max_bandwidth;
-        qemu.xbzrle_cache = t.xbzrle_cache;
-        t = qemu;
-      }
+      // The downtime limit, the bandwidth and the cache as libvirt has them.
+      MigrationTuning qemu = TuningOf(qmp::ParseMigrationParameters(*r));
+      qemu.downtime_limit_ms = t.downtime_limit_ms;
+      qemu.max_bandwidth = t.max_bandwidth;
+      qemu.xbzrle_cache = t.xbzrle_cache;
+      t = qemu;
     }
   } else if (started_switchover_bandwidth_) {
     t.avail_switchover_bandwidth = started_switchover_bandwidth_;  // what StartMigration gave it
@@ -506,10 +508,7 @@ Status LibvirtBackend::SetTuning(const MigrationTuning& c) {
   // The rest only QEMU has: through passthrough.
   Json args = ParametersOf(c.QemuOnly()).ToJson();
   if (args.Keys().empty()) return Status::Ok();
-  Json cmd = Json::Object()
-                      .Set("execute", Json::String("migrate-set-parameters"))
-                      .Set("arguments", args);
-  Result<std::string> r = Passthrough(cmd.Serialize());
+  Result<Json> r = Passthrough("migrate-set-parameters", args);
   return r.ok() ? Status::Ok() : r.status();
 }
 

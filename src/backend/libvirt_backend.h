@@ -25,6 +25,7 @@
 #include <string>
 #include <thread>
 
+#include "src/backend/dirty_rate_sampling.h"
 #include "src/backend/libvirt_handles.h"
 #include "src/backend/migration_backend.h"
 #include "src/base/unique_fd.h"
@@ -39,6 +40,9 @@ class LibvirtBackend final : public MigrationBackend {
     bool allow_passthrough = false;
     /// Register for domain events (needs RegisterLibvirtEventLoop first).
     bool events = true;
+    /// Sample the guest's dirty rate once in a migration's bulk pass
+    /// (DirtyRateSampling), through passthrough, only where it is allowed.
+    bool sample_dirty_rate = true;
     /// Receives what an operator should know (the taint), once each.
     std::function<void(const std::string&)> note;
   };
@@ -91,8 +95,11 @@ class LibvirtBackend final : public MigrationBackend {
   /// persistent domain's shut-off reason), else kUnavailable until its
   /// lifecycle event tells. Never "completed" without word of it.
   Result<MigrationSample> SampleOfAnEndingJob(const Status& why);
-  /// Runs one QMP command through libvirt (the domain gets tainted).
-  Result<std::string> Passthrough(const std::string& command_json);
+  /// Runs one QMP command through libvirt (the domain gets tainted) and
+  /// gives its "return" member; refused unless the policy allows it.
+  Result<Json> Passthrough(std::string_view command, const Json& arguments);
+  /// The job as libvirt reports it (Sample, before the dirty rate).
+  Result<MigrationSample> SampleJob();
 
   // libvirt callbacks (C ABI; no exception leaves them).
   static void OnLifecycle(virConnectPtr, virDomainPtr, int event, int detail, void* self);
@@ -128,6 +135,7 @@ class LibvirtBackend final : public MigrationBackend {
   std::string qemu_status_;
   std::optional<MigrationSample> final_;
   std::optional<MigrationSample> last_running_;
+  DirtyRateSampling dirty_rate_;
   bool seen_active_ = false;  // a migration job of this domain was seen
   bool stopped_migrated_ = false;
   std::string stopped_reason_;

@@ -62,46 +62,12 @@ Result<MigrationSample> QmpBackend::Sample() {
   s.downtime_ms = info.downtime;
   s.throttle_percent = static_cast<int>(info.cpu_throttle_percentage.value_or(0));
   s.error = info.error_desc.value_or("");
-  SampleDirtyRate(&s);
+  if (sample_dirty_rate_) {
+    dirty_rate_.Update(&s, [this](std::string_view command, const Json& arguments) {
+      return session_->Execute(command, arguments);
+    });
+  }
   return s;
-}
-
-namespace {
-// Long enough for page sampling (512 pages per GiB) to see a few percent
-// of RAM dirtied, short against a bulk pass worth judging.
-constexpr int kDirtySampleSeconds = 2;
-}  // namespace
-
-void QmpBackend::SampleDirtyRate(MigrationSample* s) {
-  if (!sample_dirty_rate_) return;
-  if (s->status == "none" || s->status == "setup") {
-    // A new migration samples anew.
-    dirty_sampling_ = DirtySampling::kNotYet;
-    sampled_dirty_rate_ = 0;
-  }
-  switch (dirty_sampling_) {
-    case DirtySampling::kNotYet:
-      // Once, in the bulk pass; where QEMU has no calc-dirty-rate (before
-      // 5.2) or another measurement runs, not at all.
-      if (s->status == "active" && s->pass == 1 && s->total_time_ms >= 500) {
-        dirty_sampling_ = qmp::CalcDirtyRate(*session_, kDirtySampleSeconds).ok() ? DirtySampling::kMeasuring
-                                                                                   : DirtySampling::kDone;
-      }
-      break;
-    case DirtySampling::kMeasuring: {
-      Result<qmp::DirtyRateInfo> r = qmp::QueryDirtyRate(*session_);
-      if (!r.ok() || r->status == "unstarted") {
-        dirty_sampling_ = DirtySampling::kDone;
-      } else if (r->status == "measured") {
-        dirty_sampling_ = DirtySampling::kDone;
-        sampled_dirty_rate_ = static_cast<double>(std::max<int64_t>(0, r->mib_per_s)) * (1 << 20);
-      }
-      break;
-    }
-    case DirtySampling::kDone:
-      break;
-  }
-  s->sampled_dirty_rate = sampled_dirty_rate_;
 }
 
 Result<BackendFacts> QmpBackend::Facts() {

@@ -7,6 +7,7 @@
 
 #include "qmp/commands.h"
 #include "qmp/session.h"
+#include "src/backend/dirty_rate_sampling.h"
 #include "src/backend/migration_backend.h"
 
 namespace vc {
@@ -68,15 +69,10 @@ class QmpBackend final : public MigrationBackend {
   /// Adds to \a not_honoured when QEMU did not keep the compression level
   /// \a asked sets.
   void SayIfLevelIgnored(const qmp::MigrationParameters& asked, std::vector<std::string>* not_honoured);
-  /// Samples the guest's dirty rate once in the bulk pass of a migration
-  /// (calc-dirty-rate over kDirtySampleSeconds) and keeps it in \a s.
-  void SampleDirtyRate(MigrationSample* s);
   std::unique_ptr<qmp::Session> session_;
   std::string destination_qmp_;
   bool sample_dirty_rate_ = true;
-  enum class DirtySampling { kNotYet, kMeasuring, kDone };
-  DirtySampling dirty_sampling_ = DirtySampling::kNotYet;
-  double sampled_dirty_rate_ = 0;
+  DirtyRateSampling dirty_rate_;
   /// StartGuestOnDestination's connection to it, kept while it is asked
   /// again (every moment, until the destination has loaded the migration);
   /// dropped on any error.

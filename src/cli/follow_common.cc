@@ -169,6 +169,7 @@ int FollowAndReport(MigrationBackend& backend, const FollowOptions& f, const Com
 Result<LibvirtDomain> OpenLibvirtDomain(const CommonOptions& o, const std::string& domain) {
   VC_RETURN_IF_ERROR(RegisterLibvirtEventLoop());
   LibvirtBackend::Options bo;
+  bo.sample_dirty_rate = !o.dry_run;
   bo.note = [](const std::string& line) {
     std::printf("note: %s\n", line.c_str());
     std::fflush(stdout);

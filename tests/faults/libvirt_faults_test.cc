@@ -161,7 +161,7 @@ TEST_F(LibvirtFaultsTest, ASourceQemuKilledMidMigrationIsNeverCompleted) {
   ASSERT_OK_GUEST(bed_->StartGuest('A', name, kNeverConverging));
   Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "8"}, bed_->dir().File("virsh-" + name + ".log"));
   Result<std::unique_ptr<LibvirtBackend>> backend =
-      LibvirtBackend::Connect(bed_->uri('A'), name, {.allow_passthrough = false, .events = false, .note = {}});
+      LibvirtBackend::Connect(bed_->uri('A'), name, {.allow_passthrough = false, .events = false, .sample_dirty_rate = false, .note = {}});
   ASSERT_TRUE(backend.ok()) << backend.status().ToString();
   // Follow it until its job is seen running and has sent something.
   Deadline seen = Clock::now() + Millis(60000);

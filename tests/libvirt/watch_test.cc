@@ -234,7 +234,8 @@ TEST_F(LibvirtTest, HookRefusesOrAdaptsAVmPinnedToACpuTheDestinationHasGivenAway
 
 // Issue 5, point 4: without passthrough a throttle step says "not allowed"
 // and the domain stays untainted; with it, the step is applied and libvirt
-// marks the domain custom-monitor, which virt-converge says.
+// marks the domain custom-monitor, which virt-converge says. Issue 27: with
+// it, the guest's dirty rate is sampled in the bulk pass as over plain QMP.
 TEST_F(LibvirtTest, PassthroughOnlyWhenThePolicyAllowsIt) {
   for (bool allowed : {false, true}) {
     SCOPED_TRACE(allowed ? "passthrough allowed" : "passthrough forbidden");
@@ -260,6 +261,8 @@ TEST_F(LibvirtTest, PassthroughOnlyWhenThePolicyAllowsIt) {
                                           {"\"cpu-throttle-initial\":30", "\"cpu-throttle-increment\":30",
                                            "\"max-cpu-throttle\":30", "\"throttle-trigger-threshold\":1"});
     EXPECT_EQ(throttled.ok(), allowed) << throttled.ToString();
+    Status sampled = bed_->QemuAccepted('A', "calc-dirty-rate", {"\"calc-time\":2"});
+    EXPECT_EQ(sampled.ok(), allowed) << sampled.ToString();
     if (allowed) {
       EXPECT_NE(out.find("action set-throttle-level 30% [done]"), std::string::npos) << out;
       EXPECT_NE(out.find("marks domain " + name + " tainted \"custom-monitor\""), std::string::npos) << out;

@@ -1,0 +1,38 @@
+#include "src/backend/dirty_rate_sampling.h"
+
+#include <algorithm>
+
+#include "qmp/commands.h"
+
+namespace vc {
+
+void DirtyRateSampling::Update(MigrationSample* s, const Qmp& qmp) {
+  if (s->status == "none" || s->status == "setup") {
+    step_ = Step::kNotYet;
+    rate_ = 0;
+  }
+  switch (step_) {
+    case Step::kNotYet:
+      if (s->status == "active" && s->pass == 1 && s->total_time_ms >= 500) {
+        Result<Json> r = qmp("calc-dirty-rate", Json::Object().Set("calc-time", Json::Int(kSeconds)));
+        step_ = r.ok() ? Step::kMeasuring : Step::kDone;
+      }
+      break;
+    case Step::kMeasuring: {
+      Result<Json> r = qmp("query-dirty-rate", Json());
+      qmp::DirtyRateInfo info = r.ok() ? qmp::ParseDirtyRateInfo(*r) : qmp::DirtyRateInfo{};
+      if (!r.ok() || info.status == "unstarted") {
+        step_ = Step::kDone;
+      } else if (info.status == "measured") {
+        step_ = Step::kDone;
+        rate_ = static_cast<double>(std::max<int64_t>(0, info.mib_per_s)) * (1 << 20);
+      }
+      break;
+    }
+    case Step::kDone:
+      break;
+  }
+  s->sampled_dirty_rate = rate_;
+}
+
+}  // namespace vc

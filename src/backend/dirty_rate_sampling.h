@@ -1,0 +1,41 @@
+// DirtyRateSampling: the guest's dirty rate measured once in a migration's
+// bulk pass, apart from the migration's own dirty log (QMP calc-dirty-rate,
+// QEMU 5.2+). Both backends use it: QmpBackend over its session, the libvirt
+// one over QMP passthrough, where the policy allows that.
+#pragma once
+
+#include <functional>
+#include <string_view>
+
+#include "src/backend/migration_backend.h"
+#include "src/base/json.h"
+#include "src/base/status.h"
+
+namespace vc {
+
+class DirtyRateSampling {
+ public:
+  /// Runs one QMP command and gives its "return" member.
+  using Qmp = std::function<Result<Json>(std::string_view command, const Json& arguments)>;
+
+  /// Seconds calc-dirty-rate measures: long enough for its page sampling
+  /// (512 pages per GiB) to see a few percent of RAM dirtied, short against
+  /// a bulk pass worth judging.
+  static constexpr int kSeconds = 2;
+
+  /// Advances with \a s, a sample of the migration just read, and sets its
+  /// sampled_dirty_rate (0 until measured). Starts the measurement once,
+  /// 500 ms into the bulk pass; a new migration (status none or setup)
+  /// samples anew. A refused command (QEMU before 5.2, another measurement
+  /// running, passthrough refused) leaves the rate unmeasured for this
+  /// migration; nothing else is ever sent. calc-dirty-rate changes no
+  /// migration state, only what query-dirty-rate shows.
+  void Update(MigrationSample* s, const Qmp& qmp);
+
+ private:
+  enum class Step { kNotYet, kMeasuring, kDone };
+  Step step_ = Step::kNotYet;
+  double rate_ = 0;  // bytes/s
+};
+
+}  // namespace vc
