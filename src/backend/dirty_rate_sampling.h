@@ -1,7 +1,11 @@
 // DirtyRateSampling: the guest's dirty rate measured once in a migration's
 // bulk pass, apart from the migration's own dirty log (QMP calc-dirty-rate,
 // QEMU 5.2+). Both backends use it: QmpBackend over its session, the libvirt
-// one over QMP passthrough, where the policy allows that.
+// one over QMP passthrough, where the policy allows that (libvirt's own
+// virDomainStartDirtyRateCalc needs a job an outgoing migration forbids).
+// Always QEMU's default mode, page sampling: it hashes a sample of guest
+// pages and touches no dirty log, where the dirty-ring and dirty-bitmap
+// modes would contend with the migration's.
 #pragma once
 
 #include <functional>
