@@ -513,6 +513,13 @@ int Main(int argc, char** argv) {
   const std::string gentle = src + "/bench/policies/gentle-throttle.conf";
   all.push_back({"vc-gentle+postcopy", {ours, src + "/bench/policies/allow-postcopy.conf", gentle}});
   all.push_back({"vc-gentle+postcopy+history", {ours, src + "/bench/policies/allow-postcopy.conf", gentle, history}});
+  // Post-copy in the bulk pass where pre-copy would take far longer, and so
+  // with the destination's page requests ahead of the stream.
+  const std::string allow_postcopy = src + "/bench/policies/allow-postcopy.conf";
+  const std::string early = src + "/bench/policies/early-postcopy.conf";
+  all.push_back({"vc-default+early-postcopy", {ours, allow_postcopy, early}});
+  all.push_back({"vc-default+early-postcopy+preempt",
+                 {ours, allow_postcopy, early, src + "/bench/policies/postcopy-preempt.conf"}});
   std::vector<PolicyChoice> chosen;
   for (const PolicyChoice& p : all) {
     if (policies.empty() || ("," + policies + ",").find("," + p.name + ",") != std::string::npos) chosen.push_back(p);

@@ -22,7 +22,7 @@ struct SimulateOptions {
   std::string root;
   bool no_policy = false;
   std::string memory = "1GiB", working_set, dirty_rate = "0", bandwidth, max_bandwidth, downtime;
-  bool postcopy = false, auto_converge = false, dirty_limit = false;
+  bool postcopy = false, auto_converge = false, dirty_limit = false, sample_dirty_rate = false;
   std::string qemu = "7.2";
   std::string writes = "uniform";
   int vcpus = 1;
@@ -59,6 +59,9 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
                   "as the test guest under TCG)")
       ->check(CLI::IsMember({"uniform", "sweep"}))
       ->capture_default_str();
+  cmd->add_flag("--sample-dirty-rate", o->sample_dirty_rate,
+                "sample the guest's dirty rate once in the bulk pass, as a follower over plain QMP (or through "
+                "libvirt with passthrough) does");
   cmd->add_option("--qemu", o->qemu, "the QEMU version to model")->capture_default_str();
   cmd->add_option("--vcpus", o->vcpus, "vCPUs (dirty-limit is per vCPU)")->capture_default_str();
   cmd->add_flag("--json", o->json, "print JSON");
@@ -76,6 +79,7 @@ std::function<int()> AddSimulateCommand(CLI::App* app) {
     if (!dirty.ok()) return Usage("--dirty-rate: " + dirty.status().ToString());
     sc.dirty_rate = static_cast<double>(*dirty);
     sc.writes = o->writes == "sweep" ? GuestWrites::kSweep : GuestWrites::kUniform;
+    sc.sample_dirty_rate = o->sample_dirty_rate;
     Result<uint64_t> link = ParseBytesPerSecond(o->bandwidth);
     if (!link.ok() || *link == 0) return Usage("--bandwidth: " + (link.ok() ? "must be above 0" : link.status().ToString()));
     sc.link = static_cast<double>(*link);

@@ -40,6 +40,10 @@ constexpr double kLimitMargin = 1.25;
 constexpr double kBudgetShare = 0.8;
 // Escalate this long before the budget would run out mid-pass.
 constexpr double kDeadlineSlackMs = 2000;
+// EarlyPostcopy=: post-copy in the bulk pass when pre-copy would take this
+// many times as long: a clear gain, for a guest that runs split across two
+// hosts until its last page arrives (a broken link then pauses it).
+constexpr double kEarlyPostcopyGain = 1.5;
 // Below this ratio throttling would have to stop the guest: escalate.
 constexpr double kLeastTargetRatio = 0.1;
 // The switch-over correction is made when it allows this much more than
@@ -71,6 +75,7 @@ AdaptiveConfig AdaptiveConfig::From(const policy::Policy& p, const SwitchoverSpe
   c.dirty_limit = p.adaptive_dirty_limit.value;
   c.patience = static_cast<uint64_t>(p.adaptive_patience.value);
   c.escalate = p.adaptive_escalate.value;
+  c.early_postcopy = p.adaptive_early_postcopy.value;
   return c;
 }
 
@@ -105,6 +110,7 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
       Correct(s, &in, &out);
     }
   }
+  if (EarlyPostcopy(s, in, &out)) return out;
   if (ended_ || !e.valid || e.bandwidth <= 0) return out;
   // The budget left, in ms; -1 = no budget.
   const int64_t left = budget_ms ? std::max<int64_t>(0, *budget_ms - s.total_time_ms) : -1;
@@ -564,6 +570,41 @@ void AdaptiveMode::Escalate(const MigrationSample& s, const ReactionInputs& in, 
     case FinalAction::kPostcopyOrPause:
       return;  // resolved above
   }
+}
+
+bool AdaptiveMode::EarlyPostcopy(const MigrationSample& s, const ReactionInputs& in, std::vector<Decision>* out) {
+  const Estimates& e = estimator_.estimates();
+  if (!config_.early_postcopy || early_judged_ || ended_ || s.pass != 1) return false;
+  if (s.sampled_dirty_rate <= 0 || !e.bandwidth_measured || e.bandwidth <= 0 || s.bulk_unsent() == 0) return false;
+  early_judged_ = true;
+  if (!in.postcopy_possible || postcopy_refused_) return false;
+  const double bandwidth = e.bandwidth;
+  const double dirty = s.sampled_dirty_rate;
+  const double unsent = static_cast<double>(s.bulk_unsent());
+  const double sent = static_cast<double>(s.ram_total) - unsent;
+  const double elapsed_s = static_cast<double>(s.total_time_ms) / 1000;
+  const double dirtied = std::min(sent, dirty * elapsed_s);
+  const double postcopy_ms = (unsent + dirtied) * 1000 / bandwidth;
+  const double bulk_ms = unsent * 1000 / bandwidth;
+  const double at_sync = std::min(static_cast<double>(s.ram_total), dirty * (elapsed_s + bulk_ms / 1000));
+  const double ratio = dirty / bandwidth;
+  const std::optional<int64_t> passes =
+      PassesMs(at_sync, ratio, bandwidth * static_cast<double>(in.downtime_limit_ms) / 1000, bandwidth);
+  const double precopy_ms = passes ? bulk_ms + static_cast<double>(*passes) : 0;
+  if (passes && precopy_ms < kEarlyPostcopyGain * postcopy_ms) return false;
+  const std::string precopy =
+      passes ? "about " + FormatMillis(precopy_ms) + " (the bulk pass's rest, then passes from about " +
+                   FormatBytes(at_sync) + " dirtied, each leaving " + Fixed2(ratio) + " of the one before)"
+             : "never converge (each pass would leave " + Fixed2(ratio) + " of the one before)";
+  out->push_back({DecisionKind::kEarly, "start-postcopy", 0,
+                  "adaptive: in the bulk pass, pre-copy by itself would " + (passes ? "take " : std::string()) +
+                      precopy + "; post-copy from here about " + FormatMillis(postcopy_ms) + " (" +
+                      FormatBytes(unsent) + " of the bulk unsent and about " + FormatBytes(dirtied) +
+                      " sent and dirtied since) (bandwidth " + FormatRate(bandwidth) + ", dirty " +
+                      FormatRate(dirty) + " sampled in the bulk pass, ratio " + Fixed2(ratio) +
+                      "); EarlyPostcopy=yes"});
+  ended_ = true;
+  return true;
 }
 
 void AdaptiveMode::NoteThrottleAsked(int level, uint64_t pass) {

@@ -21,6 +21,9 @@
 //      its maximum, without effect (a hot set rewritten within one throttle
 //      slice), or with too little budget left for pre-copy at all.
 //
+// With EarlyPostcopy=, where the migration allows post-copy, it may take
+// post-copy before all of that, in the bulk pass (EarlyPostcopy below).
+//
 // It lowers its throttle again when the dirty rate has fallen so far that
 // the throttle is no longer needed. Each step waits Patience passes for its
 // effect. Every decision carries the estimates it was made from.
@@ -46,6 +49,7 @@ struct AdaptiveConfig {
   bool dirty_limit = true;
   uint64_t patience = 2;              // passes
   policy::FinalAction escalate = policy::FinalAction::kPostcopyOrPause;
+  bool early_postcopy = false;
 
   /// \a learned counts when the policy learns (LearnSwitchoverBandwidth=)
   /// and states no SwitchoverBandwidth=.
@@ -136,6 +140,16 @@ class AdaptiveMode {
   void UndoThrottle(const MigrationSample& s, const ReactionInputs& in, std::vector<Decision>* out);
   void Escalate(const MigrationSample& s, const ReactionInputs& in, const std::string& why,
                 std::vector<Decision>* out);
+  /// EarlyPostcopy=: judged once, at the first sample of the bulk pass
+  /// with the guest's dirty rate sampled and the bandwidth measured.
+  /// Post-copy from there sends the bulk pages unsent and those sent that
+  /// the guest dirtied since, once each; pre-copy by itself sends the rest
+  /// of the bulk pass, then passes from what the guest dirtied over it
+  /// (at most its RAM: the working set is not known before the first
+  /// sync), each leaving dirty/bandwidth of the one before. Post-copy is
+  /// taken when pre-copy would take kEarlyPostcopyGain times as long, or
+  /// never converge. True when that is the step.
+  bool EarlyPostcopy(const MigrationSample& s, const ReactionInputs& in, std::vector<Decision>* out);
   std::string Inputs(const ReactionInputs& in) const;
   /// Whether the last sync's dirty rate was measured under a throttle of
   /// at least \a level (within a point).
@@ -154,6 +168,7 @@ class AdaptiveMode {
   bool telling_refused_ = false;  // setting it failed once: as before 8.2
   bool ended_ = false;           // escalated: nothing more to do
   bool postcopy_refused_ = false;  // starting post-copy failed once
+  bool early_judged_ = false;      // EarlyPostcopy= was judged
   uint64_t wait_until_pass_ = 0; // patience after a step
   int throttle_target_ = 0;      // the level we asked for; 0 = none
   uint64_t throttle_asked_pass_ = 0;

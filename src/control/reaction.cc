@@ -6,7 +6,7 @@
 namespace vc {
 namespace {
 
-constexpr std::array<std::pair<DecisionKind, std::string_view>, 10> kNames = {{
+constexpr std::array<std::pair<DecisionKind, std::string_view>, 11> kNames = {{
     {DecisionKind::kScheduleStep, "schedule"},
     {DecisionKind::kBudget, "budget"},
     {DecisionKind::kSwitchoverCorrection, "switchover-correction"},
@@ -17,6 +17,7 @@ constexpr std::array<std::pair<DecisionKind, std::string_view>, 10> kNames = {{
     {DecisionKind::kHostShare, "host-share"},
     {DecisionKind::kOperator, "operator"},
     {DecisionKind::kHistory, "history"},
+    {DecisionKind::kEarly, "early"},
 }};
 
 }  // namespace

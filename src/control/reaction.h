@@ -28,11 +28,12 @@ enum class DecisionKind {
   kHostShare,             // the migration's share of the host's bandwidth changed
   kOperator,              // virt-converge cancel / postcopy
   kHistory,               // [Start] FromHistory=: where the VM's last migration ended
+  kEarly,                 // adaptive: post-copy in the bulk pass ([Adaptive] EarlyPostcopy=)
 };
 
 /// A stable name: "schedule", "budget", "switchover-correction",
 /// "switchover", "throttle", "throttle-undo", "escalation", "host-share",
-/// "operator", "history".
+/// "operator", "history", "early".
 std::string_view DecisionKindName(DecisionKind kind);
 /// The kind named \a name (DecisionKindName's), if any.
 std::optional<DecisionKind> DecisionKindNamed(std::string_view name);

@@ -150,6 +150,9 @@ struct Policy {
   Setting<bool> adaptive_dirty_limit{true};       // may use dirty-limit (QEMU 8.1+)
   Setting<int64_t> adaptive_patience{2};          // passes a step gets to show its effect
   Setting<FinalAction> adaptive_escalate{FinalAction::kPostcopyOrPause};  // when no lever is left
+  /// Post-copy in the bulk pass, where the migration allows it, when
+  /// pre-copy would take much longer (AdaptiveMode::EarlyPostcopy).
+  Setting<bool> adaptive_early_postcopy{false};
 
   // [Control]
   Setting<bool> allow_passthrough{false};  // QMP passthrough taints a libvirt domain

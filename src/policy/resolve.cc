@@ -134,6 +134,7 @@ const std::vector<Key>& Keys() {
       Scalar("Adaptive", "DirtyLimit", &Policy::adaptive_dirty_limit, ParseBool, FormatBool),
       Scalar("Adaptive", "Patience", &Policy::adaptive_patience, Count(1, 100), ShowCount),
       Scalar("Adaptive", "Escalate", &Policy::adaptive_escalate, ParseFinalAction, FormatFinalAction),
+      Scalar("Adaptive", "EarlyPostcopy", &Policy::adaptive_early_postcopy, ParseBool, FormatBool),
       Scalar("Control", "AllowPassthrough", &Policy::allow_passthrough, ParseBool, FormatBool),
       Scalar("Host", "OutgoingBandwidth", &Policy::host_bandwidth, Rate, FormatRateExact),
       Scalar("Host", "BandwidthSplit", &Policy::bandwidth_split, ParseBandwidthSplit, FormatBandwidthSplit),

@@ -83,6 +83,9 @@ std::vector<PlannedStep> ExpandSchedule(const Policy& p, uint64_t ram_bytes, uin
     if (p.switchover_bandwidth.value) levers += " (switch-over at " + FormatRateExact(p.switchover_bandwidth.value) + ")";
     if (p.adaptive_dirty_limit.value) levers += " dirty-limit";
     if (p.adaptive_throttle.value) levers += " throttle<=" + std::to_string(p.adaptive_max_throttle.value) + "%";
+    if (p.adaptive_early_postcopy.value) {
+      out.push_back({"adaptive, in the bulk pass", "postcopy when pre-copy would take far longer"});
+    }
     out.push_back({"adaptive, at pass ends", levers + " then " + FormatFinalAction(p.adaptive_escalate.value)});
   }
   std::optional<int64_t> budget = BudgetMs(p, ram_bytes, disk_bytes);

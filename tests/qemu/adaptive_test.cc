@@ -7,7 +7,8 @@
 // switch-over speed the one before measured; a copy from inside the bulk
 // pass is learned as pages never sent; a migration that converges by itself,
 // but slowly, is switched over at the floor; with FromHistory=yes the next
-// migration of a VM starts where its last one ended.
+// migration of a VM starts where its last one ended; with EarlyPostcopy=yes
+// a guest that would keep pre-copy long goes to post-copy in the bulk pass.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -295,6 +296,44 @@ TEST_F(AdaptiveTest, ASlowConvergenceIsSwitchedOverAtTheFloor) {
                static_cast<long long>(limit), at_s, static_cast<unsigned long long>(pass_at_raise),
                static_cast<double>(sum->GetInt("total-time-ms").value_or(0)) / 1000,
                static_cast<unsigned long long>(passes), static_cast<long long>(sum->GetInt("downtime-ms").value_or(-1)));
+  Status check = (*pair)->CheckDestination();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
+// [Adaptive] EarlyPostcopy=yes with post-copy allowed (issue 27, point 3): a
+// guest rewriting half its RAM at about 0.6x the migration's bandwidth goes
+// to post-copy in the bulk pass, once its dirty rate is sampled, and the
+// migration sends little more than one copy of the RAM; every page arrives.
+TEST_F(AdaptiveTest, AGuestThatWouldKeepPreCopyLongGoesToPostcopyInTheBulkPass) {
+  auto pair = MigrationPair::Start(GuestParams{.ram_mib = 256, .wss = "128M", .rate = "20M"}, "adaptive-early");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  const std::string root = (*pair)->dir().path() + "/root";
+  PolicyTree tree = PolicyTree::Under(root);
+  tree.InstallVendorDefault();
+  tree.Write("60-early.conf", "[Start]\nPostcopy=yes\n[Adaptive]\nEarlyPostcopy=yes\n");
+  std::string out;
+  std::optional<Json> sum = Migrate(**pair, "32MiB/s", root, {}, 0, &out);
+  ASSERT_TRUE(sum) << out;
+  EXPECT_EQ(sum->GetString("outcome"), "completed-postcopy") << out;
+  const std::vector<Json> actions = Actions(*sum);
+  ASSERT_FALSE(actions.empty()) << out;
+  EXPECT_EQ(actions.front().GetString("action"), "start-postcopy") << out;
+  EXPECT_EQ(actions.front().GetString("kind"), "early") << out;
+  EXPECT_EQ(actions.front().GetString("result"), "done") << out;
+  EXPECT_NE(actions.front().GetString("reason").value_or("").find("sampled in the bulk pass"), std::string::npos)
+      << out;
+  for (const Json& a : actions) EXPECT_NE(a.GetString("action"), "set-throttle-level") << out;
+  // Switched in the bulk pass (QEMU's first sync is post-copy's own), and
+  // sent the RAM once plus, at most, what it had sent before the switch.
+  const double at_ms = actions.front().GetDouble("at-s").value_or(0) * 1000;
+  Json samples = *sum->Get("samples");
+  for (size_t i = 0; i < samples.ArraySize(); i++) {
+    const Json sample = samples.At(i);
+    if (static_cast<double>(sample.GetInt("t-ms").value_or(0)) < at_ms) {
+      EXPECT_EQ(sample.GetUint("pass").value_or(0), 1u) << out;
+    }
+  }
+  EXPECT_LT(sum->GetUint("bytes-sent").value_or(UINT64_MAX), (256ull << 20) * 14 / 10) << out;
   Status check = (*pair)->CheckDestination();
   EXPECT_TRUE(check.ok()) << check.ToString();
 }
