@@ -325,10 +325,12 @@ TEST_F(AdaptiveTest, AGuestThatWouldKeepPreCopyLongGoesToPostcopyInTheBulkPass) 
   for (const Json& a : actions) EXPECT_NE(a.GetString("action"), "set-throttle-level") << out;
   // Switched in the bulk pass (QEMU's first sync is post-copy's own), and
   // sent the RAM once plus, at most, what it had sent before the switch.
+  // A sample taken in "setup" counts no pass yet.
   const double at_ms = actions.front().GetDouble("at-s").value_or(0) * 1000;
   Json samples = *sum->Get("samples");
   for (size_t i = 0; i < samples.ArraySize(); i++) {
     const Json sample = samples.At(i);
+    if (sample.GetString("status") == "setup") continue;
     if (static_cast<double>(sample.GetInt("t-ms").value_or(0)) < at_ms) {
       EXPECT_EQ(sample.GetUint("pass").value_or(0), 1u) << out;
     }
