@@ -19,6 +19,12 @@ void DirtyRateSampling::Update(MigrationSample* s, const Qmp& qmp) {
       }
       break;
     case Step::kMeasuring: {
+      if (s->status != "active") {
+        // Past pre-copy (post-copy, the switch-over, the end) the rate no
+        // longer serves, and the VM may be gone: nothing more is asked.
+        step_ = Step::kDone;
+        break;
+      }
       Result<Json> r = qmp("query-dirty-rate", Json());
       qmp::DirtyRateInfo info = r.ok() ? qmp::ParseDirtyRateInfo(*r) : qmp::DirtyRateInfo{};
       if (!r.ok() || info.status == "unstarted") {

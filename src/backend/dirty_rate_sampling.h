@@ -32,7 +32,8 @@ class DirtyRateSampling {
   /// 500 ms into the bulk pass; a new migration (status none or setup)
   /// samples anew. A refused command (QEMU before 5.2, another measurement
   /// running, passthrough refused) leaves the rate unmeasured for this
-  /// migration; nothing else is ever sent. calc-dirty-rate changes no
+  /// migration; nothing else is ever sent, and nothing at all once the
+  /// migration is past "active" (post-copy, its end). calc-dirty-rate changes no
   /// migration state, only what query-dirty-rate shows.
   void Update(MigrationSample* s, const Qmp& qmp);
 

@@ -241,8 +241,7 @@ Status LibvirtBackend::Poll(std::vector<BackendEvent>* events) {
 
 Result<MigrationSample> LibvirtBackend::Sample() {
   Result<MigrationSample> s = SampleJob();
-  if (s.ok() && options_.sample_dirty_rate && PassthroughRefusal().empty() &&
-      (s->status == "none" || s->status == "setup" || s->status == "active")) {
+  if (s.ok() && options_.sample_dirty_rate && PassthroughRefusal().empty()) {
     dirty_rate_.Update(&*s, [this](std::string_view command, const Json& arguments) {
       return Passthrough(command, arguments);
     });
