@@ -577,7 +577,12 @@ bool AdaptiveMode::EarlyPostcopy(const MigrationSample& s, const ReactionInputs&
   if (!config_.early_postcopy || early_judged_ || ended_ || s.pass != 1) return false;
   if (s.sampled_dirty_rate <= 0 || !e.bandwidth_measured || e.bandwidth <= 0 || s.bulk_unsent() == 0) return false;
   early_judged_ = true;
-  if (!in.postcopy_possible || postcopy_refused_) return false;
+  if (!in.postcopy_possible || postcopy_refused_) {
+    notes_.push_back("adaptive: EarlyPostcopy=yes, but this migration " +
+                     std::string(postcopy_refused_ ? "refused post-copy" : "does not allow post-copy") +
+                     ": staying in pre-copy");
+    return false;
+  }
   const double bandwidth = e.bandwidth;
   const double dirty = s.sampled_dirty_rate;
   const double unsent = static_cast<double>(s.bulk_unsent());
@@ -591,18 +596,23 @@ bool AdaptiveMode::EarlyPostcopy(const MigrationSample& s, const ReactionInputs&
   const std::optional<int64_t> passes =
       PassesMs(at_sync, ratio, bandwidth * static_cast<double>(in.downtime_limit_ms) / 1000, bandwidth);
   const double precopy_ms = passes ? bulk_ms + static_cast<double>(*passes) : 0;
-  if (passes && precopy_ms < kEarlyPostcopyGain * postcopy_ms) return false;
   const std::string precopy =
       passes ? "about " + FormatMillis(precopy_ms) + " (the bulk pass's rest, then passes from about " +
                    FormatBytes(at_sync) + " dirtied, each leaving " + Fixed2(ratio) + " of the one before)"
              : "never converge (each pass would leave " + Fixed2(ratio) + " of the one before)";
+  const std::string inputs = "(bandwidth " + FormatRate(bandwidth) + ", dirty " + FormatRate(dirty) +
+                             " sampled in the bulk pass, ratio " + Fixed2(ratio) + ")";
+  if (passes && precopy_ms < kEarlyPostcopyGain * postcopy_ms) {
+    notes_.push_back("adaptive: staying in pre-copy: by itself it would take " + precopy + ", post-copy from here about " +
+                     FormatMillis(postcopy_ms) + " (pre-copy takes under " + Fixed2(kEarlyPostcopyGain) + "x as long) " + inputs +
+                     "; EarlyPostcopy=yes");
+    return false;
+  }
   out->push_back({DecisionKind::kEarly, "start-postcopy", 0,
                   "adaptive: in the bulk pass, pre-copy by itself would " + (passes ? "take " : std::string()) +
                       precopy + "; post-copy from here about " + FormatMillis(postcopy_ms) + " (" +
                       FormatBytes(unsent) + " of the bulk unsent and about " + FormatBytes(dirtied) +
-                      " sent and dirtied since) (bandwidth " + FormatRate(bandwidth) + ", dirty " +
-                      FormatRate(dirty) + " sampled in the bulk pass, ratio " + Fixed2(ratio) +
-                      "); EarlyPostcopy=yes"});
+                      " sent and dirtied since) " + inputs + "; EarlyPostcopy=yes"});
   ended_ = true;
   return true;
 }

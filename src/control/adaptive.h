@@ -31,6 +31,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -83,6 +84,8 @@ class AdaptiveMode {
   /// was ended by a scheduled step).
   void Observe(const MigrationSample& s, bool after_sync) { estimator_.Update(s, after_sync); }
   void Applied(const Decision& d, bool ok);
+  /// Judgements that led to no decision (Reaction::TakeNotes).
+  std::vector<std::string> TakeNotes() { return std::exchange(notes_, {}); }
   /// A throttle \a level asked for it at pass \a pass (FromHistory=): it
   /// waits for QEMU to apply and show it as it would for its own, rather
   /// than asking its own level on top; Applied() is told if it failed.
@@ -169,6 +172,7 @@ class AdaptiveMode {
   bool ended_ = false;           // escalated: nothing more to do
   bool postcopy_refused_ = false;  // starting post-copy failed once
   bool early_judged_ = false;      // EarlyPostcopy= was judged
+  std::vector<std::string> notes_;
   uint64_t wait_until_pass_ = 0; // patience after a step
   int throttle_target_ = 0;      // the level we asked for; 0 = none
   uint64_t throttle_asked_pass_ = 0;

@@ -78,6 +78,7 @@ void Controller::OnSample(const MigrationSample& s, bool after_sync) {
     }
     previous_done = Apply(s, d, /*from_reaction=*/true).ok();
   }
+  for (const std::string& note : reaction_->TakeNotes()) say_(note);
   if (after_sync && !dry_run_) {
     // Someone else may have changed a parameter: the next decision goes on
     // what QEMU really has. Read after acting, not before, so no round trip

@@ -27,6 +27,7 @@ class PolicyReaction final : public Reaction {
   void Reload(policy::Policy p, std::string description, SwitchoverSpeed learned = {});
   std::vector<Decision> Decide(const MigrationSample& s, bool after_sync, const ReactionInputs& in) override;
   void Applied(const Decision& d, bool ok) override;
+  std::vector<std::string> TakeNotes() override { return adaptive_.TakeNotes(); }
   std::string Describe() const override;
 
   const policy::Policy& policy() const { return policy_; }

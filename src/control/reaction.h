@@ -77,6 +77,9 @@ class Reaction {
                                        const ReactionInputs& in) = 0;
   /// Reports whether a decision could be applied.
   virtual void Applied(const Decision& d, bool ok) = 0;
+  /// What was judged and led to no decision, worth a line in the log (why
+  /// nothing was done), since the last call; each is given once.
+  virtual std::vector<std::string> TakeNotes() { return {}; }
   /// "the built-in default policy", "policy (the built-in default and 3 files under /)".
   virtual std::string Describe() const = 0;
 };

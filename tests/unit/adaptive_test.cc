@@ -51,6 +51,16 @@ struct Outcome {
     }
     return false;
   }
+  /// The controller's log has a line holding \a text, exactly once.
+  bool Said(const std::string& text) const {
+    return std::count_if(result.log.begin(), result.log.end(),
+                         [&](const std::string& line) { return line.find(text) != std::string::npos; }) == 1;
+  }
+  std::string Log() const {
+    std::string s;
+    for (const std::string& line : result.log) s += line + "\n";
+    return s;
+  }
 };
 
 Outcome Simulated(const policy::Policy& p, SimScenario sc) {
@@ -198,12 +208,17 @@ TEST(Adaptive, EarlyPostcopyInTheBulkPassWhenPreCopyWouldTakeFarLonger) {
   Outcome not_allowed = Simulated(DefaultWith("[Adaptive]\nEarlyPostcopy=yes\n"), kubevirt());
   EXPECT_FALSE(not_allowed.Took("start-postcopy")) << not_allowed.Actions();
   EXPECT_EQ(not_allowed.result.outcome, MigrationOutcome::kCompleted) << not_allowed.Actions();
+  EXPECT_TRUE(not_allowed.Said("EarlyPostcopy=yes, but this migration does not allow post-copy"))
+      << not_allowed.Log();
 
   SimScenario calm = kubevirt();
   calm.dirty_rate = 0.05 * link;
   Outcome easy = Simulated(DefaultWith("[Start]\nPostcopy=yes\n[Adaptive]\nEarlyPostcopy=yes\n"), calm);
   EXPECT_FALSE(easy.Took("start-postcopy")) << easy.Actions();
   EXPECT_EQ(easy.result.outcome, MigrationOutcome::kCompleted) << easy.Actions();
+  // The judgement that kept it in pre-copy is in the log, once.
+  EXPECT_TRUE(easy.Said("adaptive: staying in pre-copy: by itself it would take about")) << easy.Log();
+  EXPECT_TRUE(easy.Said("(pre-copy takes under 1.50x as long) (bandwidth")) << easy.Log();
 }
 
 TEST(Adaptive, EscalatesToPauseWithoutPostcopyAndSwitchesOverAtOnce) {
