@@ -276,6 +276,48 @@ TEST_F(LibvirtTest, PassthroughOnlyWhenThePolicyAllowsIt) {
   }
 }
 
+// Issue 27, point 3, through libvirt: a `virsh migrate --postcopy` of a
+// guest rewriting half its RAM at about 0.6x the link, followed with QMP
+// passthrough and [Adaptive] EarlyPostcopy=yes. The dirty rate sampled in
+// the bulk pass shows pre-copy would take far longer: libvirt is asked for
+// post-copy inside the bulk pass, virsh's migration completes in it, and
+// every page of the guest is on B.
+TEST_F(LibvirtTest, EarlyPostcopyThroughLibvirtSwitchesInTheBulkPass) {
+  const std::string name = "early";
+  GuestParams guest;
+  guest.ram_mib = 256;
+  guest.wss = "128M";
+  guest.rate = "20M";
+  Status started = bed_->StartGuest('A', name, guest);
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  const std::string policy = "[Control]\nAllowPassthrough=yes\n[Adaptive]\nEarlyPostcopy=yes\n";
+  std::string log = bed_->dir().File("virsh-" + name + ".log");
+  Subprocess virsh = StartVirshMigrate(name, 'B', {"--bandwidth", "32", "--postcopy"}, log);
+  auto attach = StartVirtConverge(bed_->dir(), "attach-" + name,
+                                  {"attach", name, "--connect", bed_->uri('A'), "--run-dir",
+                                   bed_->dir().File("run-" + name), "--policy-root", PolicyRoot(name, policy)});
+  ASSERT_TRUE(attach.ok());
+  EXPECT_EQ(ExitCode(virsh.Wait(Millis(180000))), 0) << ReadFile(log);
+  EXPECT_EQ(attach->WaitExit(Millis(30000)), 0) << attach->Output();
+  const std::string out = attach->Output();
+  std::fprintf(stderr, "%s\n", out.c_str());
+  const size_t action = out.find(" action start-postcopy [done]: adaptive: in the bulk pass");
+  ASSERT_NE(action, std::string::npos) << out;
+  const size_t line_end = out.find('\n', action);
+  const std::string line = out.substr(action, line_end - action);
+  EXPECT_NE(line.find("sampled in the bulk pass"), std::string::npos) << line;
+  EXPECT_NE(line.find("[early.postcopy]"), std::string::npos) << line;
+  // Inside the bulk pass: before 256 MiB could have crossed the 32 MiB/s link.
+  const size_t line_start = out.rfind('\n', action) + 1;
+  EXPECT_LT(std::stod(out.substr(line_start, action - line_start)), 8.0) << line;
+  EXPECT_EQ(out.find("action set-throttle-level"), std::string::npos) << out;
+  EXPECT_NE(out.find("outcome:    completed-postcopy"), std::string::npos) << out;
+  Status sampled = bed_->QemuAccepted('A', "calc-dirty-rate", {"\"calc-time\":2"});
+  EXPECT_TRUE(sampled.ok()) << sampled.ToString();
+  EXPECT_TRUE(bed_->StopAndCheckGuest('B', name).ok());
+  bed_->Virsh('B', {"destroy", name});
+}
+
 // Issue 5, point 2: `virt-converge migrate` turns the policy's [Start] into
 // libvirt flags and parameters — seen reaching QEMU on both hosts — says
 // what libvirt cannot take, and the policy's post-copy step ends it in
