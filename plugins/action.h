@@ -78,7 +78,13 @@ std::vector<const Action*> AllActions();
 /// The schedule's composite word: start-postcopy where the migration allows
 /// it, else pause-guest (src/control/schedule_runner.cc resolves it).
 inline constexpr std::string_view kPostcopyOrPause = "postcopy-or-pause";
-/// Every word Step= knows: each action's, and kPostcopyOrPause.
+/// The schedule's composite word of KubeVirt's stall detector (VEP 248),
+/// with a limit T: set-downtime to what the bytes remaining imply at the
+/// bandwidth, at most T, where they imply up to kDowntimeOrAbortTry x T;
+/// else abort (src/control/schedule_runner.cc resolves it).
+inline constexpr std::string_view kDowntimeOrAbort = "downtime-or-abort";
+inline constexpr double kDowntimeOrAbortTry = 1.5;
+/// Every word Step= knows: each action's, kPostcopyOrPause and kDowntimeOrAbort.
 policy::ActionVocabulary StepVocabulary();
 /// How \a action's \a value reads after its name (Action::ValueText); ""
 /// for an action this build does not know.

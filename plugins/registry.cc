@@ -44,6 +44,7 @@ policy::ActionVocabulary StepVocabulary() {
     std::vector<policy::ActionWord> words;
     for (Accessor a : kActions) words.push_back({a().policy_word(), a().name(), a().value_kind()});
     words.push_back({kPostcopyOrPause, kPostcopyOrPause, policy::ValueKind::kNone});
+    words.push_back({kDowntimeOrAbort, kDowntimeOrAbort, policy::ValueKind::kMillis});
     return words;
   }();
   return kWords;

@@ -1,7 +1,9 @@
 #include "src/control/schedule_runner.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <iterator>
 
 #include "plugins/action.h"
 #include "src/base/units.h"
@@ -18,6 +20,15 @@ StallConfig StallConfigOf(const policy::Policy& p) {
   return {static_cast<double>(p.tolerance.value) / 100, p.stall_passes.value, p.stall_time.value};
 }
 
+// KubeVirt's stall detector smooths the bandwidth it divides by so (VEP 248).
+constexpr double kKubevirtBandwidthAlpha = 0.4;
+
+std::string TryTimes() {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.1fx", kDowntimeOrAbortTry);
+  return buf;
+}
+
 }  // namespace
 
 ScheduleRunner::ScheduleRunner(policy::Policy p, std::string description)
@@ -29,16 +40,45 @@ void ScheduleRunner::Reload(policy::Policy p, std::string description) {
   detector_.set_config(StallConfigOf(p_));
 }
 
-void ScheduleRunner::Fire(const policy::Step& step, int64_t at_ms, const std::string& why, const ReactionInputs& in,
-                          std::vector<Decision>* out) {
-  fired_[step.ToString()] = at_ms;
+void ScheduleRunner::Fire(const policy::Step& step, const MigrationSample& s, const std::string& why,
+                          const ReactionInputs& in, std::vector<Decision>* out) {
+  fired_[step.ToString()] = s.total_time_ms;
   const std::string reason =
       "policy step '" + step.ToString() + "' (" + step.origin.ToString() + "): " + why;
   for (const policy::StepAction& a : step.actions) {
+    if (a.name == kDowntimeOrAbort) {
+      out->push_back(DowntimeOrAbort(a.value, s, reason));
+      continue;
+    }
     std::string action = a.name;
     if (action == kPostcopyOrPause) action = in.postcopy_possible ? "start-postcopy" : "pause-guest";
     out->push_back({DecisionKind::kScheduleStep, action, a.value, reason});
   }
+}
+
+Decision ScheduleRunner::DowntimeOrAbort(int64_t limit_ms, const MigrationSample& s, const std::string& reason) const {
+  const double bandwidth = bandwidth_ewma_ > 0 ? bandwidth_ewma_ : s.bandwidth;
+  const std::string at = "remaining " + FormatBytes(static_cast<double>(s.ram_remaining)) + " at " +
+                         FormatRate(bandwidth) + " (smoothed)";
+  if (bandwidth <= 0) return {DecisionKind::kScheduleStep, "abort", 0, reason + "; " + at + ": no bandwidth to judge by"};
+  const int64_t implied = static_cast<int64_t>(std::ceil(static_cast<double>(s.ram_remaining) * 1000 / bandwidth));
+  const std::string implies = "; " + at + " implies " + std::to_string(implied) + " ms of downtime";
+  if (static_cast<double>(implied) > kDowntimeOrAbortTry * static_cast<double>(limit_ms)) {
+    return {DecisionKind::kScheduleStep, "abort", 0,
+            reason + implies + ", over " + TryTimes() + " " + std::to_string(limit_ms) + " ms"};
+  }
+  const int64_t downtime = std::min(implied, limit_ms);
+  return {DecisionKind::kScheduleStep, "set-downtime", downtime,
+          reason + implies + (implied > limit_ms ? ", within " + TryTimes() + " " +
+                                                       std::to_string(limit_ms) + " ms: tried at the limit"
+                                                 : "")};
+}
+
+std::optional<uint64_t> ScheduleRunner::LowestSetUntil(int64_t t_ms) const {
+  auto after = std::upper_bound(pass_ends_.begin(), pass_ends_.end(), t_ms,
+                                [](int64_t t, const PassEnd& e) { return t < e.t_ms; });
+  if (after == pass_ends_.begin()) return std::nullopt;
+  return std::prev(after)->lowest;
 }
 
 std::string ScheduleRunner::Copies(const MigrationSample& s) const {
@@ -96,6 +136,17 @@ std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool afte
   bool no_progress_moved = !previous_remaining_ || s.ram_remaining < *previous_remaining_;
   if (no_progress_moved) progress_at_ms_ = s.total_time_ms;
   previous_remaining_ = s.ram_remaining;
+  if (s.bandwidth > 0) {
+    bandwidth_ewma_ = bandwidth_ewma_ > 0 ? kKubevirtBandwidthAlpha * s.bandwidth +
+                                                (1 - kKubevirtBandwidthAlpha) * bandwidth_ewma_
+                                          : s.bandwidth;
+  }
+  // A pass end of pre-copy proper: the dirty set QEMU judges the switch-over by.
+  const bool pass_end = after_sync && s.pass >= 2 && (pass_ends_.empty() || s.total_time_ms > pass_ends_.back().t_ms);
+  if (pass_end) {
+    pass_ends_.push_back({s.total_time_ms, pass_ends_.empty() ? s.ram_remaining
+                                                              : std::min(pass_ends_.back().lowest, s.ram_remaining)});
+  }
 
   const bool new_iteration = after_sync && s.pass > last_iteration_pass_;
   if (new_iteration) last_iteration_pass_ = s.pass;
@@ -111,11 +162,11 @@ std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool afte
     const Condition& c = step.when;
     switch (c.kind) {
       case Condition::Kind::kStart:
-        Fire(step, s.total_time_ms, "the migration started", in, &out);
+        Fire(step, s, "the migration started", in, &out);
         break;
       case Condition::Kind::kStall:
         if (stalls_ >= static_cast<int>(c.count)) {
-          Fire(step, s.total_time_ms, "stall " + std::to_string(stalls_) + ": no new minimum of remaining (" +
+          Fire(step, s, "stall " + std::to_string(stalls_) + ": no new minimum of remaining (" +
                          FormatBytes(static_cast<double>(detector_.min_remaining().value_or(0))) +
                          ") for Stall.Passes=" + std::to_string(p_.stall_passes.value) +
                          " passes or Stall.Time=" + policy::FormatMillisExact(p_.stall_time.value),
@@ -127,7 +178,7 @@ std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool afte
         if (iteration_used) break;
         iteration_used = true;
         if (new_iteration && k > c.count) {
-          Fire(step, s.total_time_ms, "new iteration " + std::to_string(k) + " > " + std::to_string(c.count), in, &out);
+          Fire(step, s, "new iteration " + std::to_string(k) + " > " + std::to_string(c.count), in, &out);
         }
         break;
       case Condition::Kind::kElapsed: {
@@ -135,13 +186,13 @@ std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool afte
         double factor = c.per_gib ? policy::DataSize(p_, ram, 0) : 1.0;
         int64_t at = c.per_gib ? static_cast<int64_t>(static_cast<double>(c.ms) * factor) : c.ms;
         if (s.total_time_ms >= at) {
-          Fire(step, s.total_time_ms, FormatMillis(static_cast<double>(s.total_time_ms)) + " elapsed", in, &out);
+          Fire(step, s, FormatMillis(static_cast<double>(s.total_time_ms)) + " elapsed", in, &out);
         }
         break;
       }
       case Condition::Kind::kExpectedDowntime:
         if (after_sync && s.pass >= 2 && s.expected_downtime_ms > c.ms) {
-          Fire(step, s.total_time_ms, "QEMU expects " + std::to_string(s.expected_downtime_ms) + " ms of downtime", in, &out);
+          Fire(step, s, "QEMU expects " + std::to_string(s.expected_downtime_ms) + " ms of downtime", in, &out);
         }
         break;
       case Condition::Kind::kAfterPrevious: {
@@ -152,16 +203,35 @@ std::vector<Decision> ScheduleRunner::Decide(const MigrationSample& s, bool afte
           since = fired->second;
         }
         if (s.total_time_ms - since >= c.ms) {
-          Fire(step, s.total_time_ms,
+          Fire(step, s,
                FormatMillis(static_cast<double>(s.total_time_ms - since)) +
                    (previous ? " after the step before ('" + previous->ToString() + "')" : " after the start"),
                in, &out);
         }
         break;
       }
+      case Condition::Kind::kStalled: {
+        if (!pass_end) break;
+        const double margin = static_cast<double>(p_.tolerance.value) / 100;
+        const double set = static_cast<double>(s.ram_remaining);
+        if (!stalled_.count(step.ToString())) {
+          const std::optional<uint64_t> old = LowestSetUntil(s.total_time_ms - c.ms);
+          if (!old || set < (1 - margin) * static_cast<double>(*old)) break;
+          stalled_.insert(step.ToString());
+        }
+        const double lowest = static_cast<double>(pass_ends_.back().lowest);
+        if (set <= (1 + margin) * lowest) {
+          Fire(step, s,
+               "stalled: the dirty set at pass ends has not gone " + std::to_string(p_.tolerance.value) +
+                   "% (Stall.Tolerance) below its lowest from " + FormatMillis(static_cast<double>(c.ms)) +
+                   " before; now at a local minimum (" + FormatBytes(set) + ", lowest " + FormatBytes(lowest) + ")",
+               in, &out);
+        }
+        break;
+      }
       case Condition::Kind::kNoProgress:
         if (s.total_time_ms - progress_at_ms_ >= c.ms) {
-          Fire(step, s.total_time_ms, "remaining has not dropped for " +
+          Fire(step, s, "remaining has not dropped for " +
                          FormatMillis(static_cast<double>(s.total_time_ms - progress_at_ms_)),
                in, &out);
         }

@@ -47,6 +47,7 @@ std::string Condition::ToString() const {
     case Kind::kExpectedDowntime: return "expected-downtime>" + FormatMillisExact(ms);
     case Kind::kNoProgress: return "no-progress>=" + FormatMillisExact(ms);
     case Kind::kAfterPrevious: return "after-previous>=" + FormatMillisExact(ms);
+    case Kind::kStalled: return "stalled>=" + FormatMillisExact(ms);
   }
   return "?";
 }
@@ -104,7 +105,8 @@ Result<Condition> ParseCondition(std::string_view t) {
     bool positive;  // 0 is refused
   } timed[] = {{"expected-downtime>", Condition::Kind::kExpectedDowntime, false},
                {"no-progress>=", Condition::Kind::kNoProgress, true},
-               {"after-previous>=", Condition::Kind::kAfterPrevious, false}};
+               {"after-previous>=", Condition::Kind::kAfterPrevious, false},
+               {"stalled>=", Condition::Kind::kStalled, true}};
   for (const auto& [prefix, kind, positive] : timed) {
     auto v = after(prefix);
     if (!v) continue;
@@ -118,7 +120,7 @@ Result<Condition> ParseCondition(std::string_view t) {
   return Status::InvalidArgument(
       "condition", "'" + std::string(t.substr(0, 80)) +
                        "' is not one of start, stall>=N, iteration>N, elapsed>=TIME[/GiB], "
-                       "expected-downtime>TIME, no-progress>=TIME, after-previous>=TIME");
+                       "expected-downtime>TIME, no-progress>=TIME, after-previous>=TIME, stalled>=TIME");
 }
 
 }  // namespace

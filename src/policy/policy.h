@@ -43,9 +43,10 @@ struct Condition {
     kExpectedDowntime,  // QEMU predicts more downtime than this (ms)
     kNoProgress,        // remaining not below the previous sample for this long
     kAfterPrevious,     // this long after the step before it fired (the first: after the start)
+    kStalled,           // KubeVirt's stall (VEP 248) for this long, then at a local minimum of remaining
   } kind = Kind::kStart;
   uint64_t count = 0;   // kStall, kIteration
-  int64_t ms = 0;       // kElapsed, kExpectedDowntime, kNoProgress, kAfterPrevious
+  int64_t ms = 0;       // kElapsed, kExpectedDowntime, kNoProgress, kAfterPrevious, kStalled
   bool per_gib = false;  // kElapsed: ms is per GiB of data
   std::string ToString() const;
 };

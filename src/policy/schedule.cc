@@ -75,6 +75,9 @@ std::vector<PlannedStep> ExpandSchedule(const Policy& p, uint64_t ram_bytes, uin
       case Condition::Kind::kAfterPrevious:
         when = FormatMillisExact(s.when.ms) + (out.empty() ? " after the start" : " after the step before");
         break;
+      case Condition::Kind::kStalled:
+        when = "stalled for " + FormatMillisExact(s.when.ms) + ", at a local minimum";
+        break;
     }
     out.push_back({when, acts});
   }

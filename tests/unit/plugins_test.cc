@@ -93,9 +93,16 @@ TEST(Plugins, EachActionOwnsItsPolicyWordAndValue) {
     EXPECT_EQ(step->ToString(), text);
     EXPECT_EQ(ActionValueText(a->name(), value), a->ValueText(value));
   }
-  // The schedule's composite word is the one that names no action.
-  EXPECT_EQ(StepVocabulary().size(), AllActions().size() + 1);
+  // The schedule's composite words are the ones that name no action.
+  EXPECT_EQ(StepVocabulary().size(), AllActions().size() + 2);
   EXPECT_EQ(FindAction(kPostcopyOrPause), nullptr);
+  EXPECT_EQ(FindAction(kDowntimeOrAbort), nullptr);
+  Result<policy::Step> composite = policy::ParseStep("stalled>=40s downtime-or-abort=900ms", StepVocabulary());
+  ASSERT_TRUE(composite.ok()) << composite.status().ToString();
+  EXPECT_EQ(composite->actions[0].value, 900);
+  EXPECT_EQ(composite->ToString(), "stalled>=40s downtime-or-abort=900ms");
+  EXPECT_FALSE(policy::ParseStep("stalled>=0s abort", StepVocabulary()).ok());
+  EXPECT_FALSE(policy::ParseStep("stalled>=40s downtime-or-abort", StepVocabulary()).ok());
   EXPECT_EQ(ActionValueText("set-downtime", 400), " 400 ms");
   EXPECT_EQ(ActionValueText("set-bandwidth", 32 << 20), " 32.0 MiB/s");
   EXPECT_EQ(ActionValueText("set-throttle-level", 30), " 30%");

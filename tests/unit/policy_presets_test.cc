@@ -52,7 +52,7 @@ std::vector<std::string> PolicyFiles() {
 
 TEST(Presets, EveryShippedFilePassesCheck) {
   std::vector<std::string> files = PolicyFiles();
-  EXPECT_EQ(files.size(), 11u);
+  EXPECT_EQ(files.size(), 12u);
   for (const std::string& f : files) {
     Installed p(f);
     std::string problems;
@@ -150,6 +150,16 @@ TEST(Presets, KubevirtDynamicDowntimeRampsFromIterationThreeTenSecondsApart) {
             "10s after the step before: downtime=471ms\n10s after the step before: downtime=579ms\n"
             "10s after the step before: downtime=686ms\n10s after the step before: downtime=793ms\n"
             "10s after the step before: downtime=900ms\nbudget 750s: abort\n");
+}
+
+// Issue 27, point 2: KubeVirt's stall detection (VEP 248): stalled for 40 s
+// at a 4% margin, then the downtime the remaining implies up to 900 ms (or
+// abort); twice the completion budget.
+TEST(Presets, KubevirtStallDetectionActsAtALocalMinimumAfterFortySeconds) {
+  Installed p(kSource + "/policy.d/presets/kubevirt-stall-detection.conf");
+  EXPECT_EQ(p.Expand(4 * kGiB),
+            "no progress for 150s: abort\nstalled for 40s, at a local minimum: downtime-or-abort=900ms\n"
+            "budget 1500s: abort\n");
 }
 
 // The built-in default is the vendor default (issue #23, point 8): a tree

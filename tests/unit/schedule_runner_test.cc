@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "src/base/units.h"
 #include "tests/support/samples.h"
 
 namespace vc {
@@ -104,6 +105,56 @@ TEST(ScheduleRunner, AfterPreviousRampsFromTheStepBefore) {
   ScheduleRunner first(With({"after-previous>=5s downtime=200ms"}), "test");
   EXPECT_EQ(Names(first.Decide(At(4000, 1, 100 * kMiB), false, in)), "");
   EXPECT_EQ(Names(first.Decide(At(5000, 1, 100 * kMiB), false, in)), "set-downtime=200");
+}
+
+// Issue 27, point 2: KubeVirt's stall detector (VEP 248). At pass ends: the
+// dirty set comes down to about 80 MiB and stays there (within 4%). Once it
+// is no lower than 96% of the lowest set from 10 s before, the step waits for
+// a local minimum (within 4% of the lowest, 79 MiB) and then sets the
+// downtime the set implies at the bandwidth: as it is where that fits 900
+// ms, 900 ms where it fits 1.5 times that, abort beyond.
+TEST(ScheduleRunner, StalledWaitsForALocalMinimumThenSetsTheDowntimeItImpliesOrAborts) {
+  struct Case {
+    double bandwidth_mib;
+    std::string decided;
+  };
+  for (const Case& c : {Case{128, "set-downtime=633"}, Case{64, "set-downtime=900"}, Case{32, "abort"}}) {
+    SCOPED_TRACE(c.decided);
+    policy::Policy p = With({"stalled>=10s downtime-or-abort=900ms"});
+    p.tolerance = policy::Setting<int64_t>(4);
+    ScheduleRunner r(p, "test");
+    ReactionInputs in;
+    auto at = [&](int64_t ms, uint64_t pass, uint64_t remaining_mib) {
+      MigrationSample s = At(ms, pass, remaining_mib * kMiB);
+      s.bandwidth = c.bandwidth_mib * kMiB;
+      return s;
+    };
+    EXPECT_EQ(Names(r.Decide(at(0, 1, 1000), false, in)), "");
+    const uint64_t sets[] = {200, 150, 100, 80, 82, 79, 81, 83};  // passes 2-9, 2 s apart
+    for (uint64_t i = 0; i < std::size(sets); i++) {
+      EXPECT_EQ(Names(r.Decide(at(2000 * static_cast<int64_t>(i + 1), i + 2, sets[i]), true, in)), "") << i;
+    }
+    // 18 s: 84 MiB is no lower than 96% of the 80 MiB lowest by 8 s:
+    // stalled, but not at a local minimum. A timer sample is no pass end.
+    EXPECT_EQ(Names(r.Decide(at(18000, 10, 84), true, in)), "");
+    EXPECT_EQ(Names(r.Decide(at(19000, 10, 20), false, in)), "");
+    // 20 s: 81 MiB, within 4% of 79: the local minimum.
+    std::vector<Decision> d = r.Decide(at(20000, 11, 81), true, in);
+    ASSERT_EQ(Names(d), c.decided);
+    EXPECT_NE(d[0].reason.find("now at a local minimum (81.0 MiB, lowest 79.0 MiB)"), std::string::npos) << d[0].reason;
+    EXPECT_NE(d[0].reason.find("remaining 81.0 MiB at " + FormatRate(c.bandwidth_mib * kMiB) + " (smoothed) implies"),
+              std::string::npos)
+        << d[0].reason;
+    EXPECT_EQ(Names(r.Decide(at(22000, 12, 79), true, in)), "") << "a step fires once";
+  }
+  // A dirty set still coming down is no stall, however long it takes.
+  ScheduleRunner falling(With({"stalled>=10s downtime-or-abort=900ms"}), "test");
+  ReactionInputs in;
+  for (uint64_t pass = 2; pass < 40; pass++) {
+    MigrationSample s = At(static_cast<int64_t>(pass) * 5000, pass, (1000 - pass * 20) * kMiB);
+    s.bandwidth = 32.0 * kMiB;
+    EXPECT_EQ(Names(falling.Decide(s, true, in)), "") << pass;
+  }
 }
 
 TEST(ScheduleRunner, BudgetActions) {
