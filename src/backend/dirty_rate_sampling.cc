@@ -1,10 +1,18 @@
 #include "src/backend/dirty_rate_sampling.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "qmp/commands.h"
 
 namespace vc {
+
+int64_t DirtyRateSampling::PagesPerGiB(uint64_t ram) {
+  if (ram == 0) return kDefaultPagesPerGiB;
+  const double gib = static_cast<double>(ram) / static_cast<double>(1ull << 30);
+  const auto pages = static_cast<int64_t>(std::ceil(static_cast<double>(kPagesInAll) / gib));
+  return std::clamp(pages, kDefaultPagesPerGiB, kMaxPagesPerGiB);
+}
 
 void DirtyRateSampling::Update(MigrationSample* s, const Qmp& qmp) {
   if (s->status == "none" || s->status == "setup") {
@@ -14,7 +22,10 @@ void DirtyRateSampling::Update(MigrationSample* s, const Qmp& qmp) {
   switch (step_) {
     case Step::kNotYet:
       if (s->status == "active" && s->pass == 1 && s->total_time_ms >= 500) {
-        Result<Json> r = qmp("calc-dirty-rate", Json::Object().Set("calc-time", Json::Int(kSeconds)));
+        Json arguments = Json::Object().Set("calc-time", Json::Int(kSeconds));
+        const int64_t pages = PagesPerGiB(s->ram_total);
+        if (takes_sample_pages_ && pages != kDefaultPagesPerGiB) arguments.Set("sample-pages", Json::Int(pages));
+        Result<Json> r = qmp("calc-dirty-rate", arguments);
         step_ = r.ok() ? Step::kMeasuring : Step::kDone;
       }
       break;

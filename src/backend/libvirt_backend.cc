@@ -101,6 +101,11 @@ Result<std::unique_ptr<LibvirtBackend>> LibvirtBackend::Connect(const std::strin
   char uuid[VIR_UUID_STRING_BUFLEN] = {};
   if (virDomainGetUUIDString(b->dom_.get(), uuid) < 0) return LibvirtError("the UUID of " + b->name_);
   b->uuid_ = uuid;
+  // QEMU takes calc-dirty-rate's sample-pages from 6.1 (version 6001000).
+  unsigned long qemu_version = 0;
+  if (virConnectGetVersion(b->conn_.get(), &qemu_version) == 0) {
+    b->dirty_rate_.set_takes_sample_pages(qemu_version >= 6001000);
+  }
   b->wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!b->wake_.valid()) return Status::IoError("eventfd", errno);
   if (b->options_.events && LibvirtEventLoopRegistered()) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace vc {
@@ -65,6 +66,32 @@ TEST(DirtyRateSampling, AsksNothingOncePastActive) {
     EXPECT_EQ(Feed(sampling, qemu, At(status, 1, 1600)), 0) << status;
     Feed(sampling, qemu, At(status, 1, 2600));
     EXPECT_EQ(qemu.sent, std::vector<std::string>{"calc-dirty-rate"}) << status;
+  }
+}
+
+// kPagesInAll pages in all where QEMU takes sample-pages, within its range;
+// QEMU's default is never asked for by name, and older QEMUs get none.
+TEST(DirtyRateSampling, SamplesEnoughPagesInASmallGuest) {
+  constexpr uint64_t kGiB = 1ull << 30;
+  EXPECT_EQ(DirtyRateSampling::PagesPerGiB(kGiB / 4), 4096);
+  EXPECT_EQ(DirtyRateSampling::PagesPerGiB(kGiB), 4096);
+  EXPECT_EQ(DirtyRateSampling::PagesPerGiB(4 * kGiB), 1024);
+  EXPECT_EQ(DirtyRateSampling::PagesPerGiB(6 * kGiB), 683);
+  EXPECT_EQ(DirtyRateSampling::PagesPerGiB(64 * kGiB), 512);
+  EXPECT_EQ(DirtyRateSampling::PagesPerGiB(0), 512);
+  for (const auto& [takes, ram, want] : {std::tuple{true, 4 * kGiB, std::string(R"({"calc-time":2,"sample-pages":1024})")},
+                                         std::tuple{true, 64 * kGiB, std::string(R"({"calc-time":2})")},
+                                         std::tuple{false, 4 * kGiB, std::string(R"({"calc-time":2})")}}) {
+    DirtyRateSampling sampling;
+    sampling.set_takes_sample_pages(takes);
+    std::string sent;
+    MigrationSample s = At("active", 1, 600);
+    s.ram_total = ram;
+    sampling.Update(&s, [&](std::string_view, const Json& a) -> Result<Json> {
+      sent = a.Serialize();
+      return Json::Object();
+    });
+    EXPECT_EQ(sent, want);
   }
 }
 

@@ -277,7 +277,7 @@ TEST_P(QmpBackendVersion, FactsComeFromTheGreetingAndTheCapabilities) {
 INSTANTIATE_TEST_SUITE_P(Recorded, QmpBackendVersion, ::testing::Values("7.2", "10.0"), RecordingName);
 
 // The guest's dirty rate, sampled once in the bulk pass: calc-dirty-rate
-// after 500 ms of it, query-dirty-rate beside each query-migrate until
+// after 500 ms of it (with more pages than QEMU's default for a small guest), query-dirty-rate beside each query-migrate until
 // QEMU has measured, then the rate in every sample and no more commands.
 TEST_P(QmpBackendVersion, SamplesTheDirtyRateOnceInTheBulkPass) {
   const Recording handshake = Load(GetParam() + "/handshake.replies");
@@ -297,7 +297,13 @@ TEST_P(QmpBackendVersion, SamplesTheDirtyRateOnceInTheBulkPass) {
     const uint64_t pass = info.Get("ram") ? info.Get("ram")->GetUint("dirty-sync-count").value_or(0) : 0;
     if (!asked && info.GetString("status").value_or("") == "active" && pass == 1 &&
         info.GetInt("total-time").value_or(0) >= 500) {
-      c.Then("calc-dirty-rate", run.replies.at("calc-dirty-rate").front(), Json::Object().Set("calc-time", Json::Int(2)));
+      // Both recorded QEMUs take sample-pages (6.1+): the guest's size
+      // decides how many per GiB.
+      const uint64_t ram = info.Get("ram")->GetUint("total").value_or(0);
+      c.Then("calc-dirty-rate", run.replies.at("calc-dirty-rate").front(),
+             Json::Object()
+                 .Set("calc-time", Json::Int(2))
+                 .Set("sample-pages", Json::Int(DirtyRateSampling::PagesPerGiB(ram))));
       asked = true;
     } else if (asked && !measured) {
       ASSERT_LT(next_rate, rates.size());
