@@ -41,6 +41,10 @@ Controller::Controller(MigrationBackend& backend, BackendFacts facts, Reaction* 
 }
 
 void Controller::OnSample(const MigrationSample& s, bool after_sync) {
+  if (!told_sampled_rate_ && s.sampled_dirty_rate > 0) {
+    say_("the guest's dirty rate, sampled in the bulk pass (calc-dirty-rate): " + FormatRate(s.sampled_dirty_rate));
+    told_sampled_rate_ = true;
+  }
   if (s.switching_over()) {
     // The migration ends by itself now; nothing decided would take effect
     // but an abort, and that one would cancel it at its very end.

@@ -185,6 +185,7 @@ class Controller {
   bool paused_by_us_ = false;
   std::optional<Clock::time_point> destination_wait_;  // since the destination first said "not yet"
   bool told_switching_over_ = false;
+  bool told_sampled_rate_ = false;
   uint64_t bandwidth_ceiling_ = 0;
   std::function<void(const ChangesInForce&)> before_change_;
 };

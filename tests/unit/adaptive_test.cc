@@ -200,6 +200,7 @@ TEST(Adaptive, EarlyPostcopyInTheBulkPassWhenPreCopyWouldTakeFarLonger) {
   EXPECT_EQ(r.result.outcome, MigrationOutcome::kCompletedPostcopy) << r.Actions();
   EXPECT_LT(static_cast<double>(r.result.total_time_ms), 1.15 * ram_over_link_ms);
   EXPECT_EQ(r.result.throttle_integral, 0);
+  EXPECT_TRUE(r.Said("the guest's dirty rate, sampled in the bulk pass (calc-dirty-rate): ")) << r.Log();
 
   Outcome without = Simulated(DefaultWith("[Start]\nPostcopy=yes\n"), kubevirt());
   for (const ActionRecord& a : without.result.actions) EXPECT_NE(a.kind, DecisionKind::kEarly) << a.reason;
