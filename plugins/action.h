@@ -80,8 +80,9 @@ std::vector<const Action*> AllActions();
 inline constexpr std::string_view kPostcopyOrPause = "postcopy-or-pause";
 /// The schedule's composite word of KubeVirt's stall detector (VEP 248),
 /// with a limit T: set-downtime to what the bytes remaining imply at the
-/// bandwidth, at most T, where they imply up to kDowntimeOrAbortTry x T;
-/// else abort (src/control/schedule_runner.cc resolves it).
+/// bandwidth, at most T, where they imply up to kDowntimeOrAbortTry x T
+/// (T with no bandwidth measured); else abort (src/control/schedule_runner.cc
+/// resolves it).
 inline constexpr std::string_view kDowntimeOrAbort = "downtime-or-abort";
 inline constexpr double kDowntimeOrAbortTry = 1.5;
 /// Every word Step= knows: each action's, kPostcopyOrPause and kDowntimeOrAbort.

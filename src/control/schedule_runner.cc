@@ -60,7 +60,11 @@ Decision ScheduleRunner::DowntimeOrAbort(int64_t limit_ms, const MigrationSample
   const double bandwidth = bandwidth_ewma_ > 0 ? bandwidth_ewma_ : s.bandwidth;
   const std::string at = "remaining " + FormatBytes(static_cast<double>(s.ram_remaining)) + " at " +
                          FormatRate(bandwidth) + " (smoothed)";
-  if (bandwidth <= 0) return {DecisionKind::kScheduleStep, "abort", 0, reason + "; " + at + ": no bandwidth to judge by"};
+  // Nothing to judge by is no reason to end the migration: tried at the limit.
+  if (bandwidth <= 0) {
+    return {DecisionKind::kScheduleStep, "set-downtime", limit_ms,
+            reason + "; no bandwidth measured yet: tried at the limit"};
+  }
   const int64_t implied = static_cast<int64_t>(std::ceil(static_cast<double>(s.ram_remaining) * 1000 / bandwidth));
   const std::string implies = "; " + at + " implies " + std::to_string(implied) + " ms of downtime";
   if (static_cast<double>(implied) > kDowntimeOrAbortTry * static_cast<double>(limit_ms)) {

@@ -147,6 +147,10 @@ TEST(ScheduleRunner, StalledWaitsForALocalMinimumThenSetsTheDowntimeItImpliesOrA
         << d[0].reason;
     EXPECT_EQ(Names(r.Decide(at(22000, 12, 79), true, in)), "") << "a step fires once";
   }
+  // With no bandwidth measured it never aborts: tried at the limit.
+  ScheduleRunner unmeasured(With({"start downtime-or-abort=900ms"}), "test");
+  ReactionInputs none;
+  EXPECT_EQ(Names(unmeasured.Decide(At(0, 1, 1000 * kMiB), false, none)), "set-downtime=900");
   // A dirty set still coming down is no stall, however long it takes.
   ScheduleRunner falling(With({"stalled>=10s downtime-or-abort=900ms"}), "test");
   ReactionInputs in;
