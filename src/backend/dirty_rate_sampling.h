@@ -31,8 +31,8 @@ class DirtyRateSampling {
   /// of 512 per GiB sees about 20 change in a 1 GiB guest (+-22%, which
   /// decides whether a throttle comes at the first sync or passes later).
   static constexpr int64_t kPagesInAll = 4096;
-  /// QEMU's range of sample-pages per GiB (6.1+), and its default.
-  static constexpr int64_t kMinPagesPerGiB = 128, kDefaultPagesPerGiB = 512, kMaxPagesPerGiB = 4096;
+  /// QEMU's default sample-pages per GiB, and its most (6.1+).
+  static constexpr int64_t kDefaultPagesPerGiB = 512, kMaxPagesPerGiB = 4096;
 
   /// The sample-pages per GiB for a guest of \a ram bytes: kPagesInAll
   /// over its size, never below QEMU's default nor above its maximum.

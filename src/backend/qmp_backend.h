@@ -63,8 +63,7 @@ class QmpBackend final : public MigrationBackend {
       : session_(std::move(session)),
         destination_qmp_(options.destination_qmp),
         sample_dirty_rate_(options.sample_dirty_rate) {
-    const qmp::QemuVersion& v = session_->version();
-    dirty_rate_.set_takes_sample_pages(v.major > 6 || (v.major == 6 && v.minor >= 1));
+    dirty_rate_.set_takes_sample_pages(session_->version().AtLeast(6, 1));
   }
   /// On a destination: multifd-channels and multifd-compression as the
   /// source will have them (\a start's).
