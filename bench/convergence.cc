@@ -31,6 +31,7 @@
 #include "src/control/start_settings.h"
 #include "src/policy/ini.h"
 #include "src/policy/resolve.h"
+#include "src/state/summary.h"
 #include "tests/support/guest_pause_watch.h"
 #include "tests/support/netns_link.h"
 #include "tests/support/policy_tree.h"
@@ -112,6 +113,8 @@ struct RunResult {
   double guest_run_share = 0;            // of the migration's wall time, the guest ran (real QEMU)
   std::vector<std::string> actions;
   std::vector<std::pair<double, uint64_t>> remaining;  // (s, bytes)
+  /// A copy completed in pre-copy, beside its prediction (real QEMU).
+  std::optional<SwitchoverReport> switchover;
 
   bool completed() const { return outcome == "completed" || outcome == "completed-postcopy"; }
   bool within_limit() const {
@@ -216,6 +219,7 @@ RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s, int 
   r.downtime_ms = sum->GetInt("downtime-ms");
   r.passes = sum->GetUint("passes").value_or(0);
   r.bytes_sent = sum->GetUint("bytes-sent").value_or(0);
+  if (std::optional<Json> so = sum->Get("switchover")) r.switchover = SwitchoverReport::FromJson(*so);
   std::optional<double> paused_at;
   if (std::optional<Json> actions = sum->Get("actions")) {
     for (size_t i = 0; i < actions->ArraySize(); i++) {
@@ -315,6 +319,7 @@ Json ToJson(const RunResult& r) {
   if (r.downtime_ms) j.Set("downtime-ms", Json::Int(*r.downtime_ms));
   if (r.guest_pause_ms) j.Set("guest-pause-ms", Json::Double(*r.guest_pause_ms));
   if (r.where == "qemu") j.Set("guest-run-share", Json::Double(r.guest_run_share));
+  if (r.switchover) j.Set("switchover", r.switchover->ToJson());
   return j;
 }
 
@@ -324,12 +329,7 @@ double Median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-std::string Fixed(double v, int digits = 2) {
-  if (std::isnan(v)) return "–";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
+std::string Fixed(double v, int digits = 2) { return std::isnan(v) ? "–" : FormatFixed(v, digits); }
 
 /// The per-policy table for one set of runs (one "where").
 /// The guest's work in the first \a horizon_ms of \a r: what it ran while
@@ -439,6 +439,47 @@ std::string CaseTable(const std::vector<RunResult>& runs, const std::vector<RunR
           std::to_string(r.passes) + " | " + Fixed(r.throttle_integral, 0) + " | " +
           (r.paused_ms ? FormatMillis(static_cast<double>(r.paused_ms)) : std::string("–")) + " |\n";
   }
+  return md;
+}
+
+/// Every final copy of a real run beside what the switch-over speed it was
+/// judged by predicted for it, in run order; a copy larger than every one
+/// the same policy made before it (its host's learned speed meets a size
+/// it has not seen) is marked. The real downtime is QEMU's (its whole-ms
+/// figure + 1) and the guest's own gap.
+std::string CopyTable(const std::vector<RunResult>& runs) {
+  std::string md =
+      "| case | policy | copy (never sent before) | larger than any before | judged by | predicted | QEMU's downtime "
+      "(/ predicted) | guest's pause (/ predicted) |\n"
+      "|---|---|---|---|---|---|---|---|\n";
+  std::map<std::string, uint64_t> largest;  // policy -> its largest copy so far
+  double worst_larger = 0;
+  int larger = 0, larger_within = 0;
+  for (const RunResult& r : runs) {
+    if (!r.switchover) continue;
+    const SwitchoverReport& so = *r.switchover;
+    const uint64_t before = largest[r.policy];
+    const bool is_larger = before > 0 && so.copy.bytes > before;
+    largest[r.policy] = std::max(before, so.copy.bytes);
+    const double guest_ratio = so.predicted_ms > 0 && r.guest_pause_ms ? *r.guest_pause_ms / so.predicted_ms : NAN;
+    if (is_larger && so.predicted_ms > 0) {
+      const double worst = std::max(so.ratio(), std::isnan(guest_ratio) ? 0.0 : guest_ratio);
+      worst_larger = std::max(worst_larger, worst);
+      larger++;
+      larger_within += worst <= 1.25;
+    }
+    const std::string kase = r.round > 1 ? r.kase + " (round " + std::to_string(r.round) + ")" : r.kase;
+    md += "| " + kase + " | " + r.policy + " | " + FormatBytes(static_cast<double>(so.copy.bytes)) +
+          (so.copy.never_sent ? " (" + FormatBytes(static_cast<double>(*so.copy.never_sent)) + ")" : std::string()) +
+          " | " + (is_larger ? FormatFixed(static_cast<double>(so.copy.bytes) / static_cast<double>(before), 1) + "x" : "–") +
+          " | " + so.speed + " | " + (so.predicted_ms > 0 ? FormatMillis(so.predicted_ms) : "–") + " | " +
+          std::to_string(so.copy.downtime_ms) + " ms (" + (so.predicted_ms > 0 ? Fixed(so.ratio()) : "–") + ") | " +
+          (r.guest_pause_ms ? FormatMillis(*r.guest_pause_ms) + " (" + Fixed(guest_ratio) + ")" : std::string("–")) +
+          " |\n";
+  }
+  md += "\nCopies larger than any the same policy made before: " + std::to_string(larger) + ", real downtime (QEMU's and "
+        "the guest's) within 1.25x the predicted: " + std::to_string(larger_within) + ", worst " + Fixed(worst_larger) +
+        "x.\n";
   return md;
 }
 
@@ -620,7 +661,10 @@ int Main(int argc, char** argv) {
     md += "### Large grid on the simulator (" + sim_ram + " x " + sim_bw + ")\n\n" +
           Table(sim_large, "virt-converge-default", "qemu-auto-converge") + "\n";
   }
-  if (!qemu_runs.empty()) md += "### Every real run\n\n" + CaseTable(qemu_runs, sim_small) + "\n";
+  if (!qemu_runs.empty()) {
+    md += "### Every real run\n\n" + CaseTable(qemu_runs, sim_small) + "\n";
+    md += "### Final copies and their predictions\n\n" + CopyTable(qemu_runs) + "\n";
+  }
   std::ofstream(out + "/results.md") << md;
 
   // remaining bytes over time for the plotted case, one block per policy

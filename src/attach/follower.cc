@@ -315,6 +315,7 @@ void Follower::Finish(const MigrationSample& s) {
     case MigrationOutcome::kCompleted:
       if (std::optional<SwitchoverCopy> copy = progress_->WitnessSwitchover(
               s, controller_ ? controller_->max_bandwidth() : std::nullopt, facts_)) {
+        sum.switchover = ReportSwitchover(*copy);
         policy_.RememberSwitchover(*copy);
       }
       sum.detail = "finished in pre-copy";
@@ -339,6 +340,24 @@ void Follower::Finish(const MigrationSample& s) {
       break;
   }
   End(std::move(sum), false);
+}
+
+SwitchoverReport Follower::ReportSwitchover(const SwitchoverCopy& copy) {
+  SwitchoverReport r;
+  r.copy = copy;
+  // Judged by the speed the reaction held (learned or stated), at most
+  // max-bandwidth's time as the adaptive mode bounds it; by max-bandwidth
+  // alone where it had none, as QEMU judges the copy.
+  const std::optional<uint64_t> cap = controller_ ? controller_->max_bandwidth() : std::nullopt;
+  const double least_rate = cap ? static_cast<double>(*cap) : 0;
+  const PolicyReaction* reaction = policy_.reaction();
+  const SwitchoverSpeed speed = reaction ? reaction->adaptive().config().switchover : SwitchoverSpeed{};
+  r.predicted_ms = speed.TimeMs(copy, least_rate);
+  r.speed = speed.known() ? speed.Describe() : "max-bandwidth " + FormatRate(least_rate);
+  if (r.predicted_ms > 0) {
+    view_.Message("switch-over: " + r.ToText() + " (" + FormatFixed(r.ratio(), 2) + "x the predicted)");
+  }
+  return r;
 }
 
 MigrationSummary Follower::EndingHere(MigrationOutcome outcome, std::string code, std::string detail) const {

@@ -115,6 +115,9 @@ class Follower {
   void Record(const MigrationSample* s);
   /// The migration ended (\a s finished()): its summary from QEMU's figures.
   void Finish(const MigrationSample& s);
+  /// \a copy, the final copy of a migration completed in pre-copy, beside
+  /// what the switch-over speed the reaction held predicted for it (said).
+  SwitchoverReport ReportSwitchover(const SwitchoverCopy& copy);
   /// A summary of \a outcome with the figures of the last sample.
   /// \a code: its reason code (MigrationSummary::code).
   MigrationSummary EndingHere(MigrationOutcome outcome, std::string code, std::string detail) const;

@@ -102,6 +102,12 @@ std::string FormatBytes(double bytes) {
 
 std::string FormatRate(double bytes_per_second) { return FormatBytes(bytes_per_second) + "/s"; }
 
+std::string FormatFixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
 std::string FormatMillis(double ms) {
   char buf[64];
   if (ms < 1000) {

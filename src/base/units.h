@@ -21,6 +21,8 @@ Result<int64_t> ParseMillis(std::string_view text);
 std::string FormatBytes(double bytes);
 /// FormatBytes(bytes_per_second) + "/s".
 std::string FormatRate(double bytes_per_second);
+/// \a v with \a digits after the point: FormatFixed(0.853, 2) = "0.85".
+std::string FormatFixed(double v, int digits);
 /// "850 ms", "12.3 s", "4 min 5 s".
 std::string FormatMillis(double ms);
 /// Seconds since the epoch as local time, "2026-12-05 10:40:11"; "-" for 0.

@@ -53,12 +53,6 @@ constexpr double kCorrectionStep = 1.25;
 
 int RoundUpTo5(double percent) { return static_cast<int>(std::ceil(percent / 5) * 5); }
 
-std::string Fixed2(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", v);
-  return buf;
-}
-
 }  // namespace
 
 AdaptiveConfig AdaptiveConfig::From(const policy::Policy& p, const SwitchoverSpeed& learned) {
@@ -142,9 +136,9 @@ std::vector<Decision> AdaptiveMode::Decide(const MigrationSample& s, bool after_
   if (e.passes_at_floor > config_.patience) {
     why = "no new minimum for " + std::to_string(e.passes_at_floor) + " passes";
   } else if (!converge) {
-    why = "pre-copy cannot converge at ratio " + Fixed2(e.ratio);
+    why = "pre-copy cannot converge at ratio " + FormatFixed(e.ratio, 2);
   } else if (e.ratio >= kConvergingRatio) {
-    why = "each pass leaves " + Fixed2(e.ratio) + " of the one before: too slow to rely on";
+    why = "each pass leaves " + FormatFixed(e.ratio, 2) + " of the one before: too slow to rely on";
   } else {
     why = "pre-copy would need " + FormatMillis(static_cast<double>(*converge)) + " but the budget has " +
           FormatMillis(static_cast<double>(left)) + " left";
@@ -417,7 +411,7 @@ bool AdaptiveMode::ShortenSlowConvergence(int64_t converge_ms, const ReactionInp
   const double saved_ms = static_cast<double>(converge_ms) - pass_ms;
   const double added_ms = std::max<double>(0, static_cast<double>(e.floor_downtime_ms - config_.base_downtime_ms));
   if (saved_ms <= 0 || saved_ms < kSavedPerDowntimeAdded * added_ms) return false;
-  const std::string why = "pre-copy gets under the limit by itself at ratio " + Fixed2(e.ratio) + ", but only in " +
+  const std::string why = "pre-copy gets under the limit by itself at ratio " + FormatFixed(e.ratio, 2) + ", but only in " +
                           FormatMillis(static_cast<double>(converge_ms)) + "; switching over at the floor saves about " +
                           FormatMillis(saved_ms) + " for " + FormatMillis(added_ms) + " more downtime";
   return TryDowntime(in, why, /*now=*/false, out);
@@ -449,7 +443,7 @@ bool AdaptiveMode::ThrottleSlowConvergence(const MigrationSample& s, int64_t con
   const double saved_ms = static_cast<double>(converge_ms) - before_ms - throttled_ms;
   const double cost_ms = static_cast<double>(level) / 100 * throttled_ms;
   if (saved_ms <= 0 || saved_ms < kSavedPerThrottleCost * cost_ms) return false;
-  const std::string why = "pre-copy gets under the limit by itself at ratio " + Fixed2(e.ratio) + ", but only in " +
+  const std::string why = "pre-copy gets under the limit by itself at ratio " + FormatFixed(e.ratio, 2) + ", but only in " +
                           FormatMillis(static_cast<double>(converge_ms)) + "; a throttle saves about " +
                           FormatMillis(saved_ms) + " for " + FormatMillis(cost_ms) + " of the guest's CPU";
   return TryThrottle(s, in, kTargetRatio, why, out);
@@ -465,7 +459,7 @@ bool AdaptiveMode::TryDirtyLimit(const ReactionInputs& in, double target_ratio, 
   dirty_limit_ = target;
   out->push_back({DecisionKind::kThrottle, "set-dirty-limit", static_cast<int64_t>(target),
                   "adaptive: downtime alone would exceed MaxDowntime; limiting writers to " + FormatRate(static_cast<double>(target)) +
-                      " (" + Fixed2(target_ratio) + " of the bandwidth) (" + Inputs(in) + ")"});
+                      " (" + FormatFixed(target_ratio, 2) + " of the bandwidth) (" + Inputs(in) + ")"});
   wait_until_pass_ = 0;
   return true;
 }
@@ -492,10 +486,10 @@ bool AdaptiveMode::TryThrottle(const MigrationSample& s, const ReactionInputs& i
   const int level = ThrottleLevel(now, e.ratio, target_ratio);
   if (level <= now) return false;
   std::string how = "throttle " + std::to_string(now) + "% -> " + std::to_string(level) + "% brings dirty/bandwidth from " +
-                    Fixed2(e.ratio) + " to about " + Fixed2(target_ratio);
+                    FormatFixed(e.ratio, 2) + " to about " + FormatFixed(target_ratio, 2);
   if (no_effect) {
     how = "the throttle at " + std::to_string(now) + "% showed no visible effect (ratio " +
-          Fixed2(ratio_before_throttle_) + " -> " + Fixed2(e.ratio) + ": the working set is rewritten every pass); " + how;
+          FormatFixed(ratio_before_throttle_, 2) + " -> " + FormatFixed(e.ratio, 2) + ": the working set is rewritten every pass); " + how;
   }
   const std::string reason = "adaptive: " + why + "; " + how + " (" + Inputs(in) + ")";
   // One call sets all three bounds: no round trips between the pass and
@@ -598,13 +592,13 @@ bool AdaptiveMode::EarlyPostcopy(const MigrationSample& s, const ReactionInputs&
   const double precopy_ms = passes ? bulk_ms + static_cast<double>(*passes) : 0;
   const std::string precopy =
       passes ? "about " + FormatMillis(precopy_ms) + " (the bulk pass's rest, then passes from about " +
-                   FormatBytes(at_sync) + " dirtied, each leaving " + Fixed2(ratio) + " of the one before)"
-             : "never converge (each pass would leave " + Fixed2(ratio) + " of the one before)";
+                   FormatBytes(at_sync) + " dirtied, each leaving " + FormatFixed(ratio, 2) + " of the one before)"
+             : "never converge (each pass would leave " + FormatFixed(ratio, 2) + " of the one before)";
   const std::string inputs = "(bandwidth " + FormatRate(bandwidth) + ", dirty " + FormatRate(dirty) +
-                             " sampled in the bulk pass, ratio " + Fixed2(ratio) + ")";
+                             " sampled in the bulk pass, ratio " + FormatFixed(ratio, 2) + ")";
   if (passes && precopy_ms < kEarlyPostcopyGain * postcopy_ms) {
     notes_.push_back("adaptive: staying in pre-copy: by itself it would take " + precopy + ", post-copy from here about " +
-                     FormatMillis(postcopy_ms) + " (pre-copy takes under " + Fixed2(kEarlyPostcopyGain) + "x as long) " + inputs +
+                     FormatMillis(postcopy_ms) + " (pre-copy takes under " + FormatFixed(kEarlyPostcopyGain, 2) + "x as long) " + inputs +
                      "; EarlyPostcopy=yes");
     return false;
   }

@@ -91,6 +91,7 @@ class AdaptiveMode {
   /// than asking its own level on top; Applied() is told if it failed.
   void NoteThrottleAsked(int level, uint64_t pass);
   const Estimates& estimates() const { return estimator_.estimates(); }
+  const AdaptiveConfig& config() const { return config_; }
 
  private:
   /// The downtime-limit under which QEMU's copy takes the policy's

@@ -143,8 +143,7 @@ std::optional<int64_t> Estimates::ConvergeMs(int64_t limit_ms) const {
 
 std::string Estimates::ToString() const {
   if (!valid) return "no estimates yet (bulk pass)";
-  char ratio_text[32];
-  std::snprintf(ratio_text, sizeof ratio_text, "%.2f", ratio);
+  const std::string ratio_text = FormatFixed(ratio, 2);
   std::string out = "bandwidth " + FormatRate(bandwidth) + ", dirty " + FormatRate(dirty_rate) +
                     (dirty_rate_sampled ? " (sampled in the bulk pass)" : "");
   const long measured_under = std::lround(measured_throttle_percent);
@@ -153,7 +152,7 @@ std::string Estimates::ToString() const {
            " unthrottled)";
     if (measured_under != throttle_percent) out += ", throttle now " + std::to_string(throttle_percent) + "%";
   }
-  out += ", ratio " + std::string(ratio_text) + ", remaining " + FormatBytes(static_cast<double>(remaining));
+  out += ", ratio " + ratio_text + ", remaining " + FormatBytes(static_cast<double>(remaining));
   if (never_sent_share > 0) {
     out += " (" + std::to_string(static_cast<int>(std::lround(never_sent_share * 100))) + "% bulk never sent)";
   }

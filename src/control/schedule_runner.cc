@@ -23,11 +23,7 @@ StallConfig StallConfigOf(const policy::Policy& p) {
 // KubeVirt's stall detector smooths the bandwidth it divides by so (VEP 248).
 constexpr double kKubevirtBandwidthAlpha = 0.4;
 
-std::string TryTimes() {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%.1fx", kDowntimeOrAbortTry);
-  return buf;
-}
+std::string TryTimes() { return FormatFixed(kDowntimeOrAbortTry, 1) + "x"; }
 
 }  // namespace
 

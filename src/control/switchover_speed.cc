@@ -83,6 +83,12 @@ double SwitchoverSpeed::TimeMs(double bytes, double never_sent_share, double lea
   return ms;
 }
 
+double SwitchoverSpeed::TimeMs(const SwitchoverCopy& copy, double least_rate) const {
+  if (copy.bytes == 0) return 0;
+  const double bytes = static_cast<double>(copy.bytes);
+  return TimeMs(bytes, copy.never_sent ? static_cast<double>(*copy.never_sent) / bytes : 0, least_rate);
+}
+
 double SwitchoverSpeed::RateFor(double bytes, double never_sent_share, double least_rate) const {
   if (stated_ > 0) return std::max(stated_, least_rate);
   const double b = std::max(bytes, 1.0);

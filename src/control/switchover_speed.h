@@ -75,6 +75,9 @@ class SwitchoverSpeed {
 
   /// Predicted milliseconds; 0 when unknown. Never decreasing in \a bytes.
   double TimeMs(double bytes, double never_sent_share = 0, double least_rate = 0) const;
+  /// TimeMs() for the make-up of \a copy (never_sent unknown: re-sent, as
+  /// the pools file it).
+  double TimeMs(const SwitchoverCopy& copy, double least_rate = 0) const;
   /// bytes/s that prediction amounts to; 0 when unknown.
   double RateFor(double bytes, double never_sent_share = 0, double least_rate = 0) const;
   /// The most bytes such a copy may hold and still take at most \a ms;

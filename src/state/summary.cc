@@ -18,6 +18,7 @@ std::string MigrationSummary::ToText() const {
   if (passes) line("passes:     ", std::to_string(*passes));
   if (bytes_sent) line("bytes sent: ", FormatBytes(static_cast<double>(*bytes_sent)) + " (" +
                                            std::to_string(*bytes_sent) + ")");
+  if (switchover) line("switch-over: ", switchover->ToText());
   line("actions:    ", std::to_string(actions.size()));
   for (const ActionRecord& a : actions) {
     char at[32];
@@ -28,6 +29,34 @@ std::string MigrationSummary::ToText() const {
     out += "\n";
   }
   return out;
+}
+
+std::string SwitchoverReport::ToText() const {
+  std::string out = FormatBytes(static_cast<double>(copy.bytes));
+  if (copy.never_sent) out += " (" + FormatBytes(static_cast<double>(*copy.never_sent)) + " never sent before)";
+  out += " in " + std::to_string(copy.downtime_ms) + " ms";
+  if (predicted_ms > 0) out += ", predicted " + FormatMillis(predicted_ms) + " by " + speed;
+  return out;
+}
+
+Json SwitchoverReport::ToJson() const {
+  Json j = Json::Object()
+               .Set("bytes", Json::Uint(copy.bytes))
+               .Set("downtime-ms", Json::Int(copy.downtime_ms))
+               .Set("predicted-ms", Json::Double(predicted_ms))
+               .Set("speed", Json::String(speed));
+  if (copy.never_sent) j.Set("never-sent", Json::Uint(*copy.never_sent));
+  return j;
+}
+
+SwitchoverReport SwitchoverReport::FromJson(const Json& j) {
+  SwitchoverReport r;
+  r.copy.bytes = j.GetUint("bytes").value_or(0);
+  r.copy.downtime_ms = j.GetInt("downtime-ms").value_or(0);
+  r.copy.never_sent = j.GetUint("never-sent");
+  r.predicted_ms = j.GetDouble("predicted-ms").value_or(0);
+  r.speed = j.GetString("speed").value_or("");
+  return r;
 }
 
 Json ActionRecordToJson(const ActionRecord& a) {
@@ -98,6 +127,7 @@ Json MigrationSummary::ToJson() const {
   if (ram_total) j.Set("ram-total", Json::Uint(*ram_total));
   j.Set("postcopy", Json::Bool(postcopy));
   if (outcome == MigrationOutcome::kNotStarted) j.Set("try_later", Json::Bool(try_later));
+  if (switchover) j.Set("switchover", switchover->ToJson());
   j.Set("actions", ActionsToJson(actions));
   j.Set("samples", SamplesToJson(samples));
   return j;
@@ -115,6 +145,7 @@ MigrationSummary MigrationSummary::FromJson(const Json& j) {
   s.ram_total = j.GetUint("ram-total");
   s.postcopy = j.GetBool("postcopy").value_or(false);
   s.try_later = j.GetBool("try_later").value_or(false);
+  if (std::optional<Json> so = j.Get("switchover")) s.switchover = SwitchoverReport::FromJson(*so);
   s.actions = ActionsFromJson(j);
   s.samples = SamplesFromJson(j);
   return s;

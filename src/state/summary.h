@@ -10,6 +10,7 @@
 #include "src/backend/migration_outcome.h"
 #include "src/base/json.h"
 #include "src/control/controller.h"
+#include "src/control/switchover_speed.h"
 
 namespace vc {
 
@@ -21,6 +22,23 @@ struct SamplePoint {
   double bandwidth = 0, dirty_rate = 0;  // bytes/s
   int64_t expected_downtime_ms = 0;
   int throttle_percent = 0;
+};
+
+/// The final copy of a migration completed in pre-copy, beside what the
+/// switch-over speed the migration was judged by predicted for it: how a
+/// learned speed holds for copies other than those it was learned from.
+struct SwitchoverReport {
+  SwitchoverCopy copy;  // as remembered (QEMU's downtime + 1 ms)
+  /// That speed's time for this copy (its bytes and never-sent share), at
+  /// most max-bandwidth's; 0 when neither was known.
+  double predicted_ms = 0;
+  std::string speed;  // how it was known: SwitchoverSpeed::Describe() or "max-bandwidth"
+  /// The real downtime over the predicted; 0 when nothing was predicted.
+  double ratio() const { return predicted_ms > 0 ? static_cast<double>(copy.downtime_ms) / predicted_ms : 0; }
+  /// "67.0 MiB (35.3 MiB never sent before) in 106 ms, predicted 300 ms by ...".
+  std::string ToText() const;
+  Json ToJson() const;
+  static SwitchoverReport FromJson(const Json& j);
 };
 
 struct MigrationSummary {
@@ -37,6 +55,8 @@ struct MigrationSummary {
   /// Not started because the destination is busy for now (its hook's
   /// IncomingMax or IncomingCost): the same move may be let in later.
   bool try_later = false;
+  /// Completed in pre-copy with its final copy known.
+  std::optional<SwitchoverReport> switchover;
   std::vector<ActionRecord> actions;
   std::vector<SamplePoint> samples;
 
