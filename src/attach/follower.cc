@@ -345,15 +345,15 @@ void Follower::Finish(const MigrationSample& s) {
 SwitchoverReport Follower::ReportSwitchover(const SwitchoverCopy& copy) {
   SwitchoverReport r;
   r.copy = copy;
-  // Judged by the speed the reaction held (learned or stated), at most
-  // max-bandwidth's time as the adaptive mode bounds it; by max-bandwidth
-  // alone where it had none, as QEMU judges the copy.
-  const std::optional<uint64_t> cap = controller_ ? controller_->max_bandwidth() : std::nullopt;
-  const double least_rate = cap ? static_cast<double>(*cap) : 0;
+  // Judged as the estimator judges a copy: by the speed the reaction held
+  // (learned or stated), never slower than the migration's own measured
+  // bandwidth (not max-bandwidth, which may be far above the link's); by
+  // that bandwidth alone where it held none, as QEMU judges the copy.
   const PolicyReaction* reaction = policy_.reaction();
+  const double least_rate = reaction ? reaction->adaptive().estimates().bandwidth : 0;
   const SwitchoverSpeed speed = reaction ? reaction->adaptive().config().switchover : SwitchoverSpeed{};
   r.predicted_ms = speed.TimeMs(copy, least_rate);
-  r.speed = speed.known() ? speed.Describe() : "max-bandwidth " + FormatRate(least_rate);
+  r.speed = speed.known() ? speed.Describe() : "the migration's bandwidth, " + FormatRate(least_rate);
   if (r.predicted_ms > 0) {
     view_.Message("switch-over: " + r.ToText() + " (" + FormatFixed(r.ratio(), 2) + "x the predicted)");
   }
