@@ -48,6 +48,8 @@ constexpr uint64_t kMiB = 1ull << 20;
 /// Finished "within the downtime limit": completed with at most this much
 /// real downtime and without a pause (post-copy's switch-over counts).
 constexpr int64_t kDowntimeLimitMs = 2000;
+/// The shaped link's addresses, 10.77.<this>.1 and .2, in every run.
+constexpr int kLinkSubnet = 27;
 
 struct PolicyChoice {
   std::string name;
@@ -160,7 +162,9 @@ RunResult RunOnQemu(const Case& c, const PolicyChoice& pol, double limit_s, int 
   g.vm_name = c.Name();
   std::unique_ptr<testing::NetnsLink> link;
   if (link_rate) {
-    auto up = testing::NetnsLink::Up("bench-link");
+    // The same two addresses every run: the destination a host learns
+    // its switch-over speed to, as it would be migrating between two hosts.
+    auto up = testing::NetnsLink::Up("bench-link", kLinkSubnet);
     Status shaped = up.ok() ? (*up)->Shape(std::to_string(link_rate * 8 / 1000) + "kbit") : up.status();
     if (!shaped.ok()) {
       r.outcome = "bench error: " + shaped.ToString();

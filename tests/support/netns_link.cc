@@ -10,12 +10,14 @@ constexpr Millis kToolTimeout{30000};
 
 }  // namespace
 
-Result<std::unique_ptr<NetnsLink>> NetnsLink::Up(const std::string& tag) {
+Result<std::unique_ptr<NetnsLink>> NetnsLink::Up(const std::string& tag, std::optional<int> subnet) {
   Result<std::string> tool = LocateNetnsLink();
   if (!tool.ok()) return tool.status();
   std::unique_ptr<NetnsLink> link(new NetnsLink(tag));
   const std::string log = link->dir_.File("netns-up.log");
-  int rc = RunTool({*tool, "up", link->Hosts()}, log, kToolTimeout);
+  std::vector<std::string> argv = {*tool, "up", link->Hosts()};
+  if (subnet) argv.push_back(std::to_string(*subnet));
+  int rc = RunTool(argv, log, kToolTimeout);
   if (rc == 77) return Status::NotSupported("netns link", ReadTrimmed(log));
   if (rc != 0) return Status::Internal("netns link", "up failed (" + std::to_string(rc) + "): " + ReadFile(log));
   link->up_ = true;

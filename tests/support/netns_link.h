@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "src/base/status.h"
@@ -16,7 +17,11 @@ class NetnsLink {
  public:
   /// Creates both namespaces and the link. kNotSupported (with the reason)
   /// when this machine cannot: not root, no ip, no namespaces.
-  static Result<std::unique_ptr<NetnsLink>> Up(const std::string& tag = "link");
+  /// \a subnet: the addresses' third octet (10.77.X.1, 10.77.X.2), for
+  /// links that must look like the same two hosts each time (what a
+  /// source host learns is kept by the destination's address); by default
+  /// one of the tag's directory.
+  static Result<std::unique_ptr<NetnsLink>> Up(const std::string& tag = "link", std::optional<int> subnet = {});
   ~NetnsLink();  // kills what still runs in the namespaces and removes them
 
   std::string netns(char host) const;    // 'A' or 'B': the namespace's name
