@@ -141,6 +141,14 @@ TEST_F(AdaptiveTest, TheNextMigrationUsesTheSwitchoverSpeedTheFirstOneMeasured) 
   uint64_t at = 0, bytes = 0;
   ASSERT_TRUE(remembered >> at >> bytes);
   EXPECT_EQ(bytes, *done->ram->downtime_bytes);
+  // The summary reports that copy beside its prediction: with nothing
+  // learned, at the migration's own measured bandwidth.
+  std::optional<Json> copy1 = sum1->Get("switchover");
+  ASSERT_TRUE(copy1) << out1;
+  EXPECT_EQ(copy1->GetUint("bytes"), bytes);
+  EXPECT_EQ(copy1->GetInt("downtime-ms"), sum1->GetInt("downtime-ms").value_or(-2) + 1);
+  EXPECT_GT(copy1->GetDouble("predicted-ms").value_or(0), 0) << out1;
+  EXPECT_EQ(copy1->GetString("speed").value_or("").rfind("the migration's bandwidth, ", 0), 0u) << out1;
   first->reset();
 
   auto next = MigrationPair::Start(g, "adaptive-learn-2");
@@ -190,6 +198,12 @@ TEST_F(AdaptiveTest, TheNextMigrationUsesTheSwitchoverSpeedTheFirstOneMeasured) 
                static_cast<double>(told_rate) / (1 << 20), static_cast<long long>(sum2->GetInt("downtime-ms").value_or(-1)));
   // The real downtime stays within the policy's MaxDowntime.
   EXPECT_LE(sum2->GetInt("downtime-ms").value_or(99999), 2000) << out2;
+  // Its copy is reported beside what the learned speed predicted for it.
+  std::optional<Json> copy2 = sum2->Get("switchover");
+  ASSERT_TRUE(copy2) << out2;
+  EXPECT_GT(copy2->GetDouble("predicted-ms").value_or(0), 0) << out2;
+  EXPECT_EQ(copy2->GetString("speed").value_or("").rfind("learned from 1 final copy of ", 0), 0u) << out2;
+  EXPECT_NE(out2.find("x the predicted)"), std::string::npos) << out2;
   Status check = (*next)->CheckDestination();
   EXPECT_TRUE(check.ok()) << check.ToString();
 }
