@@ -321,30 +321,34 @@ bool AdaptiveMode::TryDowntime(const ReactionInputs& in, const std::string& why,
   if (Telling(in)) return TryDowntimeTold(in, why, now, out);
   // QEMU switches over once remaining <= bandwidth x limit; aim at the
   // floor, or at what remains now when the floor was a dip or there is no
-  // time to wait for it.
-  int64_t need = static_cast<int64_t>(std::ceil(static_cast<double>(e.limit_for_floor_ms) * kLimitMargin));
-  if (now || need <= in.downtime_limit_ms) {
-    need = static_cast<int64_t>(std::ceil(now_ms * kLimitMargin));
+  // time to wait for it. `least` is the limit that copy needs; `need`
+  // adds the margin.
+  double least = static_cast<double>(e.limit_for_floor_ms);
+  if (now || least * kLimitMargin <= static_cast<double>(in.downtime_limit_ms)) {
+    least = now_ms;
     now = true;
   }
+  int64_t need = static_cast<int64_t>(std::ceil(least * kLimitMargin));
   const int64_t real_ms = now ? e.downtime_now_ms : e.floor_downtime_ms;
   std::string disagreed;
   if (need <= in.downtime_limit_ms) {
     // Waited, and QEMU did not go: it measures less bandwidth than we do
     // (it counts the bytes of its own iteration), so what fits in our terms
     // does not in its. Ask the margin more than it has.
+    least = static_cast<double>(in.downtime_limit_ms) + 1;
     need = static_cast<int64_t>(std::ceil(static_cast<double>(in.downtime_limit_ms) * kLimitMargin));
     disagreed = "QEMU did not switch over under " + std::to_string(in.downtime_limit_ms) +
                 " ms though what remains fits it at the bandwidth measured; ";
   }
   // The most QEMU may be told, in its terms: the bytes a final copy like
   // this one (as much of it never sent) may hold within MaxDowntime, at
-  // the migration bandwidth.
+  // the migration bandwidth. The copy must fit it; the margin only up to it.
   const double max_ms = static_cast<double>(config_.max_downtime_ms);
   const double allowed_bytes = config_.switchover.BytesWithin(
       max_ms, now ? e.never_sent_share : e.floor_never_sent_share, e.bandwidth);
   const int64_t allowed = static_cast<int64_t>(allowed_bytes * 1000 / e.bandwidth);
-  if (need > allowed) return false;
+  if (least > static_cast<double>(allowed)) return false;
+  need = std::min(need, allowed);
   out->push_back({DecisionKind::kSwitchover, "set-downtime", need,
                   "adaptive: " + why + "; " + disagreed + "a limit of " + std::to_string(need) + " ms switches over " +
                       (now ? "now" : "at the floor") + " with " + FormatMillis(static_cast<double>(real_ms)) +
