@@ -21,7 +21,7 @@ void DirtyRateSampling::Update(MigrationSample* s, const Qmp& qmp) {
   }
   switch (step_) {
     case Step::kNotYet:
-      if (s->status == "active" && s->pass == 1 && s->total_time_ms >= 500) {
+      if (s->status == "active" && s->pass == 1) {
         Json arguments = Json::Object().Set("calc-time", Json::Int(kSeconds));
         const int64_t pages = PagesPerGiB(s->ram_total);
         if (takes_sample_pages_ && pages != kDefaultPagesPerGiB) arguments.Set("sample-pages", Json::Int(pages));

@@ -43,8 +43,11 @@ class DirtyRateSampling {
 
   /// Advances with \a s, a sample of the migration just read, and sets its
   /// sampled_dirty_rate (0 until measured). Starts the measurement once,
-  /// 500 ms into the bulk pass (sampling PagesPerGiB(s->ram_total) pages per
-  /// GiB where QEMU takes that); a new migration (status none or setup)
+  /// at the bulk pass's first sample (sampling PagesPerGiB(s->ram_total)
+  /// pages per GiB where QEMU takes that): the sooner the rate is known, the
+  /// sooner a decision in the bulk pass (EarlyPostcopy=) gains its seconds,
+  /// and the guest's rate does not depend on the migration's progress. A
+  /// new migration (status none or setup)
   /// samples anew. A refused command (QEMU before 5.2, another measurement
   /// running, passthrough refused) leaves the rate unmeasured for this
   /// migration; nothing else is ever sent, and nothing at all once the

@@ -139,7 +139,7 @@ void SimulatedMigration::Advance(int64_t ms) {
       double rate = (calm ? sc_.calm_dirty_rate : sc_.dirty_rate) * (1 - throttle_ / 100.0);
       if (dirty_limited_) rate = std::min(rate, sc_.vcpus * static_cast<double>(*tuning_.vcpu_dirty_limit) * kMiB);
       const double w = static_cast<double>(sc_.working_set);
-      if (sc_.sample_dirty_rate && pass_ == 1 && sampled_dirty_rate_ == 0 && now_ms_ >= 2500) {
+      if (sc_.sample_dirty_rate && pass_ == 1 && sampled_dirty_rate_ == 0 && now_ms_ >= 2000) {
         sampled_dirty_rate_ = std::min(rate, w / 2);  // pages written in the 2 s window, once each
       }
       if (sc_.writes == GuestWrites::kSweep) {

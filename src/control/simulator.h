@@ -44,7 +44,7 @@ struct SimScenario {
   double dirty_rate = 0;            // bytes/s the guest writes, unthrottled
   GuestWrites writes = GuestWrites::kUniform;
   /// As QmpBackend over plain QMP: the guest's write rate sampled once,
-  /// 500 ms into the bulk pass over 2 s (calc-dirty-rate), in every sample
+  /// over the bulk pass's first 2 s (calc-dirty-rate), in every sample
   /// after (MigrationSample::sampled_dirty_rate).
   bool sample_dirty_rate = false;
   int64_t calm_at_ms = -1;          // from then on (if >= 0) it writes...

@@ -75,7 +75,7 @@ Status Cancel(MigrationPair& pair, qmp::Session& s) {
 }
 
 // As QmpBackend samples the guest's dirty rate: query-migrate until the
-// bulk pass has run 500 ms, calc-dirty-rate, then query-migrate and
+// bulk pass is seen, calc-dirty-rate, then query-migrate and
 // query-dirty-rate together until measured, then query-migrate alone.
 Status DirtyRate(MigrationPair& pair, qmp::Session& s) {
   Result<std::string> uri = pair.ListenIncoming();
@@ -92,7 +92,7 @@ Status DirtyRate(MigrationPair& pair, qmp::Session& s) {
     const std::string status = info->status.value_or("none");
     if (qmp::IsMigrationFinished(status)) return status == "completed" ? Status::Ok() : Status::Unavailable("the migration", status);
     const uint64_t pass = info->ram ? info->ram->dirty_sync_count.value_or(0) : 0;
-    if (state == kBefore && status == "active" && pass == 1 && info->total_time.value_or(0) >= 500) {
+    if (state == kBefore && status == "active" && pass == 1) {
       VC_RETURN_IF_ERROR(qmp::CalcDirtyRate(s, 2));
       state = kMeasuring;
     } else if (state == kMeasuring) {

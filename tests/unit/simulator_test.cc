@@ -109,7 +109,7 @@ TEST(Simulator, TheDirtyRateIsSampledOnceInTheBulkPass) {
   sc.sample_dirty_rate = true;
   SimulatedMigration m(sc);
   m.Advance(0);
-  m.Advance(2000);
+  m.Advance(1900);
   EXPECT_EQ(m.Sample()->sampled_dirty_rate, 0);
   m.Advance(1000);
   EXPECT_DOUBLE_EQ(m.Sample()->sampled_dirty_rate, 20.0 * kMiB);
