@@ -289,8 +289,17 @@ Status QmpBackend::StartMigration(const MigrationStart& start,
   // with \a dirty_limit, dirty-limit on in auto-converge's place (QEMU runs
   // one or the other).
   std::vector<std::string> unknown;
+  // return-path on a connection both ways, as libvirt has it on every
+  // migration it does not tunnel: the source completes (and QEMU's downtime
+  // ends) once the destination has loaded the last byte, not once the
+  // source has handed it to its socket; over a slow link the copy the
+  // kernel still holds then crosses inside the figure the switch-over speed
+  // is learned from. It changes nothing of what the guest lives.
+  const bool both_ways = start.uri.rfind("tcp:", 0) == 0 || start.uri.rfind("unix:", 0) == 0 ||
+                         start.uri.rfind("vsock:", 0) == 0;
   auto choose = [&](bool dirty_limit, std::map<std::string, bool>* caps, std::map<std::string, bool>* before) {
     std::map<std::string, bool> wanted{{"events", true},
+                                       {"return-path", both_ways},
                                        {"postcopy-ram", start.postcopy},
                                        {"postcopy-preempt", start.postcopy && start.postcopy_preempt},
                                        {"auto-converge", start.auto_converge && !dirty_limit},

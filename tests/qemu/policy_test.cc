@@ -135,6 +135,9 @@ TEST_F(PolicyTest, MigrateAppliesTheStartSettingsOfTheMatchingPolicy) {
   EXPECT_TRUE(caps->at("xbzrle"));
   EXPECT_TRUE(caps->at("postcopy-ram"));
   EXPECT_FALSE(caps->at("multifd"));
+  // As libvirt on a connection both ways: the source completes once the
+  // destination has loaded the last byte (QEMU's downtime covers it).
+  EXPECT_TRUE(caps->at("return-path"));
   auto dcaps = qmp::QueryMigrateCapabilities((*pair)->dst().qmp());
   ASSERT_TRUE(dcaps.ok());
   EXPECT_TRUE(dcaps->at("postcopy-ram")) << "the destination needs it too";
@@ -155,6 +158,11 @@ TEST_F(PolicyTest, MigrateAppliesTheStartSettingsOfTheMatchingPolicy) {
   EXPECT_EQ(out.find("Downtime=5s"), std::string::npos) << "the large-VM file must not apply";
   ASSERT_TRUE(qmp::MigrateCancel(src).ok());
   EXPECT_EQ(run->WaitExit(Millis(30000)), 1) << run->Output();
+  // Cancelled: what the start settings turned on is off again.
+  caps = qmp::QueryMigrateCapabilities(src);
+  ASSERT_TRUE(caps.ok());
+  EXPECT_FALSE(caps->at("return-path"));
+  EXPECT_FALSE(caps->at("auto-converge"));
 }
 
 // Issue 26, point 6: PostcopyPreempt= turns postcopy-preempt on at both
