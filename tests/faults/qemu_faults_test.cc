@@ -450,6 +450,38 @@ TEST_F(QemuFaultsTest, AFollowerKilledInPostcopyLeavesACompletedMigrationWhole) 
   EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
 }
 
+// A destination that cannot load the guest's last state: the source has a
+// device (hot-plugged here) the destination lacks, so the destination fails
+// on the device section sent with the guest stopped, after the RAM. With the
+// return path `migrate` turns on, the source hears of it, fails the
+// migration and runs the guest again; nothing is lost. Without it the source
+// counted the migration completed once it had sent the last byte, and the
+// guest stayed stopped there with the destination gone.
+TEST_F(QemuFaultsTest, ADestinationThatCannotLoadTheGuestLeavesItRunningOnTheSource) {
+  auto pair = MigrationPair::Start(QuietGuest(), "dst-load-fails");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  auto plugged = (*pair)->src().qmp().Execute(
+      "device_add", Json::Object().Set("driver", Json::String("virtio-rng-pci")).Set("id", Json::String("rng-src-only")));
+  ASSERT_TRUE(plugged.ok()) << plugged.status().ToString();
+  auto run = StartMigrate(**pair, "64MiB/s", OnlyPolicy(**pair, "[Budget]\nAction=none\n"), {"--run-dir", RunDir(**pair)});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_NE(run->WaitExit(Millis(120000)), 0) << run->Output();
+  const std::string out = run->Output();
+  auto summary = run->Summary();
+  ASSERT_TRUE(summary) << out;
+  std::fprintf(stderr, "[destination cannot load] outcome %s: %s\n", summary->GetString("outcome").value_or("?").c_str(),
+               summary->GetString("detail").value_or("").c_str());
+  EXPECT_EQ(summary->GetString("outcome").value_or(""), "failed") << out;
+  Status running = WaitRunState((*pair)->src().qmp(), "running", Millis(10000));
+  EXPECT_TRUE(running.ok()) << running.ToString() << "\n" << out;
+  auto caps = qmp::QueryMigrateCapabilities((*pair)->src().qmp());
+  ASSERT_TRUE(caps.ok()) << caps.status().ToString();
+  EXPECT_FALSE(caps->at("return-path")) << "return-path left on\n" << out;
+  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
+  Status whole = (*pair)->src().StopAndCheckMemory();
+  EXPECT_TRUE(whole.ok()) << whole.ToString();
+}
+
 // A tmpfs mounted at a directory for as long as it lives.
 class TinyTmpfs {
  public:
