@@ -335,6 +335,11 @@ void Follower::Finish(const MigrationSample& s) {
       sum.code = "cancelled.elsewhere";
       break;
     default:
+      if (s.destination_failed) {
+        sum.detail = s.error;
+        sum.code = std::string(OutcomeName(sum.outcome)) + ".destination";
+        break;
+      }
       sum.detail = s.error.empty() ? "QEMU reports the migration failed" : "QEMU: " + s.error;
       sum.code = std::string(OutcomeName(sum.outcome)) + ".qemu";
       break;

@@ -49,6 +49,9 @@ struct MigrationSample {
   /// finishing on the destination, which may yet fail (status stays
   /// "active" until libvirt says how it ended).
   bool source_completed = false;
+  /// The source completed, but the destination did not load the guest
+  /// (status "failed"; error says how that was learned).
+  bool destination_failed = false;
 
   bool running() const;
   bool finished() const;

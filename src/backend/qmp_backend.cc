@@ -62,12 +62,80 @@ Result<MigrationSample> QmpBackend::Sample() {
   s.downtime_ms = info.downtime;
   s.throttle_percent = static_cast<int>(info.cpu_throttle_percentage.value_or(0));
   s.error = info.error_desc.value_or("");
+  if (!destination_qmp_.empty()) JudgeByTheDestination(&s);
   if (sample_dirty_rate_) {
     dirty_rate_.Update(&s, [this](std::string_view command, const Json& arguments) {
       return session_->Execute(command, arguments);
     });
   }
   return s;
+}
+
+namespace {
+
+/// A session over \a t with the destination QEMU, answering within a
+/// second or not at all: it is asked on the follower's own tick.
+Result<std::unique_ptr<qmp::Session>> AskDestination(std::unique_ptr<qmp::Transport> t) {
+  qmp::Session::Options quick;
+  quick.greeting_timeout = Millis(1000);
+  quick.command_timeout = Millis(1000);
+  return qmp::Session::Connect(std::move(t), quick);
+}
+
+}  // namespace
+
+void QmpBackend::JudgeByTheDestination(MigrationSample* s) {
+  if (destination_judged_) return;
+  if (qmp::IsMigrationRunning(s->status)) {
+    if (destination_asked_) return;
+    destination_asked_ = true;
+    Result<std::unique_ptr<qmp::Transport>> t = qmp::ConnectUnixSocket(destination_qmp_);
+    if (!t.ok()) return;
+    Result<std::unique_ptr<qmp::Session>> dest = AskDestination(std::move(*t));
+    if (!dest.ok()) return;
+    Result<qmp::RunState> run = qmp::QueryStatus(**dest);
+    destination_seen_waiting_ = run.ok() && run->status == "inmigrate";
+    return;
+  }
+  if (s->status != "completed") return;
+  const std::string where = "the destination QEMU at " + destination_qmp_;
+  auto failed = [&](const std::string& why) {
+    destination_judged_ = true;
+    s->status = "failed";
+    s->destination_failed = true;
+    s->error = "the source completed but " + where + " " + why +
+               "; the guest stays stopped here: nothing here tells whether the destination ran it first";
+  };
+  Result<std::unique_ptr<qmp::Transport>> t = qmp::ConnectUnixSocket(destination_qmp_);
+  if (!t.ok()) {
+    // Nobody listens there any more: the QEMU that answered is gone (QEMU
+    // exits when it cannot load an incoming migration).
+    if (destination_seen_waiting_) return failed("is gone (" + t.status().ToString() + "), most likely having failed to load the guest");
+    destination_judged_ = true;
+    return;
+  }
+  Result<std::unique_ptr<qmp::Session>> dest = AskDestination(std::move(*t));
+  Result<qmp::MigrationInfo> incoming = dest.ok() ? qmp::QueryMigrate(**dest) : Result<qmp::MigrationInfo>(dest.status());
+  std::string status = "active";
+  if (incoming.ok()) {
+    status = incoming->status.value_or("none");
+  } else if (++destination_unanswered_ >= kDestinationTries) {
+    destination_judged_ = true;  // it does not answer: QEMU's word stands
+    return;
+  }
+  if (status == "failed" || status == "cancelled") {
+    return failed("did not load the guest (its incoming migration " + status +
+                  (incoming->error_desc ? ": " + *incoming->error_desc : std::string()) + ")");
+  }
+  if (status == "completed" || status == "none") {
+    destination_judged_ = true;
+    return;
+  }
+  // Still loading the last bytes, or busy with them (QMP waits while QEMU
+  // loads; a QEMU that fails closes the connection, and refuses the next):
+  // not completed yet, nothing to decide. Asked again at the next sample.
+  s->status = "active";
+  s->source_completed = true;
 }
 
 Result<BackendFacts> QmpBackend::Facts() {

@@ -68,6 +68,13 @@ class QmpBackend final : public MigrationBackend {
   /// On a destination: multifd-channels and multifd-compression as the
   /// source will have them (\a start's).
   Status MatchMultifdParameters(const MigrationStart& start);
+  /// Once \a s says completed, asks the destination whether it loaded the
+  /// guest: without the return path the source completes once it has sent
+  /// the last byte, and hears nothing of a destination that then fails.
+  /// Failed there (or gone, having answered while the migration ran): \a s
+  /// becomes "failed", saying so; still loading: "active" with
+  /// source_completed. Unknown (never reached, or no answer): as QEMU says.
+  void JudgeByTheDestination(MigrationSample* s);
   /// Adds to \a not_honoured when QEMU did not keep the compression level
   /// \a asked sets.
   void SayIfLevelIgnored(const qmp::MigrationParameters& asked, std::vector<std::string>* not_honoured);
@@ -80,6 +87,16 @@ class QmpBackend final : public MigrationBackend {
   /// dropped on any error.
   std::unique_ptr<qmp::Session> destination_;
   bool events_ = false;
+  /// The destination answered, waiting for this migration (run state
+  /// inmigrate), while it ran; asked once. Its socket refusing afterwards
+  /// means it is gone.
+  bool destination_asked_ = false, destination_seen_waiting_ = false;
+  /// JudgeByTheDestination has settled how this migration ended; the
+  /// destination has not answered it this many times (at most
+  /// kDestinationTries, a second each, before QEMU's word stands).
+  bool destination_judged_ = false;
+  int destination_unanswered_ = 0;
+  static constexpr int kDestinationTries = 5;
   /// The capabilities StartMigration changed, with their values before.
   std::map<std::string, bool> capabilities_before_start_;
 };

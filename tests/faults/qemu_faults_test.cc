@@ -482,6 +482,37 @@ TEST_F(QemuFaultsTest, ADestinationThatCannotLoadTheGuestLeavesItRunningOnTheSou
   EXPECT_TRUE(whole.ok()) << whole.ToString();
 }
 
+// The same destination under a migration someone else started without the
+// return path, followed by `attach --dest-qmp`. The source says completed
+// once it has sent the last byte; the destination, failing to load, exits.
+// The follower asks the destination before it calls the migration completed:
+// `failed`, saying the destination did not load the guest. The guest stays
+// stopped on the source: nothing of ours can tell whether the destination
+// ran it. Before: `completed`.
+TEST_F(QemuFaultsTest, AnAdoptedMigrationWhoseDestinationCannotLoadTheGuestIsNotCompleted) {
+  auto pair = MigrationPair::Start(QuietGuest(), "dst-load-fails-adopted");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  auto plugged = (*pair)->src().qmp().Execute(
+      "device_add", Json::Object().Set("driver", Json::String("virtio-rng-pci")).Set("id", Json::String("rng-src-only")));
+  ASSERT_TRUE(plugged.ok()) << plugged.status().ToString();
+  VirtConvergeRun attach = AttachAs(**pair, "attach", {"--policy-root", OnlyPolicy(**pair, "[Budget]\nAction=none\n"),
+                                                       "--dest-qmp", (*pair)->dst().spare_qmp_path()});
+  StartMigration(**pair, 64 << 20);
+  EXPECT_NE(attach.WaitExit(Millis(120000)), 0) << attach.Output();
+  const std::string out = attach.Output();
+  auto summary = attach.Summary();
+  ASSERT_TRUE(summary) << out;
+  const std::string detail = summary->GetString("detail").value_or("");
+  std::fprintf(stderr, "[adopted, destination cannot load] outcome %s: %s\n",
+               summary->GetString("outcome").value_or("?").c_str(), detail.c_str());
+  EXPECT_EQ(summary->GetString("outcome").value_or(""), "failed") << out;
+  EXPECT_NE(detail.find("destination"), std::string::npos) << out;
+  auto state = qmp::QueryStatus((*pair)->src().qmp());
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->status, "postmigrate") << out;
+  EXPECT_EQ(LeftInRunDir(RunDir(**pair)), "") << out;
+}
+
 // A tmpfs mounted at a directory for as long as it lives.
 class TinyTmpfs {
  public:
