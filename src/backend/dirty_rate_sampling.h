@@ -47,12 +47,12 @@ class DirtyRateSampling {
   /// pages per GiB where QEMU takes that): the sooner the rate is known, the
   /// sooner a decision in the bulk pass (EarlyPostcopy=) gains its seconds,
   /// and the guest's rate does not depend on the migration's progress. A
-  /// new migration (status none or setup)
-  /// samples anew. A refused command (QEMU before 5.2, another measurement
-  /// running, passthrough refused) leaves the rate unmeasured for this
-  /// migration; nothing else is ever sent, and nothing at all once the
-  /// migration is past "active" (post-copy, its end). calc-dirty-rate changes no
-  /// migration state, only what query-dirty-rate shows.
+  /// new migration (status none or setup) samples anew. A refused command
+  /// (QEMU before 5.2, another measurement running, passthrough refused)
+  /// leaves the rate unmeasured for this migration; nothing else is ever
+  /// sent, and nothing at all once the migration is past "active"
+  /// (post-copy, its end). calc-dirty-rate changes no migration state, only
+  /// what query-dirty-rate shows.
   void Update(MigrationSample* s, const Qmp& qmp);
 
  private:

@@ -86,6 +86,12 @@ Result<std::unique_ptr<qmp::Session>> AskDestination(std::unique_ptr<qmp::Transp
 
 void QmpBackend::JudgeByTheDestination(MigrationSample* s) {
   if (destination_judged_) return;
+  if (s->in_postcopy()) {
+    // The destination runs the guest already; what becomes of it after is
+    // not this judgement's.
+    destination_judged_ = true;
+    return;
+  }
   if (qmp::IsMigrationRunning(s->status)) {
     if (destination_asked_) return;
     destination_asked_ = true;

@@ -51,6 +51,18 @@ class QemuFaultsTest : public QemuTest {
     return seen;
   }
 
+  /// A quiet pair whose source has a device (hot-plugged) the destination
+  /// lacks: the destination fails on its section, sent with the guest
+  /// stopped after the RAM, and exits.
+  static Result<std::unique_ptr<MigrationPair>> PairWhoseDestinationCannotLoad(const std::string& tag) {
+    auto pair = MigrationPair::Start(QuietGuest(), tag);
+    if (!pair.ok()) return pair.status();
+    Result<Json> plugged = (*pair)->src().qmp().Execute(
+        "device_add", Json::Object().Set("driver", Json::String("virtio-rng-pci")).Set("id", Json::String("rng-src-only")));
+    if (!plugged.ok()) return plugged.status();
+    return pair;
+  }
+
   /// A plain QEMU pair on two hosts joined by a link, migrating under
   /// `migrate` with a post-copy slow enough to be cut on the way (4 MiB/s,
   /// switched to 3 s in); returns once the destination runs the guest.
@@ -458,11 +470,8 @@ TEST_F(QemuFaultsTest, AFollowerKilledInPostcopyLeavesACompletedMigrationWhole) 
 // counted the migration completed once it had sent the last byte, and the
 // guest stayed stopped there with the destination gone.
 TEST_F(QemuFaultsTest, ADestinationThatCannotLoadTheGuestLeavesItRunningOnTheSource) {
-  auto pair = MigrationPair::Start(QuietGuest(), "dst-load-fails");
+  auto pair = PairWhoseDestinationCannotLoad("dst-load-fails");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
-  auto plugged = (*pair)->src().qmp().Execute(
-      "device_add", Json::Object().Set("driver", Json::String("virtio-rng-pci")).Set("id", Json::String("rng-src-only")));
-  ASSERT_TRUE(plugged.ok()) << plugged.status().ToString();
   auto run = StartMigrate(**pair, "64MiB/s", OnlyPolicy(**pair, "[Budget]\nAction=none\n"), {"--run-dir", RunDir(**pair)});
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   EXPECT_NE(run->WaitExit(Millis(120000)), 0) << run->Output();
@@ -490,11 +499,8 @@ TEST_F(QemuFaultsTest, ADestinationThatCannotLoadTheGuestLeavesItRunningOnTheSou
 // stopped on the source: nothing of ours can tell whether the destination
 // ran it. Before: `completed`.
 TEST_F(QemuFaultsTest, AnAdoptedMigrationWhoseDestinationCannotLoadTheGuestIsNotCompleted) {
-  auto pair = MigrationPair::Start(QuietGuest(), "dst-load-fails-adopted");
+  auto pair = PairWhoseDestinationCannotLoad("dst-load-fails-adopted");
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
-  auto plugged = (*pair)->src().qmp().Execute(
-      "device_add", Json::Object().Set("driver", Json::String("virtio-rng-pci")).Set("id", Json::String("rng-src-only")));
-  ASSERT_TRUE(plugged.ok()) << plugged.status().ToString();
   VirtConvergeRun attach = AttachAs(**pair, "attach", {"--policy-root", OnlyPolicy(**pair, "[Budget]\nAction=none\n"),
                                                        "--dest-qmp", (*pair)->dst().spare_qmp_path()});
   StartMigration(**pair, 64 << 20);
