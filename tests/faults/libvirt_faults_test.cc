@@ -61,6 +61,25 @@ class LibvirtFaultsTest : public LibvirtTest {
     return static_cast<pid_t>(std::atol(text.c_str()));
   }
 
+  /// Whether \a pid has died within \a timeout: gone, or a zombie whose
+  /// threads are all gone (only then are its sockets closed; a leader
+  /// reads "Z" while its other threads still exit).
+  static bool WaitUntilDead(pid_t pid, Millis timeout) {
+    const std::string proc = "/proc/" + std::to_string(pid);
+    const Deadline deadline = Clock::now() + timeout;
+    do {
+      const std::string stat = ReadFile(proc + "/stat");
+      const size_t paren = stat.rfind(')');
+      if (stat.empty()) return true;
+      std::error_code ec;
+      const auto threads = std::distance(std::filesystem::directory_iterator(proc + "/task", ec),
+                                         std::filesystem::directory_iterator());
+      if (paren != std::string::npos && stat.compare(paren, 4, ") Z ") == 0 && !ec && threads <= 1) return true;
+      std::this_thread::sleep_for(Millis(5));
+    } while (Clock::now() < deadline);
+    return false;
+  }
+
   /// The pid of \a host's libvirtd (its pid file).
   pid_t LibvirtdPid(char host) {
     return static_cast<pid_t>(std::atol(ReadFile(bed_->dir().path() + "/hosts/" + host + "/run/libvirtd.pid").c_str()));
@@ -176,6 +195,11 @@ TEST_F(LibvirtFaultsTest, ASourceQemuKilledMidMigrationIsNeverCompleted) {
   ASSERT_GT(qemu, 1);
   ASSERT_NE(qemu, LibvirtdPid('A'));
   ASSERT_EQ(::kill(qemu, SIGKILL), 0);
+  // Sampling starts once QEMU is dead: a job-stats call still waiting on
+  // the monitor as QEMU's socket resets trips libvirt 9.0's own defect (its
+  // migration thread reads a cleared job and libvirtd crashes; see
+  // docs/faults.md), which is not what this case asks about.
+  ASSERT_TRUE(WaitUntilDead(qemu, Millis(10000))) << "QEMU " << qemu << " still runs 10 s after SIGKILL";
   // Every later sample, taken at any moment of libvirt's teardown and
   // after it: an error, or a status that is not "completed".
   std::string told;
